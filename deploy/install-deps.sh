@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the system tools netpol drives (and its tests and demo use), on Debian 12 as root.
+# Does nothing when they are all present, so `npm test` and `npm run demo` can call it freely.
+set -euo pipefail
+
+packages=(iproute2 nftables wireguard-tools wireguard-go caddy iputils-ping netcat-openbsd procps tcpdump)
+binaries=(ip nft wg wireguard-go caddy ping nc pgrep tcpdump)
+
+missing=()
+for bin in "${binaries[@]}"; do
+  command -v "$bin" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "netpol: installing system tools (missing: ${missing[*]})" >&2
+if [ "$(id -u)" -ne 0 ]; then
+  echo "netpol: run as root to install: apt-get install -y --no-install-recommends ${packages[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# Recommends would pull in a kernel image; none of them is needed.
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

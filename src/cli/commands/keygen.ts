@@ -1,0 +1,14 @@
+import type { Command } from "commander";
+import { generateKeyPair, writePrivateKey } from "../../system/keys.js";
+
+export function registerKeygen(program: Command): void {
+  program
+    .command("keygen")
+    .description("write a new WireGuard private key (mode 0600) and print its public key")
+    .requiredOption("--out <file>", "file for the private key; must not exist yet")
+    .action(async (opts: { out: string }) => {
+      const { privateKey, publicKey } = generateKeyPair();
+      await writePrivateKey(opts.out, privateKey);
+      process.stdout.write(`${publicKey}\n`);
+    });
+}

@@ -1,0 +1,35 @@
+import { Command, CommanderError } from "commander";
+import { NetpolError } from "../errors.js";
+import { formatDiagnostic } from "../policy/diagnostic.js";
+import { registerKeygen } from "./commands/keygen.js";
+import { registerRender } from "./commands/render.js";
+import { registerValidate } from "./commands/validate.js";
+
+const program = new Command("netpol")
+  .description("declarative tunnels and policy routing for a self-hosted router and VPS")
+  .showHelpAfterError()
+  .exitOverride();
+
+registerValidate(program);
+registerRender(program);
+registerKeygen(program);
+
+/** User mistakes print one clear message per problem; only bugs print a stack. */
+function report(err: unknown): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 1;
+  if (err instanceof NetpolError) {
+    process.stderr.write(`netpol: ${err.message}\n`);
+    for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(
+    `netpol: internal error (please report it):\n${err instanceof Error ? err.stack : String(err)}\n`,
+  );
+  return 70;
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = report(err);
+}

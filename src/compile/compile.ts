@@ -1,0 +1,38 @@
+import { NetpolError } from "../errors.js";
+import type { Intent } from "../policy/intent.js";
+import type { SiteState } from "./desired.js";
+import { compileLinks } from "./links.js";
+import { compileNftables } from "./nftables.js";
+import { compileProxy } from "./proxy.js";
+import { compileRouting } from "./routing.js";
+import { compileSysctls } from "./sysctl.js";
+import { compileWireguard } from "./wireguard.js";
+
+/** Intent → one site's desired state. Pure: the same intent always gives the same state. */
+export function compileSite(intent: Intent, siteName: string): SiteState {
+  const site = intent.sites.find((s) => s.name === siteName);
+  if (!site) {
+    const known = intent.sites.map((s) => s.name).join(", ");
+    throw new NetpolError(
+      "NETPOL_E_UNKNOWN_SITE",
+      `no site ${siteName} in this policy; pick one of: ${known}`,
+    );
+  }
+  const { links, ports, addresses } = compileLinks(intent, site);
+  const wireguard = compileWireguard(intent, siteName);
+  const { rules, routes } = compileRouting(intent, site, wireguard);
+  const proxy = compileProxy(intent, site);
+  return {
+    site: siteName,
+    protocol: intent.settings.routeProtocol,
+    links,
+    ports,
+    addresses,
+    routes,
+    rules,
+    nftChains: compileNftables(intent, site),
+    wireguard,
+    sysctls: compileSysctls(intent, site),
+    ...(proxy ? { proxy } : {}),
+  };
+}

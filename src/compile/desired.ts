@@ -1,0 +1,107 @@
+import type { Cidr, Family } from "../net/cidr.js";
+import type { Address, Endpoint, ProxySettings } from "../policy/intent.js";
+
+/** What one site's kernel and proxy should hold, as plain data: the compiler's output. */
+
+export type LinkSpec =
+  | {
+      readonly kind: "vlan";
+      readonly name: string;
+      readonly parent: string;
+      readonly vlanId: number;
+    }
+  | { readonly kind: "bridge"; readonly name: string }
+  | { readonly kind: "wireguard"; readonly name: string; readonly mtu: number };
+
+export interface PortSpec {
+  readonly device: string;
+  readonly master: string;
+}
+
+export interface AddressSpec {
+  readonly device: string;
+  readonly cidr: Cidr;
+}
+
+/** "main" is the kernel's table 254; numbered tables are netpol's own. */
+export type TableRef = number | "main";
+
+export type RouteSpec =
+  | {
+      readonly type: "unicast";
+      readonly table: TableRef;
+      readonly dst: Cidr;
+      readonly device: string;
+      readonly gateway?: Address;
+    }
+  | {
+      readonly type: "unreachable";
+      readonly table: TableRef;
+      readonly dst: Cidr;
+      /** The highest metric, so a device route added by anyone wins while the device is up. */
+      readonly metric: number;
+    };
+
+export interface RuleSpec {
+  readonly family: Family;
+  readonly priority: number;
+  readonly from?: Cidr;
+  readonly to?: Cidr;
+  readonly fwmark?: number;
+  readonly table: TableRef;
+}
+
+export interface NftChain {
+  readonly name: string;
+  readonly type: "filter" | "nat" | "route";
+  readonly hook: "prerouting" | "input" | "forward" | "output" | "postrouting";
+  readonly priority: string;
+  readonly rules: readonly string[];
+}
+
+export interface WireguardPeer {
+  readonly site: string;
+  readonly publicKey: string;
+  readonly allowedIps: readonly Cidr[];
+  readonly endpoint?: Endpoint;
+  readonly keepalive?: number;
+}
+
+export interface WireguardSpec {
+  readonly name: string;
+  readonly privateKeyFile: string;
+  /** This end's public key, as the policy states it: checked against the key file. */
+  readonly publicKey: string;
+  readonly listenPort?: number;
+  readonly peers: readonly WireguardPeer[];
+}
+
+export interface ProxyRoute {
+  readonly service: string;
+  readonly hostname: string;
+  readonly upstream: string;
+}
+
+export interface ProxySpec {
+  readonly settings: ProxySettings;
+  readonly routes: readonly ProxyRoute[];
+}
+
+export interface SiteState {
+  readonly site: string;
+  readonly protocol: number;
+  readonly links: readonly LinkSpec[];
+  readonly ports: readonly PortSpec[];
+  readonly addresses: readonly AddressSpec[];
+  readonly routes: readonly RouteSpec[];
+  readonly rules: readonly RuleSpec[];
+  readonly nftChains: readonly NftChain[];
+  readonly wireguard: readonly WireguardSpec[];
+  readonly sysctls: readonly (readonly [string, string])[];
+  readonly proxy?: ProxySpec;
+}
+
+/** The name of netpol's own nftables table (family inet). */
+export const NFT_TABLE = "netpol";
+/** The metric of fail-closed routes: the largest the kernel accepts. */
+export const FAIL_CLOSED_METRIC = 4294967295;

@@ -1,0 +1,26 @@
+import type { Intent, SiteIntent } from "../policy/intent.js";
+import type { AddressSpec, LinkSpec, PortSpec } from "./desired.js";
+
+/** Devices netpol creates on a site (VLANs, bridges, WireGuard), bridge ports, and addresses. */
+export function compileLinks(intent: Intent, site: SiteIntent) {
+  const links: LinkSpec[] = [];
+  const ports: PortSpec[] = [];
+  for (const i of site.interfaces) {
+    if (i.kind === "vlan")
+      links.push({ kind: "vlan", name: i.name, parent: i.parent, vlanId: i.vlanId });
+    if (i.kind === "bridge") {
+      links.push({ kind: "bridge", name: i.name });
+      for (const m of i.members) ports.push({ device: m, master: i.name });
+    }
+  }
+  const addresses: AddressSpec[] = site.networks.flatMap((n) =>
+    n.address ? [{ device: n.interface, cidr: n.address }] : [],
+  );
+  for (const t of intent.tunnels) {
+    const local = t.members.find((m) => m.site === site.name);
+    if (!local) continue;
+    links.push({ kind: "wireguard", name: t.name, mtu: t.mtu });
+    addresses.push({ device: t.name, cidr: local.address });
+  }
+  return { links, ports, addresses };
+}

@@ -1,0 +1,155 @@
+import { type Cidr, type Family, formatAddress, formatCidr } from "../net/cidr.js";
+import { formatHostPort } from "../net/host-port.js";
+import type { Intent, SiteIntent } from "../policy/intent.js";
+import type { NftChain } from "./desired.js";
+
+const IP: Record<Family, string> = { 4: "ip", 6: "ip6" };
+const quote = (name: string) => JSON.stringify(name);
+
+function set(cidrs: readonly Cidr[]): string {
+  const items = cidrs.map(formatCidr);
+  return items.length === 1 ? (items[0] as string) : `{ ${items.join(", ")} }`;
+}
+
+function byFamily(cidrs: readonly Cidr[]): [Family, Cidr[]][] {
+  return ([4, 6] as const)
+    .map((f): [Family, Cidr[]] => [f, cidrs.filter((c) => c.family === f)])
+    .filter(([, list]) => list.length > 0);
+}
+
+/** Masquerade for egress that asks for it, and on an exit site for what arrives from the tunnel. */
+function postrouting(intent: Intent, site: SiteIntent): string[] {
+  const rules: string[] = [];
+  for (const e of site.egress) {
+    if (!e.masquerade) continue;
+    for (const [family, sources] of byFamily(e.sources)) {
+      rules.push(
+        `oifname ${quote(e.via.device)} ${IP[family]} saddr ${set(sources)} masquerade comment ${quote(`egress ${e.name}`)}`,
+      );
+    }
+  }
+  const exits = new Set(
+    intent.sites.flatMap((s) =>
+      s.egress.flatMap((e) =>
+        e.via.kind === "tunnel" && e.via.exit === site.name ? [e.via.device] : [],
+      ),
+    ),
+  );
+  for (const device of [...exits].sort()) {
+    rules.push(
+      `iifname ${quote(device)} oifname ${quote(site.wan ?? "")} masquerade comment ${quote(`exit for ${device}`)}`,
+    );
+  }
+  for (const s of intent.services) {
+    if (s.kind === "http" || s.publishOn !== site.name || s.clientAddress === "preserve") continue;
+    const t = s.target;
+    rules.push(
+      `oifname ${quote(t.tunnel)} ${IP[t.address.family]} daddr ${formatAddress(t.address)} ${s.kind} dport ${t.port} masquerade comment ${quote(`service ${s.name}`)}`,
+    );
+  }
+  return rules;
+}
+
+/** Published ports: the publishing site rewrites the destination to the target behind the tunnel. */
+function prerouting(intent: Intent, site: SiteIntent): string[] {
+  return intent.services.flatMap((s) => {
+    if (s.kind === "http" || s.publishOn !== site.name) return [];
+    const family = IP[s.target.address.family];
+    return [
+      `iifname ${quote(site.wan ?? "")} ${s.kind} dport ${s.port} dnat ${family} to ${formatHostPort(s.target.address, s.target.port)} comment ${quote(`service ${s.name}`)}`,
+    ];
+  });
+}
+
+/** Devices whose path MTU is below the LAN's: clamp MSS both ways (stalls over WireGuard otherwise). */
+function clampedDevices(intent: Intent, site: SiteIntent): string[] {
+  const tunnels = intent.tunnels
+    .filter((t) => t.members.some((m) => m.site === site.name))
+    .map((t) => t.name);
+  const egress = site.egress.map((e) => e.via.device);
+  return [...new Set([...tunnels, ...egress])].sort();
+}
+
+function clamp(devices: readonly string[]): string[] {
+  return devices.flatMap((d) => [
+    `oifname ${quote(d)} tcp flags syn tcp option maxseg size set rt mtu`,
+    `iifname ${quote(d)} tcp flags syn tcp option maxseg size set rt mtu`,
+  ]);
+}
+
+/**
+ * Fail-closed guard in the forward path: traffic from an egress's sources that is not for an
+ * `except` destination may only leave by the egress device. Routing already fails closed; this
+ * catches what a stray route elsewhere would let through, and counts it.
+ */
+function guard(site: SiteIntent): string[] {
+  return site.egress.flatMap((e) => {
+    if (!e.failClosed) return [];
+    return byFamily(e.sources).map(([family, sources]) => {
+      const except = e.except.filter((x) => x.family === family);
+      const notExcept = except.length > 0 ? ` ${IP[family]} daddr != ${set(except)}` : "";
+      return `${IP[family]} saddr ${set(sources)}${notExcept} oifname != ${quote(e.via.device)} counter drop comment ${quote(`fail-closed ${e.name}`)}`;
+    });
+  });
+}
+
+/** Connections that arrive through a tunnel unchanged are marked, and so are their replies. */
+function replyMarks(site: SiteIntent): { prerouting: string[]; output: string[] } {
+  const mark = (m: number) => `0x${m.toString(16)}`;
+  return {
+    prerouting: site.replyPaths.flatMap((r) => [
+      `iifname ${quote(r.device)} ct state new ct mark set ${mark(r.mark)}`,
+      `iifname != ${quote(r.device)} ct mark ${mark(r.mark)} meta mark set ct mark`,
+    ]),
+    output: site.replyPaths.map((r) => `ct mark ${mark(r.mark)} meta mark set ct mark`),
+  };
+}
+
+export function compileNftables(intent: Intent, site: SiteIntent): NftChain[] {
+  const marks = replyMarks(site);
+  const chains: NftChain[] = [
+    {
+      name: "nat_prerouting",
+      type: "nat",
+      hook: "prerouting",
+      priority: "dstnat",
+      rules: prerouting(intent, site),
+    },
+    {
+      name: "nat_postrouting",
+      type: "nat",
+      hook: "postrouting",
+      priority: "srcnat",
+      rules: postrouting(intent, site),
+    },
+    {
+      name: "mangle_prerouting",
+      type: "filter",
+      hook: "prerouting",
+      priority: "mangle",
+      rules: marks.prerouting,
+    },
+    {
+      name: "mangle_output",
+      type: "route",
+      hook: "output",
+      priority: "mangle",
+      rules: marks.output,
+    },
+    {
+      name: "mangle_forward",
+      type: "filter",
+      hook: "forward",
+      priority: "mangle",
+      rules: clamp(clampedDevices(intent, site)),
+    },
+    {
+      name: "filter_forward",
+      type: "filter",
+      hook: "forward",
+      priority: "filter",
+      rules: guard(site),
+    },
+  ];
+  return chains.filter((c) => c.rules.length > 0);
+}

@@ -1,0 +1,107 @@
+import { type Cidr, contains, defaultRoute, type Family, networkOf } from "../net/cidr.js";
+import type { EgressIntent, Intent, ReplyPath, SiteIntent } from "../policy/intent.js";
+import {
+  FAIL_CLOSED_METRIC,
+  type RouteSpec,
+  type RuleSpec,
+  type WireguardSpec,
+} from "./desired.js";
+
+function familiesOf(cidrs: readonly { family: Family }[]): Family[] {
+  return [...new Set(cidrs.map((c) => c.family))].sort();
+}
+
+/**
+ * Source routing for one egress: `except` destinations are looked up in main first, then the
+ * sources use the egress table. The table ends in an unreachable default with the highest
+ * metric: while the device is gone its route is gone too, and lookups stop there instead of
+ * falling through to main (and the ISP).
+ */
+export function compileEgress(e: EgressIntent): { rules: RuleSpec[]; routes: RouteSpec[] } {
+  const rules: RuleSpec[] = [];
+  for (const from of e.sources) {
+    for (const to of e.except) {
+      if (to.family === from.family)
+        rules.push({ family: from.family, priority: e.priority, from, to, table: "main" });
+    }
+    rules.push({ family: from.family, priority: e.priority + 1, from, table: e.table });
+  }
+  const routes: RouteSpec[] = familiesOf(e.sources).flatMap((family): RouteSpec[] => {
+    const dst = defaultRoute(family);
+    const gateway =
+      e.via.kind === "device" && e.via.gateway?.family === family ? e.via.gateway : undefined;
+    const up: RouteSpec = {
+      type: "unicast",
+      table: e.table,
+      dst,
+      device: e.via.device,
+      ...(gateway ? { gateway } : {}),
+    };
+    const closed: RouteSpec = {
+      type: "unreachable",
+      table: e.table,
+      dst,
+      metric: FAIL_CLOSED_METRIC,
+    };
+    return e.failClosed ? [up, closed] : [up];
+  });
+  return { rules, routes };
+}
+
+/** Marked replies (see nftables reply marks) go back into the tunnel they came from. */
+export function compileReplyPath(
+  intent: Intent,
+  site: string,
+  r: ReplyPath,
+): { rules: RuleSpec[]; routes: RouteSpec[] } {
+  const fams = familiesOf(
+    intent.services
+      .filter(
+        (s) =>
+          s.kind !== "http" &&
+          s.clientAddress === "preserve" &&
+          s.target.site === site &&
+          s.target.tunnel === r.device,
+      )
+      .map((s) => s.target.address),
+  );
+  return {
+    rules: fams.map((family) => ({ family, priority: r.priority, fwmark: r.mark, table: r.table })),
+    routes: fams.map((family) => ({
+      type: "unicast",
+      table: r.table,
+      dst: defaultRoute(family),
+      device: r.device,
+    })),
+  };
+}
+
+/** Routes in main for what each peer carries, apart from defaults and the tunnel's own subnet. */
+export function compileTunnelRoutes(
+  intent: Intent,
+  site: string,
+  wg: readonly WireguardSpec[],
+): RouteSpec[] {
+  return wg.flatMap((spec) => {
+    const local = intent.tunnels
+      .find((t) => t.name === spec.name)
+      ?.members.find((m) => m.site === site);
+    const own: Cidr | undefined = local ? networkOf(local.address) : undefined;
+    return spec.peers.flatMap((peer) =>
+      peer.allowedIps
+        .filter((dst) => dst.prefix > 0 && !(own && contains(own, dst)))
+        .map((dst): RouteSpec => ({ type: "unicast", table: "main", dst, device: spec.name })),
+    );
+  });
+}
+
+export function compileRouting(intent: Intent, site: SiteIntent, wg: readonly WireguardSpec[]) {
+  const parts = [
+    ...site.egress.map(compileEgress),
+    ...site.replyPaths.map((r) => compileReplyPath(intent, site.name, r)),
+  ];
+  return {
+    rules: parts.flatMap((p) => p.rules),
+    routes: [...parts.flatMap((p) => p.routes), ...compileTunnelRoutes(intent, site.name, wg)],
+  };
+}

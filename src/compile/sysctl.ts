@@ -1,0 +1,19 @@
+import type { Intent, SiteIntent } from "../policy/intent.js";
+
+/** Kernel settings a site needs: forwarding where it routes for others, loose rp_filter for marked replies. */
+export function compileSysctls(intent: Intent, site: SiteIntent): [string, string][] {
+  const forwards =
+    site.egress.length > 0 ||
+    intent.tunnels.some((t) => t.members.some((m) => m.site === site.name)) ||
+    intent.services.some((s) => s.publishOn === site.name);
+  const hasV6 = site.networks.some((n) => n.cidr.family === 6);
+  const out: [string, string][] = [];
+  if (forwards) {
+    out.push(["net.ipv4.ip_forward", "1"]);
+    if (hasV6) out.push(["net.ipv6.conf.all.forwarding", "1"]);
+  }
+  // A client address arriving through the tunnel routes back via the WAN in main: strict
+  // reverse-path filtering would drop it before the connection mark can steer the reply.
+  for (const r of site.replyPaths) out.push([`net.ipv4.conf.${r.device}.rp_filter`, "2"]);
+  return out;
+}

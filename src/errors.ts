@@ -1,0 +1,80 @@
+import type { LocatedDiagnostic } from "./policy/diagnostic.js";
+
+/**
+ * Every error netpol reports on purpose: a stable code, the CLI exit code and the HTTP status.
+ * Anything else that escapes is a bug and is reported as one.
+ */
+export const ERRORS = {
+  NETPOL_E_POLICY_INVALID: {
+    exit: 1,
+    http: 422,
+    summary: "the policy has problems; each is listed with its place",
+  },
+  NETPOL_E_POLICY_UNREADABLE: { exit: 1, http: 400, summary: "the policy file cannot be read" },
+  NETPOL_E_UNKNOWN_SITE: { exit: 1, http: 400, summary: "the site named is not in the policy" },
+  NETPOL_E_KEY_FILE: {
+    exit: 1,
+    http: 422,
+    summary: "a private key file is missing, malformed or readable by others",
+  },
+  NETPOL_E_USAGE: { exit: 1, http: 400, summary: "the command line or request is malformed" },
+  NETPOL_E_TOOL_FAILED: { exit: 1, http: 500, summary: "a system tool failed" },
+  NETPOL_E_TOOL_MISSING: { exit: 1, http: 500, summary: "a system tool is not installed" },
+  NETPOL_E_APPLY_FAILED: {
+    exit: 1,
+    http: 500,
+    summary: "an apply step failed; the previous state was restored",
+  },
+  NETPOL_E_ROLLBACK_FAILED: {
+    exit: 1,
+    http: 500,
+    summary: "an apply step failed and the previous state could not be fully restored",
+  },
+  NETPOL_E_LOCKED: { exit: 1, http: 409, summary: "another apply is running on this namespace" },
+  NETPOL_E_FOREIGN_STATE: {
+    exit: 1,
+    http: 409,
+    summary: "an id the policy uses is already taken by state netpol does not own",
+  },
+  NETPOL_E_DRIFT: { exit: 1, http: 409, summary: "the live state changed since the plan was made" },
+  NETPOL_E_VERIFY_FAILED: {
+    exit: 1,
+    http: 500,
+    summary: "after apply, the live state still differs from the policy",
+  },
+  NETPOL_E_UNAUTHORIZED: { exit: 1, http: 401, summary: "missing or wrong token" },
+  NETPOL_E_NOT_FOUND: { exit: 1, http: 404, summary: "no such route" },
+  NETPOL_E_PAYLOAD: {
+    exit: 1,
+    http: 400,
+    summary: "the request body is malformed, too large or of the wrong type",
+  },
+  NETPOL_E_RATE_LIMITED: { exit: 1, http: 429, summary: "too many applies; wait and retry" },
+  NETPOL_E_NO_CONFIRM_PENDING: {
+    exit: 1,
+    http: 409,
+    summary: "there is no apply waiting for confirmation",
+  },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class NetpolError extends Error {
+  override readonly name = "NetpolError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly diagnostics: readonly LocatedDiagnostic[] = [],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  get exitCode(): number {
+    return ERRORS[this.code].exit;
+  }
+
+  get httpStatus(): number {
+    return ERRORS[this.code].http;
+  }
+}

@@ -1,0 +1,28 @@
+/** One problem in a policy, located by its path in the document (e.g. sites.home.networks[1].cidr). */
+export interface Diagnostic {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+}
+
+/** A diagnostic placed in its file, ready to print as `file:line:col path: message`. */
+export interface LocatedDiagnostic extends Diagnostic {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+}
+
+export function formatPath(path: readonly (string | number)[]): string {
+  return path
+    .map((part, i) => {
+      if (typeof part === "number") return `[${part}]`;
+      const plain = /^[A-Za-z_][A-Za-z0-9_-]*$/.test(part);
+      if (!plain) return `[${JSON.stringify(part)}]`;
+      return i === 0 ? part : `.${part}`;
+    })
+    .join("");
+}
+
+export function formatDiagnostic(d: LocatedDiagnostic): string {
+  const where = d.path.length > 0 ? ` ${formatPath(d.path)}:` : "";
+  return `${d.file}:${d.line}:${d.col}${where} ${d.message}`;
+}

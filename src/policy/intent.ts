@@ -1,0 +1,133 @@
+import type { Cidr, Family } from "../net/cidr.js";
+
+/**
+ * The policy after validation: every reference resolved, every id chosen. The compiler takes
+ * only this, so it never meets a dangling name or a half-checked address.
+ */
+
+export interface Settings {
+  readonly routeProtocol: number;
+  readonly firstTable: number;
+  readonly firstPriority: number;
+  readonly firstReplyPriority: number;
+  readonly markBase: number;
+}
+
+export type InterfaceIntent =
+  | { readonly kind: "physical"; readonly name: string }
+  | {
+      readonly kind: "vlan";
+      readonly name: string;
+      readonly parent: string;
+      readonly vlanId: number;
+    }
+  | { readonly kind: "bridge"; readonly name: string; readonly members: readonly string[] };
+
+export interface NetworkIntent {
+  readonly name: string;
+  readonly cidr: Cidr;
+  readonly interface: string;
+  /** The router's own address, with the network's prefix length. */
+  readonly address?: Cidr;
+}
+
+export type Via =
+  | { readonly kind: "device"; readonly device: string; readonly gateway?: Address }
+  | { readonly kind: "tunnel"; readonly device: string; readonly exit: string };
+
+export interface Address {
+  readonly family: Family;
+  readonly address: bigint;
+}
+
+export interface EgressIntent {
+  readonly name: string;
+  readonly sources: readonly Cidr[];
+  readonly except: readonly Cidr[];
+  readonly via: Via;
+  readonly masquerade: boolean;
+  readonly failClosed: boolean;
+  readonly table: number;
+  /** `except` rules sit at this priority, the egress rule at priority + 1. */
+  readonly priority: number;
+}
+
+/** Replies from this site's hosts to clients that reached them through a tunnel unchanged. */
+export interface ReplyPath {
+  readonly device: string;
+  readonly mark: number;
+  readonly table: number;
+  readonly priority: number;
+}
+
+export interface ProxySettings {
+  readonly tls: "auto" | "off";
+  readonly httpPort: number;
+  readonly httpsPort: number;
+  readonly adminListen: string;
+}
+
+export interface SiteIntent {
+  readonly name: string;
+  readonly wan?: string;
+  readonly interfaces: readonly InterfaceIntent[];
+  readonly networks: readonly NetworkIntent[];
+  readonly external: readonly { readonly name: string; readonly gateway?: Address }[];
+  readonly egress: readonly EgressIntent[];
+  readonly replyPaths: readonly ReplyPath[];
+  readonly proxy: ProxySettings;
+}
+
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface MemberIntent {
+  readonly site: string;
+  readonly address: Cidr;
+  readonly publicKey: string;
+  readonly privateKeyFile: string;
+  readonly endpoint?: Endpoint;
+  readonly listenPort?: number;
+  readonly advertise: readonly Cidr[];
+}
+
+export interface TunnelIntent {
+  readonly name: string;
+  readonly mtu: number;
+  readonly keepalive: number;
+  readonly members: readonly MemberIntent[];
+}
+
+export interface Target {
+  readonly address: Address;
+  readonly port: number;
+  /** The site whose network holds the target, and the tunnel that reaches it. */
+  readonly site: string;
+  readonly tunnel: string;
+}
+
+export type ServiceIntent =
+  | {
+      readonly kind: "http";
+      readonly name: string;
+      readonly publishOn: string;
+      readonly hostname: string;
+      readonly target: Target;
+    }
+  | {
+      readonly kind: "tcp" | "udp";
+      readonly name: string;
+      readonly publishOn: string;
+      readonly port: number;
+      readonly clientAddress: "proxy" | "preserve";
+      readonly target: Target;
+    };
+
+export interface Intent {
+  readonly settings: Settings;
+  readonly sites: readonly SiteIntent[];
+  readonly tunnels: readonly TunnelIntent[];
+  readonly services: readonly ServiceIntent[];
+}

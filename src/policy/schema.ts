@@ -1,0 +1,170 @@
+import { z } from "zod";
+import {
+  hostAddress,
+  hostPort,
+  ifname,
+  interfaceAddress,
+  keyFile,
+  network,
+  objectName,
+  port,
+  publicKey,
+  rulePriority,
+  siteName,
+  tableId,
+} from "./fields.js";
+
+/**
+ * The policy file's shape. Everything here is structural: one field, one check. Checks that
+ * relate fields to each other (references, overlaps, duplicates) live in resolve/.
+ */
+
+const physical = z.strictObject({ name: ifname, kind: z.literal("physical") });
+const vlan = z.strictObject({
+  name: ifname,
+  kind: z.literal("vlan"),
+  parent: ifname,
+  vlanId: z.number().int().min(1, "VLAN ids run 1..4094").max(4094, "VLAN ids run 1..4094"),
+});
+const bridge = z.strictObject({
+  name: ifname,
+  kind: z.literal("bridge"),
+  members: z.array(ifname).default([]),
+});
+const interfaceSchema = z.discriminatedUnion("kind", [physical, vlan, bridge], {
+  error: "kind must be physical, vlan or bridge",
+});
+
+const networkSchema = z.strictObject({
+  name: objectName,
+  cidr: network,
+  interface: ifname,
+  /** The router's own address in this network; netpol adds it to the interface. */
+  address: hostAddress.optional(),
+});
+
+const externalDevice = z.strictObject({
+  name: ifname,
+  /** Next hop on the device, for devices that need one (point-to-point tunnels do not). */
+  gateway: hostAddress.optional(),
+});
+
+const egressSchema = z.strictObject({
+  name: objectName,
+  from: z.array(objectName).min(1, "name at least one network of this site"),
+  via: ifname,
+  /** For a tunnel with several members: the site whose uplink the traffic leaves by. */
+  exit: siteName.optional(),
+  except: z.array(network).default([]),
+  masquerade: z.boolean().default(false),
+  failClosed: z.boolean().default(true),
+  table: tableId.optional(),
+  priority: rulePriority.optional(),
+});
+
+const proxySchema = z.strictObject({
+  tls: z.enum(["auto", "off"]).default("auto"),
+  httpPort: port.default(80),
+  httpsPort: port.default(443),
+  adminListen: z.string().default("localhost:2019"),
+});
+
+const siteSchema = z.strictObject({
+  /** The uplink to the internet: needed where ports are published or traffic exits. */
+  wan: ifname.optional(),
+  interfaces: z.array(interfaceSchema).default([]),
+  networks: z.array(networkSchema).default([]),
+  external: z.array(externalDevice).default([]),
+  egress: z.array(egressSchema).default([]),
+  proxy: proxySchema.optional(),
+});
+
+const memberSchema = z.strictObject({
+  site: siteName,
+  address: interfaceAddress,
+  publicKey,
+  privateKeyFile: keyFile,
+  privateKey: z
+    .never({
+      error:
+        "private keys never go in a policy: write it to a file (`netpol keygen --out keys/NAME.key`) and set privateKeyFile",
+    })
+    .optional(),
+  /** Where the others reach this member; members without one dial out. */
+  endpoint: hostPort.optional(),
+  listenPort: port.optional(),
+  /** Extra networks of this site that the other members route into the tunnel. */
+  advertise: z.array(objectName).default([]),
+});
+
+const tunnelSchema = z.strictObject({
+  name: ifname,
+  mtu: z
+    .number()
+    .int()
+    .min(1280, "WireGuard over IPv6 needs an MTU of at least 1280")
+    .max(9000)
+    .default(1420),
+  keepalive: z.number().int().min(0).max(65535).default(25),
+  members: z.array(memberSchema).min(2, "a tunnel joins at least two sites"),
+});
+
+const serviceBase = {
+  name: objectName,
+  publishOn: siteName,
+  target: hostPort,
+};
+const httpService = z.strictObject({
+  ...serviceBase,
+  kind: z.literal("http"),
+  hostname: z
+    .string()
+    .regex(
+      /^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i,
+      "not a DNS host name",
+    ),
+});
+const portService = z.strictObject({
+  ...serviceBase,
+  kind: z.enum(["tcp", "udp"]),
+  port,
+  /** preserve: no SNAT on the publishing site; the target's site routes replies back by conntrack mark. */
+  clientAddress: z.enum(["proxy", "preserve"]).default("proxy"),
+});
+const serviceSchema = z.discriminatedUnion("kind", [httpService, portService], {
+  error: "kind must be http, tcp or udp",
+});
+
+const settingsSchema = z.strictObject({
+  /** Routing protocol number stamped on every route and rule netpol owns. */
+  routeProtocol: z
+    .number()
+    .int()
+    .min(5, "protocols 0..4 belong to the kernel")
+    .max(255)
+    .default(77),
+  /** Where automatically chosen routing table ids start. */
+  firstTable: tableId.default(100),
+  /** Where automatically chosen rule priorities start; each egress takes two. */
+  firstPriority: rulePriority.default(1000),
+  /** Where rule priorities for marked replies start; they must come before every egress rule. */
+  firstReplyPriority: rulePriority.default(100),
+  /** Connection mark for replies that must go back into a tunnel; one bit per tunnel from here. */
+  markBase: z.number().int().min(1).max(0x7fffffff).default(0x4e50),
+});
+
+export const policySchema = z.strictObject({
+  version: z.literal(1, { error: "this netpol reads policy version 1; add `version: 1`" }),
+  settings: settingsSchema.default(settingsSchema.parse({})),
+  sites: z
+    .record(siteName, siteSchema)
+    .refine((s) => Object.keys(s).length > 0, "declare at least one site"),
+  tunnels: z.array(tunnelSchema).default([]),
+  services: z.array(serviceSchema).default([]),
+});
+
+export type PolicyDocument = z.output<typeof policySchema>;
+export type SiteDocument = z.output<typeof siteSchema>;
+export type TunnelDocument = z.output<typeof tunnelSchema>;
+export type ServiceDocument = z.output<typeof serviceSchema>;
+export type EgressDocument = z.output<typeof egressSchema>;

@@ -1,0 +1,104 @@
+import type {
+  AddressSpec,
+  LinkSpec,
+  PortSpec,
+  RouteSpec,
+  RuleSpec,
+  TableRef,
+} from "../compile/desired.js";
+import { type Cidr, formatAddress, formatCidr } from "../net/cidr.js";
+
+/**
+ * ip(8) arguments for each kind of object. The same words go into `ip -batch` files and into
+ * the apply plan, so what `render` shows is what `apply` runs.
+ */
+
+const table = (t: TableRef) => (t === "main" ? "main" : String(t));
+
+// Spelled out, never "default": a batch line cannot carry -6, so the address gives the family.
+const dst = (c: Cidr) => formatCidr(c);
+
+export function linkAdd(link: LinkSpec): string[][] {
+  switch (link.kind) {
+    case "vlan":
+      return [
+        [
+          "link",
+          "add",
+          "link",
+          link.parent,
+          "name",
+          link.name,
+          "type",
+          "vlan",
+          "id",
+          String(link.vlanId),
+        ],
+      ];
+    case "bridge":
+      return [["link", "add", "name", link.name, "type", "bridge"]];
+    case "wireguard":
+      return [
+        ["link", "add", "name", link.name, "type", "wireguard"],
+        ["link", "set", "dev", link.name, "mtu", String(link.mtu)],
+      ];
+  }
+}
+
+export function linkUp(name: string): string[] {
+  return ["link", "set", "dev", name, "up"];
+}
+
+export function linkDelete(name: string): string[] {
+  return ["link", "delete", "dev", name];
+}
+
+export function portSet(port: PortSpec): string[] {
+  return ["link", "set", "dev", port.device, "master", port.master];
+}
+
+export function addressArgs(verb: "add" | "del", a: AddressSpec): string[] {
+  return ["address", verb, formatCidr(a.cidr), "dev", a.device];
+}
+
+export function routeArgs(verb: "add" | "del", r: RouteSpec, protocol: number): string[] {
+  const head = ["route", verb, "table", table(r.table)];
+  if (r.type === "unreachable") {
+    return [
+      ...head,
+      "unreachable",
+      dst(r.dst),
+      "metric",
+      String(r.metric),
+      "proto",
+      String(protocol),
+    ];
+  }
+  const via = r.gateway ? ["via", formatAddress(r.gateway)] : [];
+  return [...head, dst(r.dst), ...via, "dev", r.device, "proto", String(protocol)];
+}
+
+export function ruleArgs(verb: "add" | "del", r: RuleSpec, protocol: number): string[] {
+  const from = r.from ? formatCidr(r.from) : r.family === 4 ? "0.0.0.0/0" : "::/0";
+  const to = r.to ? ["to", formatCidr(r.to)] : [];
+  const mark = r.fwmark !== undefined ? ["fwmark", `0x${r.fwmark.toString(16)}`] : [];
+  return [
+    "rule",
+    verb,
+    "priority",
+    String(r.priority),
+    "from",
+    from,
+    ...to,
+    ...mark,
+    "lookup",
+    table(r.table),
+    "protocol",
+    String(protocol),
+  ];
+}
+
+/** One `ip -batch` line; arguments never hold white space, so joining is lossless. */
+export function batchLine(args: readonly string[]): string {
+  return args.join(" ");
+}

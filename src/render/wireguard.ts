@@ -1,0 +1,20 @@
+import type { WireguardSpec } from "../compile/desired.js";
+import { formatCidr } from "../net/cidr.js";
+
+/** A config for `wg setconf`/`wg syncconf` (not wg-quick: addresses and MTU are ip's job). */
+export function renderWireguard(spec: WireguardSpec, privateKey: string): string {
+  const lines = ["[Interface]", `PrivateKey = ${privateKey}`];
+  if (spec.listenPort !== undefined) lines.push(`ListenPort = ${spec.listenPort}`);
+  for (const peer of spec.peers) {
+    lines.push("", `# site ${peer.site}`, "[Peer]", `PublicKey = ${peer.publicKey}`);
+    lines.push(`AllowedIPs = ${peer.allowedIps.map(formatCidr).join(", ")}`);
+    if (peer.endpoint) {
+      const host = peer.endpoint.host.includes(":")
+        ? `[${peer.endpoint.host}]`
+        : peer.endpoint.host;
+      lines.push(`Endpoint = ${host}:${peer.endpoint.port}`);
+    }
+    if (peer.keepalive !== undefined) lines.push(`PersistentKeepalive = ${peer.keepalive}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
