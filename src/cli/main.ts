@@ -1,7 +1,9 @@
 import { Command, CommanderError } from "commander";
 import { NetpolError } from "../errors.js";
 import { formatDiagnostic } from "../policy/diagnostic.js";
+import { registerApply } from "./commands/apply.js";
 import { registerKeygen } from "./commands/keygen.js";
+import { registerPlan } from "./commands/plan.js";
 import { registerRender } from "./commands/render.js";
 import { registerValidate } from "./commands/validate.js";
 
@@ -13,6 +15,8 @@ const program = new Command("netpol")
 registerValidate(program);
 registerRender(program);
 registerKeygen(program);
+registerPlan(program);
+registerApply(program);
 
 /** User mistakes print one clear message per problem; only bugs print a stack. */
 function report(err: unknown): number {

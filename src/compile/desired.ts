@@ -33,6 +33,7 @@ export type RouteSpec =
       readonly dst: Cidr;
       readonly device: string;
       readonly gateway?: Address;
+      readonly metric?: number;
     }
   | {
       readonly type: "unreachable";

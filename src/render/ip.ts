@@ -75,7 +75,8 @@ export function routeArgs(verb: "add" | "del", r: RouteSpec, protocol: number): 
     ];
   }
   const via = r.gateway ? ["via", formatAddress(r.gateway)] : [];
-  return [...head, dst(r.dst), ...via, "dev", r.device, "proto", String(protocol)];
+  const metric = r.metric !== undefined ? ["metric", String(r.metric)] : [];
+  return [...head, dst(r.dst), ...via, "dev", r.device, ...metric, "proto", String(protocol)];
 }
 
 export function ruleArgs(verb: "add" | "del", r: RuleSpec, protocol: number): string[] {

@@ -1,20 +1,29 @@
 import type { SiteState } from "../compile/desired.js";
+import type { Family } from "../net/cidr.js";
 import { renderCaddy } from "./caddy.js";
 import { addressArgs, batchLine, linkAdd, linkUp, portSet, routeArgs, ruleArgs } from "./ip.js";
 import { renderNftables } from "./nftables.js";
 import { renderWireguard } from "./wireguard.js";
 
-/** Input for `ip -batch`: create links, then addresses, routes and rules, all stamped as netpol's. */
-export function renderIpBatch(state: SiteState): string {
-  const lines = [
+/**
+ * Input for `ip -batch` (links, addresses, IPv4 routes and rules) and `ip -6 -batch` (IPv6
+ * routes and rules): a batch line cannot say -6, and a rule with no source would default to
+ * IPv4. Everything is stamped with netpol's protocol number.
+ */
+export function renderIpBatches(state: SiteState): { v4: string; v6: string } {
+  const routes = (f: Family) => state.routes.filter((r) => r.dst.family === f).map((r) => routeArgs("add", r, state.protocol));
+  const rules = (f: Family) => state.rules.filter((r) => r.family === f).map((r) => ruleArgs("add", r, state.protocol));
+  const v4 = [
     ...state.links.flatMap(linkAdd),
     ...state.ports.map(portSet),
     ...state.links.map((l) => linkUp(l.name)),
     ...state.addresses.map((a) => addressArgs("add", a)),
-    ...state.routes.map((r) => routeArgs("add", r, state.protocol)),
-    ...state.rules.map((r) => ruleArgs("add", r, state.protocol)),
-  ].map(batchLine);
-  return lines.length > 0 ? `${lines.join("\n")}\n` : "";
+    ...routes(4),
+    ...rules(4),
+  ];
+  const v6 = [...routes(6), ...rules(6)];
+  const text = (lines: string[][]) => lines.map((l) => `${batchLine(l)}\n`).join("");
+  return { v4: text(v4), v6: text(v6) };
 }
 
 export function renderSysctl(state: SiteState): string {
@@ -30,7 +39,9 @@ export function renderSiteFiles(
   privateKeys: ReadonlyMap<string, string>,
 ): Map<string, string> {
   const files = new Map<string, string>();
-  files.set("ip.batch", renderIpBatch(state));
+  const batches = renderIpBatches(state);
+  files.set("ip.batch", batches.v4);
+  if (batches.v6 !== "") files.set("ip6.batch", batches.v6);
   files.set(
     "nftables.nft",
     renderNftables(state.nftChains, `netpol: table inet netpol for site ${state.site}`),

@@ -1,0 +1,30 @@
+import os from "node:os";
+import type { Command } from "commander";
+import type { Target } from "../apply/apply.js";
+import { createRunner } from "../system/runner.js";
+
+export interface TargetOptions {
+  readonly netns?: string;
+  readonly stateDir?: string;
+}
+
+export const DEFAULT_STATE_DIR = "/var/lib/netpol";
+
+/** --netns and --state-dir, shared by every command that reads or changes the system. */
+export function targetOptions(command: Command): Command {
+  return command
+    .option("--netns <name>", "run every system command inside this network namespace")
+    .option("--state-dir <dir>", "where netpol keeps its records and locks", process.env.NETPOL_STATE_DIR ?? DEFAULT_STATE_DIR);
+}
+
+export function targetFrom(opts: TargetOptions): Target {
+  return {
+    runner: createRunner(opts.netns),
+    stateDir: opts.stateDir ?? DEFAULT_STATE_DIR,
+    scope: opts.netns ? `netns-${opts.netns}` : "host",
+  };
+}
+
+export function whoAmI(via: string): string {
+  return `${os.userInfo().username}@${os.hostname()} (${via})`;
+}

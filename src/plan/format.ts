@@ -1,0 +1,58 @@
+import { addressArgs, routeArgs, ruleArgs } from "../render/ip.js";
+import type { Change, Plan } from "./types.js";
+
+const SIGN = { add: "+", remove: "-", set: "~", replace: "~", sync: "~" } as const;
+
+export function describeChange(c: Change, protocol: number): string {
+  switch (c.kind) {
+    case "link":
+      if (c.op === "add") return `link ${c.link.name} (${c.link.kind})`;
+      if (c.op === "set") return `link ${c.name} up${c.mtu ? `, mtu ${c.mtu}` : ""}`;
+      return `link ${c.name}`;
+    case "port":
+      return `link ${c.port.device} into bridge ${c.port.master}`;
+    case "sysctl":
+      return `sysctl ${c.key} ${c.from ?? "(unset)"} → ${c.to}`;
+    case "address":
+      return addressArgs("add", c.address).slice(2).join(" ");
+    case "route":
+      return routeArgs("add", c.route, protocol).slice(2).join(" ");
+    case "rule":
+      return `${c.rule.family === 6 ? "-6 " : ""}${ruleArgs("add", c.rule, protocol).slice(2).join(" ")}`;
+    case "nft":
+      return `nftables table inet netpol (${c.reason})`;
+    case "wireguard":
+      return `wireguard ${c.spec.name}: ${c.reasons.join("; ")}`;
+  }
+}
+
+export function planIsEmpty(plan: Plan): boolean {
+  return plan.changes.length === 0 && plan.conflicts.length === 0;
+}
+
+export function formatPlan(plan: Plan, scope: string): string {
+  const lines = [`plan for site ${plan.site} (${scope}):`];
+  for (const c of plan.changes) lines.push(`  ${SIGN[c.op]} ${c.kind === "address" || c.kind === "route" || c.kind === "rule" ? `${c.kind} ` : ""}${describeChange(c, plan.protocol)}`);
+  for (const w of plan.waiting) lines.push(`  … waiting: ${w}`);
+  for (const c of plan.conflicts) lines.push(`  ! conflict: ${c}`);
+  const count = (op: string) => plan.changes.filter((c) => c.op === op).length;
+  const changed = count("set") + count("replace") + count("sync");
+  lines.push(
+    plan.changes.length === 0
+      ? "  in sync: nothing to do"
+      : `  ${count("add")} to add, ${changed} to change, ${count("remove")} to remove`,
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+/** The JSON form of a plan: stable and free of bigints and keys. */
+export function planJson(plan: Plan) {
+  return {
+    site: plan.site,
+    inSync: plan.changes.length === 0,
+    changes: plan.changes.map((c) => ({ op: c.op, kind: c.kind, what: describeChange(c, plan.protocol) })),
+    waiting: plan.waiting,
+    conflicts: plan.conflicts,
+  };
+}
+

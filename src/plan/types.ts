@@ -1,0 +1,54 @@
+import type {
+  AddressSpec,
+  LinkSpec,
+  PortSpec,
+  RouteSpec,
+  RuleSpec,
+  WireguardSpec,
+} from "../compile/desired.js";
+import type { LiveLink, Owned } from "../system/iproute2/parse.js";
+import type { WgLive } from "../system/wireguard.js";
+
+/** The live state of a site, as far as netpol cares: read by the adapters, compared by diff. */
+export interface LiveState {
+  readonly links: readonly LiveLink[];
+  readonly addresses: readonly AddressSpec[];
+  readonly routes: Owned<RouteSpec>;
+  readonly rules: Owned<RuleSpec>;
+  readonly nftListing: string | undefined;
+  readonly wireguard: readonly WgLive[];
+  readonly sysctls: ReadonlyMap<string, string>;
+}
+
+/**
+ * What netpol made on a site that the kernel cannot mark as its own: links it created and
+ * addresses it added. Routes and rules carry netpol's protocol number instead.
+ */
+export interface Ownership {
+  readonly links: readonly string[];
+  readonly addresses: readonly AddressSpec[];
+  /** `nft list table` right after the last apply: any other listing was edited by hand. */
+  readonly nftListing?: string;
+}
+
+export type Change =
+  | { readonly kind: "link"; readonly op: "add"; readonly link: LinkSpec }
+  | { readonly kind: "link"; readonly op: "set"; readonly name: string; readonly mtu?: number }
+  | { readonly kind: "link"; readonly op: "remove"; readonly name: string }
+  | { readonly kind: "port"; readonly op: "add"; readonly port: PortSpec }
+  | { readonly kind: "sysctl"; readonly op: "set"; readonly key: string; readonly from?: string; readonly to: string }
+  | { readonly kind: "address"; readonly op: "add" | "remove"; readonly address: AddressSpec }
+  | { readonly kind: "route"; readonly op: "add" | "remove"; readonly route: RouteSpec }
+  | { readonly kind: "rule"; readonly op: "add" | "remove"; readonly rule: RuleSpec }
+  | { readonly kind: "nft"; readonly op: "replace" | "remove"; readonly text: string; readonly reason: string }
+  | { readonly kind: "wireguard"; readonly op: "sync"; readonly spec: WireguardSpec; readonly reasons: readonly string[] };
+
+export interface Plan {
+  readonly site: string;
+  readonly protocol: number;
+  readonly changes: readonly Change[];
+  /** Desired objects that need a device that is absent or down: applied when it appears. */
+  readonly waiting: readonly string[];
+  /** Foreign state in the way: apply refuses while any is listed. */
+  readonly conflicts: readonly string[];
+}

@@ -1,0 +1,146 @@
+import type { AddressSpec, RouteSpec, RuleSpec, TableRef } from "../../compile/desired.js";
+import { type Cidr, defaultRoute, type Family, parseAddress, parseCidr } from "../../net/cidr.js";
+
+/** Readers for `ip -N -json` output. They keep only what netpol models and ignore the rest. */
+
+export interface LiveLink {
+  readonly name: string;
+  readonly kind: string | undefined;
+  readonly master: string | undefined;
+  readonly up: boolean;
+  readonly mtu: number;
+}
+
+/** A route or rule in the kernel, owned by netpol or not. */
+export interface Owned<T> {
+  readonly owned: T[];
+  /** Table ids holding routes netpol did not make; priorities of rules it did not make. */
+  readonly foreign: number[];
+}
+
+interface JsonRoute {
+  type?: string;
+  dst: string;
+  dev?: string;
+  gateway?: string;
+  table?: string;
+  protocol?: string;
+  metric?: number;
+}
+
+interface JsonRule {
+  priority: number;
+  src?: string;
+  srclen?: number;
+  dst?: string;
+  dstlen?: number;
+  fwmark?: string;
+  table?: string;
+  protocol?: string;
+}
+
+/** `ip -batch -json` prints one JSON array per command, each on its own line. */
+export function splitBatchJson(stdout: string): unknown[][] {
+  return stdout
+    .split("\n")
+    .filter((line) => line.startsWith("["))
+    .map((line) => JSON.parse(line) as unknown[]);
+}
+
+function tableOf(text: string | undefined): TableRef {
+  return text === undefined || text === "254" || text === "main" ? "main" : Number(text);
+}
+
+function prefixOf(text: string, len: number | undefined, family: Family): Cidr | undefined {
+  if (text === "default" || text === "all") return defaultRoute(family);
+  const parsed = len === undefined ? parseCidr(text) : parseCidr(`${text}/${len}`);
+  return parsed.ok ? parsed.value : undefined;
+}
+
+// With -N, ip prints route types as numbers too (rtnetlink.h: RTN_UNREACHABLE = 7).
+const RTN_UNREACHABLE = "7";
+
+// The kernel gives IPv6 routes metric 1024 when none is asked for; netpol asks for none.
+const IMPLICIT_V6_METRIC = 1024;
+
+export function parseRoutes(json: unknown[], family: Family, protocol: number): Owned<RouteSpec> {
+  const owned: RouteSpec[] = [];
+  const foreign = new Set<number>();
+  for (const r of json as JsonRoute[]) {
+    const table = tableOf(r.table);
+    if (String(r.protocol) !== String(protocol)) {
+      if (typeof table === "number") foreign.add(table);
+      continue;
+    }
+    const dst = prefixOf(r.dst, undefined, family);
+    if (!dst) continue;
+    if (r.type === "unreachable" || r.type === RTN_UNREACHABLE) {
+      owned.push({ type: "unreachable", table, dst, metric: r.metric ?? 0 });
+    } else if (r.type === undefined && r.dev !== undefined) {
+      const gw = r.gateway ? parseAddress(r.gateway) : undefined;
+      const metric = r.metric !== undefined && !(family === 6 && r.metric === IMPLICIT_V6_METRIC) ? r.metric : undefined;
+      owned.push({
+        type: "unicast",
+        table,
+        dst,
+        device: r.dev,
+        ...(gw?.ok ? { gateway: gw.value } : {}),
+        ...(metric !== undefined ? { metric } : {}),
+      });
+    }
+  }
+  return { owned, foreign: [...foreign].sort((a, b) => a - b) };
+}
+
+export function parseRules(json: unknown[], family: Family, protocol: number): Owned<RuleSpec> {
+  const owned: RuleSpec[] = [];
+  const foreign: number[] = [];
+  for (const r of json as JsonRule[]) {
+    if (String(r.protocol) !== String(protocol)) {
+      foreign.push(r.priority);
+      continue;
+    }
+    const from = r.src !== undefined && r.src !== "all" ? prefixOf(r.src, r.srclen, family) : undefined;
+    const to = r.dst !== undefined && r.dst !== "all" ? prefixOf(r.dst, r.dstlen, family) : undefined;
+    owned.push({
+      family,
+      priority: r.priority,
+      ...(from && from.prefix > 0 ? { from } : {}),
+      ...(to ? { to } : {}),
+      ...(r.fwmark !== undefined ? { fwmark: Number(r.fwmark) } : {}),
+      table: tableOf(r.table),
+    });
+  }
+  return { owned, foreign };
+}
+
+interface JsonLink {
+  ifname: string;
+  master?: string;
+  flags?: string[];
+  mtu: number;
+  linkinfo?: { info_kind?: string };
+  addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
+}
+
+export function parseLinks(json: unknown[]): LiveLink[] {
+  return (json as JsonLink[]).map((l) => ({
+    name: l.ifname,
+    kind: l.linkinfo?.info_kind,
+    master: l.master,
+    up: l.flags?.includes("UP") ?? false,
+    mtu: l.mtu,
+  }));
+}
+
+/** Global-scope addresses; link-local ones are the kernel's. */
+export function parseAddresses(json: unknown[]): AddressSpec[] {
+  return (json as JsonLink[]).flatMap((l) =>
+    (l.addr_info ?? []).flatMap((a): AddressSpec[] => {
+      if (a.scope !== "global" && a.scope !== "0") return [];
+      const parsed = parseCidr(`${a.local}/${a.prefixlen}`);
+      return parsed.ok ? [{ device: l.ifname, cidr: parsed.value }] : [];
+    }),
+  );
+}
+

@@ -1,0 +1,81 @@
+import { NetpolError } from "../errors.js";
+import type { Runner } from "./runner.js";
+
+export interface WgPeerLive {
+  readonly publicKey: string;
+  readonly endpoint: string | undefined;
+  readonly allowedIps: readonly string[];
+  /** Seconds since the epoch; 0 means never. */
+  readonly latestHandshake: number;
+  readonly rxBytes: number;
+  readonly txBytes: number;
+  readonly keepalive: number | undefined;
+}
+
+/** What `wg show` reports for one interface, without its private key. */
+export interface WgLive {
+  readonly name: string;
+  readonly publicKey: string;
+  readonly listenPort: number;
+  readonly peers: readonly WgPeerLive[];
+}
+
+/**
+ * Parses `wg show all dump`. The private key column is dropped here, at the edge, so it never
+ * travels further into netpol.
+ */
+export function parseWgDump(stdout: string): WgLive[] {
+  const byName = new Map<string, { publicKey: string; listenPort: number; peers: WgPeerLive[] }>();
+  for (const line of stdout.split("\n")) {
+    const f = line.split("\t");
+    const [name] = f;
+    if (name === undefined || name === "") continue;
+    if (f.length === 5) {
+      byName.set(name, { publicKey: f[2] ?? "", listenPort: Number(f[3]), peers: [] });
+    } else if (f.length === 9) {
+      const endpoint = f[3] === "(none)" ? undefined : f[3];
+      const allowed = f[4] === "(none)" || f[4] === undefined ? [] : f[4].split(",");
+      byName.get(name)?.peers.push({
+        publicKey: f[1] ?? "",
+        endpoint,
+        allowedIps: allowed,
+        latestHandshake: Number(f[5]),
+        rxBytes: Number(f[6]),
+        txBytes: Number(f[7]),
+        keepalive: f[8] === "off" ? undefined : Number(f[8]),
+      });
+    }
+  }
+  return [...byName].map(([name, v]) => ({ name, ...v }));
+}
+
+/**
+ * One `wg show all dump`. wireguard-go's sockets are shared by every namespace, so the caller
+ * passes the interface names that really live in this namespace.
+ */
+export async function readWireguard(runner: Runner, here: ReadonlySet<string>): Promise<WgLive[]> {
+  if (here.size === 0) return [];
+  const { stdout } = await runner.run("wg", ["show", "all", "dump"], { step: "reading WireGuard" });
+  return parseWgDump(stdout).filter((w) => here.has(w.name));
+}
+
+/**
+ * Creates a WireGuard interface: in the kernel where it has WireGuard, else with wireguard-go
+ * (which daemonizes and exits when its interface is deleted).
+ */
+export async function createWireguardLink(runner: Runner, name: string, step: string): Promise<void> {
+  try {
+    await runner.run("ip", ["link", "add", "name", name, "type", "wireguard"], { step });
+  } catch (err) {
+    if (!(err instanceof NetpolError) || !/Unknown device type|not supported/i.test(err.message)) throw err;
+    await runner.run("wireguard-go", [name], { step });
+  }
+}
+
+/**
+ * `wg syncconf` changes only what differs, so live sessions of untouched peers survive. The
+ * config, private key included, goes through stdin.
+ */
+export async function syncWireguard(runner: Runner, name: string, config: string, step: string): Promise<void> {
+  await runner.run("wg", ["syncconf", name, "/dev/stdin"], { input: config, step });
+}
