@@ -1,5 +1,5 @@
-import type { AddressSpec, SiteState } from "../compile/desired.js";
 import { compileSite } from "../compile/compile.js";
+import type { AddressSpec, SiteState } from "../compile/desired.js";
 import { NetpolError } from "../errors.js";
 import { diff } from "../plan/diff.js";
 import { describeChange } from "../plan/format.js";
@@ -11,7 +11,7 @@ import type { Runner } from "../system/runner.js";
 import { execute } from "./execute.js";
 import { withLock } from "./lock.js";
 import { readLive } from "./read-live.js";
-import { EMPTY_OWNERSHIP, loadRecord, type ApplyRecord, saveRecord } from "./record.js";
+import { type ApplyRecord, EMPTY_OWNERSHIP, loadRecord, saveRecord } from "./record.js";
 import { computeRestore, type RestoreScript, runRestore, takeSnapshot } from "./restore.js";
 
 /** Everything an apply or a plan needs, passed in: the core reads nothing behind your back. */
@@ -53,11 +53,21 @@ export interface ApplyResult {
   readonly restore: RestoreScript | undefined;
 }
 
-function ownershipAfter(before: Ownership, desired: SiteState, plan: Plan, created: readonly string[], after: LiveState): Ownership {
-  const removedLinks = new Set(plan.changes.flatMap((c) => (c.kind === "link" && c.op === "remove" ? [c.name] : [])));
+function ownershipAfter(
+  before: Ownership,
+  desired: SiteState,
+  plan: Plan,
+  created: readonly string[],
+  after: LiveState,
+): Ownership {
+  const removedLinks = new Set(
+    plan.changes.flatMap((c) => (c.kind === "link" && c.op === "remove" ? [c.name] : [])),
+  );
   const key = (a: AddressSpec) => addressArgs("add", a).join(" ");
   const desiredKeys = new Set(desired.addresses.map(key));
-  const added = plan.changes.flatMap((c) => (c.kind === "address" && c.op === "add" ? [c.address] : []));
+  const added = plan.changes.flatMap((c) =>
+    c.kind === "address" && c.op === "add" ? [c.address] : [],
+  );
   const kept = before.addresses.filter((a) => desiredKeys.has(key(a)));
   return {
     links: [...new Set([...before.links.filter((l) => !removedLinks.has(l)), ...created])].sort(),
@@ -80,7 +90,10 @@ export async function applySite(
   return withLock(target.stateDir, target.scope, async () => {
     const { desired, live, owned, plan, record } = await planSite(target, policy);
     if (plan.conflicts.length > 0) {
-      throw new NetpolError("NETPOL_E_FOREIGN_STATE", `nothing applied; state netpol does not own is in the way:\n  ${plan.conflicts.join("\n  ")}`);
+      throw new NetpolError(
+        "NETPOL_E_FOREIGN_STATE",
+        `nothing applied; state netpol does not own is in the way:\n  ${plan.conflicts.join("\n  ")}`,
+      );
     }
     const keys = await readPrivateKeys(desired, policy.keyDir);
     const stamp = (ownership: Ownership): ApplyRecord => ({
@@ -105,22 +118,42 @@ export async function applySite(
       const left = diff(desired, after, ownership).changes;
       if (left.length > 0) {
         const what = left.map((c) => describeChange(c, plan.protocol)).join("; ");
-        throw new NetpolError("NETPOL_E_VERIFY_FAILED", `after apply the live state still differs: ${what}`);
+        throw new NetpolError(
+          "NETPOL_E_VERIFY_FAILED",
+          `after apply the live state still differs: ${what}`,
+        );
       }
       const applied = stamp(ownership);
       await saveRecord(target.stateDir, target.scope, applied);
-      const result = { plan, changed: true, record: applied, restore: computeRestore(snapshot, after, plan, created) };
+      const result = {
+        plan,
+        changed: true,
+        record: applied,
+        restore: computeRestore(snapshot, after, plan, created),
+      };
       await afterApply?.(result);
       return result;
     } catch (err) {
       const now = await readLive(target.runner, desired, owned);
-      const failures = await runRestore(target.runner, computeRestore(snapshot, now, plan, created));
+      const failures = await runRestore(
+        target.runner,
+        computeRestore(snapshot, now, plan, created),
+      );
       const cause = err instanceof Error ? err.message : String(err);
       if (failures.length > 0) {
-        throw new NetpolError("NETPOL_E_ROLLBACK_FAILED", `apply failed: ${cause}\nrollback incomplete:\n  ${failures.join("\n  ")}`, [], { cause: err });
+        throw new NetpolError(
+          "NETPOL_E_ROLLBACK_FAILED",
+          `apply failed: ${cause}\nrollback incomplete:\n  ${failures.join("\n  ")}`,
+          [],
+          { cause: err },
+        );
       }
-      throw new NetpolError("NETPOL_E_APPLY_FAILED", `apply failed: ${cause}\nthe previous state was restored`, [], { cause: err });
+      throw new NetpolError(
+        "NETPOL_E_APPLY_FAILED",
+        `apply failed: ${cause}\nthe previous state was restored`,
+        [],
+        { cause: err },
+      );
     }
   });
 }
-

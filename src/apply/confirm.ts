@@ -41,7 +41,12 @@ export async function armRevert(
   startTimer: (id: string) => number | undefined,
 ): Promise<string> {
   const id = randomUUID();
-  const pending: Pending = { id, deadline: Date.now() + seconds * 1000, restore, previousRecord: previousRecord ?? null };
+  const pending: Pending = {
+    id,
+    deadline: Date.now() + seconds * 1000,
+    restore,
+    previousRecord: previousRecord ?? null,
+  };
   await writePending(target, pending);
   const timerPid = startTimer(id);
   if (timerPid !== undefined) await writePending(target, { ...pending, timerPid });
@@ -51,7 +56,11 @@ export async function armRevert(
 export async function confirmApply(target: Target): Promise<void> {
   await withLock(target.stateDir, target.scope, async () => {
     const pending = await readPending(target);
-    if (!pending) throw new NetpolError("NETPOL_E_NO_CONFIRM_PENDING", `no apply on ${target.scope} is waiting for confirmation`);
+    if (!pending)
+      throw new NetpolError(
+        "NETPOL_E_NO_CONFIRM_PENDING",
+        `no apply on ${target.scope} is waiting for confirmation`,
+      );
     await rm(pendingPath(target), { force: true });
     if (pending.timerPid !== undefined) {
       try {
@@ -64,7 +73,10 @@ export async function confirmApply(target: Target): Promise<void> {
 }
 
 /** Body of the detached timer process. */
-export async function revertIfUnconfirmed(target: Target, id: string): Promise<"reverted" | "confirmed"> {
+export async function revertIfUnconfirmed(
+  target: Target,
+  id: string,
+): Promise<"reverted" | "confirmed"> {
   const first = await readPending(target);
   if (first?.id !== id) return "confirmed";
   await sleep(Math.max(0, first.deadline - Date.now()));
@@ -75,7 +87,10 @@ export async function revertIfUnconfirmed(target: Target, id: string): Promise<"
     await writeRecordText(target.stateDir, target.scope, pending.previousRecord ?? undefined);
     await rm(pendingPath(target), { force: true });
     if (failures.length > 0) {
-      throw new NetpolError("NETPOL_E_ROLLBACK_FAILED", `revert incomplete:\n  ${failures.join("\n  ")}`);
+      throw new NetpolError(
+        "NETPOL_E_ROLLBACK_FAILED",
+        `revert incomplete:\n  ${failures.join("\n  ")}`,
+      );
     }
     return "reverted";
   });

@@ -1,7 +1,15 @@
 import type { RouteSpec, RuleSpec } from "../compile/desired.js";
 import type { Family } from "../net/cidr.js";
 import type { Change, Plan } from "../plan/types.js";
-import { addressArgs, batchLine, linkAdd, linkDelete, portSet, routeArgs, ruleArgs } from "../render/ip.js";
+import {
+  addressArgs,
+  batchLine,
+  linkAdd,
+  linkDelete,
+  portSet,
+  routeArgs,
+  ruleArgs,
+} from "../render/ip.js";
 import { renderWireguard } from "../render/wireguard.js";
 import { runIpBatch } from "../system/iproute2/iproute2.js";
 import { loadNft } from "../system/nftables.js";
@@ -9,11 +17,24 @@ import type { Runner } from "../system/runner.js";
 import { writeSysctls } from "../system/sysctl.js";
 import { createWireguardLink, syncWireguard } from "../system/wireguard.js";
 
-export const STEPS = ["links", "sysctls", "routing", "nftables", "wireguard", "link removal"] as const;
+export const STEPS = [
+  "links",
+  "sysctls",
+  "routing",
+  "nftables",
+  "wireguard",
+  "link removal",
+] as const;
 export type Step = (typeof STEPS)[number];
 
-function pick<K extends Change["kind"], O extends string>(changes: readonly Change[], kind: K, op: O) {
-  return changes.filter((c): c is Extract<Change, { kind: K; op: O }> => c.kind === kind && c.op === op);
+function pick<K extends Change["kind"], O extends string>(
+  changes: readonly Change[],
+  kind: K,
+  op: O,
+) {
+  return changes.filter(
+    (c): c is Extract<Change, { kind: K; op: O }> => c.kind === kind && c.op === op,
+  );
 }
 
 /** The ip(8) lines of one family's routing changes: removals first, so a changed rule can take its slot. */
@@ -23,9 +44,15 @@ function routingLines(plan: Plan, family: Family): string[] {
   const lines = (op: "add" | "remove") => {
     const verb = op === "add" ? "add" : "del";
     return [
-      ...(family === 4 ? pick(changes, "address", op).map((c) => addressArgs(verb, c.address)) : []),
-      ...pick(changes, "route", op).filter((c) => inFamily(c.route)).map((c) => routeArgs(verb, c.route, protocol)),
-      ...pick(changes, "rule", op).filter((c) => inFamily(c.rule)).map((c) => ruleArgs(verb, c.rule, protocol)),
+      ...(family === 4
+        ? pick(changes, "address", op).map((c) => addressArgs(verb, c.address))
+        : []),
+      ...pick(changes, "route", op)
+        .filter((c) => inFamily(c.route))
+        .map((c) => routeArgs(verb, c.route, protocol)),
+      ...pick(changes, "rule", op)
+        .filter((c) => inFamily(c.rule))
+        .map((c) => ruleArgs(verb, c.rule, protocol)),
     ];
   };
   return [...lines("remove"), ...lines("add")].map(batchLine);
@@ -35,7 +62,11 @@ function routingLines(plan: Plan, family: Family): string[] {
  * Carries a plan out, step by step, with a fixed number of processes per step (a WireGuard
  * interface costs one `wg` call). Each command names its step, so a failure says where it was.
  */
-export async function execute(plan: Plan, runner: Runner, privateKeys: ReadonlyMap<string, string>): Promise<{ created: string[] }> {
+export async function execute(
+  plan: Plan,
+  runner: Runner,
+  privateKeys: ReadonlyMap<string, string>,
+): Promise<{ created: string[] }> {
   const created: string[] = [];
   const added = pick(plan.changes, "link", "add").map((c) => c.link);
   for (const link of added.filter((l) => l.kind === "wireguard")) {
@@ -44,8 +75,22 @@ export async function execute(plan: Plan, runner: Runner, privateKeys: ReadonlyM
   }
   const kernelLinks = added.filter((l) => l.kind !== "wireguard");
   const setUp = [
-    ...added.map((l) => ["link", "set", "dev", l.name, ...(l.kind === "wireguard" ? ["mtu", String(l.mtu)] : []), "up"]),
-    ...pick(plan.changes, "link", "set").map((c) => ["link", "set", "dev", c.name, ...(c.mtu ? ["mtu", String(c.mtu)] : []), "up"]),
+    ...added.map((l) => [
+      "link",
+      "set",
+      "dev",
+      l.name,
+      ...(l.kind === "wireguard" ? ["mtu", String(l.mtu)] : []),
+      "up",
+    ]),
+    ...pick(plan.changes, "link", "set").map((c) => [
+      "link",
+      "set",
+      "dev",
+      c.name,
+      ...(c.mtu ? ["mtu", String(c.mtu)] : []),
+      "up",
+    ]),
   ];
   const linkLines = [
     ...kernelLinks.flatMap((l) => linkAdd(l)),
@@ -55,7 +100,11 @@ export async function execute(plan: Plan, runner: Runner, privateKeys: ReadonlyM
   created.push(...kernelLinks.map((l) => l.name));
   await runIpBatch(runner, linkLines, "any", "links");
 
-  await writeSysctls(runner, pick(plan.changes, "sysctl", "set").map((c) => [c.key, c.to] as const), "sysctls");
+  await writeSysctls(
+    runner,
+    pick(plan.changes, "sysctl", "set").map((c) => [c.key, c.to] as const),
+    "sysctls",
+  );
 
   await runIpBatch(runner, routingLines(plan, 4), "any", "routing");
   await runIpBatch(runner, routingLines(plan, 6), 6, "routing");
@@ -65,9 +114,15 @@ export async function execute(plan: Plan, runner: Runner, privateKeys: ReadonlyM
   }
   for (const c of pick(plan.changes, "wireguard", "sync")) {
     const key = privateKeys.get(c.spec.privateKeyFile);
-    if (key === undefined) throw new Error(`unreachable: no private key read for ${c.spec.privateKeyFile}`);
+    if (key === undefined)
+      throw new Error(`unreachable: no private key read for ${c.spec.privateKeyFile}`);
     await syncWireguard(runner, c.spec.name, renderWireguard(c.spec, key), "wireguard");
   }
-  await runIpBatch(runner, pick(plan.changes, "link", "remove").map((c) => batchLine(linkDelete(c.name))), "any", "link removal");
+  await runIpBatch(
+    runner,
+    pick(plan.changes, "link", "remove").map((c) => batchLine(linkDelete(c.name))),
+    "any",
+    "link removal",
+  );
   return { created };
 }

@@ -15,7 +15,11 @@ function alive(pid: number): boolean {
  * One apply per namespace at a time, across processes and within one (the server): the lock
  * is a file created exclusively, holding the owner's pid. A lock whose owner died is taken over.
  */
-export async function withLock<T>(stateDir: string, scope: string, work: () => Promise<T>): Promise<T> {
+export async function withLock<T>(
+  stateDir: string,
+  scope: string,
+  work: () => Promise<T>,
+): Promise<T> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const file = path.join(stateDir, `${scope}.lock`);
   for (let attempt = 0; ; attempt++) {

@@ -10,12 +10,21 @@ import { readWireguard } from "../system/wireguard.js";
  * Reads what the diff needs, with a fixed number of processes: ip (3), nft (1–2), wg (0–1),
  * sysctl (0–1), however many routes, rules and peers there are.
  */
-export async function readLive(runner: Runner, desired: SiteState, owned: Ownership): Promise<LiveState> {
+export async function readLive(
+  runner: Runner,
+  desired: SiteState,
+  owned: Ownership,
+): Promise<LiveState> {
   const ip = await readIp(runner, desired.protocol);
   const nft = await readNft(runner);
   const names = new Set(ip.links.map((l) => l.name));
-  const wgNames = new Set([...desired.wireguard.map((w) => w.name), ...owned.links].filter((n) => names.has(n)));
+  const wgNames = new Set(
+    [...desired.wireguard.map((w) => w.name), ...owned.links].filter((n) => names.has(n)),
+  );
   const wireguard = await readWireguard(runner, wgNames);
-  const sysctls = await readSysctls(runner, desired.sysctls.map(([k]) => k));
+  const sysctls = await readSysctls(
+    runner,
+    desired.sysctls.map(([k]) => k),
+  );
   return { ...ip, nftListing: nft.listing, wireguard, sysctls };
 }

@@ -29,7 +29,10 @@ export function recordPath(stateDir: string, scope: string): string {
   return path.join(stateDir, `${scope}.json`);
 }
 
-export async function loadRecord(stateDir: string, scope: string): Promise<ApplyRecord | undefined> {
+export async function loadRecord(
+  stateDir: string,
+  scope: string,
+): Promise<ApplyRecord | undefined> {
   const text = await readFile(recordPath(stateDir, scope), "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
   const raw = JSON.parse(text) as RecordFile;
@@ -42,12 +45,20 @@ export async function loadRecord(stateDir: string, scope: string): Promise<Apply
     policyHash: raw.policyHash,
     appliedAt: raw.appliedAt,
     appliedBy: raw.appliedBy,
-    ownership: { links: raw.links, addresses, ...(raw.nftListing !== undefined ? { nftListing: raw.nftListing } : {}) },
+    ownership: {
+      links: raw.links,
+      addresses,
+      ...(raw.nftListing !== undefined ? { nftListing: raw.nftListing } : {}),
+    },
   };
 }
 
 /** Written to a temporary file and renamed, so a crash never leaves half a record. */
-export async function saveRecord(stateDir: string, scope: string, record: ApplyRecord): Promise<void> {
+export async function saveRecord(
+  stateDir: string,
+  scope: string,
+  record: ApplyRecord,
+): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const raw: RecordFile = {
     site: record.site,
@@ -55,8 +66,13 @@ export async function saveRecord(stateDir: string, scope: string, record: ApplyR
     appliedAt: record.appliedAt,
     appliedBy: record.appliedBy,
     links: [...record.ownership.links],
-    addresses: record.ownership.addresses.map((a) => ({ device: a.device, cidr: formatCidr(a.cidr) })),
-    ...(record.ownership.nftListing !== undefined ? { nftListing: record.ownership.nftListing } : {}),
+    addresses: record.ownership.addresses.map((a) => ({
+      device: a.device,
+      cidr: formatCidr(a.cidr),
+    })),
+    ...(record.ownership.nftListing !== undefined
+      ? { nftListing: record.ownership.nftListing }
+      : {}),
   };
   const file = recordPath(stateDir, scope);
   const tmp = `${file}.${process.pid}.tmp`;
@@ -69,7 +85,11 @@ export async function readRecordText(stateDir: string, scope: string): Promise<s
   return readFile(recordPath(stateDir, scope), "utf8").catch(() => undefined);
 }
 
-export async function writeRecordText(stateDir: string, scope: string, text: string | undefined): Promise<void> {
+export async function writeRecordText(
+  stateDir: string,
+  scope: string,
+  text: string | undefined,
+): Promise<void> {
   const file = recordPath(stateDir, scope);
   if (text === undefined) {
     await rm(file, { force: true });

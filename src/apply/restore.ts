@@ -41,26 +41,37 @@ const ruleKey = (r: RuleSpec) => `${r.family} ${ruleArgs("add", r, 0).join(" ")}
 function swap<T>(before: readonly T[], now: readonly T[], key: (t: T) => string) {
   const had = new Set(before.map(key));
   const has = new Set(now.map(key));
-  return { drop: now.filter((x) => !had.has(key(x))), restore: before.filter((x) => !has.has(key(x))) };
+  return {
+    drop: now.filter((x) => !had.has(key(x))),
+    restore: before.filter((x) => !has.has(key(x))),
+  };
 }
 
 /**
  * From the state now back to the snapshot. Routes and rules are compared whole (all of them
  * are netpol's); addresses, sysctls and links only as far as this plan changed them.
  */
-export function computeRestore(snapshot: Snapshot, now: LiveState, plan: Plan, created: readonly string[]): RestoreScript {
+export function computeRestore(
+  snapshot: Snapshot,
+  now: LiveState,
+  plan: Plan,
+  created: readonly string[],
+): RestoreScript {
   const { live: before } = snapshot;
   const protocol = plan.protocol;
   const linksNow = new Set(now.links.map((l) => l.name));
-  const deviceUp = (r: RouteSpec) => r.type !== "unicast" || now.links.some((l) => l.name === r.device && l.up);
+  const deviceUp = (r: RouteSpec) =>
+    r.type !== "unicast" || now.links.some((l) => l.name === r.device && l.up);
   const routes = swap(before.routes.owned, now.routes.owned, routeKey);
   const rules = swap(before.rules.owned, now.rules.owned, ruleKey);
-  const has = (d: string, c: string) => now.addresses.some((a) => a.device === d && addressArgs("add", a).join(" ") === c);
+  const has = (d: string, c: string) =>
+    now.addresses.some((a) => a.device === d && addressArgs("add", a).join(" ") === c);
   const addresses = plan.changes.flatMap((c) => {
     if (c.kind !== "address") return [];
     const present = has(c.address.device, addressArgs("add", c.address).join(" "));
     if (c.op === "add" && present) return [addressArgs("del", c.address)];
-    if (c.op === "remove" && !present && linksNow.has(c.address.device)) return [addressArgs("add", c.address)];
+    if (c.op === "remove" && !present && linksNow.has(c.address.device))
+      return [addressArgs("add", c.address)];
     return [];
   });
   const lines = (family: Family) => {
@@ -69,19 +80,27 @@ export function computeRestore(snapshot: Snapshot, now: LiveState, plan: Plan, c
       ...(family === 4 ? addresses : []),
       ...routes.drop.filter(inFamily).map((r) => routeArgs("del", r, protocol)),
       ...rules.drop.filter(inFamily).map((r) => ruleArgs("del", r, protocol)),
-      ...routes.restore.filter((r) => inFamily(r) && deviceUp(r)).map((r) => routeArgs("add", r, protocol)),
+      ...routes.restore
+        .filter((r) => inFamily(r) && deviceUp(r))
+        .map((r) => routeArgs("add", r, protocol)),
       ...rules.restore.filter(inFamily).map((r) => ruleArgs("add", r, protocol)),
     ].map(batchLine);
   };
   const reset = `table inet ${NFT_TABLE} {}\ndelete table inet ${NFT_TABLE}\n`;
   const nft =
-    before.nftListing === now.nftListing ? undefined : before.nftListing === undefined ? reset : `${reset}${before.nftListing}\n`;
+    before.nftListing === now.nftListing
+      ? undefined
+      : before.nftListing === undefined
+        ? reset
+        : `${reset}${before.nftListing}\n`;
   return {
     wireguard: [...snapshot.wgConfs].filter(([name]) => linksNow.has(name)),
     nft,
     v4: lines(4),
     v6: lines(6),
-    sysctls: plan.changes.flatMap((c) => (c.kind === "sysctl" && c.from !== undefined ? [[c.key, c.from] as const] : [])),
+    sysctls: plan.changes.flatMap((c) =>
+      c.kind === "sysctl" && c.from !== undefined ? [[c.key, c.from] as const] : [],
+    ),
     deleteLinks: created.filter((name) => linksNow.has(name)),
   };
 }
@@ -90,15 +109,26 @@ export function computeRestore(snapshot: Snapshot, now: LiveState, plan: Plan, c
 export async function runRestore(runner: Runner, script: RestoreScript): Promise<string[]> {
   const failures: string[] = [];
   const attempt = async (what: string, work: () => Promise<void>) => {
-    await work().catch((err: unknown) => failures.push(`${what}: ${err instanceof Error ? err.message : String(err)}`));
+    await work().catch((err: unknown) =>
+      failures.push(`${what}: ${err instanceof Error ? err.message : String(err)}`),
+    );
   };
   for (const [name, conf] of script.wireguard) {
     await attempt(`wireguard ${name}`, () => syncWireguard(runner, name, conf, "rollback"));
   }
-  if (script.nft !== undefined) await attempt("nftables", () => loadNft(runner, script.nft as string, "rollback"));
+  if (script.nft !== undefined)
+    await attempt("nftables", () => loadNft(runner, script.nft as string, "rollback"));
   await attempt("routing", () => runIpBatch(runner, script.v4, "any", "rollback", true));
   await attempt("routing (IPv6)", () => runIpBatch(runner, script.v6, 6, "rollback", true));
   await attempt("sysctls", () => writeSysctls(runner, script.sysctls, "rollback"));
-  await attempt("links", () => runIpBatch(runner, script.deleteLinks.map((n) => batchLine(linkDelete(n))), "any", "rollback", true));
+  await attempt("links", () =>
+    runIpBatch(
+      runner,
+      script.deleteLinks.map((n) => batchLine(linkDelete(n))),
+      "any",
+      "rollback",
+      true,
+    ),
+  );
   return failures;
 }

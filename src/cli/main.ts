@@ -2,10 +2,12 @@ import { Command, CommanderError } from "commander";
 import { NetpolError } from "../errors.js";
 import { formatDiagnostic } from "../policy/diagnostic.js";
 import { registerApply } from "./commands/apply.js";
+import { registerDemo } from "./commands/demo.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerRender } from "./commands/render.js";
 import { registerValidate } from "./commands/validate.js";
+import { registerWatch } from "./commands/watch.js";
 
 const program = new Command("netpol")
   .description("declarative tunnels and policy routing for a self-hosted router and VPS")
@@ -17,6 +19,8 @@ registerRender(program);
 registerKeygen(program);
 registerPlan(program);
 registerApply(program);
+registerWatch(program);
+registerDemo(program);
 
 /** User mistakes print one clear message per problem; only bugs print a stack. */
 function report(err: unknown): number {

@@ -14,7 +14,11 @@ export const DEFAULT_STATE_DIR = "/var/lib/netpol";
 export function targetOptions(command: Command): Command {
   return command
     .option("--netns <name>", "run every system command inside this network namespace")
-    .option("--state-dir <dir>", "where netpol keeps its records and locks", process.env.NETPOL_STATE_DIR ?? DEFAULT_STATE_DIR);
+    .option(
+      "--state-dir <dir>",
+      "where netpol keeps its records and locks",
+      process.env.NETPOL_STATE_DIR ?? DEFAULT_STATE_DIR,
+    );
 }
 
 export function targetFrom(opts: TargetOptions): Target {

@@ -19,8 +19,8 @@ export function compileLinks(intent: Intent, site: SiteIntent) {
   for (const t of intent.tunnels) {
     const local = t.members.find((m) => m.site === site.name);
     if (!local) continue;
-    links.push({ kind: "wireguard", name: t.name, mtu: t.mtu });
-    addresses.push({ device: t.name, cidr: local.address });
+    links.push({ kind: "wireguard", name: local.device, mtu: t.mtu });
+    addresses.push({ device: local.device, cidr: local.address });
   }
   return { links, ports, addresses };
 }

@@ -17,6 +17,13 @@ function byFamily(cidrs: readonly Cidr[]): [Family, Cidr[]][] {
     .filter(([, list]) => list.length > 0);
 }
 
+function deviceOn(intent: Intent, tunnel: string, site: string): string {
+  return (
+    intent.tunnels.find((t) => t.name === tunnel)?.members.find((m) => m.site === site)?.device ??
+    tunnel
+  );
+}
+
 /** Masquerade for egress that asks for it, and on an exit site for what arrives from the tunnel. */
 function postrouting(intent: Intent, site: SiteIntent): string[] {
   const rules: string[] = [];
@@ -31,7 +38,9 @@ function postrouting(intent: Intent, site: SiteIntent): string[] {
   const exits = new Set(
     intent.sites.flatMap((s) =>
       s.egress.flatMap((e) =>
-        e.via.kind === "tunnel" && e.via.exit === site.name ? [e.via.device] : [],
+        e.via.kind === "tunnel" && e.via.exit === site.name
+          ? [deviceOn(intent, e.via.tunnel, site.name)]
+          : [],
       ),
     ),
   );
@@ -44,7 +53,9 @@ function postrouting(intent: Intent, site: SiteIntent): string[] {
     if (s.kind === "http" || s.publishOn !== site.name || s.clientAddress === "preserve") continue;
     const t = s.target;
     rules.push(
-      `oifname ${quote(t.tunnel)} ${IP[t.address.family]} daddr ${formatAddress(t.address)} ${s.kind} dport ${t.port} masquerade comment ${quote(`service ${s.name}`)}`,
+      // Matched on the port the client used, so a second service with the same target but
+      // keeping client addresses is not masqueraded too.
+      `oifname ${quote(t.via)} ct status dnat meta l4proto ${s.kind} ct original proto-dst ${s.port} ${IP[t.address.family]} daddr ${formatAddress(t.address)} masquerade comment ${quote(`service ${s.name}`)}`,
     );
   }
   return rules;
@@ -63,9 +74,9 @@ function prerouting(intent: Intent, site: SiteIntent): string[] {
 
 /** Devices whose path MTU is below the LAN's: clamp MSS both ways (stalls over WireGuard otherwise). */
 function clampedDevices(intent: Intent, site: SiteIntent): string[] {
-  const tunnels = intent.tunnels
-    .filter((t) => t.members.some((m) => m.site === site.name))
-    .map((t) => t.name);
+  const tunnels = intent.tunnels.flatMap((t) =>
+    t.members.filter((m) => m.site === site.name).map((m) => m.device),
+  );
   const egress = site.egress.map((e) => e.via.device);
   return [...new Set([...tunnels, ...egress])].sort();
 }

@@ -61,7 +61,7 @@ export function compileReplyPath(
           s.kind !== "http" &&
           s.clientAddress === "preserve" &&
           s.target.site === site &&
-          s.target.tunnel === r.device,
+          s.target.tunnel === r.tunnel,
       )
       .map((s) => s.target.address),
   );
@@ -84,8 +84,8 @@ export function compileTunnelRoutes(
 ): RouteSpec[] {
   return wg.flatMap((spec) => {
     const local = intent.tunnels
-      .find((t) => t.name === spec.name)
-      ?.members.find((m) => m.site === site);
+      .flatMap((t) => t.members)
+      .find((m) => m.site === site && m.device === spec.name);
     const own: Cidr | undefined = local ? networkOf(local.address) : undefined;
     return spec.peers.flatMap((peer) =>
       peer.allowedIps

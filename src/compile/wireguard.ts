@@ -40,7 +40,7 @@ export function allowedIps(
   }
   const localSite = intent.sites.find((s) => s.name === local.site);
   for (const e of localSite?.egress ?? []) {
-    if (e.via.kind === "tunnel" && e.via.device === t.name && e.via.exit === peer.site) {
+    if (e.via.kind === "tunnel" && e.via.tunnel === t.name && e.via.exit === peer.site) {
       out.push(...families(e.sources).map(defaultRoute));
     }
   }
@@ -57,7 +57,7 @@ export function allowedIps(
   for (const e of peerSite?.egress ?? []) {
     if (
       e.via.kind === "tunnel" &&
-      e.via.device === t.name &&
+      e.via.tunnel === t.name &&
       e.via.exit === local.site &&
       !e.masquerade
     ) {
@@ -83,7 +83,7 @@ export function compileWireguard(intent: Intent, site: string): WireguardSpec[] 
       }));
     return [
       {
-        name: t.name,
+        name: local.device,
         privateKeyFile: local.privateKeyFile,
         publicKey: local.publicKey,
         ...(local.listenPort !== undefined ? { listenPort: local.listenPort } : {}),

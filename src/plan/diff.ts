@@ -1,4 +1,10 @@
-import type { AddressSpec, RouteSpec, RuleSpec, SiteState, WireguardSpec } from "../compile/desired.js";
+import type {
+  AddressSpec,
+  RouteSpec,
+  RuleSpec,
+  SiteState,
+  WireguardSpec,
+} from "../compile/desired.js";
 import { formatCidr } from "../net/cidr.js";
 import { addressArgs, routeArgs, ruleArgs } from "../render/ip.js";
 import { nftFingerprint, renderNftables } from "../render/nftables.js";
@@ -28,18 +34,25 @@ function linkChanges(desired: SiteState, live: LiveState, owned: Ownership) {
       changes.push({ kind: "link", op: "add", link });
       continue;
     }
-    const fits = link.kind === "wireguard" ? WG_KINDS.has(found.kind ?? "") : found.kind === link.kind;
+    const fits =
+      link.kind === "wireguard" ? WG_KINDS.has(found.kind ?? "") : found.kind === link.kind;
     if (!fits && !owned.links.includes(link.name)) {
-      conflicts.push(`device ${link.name} exists as ${found.kind ?? "a plain device"}, not ${link.kind}; netpol does not replace devices it did not create`);
+      conflicts.push(
+        `device ${link.name} exists as ${found.kind ?? "a plain device"}, not ${link.kind}; netpol does not replace devices it did not create`,
+      );
       continue;
     }
     const mtu = link.kind === "wireguard" && found.mtu !== link.mtu ? link.mtu : undefined;
-    if (!found.up || mtu !== undefined) changes.push({ kind: "link", op: "set", name: link.name, ...(mtu ? { mtu } : {}) });
+    if (!found.up || mtu !== undefined)
+      changes.push({ kind: "link", op: "set", name: link.name, ...(mtu ? { mtu } : {}) });
   }
   for (const port of desired.ports) {
-    if (byName.get(port.device)?.master !== port.master) changes.push({ kind: "port", op: "add", port });
+    if (byName.get(port.device)?.master !== port.master)
+      changes.push({ kind: "port", op: "add", port });
   }
-  const removed = owned.links.filter((name) => byName.has(name) && !desired.links.some((l) => l.name === name));
+  const removed = owned.links.filter(
+    (name) => byName.has(name) && !desired.links.some((l) => l.name === name),
+  );
   return { changes, conflicts, removed };
 }
 
@@ -58,14 +71,20 @@ function wireguardReasons(spec: WireguardSpec, live: WgLive | undefined): string
       continue;
     }
     const want = peer.allowedIps.map(formatCidr).sort().join(",");
-    if ([...have.allowedIps].sort().join(",") !== want) reasons.push(`peer ${peer.site} allowed IPs → ${want}`);
-    if (peer.keepalive !== have.keepalive) reasons.push(`peer ${peer.site} keepalive → ${peer.keepalive ?? "off"}`);
-    const endpoint = peer.endpoint ? `${peer.endpoint.host.includes(":") ? `[${peer.endpoint.host}]` : peer.endpoint.host}:${peer.endpoint.port}` : undefined;
+    if ([...have.allowedIps].sort().join(",") !== want)
+      reasons.push(`peer ${peer.site} allowed IPs → ${want}`);
+    if (peer.keepalive !== have.keepalive)
+      reasons.push(`peer ${peer.site} keepalive → ${peer.keepalive ?? "off"}`);
+    const endpoint = peer.endpoint
+      ? `${peer.endpoint.host.includes(":") ? `[${peer.endpoint.host}]` : peer.endpoint.host}:${peer.endpoint.port}`
+      : undefined;
     // A name resolves to an address wg shows instead; only addresses can be compared.
-    if (endpoint && /^[\d.:[\]]+$/.test(endpoint) && have.endpoint !== endpoint) reasons.push(`peer ${peer.site} endpoint → ${endpoint}`);
+    if (endpoint && /^[\d.:[\]]+$/.test(endpoint) && have.endpoint !== endpoint)
+      reasons.push(`peer ${peer.site} endpoint → ${endpoint}`);
   }
   for (const key of livePeers.keys()) {
-    if (!spec.peers.some((p) => p.publicKey === key)) reasons.push("remove a peer the policy does not name");
+    if (!spec.peers.some((p) => p.publicKey === key))
+      reasons.push("remove a peer the policy does not name");
   }
   return reasons;
 }
@@ -89,7 +108,9 @@ export function diff(desired: SiteState, live: LiveState, owned: Ownership): Pla
   const routes = desired.routes.filter((r) => {
     const dev = deviceOf(r);
     if (dev === undefined || !absentDevice(dev, live, desired)) return true;
-    waiting.push(`route ${routeArgs("add", r, desired.protocol).slice(2).join(" ")} (device ${dev} is absent or down)`);
+    waiting.push(
+      `route ${routeArgs("add", r, desired.protocol).slice(2).join(" ")} (device ${dev} is absent or down)`,
+    );
     return false;
   });
   const addresses = desired.addresses.filter((a) => {
@@ -101,10 +122,14 @@ export function diff(desired: SiteState, live: LiveState, owned: Ownership): Pla
   const conflicts = [...links.conflicts];
   const ourTables = new Set(desired.routes.map((r) => r.table).filter((t) => t !== "main"));
   for (const t of new Set(live.routes.foreign)) {
-    if (ourTables.has(t)) conflicts.push(`routing table ${t} holds routes netpol did not make; pick another table id`);
+    if (ourTables.has(t))
+      conflicts.push(`routing table ${t} holds routes netpol did not make; pick another table id`);
   }
   for (const p of new Set(live.rules.foreign)) {
-    if (desired.rules.some((r) => r.priority === p)) conflicts.push(`rule priority ${p} is used by a rule netpol did not make; pick another priority`);
+    if (desired.rules.some((r) => r.priority === p))
+      conflicts.push(
+        `rule priority ${p} is used by a rule netpol did not make; pick another priority`,
+      );
   }
 
   const sysctls: Change[] = desired.sysctls
@@ -114,31 +139,70 @@ export function diff(desired: SiteState, live: LiveState, owned: Ownership): Pla
       return { kind: "sysctl", op: "set", key, to, ...(from !== undefined ? { from } : {}) };
     });
 
-  const ownedAddresses = owned.addresses.filter((a) => live.addresses.some((l) => addressKey(l) === addressKey(a)));
+  const ownedAddresses = owned.addresses.filter((a) =>
+    live.addresses.some((l) => addressKey(l) === addressKey(a)),
+  );
   const removes: Change[] = [
-    ...missingFrom(ownedAddresses, desired.addresses, addressKey).map((address) => ({ kind: "address", op: "remove", address }) as const),
-    ...missingFrom(live.routes.owned, routes, routeKey).map((route) => ({ kind: "route", op: "remove", route }) as const),
-    ...missingFrom(live.rules.owned, desired.rules, ruleKey).map((rule) => ({ kind: "rule", op: "remove", rule }) as const),
+    ...missingFrom(ownedAddresses, desired.addresses, addressKey).map(
+      (address) => ({ kind: "address", op: "remove", address }) as const,
+    ),
+    ...missingFrom(live.routes.owned, routes, routeKey).map(
+      (route) => ({ kind: "route", op: "remove", route }) as const,
+    ),
+    ...missingFrom(live.rules.owned, desired.rules, ruleKey).map(
+      (rule) => ({ kind: "rule", op: "remove", rule }) as const,
+    ),
   ];
   const adds: Change[] = [
-    ...missingFrom(addresses, live.addresses, addressKey).map((address) => ({ kind: "address", op: "add", address }) as const),
-    ...missingFrom(routes, live.routes.owned, routeKey).map((route) => ({ kind: "route", op: "add", route }) as const),
-    ...missingFrom(desired.rules, live.rules.owned, ruleKey).map((rule) => ({ kind: "rule", op: "add", rule }) as const),
+    ...missingFrom(addresses, live.addresses, addressKey).map(
+      (address) => ({ kind: "address", op: "add", address }) as const,
+    ),
+    ...missingFrom(routes, live.routes.owned, routeKey).map(
+      (route) => ({ kind: "route", op: "add", route }) as const,
+    ),
+    ...missingFrom(desired.rules, live.rules.owned, ruleKey).map(
+      (rule) => ({ kind: "rule", op: "add", rule }) as const,
+    ),
   ];
 
-  const nftText = renderNftables(desired.nftChains, `netpol: table inet netpol for site ${desired.site}`);
+  const nftText = renderNftables(
+    desired.nftChains,
+    `netpol: table inet netpol for site ${desired.site}`,
+  );
   const nft: Change[] = [];
   const wanted = nftFingerprint(nftText);
   if (wanted === undefined && live.nftListing !== undefined) {
-    nft.push({ kind: "nft", op: "remove", text: nftText, reason: "the policy needs no nftables rules" });
+    nft.push({
+      kind: "nft",
+      op: "remove",
+      text: nftText,
+      reason: "the policy needs no nftables rules",
+    });
   } else if (wanted !== undefined && nftFingerprint(live.nftListing) !== wanted) {
-    nft.push({ kind: "nft", op: "replace", text: nftText, reason: live.nftListing ? "rules differ" : "table absent" });
-  } else if (wanted !== undefined && owned.nftListing !== undefined && live.nftListing !== owned.nftListing) {
-    nft.push({ kind: "nft", op: "replace", text: nftText, reason: "edited by hand since the last apply" });
+    nft.push({
+      kind: "nft",
+      op: "replace",
+      text: nftText,
+      reason: live.nftListing ? "rules differ" : "table absent",
+    });
+  } else if (
+    wanted !== undefined &&
+    owned.nftListing !== undefined &&
+    live.nftListing !== owned.nftListing
+  ) {
+    nft.push({
+      kind: "nft",
+      op: "replace",
+      text: nftText,
+      reason: "edited by hand since the last apply",
+    });
   }
 
   const wireguard: Change[] = desired.wireguard.flatMap((spec) => {
-    const reasons = wireguardReasons(spec, live.wireguard.find((w) => w.name === spec.name));
+    const reasons = wireguardReasons(
+      spec,
+      live.wireguard.find((w) => w.name === spec.name),
+    );
     return reasons.length > 0 ? [{ kind: "wireguard", op: "sync", spec, reasons } as const] : [];
   });
 

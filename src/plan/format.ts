@@ -32,7 +32,10 @@ export function planIsEmpty(plan: Plan): boolean {
 
 export function formatPlan(plan: Plan, scope: string): string {
   const lines = [`plan for site ${plan.site} (${scope}):`];
-  for (const c of plan.changes) lines.push(`  ${SIGN[c.op]} ${c.kind === "address" || c.kind === "route" || c.kind === "rule" ? `${c.kind} ` : ""}${describeChange(c, plan.protocol)}`);
+  for (const c of plan.changes)
+    lines.push(
+      `  ${SIGN[c.op]} ${c.kind === "address" || c.kind === "route" || c.kind === "rule" ? `${c.kind} ` : ""}${describeChange(c, plan.protocol)}`,
+    );
   for (const w of plan.waiting) lines.push(`  … waiting: ${w}`);
   for (const c of plan.conflicts) lines.push(`  ! conflict: ${c}`);
   const count = (op: string) => plan.changes.filter((c) => c.op === op).length;
@@ -50,9 +53,12 @@ export function planJson(plan: Plan) {
   return {
     site: plan.site,
     inSync: plan.changes.length === 0,
-    changes: plan.changes.map((c) => ({ op: c.op, kind: c.kind, what: describeChange(c, plan.protocol) })),
+    changes: plan.changes.map((c) => ({
+      op: c.op,
+      kind: c.kind,
+      what: describeChange(c, plan.protocol),
+    })),
     waiting: plan.waiting,
     conflicts: plan.conflicts,
   };
 }
-

@@ -36,12 +36,28 @@ export type Change =
   | { readonly kind: "link"; readonly op: "set"; readonly name: string; readonly mtu?: number }
   | { readonly kind: "link"; readonly op: "remove"; readonly name: string }
   | { readonly kind: "port"; readonly op: "add"; readonly port: PortSpec }
-  | { readonly kind: "sysctl"; readonly op: "set"; readonly key: string; readonly from?: string; readonly to: string }
+  | {
+      readonly kind: "sysctl";
+      readonly op: "set";
+      readonly key: string;
+      readonly from?: string;
+      readonly to: string;
+    }
   | { readonly kind: "address"; readonly op: "add" | "remove"; readonly address: AddressSpec }
   | { readonly kind: "route"; readonly op: "add" | "remove"; readonly route: RouteSpec }
   | { readonly kind: "rule"; readonly op: "add" | "remove"; readonly rule: RuleSpec }
-  | { readonly kind: "nft"; readonly op: "replace" | "remove"; readonly text: string; readonly reason: string }
-  | { readonly kind: "wireguard"; readonly op: "sync"; readonly spec: WireguardSpec; readonly reasons: readonly string[] };
+  | {
+      readonly kind: "nft";
+      readonly op: "replace" | "remove";
+      readonly text: string;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: "wireguard";
+      readonly op: "sync";
+      readonly spec: WireguardSpec;
+      readonly reasons: readonly string[];
+    };
 
 export interface Plan {
   readonly site: string;

@@ -33,7 +33,12 @@ export interface NetworkIntent {
 
 export type Via =
   | { readonly kind: "device"; readonly device: string; readonly gateway?: Address }
-  | { readonly kind: "tunnel"; readonly device: string; readonly exit: string };
+  | {
+      readonly kind: "tunnel";
+      readonly tunnel: string;
+      readonly device: string;
+      readonly exit: string;
+    };
 
 export interface Address {
   readonly family: Family;
@@ -54,6 +59,7 @@ export interface EgressIntent {
 
 /** Replies from this site's hosts to clients that reached them through a tunnel unchanged. */
 export interface ReplyPath {
+  readonly tunnel: string;
   readonly device: string;
   readonly mark: number;
   readonly table: number;
@@ -85,6 +91,8 @@ export interface Endpoint {
 
 export interface MemberIntent {
   readonly site: string;
+  /** The WireGuard interface on this member's site. */
+  readonly device: string;
   readonly address: Cidr;
   readonly publicKey: string;
   readonly privateKeyFile: string;
@@ -106,6 +114,8 @@ export interface Target {
   /** The site whose network holds the target, and the tunnel that reaches it. */
   readonly site: string;
   readonly tunnel: string;
+  /** The tunnel's interface on the publishing site. */
+  readonly via: string;
 }
 
 export type ServiceIntent =

@@ -122,7 +122,7 @@ export function tunnelsOfSite(doc: PolicyDocument, site: string) {
     t.members.forEach((m, midx) => {
       if (m.site === site) {
         found.push({
-          name: t.name,
+          name: m.interface ?? t.name,
           address: m.address,
           path: ["tunnels", tidx, "members", midx, "site"],
         });

@@ -51,7 +51,7 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
     const tables = new IdAllocator(doc.settings.firstTable);
     const priorities = new IdAllocator(doc.settings.firstPriority);
     const egress = resolveEgress(doc, name, tunnels, networksOf, tables, priorities, report);
-    const replyPaths = resolveReplyPaths(doc, name, services, tables, priorities);
+    const replyPaths = resolveReplyPaths(doc, name, services, tunnels, tables, priorities);
     checkRepliesComeFirst(name, egress, replyPaths, report);
     return {
       name,
@@ -128,6 +128,7 @@ function resolveTunnels(
       const listenPort = m.listenPort ?? m.endpoint?.port;
       return {
         site: m.site,
+        device: m.interface ?? t.name,
         address: m.address,
         publicKey: m.publicKey,
         privateKeyFile: m.privateKeyFile,
@@ -154,11 +155,12 @@ function findTarget(
   networksOf: (site: string) => readonly NetworkIntent[],
 ): Omit<Target, "port" | "address"> | undefined {
   for (const t of tunnels) {
-    if (!t.members.some((m) => m.site === site)) continue;
+    const front = t.members.find((m) => m.site === site);
+    if (!front) continue;
     for (const m of t.members) {
       if (m.site === site) continue;
       if (networksOf(m.site).some((n) => contains(n.cidr, hostPrefix(address)))) {
-        return { site: m.site, tunnel: t.name };
+        return { site: m.site, tunnel: t.name, via: front.device };
       }
     }
   }
@@ -349,7 +351,8 @@ function resolveVia(
     });
     return undefined;
   }
-  return { kind: "tunnel", device: via, exit: chosen };
+  const device = tunnel.members.find((m) => m.site === site)?.device ?? via;
+  return { kind: "tunnel", tunnel: via, device, exit: chosen };
 }
 
 /** One reply path per tunnel that brings this site unchanged client addresses. */
@@ -357,10 +360,11 @@ function resolveReplyPaths(
   doc: PolicyDocument,
   site: string,
   services: readonly ServiceIntent[],
+  tunnels: readonly TunnelIntent[],
   tables: IdAllocator,
   priorities: IdAllocator,
 ): ReplyPath[] {
-  const devices = [
+  const names = [
     ...new Set(
       services
         .filter(
@@ -369,12 +373,22 @@ function resolveReplyPaths(
         .map((s) => s.target.tunnel),
     ),
   ].sort();
-  return devices.map((device) => ({
-    device,
-    mark: doc.settings.markBase + doc.tunnels.findIndex((t) => t.name === device),
-    table: tables.allocate(1, `replies into ${device}`),
-    priority: priorities.allocateFrom(doc.settings.firstReplyPriority, 1, `replies into ${device}`),
-  }));
+  return names.map((tunnel) => {
+    const device =
+      tunnels.find((t) => t.name === tunnel)?.members.find((m) => m.site === site)?.device ??
+      tunnel;
+    return {
+      tunnel,
+      device,
+      mark: doc.settings.markBase + doc.tunnels.findIndex((t) => t.name === tunnel),
+      table: tables.allocate(1, `replies into ${device}`),
+      priority: priorities.allocateFrom(
+        doc.settings.firstReplyPriority,
+        1,
+        `replies into ${device}`,
+      ),
+    };
+  });
 }
 
 /** A marked reply must meet its fwmark rule before any egress rule can claim its source. */

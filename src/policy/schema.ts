@@ -90,6 +90,8 @@ const memberSchema = z.strictObject({
         "private keys never go in a policy: write it to a file (`netpol keygen --out keys/NAME.key`) and set privateKeyFile",
     })
     .optional(),
+  /** This site's WireGuard interface name, when it must differ from the tunnel's name. */
+  interface: ifname.optional(),
   /** Where the others reach this member; members without one dial out. */
   endpoint: hostPort.optional(),
   listenPort: port.optional(),

@@ -11,8 +11,10 @@ import { renderWireguard } from "./wireguard.js";
  * IPv4. Everything is stamped with netpol's protocol number.
  */
 export function renderIpBatches(state: SiteState): { v4: string; v6: string } {
-  const routes = (f: Family) => state.routes.filter((r) => r.dst.family === f).map((r) => routeArgs("add", r, state.protocol));
-  const rules = (f: Family) => state.rules.filter((r) => r.family === f).map((r) => ruleArgs("add", r, state.protocol));
+  const routes = (f: Family) =>
+    state.routes.filter((r) => r.dst.family === f).map((r) => routeArgs("add", r, state.protocol));
+  const rules = (f: Family) =>
+    state.rules.filter((r) => r.family === f).map((r) => ruleArgs("add", r, state.protocol));
   const v4 = [
     ...state.links.flatMap(linkAdd),
     ...state.ports.map(portSet),

@@ -10,7 +10,9 @@ export async function readNft(runner: Runner): Promise<NftLive> {
   const { stdout } = await runner.run("nft", ["list", "tables"], { step: "reading nftables" });
   const present = stdout.split("\n").some((l) => l.trim() === `table inet ${NFT_TABLE}`);
   if (!present) return { listing: undefined };
-  const table = await runner.run("nft", ["list", "table", "inet", NFT_TABLE], { step: "reading nftables" });
+  const table = await runner.run("nft", ["list", "table", "inet", NFT_TABLE], {
+    step: "reading nftables",
+  });
   return { listing: table.stdout };
 }
 

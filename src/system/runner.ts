@@ -42,7 +42,9 @@ export function createRunner(netns?: string): Runner {
       return spawned;
     },
     async run(tool, args, options = {}) {
-      const [file, argv] = netns ? ["ip", ["netns", "exec", netns, tool, ...args]] : [tool, [...args]];
+      const [file, argv] = netns
+        ? ["ip", ["netns", "exec", netns, tool, ...args]]
+        : [tool, [...args]];
       spawned++;
       const result = await execa(file, argv, {
         input: options.input ?? "",

@@ -1,5 +1,6 @@
 import { NetpolError } from "../errors.js";
 import type { Runner } from "./runner.js";
+import { withSecretFile } from "./secret-file.js";
 
 export interface WgPeerLive {
   readonly publicKey: string;
@@ -63,19 +64,29 @@ export async function readWireguard(runner: Runner, here: ReadonlySet<string>): 
  * Creates a WireGuard interface: in the kernel where it has WireGuard, else with wireguard-go
  * (which daemonizes and exits when its interface is deleted).
  */
-export async function createWireguardLink(runner: Runner, name: string, step: string): Promise<void> {
+export async function createWireguardLink(
+  runner: Runner,
+  name: string,
+  step: string,
+): Promise<void> {
   try {
     await runner.run("ip", ["link", "add", "name", name, "type", "wireguard"], { step });
   } catch (err) {
-    if (!(err instanceof NetpolError) || !/Unknown device type|not supported/i.test(err.message)) throw err;
+    if (!(err instanceof NetpolError) || !/Unknown device type|not supported/i.test(err.message))
+      throw err;
     await runner.run("wireguard-go", [name], { step });
   }
 }
 
 /**
  * `wg syncconf` changes only what differs, so live sessions of untouched peers survive. The
- * config, private key included, goes through stdin.
+ * config holds the private key: it goes through a 0600 file, never argv.
  */
-export async function syncWireguard(runner: Runner, name: string, config: string, step: string): Promise<void> {
-  await runner.run("wg", ["syncconf", name, "/dev/stdin"], { input: config, step });
+export async function syncWireguard(
+  runner: Runner,
+  name: string,
+  config: string,
+  step: string,
+): Promise<void> {
+  await withSecretFile(config, (file) => runner.run("wg", ["syncconf", name, file], { step }));
 }

@@ -7,7 +7,7 @@ import { readRecordText } from "../../apply/record.js";
 import { NetpolError } from "../../errors.js";
 import { formatPlan } from "../../plan/format.js";
 import { readPolicyFile } from "../policy-file.js";
-import { targetFrom, targetOptions, type TargetOptions, whoAmI } from "../target.js";
+import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 interface ApplyOptions extends TargetOptions {
   site: string;
@@ -34,25 +34,38 @@ export function registerApply(program: Command): void {
       .argument("<policy>", "policy file (YAML)")
       .requiredOption("--site <name>", "site this machine (or namespace) is")
       .option("--key-dir <dir>", "directory holding the private key files (default: the policy's)")
-      .option("--confirm <seconds>", "revert by itself unless `netpol confirm` runs within this time"),
+      .option(
+        "--confirm <seconds>",
+        "revert by itself unless `netpol confirm` runs within this time",
+      ),
   ).action(async (file: string, opts: ApplyOptions) => {
     const seconds = opts.confirm === undefined ? undefined : Number(opts.confirm);
     if (seconds !== undefined && !(Number.isInteger(seconds) && seconds > 0)) {
-      throw new NetpolError("NETPOL_E_USAGE", `--confirm takes a whole number of seconds, not ${opts.confirm}`);
+      throw new NetpolError(
+        "NETPOL_E_USAGE",
+        `--confirm takes a whole number of seconds, not ${opts.confirm}`,
+      );
     }
     const policy = await readPolicyFile(file, opts.keyDir);
     const target = targetFrom(opts);
     const previous = await readRecordText(target.stateDir, target.scope);
-    const result = await applySite(target, { ...policy, site: opts.site }, whoAmI("cli"), async (r) => {
-      if (seconds === undefined || !r.restore) return;
-      await armRevert(target, r.restore, previous, seconds, (id) => startRevertTimer(opts, id));
-    });
+    const result = await applySite(
+      target,
+      { ...policy, site: opts.site },
+      whoAmI("cli"),
+      async (r) => {
+        if (seconds === undefined || !r.restore) return;
+        await armRevert(target, r.restore, previous, seconds, (id) => startRevertTimer(opts, id));
+      },
+    );
     process.stdout.write(formatPlan(result.plan, target.scope));
     if (!result.changed) return;
     process.stdout.write(`applied and verified (${target.runner.spawned} commands run)\n`);
     if (seconds !== undefined) {
       const netns = opts.netns ? ` --netns ${opts.netns}` : "";
-      process.stdout.write(`run \`netpol confirm${netns}\` within ${seconds}s, or this apply is reverted\n`);
+      process.stdout.write(
+        `run \`netpol confirm${netns}\` within ${seconds}s, or this apply is reverted\n`,
+      );
     }
   });
 
@@ -64,7 +77,9 @@ export function registerApply(program: Command): void {
   );
 
   targetOptions(
-    program.command("revert-unconfirmed", { hidden: true }).argument("<id>", "the pending apply's id"),
+    program
+      .command("revert-unconfirmed", { hidden: true })
+      .argument("<id>", "the pending apply's id"),
   ).action(async (id: string, opts: TargetOptions) => {
     await revertIfUnconfirmed(targetFrom(opts), id);
   });

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { planSite } from "../../apply/apply.js";
 import { formatPlan, planIsEmpty, planJson } from "../../plan/format.js";
 import { readPolicyFile } from "../policy-file.js";
-import { targetFrom, targetOptions, type TargetOptions } from "../target.js";
+import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
 
 interface PlanOptions extends TargetOptions {
   site: string;
@@ -21,7 +21,9 @@ export function registerPlan(program: Command): void {
     const policy = await readPolicyFile(file);
     const target = targetFrom(opts);
     const { plan } = await planSite(target, { ...policy, site: opts.site });
-    process.stdout.write(opts.json ? `${JSON.stringify(planJson(plan), null, 2)}\n` : formatPlan(plan, target.scope));
+    process.stdout.write(
+      opts.json ? `${JSON.stringify(planJson(plan), null, 2)}\n` : formatPlan(plan, target.scope),
+    );
     process.exitCode = plan.conflicts.length > 0 ? 1 : planIsEmpty(plan) ? 0 : 2;
   });
 }

@@ -24,7 +24,10 @@ async function readFamily(runner: Runner, family: Family, protocol: number) {
     step: "reading routes and rules",
   });
   const [routes = [], rules = []] = splitBatchJson(stdout);
-  return { routes: parseRoutes(routes, family, protocol), rules: parseRules(rules, family, protocol) };
+  return {
+    routes: parseRoutes(routes, family, protocol),
+    rules: parseRules(rules, family, protocol),
+  };
 }
 
 /** Reads links, addresses, routes and rules in three processes, however many there are. */
@@ -39,8 +42,14 @@ export async function readIp(runner: Runner, protocol: number): Promise<IpLive> 
   return {
     links: parseLinks(links),
     addresses: parseAddresses(addresses),
-    routes: { owned: [...v4.routes.owned, ...v6.routes.owned], foreign: [...v4.routes.foreign, ...v6.routes.foreign] },
-    rules: { owned: [...v4.rules.owned, ...v6.rules.owned], foreign: [...v4.rules.foreign, ...v6.rules.foreign] },
+    routes: {
+      owned: [...v4.routes.owned, ...v6.routes.owned],
+      foreign: [...v4.routes.foreign, ...v6.routes.foreign],
+    },
+    rules: {
+      owned: [...v4.rules.owned, ...v6.rules.owned],
+      foreign: [...v4.rules.foreign, ...v6.rules.foreign],
+    },
   };
 }
 

@@ -78,7 +78,10 @@ export function parseRoutes(json: unknown[], family: Family, protocol: number): 
       owned.push({ type: "unreachable", table, dst, metric: r.metric ?? 0 });
     } else if (r.type === undefined && r.dev !== undefined) {
       const gw = r.gateway ? parseAddress(r.gateway) : undefined;
-      const metric = r.metric !== undefined && !(family === 6 && r.metric === IMPLICIT_V6_METRIC) ? r.metric : undefined;
+      const metric =
+        r.metric !== undefined && !(family === 6 && r.metric === IMPLICIT_V6_METRIC)
+          ? r.metric
+          : undefined;
       owned.push({
         type: "unicast",
         table,
@@ -100,8 +103,10 @@ export function parseRules(json: unknown[], family: Family, protocol: number): O
       foreign.push(r.priority);
       continue;
     }
-    const from = r.src !== undefined && r.src !== "all" ? prefixOf(r.src, r.srclen, family) : undefined;
-    const to = r.dst !== undefined && r.dst !== "all" ? prefixOf(r.dst, r.dstlen, family) : undefined;
+    const from =
+      r.src !== undefined && r.src !== "all" ? prefixOf(r.src, r.srclen, family) : undefined;
+    const to =
+      r.dst !== undefined && r.dst !== "all" ? prefixOf(r.dst, r.dstlen, family) : undefined;
     owned.push({
       family,
       priority: r.priority,
@@ -143,4 +148,3 @@ export function parseAddresses(json: unknown[]): AddressSpec[] {
     }),
   );
 }
-

@@ -1,0 +1,58 @@
+import { ADDR, type LabNames, WG_PORT, WHOAMI_PORT } from "./topology.js";
+
+/**
+ * Scenario C on the lab: VLAN 6 leaves through the provider tunnel, fail closed; home dials
+ * the VPS, which publishes a home web server twice: once through SNAT, once keeping the
+ * client's address.
+ */
+export function labPolicy(names: LabNames, keys: { home: string; vps: string }): string {
+  return `# The demo lab's policy (scenario C of DESIGN.md on namespaces ${names.prefix}-*).
+version: 1
+sites:
+  home:
+    wan: wan
+    interfaces:
+      - { name: lan, kind: physical }
+      - { name: wan, kind: physical }
+      - { name: vl6, kind: physical }   # VLAN 6 (a veth in the lab: this kernel has no 802.1q)
+    networks:
+      - { name: lan, cidr: 192.168.1.0/24, interface: lan }
+      - { name: files, cidr: 192.168.6.0/24, interface: vl6, address: 192.168.6.1 }
+    external:
+      - name: ${names.hma}              # the provider tunnel, brought up by someone else
+    egress:
+      - name: vpn
+        from: [files]
+        via: ${names.hma}
+        except: [192.168.0.0/16]
+        masquerade: true
+        table: 3
+        priority: 200
+  vps:
+    wan: wan
+    interfaces:
+      - { name: wan, kind: physical }
+    proxy: { tls: "off", httpPort: 80 }
+
+tunnels:
+  - name: ${names.wg}
+    keepalive: 5
+    members:
+      - site: vps
+        interface: ${names.wgVps}       # one machine hosts both ends here: wireguard-go names are global
+        address: ${ADDR.wgVps}
+        endpoint: ${ADDR.vps}:${WG_PORT}
+        publicKey: ${keys.vps}
+        privateKeyFile: keys/vps.key
+      - site: home
+        interface: ${names.wgHome}
+        address: ${ADDR.wgHome}
+        publicKey: ${keys.home}
+        privateKeyFile: keys/home.key
+
+services:
+  - { name: web, kind: tcp, publishOn: vps, port: 2222, target: "${ADDR.lan1Host}:${WHOAMI_PORT}" }
+  - { name: web-direct, kind: tcp, publishOn: vps, port: 8081, target: "${ADDR.lan1Host}:${WHOAMI_PORT}", clientAddress: preserve }
+  - { name: blog, kind: http, publishOn: vps, hostname: blog.example.org, target: "${ADDR.lan1Host}:${WHOAMI_PORT}" }
+`;
+}

@@ -1,0 +1,49 @@
+import { spawn } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
+import { execa } from "execa";
+
+/** Starts a long-lived process inside a namespace, detached, and returns its PID. */
+export function startInNetns(ns: string, argv: readonly string[]): number {
+  // `ip netns exec` execs the command in place, so the PID is the command's own.
+  const child = spawn("ip", ["netns", "exec", ns, ...argv], { detached: true, stdio: "ignore" });
+  child.unref();
+  if (child.pid === undefined) throw new Error(`could not start ${argv.join(" ")} in ${ns}`);
+  return child.pid;
+}
+
+export function kill(pid: number): void {
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Waits until a device exists in the namespace (wireguard-go creates it after it starts). */
+export async function waitForLink(ns: string, name: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const r = await execa("ip", ["-n", ns, "link", "show", "dev", name], { reject: false });
+    if (r.exitCode === 0) return;
+    await sleep(50);
+  }
+  throw new Error(`device ${name} did not appear in ${ns} within ${timeoutMs} ms`);
+}
+
+/** wireguard-go in the foreground under our own PID (never WG_PROCESS_FOREGROUND=""). */
+export async function startWireguardGo(ns: string, name: string): Promise<number> {
+  const pid = startInNetns(ns, ["wireguard-go", "-f", name]);
+  await waitForLink(ns, name);
+  return pid;
+}
+
+/**
+ * Stops wireguard-go for interfaces we named, wherever they run: deleting a namespace does not
+ * stop it, and netpol's own apply starts it daemonized, so its PID is found by its arguments.
+ */
+export async function stopWireguardGoByName(names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    const r = await execa("pgrep", ["-f", `^wireguard-go (-f )?${name}$`], { reject: false });
+    for (const pid of r.stdout.split("\n").filter(Boolean)) kill(Number(pid));
+  }
+}
