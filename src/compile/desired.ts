@@ -50,6 +50,8 @@ export interface RuleSpec {
   readonly to?: Cidr;
   readonly fwmark?: number;
   readonly table: TableRef;
+  /** Ignore routes this short or shorter found in the table (0: its default route). */
+  readonly suppressPrefixLength?: number;
 }
 
 export interface NftChain {

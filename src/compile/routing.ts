@@ -16,13 +16,24 @@ function familiesOf(cidrs: readonly { family: Family }[]): Family[] {
  * sources use the egress table. The table ends in an unreachable default with the highest
  * metric: while the device is gone its route is gone too, and lookups stop there instead of
  * falling through to main (and the ISP).
+ *
+ * The `except` lookup ignores main's default route (suppress_prefixlength 0): an `except`
+ * address with no local route must not leave by the ISP either. Fail-closed egress tables
+ * hold it as unreachable.
  */
 export function compileEgress(e: EgressIntent): { rules: RuleSpec[]; routes: RouteSpec[] } {
   const rules: RuleSpec[] = [];
   for (const from of e.sources) {
     for (const to of e.except) {
       if (to.family === from.family)
-        rules.push({ family: from.family, priority: e.priority, from, to, table: "main" });
+        rules.push({
+          family: from.family,
+          priority: e.priority,
+          from,
+          to,
+          table: "main",
+          suppressPrefixLength: 0,
+        });
     }
     rules.push({ family: from.family, priority: e.priority + 1, from, table: e.table });
   }
@@ -43,7 +54,10 @@ export function compileEgress(e: EgressIntent): { rules: RuleSpec[]; routes: Rou
       dst,
       metric: FAIL_CLOSED_METRIC,
     };
-    return e.failClosed ? [up, closed] : [up];
+    const local: RouteSpec[] = e.except
+      .filter((x) => x.family === family && x.prefix > 0)
+      .map((x) => ({ type: "unreachable", table: e.table, dst: x, metric: FAIL_CLOSED_METRIC }));
+    return e.failClosed ? [up, closed, ...local] : [up];
   });
   return { rules, routes };
 }

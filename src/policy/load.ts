@@ -46,14 +46,12 @@ function zodDiagnostics(error: z.ZodError): Diagnostic[] {
 }
 
 /** Duplicate keys are legal in some YAML readers and silently drop data in others: refuse them. */
-function yamlErrors(doc: Document, file: string): LocatedDiagnostic[] {
-  return doc.errors.map((e) => ({
-    file,
-    line: e.linePos?.[0].line ?? 1,
-    col: e.linePos?.[0].col ?? 1,
-    path: [],
-    message: `${e.message.split("\n")[0]}`,
-  }));
+function yamlErrors(doc: Document, lines: LineCounter, file: string): LocatedDiagnostic[] {
+  return doc.errors.map((e) => {
+    const pos = lines.linePos(e.pos[0]);
+    const message = e.message.split("\n")[0]?.replace(/ at line \d+, column \d+:?$/, "") ?? "";
+    return { file, line: pos.line, col: pos.col, path: [], message: `YAML: ${message}` };
+  });
 }
 
 /**
@@ -63,7 +61,7 @@ function yamlErrors(doc: Document, file: string): LocatedDiagnostic[] {
 export function parsePolicy(text: string, file: string): LoadedPolicy {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
-  const syntax = yamlErrors(doc, file);
+  const syntax = yamlErrors(doc, lines, file);
   if (syntax.length > 0) throw invalid(file, syntax);
   if (!isMap(doc.contents)) {
     throw invalid(file, [

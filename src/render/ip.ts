@@ -83,6 +83,8 @@ export function ruleArgs(verb: "add" | "del", r: RuleSpec, protocol: number): st
   const from = r.from ? formatCidr(r.from) : r.family === 4 ? "0.0.0.0/0" : "::/0";
   const to = r.to ? ["to", formatCidr(r.to)] : [];
   const mark = r.fwmark !== undefined ? ["fwmark", `0x${r.fwmark.toString(16)}`] : [];
+  const suppress =
+    r.suppressPrefixLength !== undefined ? ["suppress_prefixlength", String(r.suppressPrefixLength)] : [];
   return [
     "rule",
     verb,
@@ -94,6 +96,7 @@ export function ruleArgs(verb: "add" | "del", r: RuleSpec, protocol: number): st
     ...mark,
     "lookup",
     table(r.table),
+    ...suppress,
     "protocol",
     String(protocol),
   ];

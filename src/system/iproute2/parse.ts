@@ -36,6 +36,7 @@ interface JsonRule {
   dstlen?: number;
   fwmark?: string;
   table?: string;
+  suppress_prefixlen?: number;
   protocol?: string;
 }
 
@@ -114,6 +115,7 @@ export function parseRules(json: unknown[], family: Family, protocol: number): O
       ...(to ? { to } : {}),
       ...(r.fwmark !== undefined ? { fwmark: Number(r.fwmark) } : {}),
       table: tableOf(r.table),
+      ...(r.suppress_prefixlen !== undefined ? { suppressPrefixLength: r.suppress_prefixlen } : {}),
     });
   }
   return { owned, foreign };

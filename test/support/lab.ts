@@ -1,0 +1,40 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { PolicyInput, Target } from "../../src/apply/apply.js";
+import { type Lab, labDown, labUp } from "../../src/lab/lab.js";
+import { labPolicy } from "../../src/lab/policy.js";
+import { parsePolicy } from "../../src/policy/load.js";
+import { createRunner } from "../../src/system/runner.js";
+import { uniqueSuffix } from "./netns.js";
+
+/** A fresh lab with a unique prefix; `down()` removes it whatever happened. */
+export async function startLab(): Promise<{ lab: Lab; down: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-lab-"));
+  const prefix = `t${uniqueSuffix().slice(0, 4)}`;
+  try {
+    const lab = await labUp(prefix, dir);
+    await writeFile(path.join(dir, "policy.yaml"), labPolicy(lab.names, lab.keys), { mode: 0o600 });
+    return { lab, down: async () => void (await labDown(dir)) };
+  } catch (err) {
+    await labDown(dir);
+    throw err;
+  }
+}
+
+export function siteTarget(lab: Lab, role: "home" | "vps", runner = createRunner(lab.names.ns(role))): Target {
+  return { runner, stateDir: path.join(lab.dir, "state"), scope: `netns-${lab.names.ns(role)}` };
+}
+
+/** The lab's policy for one site, optionally edited as text first. */
+export function labInput(lab: Lab, site: "home" | "vps", edit: (text: string) => string = (t) => t): PolicyInput {
+  const text = edit(labPolicy(lab.names, lab.keys));
+  const { intent, hash } = parsePolicy(text, path.join(lab.dir, "policy.yaml"));
+  return { intent, hash, keyDir: lab.dir, site };
+}
+
+/** A policy under which the site owns nothing. */
+export function emptyInput(lab: Lab, site: "home" | "vps"): PolicyInput {
+  const { intent, hash } = parsePolicy(`version: 1\nsites:\n  ${site}: {}\n`, "empty.yaml");
+  return { intent, hash, keyDir: lab.dir, site };
+}
