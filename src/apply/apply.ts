@@ -110,9 +110,9 @@ export async function applySite(
       return { plan, changed: false, record: kept, restore: undefined };
     }
     const snapshot = await takeSnapshot(target.runner, live, plan);
-    let created: string[] = [];
+    const created: string[] = [];
     try {
-      created = (await execute(plan, target.runner, keys)).created;
+      await execute(plan, target.runner, keys, created);
       const after = await readLive(target.runner, desired, owned);
       const ownership = ownershipAfter(owned, desired, plan, created, after);
       const left = diff(desired, after, ownership).changes;

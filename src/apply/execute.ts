@@ -41,33 +41,41 @@ function pick<K extends Change["kind"], O extends string>(
 function routingLines(plan: Plan, family: Family): string[] {
   const { changes, protocol } = plan;
   const inFamily = (x: RouteSpec | RuleSpec) => ("dst" in x ? x.dst.family : x.family) === family;
-  const lines = (op: "add" | "remove") => {
-    const verb = op === "add" ? "add" : "del";
-    return [
-      ...(family === 4
-        ? pick(changes, "address", op).map((c) => addressArgs(verb, c.address))
-        : []),
-      ...pick(changes, "route", op)
-        .filter((c) => inFamily(c.route))
-        .map((c) => routeArgs(verb, c.route, protocol)),
-      ...pick(changes, "rule", op)
-        .filter((c) => inFamily(c.rule))
-        .map((c) => ruleArgs(verb, c.rule, protocol)),
-    ];
-  };
-  return [...lines("remove"), ...lines("add")].map(batchLine);
+  const verb = (op: "add" | "remove") => (op === "add" ? "add" : "del");
+  const addresses = (op: "add" | "remove") =>
+    family === 4 ? pick(changes, "address", op).map((c) => addressArgs(verb(op), c.address)) : [];
+  const routes = (op: "add" | "remove") =>
+    pick(changes, "route", op)
+      .filter((c) => inFamily(c.route))
+      .map((c) => routeArgs(verb(op), c.route, protocol));
+  const rules = (op: "add" | "remove") =>
+    pick(changes, "rule", op)
+      .filter((c) => inFamily(c.rule))
+      .map((c) => ruleArgs(verb(op), c.rule, protocol));
+  // Addresses go last on the way out and first on the way in: removing a device's last IPv4
+  // address takes the routes through it along, and a gateway needs its address first.
+  return [
+    ...rules("remove"),
+    ...routes("remove"),
+    ...addresses("remove"),
+    ...addresses("add"),
+    ...routes("add"),
+    ...rules("add"),
+  ].map(batchLine);
 }
 
 /**
  * Carries a plan out, step by step, with a fixed number of processes per step (a WireGuard
  * interface costs one `wg` call). Each command names its step, so a failure says where it was.
+ * Links it creates are pushed to `created` as they appear, so a rollback after a failure in a
+ * later step knows what to remove.
  */
 export async function execute(
   plan: Plan,
   runner: Runner,
   privateKeys: ReadonlyMap<string, string>,
-): Promise<{ created: string[] }> {
-  const created: string[] = [];
+  created: string[],
+): Promise<void> {
   const added = pick(plan.changes, "link", "add").map((c) => c.link);
   for (const link of added.filter((l) => l.kind === "wireguard")) {
     await createWireguardLink(runner, link.name, "links");
@@ -124,5 +132,4 @@ export async function execute(
     "any",
     "link removal",
   );
-  return { created };
 }

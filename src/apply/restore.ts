@@ -66,20 +66,22 @@ export function computeRestore(
   const rules = swap(before.rules.owned, now.rules.owned, ruleKey);
   const has = (d: string, c: string) =>
     now.addresses.some((a) => a.device === d && addressArgs("add", a).join(" ") === c);
-  const addresses = plan.changes.flatMap((c) => {
-    if (c.kind !== "address") return [];
-    const present = has(c.address.device, addressArgs("add", c.address).join(" "));
-    if (c.op === "add" && present) return [addressArgs("del", c.address)];
-    if (c.op === "remove" && !present && linksNow.has(c.address.device))
-      return [addressArgs("add", c.address)];
-    return [];
-  });
+  const addresses = (op: "add" | "remove") =>
+    plan.changes.flatMap((c) => {
+      if (c.kind !== "address" || c.op !== op) return [];
+      const present = has(c.address.device, addressArgs("add", c.address).join(" "));
+      if (op === "add" && present) return [addressArgs("del", c.address)];
+      if (op === "remove" && !present && linksNow.has(c.address.device))
+        return [addressArgs("add", c.address)];
+      return [];
+    });
   const lines = (family: Family) => {
     const inFamily = (x: RouteSpec | RuleSpec) => ("dst" in x ? x.dst.family : x.family) === family;
     return [
-      ...(family === 4 ? addresses : []),
-      ...routes.drop.filter(inFamily).map((r) => routeArgs("del", r, protocol)),
       ...rules.drop.filter(inFamily).map((r) => ruleArgs("del", r, protocol)),
+      ...routes.drop.filter(inFamily).map((r) => routeArgs("del", r, protocol)),
+      // The plan's address additions are undone, then its removals (see execute's order).
+      ...(family === 4 ? [...addresses("add"), ...addresses("remove")] : []),
       ...routes.restore
         .filter((r) => inFamily(r) && deviceUp(r))
         .map((r) => routeArgs("add", r, protocol)),

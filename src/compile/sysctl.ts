@@ -15,6 +15,7 @@ export function compileSysctls(intent: Intent, site: SiteIntent): [string, strin
   // A client address arriving through the tunnel routes back via the WAN in main: strict
   // reverse-path filtering would drop it before the connection mark can steer the reply.
   // sysctl's own notation: a '.' inside an interface name is written '/'.
-  for (const r of site.replyPaths) out.push([`net.ipv4.conf.${r.device.replaceAll(".", "/")}.rp_filter`, "2"]);
+  for (const r of site.replyPaths)
+    out.push([`net.ipv4.conf.${r.device.replaceAll(".", "/")}.rp_filter`, "2"]);
   return out;
 }

@@ -84,7 +84,9 @@ export function ruleArgs(verb: "add" | "del", r: RuleSpec, protocol: number): st
   const to = r.to ? ["to", formatCidr(r.to)] : [];
   const mark = r.fwmark !== undefined ? ["fwmark", `0x${r.fwmark.toString(16)}`] : [];
   const suppress =
-    r.suppressPrefixLength !== undefined ? ["suppress_prefixlength", String(r.suppressPrefixLength)] : [];
+    r.suppressPrefixLength !== undefined
+      ? ["suppress_prefixlength", String(r.suppressPrefixLength)]
+      : [];
   return [
     "rule",
     verb,

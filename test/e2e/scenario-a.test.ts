@@ -24,7 +24,10 @@ describe("scenario A: a VLAN through a commercial VPN, fail closed", () => {
   });
 
   it("sends VLAN 6's internet traffic through the provider: the internet host sees the provider's exit", async () => {
-    const r = await eventually(() => httpGet(lab.names.ns("vl6"), www), (x) => x.ok);
+    const r = await eventually(
+      () => httpGet(lab.names.ns("vl6"), www),
+      (x) => x.ok,
+    );
     expect(r).toEqual({ ok: true, text: ADDR.vpnExit });
   });
 
@@ -43,7 +46,11 @@ describe("scenario A: a VLAN through a commercial VPN, fail closed", () => {
     const r = await httpGet(lab.names.ns("vl6"), www, 1500);
     expect(r.ok).toBe(false);
     expect(r.text).toBe("EHOSTUNREACH");
-    const ping = await execa("ip", ["netns", "exec", lab.names.ns("vl6"), "ping", "-c", "2", "-i", "0.2", "-W", "1", ADDR.www], { reject: false });
+    const ping = await execa(
+      "ip",
+      ["netns", "exec", lab.names.ns("vl6"), "ping", "-c", "2", "-i", "0.2", "-W", "1", ADDR.www],
+      { reject: false },
+    );
     expect(ping.exitCode).not.toBe(0);
     expect(await counterPackets(lab.names.ns("isp"), "vl6")).toBe(before);
   });
@@ -52,7 +59,17 @@ describe("scenario A: a VLAN through a commercial VPN, fail closed", () => {
     const home = lab.names.ns("home");
     const watcher = execa(
       process.execPath,
-      ["bin/netpol.js", "watch", `${lab.dir}/policy.yaml`, "--site", "home", "--netns", home, "--state-dir", `${lab.dir}/state`],
+      [
+        "bin/netpol.js",
+        "watch",
+        `${lab.dir}/policy.yaml`,
+        "--site",
+        "home",
+        "--netns",
+        home,
+        "--state-dir",
+        `${lab.dir}/state`,
+      ],
       { reject: false },
     );
     try {
@@ -62,7 +79,11 @@ describe("scenario A: a VLAN through a commercial VPN, fail closed", () => {
         });
       });
       await providerUp(lab);
-      const r = await eventually(() => httpGet(lab.names.ns("vl6"), www, 1500), (x) => x.ok, 10_000);
+      const r = await eventually(
+        () => httpGet(lab.names.ns("vl6"), www, 1500),
+        (x) => x.ok,
+        10_000,
+      );
       expect(r).toEqual({ ok: true, text: ADDR.vpnExit });
     } finally {
       watcher.kill("SIGTERM");

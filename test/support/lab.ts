@@ -22,12 +22,20 @@ export async function startLab(): Promise<{ lab: Lab; down: () => Promise<void> 
   }
 }
 
-export function siteTarget(lab: Lab, role: "home" | "vps", runner = createRunner(lab.names.ns(role))): Target {
+export function siteTarget(
+  lab: Lab,
+  role: "home" | "vps",
+  runner = createRunner(lab.names.ns(role)),
+): Target {
   return { runner, stateDir: path.join(lab.dir, "state"), scope: `netns-${lab.names.ns(role)}` };
 }
 
 /** The lab's policy for one site, optionally edited as text first. */
-export function labInput(lab: Lab, site: "home" | "vps", edit: (text: string) => string = (t) => t): PolicyInput {
+export function labInput(
+  lab: Lab,
+  site: "home" | "vps",
+  edit: (text: string) => string = (t) => t,
+): PolicyInput {
   const text = edit(labPolicy(lab.names, lab.keys));
   const { intent, hash } = parsePolicy(text, path.join(lab.dir, "policy.yaml"));
   return { intent, hash, keyDir: lab.dir, site };
