@@ -25,6 +25,7 @@ export interface Target {
 export interface PolicyInput {
   readonly intent: Intent;
   readonly hash: string;
+  readonly text: string;
   readonly keyDir: string;
   readonly site: string;
 }
@@ -106,7 +107,7 @@ export async function applySite(
     if (plan.changes.length === 0) {
       const same = record?.policyHash === policy.hash && record.site === policy.site;
       const kept = same && record ? record : stamp(owned);
-      if (!same) await saveRecord(target.stateDir, target.scope, kept);
+      if (!same) await saveRecord(target.stateDir, target.scope, kept, policy.text);
       return { plan, changed: false, record: kept, restore: undefined };
     }
     const snapshot = await takeSnapshot(target.runner, live, plan);
@@ -124,7 +125,7 @@ export async function applySite(
         );
       }
       const applied = stamp(ownership);
-      await saveRecord(target.stateDir, target.scope, applied);
+      await saveRecord(target.stateDir, target.scope, applied, policy.text);
       const result = {
         plan,
         changed: true,

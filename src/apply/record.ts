@@ -58,6 +58,7 @@ export async function saveRecord(
   stateDir: string,
   scope: string,
   record: ApplyRecord,
+  policyText: string,
 ): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const raw: RecordFile = {
@@ -74,10 +75,23 @@ export async function saveRecord(
       ? { nftListing: record.ownership.nftListing }
       : {}),
   };
-  const file = recordPath(stateDir, scope);
+  await writeAtomically(policyPath(stateDir, scope), policyText);
+  await writeAtomically(recordPath(stateDir, scope), `${JSON.stringify(raw, null, 2)}\n`);
+}
+
+async function writeAtomically(file: string, text: string): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(raw, null, 2)}\n`, { mode: 0o600 });
+  await writeFile(tmp, text, { mode: 0o600 });
   await rename(tmp, file);
+}
+
+/** The text of the policy last applied to this scope. */
+export function policyPath(stateDir: string, scope: string): string {
+  return path.join(stateDir, `${scope}.policy.yaml`);
+}
+
+export async function loadPolicyText(stateDir: string, scope: string): Promise<string | undefined> {
+  return readFile(policyPath(stateDir, scope), "utf8").catch(() => undefined);
 }
 
 /** The record file as text, for putting it back exactly when an unconfirmed apply is reverted. */
@@ -95,7 +109,5 @@ export async function writeRecordText(
     await rm(file, { force: true });
     return;
   }
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  await rename(tmp, file);
+  await writeAtomically(file, text);
 }

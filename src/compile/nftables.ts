@@ -5,6 +5,7 @@ import type { NftChain } from "./desired.js";
 
 const IP: Record<Family, string> = { 4: "ip", 6: "ip6" };
 const quote = (name: string) => JSON.stringify(name);
+const hex = (n: number) => `0x${n.toString(16)}`;
 
 function set(cidrs: readonly Cidr[]): string {
   const items = cidrs.map(formatCidr);
@@ -94,25 +95,30 @@ function clamp(devices: readonly string[]): string[] {
  * catches what a stray route elsewhere would let through, and counts it.
  */
 function guard(site: SiteIntent): string[] {
+  // Replies marked to go back into a tunnel (see replyMarks) are not leaks.
+  const marks = site.replyPaths.map((r) => hex(r.mark));
+  const notReply =
+    marks.length === 0
+      ? ""
+      : ` ct mark != ${marks.length === 1 ? marks[0] : `{ ${marks.join(", ")} }`}`;
   return site.egress.flatMap((e) => {
     if (!e.failClosed) return [];
     return byFamily(e.sources).map(([family, sources]) => {
       const except = e.except.filter((x) => x.family === family);
       const notExcept = except.length > 0 ? ` ${IP[family]} daddr != ${set(except)}` : "";
-      return `${IP[family]} saddr ${set(sources)}${notExcept} oifname != ${quote(e.via.device)} counter drop comment ${quote(`fail-closed ${e.name}`)}`;
+      return `${IP[family]} saddr ${set(sources)}${notExcept}${notReply} oifname != ${quote(e.via.device)} counter drop comment ${quote(`fail-closed ${e.name}`)}`;
     });
   });
 }
 
 /** Connections that arrive through a tunnel unchanged are marked, and so are their replies. */
 function replyMarks(site: SiteIntent): { prerouting: string[]; output: string[] } {
-  const mark = (m: number) => `0x${m.toString(16)}`;
   return {
     prerouting: site.replyPaths.flatMap((r) => [
-      `iifname ${quote(r.device)} ct state new ct mark set ${mark(r.mark)}`,
-      `iifname != ${quote(r.device)} ct mark ${mark(r.mark)} meta mark set ct mark`,
+      `iifname ${quote(r.device)} ct state new ct mark set ${hex(r.mark)}`,
+      `iifname != ${quote(r.device)} ct mark ${hex(r.mark)} meta mark set ct mark`,
     ]),
-    output: site.replyPaths.map((r) => `ct mark ${mark(r.mark)} meta mark set ct mark`),
+    output: site.replyPaths.map((r) => `ct mark ${hex(r.mark)} meta mark set ct mark`),
   };
 }
 

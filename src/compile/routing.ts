@@ -32,7 +32,8 @@ export function compileEgress(e: EgressIntent): { rules: RuleSpec[]; routes: Rou
           from,
           to,
           table: "main",
-          suppressPrefixLength: 0,
+          // Only fail-closed tables hold `except` as unreachable, where the lookup then ends.
+          ...(e.failClosed && to.prefix > 0 ? { suppressPrefixLength: 0 } : {}),
         });
     }
     rules.push({ family: from.family, priority: e.priority + 1, from, table: e.table });

@@ -51,12 +51,13 @@ export async function runDemo(main: string, say: Say): Promise<boolean> {
   const policyFile = path.join(DEMO_DIR, "policy.yaml");
   const text = labPolicy(lab.names, lab.keys);
   await writeFile(policyFile, text, { mode: 0o600 });
-  const { intent, hash } = parsePolicy(text, policyFile);
+  const loaded = parsePolicy(text, policyFile);
+  const input = (site: "home" | "vps") => ({ ...loaded, keyDir: DEMO_DIR, site });
   say(`policy: ${policyFile}\n`);
 
   for (const site of ["vps", "home"] as const) {
     const t = target(lab, site);
-    const policy = { intent, hash, keyDir: DEMO_DIR, site };
+    const policy = input(site);
     say(formatPlan((await planSite(t, policy)).plan, t.scope).trimEnd());
     const r = await applySite(t, policy, "netpol demo");
     say(`  applied and verified with ${t.runner.spawned} commands\n`);
@@ -150,12 +151,7 @@ export async function runDemo(main: string, say: Say): Promise<boolean> {
 
   for (const site of ["home", "vps"] as const) {
     const t = target(lab, site);
-    say(
-      formatPlan(
-        (await planSite(t, { intent, hash, keyDir: DEMO_DIR, site })).plan,
-        t.scope,
-      ).trimEnd(),
-    );
+    say(formatPlan((await planSite(t, input(site))).plan, t.scope).trimEnd());
   }
   const failed = checks.filter((c) => !c.ok).length;
   say(

@@ -12,6 +12,8 @@ export interface LoadedPolicy {
   readonly intent: Intent;
   /** sha256 of the policy text, to say which policy is in force. */
   readonly hash: string;
+  /** The policy as written, kept so the site can later say which policy is in force. */
+  readonly text: string;
 }
 
 /** Places each diagnostic at the deepest node of its path that the document has. */
@@ -38,7 +40,13 @@ function zodDiagnostics(error: z.ZodError): Diagnostic[] {
         message: `unknown field ${JSON.stringify(key)}; check its spelling against the README's policy reference`,
       }));
     }
-    if (issue.code === "invalid_type" && issue.input === undefined) {
+    if (issue.code === "invalid_key") {
+      const why = issue.issues.map((i) => i.message).join("; ");
+      return [
+        { path, message: `${JSON.stringify(String(path.at(-1)))} is not a valid name: ${why}` },
+      ];
+    }
+    if (issue.code === "invalid_type" && /received undefined$/.test(issue.message)) {
       return [{ path, message: `missing: ${issue.message.replace(/^Invalid input: /, "")}` }];
     }
     return [{ path, message: issue.message.replace(/^Invalid input: /, "") }];
@@ -81,7 +89,7 @@ export function parsePolicy(text: string, file: string): LoadedPolicy {
   if (!resolved.ok) throw invalid(file, resolved.diagnostics.map(place));
   const clashes = checkAllowedIps(resolved.intent);
   if (clashes.length > 0) throw invalid(file, clashes.map(place));
-  return { intent: resolved.intent, hash: createHash("sha256").update(text).digest("hex") };
+  return { intent: resolved.intent, hash: createHash("sha256").update(text).digest("hex"), text };
 }
 
 function invalid(file: string, diagnostics: LocatedDiagnostic[]): NetpolError {

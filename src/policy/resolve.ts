@@ -1,6 +1,6 @@
-import { type Cidr, contains, formatAddress, hostPrefix } from "../net/cidr.js";
+import { type Cidr, contains, formatAddress, hostPrefix, networkOf } from "../net/cidr.js";
 import type { Diagnostic } from "./diagnostic.js";
-import { IdAllocator } from "./ids.js";
+import { IdAllocator, KERNEL_PRIORITIES, KERNEL_TABLES, MAX_PRIORITY, MAX_TABLE } from "./ids.js";
 import type {
   EgressIntent,
   Intent,
@@ -48,10 +48,10 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
     const siteDoc = doc.sites[name];
     const basic = basics.get(name);
     if (!siteDoc || !basic) throw new Error(`unreachable: site ${name}`);
-    const tables = new IdAllocator(doc.settings.firstTable);
-    const priorities = new IdAllocator(doc.settings.firstPriority);
+    const tables = new IdAllocator(doc.settings.firstTable, MAX_TABLE, KERNEL_TABLES);
+    const priorities = new IdAllocator(doc.settings.firstPriority, MAX_PRIORITY, KERNEL_PRIORITIES);
     const egress = resolveEgress(doc, name, tunnels, networksOf, tables, priorities, report);
-    const replyPaths = resolveReplyPaths(doc, name, services, tunnels, tables, priorities);
+    const replyPaths = resolveReplyPaths(doc, name, services, tunnels, tables, priorities, report);
     checkRepliesComeFirst(name, egress, replyPaths, report);
     return {
       name,
@@ -174,8 +174,16 @@ function resolveServices(
   report: (d: Diagnostic) => void,
 ): ServiceIntent[] {
   const listeners = new Map<string, string>();
+  const names = new Set<string>();
   return doc.services.flatMap((s, idx): ServiceIntent[] => {
     const path: Path = ["services", idx];
+    if (names.has(s.name)) {
+      report({
+        path: [...path, "name"],
+        message: `service ${s.name} is declared twice; rename one`,
+      });
+    }
+    names.add(s.name);
     const site = doc.sites[s.publishOn];
     if (!site) {
       report({
@@ -186,7 +194,7 @@ function resolveServices(
     }
     const listener =
       s.kind === "http"
-        ? `${s.publishOn} http ${s.hostname}`
+        ? `${s.publishOn} http ${s.hostname.toLowerCase()}`
         : `${s.publishOn} ${s.kind} ${s.port}`;
     const taken = listeners.get(listener);
     if (taken !== undefined) {
@@ -284,9 +292,18 @@ function resolveEgress(
       }
     }
   });
+  const sourceOf = new Map<string, string>();
   return egress.flatMap((e, idx): EgressIntent[] => {
     const path: Path = ["sites", site, "egress", idx];
     const sources = e.from.flatMap((net, fidx) => {
+      const first = sourceOf.get(net);
+      if (first !== undefined) {
+        report({
+          path: [...path, "from", fidx],
+          message: `network ${net} already leaves by egress ${first}; a second egress for it would never match`,
+        });
+      }
+      sourceOf.set(net, e.name);
       const found = networksOf(site).find((n) => n.name === net);
       if (!found) {
         const known =
@@ -307,15 +324,38 @@ function resolveEgress(
       {
         name: e.name,
         sources,
-        except: e.except,
+        except: withTunnelSubnets(e.except, tunnels, site),
         via,
         masquerade: e.masquerade,
         failClosed: e.failClosed,
-        table: e.table ?? tables.allocate(1, `egress ${e.name}`),
-        priority: e.priority ?? priorities.allocate(2, `egress ${e.name}`),
+        table:
+          e.table ??
+          orReport(tables.allocate(1, `egress ${e.name}`), ["settings", "firstTable"], report),
+        priority:
+          e.priority ??
+          orReport(
+            priorities.allocate(2, `egress ${e.name}`),
+            ["settings", "firstPriority"],
+            report,
+          ),
       },
     ];
   });
+}
+
+/**
+ * The site's own tunnel subnets never leave by an egress: replies to a peer's tunnel address
+ * (an SNATed published service, say) must go back into the tunnel, not out the VPN.
+ */
+function withTunnelSubnets(
+  except: readonly Cidr[],
+  tunnels: readonly TunnelIntent[],
+  site: string,
+): Cidr[] {
+  const own = tunnels.flatMap((t) =>
+    t.members.filter((m) => m.site === site).map((m) => networkOf(m.address)),
+  );
+  return [...except, ...own.filter((net) => !except.some((x) => contains(x, net)))];
 }
 
 function resolveVia(
@@ -363,6 +403,7 @@ function resolveReplyPaths(
   tunnels: readonly TunnelIntent[],
   tables: IdAllocator,
   priorities: IdAllocator,
+  report: (d: Diagnostic) => void,
 ): ReplyPath[] {
   const names = [
     ...new Set(
@@ -381,14 +422,25 @@ function resolveReplyPaths(
       tunnel,
       device,
       mark: doc.settings.markBase + doc.tunnels.findIndex((t) => t.name === tunnel),
-      table: tables.allocate(1, `replies into ${device}`),
-      priority: priorities.allocateFrom(
-        doc.settings.firstReplyPriority,
-        1,
-        `replies into ${device}`,
+      table: orReport(
+        tables.allocate(1, `replies into ${device}`),
+        ["settings", "firstTable"],
+        report,
+      ),
+      priority: orReport(
+        priorities.allocateFrom(doc.settings.firstReplyPriority, 1, `replies into ${device}`),
+        ["settings", "firstReplyPriority"],
+        report,
       ),
     };
   });
+}
+
+/** An id the allocator could not find: reported against the setting that sets where they start. */
+function orReport(id: number | undefined, path: Path, report: (d: Diagnostic) => void): number {
+  if (id !== undefined) return id;
+  report({ path, message: "no free id is left from here up to the kernel's own; start lower" });
+  return 0;
 }
 
 /** A marked reply must meet its fwmark rule before any egress rule can claim its source. */

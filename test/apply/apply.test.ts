@@ -4,6 +4,7 @@ import { applySite, planSite } from "../../src/apply/apply.js";
 import { STEPS } from "../../src/apply/execute.js";
 import { NetpolError } from "../../src/errors.js";
 import type { Lab } from "../../src/lab/lab.js";
+import { describeChange } from "../../src/plan/format.js";
 import { createRunner, type Runner } from "../../src/system/runner.js";
 import { emptyInput, labInput, siteTarget, startLab } from "../support/lab.js";
 import { ownedSnapshot } from "../support/live.js";
@@ -60,6 +61,7 @@ describe("apply on a live namespace", () => {
     expect(applied.exitCode, applied.stderr).toBe(0);
     expect((await cli("plan")).exitCode).toBe(0);
     const again = await applySite(siteTarget(lab, "home"), labInput(lab, "home"), "test");
+    expect(again.plan.changes.map((c) => describeChange(c, 77))).toEqual([]);
     expect(again.changed).toBe(false);
     expect(again.plan.changes).toEqual([]);
   });
@@ -188,12 +190,18 @@ describe("apply on a live namespace", () => {
   it("runs as many processes for 40 egress policies as for 2", async () => {
     const many = (n: number) =>
       labInput(lab, "home", (t) => {
-        const extra = Array.from(
+        const nets = Array.from(
+          { length: n },
+          (_, i) => `      - { name: n${i}, cidr: 10.200.${i}.0/24, interface: lan }`,
+        );
+        const egress = Array.from(
           { length: n },
           (_, i) =>
-            `      - { name: x${i}, from: [files], via: ${lab.names.hma}, except: [10.${i}.0.0/16], table: ${50 + i}, priority: ${2000 + 2 * i} }`,
+            `      - { name: x${i}, from: [n${i}], via: ${lab.names.hma}, except: [10.${i}.0.0/16], table: ${50 + i}, priority: ${2000 + 2 * i} }`,
         );
-        return t.replace("    egress:\n", `    egress:\n${extra.join("\n")}\n`);
+        return t
+          .replace("    networks:\n", `    networks:\n${nets.join("\n")}\n`)
+          .replace("    egress:\n", `    egress:\n${egress.join("\n")}\n`);
       });
     const count = async (n: number) => {
       await applySite(siteTarget(lab, "home"), emptyInput(lab, "home"), "test");
@@ -204,7 +212,8 @@ describe("apply on a live namespace", () => {
     const small = await count(2);
     const large = await count(40);
     expect(large).toBe(small);
-    expect((await ownedSnapshot(home)).rules?.match(/proto 77/g)?.length).toBe(1 + 2 * 41);
+    // Per egress: its except, the tunnel subnet (always local) and the egress rule; plus the reply mark.
+    expect((await ownedSnapshot(home)).rules?.match(/proto 77/g)?.length).toBe(1 + 3 * 41);
   });
 
   it("lets one of two simultaneous applies run and refuses the other with a clear message", async () => {

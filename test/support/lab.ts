@@ -37,12 +37,14 @@ export function labInput(
   edit: (text: string) => string = (t) => t,
 ): PolicyInput {
   const text = edit(labPolicy(lab.names, lab.keys));
-  const { intent, hash } = parsePolicy(text, path.join(lab.dir, "policy.yaml"));
-  return { intent, hash, keyDir: lab.dir, site };
+  return { ...parsePolicy(text, path.join(lab.dir, "policy.yaml")), keyDir: lab.dir, site };
 }
 
 /** A policy under which the site owns nothing. */
 export function emptyInput(lab: Lab, site: "home" | "vps"): PolicyInput {
-  const { intent, hash } = parsePolicy(`version: 1\nsites:\n  ${site}: {}\n`, "empty.yaml");
-  return { intent, hash, keyDir: lab.dir, site };
+  return {
+    ...parsePolicy(`version: 1\nsites:\n  ${site}: {}\n`, "empty.yaml"),
+    keyDir: lab.dir,
+    site,
+  };
 }

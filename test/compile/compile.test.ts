@@ -1,0 +1,313 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
+import { compileSite } from "../../src/compile/compile.js";
+import type { RuleSpec, TableRef } from "../../src/compile/desired.js";
+import { FAIL_CLOSED_METRIC, type NftChain, type SiteState } from "../../src/compile/desired.js";
+import { NetpolError } from "../../src/errors.js";
+import { type Cidr, contains, hostPrefix, parseCidr } from "../../src/net/cidr.js";
+import { parsePolicy } from "../../src/policy/load.js";
+import { renderSiteFiles } from "../../src/render/site-files.js";
+
+function scenarioText(file: string): string {
+  return readFileSync(new URL(`../../policies/${file}`, import.meta.url), "utf8");
+}
+
+function scenario(file: string) {
+  return parsePolicy(scenarioText(file), `policies/${file}`).intent;
+}
+
+/** The table Linux's rule walk picks for an unmarked IPv4 packet (main if no rule matches). */
+function lookup(rules: readonly RuleSpec[], src: string, dst: string): TableRef {
+  const has = (c: Cidr | undefined, addr: string) =>
+    c === undefined || contains(c, hostPrefix(cidr(addr)));
+  const ordered = [...rules].sort((a, b) => a.priority - b.priority);
+  const hit = ordered.find(
+    (r) => r.family === 4 && r.fwmark === undefined && has(r.from, src) && has(r.to, dst),
+  );
+  return hit?.table ?? "main";
+}
+
+const cidr = (text: string): Cidr => {
+  const r = parseCidr(text);
+  if (!r.ok) throw new Error(r.error);
+  return r.value;
+};
+
+const chain = (state: SiteState, name: string): NftChain | undefined =>
+  state.nftChains.find((c) => c.name === name);
+
+const rulesOf = (state: SiteState, name: string) => chain(state, name)?.rules ?? [];
+
+const fakeKeys = (state: SiteState) =>
+  new Map(state.wireguard.map((w) => [w.privateKeyFile, `FAKE-KEY-FOR-${w.name}`]));
+
+describe("scenario A: a VLAN via a commercial VPN", () => {
+  const intent = scenario("a-vlan-via-vpn.yaml");
+  const home = compileSite(intent, "home");
+
+  it("keeps local destinations in main at 200 and sends the rest to table 3 at 201", () => {
+    expect(home.rules).toHaveLength(2);
+    // Extra selectors (such as suppress_prefixlength) may refine the main lookup.
+    expect(home.rules[0]).toMatchObject({
+      family: 4,
+      priority: 200,
+      from: cidr("192.168.6.0/24"),
+      to: cidr("192.168.0.0/16"),
+      table: "main",
+    });
+    expect(home.rules[0]?.fwmark).toBeUndefined();
+    expect(home.rules[1]).toEqual({
+      family: 4,
+      priority: 201,
+      from: cidr("192.168.6.0/24"),
+      table: 3,
+    });
+  });
+
+  it("routes table 3 by tun-hma and fails closed behind it", () => {
+    expect(home.routes).toContainEqual({
+      type: "unicast",
+      table: 3,
+      dst: cidr("0.0.0.0/0"),
+      device: "tun-hma",
+    });
+    expect(home.routes).toContainEqual({
+      type: "unreachable",
+      table: 3,
+      dst: cidr("0.0.0.0/0"),
+      metric: FAIL_CLOSED_METRIC,
+    });
+    expect(FAIL_CLOSED_METRIC).toBe(4294967295);
+    // Nothing else goes anywhere but table 3, and nothing else there leads out of a device.
+    for (const r of home.routes) {
+      expect(r.table).toBe(3);
+      if (r.type === "unicast") expect(r.device).toBe("tun-hma");
+    }
+  });
+
+  it("masquerades VLAN 6 on tun-hma and clamps MSS both ways", () => {
+    expect(rulesOf(home, "nat_postrouting")).toEqual([
+      'oifname "tun-hma" ip saddr 192.168.6.0/24 masquerade comment "egress vpn"',
+    ]);
+    expect(rulesOf(home, "mangle_forward")).toEqual([
+      'oifname "tun-hma" tcp flags syn tcp option maxseg size set rt mtu',
+      'iifname "tun-hma" tcp flags syn tcp option maxseg size set rt mtu',
+    ]);
+  });
+
+  it("drops VLAN 6 traffic to the internet that would leave by another device", () => {
+    expect(rulesOf(home, "filter_forward")).toEqual([
+      'ip saddr 192.168.6.0/24 ip daddr != 192.168.0.0/16 oifname != "tun-hma" counter drop comment "fail-closed vpn"',
+    ]);
+  });
+
+  it("creates VLAN 6 and its address, and renders the hand-written commands", () => {
+    expect(home.links).toEqual([{ kind: "vlan", name: "eth0.6", parent: "eth0", vlanId: 6 }]);
+    expect(home.addresses).toEqual([{ device: "eth0.6", cidr: cidr("192.168.6.1/24") }]);
+    const batch = renderSiteFiles(home, new Map()).get("ip.batch")?.split("\n") ?? [];
+    expect(batch.slice(0, 3)).toEqual([
+      "link add link eth0 name eth0.6 type vlan id 6",
+      "link set dev eth0.6 up",
+      "address add 192.168.6.1/24 dev eth0.6",
+    ]);
+    expect(batch).toContain("route add table 3 0.0.0.0/0 dev tun-hma proto 77");
+    expect(batch).toContain("route add table 3 unreachable 0.0.0.0/0 metric 4294967295 proto 77");
+    expect(batch).toContainEqual(
+      expect.stringMatching(
+        /^rule add priority 200 from 192\.168\.6\.0\/24 to 192\.168\.0\.0\/16 lookup main( .*)? protocol 77$/,
+      ),
+    );
+    expect(batch).toContain("rule add priority 201 from 192.168.6.0/24 lookup 3 protocol 77");
+  });
+
+  it("has no WireGuard, proxy or marks", () => {
+    expect(home.wireguard).toEqual([]);
+    expect(home.proxy).toBeUndefined();
+    expect(chain(home, "mangle_prerouting")).toBeUndefined();
+    expect(home.sysctls).toEqual([["net.ipv4.ip_forward", "1"]]);
+  });
+
+  it("refuses a site the policy does not have", () => {
+    expect(() => compileSite(intent, "vps")).toThrow(NetpolError);
+    expect(() => compileSite(intent, "vps")).toThrow(
+      "no site vps in this policy; pick one of: home",
+    );
+  });
+});
+
+describe("scenario B: home services published through a VPS", () => {
+  const intent = scenario("b-publish-via-vps.yaml");
+  const home = compileSite(intent, "home");
+  const vps = compileSite(intent, "vps");
+
+  it("home dials the VPS's endpoint and keeps the NAT mapping open", () => {
+    const [wg] = home.wireguard;
+    expect(wg?.name).toBe("wg-home");
+    expect(wg?.listenPort).toBeUndefined();
+    expect(wg?.peers).toHaveLength(1);
+    expect(wg?.peers[0]).toMatchObject({
+      site: "vps",
+      publicKey: "QwiYNlQXBHxjBEk/LGWJKlstzfZ2U4VtuI/o6GU2xHs=",
+      endpoint: { host: "203.0.113.10", port: 51820 },
+      keepalive: 25,
+    });
+  });
+
+  it("the VPS listens, has no endpoint for home, and sends home's servers into the tunnel", () => {
+    const [wg] = vps.wireguard;
+    expect(wg?.listenPort).toBe(51820);
+    const peer = wg?.peers[0];
+    expect(peer?.site).toBe("home");
+    expect(peer?.endpoint).toBeUndefined();
+    expect(peer?.keepalive).toBeUndefined();
+    expect(peer?.allowedIps.some((c) => contains(c, cidr("192.168.1.0/24")))).toBe(true);
+    expect(peer?.allowedIps).toEqual([cidr("10.99.0.2/32"), cidr("192.168.1.0/24")]);
+    expect(vps.routes).toEqual([
+      { type: "unicast", table: "main", dst: cidr("192.168.1.0/24"), device: "wg-home" },
+    ]);
+  });
+
+  it("home routes marked replies of the preserve-client DNS service back into the tunnel", () => {
+    const mark = intent.settings.markBase;
+    const fwmarkRules = home.rules.filter((r) => r.fwmark !== undefined);
+    expect(fwmarkRules).toHaveLength(1);
+    const [rule] = fwmarkRules;
+    expect(rule).toMatchObject({ family: 4, fwmark: mark, priority: 100 });
+    expect(rule?.from).toBeUndefined();
+    expect(home.routes).toContainEqual({
+      type: "unicast",
+      table: rule?.table,
+      dst: cidr("0.0.0.0/0"),
+      device: "wg-home",
+    });
+    expect(rulesOf(home, "mangle_prerouting")).toEqual([
+      `iifname "wg-home" ct state new ct mark set 0x${mark.toString(16)}`,
+      `iifname != "wg-home" ct mark 0x${mark.toString(16)} meta mark set ct mark`,
+    ]);
+    expect(rulesOf(home, "mangle_output")).toEqual([
+      `ct mark 0x${mark.toString(16)} meta mark set ct mark`,
+    ]);
+    expect(home.sysctls).toContainEqual(["net.ipv4.conf.wg-home.rp_filter", "2"]);
+    // Replies go to any client address, so home's only peer takes the default route.
+    expect(home.wireguard[0]?.peers[0]?.allowedIps).toContainEqual(cidr("0.0.0.0/0"));
+  });
+
+  it("the VPS DNATs udp 53 and tcp 2222 arriving on its wan", () => {
+    expect(rulesOf(vps, "nat_prerouting")).toEqual([
+      'iifname "eth0" udp dport 53 dnat ip to 192.168.1.53:53 comment "service dns"',
+      'iifname "eth0" tcp dport 2222 dnat ip to 192.168.1.22:22 comment "service ssh"',
+    ]);
+  });
+
+  it("the VPS masquerades only the ssh path, keeping DNS clients' addresses", () => {
+    const post = rulesOf(vps, "nat_postrouting");
+    expect(post).toHaveLength(1);
+    const [ssh] = post;
+    expect(ssh).toMatch(/^oifname "wg-home" /);
+    expect(ssh).toContain("192.168.1.22");
+    expect(ssh).toMatch(/ masquerade comment "service ssh"$/);
+    expect(post.join("\n")).not.toContain("192.168.1.53");
+    expect(post.join("\n")).not.toContain("service dns");
+    expect(rulesOf(vps, "mangle_forward")).toEqual([
+      'oifname "wg-home" tcp flags syn tcp option maxseg size set rt mtu',
+      'iifname "wg-home" tcp flags syn tcp option maxseg size set rt mtu',
+    ]);
+  });
+
+  it("the VPS proxies blog.example.org to the home web server", () => {
+    expect(vps.proxy?.routes).toEqual([
+      { service: "blog", hostname: "blog.example.org", upstream: "192.168.1.20:80" },
+    ]);
+    expect(home.proxy).toBeUndefined();
+  });
+
+  it("renders WireGuard configs with the key given and the peer's endpoint", () => {
+    const files = renderSiteFiles(home, fakeKeys(home));
+    expect(files.get("wireguard/wg-home.conf")).toBe(
+      [
+        "[Interface]",
+        "PrivateKey = FAKE-KEY-FOR-wg-home",
+        "",
+        "# site vps",
+        "[Peer]",
+        "PublicKey = QwiYNlQXBHxjBEk/LGWJKlstzfZ2U4VtuI/o6GU2xHs=",
+        "AllowedIPs = 0.0.0.0/0, 10.99.0.1/32",
+        "Endpoint = 203.0.113.10:51820",
+        "PersistentKeepalive = 25",
+        "",
+      ].join("\n"),
+    );
+    const vpsFiles = renderSiteFiles(vps, fakeKeys(vps));
+    expect(vpsFiles.get("wireguard/wg-home.conf")).toContain("ListenPort = 51820\n");
+    expect(vpsFiles.get("wireguard/wg-home.conf")).not.toContain("Endpoint");
+    expect([...vpsFiles.keys()].sort()).toEqual([
+      "caddy.json",
+      "ip.batch",
+      "nftables.nft",
+      "sysctl.conf",
+      "wireguard/wg-home.conf",
+    ]);
+  });
+});
+
+describe("scenario C: both, plus guests leaving through the VPS", () => {
+  const intent = scenario("c-combined.yaml");
+  const home = compileSite(intent, "home");
+  const vps = compileSite(intent, "vps");
+
+  it("gives the guest egress the first automatic table and priority", () => {
+    expect(home.rules.filter((r) => r.table === 100)).toEqual([
+      { family: 4, priority: 1001, from: cidr("192.168.7.0/24"), table: 100 },
+    ]);
+    expect(home.routes).toContainEqual({
+      type: "unicast",
+      table: 100,
+      dst: cidr("0.0.0.0/0"),
+      device: "wg-home",
+    });
+    expect(home.routes).toContainEqual({
+      type: "unreachable",
+      table: 100,
+      dst: cidr("0.0.0.0/0"),
+      metric: FAIL_CLOSED_METRIC,
+    });
+  });
+
+  it("puts the reply rule before every egress rule", () => {
+    const reply = home.rules.find((r) => r.fwmark !== undefined);
+    const egress = home.rules.filter((r) => r.fwmark === undefined);
+    expect(reply).toBeDefined();
+    for (const r of egress) expect(r.priority).toBeGreaterThan(reply?.priority ?? Infinity);
+  });
+
+  it("the VPS masquerades what leaves its wan from the tunnel", () => {
+    expect(rulesOf(vps, "nat_postrouting")).toContain(
+      'iifname "wg-home" oifname "eth0" masquerade comment "exit for wg-home"',
+    );
+  });
+
+  it("enables IPv6 forwarding where the site has an IPv6 network", () => {
+    expect(home.sysctls).toContainEqual(["net.ipv6.conf.all.forwarding", "1"]);
+    expect(vps.sysctls).not.toContainEqual(["net.ipv6.conf.all.forwarding", "1"]);
+  });
+});
+
+describe("a published service whose target sits in an egress's sources", () => {
+  // Scenario C with the SSH host moved into VLAN 6, which leaves through tun-hma.
+  const doc = parse(scenarioText("c-combined.yaml"));
+  doc.services[2].target = "192.168.6.22:22";
+  const intent = parsePolicy(stringify(doc), "moved.yaml").intent;
+  const home = compileSite(intent, "home");
+
+  it("sends VLAN 6's internet traffic to table 3 and local traffic to main", () => {
+    expect(lookup(home.rules, "192.168.6.22", "198.51.100.7")).toBe(3);
+    expect(lookup(home.rules, "192.168.6.22", "192.168.1.10")).toBe("main");
+  });
+
+  // The VPS masquerades the SSH connection to its tunnel address 10.99.0.1: home must look
+  // the reply up in main (into wg-home), not in table 3 (out through the commercial VPN).
+  it("routes replies to the VPS's tunnel address by main, into wg-home", () => {
+    expect(lookup(home.rules, "192.168.6.22", "10.99.0.1")).toBe("main");
+  });
+});
