@@ -50,6 +50,11 @@ export const ERRORS = {
     summary: "the request body is malformed, too large or of the wrong type",
   },
   NETPOL_E_RATE_LIMITED: { exit: 1, http: 429, summary: "too many applies; wait and retry" },
+  NETPOL_E_NO_POLICY: {
+    exit: 1,
+    http: 404,
+    summary: "no policy has been applied here yet",
+  },
   NETPOL_E_NO_CONFIRM_PENDING: {
     exit: 1,
     http: 409,

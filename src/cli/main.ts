@@ -6,6 +6,8 @@ import { registerDemo } from "./commands/demo.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerRender } from "./commands/render.js";
+import { registerServe } from "./commands/serve.js";
+import { registerStatus } from "./commands/status.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerWatch } from "./commands/watch.js";
 
@@ -20,6 +22,8 @@ registerKeygen(program);
 registerPlan(program);
 registerApply(program);
 registerWatch(program);
+registerStatus(program);
+registerServe(program);
 registerDemo(program);
 
 /** User mistakes print one clear message per problem; only bugs print a stack. */

@@ -1,0 +1,85 @@
+import type { FastifyError, FastifyInstance } from "fastify";
+import { type ErrorCode, NetpolError } from "../errors.js";
+import type { LocatedDiagnostic } from "../policy/diagnostic.js";
+import { formatPath } from "../policy/diagnostic.js";
+
+/** The one shape every error response has. */
+export interface ErrorBody {
+  readonly error: {
+    readonly code: ErrorCode;
+    readonly message: string;
+    readonly problems?: readonly {
+      file: string;
+      line: number;
+      col: number;
+      path: string;
+      message: string;
+    }[];
+  };
+}
+
+export function errorBody(
+  code: ErrorCode,
+  message: string,
+  problems: readonly LocatedDiagnostic[] = [],
+): ErrorBody {
+  return {
+    error: {
+      code,
+      message,
+      ...(problems.length > 0
+        ? {
+            problems: problems.map((p) => ({
+              file: p.file,
+              line: p.line,
+              col: p.col,
+              path: formatPath(p.path),
+              message: p.message,
+            })),
+          }
+        : {}),
+    },
+  };
+}
+
+/** Fastify's own client errors, mapped to netpol codes with their real status. */
+function clientError(
+  err: FastifyError,
+): { status: number; code: ErrorCode; message: string } | undefined {
+  if (err.statusCode === 429)
+    return {
+      status: 429,
+      code: "NETPOL_E_RATE_LIMITED",
+      message: "too many applies; wait a minute and retry",
+    };
+  if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE")
+    return { status: 413, code: "NETPOL_E_PAYLOAD", message: "the request body is too large" };
+  if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
+    return {
+      status: 415,
+      code: "NETPOL_E_PAYLOAD",
+      message: "send the policy as application/yaml or application/json",
+    };
+  }
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+    return { status: err.statusCode, code: "NETPOL_E_PAYLOAD", message: err.message };
+  }
+  return undefined;
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof NetpolError) {
+      return reply.status(err.httpStatus).send(errorBody(err.code, err.message, err.diagnostics));
+    }
+    const client = clientError(err);
+    if (client) return reply.status(client.status).send(errorBody(client.code, client.message));
+    request.log.error({ err }, "internal error");
+    return reply
+      .status(500)
+      .send(errorBody("NETPOL_E_TOOL_FAILED", "internal error; see the server log"));
+  });
+  app.setNotFoundHandler((_request, reply) =>
+    reply.status(404).send(errorBody("NETPOL_E_NOT_FOUND", "no such route")),
+  );
+}

@@ -1,0 +1,32 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { readFile, stat } from "node:fs/promises";
+import { NetpolError } from "../errors.js";
+
+const MIN_TOKEN_LENGTH = 16;
+
+/** Reads the API token, refusing a file others can read and a token too short to resist guessing. */
+export async function readTokenFile(file: string): Promise<string> {
+  const info = await stat(file).catch(() => undefined);
+  if (!info?.isFile()) throw new NetpolError("NETPOL_E_USAGE", `token file ${file} does not exist`);
+  if ((info.mode & 0o077) !== 0) {
+    throw new NetpolError(
+      "NETPOL_E_USAGE",
+      `token file ${file} is readable by others; run \`chmod 600 ${file}\``,
+    );
+  }
+  const token = (await readFile(file, "utf8")).trim();
+  if (token.length < MIN_TOKEN_LENGTH) {
+    throw new NetpolError(
+      "NETPOL_E_USAGE",
+      `the token in ${file} is shorter than ${MIN_TOKEN_LENGTH} characters; make one with \`head -c 32 /dev/urandom | base64 > ${file}\``,
+    );
+  }
+  return token;
+}
+
+/** Constant-time comparison: digests have one length whatever was sent. */
+export function tokenMatches(expected: string, header: string | undefined): boolean {
+  const sent = /^Bearer (.+)$/.exec(header ?? "")?.[1] ?? "";
+  const digest = (s: string) => createHash("sha256").update(s).digest();
+  return timingSafeEqual(digest(expected), digest(sent)) && sent.length > 0;
+}

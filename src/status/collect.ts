@@ -1,0 +1,179 @@
+import type { Target } from "../apply/apply.js";
+import { readLive } from "../apply/read-live.js";
+import { EMPTY_OWNERSHIP, loadPolicyText, loadRecord } from "../apply/record.js";
+import { compileSite } from "../compile/compile.js";
+import { formatHostPort } from "../net/host-port.js";
+import { diff } from "../plan/diff.js";
+import { planJson } from "../plan/format.js";
+import type { LiveState } from "../plan/types.js";
+import type { Intent } from "../policy/intent.js";
+import { parsePolicy } from "../policy/load.js";
+import type { Runner } from "../system/runner.js";
+
+/** A peer's handshake older than this means the tunnel is down (WireGuard rekeys every 2 min). */
+export const HANDSHAKE_STALE_SECONDS = 180;
+
+export interface PeerStatus {
+  readonly site: string | null;
+  readonly publicKey: string;
+  readonly endpoint: string | null;
+  readonly allowedIps: readonly string[];
+  readonly latestHandshake: string | null;
+  readonly handshakeAgeSeconds: number | null;
+  readonly rxBytes: number;
+  readonly txBytes: number;
+}
+
+export interface SiteStatus {
+  readonly site: string | null;
+  readonly scope: string;
+  readonly policy: {
+    readonly hash: string;
+    readonly appliedAt: string;
+    readonly appliedBy: string;
+  } | null;
+  readonly drift: ReturnType<typeof planJson> | null;
+  readonly tunnels: readonly {
+    readonly interface: string;
+    readonly listenPort: number;
+    readonly peers: readonly PeerStatus[];
+  }[];
+  readonly egress: readonly {
+    readonly name: string;
+    readonly device: string;
+    readonly deviceUp: boolean;
+    readonly failClosed: boolean;
+    /** The tunnel is down and the unreachable route is what answers. */
+    readonly failClosedEngaged: boolean;
+    readonly droppedPackets: number | null;
+  }[];
+  readonly services: readonly {
+    readonly name: string;
+    readonly listen: string;
+    readonly target: string;
+    readonly reachable: boolean | null;
+    readonly how: string;
+  }[];
+}
+
+function peers(intent: Intent | undefined, live: LiveState, now: number): SiteStatus["tunnels"] {
+  const siteOfKey = new Map(
+    intent?.tunnels.flatMap((t) => t.members.map((m) => [m.publicKey, m.site] as const)) ?? [],
+  );
+  return live.wireguard.map((w) => ({
+    interface: w.name,
+    listenPort: w.listenPort,
+    peers: w.peers.map((p) => ({
+      site: siteOfKey.get(p.publicKey) ?? null,
+      publicKey: p.publicKey,
+      endpoint: p.endpoint ?? null,
+      allowedIps: p.allowedIps,
+      latestHandshake:
+        p.latestHandshake > 0 ? new Date(p.latestHandshake * 1000).toISOString() : null,
+      handshakeAgeSeconds:
+        p.latestHandshake > 0 ? Math.max(0, Math.round(now / 1000 - p.latestHandshake)) : null,
+      rxBytes: p.rxBytes,
+      txBytes: p.txBytes,
+    })),
+  }));
+}
+
+/** Packets the fail-closed guard of one egress has dropped, from the counter in netpol's table. */
+function dropped(listing: string | undefined, egress: string): number | null {
+  const escaped = egress.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const m = new RegExp(
+    `counter packets (\\d+) bytes \\d+ drop comment "fail-closed ${escaped}"`,
+  ).exec(listing ?? "");
+  return m?.[1] !== undefined ? Number(m[1]) : null;
+}
+
+async function probeTcp(runner: Runner, host: string, port: number): Promise<boolean> {
+  return runner.run("nc", ["-z", "-w", "1", host, String(port)], { step: "status probe" }).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * What a site reports about itself: the policy in force, drift, tunnels, egress and published
+ * services. Reads the live state once; probes each published TCP/HTTP target with one connect.
+ */
+export async function collectStatus(target: Target, now: number): Promise<SiteStatus> {
+  const record = await loadRecord(target.stateDir, target.scope);
+  const text = await loadPolicyText(target.stateDir, target.scope);
+  const intent =
+    text !== undefined && record ? parsePolicy(text, "policy in force").intent : undefined;
+  const site = record?.site;
+  const desired = intent && site ? compileSite(intent, site) : undefined;
+  const owned = record?.ownership ?? EMPTY_OWNERSHIP;
+  const live = await readLive(target.runner, desired ?? emptySite(site ?? "none"), owned);
+  const siteIntent = intent?.sites.find((s) => s.name === site);
+  const tunnels = peers(intent, live, now);
+  const handshakeFresh = (tunnelDevice: string) =>
+    tunnels
+      .find((t) => t.interface === tunnelDevice)
+      ?.peers.some(
+        (p) => p.handshakeAgeSeconds !== null && p.handshakeAgeSeconds < HANDSHAKE_STALE_SECONDS,
+      ) ?? false;
+
+  const services: SiteStatus["services"][number][] = [];
+  for (const s of intent?.services.filter((x) => x.publishOn === site) ?? []) {
+    const targetText = formatHostPort(s.target.address, s.target.port);
+    const listen = s.kind === "http" ? `http ${s.hostname}` : `${s.kind} ${s.port}`;
+    if (s.kind === "udp") {
+      services.push({
+        name: s.name,
+        listen,
+        target: targetText,
+        reachable: handshakeFresh(s.target.via),
+        how: "tunnel handshake",
+      });
+    } else {
+      const host = targetText.slice(0, targetText.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+      const ok = await probeTcp(target.runner, host, s.target.port);
+      services.push({
+        name: s.name,
+        listen,
+        target: targetText,
+        reachable: ok,
+        how: "tcp connect",
+      });
+    }
+  }
+  return {
+    site: site ?? null,
+    scope: target.scope,
+    policy: record
+      ? { hash: record.policyHash, appliedAt: record.appliedAt, appliedBy: record.appliedBy }
+      : null,
+    drift: desired ? planJson(diff(desired, live, owned)) : null,
+    tunnels,
+    egress: (siteIntent?.egress ?? []).map((e) => {
+      const up = live.links.some((l) => l.name === e.via.device && l.up);
+      return {
+        name: e.name,
+        device: e.via.device,
+        deviceUp: up,
+        failClosed: e.failClosed,
+        failClosedEngaged: e.failClosed && !up,
+        droppedPackets: dropped(live.nftListing, e.name),
+      };
+    }),
+    services,
+  };
+}
+
+function emptySite(site: string) {
+  return {
+    site,
+    protocol: 77,
+    links: [],
+    ports: [],
+    addresses: [],
+    routes: [],
+    rules: [],
+    nftChains: [],
+    wireguard: [],
+    sysctls: [],
+  };
+}

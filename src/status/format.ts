@@ -1,0 +1,43 @@
+import type { SiteStatus } from "./collect.js";
+
+function age(seconds: number | null): string {
+  if (seconds === null) return "never";
+  if (seconds < 120) return `${seconds}s ago`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m ago`;
+  return `${Math.round(seconds / 3600)}h ago`;
+}
+
+/** The status as a person reads it. */
+export function formatStatus(s: SiteStatus): string {
+  const out = [`site ${s.site ?? "(none)"} (${s.scope})`];
+  out.push(
+    s.policy
+      ? `  policy ${s.policy.hash.slice(0, 12)} applied ${s.policy.appliedAt} by ${s.policy.appliedBy}`
+      : "  no policy applied",
+  );
+  if (s.drift) {
+    out.push(s.drift.inSync ? "  in sync" : `  drift: ${s.drift.changes.length} changes pending`);
+    for (const c of s.drift.changes) out.push(`    ${c.op} ${c.kind} ${c.what}`);
+    for (const w of s.drift.waiting) out.push(`    waiting: ${w}`);
+    for (const c of s.drift.conflicts) out.push(`    conflict: ${c}`);
+  }
+  for (const t of s.tunnels) {
+    out.push(`  wireguard ${t.interface} (port ${t.listenPort})`);
+    for (const p of t.peers) {
+      out.push(
+        `    peer ${p.site ?? p.publicKey}: handshake ${age(p.handshakeAgeSeconds)}, rx ${p.rxBytes} B, tx ${p.txBytes} B, endpoint ${p.endpoint ?? "-"}, allowed ${p.allowedIps.join(", ")}`,
+      );
+    }
+  }
+  for (const e of s.egress) {
+    const state = e.deviceUp ? "up" : e.failClosedEngaged ? "DOWN, fail-closed engaged" : "DOWN";
+    const drops =
+      e.droppedPackets !== null ? `, ${e.droppedPackets} packets stopped by the guard` : "";
+    out.push(`  egress ${e.name} via ${e.device}: ${state}${drops}`);
+  }
+  for (const v of s.services) {
+    const r = v.reachable === null ? "unknown" : v.reachable ? "reachable" : "UNREACHABLE";
+    out.push(`  service ${v.name} (${v.listen} → ${v.target}): ${r} (${v.how})`);
+  }
+  return `${out.join("\n")}\n`;
+}

@@ -1,0 +1,85 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { SiteStatus } from "./collect.js";
+
+/** Prometheus metrics of one site: gauges refreshed from a status, counters kept by the server. */
+export function createMetrics() {
+  const registry = new Registry();
+  const peerLabels = ["interface", "peer"] as const;
+  const handshakeAge = new Gauge({
+    name: "netpol_wireguard_peer_handshake_age_seconds",
+    help: "Seconds since the latest handshake with a peer (absent: never)",
+    labelNames: peerLabels,
+    registers: [registry],
+  });
+  const rx = new Gauge({
+    name: "netpol_wireguard_peer_receive_bytes",
+    help: "Bytes received from a peer",
+    labelNames: peerLabels,
+    registers: [registry],
+  });
+  const tx = new Gauge({
+    name: "netpol_wireguard_peer_transmit_bytes",
+    help: "Bytes sent to a peer",
+    labelNames: peerLabels,
+    registers: [registry],
+  });
+  const drift = new Gauge({
+    name: "netpol_drift_changes",
+    help: "Changes an apply would make now (0: the policy is in force)",
+    registers: [registry],
+  });
+  const egressUp = new Gauge({
+    name: "netpol_egress_device_up",
+    help: "1 when an egress device is up, 0 when it is gone or down (fail-closed engaged)",
+    labelNames: ["egress"] as const,
+    registers: [registry],
+  });
+  const dropped = new Gauge({
+    name: "netpol_egress_fail_closed_dropped_packets",
+    help: "Packets the fail-closed guard of an egress has dropped",
+    labelNames: ["egress"] as const,
+    registers: [registry],
+  });
+  const reachable = new Gauge({
+    name: "netpol_service_target_reachable",
+    help: "1 when a published service's target answers",
+    labelNames: ["service"] as const,
+    registers: [registry],
+  });
+  const applies = new Counter({
+    name: "netpol_applies_total",
+    help: "Applies through this server, by result",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
+  const applySeconds = new Histogram({
+    name: "netpol_apply_duration_seconds",
+    help: "Duration of applies through this server",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+
+  function observe(status: SiteStatus): void {
+    for (const g of [handshakeAge, rx, tx, egressUp, dropped, reachable]) g.reset();
+    for (const t of status.tunnels) {
+      for (const p of t.peers) {
+        const labels = { interface: t.interface, peer: p.site ?? p.publicKey };
+        if (p.handshakeAgeSeconds !== null) handshakeAge.set(labels, p.handshakeAgeSeconds);
+        rx.set(labels, p.rxBytes);
+        tx.set(labels, p.txBytes);
+      }
+    }
+    drift.set(status.drift ? status.drift.changes.length : 0);
+    for (const e of status.egress) {
+      egressUp.set({ egress: e.name }, e.deviceUp ? 1 : 0);
+      if (e.droppedPackets !== null) dropped.set({ egress: e.name }, e.droppedPackets);
+    }
+    for (const s of status.services) {
+      if (s.reachable !== null) reachable.set({ service: s.name }, s.reachable ? 1 : 0);
+    }
+  }
+
+  return { registry, observe, applies, applySeconds };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
