@@ -36,7 +36,6 @@ export const ERRORS = {
     http: 409,
     summary: "an id the policy uses is already taken by state netpol does not own",
   },
-  NETPOL_E_DRIFT: { exit: 1, http: 409, summary: "the live state changed since the plan was made" },
   NETPOL_E_VERIFY_FAILED: {
     exit: 1,
     http: 500,
