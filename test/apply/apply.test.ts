@@ -6,7 +6,14 @@ import { NetpolError } from "../../src/errors.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { describeChange } from "../../src/plan/format.js";
 import { createRunner, type Runner } from "../../src/system/runner.js";
-import { emptyInput, labInput, siteTarget, startLab } from "../support/lab.js";
+import {
+  deleteFailClosedRoute,
+  emptyInput,
+  homeArgs,
+  labInput,
+  siteTarget,
+  startLab,
+} from "../support/lab.js";
 import { ownedSnapshot } from "../support/live.js";
 
 /** A runner that fails every command of one apply step, as a broken tool would. */
@@ -42,18 +49,7 @@ describe("apply on a live namespace", () => {
     await applySite(siteTarget(lab, "home"), emptyInput(lab, "home"), "test");
   });
 
-  const cli = (verb: string, ...extra: string[]) =>
-    netpol([
-      verb,
-      `${lab.dir}/policy.yaml`,
-      "--site",
-      "home",
-      "--netns",
-      home,
-      "--state-dir",
-      `${lab.dir}/state`,
-      ...extra,
-    ]);
+  const cli = (verb: string, ...extra: string[]) => netpol([verb, ...homeArgs(lab), ...extra]);
 
   it("converges: plan exits 2, apply exits 0, then plan exits 0 and a second apply changes nothing", async () => {
     expect((await cli("plan")).exitCode).toBe(2);
@@ -85,18 +81,7 @@ describe("apply on a live namespace", () => {
 
   it("puts back an owned route deleted by hand, and removes what the policy drops", async () => {
     await applySite(siteTarget(lab, "home"), labInput(lab, "home"), "test");
-    await execa("ip", [
-      "-n",
-      home,
-      "route",
-      "del",
-      "table",
-      "3",
-      "unreachable",
-      "0.0.0.0/0",
-      "metric",
-      "4294967295",
-    ]);
+    await deleteFailClosedRoute(lab);
     expect((await cli("plan")).exitCode).toBe(2);
     await applySite(siteTarget(lab, "home"), labInput(lab, "home"), "test");
     expect((await ownedSnapshot(home)).routes).toContain("unreachable default table 3");

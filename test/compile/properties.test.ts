@@ -23,7 +23,7 @@ import {
 import type { EgressIntent, Intent } from "../../src/policy/intent.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import { renderSiteFiles } from "../../src/render/site-files.js";
-import { KEYS, type PolicyObject, toYaml } from "../policy/fixtures.js";
+import { KEYS, type PolicyObject, toYaml, tunnelMembers } from "../policy/fixtures.js";
 
 /*
  * Random valid policies. The generator builds a policy document the way a user would write
@@ -257,21 +257,7 @@ function buildPolicy(spec: PolicySpec): PolicyObject {
 
   const physical = [{ name: "eth0", kind: "physical" }];
   policy.sites.vps = { wan: "eth0", interfaces: physical };
-  const members: PolicyObject[] = [
-    {
-      site: "vps",
-      address: "10.99.0.1/24",
-      endpoint: "203.0.113.10:51820",
-      publicKey: KEYS.vps,
-      privateKeyFile: "keys/vps.key",
-    },
-    {
-      site: "home",
-      address: "10.99.0.2/24",
-      publicKey: KEYS.home,
-      privateKeyFile: "keys/home.key",
-    },
-  ];
+  const members = tunnelMembers();
   if (third) {
     policy.sites.vps.networks = [{ name: "dmz", cidr: "172.16.1.0/24", interface: "eth0" }];
     policy.sites.vps2 = {

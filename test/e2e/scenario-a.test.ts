@@ -5,7 +5,7 @@ import type { Lab } from "../../src/lab/lab.js";
 import { providerDown, providerUp } from "../../src/lab/lab.js";
 import { addCounter, counterPackets, eventually, httpGet } from "../../src/lab/probe.js";
 import { ADDR, WHOAMI_PORT } from "../../src/lab/topology.js";
-import { labInput, siteTarget, startLab } from "../support/lab.js";
+import { homeArgs, labInput, siteTarget, startLab } from "../support/lab.js";
 
 // Scenario A on real namespaces: VLAN 6 leaves through the provider tunnel (wireguard-go),
 // masqueraded, fails closed while the tunnel is gone, and flows again when it returns.
@@ -56,22 +56,9 @@ describe("scenario A: a VLAN through a commercial VPN, fail closed", () => {
   });
 
   it("flows again once the tunnel is back, re-applied by `netpol watch` alone", async () => {
-    const home = lab.names.ns("home");
-    const watcher = execa(
-      process.execPath,
-      [
-        "bin/netpol.js",
-        "watch",
-        `${lab.dir}/policy.yaml`,
-        "--site",
-        "home",
-        "--netns",
-        home,
-        "--state-dir",
-        `${lab.dir}/state`,
-      ],
-      { reject: false },
-    );
+    const watcher = execa(process.execPath, ["bin/netpol.js", "watch", ...homeArgs(lab)], {
+      reject: false,
+    });
     try {
       await new Promise<void>((resolve) => {
         watcher.stdout?.on("data", (d: Buffer) => {

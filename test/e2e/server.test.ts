@@ -7,7 +7,7 @@ import { labPolicy } from "../../src/lab/policy.js";
 import { eventually } from "../../src/lab/probe.js";
 import { buildApp } from "../../src/server/app.js";
 import type { SiteStatus } from "../../src/status/collect.js";
-import { labInput, siteTarget, startLab } from "../support/lab.js";
+import { deleteFailClosedRoute, labInput, siteTarget, startLab } from "../support/lab.js";
 
 const TOKEN = "lab-token-0123456789abcdef";
 
@@ -80,18 +80,7 @@ describe("the server against a live lab", () => {
 
   it("reports drift when an owned route is deleted by hand, and none after POST /apply", async () => {
     expect((await status()).drift?.inSync).toBe(true);
-    await execa("ip", [
-      "-n",
-      lab.names.ns("home"),
-      "route",
-      "del",
-      "table",
-      "3",
-      "unreachable",
-      "0.0.0.0/0",
-      "metric",
-      "4294967295",
-    ]);
+    await deleteFailClosedRoute(lab);
     const drifted = await status();
     expect(drifted.drift?.inSync).toBe(false);
     expect(drifted.drift?.changes).toEqual([

@@ -4,6 +4,25 @@ import { formatPath, type LocatedDiagnostic } from "../../src/policy/diagnostic.
 import { type LoadedPolicy, parsePolicy } from "../../src/policy/load.js";
 
 /** Well-formed public keys (32 bytes of base64) for fixtures; none of them is a real key. */
+/** The two ends of the home–VPS tunnel every fixture uses; the VPS has the static endpoint. */
+export function tunnelMembers(): PolicyObject[] {
+  return [
+    {
+      site: "vps",
+      address: "10.99.0.1/24",
+      endpoint: "203.0.113.10:51820",
+      publicKey: KEYS.vps,
+      privateKeyFile: "keys/vps.key",
+    },
+    {
+      site: "home",
+      address: "10.99.0.2/24",
+      publicKey: KEYS.home,
+      privateKeyFile: "keys/home.key",
+    },
+  ];
+}
+
 export const KEYS = {
   vps: "QwiYNlQXBHxjBEk/LGWJKlstzfZ2U4VtuI/o6GU2xHs=",
   home: "WBoaT5t3SPNzmXqHnXmYrZnrweV88qFWhQFPT7sEuzk=",
@@ -57,21 +76,7 @@ export function validPolicy(): PolicyObject {
     tunnels: [
       {
         name: "wg-home",
-        members: [
-          {
-            site: "vps",
-            address: "10.99.0.1/24",
-            endpoint: "203.0.113.10:51820",
-            publicKey: KEYS.vps,
-            privateKeyFile: "keys/vps.key",
-          },
-          {
-            site: "home",
-            address: "10.99.0.2/24",
-            publicKey: KEYS.home,
-            privateKeyFile: "keys/home.key",
-          },
-        ],
+        members: tunnelMembers(),
       },
     ],
     services: [
