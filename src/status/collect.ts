@@ -1,9 +1,6 @@
-import type { Target } from "../apply/apply.js";
-import { readLive } from "../apply/read-live.js";
-import { EMPTY_OWNERSHIP, loadPolicyText, loadRecord } from "../apply/record.js";
-import { compileSite } from "../compile/compile.js";
+import { planSite, type Target } from "../apply/apply.js";
+import { loadPolicyText, loadRecord } from "../apply/record.js";
 import { formatHostPort } from "../net/host-port.js";
-import { diff } from "../plan/diff.js";
 import { planJson } from "../plan/format.js";
 import type { LiveState } from "../plan/types.js";
 import type { Intent } from "../policy/intent.js";
@@ -56,9 +53,9 @@ export interface SiteStatus {
   }[];
 }
 
-function peers(intent: Intent | undefined, live: LiveState, now: number): SiteStatus["tunnels"] {
+function peers(intent: Intent, live: LiveState, now: number): SiteStatus["tunnels"] {
   const siteOfKey = new Map(
-    intent?.tunnels.flatMap((t) => t.members.map((m) => [m.publicKey, m.site] as const)) ?? [],
+    intent.tunnels.flatMap((t) => t.members.map((m) => [m.publicKey, m.site] as const)),
   );
   return live.wireguard.map((w) => ({
     interface: w.name,
@@ -101,13 +98,24 @@ async function probeTcp(runner: Runner, host: string, port: number): Promise<boo
 export async function collectStatus(target: Target, now: number): Promise<SiteStatus> {
   const record = await loadRecord(target.stateDir, target.scope);
   const text = await loadPolicyText(target.stateDir, target.scope);
-  const intent =
-    text !== undefined && record ? parsePolicy(text, "policy in force").intent : undefined;
-  const site = record?.site;
-  const desired = intent && site ? compileSite(intent, site) : undefined;
-  const owned = record?.ownership ?? EMPTY_OWNERSHIP;
-  const live = await readLive(target.runner, desired ?? emptySite(site ?? "none"), owned);
-  const siteIntent = intent?.sites.find((s) => s.name === site);
+  if (!record || text === undefined) {
+    // Nothing applied here, so nothing here is netpol's to report on.
+    return {
+      site: null,
+      scope: target.scope,
+      policy: null,
+      drift: null,
+      tunnels: [],
+      egress: [],
+      services: [],
+    };
+  }
+  const site = record.site;
+  const loaded = parsePolicy(text, "policy in force");
+  const { intent } = loaded;
+  // keyDir is only for applying; a plan reads no keys.
+  const { live, plan } = await planSite(target, { ...loaded, keyDir: "", site });
+  const siteIntent = intent.sites.find((s) => s.name === site);
   const tunnels = peers(intent, live, now);
   const handshakeFresh = (tunnelDevice: string) =>
     tunnels
@@ -117,7 +125,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
       ) ?? false;
 
   const services: SiteStatus["services"][number][] = [];
-  for (const s of intent?.services.filter((x) => x.publishOn === site) ?? []) {
+  for (const s of intent.services.filter((x) => x.publishOn === site)) {
     const targetText = formatHostPort(s.target.address, s.target.port);
     const listen = s.kind === "http" ? `http ${s.hostname}` : `${s.kind} ${s.port}`;
     if (s.kind === "udp") {
@@ -141,12 +149,10 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     }
   }
   return {
-    site: site ?? null,
+    site,
     scope: target.scope,
-    policy: record
-      ? { hash: record.policyHash, appliedAt: record.appliedAt, appliedBy: record.appliedBy }
-      : null,
-    drift: desired ? planJson(diff(desired, live, owned)) : null,
+    policy: { hash: record.policyHash, appliedAt: record.appliedAt, appliedBy: record.appliedBy },
+    drift: planJson(plan),
     tunnels,
     egress: (siteIntent?.egress ?? []).map((e) => {
       const up = live.links.some((l) => l.name === e.via.device && l.up);
@@ -160,20 +166,5 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
       };
     }),
     services,
-  };
-}
-
-function emptySite(site: string) {
-  return {
-    site,
-    protocol: 77,
-    links: [],
-    ports: [],
-    addresses: [],
-    routes: [],
-    rules: [],
-    nftChains: [],
-    wireguard: [],
-    sysctls: [],
   };
 }
