@@ -94,6 +94,21 @@ function clamp(devices: readonly string[]): string[] {
  * `except` destination may only leave by the egress device. Routing already fails closed; this
  * catches what a stray route elsewhere would let through, and counts it.
  */
+/**
+ * From the uplink into a tunnel, only connections to published ports (DNAT) may start: the
+ * home's networks are routed into the tunnel, and nothing else from the internet should be.
+ */
+function onlyPublished(intent: Intent, site: SiteIntent): string[] {
+  if (!site.wan) return [];
+  const devices = intent.tunnels.flatMap((t) =>
+    t.members.filter((m) => m.site === site.name).map((m) => m.device),
+  );
+  return devices.map(
+    (d) =>
+      `iifname ${quote(site.wan ?? "")} oifname ${quote(d)} ct state new ct status != dnat counter drop comment ${quote(`unpublished into ${d}`)}`,
+  );
+}
+
 function guard(site: SiteIntent): string[] {
   // Replies marked to go back into a tunnel (see replyMarks) are not leaks.
   const marks = site.replyPaths.map((r) => hex(r.mark));
@@ -165,7 +180,7 @@ export function compileNftables(intent: Intent, site: SiteIntent): NftChain[] {
       type: "filter",
       hook: "forward",
       priority: "filter",
-      rules: guard(site),
+      rules: [...guard(site), ...onlyPublished(intent, site)],
     },
   ];
   return chains.filter((c) => c.rules.length > 0);

@@ -82,12 +82,16 @@ export function compileReplyPath(
   );
   return {
     rules: fams.map((family) => ({ family, priority: r.priority, fwmark: r.mark, table: r.table })),
-    routes: fams.map((family) => ({
-      type: "unicast",
-      table: r.table,
-      dst: defaultRoute(family),
-      device: r.device,
-    })),
+    // While the tunnel is gone, replies stop here rather than leave by the WAN.
+    routes: fams.flatMap((family): RouteSpec[] => [
+      { type: "unicast", table: r.table, dst: defaultRoute(family), device: r.device },
+      {
+        type: "unreachable",
+        table: r.table,
+        dst: defaultRoute(family),
+        metric: FAIL_CLOSED_METRIC,
+      },
+    ]),
   };
 }
 

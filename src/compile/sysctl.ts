@@ -11,11 +11,17 @@ export function compileSysctls(intent: Intent, site: SiteIntent): [string, strin
   if (forwards) {
     out.push(["net.ipv4.ip_forward", "1"]);
     if (hasV6) out.push(["net.ipv6.conf.all.forwarding", "1"]);
+    // Forwarding turns off router advertisements on every link; the uplink still needs them.
+    if (hasV6 && site.wan) out.push([`net.ipv6.conf.${sysctlName(site.wan)}.accept_ra`, "2"]);
   }
   // A client address arriving through the tunnel routes back via the WAN in main: strict
   // reverse-path filtering would drop it before the connection mark can steer the reply.
-  // sysctl's own notation: a '.' inside an interface name is written '/'.
   for (const r of site.replyPaths)
-    out.push([`net.ipv4.conf.${r.device.replaceAll(".", "/")}.rp_filter`, "2"]);
+    out.push([`net.ipv4.conf.${sysctlName(r.device)}.rp_filter`, "2"]);
   return out;
+}
+
+/** sysctl's own notation: a '.' inside an interface name is written '/'. */
+function sysctlName(device: string): string {
+  return device.replaceAll(".", "/");
 }

@@ -193,9 +193,10 @@ describe("scenario B: home services published through a VPS", () => {
     expect(home.wireguard[0]?.peers[0]?.allowedIps).toContainEqual(cidr("0.0.0.0/0"));
   });
 
-  it("the VPS DNATs udp 53 and tcp 2222 arriving on its wan", () => {
+  it("the VPS DNATs DNS on udp and tcp 53 and ssh on tcp 2222 arriving on its wan", () => {
     expect(rulesOf(vps, "nat_prerouting")).toEqual([
       'iifname "eth0" udp dport 53 dnat ip to 192.168.1.53:53 comment "service dns"',
+      'iifname "eth0" tcp dport 53 dnat ip to 192.168.1.53:53 comment "service dns-tcp"',
       'iifname "eth0" tcp dport 2222 dnat ip to 192.168.1.22:22 comment "service ssh"',
     ]);
   });
