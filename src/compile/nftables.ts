@@ -105,7 +105,7 @@ function onlyPublished(intent: Intent, site: SiteIntent): string[] {
   );
   return devices.map(
     (d) =>
-      `iifname ${quote(site.wan ?? "")} oifname ${quote(d)} ct state new ct status != dnat counter drop comment ${quote(`unpublished into ${d}`)}`,
+      `iifname ${quote(site.wan ?? "")} oifname ${quote(d)} ct state new ct status ! dnat counter drop comment ${quote(`unpublished into ${d}`)}`,
   );
 }
 
