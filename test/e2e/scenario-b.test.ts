@@ -41,6 +41,37 @@ describe("scenario B: home services published through the VPS", () => {
     ).toEqual({ ok: true, text: ADDR.www });
   });
 
+  it("changes a peer without dropping the live session (wg syncconf, not setconf)", async () => {
+    const peerOf = async () => {
+      const dump = await execa("ip", [
+        "netns",
+        "exec",
+        lab.names.ns("home"),
+        "wg",
+        "show",
+        lab.names.wgHome,
+        "dump",
+      ]);
+      const [, peer] = dump.stdout.split("\n");
+      const f = peer?.split("\t") ?? [];
+      return { handshake: Number(f[4]), rx: Number(f[5]), keepalive: f[7] };
+    };
+    const before = await peerOf();
+    expect(before.handshake).toBeGreaterThan(0);
+    const result = await applySite(
+      siteTarget(lab, "home"),
+      labInput(lab, "home", (t) => t.replace("keepalive: 5", "keepalive: 7")),
+      "test",
+    );
+    expect(result.plan.changes).toEqual([
+      expect.objectContaining({ kind: "wireguard", op: "sync" }),
+    ]);
+    const after = await peerOf();
+    expect(after.keepalive).toBe("7");
+    expect(after.handshake).toBe(before.handshake);
+    expect(after.rx).toBeGreaterThanOrEqual(before.rx);
+  });
+
   it("lets nothing else from the VPS's uplink into the tunnel", async () => {
     // Someone next to the VPS routes the home network at it, bypassing the published ports.
     const isp = lab.names.ns("isp");
