@@ -4,6 +4,10 @@ export interface Diagnostic {
   readonly message: string;
 }
 
+/** Where a diagnostic points, and how checks hand one over. */
+export type Path = (string | number)[];
+export type Report = (d: Diagnostic) => void;
+
 /** A diagnostic placed in its file, ready to print as `file:line:col path: message`. */
 export interface LocatedDiagnostic extends Diagnostic {
   readonly file: string;

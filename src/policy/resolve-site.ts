@@ -1,5 +1,5 @@
 import { type Cidr, contains, formatCidr, hostPrefix, networkOf, overlaps } from "../net/cidr.js";
-import type { Diagnostic } from "./diagnostic.js";
+import type { Report } from "./diagnostic.js";
 import type { InterfaceIntent, NetworkIntent } from "./intent.js";
 import type { PolicyDocument, SiteDocument } from "./schema.js";
 
@@ -10,7 +10,7 @@ export function resolveSiteBasics(
   name: string,
   site: SiteDocument,
   tunnelsHere: readonly { name: string; address: Cidr; path: Path }[],
-  report: (d: Diagnostic) => void,
+  report: Report,
 ): { interfaces: InterfaceIntent[]; networks: NetworkIntent[] } {
   const base: Path = ["sites", name];
   const devices = new Map<string, Path>();

@@ -1,0 +1,230 @@
+import { type Cidr, contains, networkOf } from "../net/cidr.js";
+import type { Path, Report } from "./diagnostic.js";
+import type { IdAllocator } from "./ids.js";
+import type {
+  EgressIntent,
+  NetworkIntent,
+  ReplyPath,
+  ServiceIntent,
+  SiteIntent,
+  TunnelIntent,
+  Via,
+} from "./intent.js";
+import type { PolicyDocument } from "./schema.js";
+
+export function resolveEgress(
+  doc: PolicyDocument,
+  site: string,
+  tunnels: readonly TunnelIntent[],
+  networksOf: (site: string) => readonly NetworkIntent[],
+  tables: IdAllocator,
+  priorities: IdAllocator,
+  report: Report,
+): EgressIntent[] {
+  const egress = doc.sites[site]?.egress ?? [];
+  // Explicit ids first, so automatic ones never take an id the user wrote down.
+  egress.forEach((e, idx) => {
+    const path: Path = ["sites", site, "egress", idx];
+    if (e.table !== undefined) {
+      const holder = tables.claim(e.table, 1, `egress ${e.name}`);
+      if (holder)
+        report({
+          path: [...path, "table"],
+          message: `table ${e.table} is already used by ${holder}; pick another`,
+        });
+    }
+    if (e.priority !== undefined) {
+      const holder = priorities.claim(e.priority, 2, `egress ${e.name}`);
+      if (holder) {
+        report({
+          path: [...path, "priority"],
+          message: `priorities ${e.priority} and ${e.priority + 1} are needed here, but ${holder} already uses one; pick another`,
+        });
+      }
+    }
+  });
+  const sourceOf = new Map<string, string>();
+  return egress.flatMap((e, idx): EgressIntent[] => {
+    const path: Path = ["sites", site, "egress", idx];
+    const sources = e.from.flatMap((net, fidx) => {
+      const first = sourceOf.get(net);
+      if (first !== undefined) {
+        report({
+          path: [...path, "from", fidx],
+          message: `network ${net} already leaves by egress ${first}; a second egress for it would never match`,
+        });
+      }
+      sourceOf.set(net, e.name);
+      const found = networksOf(site).find((n) => n.name === net);
+      if (!found) {
+        const known =
+          networksOf(site)
+            .map((n) => n.name)
+            .join(", ") || "none declared";
+        report({
+          path: [...path, "from", fidx],
+          message: `site ${site} has no network named ${net} (known: ${known})`,
+        });
+        return [];
+      }
+      return [found.cidr];
+    });
+    const via = resolveVia(doc, site, e.via, e.exit, tunnels, path, report);
+    if (!via) return [];
+    return [
+      {
+        name: e.name,
+        sources,
+        except: withTunnelSubnets(e.except, tunnels, site),
+        via,
+        masquerade: e.masquerade,
+        failClosed: e.failClosed,
+        table:
+          e.table ??
+          orReport(tables.allocate(1, `egress ${e.name}`), ["settings", "firstTable"], report),
+        priority:
+          e.priority ??
+          orReport(
+            priorities.allocate(2, `egress ${e.name}`),
+            ["settings", "firstPriority"],
+            report,
+          ),
+      },
+    ];
+  });
+}
+
+/**
+ * The site's own tunnel subnets never leave by an egress: replies to a peer's tunnel address
+ * (an SNATed published service, say) must go back into the tunnel, not out the VPN.
+ */
+function withTunnelSubnets(
+  except: readonly Cidr[],
+  tunnels: readonly TunnelIntent[],
+  site: string,
+): Cidr[] {
+  const own = tunnels.flatMap((t) =>
+    t.members.filter((m) => m.site === site).map((m) => networkOf(m.address)),
+  );
+  return [...except, ...own.filter((net) => !except.some((x) => contains(x, net)))];
+}
+
+function resolveVia(
+  doc: PolicyDocument,
+  site: string,
+  via: string,
+  exit: string | undefined,
+  tunnels: readonly TunnelIntent[],
+  path: Path,
+  report: Report,
+): Via | undefined {
+  const external = doc.sites[site]?.external.find((x) => x.name === via);
+  if (external)
+    return {
+      kind: "device",
+      device: via,
+      ...(external.gateway ? { gateway: external.gateway } : {}),
+    };
+  const tunnel = tunnels.find((t) => t.name === via && t.members.some((m) => m.site === site));
+  if (!tunnel) {
+    report({
+      path: [...path, "via"],
+      message: `${via} is neither an external device of ${site} nor a tunnel ${site} is a member of; declare it under sites.${site}.external or tunnels`,
+    });
+    return undefined;
+  }
+  const others = tunnel.members.filter((m) => m.site !== site).map((m) => m.site);
+  const chosen = exit ?? (others.length === 1 ? others[0] : undefined);
+  if (chosen === undefined || !others.includes(chosen)) {
+    report({
+      path: [...path, exit === undefined ? "via" : "exit"],
+      message: `say which member of ${via} the traffic exits through: set exit to one of ${others.join(", ")}`,
+    });
+    return undefined;
+  }
+  const device = tunnel.members.find((m) => m.site === site)?.device ?? via;
+  return { kind: "tunnel", tunnel: via, device, exit: chosen };
+}
+
+/** One reply path per tunnel that brings this site unchanged client addresses. */
+export function resolveReplyPaths(
+  doc: PolicyDocument,
+  site: string,
+  services: readonly ServiceIntent[],
+  tunnels: readonly TunnelIntent[],
+  tables: IdAllocator,
+  priorities: IdAllocator,
+  report: Report,
+): ReplyPath[] {
+  const names = [
+    ...new Set(
+      services
+        .filter(
+          (s) => s.kind !== "http" && s.clientAddress === "preserve" && s.target.site === site,
+        )
+        .map((s) => s.target.tunnel),
+    ),
+  ].sort();
+  return names.map((tunnel) => {
+    const device =
+      tunnels.find((t) => t.name === tunnel)?.members.find((m) => m.site === site)?.device ??
+      tunnel;
+    return {
+      tunnel,
+      device,
+      mark: doc.settings.markBase + doc.tunnels.findIndex((t) => t.name === tunnel),
+      table: orReport(
+        tables.allocate(1, `replies into ${device}`),
+        ["settings", "firstTable"],
+        report,
+      ),
+      priority: orReport(
+        priorities.allocateFrom(doc.settings.firstReplyPriority, 1, `replies into ${device}`),
+        ["settings", "firstReplyPriority"],
+        report,
+      ),
+    };
+  });
+}
+
+/** An id the allocator could not find: reported against the setting that sets where they start. */
+function orReport(id: number | undefined, path: Path, report: Report): number {
+  if (id !== undefined) return id;
+  report({ path, message: "no free id is left from here up to the kernel's own; start lower" });
+  return 0;
+}
+
+/** A marked reply must meet its fwmark rule before any egress rule can claim its source. */
+export function checkRepliesComeFirst(
+  site: string,
+  egress: readonly EgressIntent[],
+  replies: readonly ReplyPath[],
+  report: Report,
+) {
+  for (const r of replies) {
+    const first = egress.find((e) => e.priority <= r.priority);
+    if (first) {
+      report({
+        path: ["settings", "firstReplyPriority"],
+        message: `replies into ${r.device} on ${site} get priority ${r.priority}, after egress ${first.name} (${first.priority}); set a firstReplyPriority below every egress priority`,
+      });
+    }
+  }
+}
+
+export function checkExitsHaveWan(
+  doc: PolicyDocument,
+  sites: readonly SiteIntent[],
+  report: Report,
+) {
+  for (const site of sites) {
+    site.egress.forEach((e, idx) => {
+      if (e.via.kind === "tunnel" && doc.sites[e.via.exit]?.wan === undefined) {
+        report({
+          path: ["sites", site.name, "egress", idx, "via"],
+          message: `traffic leaves through ${e.via.exit}, which has no wan interface; set sites.${e.via.exit}.wan`,
+        });
+      }
+    });
+  }
+}
