@@ -162,5 +162,3 @@ export async function runDemo(main: string, say: Say): Promise<boolean> {
   say("remove the lab with: netpol demo --down");
   return failed === 0;
 }
-
-export { labDown };

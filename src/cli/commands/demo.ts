@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import { DEMO_DIR, labDown, runDemo } from "../../lab/demo.js";
+import { DEMO_DIR, runDemo } from "../../lab/demo.js";
+import { labDown } from "../../lab/lab.js";
 
 const MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
 
