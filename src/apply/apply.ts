@@ -1,11 +1,11 @@
 import { compileSite } from "../compile/compile.js";
-import type { AddressSpec, SiteState } from "../compile/desired.js";
+import type { SiteState } from "../compile/desired.js";
 import { NetpolError } from "../errors.js";
 import { diff } from "../plan/diff.js";
 import { describeChange } from "../plan/format.js";
+import { addressKey } from "../plan/keys.js";
 import type { LiveState, Ownership, Plan } from "../plan/types.js";
 import type { Intent } from "../policy/intent.js";
-import { addressArgs } from "../render/ip.js";
 import { readPrivateKeys } from "../system/private-keys.js";
 import type { Runner } from "../system/runner.js";
 import { execute } from "./execute.js";
@@ -64,15 +64,17 @@ function ownershipAfter(
   const removedLinks = new Set(
     plan.changes.flatMap((c) => (c.kind === "link" && c.op === "remove" ? [c.name] : [])),
   );
-  const key = (a: AddressSpec) => addressArgs("add", a).join(" ");
-  const desiredKeys = new Set(desired.addresses.map(key));
+  const desiredKeys = new Set(desired.addresses.map(addressKey));
   const added = plan.changes.flatMap((c) =>
     c.kind === "address" && c.op === "add" ? [c.address] : [],
   );
-  const kept = before.addresses.filter((a) => desiredKeys.has(key(a)));
+  const kept = before.addresses.filter((a) => desiredKeys.has(addressKey(a)));
   return {
     links: [...new Set([...before.links.filter((l) => !removedLinks.has(l)), ...created])].sort(),
-    addresses: [...kept, ...added.filter((a) => !kept.some((k) => key(k) === key(a)))],
+    addresses: [
+      ...kept,
+      ...added.filter((a) => !kept.some((k) => addressKey(k) === addressKey(a))),
+    ],
     ...(after.nftListing !== undefined ? { nftListing: after.nftListing } : {}),
   };
 }

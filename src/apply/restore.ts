@@ -1,5 +1,6 @@
-import { NFT_TABLE, type RouteSpec, type RuleSpec } from "../compile/desired.js";
+import { type AddressSpec, NFT_TABLE, type RouteSpec, type RuleSpec } from "../compile/desired.js";
 import type { Family } from "../net/cidr.js";
+import { addressKey, routeKey, ruleKey } from "../plan/keys.js";
 import type { LiveState, Plan } from "../plan/types.js";
 import { addressArgs, batchLine, linkDelete, routeArgs, ruleArgs } from "../render/ip.js";
 import { runIpBatch } from "../system/iproute2/iproute2.js";
@@ -35,9 +36,6 @@ export async function takeSnapshot(runner: Runner, live: LiveState, plan: Plan):
   return { live, wgConfs };
 }
 
-const routeKey = (r: RouteSpec) => routeArgs("add", r, 0).join(" ");
-const ruleKey = (r: RuleSpec) => `${r.family} ${ruleArgs("add", r, 0).join(" ")}`;
-
 function swap<T>(before: readonly T[], now: readonly T[], key: (t: T) => string) {
   const had = new Set(before.map(key));
   const has = new Set(now.map(key));
@@ -64,12 +62,12 @@ export function computeRestore(
     r.type !== "unicast" || now.links.some((l) => l.name === r.device && l.up);
   const routes = swap(before.routes.owned, now.routes.owned, routeKey);
   const rules = swap(before.rules.owned, now.rules.owned, ruleKey);
-  const has = (d: string, c: string) =>
-    now.addresses.some((a) => a.device === d && addressArgs("add", a).join(" ") === c);
+  const has = (wanted: AddressSpec) =>
+    now.addresses.some((a) => addressKey(a) === addressKey(wanted));
   const addresses = (op: "add" | "remove") =>
     plan.changes.flatMap((c) => {
       if (c.kind !== "address" || c.op !== op) return [];
-      const present = has(c.address.device, addressArgs("add", c.address).join(" "));
+      const present = has(c.address);
       if (op === "add" && present) return [addressArgs("del", c.address)];
       if (op === "remove" && !present && linksNow.has(c.address.device))
         return [addressArgs("add", c.address)];

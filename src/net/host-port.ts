@@ -5,3 +5,10 @@ export function formatHostPort(addr: { family: Family; address: bigint }, port: 
   const host = formatAddress(addr);
   return addr.family === 4 ? `${host}:${port}` : `[${host}]:${port}`;
 }
+
+/** A WireGuard endpoint as written in configs and shown by `wg`: `host:port`, IPv6 in brackets. */
+export function formatEndpoint(endpoint: { host: string; port: number }): string {
+  return endpoint.host.includes(":")
+    ? `[${endpoint.host}]:${endpoint.port}`
+    : `${endpoint.host}:${endpoint.port}`;
+}

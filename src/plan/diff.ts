@@ -1,20 +1,11 @@
-import type {
-  AddressSpec,
-  RouteSpec,
-  RuleSpec,
-  SiteState,
-  WireguardSpec,
-} from "../compile/desired.js";
+import type { RouteSpec, SiteState, WireguardSpec } from "../compile/desired.js";
 import { formatCidr } from "../net/cidr.js";
-import { addressArgs, routeArgs, ruleArgs } from "../render/ip.js";
+import { formatEndpoint } from "../net/host-port.js";
+import { routeArgs } from "../render/ip.js";
 import { nftFingerprint, renderNftables } from "../render/nftables.js";
 import type { WgLive } from "../system/wireguard.js";
+import { addressKey, routeKey, ruleKey } from "./keys.js";
 import type { Change, LiveState, Ownership, Plan } from "./types.js";
-
-/** Identity of kernel objects: the ip(8) words that would add them. */
-const routeKey = (r: RouteSpec) => routeArgs("add", r, 0).join(" ");
-const ruleKey = (r: RuleSpec) => `${r.family} ${ruleArgs("add", r, 0).join(" ")}`;
-const addressKey = (a: AddressSpec) => addressArgs("add", a).join(" ");
 
 function missingFrom<T>(wanted: readonly T[], have: readonly T[], key: (t: T) => string): T[] {
   const present = new Set(have.map(key));
@@ -75,9 +66,7 @@ function wireguardReasons(spec: WireguardSpec, live: WgLive | undefined): string
       reasons.push(`peer ${peer.site} allowed IPs → ${want}`);
     if (peer.keepalive !== have.keepalive)
       reasons.push(`peer ${peer.site} keepalive → ${peer.keepalive ?? "off"}`);
-    const endpoint = peer.endpoint
-      ? `${peer.endpoint.host.includes(":") ? `[${peer.endpoint.host}]` : peer.endpoint.host}:${peer.endpoint.port}`
-      : undefined;
+    const endpoint = peer.endpoint ? formatEndpoint(peer.endpoint) : undefined;
     // A name resolves to an address wg shows instead; only addresses can be compared.
     if (endpoint && /^[\d.:[\]]+$/.test(endpoint) && have.endpoint !== endpoint)
       reasons.push(`peer ${peer.site} endpoint → ${endpoint}`);

@@ -6,15 +6,11 @@ import type {
   RuleSpec,
   WireguardSpec,
 } from "../compile/desired.js";
-import type { LiveLink, Owned } from "../system/iproute2/parse.js";
+import type { IpLive } from "../system/iproute2/iproute2.js";
 import type { WgLive } from "../system/wireguard.js";
 
 /** The live state of a site, as far as netpol cares: read by the adapters, compared by diff. */
-export interface LiveState {
-  readonly links: readonly LiveLink[];
-  readonly addresses: readonly AddressSpec[];
-  readonly routes: Owned<RouteSpec>;
-  readonly rules: Owned<RuleSpec>;
+export interface LiveState extends IpLive {
   readonly nftListing: string | undefined;
   readonly wireguard: readonly WgLive[];
   readonly sysctls: ReadonlyMap<string, string>;

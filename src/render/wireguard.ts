@@ -1,5 +1,6 @@
 import type { WireguardSpec } from "../compile/desired.js";
 import { formatCidr } from "../net/cidr.js";
+import { formatEndpoint } from "../net/host-port.js";
 
 /** A config for `wg setconf`/`wg syncconf` (not wg-quick: addresses and MTU are ip's job). */
 export function renderWireguard(spec: WireguardSpec, privateKey: string): string {
@@ -8,12 +9,7 @@ export function renderWireguard(spec: WireguardSpec, privateKey: string): string
   for (const peer of spec.peers) {
     lines.push("", `# site ${peer.site}`, "[Peer]", `PublicKey = ${peer.publicKey}`);
     lines.push(`AllowedIPs = ${peer.allowedIps.map(formatCidr).join(", ")}`);
-    if (peer.endpoint) {
-      const host = peer.endpoint.host.includes(":")
-        ? `[${peer.endpoint.host}]`
-        : peer.endpoint.host;
-      lines.push(`Endpoint = ${host}:${peer.endpoint.port}`);
-    }
+    if (peer.endpoint) lines.push(`Endpoint = ${formatEndpoint(peer.endpoint)}`);
     if (peer.keepalive !== undefined) lines.push(`PersistentKeepalive = ${peer.keepalive}`);
   }
   return `${lines.join("\n")}\n`;
