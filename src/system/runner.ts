@@ -34,6 +34,14 @@ export function commandLine(tool: string, args: readonly string[]): string {
  * Runs tools with argument arrays (never a shell). With a namespace, each command runs under
  * `ip netns exec NS`, so the caller's code is the same inside and outside one.
  */
+/** Where the tools netpol runs come from on Debian and Ubuntu, for the "not installed" error. */
+const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
+  ip: "iproute2",
+  nft: "nftables",
+  wg: "wireguard-tools",
+  nc: "netcat-openbsd",
+};
+
 export function createRunner(netns?: string): Runner {
   let spawned = 0;
   return {
@@ -59,7 +67,7 @@ export function createRunner(netns?: string): Runner {
         throw new NetpolError(
           missing ? "NETPOL_E_TOOL_MISSING" : "NETPOL_E_TOOL_FAILED",
           missing
-            ? `${tool} is not installed; run deploy/install-deps.sh (or apt-get install it)`
+            ? `${tool} is not installed; run \`apt-get install --no-install-recommends ${DEBIAN_PACKAGE[tool] ?? tool}\` (or deploy/install-deps.sh from a checkout)`
             : `\`${commandLine(tool, args)}\`${netns ? ` in netns ${netns}` : ""} failed${where} (exit ${result.exitCode}): ${said}`,
         );
       }
