@@ -129,20 +129,16 @@ function buildRoute(state: KernelState, family: Family, a: RouteArgs): FakeRoute
   if (a.dst === undefined) throw malformed("Error: fake kernel: a route needs a destination.");
   const type = a.type ?? "unicast";
   const table = a.table ?? TABLE.main;
-  const metric = a.metric ?? (family === 6 ? 1024 : 0);
-  const protocol = a.protocol ?? PROTO.boot;
-  if (type !== "unicast") {
-    return {
-      family,
-      table,
-      type,
-      dst: a.dst,
-      metric,
-      protocol,
-      scope: SCOPE.universe,
-      ...(family === 6 ? { dev: "lo" } : {}),
-    };
-  }
+  const common = {
+    family,
+    table,
+    type,
+    dst: a.dst,
+    metric: a.metric ?? (family === 6 ? 1024 : 0),
+    protocol: a.protocol ?? PROTO.boot,
+    scope: SCOPE.universe,
+  };
+  if (type !== "unicast") return { ...common, ...(family === 6 ? { dev: "lo" } : {}) };
   const downError =
     family === 4 ? "Error: Device for nexthop is not up." : "Error: Nexthop device is not up.";
   if (a.nexthops.length > 0) {
@@ -150,16 +146,7 @@ function buildRoute(state: KernelState, family: Family, a: RouteArgs): FakeRoute
       if (!findLink(state, hop.dev).up) throw new Refused(downError, 2);
       resolveGateway(state, family, hop.gateway, table, hop.dev);
     }
-    return {
-      family,
-      table,
-      type,
-      dst: a.dst,
-      metric,
-      protocol,
-      scope: SCOPE.universe,
-      nexthops: a.nexthops,
-    };
+    return { ...common, nexthops: a.nexthops };
   }
   if (a.dev !== undefined && !findLink(state, a.dev).up) throw new Refused(downError, 2);
   if (a.gateway === undefined && a.dev === undefined)
@@ -167,14 +154,9 @@ function buildRoute(state: KernelState, family: Family, a: RouteArgs): FakeRoute
   const dev =
     a.gateway !== undefined ? resolveGateway(state, family, a.gateway, table, a.dev) : a.dev;
   return {
-    family,
-    table,
-    type,
-    dst: a.dst,
+    ...common,
     dev,
     ...(a.gateway !== undefined ? { gateway: a.gateway } : {}),
-    metric,
-    protocol,
     scope: a.gateway === undefined && family === 4 ? SCOPE.link : SCOPE.universe,
   };
 }
