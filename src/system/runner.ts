@@ -30,10 +30,6 @@ export function commandLine(tool: string, args: readonly string[]): string {
   return redact([tool, ...args].join(" "));
 }
 
-/**
- * Runs tools with argument arrays (never a shell). With a namespace, each command runs under
- * `ip netns exec NS`, so the caller's code is the same inside and outside one.
- */
 /** Where the tools netpol runs come from on Debian and Ubuntu, for the "not installed" error. */
 const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
   ip: "iproute2",
@@ -42,6 +38,33 @@ const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
   nc: "netcat-openbsd",
 };
 
+export function toolMissing(tool: string): NetpolError {
+  return new NetpolError(
+    "NETPOL_E_TOOL_MISSING",
+    `${tool} is not installed; run \`apt-get install --no-install-recommends ${DEBIAN_PACKAGE[tool] ?? tool}\` (or deploy/install-deps.sh from a checkout)`,
+  );
+}
+
+/** The one message for a failed command, whichever Runner ran it. */
+export function toolFailed(
+  tool: string,
+  args: readonly string[],
+  netns: string | undefined,
+  options: RunOptions,
+  exitCode: number | undefined,
+  said: string,
+): NetpolError {
+  const where = options.step ? ` during ${options.step}` : "";
+  return new NetpolError(
+    "NETPOL_E_TOOL_FAILED",
+    `\`${commandLine(tool, args)}\`${netns ? ` in netns ${netns}` : ""} failed${where} (exit ${exitCode}): ${redact(said.trim())}`,
+  );
+}
+
+/**
+ * Runs tools with argument arrays (never a shell). With a namespace, each command runs under
+ * `ip netns exec NS`, so the caller's code is the same inside and outside one.
+ */
 export function createRunner(netns?: string): Runner {
   let spawned = 0;
   return {
@@ -61,15 +84,9 @@ export function createRunner(netns?: string): Runner {
         extendEnv: true,
       });
       if (result.failed) {
-        const missing = (result as { code?: string }).code === "ENOENT";
-        const where = options.step ? ` during ${options.step}` : "";
-        const said = redact(`${result.stderr || result.stdout || result.shortMessage}`.trim());
-        throw new NetpolError(
-          missing ? "NETPOL_E_TOOL_MISSING" : "NETPOL_E_TOOL_FAILED",
-          missing
-            ? `${tool} is not installed; run \`apt-get install --no-install-recommends ${DEBIAN_PACKAGE[tool] ?? tool}\` (or deploy/install-deps.sh from a checkout)`
-            : `\`${commandLine(tool, args)}\`${netns ? ` in netns ${netns}` : ""} failed${where} (exit ${result.exitCode}): ${said}`,
-        );
+        if ((result as { code?: string }).code === "ENOENT") throw toolMissing(tool);
+        const said = `${result.stderr || result.stdout || result.shortMessage}`;
+        throw toolFailed(tool, args, netns, options, result.exitCode, said);
       }
       return { stdout: result.stdout, stderr: result.stderr };
     },
