@@ -1,6 +1,6 @@
 import { type Cidr, type Family, formatAddress, formatCidr } from "../net/cidr.js";
 import { formatHostPort } from "../net/host-port.js";
-import type { Intent, SiteIntent } from "../policy/intent.js";
+import { type Intent, keepsClientAddress, type SiteIntent } from "../policy/intent.js";
 import type { NftChain } from "./desired.js";
 
 const IP: Record<Family, string> = { 4: "ip", 6: "ip6" };
@@ -18,11 +18,8 @@ function byFamily(cidrs: readonly Cidr[]): [Family, Cidr[]][] {
     .filter(([, list]) => list.length > 0);
 }
 
-function deviceOn(intent: Intent, tunnel: string, site: string): string {
-  return (
-    intent.tunnels.find((t) => t.name === tunnel)?.members.find((m) => m.site === site)?.device ??
-    tunnel
-  );
+function deviceOn(site: SiteIntent, tunnel: string): string {
+  return site.tunnels.find((t) => t.tunnel.name === tunnel)?.local.device ?? tunnel;
 }
 
 /** Masquerade for egress that asks for it, and on an exit site for what arrives from the tunnel. */
@@ -39,9 +36,7 @@ function postrouting(intent: Intent, site: SiteIntent): string[] {
   const exits = new Set(
     intent.sites.flatMap((s) =>
       s.egress.flatMap((e) =>
-        e.via.kind === "tunnel" && e.via.exit === site.name
-          ? [deviceOn(intent, e.via.tunnel, site.name)]
-          : [],
+        e.via.kind === "tunnel" && e.via.exit === site.name ? [deviceOn(site, e.via.tunnel)] : [],
       ),
     ),
   );
@@ -51,7 +46,7 @@ function postrouting(intent: Intent, site: SiteIntent): string[] {
     );
   }
   for (const s of intent.services) {
-    if (s.kind === "http" || s.publishOn !== site.name || s.clientAddress === "preserve") continue;
+    if (s.kind === "http" || s.publishOn !== site.name || keepsClientAddress(s)) continue;
     const t = s.target;
     rules.push(
       // Matched on the port the client used, so a second service with the same target but
@@ -74,10 +69,8 @@ function prerouting(intent: Intent, site: SiteIntent): string[] {
 }
 
 /** Devices whose path MTU is below the LAN's: clamp MSS both ways (stalls over WireGuard otherwise). */
-function clampedDevices(intent: Intent, site: SiteIntent): string[] {
-  const tunnels = intent.tunnels.flatMap((t) =>
-    t.members.filter((m) => m.site === site.name).map((m) => m.device),
-  );
+function clampedDevices(site: SiteIntent): string[] {
+  const tunnels = site.tunnels.map((t) => t.local.device);
   const egress = site.egress.map((e) => e.via.device);
   return [...new Set([...tunnels, ...egress])].sort();
 }
@@ -98,15 +91,14 @@ function clamp(devices: readonly string[]): string[] {
  * From the uplink into a tunnel, only connections to published ports (DNAT) may start: the
  * home's networks are routed into the tunnel, and nothing else from the internet should be.
  */
-function onlyPublished(intent: Intent, site: SiteIntent): string[] {
+function onlyPublished(site: SiteIntent): string[] {
   if (!site.wan) return [];
-  const devices = intent.tunnels.flatMap((t) =>
-    t.members.filter((m) => m.site === site.name).map((m) => m.device),
-  );
-  return devices.map(
-    (d) =>
-      `iifname ${quote(site.wan ?? "")} oifname ${quote(d)} ct state new ct status ! dnat counter drop comment ${quote(`unpublished into ${d}`)}`,
-  );
+  return site.tunnels
+    .map(({ local: { device: d } }) => d)
+    .map(
+      (d) =>
+        `iifname ${quote(site.wan ?? "")} oifname ${quote(d)} ct state new ct status ! dnat counter drop comment ${quote(`unpublished into ${d}`)}`,
+    );
 }
 
 function guard(site: SiteIntent): string[] {
@@ -173,14 +165,14 @@ export function compileNftables(intent: Intent, site: SiteIntent): NftChain[] {
       type: "filter",
       hook: "forward",
       priority: "mangle",
-      rules: clamp(clampedDevices(intent, site)),
+      rules: clamp(clampedDevices(site)),
     },
     {
       name: "filter_forward",
       type: "filter",
       hook: "forward",
       priority: "filter",
-      rules: [...guard(site), ...onlyPublished(intent, site)],
+      rules: [...guard(site), ...onlyPublished(site)],
     },
   ];
   return chains.filter((c) => c.rules.length > 0);
