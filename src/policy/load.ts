@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { z } from "zod";
+import { checkMarkRoom } from "../compile/egress-groups.js";
 import { NetpolError } from "../errors.js";
 import { quoted } from "../net/quote.js";
 import { checkAllowedIps } from "./allowed-ips.js";
@@ -76,7 +77,7 @@ export function parsePolicy(
   if (!parsed.success) throw invalid(file, zodDiagnostics(parsed.error).map(read.place));
   const resolved = resolvePolicy(parsed.data);
   if (!resolved.ok) throw invalid(file, resolved.diagnostics.map(read.place));
-  const clashes = checkAllowedIps(resolved.intent);
+  const clashes = [...checkAllowedIps(resolved.intent), ...checkMarkRoom(resolved.intent)];
   if (clashes.length > 0) throw invalid(file, clashes.map(read.place));
   return { intent: resolved.intent, hash: createHash("sha256").update(text).digest("hex"), text };
 }
