@@ -14,6 +14,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { build } from "esbuild";
 import { execa } from "execa";
 import { generateKeyPair } from "../src/system/keys.js";
 import { changeFloor, coldFloor, type PerObject, perObject, readRendered } from "./floor.js";
@@ -30,7 +31,7 @@ const sizes = (option("--sizes") ?? (quick ? "1000" : "1000,10000")).split(",").
 const shapes = (option("--shapes")?.split(",") ?? [...SHAPES]) as ShapeName[];
 const profileDir = option("--profile");
 /** Processes run one by one for the per-object column; beyond this it is sampled and scaled. */
-const PER_OBJECT_SAMPLE = quick ? 300 : 3000;
+const PER_OBJECT_SAMPLE = quick ? 200 : 1000;
 /** A worker that takes longer than this is stopped and its row says so. */
 const WORKER_TIMEOUT_MS = quick ? 60_000 : 240_000;
 
@@ -78,15 +79,10 @@ async function runWorker(shape: Shape, ns: BenchNs, dir: string): Promise<Worker
         `${shape.name}-${shape.objects}.cpuprofile`,
       ]
     : [];
-  const worker = path.join(import.meta.dirname, "netpol-worker.ts");
-  const r = await execa(
-    process.execPath,
-    [...prof, "--import", "tsx", worker, JSON.stringify(job)],
-    {
-      reject: false,
-      timeout: WORKER_TIMEOUT_MS,
-    },
-  );
+  const r = await execa(process.execPath, [...prof, worker, JSON.stringify(job)], {
+    reject: false,
+    timeout: WORKER_TIMEOUT_MS,
+  });
   if (r.timedOut) return `stopped after ${WORKER_TIMEOUT_MS / 1000} s`;
   if (r.exitCode !== 0)
     return `failed: ${(r.stderr || r.stdout).split("\n").slice(0, 3).join(" ")}`;
@@ -172,28 +168,41 @@ const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 
 function print(rows: readonly Row[]): void {
   console.log(
-    "\n| shape | N | validate s | cold apply s | floor s | cold/floor | no-op s | change s | bare change s | change/bare | per object s | per object/floor |",
+    "\n| shape | N | validate s | cold apply s | floor s | cold/floor | (without validate) | no-op s | change s | bare change s | change/bare | (without validate) | per object s | per object/floor |",
   );
-  console.log(
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-  );
+  console.log(`|${" --- |".repeat(1)}${" ---: |".repeat(13)}`);
   for (const r of rows) {
     const head = `| ${r.shape.name} | ${r.shape.objects}`;
     if (typeof r.netpol === "string") {
-      console.log(`${head} | ${r.netpol} | | | | | | | | | |`);
+      console.log(`${head} | ${r.netpol} |${" |".repeat(11)}`);
       continue;
     }
     const p = r.netpol;
     const po = r.perObject;
     const sampled = po.sampled < po.objects ? ` (${po.sampled} of ${po.objects} run, scaled)` : "";
+    const bare = (t: Timing) => (t.ms - t.validateMs) / 1000;
     console.log(
-      `${head} | ${s(p.validateMs)} | ${s(p.cold.ms)} | ${r.floor.toFixed(3)} | ${x(p.cold.ms / 1000, r.floor)} | ${s(p.noop.ms)} | ${s(p.change.ms)} | ${r.changeFloor.toFixed(3)} | ${x(p.change.ms / 1000, r.changeFloor)} | ${po.seconds.toFixed(2)}${sampled} | ${x(po.seconds, r.floor)} |`,
+      [
+        head,
+        s(p.validateMs),
+        s(p.cold.ms),
+        r.floor.toFixed(3),
+        x(p.cold.ms / 1000, r.floor),
+        x(bare(p.cold), r.floor),
+        s(p.noop.ms),
+        s(p.change.ms),
+        r.changeFloor.toFixed(3),
+        x(p.change.ms / 1000, r.changeFloor),
+        x(bare(p.change), r.changeFloor),
+        `${po.seconds.toFixed(2)}${sampled}`,
+        `${x(po.seconds, r.floor)} |`,
+      ].join(" | "),
     );
   }
   console.log(
     "\n| shape | N | peak RSS MB (after validate) | processes: cold / no-op / change | plan changes: cold / change | nft rules | ip rules (v4+v6, with the kernel's 6) |",
   );
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log(`|${" --- |".repeat(1)}${" ---: |".repeat(6)}`);
   for (const r of rows) {
     if (typeof r.netpol === "string") continue;
     const p = r.netpol;
@@ -203,7 +212,30 @@ function print(rows: readonly Row[]): void {
   }
 }
 
+/**
+ * The worker bundled as the CLI is (deploy/bundle.mjs), so its RSS is netpol's and not a
+ * TypeScript loader's.
+ */
+async function bundleWorker(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-bench-worker-"));
+  const outfile = path.join(dir, "worker.mjs");
+  await build({
+    entryPoints: [path.join(import.meta.dirname, "netpol-worker.ts")],
+    outfile,
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    logLevel: "warning",
+    banner: {
+      js: "import { createRequire as __netpolRequire } from 'node:module'; const require = __netpolRequire(import.meta.url);",
+    },
+  });
+  return outfile;
+}
+
 const started = Date.now();
+const worker = await bundleWorker();
 const hubKey = generateKeyPair();
 const rows: Row[] = [];
 for (const n of sizes) {
@@ -213,7 +245,11 @@ for (const n of sizes) {
     console.error(`${name} ${n}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
 }
+await rm(path.dirname(worker), { recursive: true, force: true });
 console.log(
-  `\n${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Linux ${os.release()}, Node ${process.version}; total ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  `\n${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Linux ${os.release()}, Node ${process.version}; load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ")}; total ${((Date.now() - started) / 1000).toFixed(0)} s`,
 );
 print(rows);
