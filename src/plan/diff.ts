@@ -154,10 +154,7 @@ export function diff(desired: SiteState, live: LiveState, owned: Ownership): Pla
     ),
   ];
 
-  const nftText = renderNftables(
-    desired.nftChains,
-    `netpol: table inet netpol for site ${desired.site}`,
-  );
+  const nftText = renderNftables(desired);
   const nft: Change[] = [];
   const wanted = nftFingerprint(nftText);
   if (wanted === undefined && live.nftListing !== undefined) {

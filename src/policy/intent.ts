@@ -10,7 +10,10 @@ export interface Settings {
   readonly firstTable: number;
   readonly firstPriority: number;
   readonly firstReplyPriority: number;
-  readonly markBase: number;
+  /** The bits of packet and connection marks netpol may use (see compile/marks). */
+  readonly markMask: number;
+  /** Mark bits other tools on the machine use: the mask must stay clear of them. */
+  readonly foreignMarks: readonly number[];
 }
 
 export type InterfaceIntent =
@@ -61,7 +64,6 @@ export interface EgressIntent {
 export interface ReplyPath {
   readonly tunnel: string;
   readonly device: string;
-  readonly mark: number;
   readonly table: number;
   readonly priority: number;
 }

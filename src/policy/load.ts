@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { type Document, isMap, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { checkAllowedIps } from "../compile/checks.js";
+import { checkMarkRoom } from "../compile/egress-groups.js";
 import { NetpolError } from "../errors.js";
 import type { Diagnostic, LocatedDiagnostic } from "./diagnostic.js";
 import type { Intent } from "./intent.js";
@@ -87,7 +88,7 @@ export function parsePolicy(text: string, file: string): LoadedPolicy {
   if (!parsed.success) throw invalid(file, zodDiagnostics(parsed.error).map(place));
   const resolved = resolvePolicy(parsed.data);
   if (!resolved.ok) throw invalid(file, resolved.diagnostics.map(place));
-  const clashes = checkAllowedIps(resolved.intent);
+  const clashes = [...checkAllowedIps(resolved.intent), ...checkMarkRoom(resolved.intent)];
   if (clashes.length > 0) throw invalid(file, clashes.map(place));
   return { intent: resolved.intent, hash: createHash("sha256").update(text).digest("hex"), text };
 }

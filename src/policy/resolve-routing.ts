@@ -172,7 +172,6 @@ export function resolveReplyPaths(
     return {
       tunnel,
       device,
-      mark: doc.settings.markBase + doc.tunnels.findIndex((t) => t.name === tunnel),
       table: orReport(
         tables.allocate(1, `replies into ${device}`),
         ["settings", "firstTable"],
