@@ -35,15 +35,17 @@ const net24 = (first: number, i: number, a = 10) => `${a}.${first + (i >> 8)}.${
 
 const header = "version: 1\nsites:\n";
 
+/** n networks on lan0, each with an egress of its own through ext0 (policy lines). */
+function networksWithEgress(n: number): { nets: string[]; egress: string[] } {
+  const lines = (line: (i: number) => string) => Array.from({ length: n }, (_, i) => line(i));
+  return {
+    nets: lines((i) => `      - { name: n${i}, cidr: ${net24(0, i)}, interface: lan0 }`),
+    egress: lines((i) => `      - { name: e${i}, from: [n${i}], via: ext0 }`),
+  };
+}
+
 function egressPerNetwork(n: number): Pick<Shape, "policy" | "changed"> {
-  const nets = Array.from(
-    { length: n },
-    (_, i) => `      - { name: n${i}, cidr: ${net24(0, i)}, interface: lan0 }`,
-  );
-  const egress = Array.from(
-    { length: n },
-    (_, i) => `      - { name: e${i}, from: [n${i}], via: ext0 }`,
-  );
+  const { nets, egress } = networksWithEgress(n);
   const site = (lines: string[]) =>
     `${header}  r:\n    interfaces: [{ name: lan0, kind: physical }]\n    external: [{ name: ext0 }]\n    networks:\n${lines.join("\n")}\n    egress:\n${egress.join("\n")}\n`;
   const edited = [...nets];
@@ -99,14 +101,7 @@ function mixed(n: number, wg: string, hubKey: Keys): Pick<Shape, "policy" | "cha
   const k = Math.max(1, Math.floor(n / 4));
   const spokeKeys = Array.from({ length: k }, randomKey);
   const t = tunnelLines(k, wg, hubKey, spokeKeys, true);
-  const nets = Array.from(
-    { length: k },
-    (_, i) => `      - { name: n${i}, cidr: ${net24(0, i)}, interface: lan0 }`,
-  );
-  const egress = Array.from(
-    { length: k },
-    (_, i) => `      - { name: e${i}, from: [n${i}], via: ext0 }`,
-  );
+  const { nets, egress } = networksWithEgress(k);
   const excepts = Array.from({ length: k }, (_, i) => `          - ${net24(64, i, 100)}`);
   const services = (first: number) =>
     Array.from(
