@@ -4,7 +4,7 @@ import type { Intent, SiteIntent } from "../policy/intent.js";
 export function compileSysctls(intent: Intent, site: SiteIntent): [string, string][] {
   const forwards =
     site.egress.length > 0 ||
-    intent.tunnels.some((t) => t.members.some((m) => m.site === site.name)) ||
+    site.tunnels.length > 0 ||
     intent.services.some((s) => s.publishOn === site.name);
   // IPv6 is forwarded where the site has an IPv6 network or publishes an IPv6 target.
   const hasV6 =
