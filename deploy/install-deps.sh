@@ -3,8 +3,8 @@
 # Does nothing when they are all present, so `npm test` and `npm run demo` can call it freely.
 set -euo pipefail
 
-packages=(iproute2 nftables wireguard-tools wireguard-go caddy iputils-ping netcat-openbsd procps tcpdump)
-binaries=(ip nft wg wireguard-go caddy ping nc pgrep tcpdump)
+packages=(iproute2 nftables wireguard-tools wireguard-go caddy curl iputils-ping netcat-openbsd procps tcpdump)
+binaries=(ip nft wg wireguard-go caddy curl ping nc pgrep tcpdump)
 
 missing=()
 for bin in "${binaries[@]}"; do

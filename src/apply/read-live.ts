@@ -1,5 +1,6 @@
 import type { SiteState } from "../compile/desired.js";
 import type { LiveState, Ownership } from "../plan/types.js";
+import { readCaddy } from "../system/caddy/admin.js";
 import { readIp } from "../system/iproute2/iproute2.js";
 import { readNft } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
@@ -8,7 +9,8 @@ import { readWireguard } from "../system/wireguard.js";
 
 /**
  * Reads what the diff needs, with a fixed number of processes: ip (3), nft (1–2), wg (0–1),
- * sysctl (0–1), however many routes, rules and peers there are.
+ * sysctl (0–1), curl (0–1: the running Caddy's config), however many routes, rules and peers
+ * there are.
  */
 export async function readLive(
   runner: Runner,
@@ -26,5 +28,6 @@ export async function readLive(
     runner,
     desired.sysctls.map(([k]) => k),
   );
-  return { ...ip, nftListing: nft.listing, wireguard, sysctls };
+  const proxy = desired.proxy && (await readCaddy(runner, desired.proxy.settings.adminListen));
+  return { ...ip, nftListing: nft.listing, wireguard, sysctls, ...(proxy ? { proxy } : {}) };
 }
