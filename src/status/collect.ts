@@ -6,6 +6,7 @@ import type { LiveState } from "../plan/types.js";
 import type { Intent } from "../policy/intent.js";
 import { parsePolicy } from "../policy/load.js";
 import type { Runner } from "../system/runner.js";
+import { VERSION } from "../version.js";
 
 /** A peer's handshake older than this means the tunnel is down (WireGuard rekeys every 2 min). */
 export const HANDSHAKE_STALE_SECONDS = 180;
@@ -24,6 +25,8 @@ export interface PeerStatus {
 export interface SiteStatus {
   readonly site: string | null;
   readonly scope: string;
+  /** The netpol that answers (another site's may differ from this one's). */
+  readonly version: string;
   readonly policy: {
     readonly hash: string;
     readonly appliedAt: string;
@@ -103,6 +106,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     return {
       site: null,
       scope: target.scope,
+      version: VERSION,
       policy: null,
       drift: null,
       tunnels: [],
@@ -151,6 +155,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   return {
     site,
     scope: target.scope,
+    version: VERSION,
     policy: { hash: record.policyHash, appliedAt: record.appliedAt, appliedBy: record.appliedBy },
     drift: planJson(plan),
     tunnels,

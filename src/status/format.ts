@@ -9,7 +9,7 @@ function age(seconds: number | null): string {
 
 /** The status as a person reads it. */
 export function formatStatus(s: SiteStatus): string {
-  const out = [`site ${s.site ?? "(none)"} (${s.scope})`];
+  const out = [`site ${s.site ?? "(none)"} (${s.scope}), netpol ${s.version}`];
   out.push(
     s.policy
       ? `  policy ${s.policy.hash.slice(0, 12)} applied ${s.policy.appliedAt} by ${s.policy.appliedBy}`

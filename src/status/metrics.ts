@@ -1,9 +1,17 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { VERSION } from "../version.js";
 import type { SiteStatus } from "./collect.js";
 
 /** Prometheus metrics of one site: gauges refreshed from a status, counters kept by the server. */
 export function createMetrics() {
   const registry = new Registry();
+  // The usual build-info gauge: always 1, the version in a label, so dashboards can join on it.
+  new Gauge({
+    name: "netpol_build_info",
+    help: "netpol's version (always 1)",
+    labelNames: ["version"] as const,
+    registers: [registry],
+  }).set({ version: VERSION }, 1);
   const peerLabels = ["interface", "peer"] as const;
   const handshakeAge = new Gauge({
     name: "netpol_wireguard_peer_handshake_age_seconds",

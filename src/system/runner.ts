@@ -30,6 +30,29 @@ export function commandLine(tool: string, args: readonly string[]): string {
   return redact([tool, ...args].join(" "));
 }
 
+export function toolMissing(tool: string): NetpolError {
+  return new NetpolError(
+    "NETPOL_E_TOOL_MISSING",
+    `${tool} is not installed; run deploy/install-deps.sh (or apt-get install it)`,
+  );
+}
+
+/** The one message for a failed command, whichever Runner ran it. */
+export function toolFailed(
+  tool: string,
+  args: readonly string[],
+  netns: string | undefined,
+  options: RunOptions,
+  exitCode: number | undefined,
+  said: string,
+): NetpolError {
+  const where = options.step ? ` during ${options.step}` : "";
+  return new NetpolError(
+    "NETPOL_E_TOOL_FAILED",
+    `\`${commandLine(tool, args)}\`${netns ? ` in netns ${netns}` : ""} failed${where} (exit ${exitCode}): ${redact(said.trim())}`,
+  );
+}
+
 /**
  * Runs tools with argument arrays (never a shell). With a namespace, each command runs under
  * `ip netns exec NS`, so the caller's code is the same inside and outside one.
@@ -53,15 +76,9 @@ export function createRunner(netns?: string): Runner {
         extendEnv: true,
       });
       if (result.failed) {
-        const missing = (result as { code?: string }).code === "ENOENT";
-        const where = options.step ? ` during ${options.step}` : "";
-        const said = redact(`${result.stderr || result.stdout || result.shortMessage}`.trim());
-        throw new NetpolError(
-          missing ? "NETPOL_E_TOOL_MISSING" : "NETPOL_E_TOOL_FAILED",
-          missing
-            ? `${tool} is not installed; run deploy/install-deps.sh (or apt-get install it)`
-            : `\`${commandLine(tool, args)}\`${netns ? ` in netns ${netns}` : ""} failed${where} (exit ${result.exitCode}): ${said}`,
-        );
+        if ((result as { code?: string }).code === "ENOENT") throw toolMissing(tool);
+        const said = `${result.stderr || result.stdout || result.shortMessage}`;
+        throw toolFailed(tool, args, netns, options, result.exitCode, said);
       }
       return { stdout: result.stdout, stderr: result.stderr };
     },

@@ -35,10 +35,8 @@ let tmp: string;
 let ns: Netns;
 
 beforeAll(async () => {
-  if (!existsSync(path.join(root, "dist/cli/main.js"))) {
-    throw new Error(
-      "dist/cli/main.js is missing: build first with `npx tsc -p tsconfig.build.json` (npm test does)",
-    );
+  if (!existsSync(path.join(root, "lib/main.js"))) {
+    throw new Error("lib/main.js is missing: build first with `npm run build` (npm test does)");
   }
   tmp = await mkdtemp(path.join(os.tmpdir(), "netpol-cli-"));
   // Only for `wg pubkey`: every wg command a test runs goes into a namespace of its own.

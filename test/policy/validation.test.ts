@@ -1065,6 +1065,59 @@ describe("document structure", () => {
       },
       expected: ["settings.routeProtocol: protocols 0..4 belong to the kernel"],
     },
+    {
+      name: "route protocol of a DHCP client",
+      mutate: (p) => {
+        p.settings = { routeProtocol: 16 };
+      },
+      expected: [
+        "settings.routeProtocol: protocol 16 is dhcp's: netpol would take that daemon's routes for its own and delete them; pick an unused number such as 77",
+      ],
+    },
+    {
+      name: "route protocol of bird",
+      mutate: (p) => {
+        p.settings = { routeProtocol: 12 };
+      },
+      expected: [
+        "settings.routeProtocol: protocol 12 is bird's: netpol would take that daemon's routes for its own and delete them; pick an unused number such as 77",
+      ],
+    },
+    {
+      name: "mark mask over Tailscale's bits",
+      mutate: (p) => {
+        p.settings = { markMask: 0xff0000 };
+      },
+      expected: [
+        "settings.markMask: markMask 0xff0000 shares bits 0xff0000 with foreignMarks[0] (0xff0000), which another tool uses; pick a mask clear of them",
+      ],
+    },
+    {
+      name: "mark mask over a mark the policy says another tool uses",
+      mutate: (p) => {
+        p.settings = { markMask: 0x3000, foreignMarks: [0x1000] };
+      },
+      expected: [
+        "settings.markMask: markMask 0x3000 shares bits 0x1000 with foreignMarks[0] (0x1000), which another tool uses; pick a mask clear of them",
+      ],
+    },
+    {
+      name: "mark mask with a hole",
+      mutate: (p) => {
+        p.settings = { markMask: 0x05000000 };
+      },
+      expected: ["settings.markMask: a mark mask is one run of set bits, like 0xff000000"],
+    },
+    {
+      name: "mark mask too small for the site's marks",
+      mutate: (p) => {
+        // A flag and one slot: home needs one for the egress and one for DNS replies.
+        p.settings = { markMask: 0x03000000 };
+      },
+      expected: [
+        "settings.markMask: site home needs 2 marks (reply paths and egress tables), but markMask 0x3000000 holds 1; widen it by a bit or more",
+      ],
+    },
   ]);
 
   it("refuses a document that is not a mapping", () => {

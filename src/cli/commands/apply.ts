@@ -1,21 +1,22 @@
 import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
 import { armRevert, confirmApply, revertIfUnconfirmed } from "../../apply/confirm.js";
 import { readRecordText } from "../../apply/record.js";
 import { NetpolError } from "../../errors.js";
-import { formatPlan } from "../../plan/format.js";
+import { formatPlan, planJson } from "../../plan/format.js";
+import { type OutputOptions, outputOptions, report } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
-interface ApplyOptions extends TargetOptions {
+interface ApplyOptions extends TargetOptions, OutputOptions {
   site: string;
   keyDir?: string;
   confirm?: string;
 }
 
-const MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
+/** The script this process runs (bin/netpol.js): the CLI again, bundled or not. */
+const MAIN = process.argv[1] ?? "";
 
 /** The detached process that reverts an unconfirmed apply; it outlives this one. */
 function startRevertTimer(opts: TargetOptions, id: string): number | undefined {
@@ -28,8 +29,7 @@ function startRevertTimer(opts: TargetOptions, id: string): number | undefined {
 
 export function registerApply(program: Command): void {
   targetOptions(
-    program
-      .command("apply")
+    outputOptions(program.command("apply"))
       .description("make the live state match the policy; roll back if any step fails")
       .argument("<policy>", "policy file (YAML)")
       .requiredOption("--site <name>", "site this machine (or namespace) is")
@@ -58,23 +58,36 @@ export function registerApply(program: Command): void {
         await armRevert(target, r.restore, previous, seconds, (id) => startRevertTimer(opts, id));
       },
     );
-    process.stdout.write(formatPlan(result.plan, target.scope));
-    if (!result.changed) return;
-    process.stdout.write(`applied and verified (${target.runner.spawned} commands run)\n`);
-    if (seconds !== undefined) {
-      const netns = opts.netns ? ` --netns ${opts.netns}` : "";
-      process.stdout.write(
-        `run \`netpol confirm${netns}\` within ${seconds}s, or this apply is reverted\n`,
-      );
-    }
+    const confirmBy = result.changed ? seconds : undefined;
+    const netns = opts.netns ? ` --netns ${opts.netns}` : "";
+    report(
+      opts,
+      () =>
+        formatPlan(result.plan, target.scope) +
+        (result.changed ? `applied and verified (${target.runner.spawned} commands run)\n` : "") +
+        (confirmBy !== undefined
+          ? `run \`netpol confirm${netns}\` within ${confirmBy}s, or this apply is reverted\n`
+          : ""),
+      () => ({
+        plan: planJson(result.plan),
+        changed: result.changed,
+        commandsRun: target.runner.spawned,
+        policyHash: result.record.policyHash,
+        ...(confirmBy !== undefined ? { confirmWithinSeconds: confirmBy } : {}),
+      }),
+    );
   });
 
-  targetOptions(program.command("confirm").description("keep an apply made with --confirm")).action(
-    async (opts: TargetOptions) => {
-      await confirmApply(targetFrom(opts));
-      process.stdout.write("confirmed\n");
-    },
-  );
+  targetOptions(
+    outputOptions(program.command("confirm").description("keep an apply made with --confirm")),
+  ).action(async (opts: TargetOptions & OutputOptions) => {
+    await confirmApply(targetFrom(opts));
+    report(
+      opts,
+      () => "confirmed\n",
+      () => ({ confirmed: true }),
+    );
+  });
 
   targetOptions(
     program

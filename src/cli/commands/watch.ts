@@ -2,18 +2,18 @@ import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
 import { watchLinks } from "../../apply/watch.js";
 import { NetpolError } from "../../errors.js";
+import { type OutputOptions, outputOptions } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
-interface WatchOptions extends TargetOptions {
+interface WatchOptions extends TargetOptions, OutputOptions {
   site: string;
   keyDir?: string;
 }
 
 export function registerWatch(program: Command): void {
   targetOptions(
-    program
-      .command("watch")
+    outputOptions(program.command("watch"))
       .description(
         "apply, then re-apply whenever links change (puts egress routes back when a tunnel returns)",
       )
@@ -23,25 +23,32 @@ export function registerWatch(program: Command): void {
   ).action(async (file: string, opts: WatchOptions) => {
     const policy = { ...(await readPolicyFile(file, opts.keyDir)), site: opts.site };
     const target = targetFrom(opts);
+    // A long-running command reports events, one line each (one JSON object each with --json).
+    const event = (stream: NodeJS.WriteStream, text: string, json: Record<string, unknown>) => {
+      const time = new Date().toISOString();
+      stream.write(opts.json ? `${JSON.stringify({ time, ...json })}\n` : `${time} ${text}\n`);
+    };
     const converge = async () => {
       try {
         const r = await applySite(target, policy, whoAmI("watch"));
-        if (r.changed)
-          process.stdout.write(
-            `${new Date().toISOString()} applied ${r.plan.changes.length} changes\n`,
-          );
+        const changes = r.plan.changes.length;
+        if (r.changed && !opts.quiet)
+          event(process.stdout, `applied ${changes} changes`, { event: "applied", changes });
       } catch (err) {
         // Another apply holds the lock: it converges too, so this round can be skipped.
         if (err instanceof NetpolError && err.code === "NETPOL_E_LOCKED") return;
-        process.stderr.write(
-          `${new Date().toISOString()} ${err instanceof Error ? err.message : String(err)}\n`,
-        );
+        const message = err instanceof Error ? err.message : String(err);
+        const code = err instanceof NetpolError ? err.code : "internal";
+        event(process.stderr, message, { event: "error", code, message });
       }
     };
     const stop = new AbortController();
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
     await converge();
-    process.stdout.write(`watching links${opts.netns ? ` in netns ${opts.netns}` : ""}\n`);
+    if (!opts.quiet) {
+      const where = opts.netns ? ` in netns ${opts.netns}` : "";
+      event(process.stdout, `watching links${where}`, { event: "watching" });
+    }
     await watchLinks(opts.netns, converge, stop.signal);
   });
 }

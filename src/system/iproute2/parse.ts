@@ -35,6 +35,7 @@ interface JsonRule {
   dst?: string;
   dstlen?: number;
   fwmark?: string;
+  fwmask?: string;
   table?: string;
   suppress_prefixlen?: number;
   protocol?: string;
@@ -114,6 +115,7 @@ export function parseRules(json: unknown[], family: Family, protocol: number): O
       ...(from && from.prefix > 0 ? { from } : {}),
       ...(to ? { to } : {}),
       ...(r.fwmark !== undefined ? { fwmark: Number(r.fwmark) } : {}),
+      ...(r.fwmask !== undefined ? { fwmask: Number(r.fwmask) } : {}),
       table: tableOf(r.table),
       ...(r.suppress_prefixlen !== undefined ? { suppressPrefixLength: r.suppress_prefixlen } : {}),
     });
