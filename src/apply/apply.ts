@@ -10,7 +10,7 @@ import { readPrivateKeys } from "../system/private-keys.js";
 import type { Runner } from "../system/runner.js";
 import { execute } from "./execute.js";
 import { withLock } from "./lock.js";
-import { readLive } from "./read-live.js";
+import { readAfter, readLive } from "./read-live.js";
 import { type ApplyRecord, EMPTY_OWNERSHIP, loadRecord, saveRecord } from "./record.js";
 import { computeRestore, type RestoreScript, runRestore, takeSnapshot } from "./restore.js";
 
@@ -69,12 +69,10 @@ function ownershipAfter(
     c.kind === "address" && c.op === "add" ? [c.address] : [],
   );
   const kept = before.addresses.filter((a) => desiredKeys.has(addressKey(a)));
+  const keptKeys = new Set(kept.map(addressKey));
   return {
     links: [...new Set([...before.links.filter((l) => !removedLinks.has(l)), ...created])].sort(),
-    addresses: [
-      ...kept,
-      ...added.filter((a) => !kept.some((k) => addressKey(k) === addressKey(a))),
-    ],
+    addresses: [...kept, ...added.filter((a) => !keptKeys.has(addressKey(a)))],
     ...(after.nftListing !== undefined ? { nftListing: after.nftListing } : {}),
   };
 }
@@ -116,7 +114,7 @@ export async function applySite(
     const created: string[] = [];
     try {
       await execute(plan, target.runner, keys, created);
-      const after = await readLive(target.runner, desired, owned);
+      const after = await readAfter(target.runner, desired, owned, live, plan);
       const ownership = ownershipAfter(owned, desired, plan, created, after);
       const left = diff(desired, after, ownership).changes;
       if (left.length > 0) {

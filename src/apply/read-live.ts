@@ -1,30 +1,78 @@
 import type { SiteState } from "../compile/desired.js";
-import type { LiveState, Ownership } from "../plan/types.js";
+import type { Change, LiveState, Ownership, Plan } from "../plan/types.js";
 import { readIp } from "../system/iproute2/iproute2.js";
 import { readNft } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
 import { readSysctls } from "../system/sysctl.js";
 import { readWireguard } from "../system/wireguard.js";
 
-/**
- * Reads what the diff needs, with a fixed number of processes: ip (3), nft (1–2), wg (0–1),
- * sysctl (0–1), however many routes, rules and peers there are.
- */
-export async function readLive(
+/** The tools a live read asks; each part is one or a few processes whatever the state's size. */
+type Part = "ip" | "nft" | "wireguard" | "sysctls";
+const ALL: ReadonlySet<Part> = new Set(["ip", "nft", "wireguard", "sysctls"]);
+
+async function read(
   runner: Runner,
   desired: SiteState,
   owned: Ownership,
+  parts: ReadonlySet<Part>,
+  before?: LiveState,
 ): Promise<LiveState> {
-  const ip = await readIp(runner, desired.protocol);
-  const nft = await readNft(runner);
-  const names = new Set(ip.links.map((l) => l.name));
-  const wgNames = new Set(
-    [...desired.wireguard.map((w) => w.name), ...owned.links].filter((n) => names.has(n)),
-  );
-  const wireguard = await readWireguard(runner, wgNames);
-  const sysctls = await readSysctls(
-    runner,
-    desired.sysctls.map(([k]) => k),
-  );
-  return { ...ip, nftListing: nft.listing, wireguard, sysctls };
+  // The tools run side by side: nothing one of them reads depends on another's answer.
+  const wgNames = new Set([...desired.wireguard.map((w) => w.name), ...owned.links]);
+  const [ip, nft, wireguard, sysctls] = await Promise.all([
+    parts.has("ip") || !before ? readIp(runner, desired.protocol) : before,
+    parts.has("nft") || !before ? readNft(runner) : { listing: before.nftListing },
+    parts.has("wireguard") || !before ? readWireguard(runner, wgNames) : before.wireguard,
+    parts.has("sysctls") || !before
+      ? readSysctls(
+          runner,
+          desired.sysctls.map(([k]) => k),
+        )
+      : before.sysctls,
+  ]);
+  // wireguard-go's sockets are machine-wide: only interfaces that are links here count.
+  const here = new Set(ip.links.map((l) => l.name));
+  return {
+    links: ip.links,
+    addresses: ip.addresses,
+    routes: ip.routes,
+    rules: ip.rules,
+    nftListing: nft.listing,
+    wireguard: wireguard.filter((w) => here.has(w.name)),
+    sysctls,
+  };
+}
+
+/**
+ * Reads what the diff needs, with a fixed number of processes: ip (3), nft (1), wg (0–1),
+ * sysctl (0–1), however many routes, rules and peers there are.
+ */
+export function readLive(runner: Runner, desired: SiteState, owned: Ownership): Promise<LiveState> {
+  return read(runner, desired, owned, ALL);
+}
+
+const PARTS_OF: Record<Change["kind"], readonly Part[]> = {
+  link: ["ip", "wireguard"],
+  port: ["ip"],
+  address: ["ip"],
+  route: ["ip"],
+  rule: ["ip"],
+  sysctl: ["sysctls"],
+  nft: ["nft"],
+  wireguard: ["wireguard"],
+};
+
+/**
+ * The live state after `plan` ran, for verifying it: the tools the plan wrote to are asked
+ * again, the rest is taken from `before`, which nothing of the plan changed.
+ */
+export function readAfter(
+  runner: Runner,
+  desired: SiteState,
+  owned: Ownership,
+  before: LiveState,
+  plan: Plan,
+): Promise<LiveState> {
+  const parts = new Set(plan.changes.flatMap((c) => PARTS_OF[c.kind]));
+  return read(runner, desired, owned, parts, before);
 }

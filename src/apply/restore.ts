@@ -58,12 +58,12 @@ export function computeRestore(
   const { live: before } = snapshot;
   const protocol = plan.protocol;
   const linksNow = new Set(now.links.map((l) => l.name));
-  const deviceUp = (r: RouteSpec) =>
-    r.type !== "unicast" || now.links.some((l) => l.name === r.device && l.up);
+  const upNow = new Set(now.links.filter((l) => l.up).map((l) => l.name));
+  const deviceUp = (r: RouteSpec) => r.type !== "unicast" || upNow.has(r.device);
   const routes = swap(before.routes.owned, now.routes.owned, routeKey);
   const rules = swap(before.rules.owned, now.rules.owned, ruleKey);
-  const has = (wanted: AddressSpec) =>
-    now.addresses.some((a) => addressKey(a) === addressKey(wanted));
+  const addressesNow = new Set(now.addresses.map(addressKey));
+  const has = (wanted: AddressSpec) => addressesNow.has(addressKey(wanted));
   const addresses = (op: "add" | "remove") =>
     plan.changes.flatMap((c) => {
       if (c.kind !== "address" || c.op !== op) return [];

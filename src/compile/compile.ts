@@ -19,8 +19,8 @@ export function compileSite(intent: Intent, siteName: string): SiteState {
       `no site ${siteName} in this policy; pick one of: ${known}`,
     );
   }
-  const { links, ports, addresses } = compileLinks(intent, site);
-  const wireguard = compileWireguard(intent, siteName);
+  const { links, ports, addresses } = compileLinks(site);
+  const wireguard = compileWireguard(intent, site);
   const marks = siteMarks(intent.settings, site);
   const { rules, routes } = compileRouting(intent, site, marks, wireguard);
   const nft = compileNftables(intent, site, marks);

@@ -28,17 +28,12 @@ function groupName(g: EgressGroup): string {
   return g.egress.length === 1 ? first : `${first} +${g.egress.length - 1}`;
 }
 
-function deviceOn(intent: Intent, tunnel: string, site: string): string {
-  return (
-    intent.tunnels.find((t) => t.name === tunnel)?.members.find((m) => m.site === site)?.device ??
-    tunnel
-  );
+function deviceOn(site: SiteIntent, tunnel: string): string {
+  return site.tunnels.find((t) => t.tunnel.name === tunnel)?.local.device ?? tunnel;
 }
 
-function tunnelDevices(intent: Intent, site: SiteIntent): string[] {
-  return intent.tunnels.flatMap((t) =>
-    t.members.filter((m) => m.site === site.name).map((m) => m.device),
-  );
+function tunnelDevices(site: SiteIntent): string[] {
+  return site.tunnels.map((t) => t.local.device);
 }
 
 /** Named sets, and a lookup that skips them when they would be empty. */
@@ -155,9 +150,7 @@ function masquerade(intent: Intent, site: SiteIntent, sets: Sets): string[] {
   const exits = new Set(
     intent.sites.flatMap((s) =>
       s.egress.flatMap(({ via }) =>
-        via.kind === "tunnel" && via.exit === site.name
-          ? [deviceOn(intent, via.tunnel, site.name)]
-          : [],
+        via.kind === "tunnel" && via.exit === site.name ? [deviceOn(site, via.tunnel)] : [],
       ),
     ),
   );
@@ -227,9 +220,9 @@ function publish(
 }
 
 /** Devices whose path MTU is below the LAN's: clamp MSS both ways (stalls over WireGuard otherwise). */
-function clamp(intent: Intent, site: SiteIntent): string[] {
+function clamp(site: SiteIntent): string[] {
   const list = [
-    ...new Set([...tunnelDevices(intent, site), ...site.egress.map((e) => e.via.device)]),
+    ...new Set([...tunnelDevices(site), ...site.egress.map((e) => e.via.device)]),
   ].sort();
   if (list.length === 0) return [];
   return ["oifname", "iifname"].map(
@@ -241,8 +234,8 @@ function clamp(intent: Intent, site: SiteIntent): string[] {
  * From the uplink into a tunnel, only connections to published ports (DNAT) may start: the
  * home's networks are routed into the tunnel, and nothing else from the internet should be.
  */
-function onlyPublished(intent: Intent, site: SiteIntent): string[] {
-  const list = tunnelDevices(intent, site);
+function onlyPublished(site: SiteIntent): string[] {
+  const list = tunnelDevices(site);
   if (!site.wan || list.length === 0) return [];
   return [
     `iifname ${quote(site.wan)} oifname ${devices(list)} ct state new ct status ! dnat counter drop comment ${quote(`unpublished into ${list.join(", ")}`)}`,
@@ -282,12 +275,12 @@ export function compileNftables(
     {
       name: "mangle_forward",
       base: { type: "filter", hook: "forward", priority: "mangle" },
-      rules: clamp(intent, site),
+      rules: clamp(site),
     },
     {
       name: "filter_forward",
       base: { type: "filter", hook: "forward", priority: "filter" },
-      rules: [...guard(marks, sets), ...onlyPublished(intent, site)],
+      rules: [...guard(marks, sets), ...onlyPublished(site)],
     },
   ];
   return { sets: sets.all, chains: chains.filter((c) => c.rules.length > 0) };

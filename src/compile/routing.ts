@@ -1,5 +1,10 @@
 import { type Cidr, contains, defaultRoute, type Family, networkOf } from "../net/cidr.js";
-import type { Intent, ReplyPath, SiteIntent } from "../policy/intent.js";
+import {
+  type Intent,
+  keepsClientAddress,
+  type ReplyPath,
+  type SiteIntent,
+} from "../policy/intent.js";
 import {
   FAIL_CLOSED_METRIC,
   type RouteSpec,
@@ -86,11 +91,7 @@ export function compileReplyPath(
   const fams = familiesOf(
     intent.services
       .filter(
-        (s) =>
-          s.kind !== "http" &&
-          s.clientAddress === "preserve" &&
-          s.target.site === site &&
-          s.target.tunnel === r.tunnel,
+        (s) => keepsClientAddress(s) && s.target.site === site && s.target.tunnel === r.tunnel,
       )
       .map((s) => s.target.address),
   );
@@ -116,15 +117,9 @@ export function compileReplyPath(
 }
 
 /** Routes in main for what each peer carries, apart from defaults and the tunnel's own subnet. */
-export function compileTunnelRoutes(
-  intent: Intent,
-  site: string,
-  wg: readonly WireguardSpec[],
-): RouteSpec[] {
+export function compileTunnelRoutes(site: SiteIntent, wg: readonly WireguardSpec[]): RouteSpec[] {
   return wg.flatMap((spec) => {
-    const local = intent.tunnels
-      .flatMap((t) => t.members)
-      .find((m) => m.site === site && m.device === spec.name);
+    const local = site.tunnels.find((t) => t.local.device === spec.name)?.local;
     const own: Cidr | undefined = local ? networkOf(local.address) : undefined;
     return spec.peers.flatMap((peer) =>
       peer.allowedIps
@@ -146,6 +141,6 @@ export function compileRouting(
   ];
   return {
     rules: parts.flatMap((p) => p.rules),
-    routes: [...parts.flatMap((p) => p.routes), ...compileTunnelRoutes(intent, site.name, wg)],
+    routes: [...parts.flatMap((p) => p.routes), ...compileTunnelRoutes(site, wg)],
   };
 }

@@ -4,7 +4,7 @@ import type { Intent, SiteIntent } from "../policy/intent.js";
 export function compileSysctls(intent: Intent, site: SiteIntent): [string, string][] {
   const forwards =
     site.egress.length > 0 ||
-    intent.tunnels.some((t) => t.members.some((m) => m.site === site.name)) ||
+    site.tunnels.length > 0 ||
     intent.services.some((s) => s.publishOn === site.name);
   const hasV6 = site.networks.some((n) => n.cidr.family === 6);
   const out: [string, string][] = [];

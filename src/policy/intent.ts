@@ -75,6 +75,14 @@ export interface ProxySettings {
   readonly adminListen: string;
 }
 
+/** A tunnel as one member site sees it: its own end and the members it peers with. */
+export interface SiteTunnel {
+  readonly tunnel: TunnelIntent;
+  readonly local: MemberIntent;
+  /** Every other member in a mesh; the hub for a spoke; every spoke for the hub. */
+  readonly peers: readonly MemberIntent[];
+}
+
 export interface SiteIntent {
   readonly name: string;
   readonly wan?: string;
@@ -84,6 +92,7 @@ export interface SiteIntent {
   readonly egress: readonly EgressIntent[];
   readonly replyPaths: readonly ReplyPath[];
   readonly proxy: ProxySettings;
+  readonly tunnels: readonly SiteTunnel[];
 }
 
 export interface Endpoint {
@@ -108,11 +117,15 @@ export interface TunnelIntent {
   readonly mtu: number;
   readonly keepalive: number;
   readonly members: readonly MemberIntent[];
+  /** The site every other member peers with, in a hub-and-spoke tunnel; a full mesh without. */
+  readonly hub?: string;
 }
 
 export interface Target {
   readonly address: Address;
   readonly port: number;
+  /** The network of the target's site that holds the address. */
+  readonly network: Cidr;
   /** The site whose network holds the target, and the tunnel that reaches it. */
   readonly site: string;
   readonly tunnel: string;
@@ -136,6 +149,14 @@ export type ServiceIntent =
       readonly clientAddress: "proxy" | "preserve";
       readonly target: Target;
     };
+
+/** A published port whose target sees the client's own address (no SNAT on the way in). */
+export function keepsClientAddress(s: {
+  readonly kind: string;
+  readonly clientAddress?: "proxy" | "preserve";
+}): boolean {
+  return s.kind !== "http" && s.clientAddress === "preserve";
+}
 
 export interface Intent {
   readonly settings: Settings;

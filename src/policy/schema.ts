@@ -109,6 +109,9 @@ const tunnelSchema = z.strictObject({
     .max(9000)
     .default(1420),
   keepalive: z.number().int().min(0).max(65535).default(25),
+  /** mesh: every member peers with every other; hub: the others peer only with the hub. */
+  topology: z.enum(["mesh", "hub"], { error: "topology is mesh or hub" }).default("mesh"),
+  hub: siteName.optional(),
   members: z.array(memberSchema).min(2, "a tunnel joins at least two sites"),
 });
 

@@ -8,7 +8,9 @@ import type {
   NetworkIntent,
   ServiceIntent,
   SiteIntent,
+  TunnelIntent,
 } from "../../src/policy/intent.js";
+import { tunnelsOfSite } from "../../src/policy/resolve-tunnels.js";
 import { policySchema } from "../../src/policy/schema.js";
 import { KEYS } from "../policy/fixtures.js";
 
@@ -38,42 +40,49 @@ function site(name: string, extra: Partial<SiteIntent>): SiteIntent {
     egress: [],
     replyPaths: [],
     proxy: PROXY,
+    tunnels: [],
     ...extra,
   };
 }
 
 function intentOf(sites: SiteIntent[], services: ServiceIntent[] = []): Intent {
+  const tunnels = wg0();
+  const bySite = tunnelsOfSite(tunnels);
   return {
     settings: policySchema.parse({ version: 1, sites: { x: {} } }).settings,
-    sites,
+    sites: sites.map((s) => ({ ...s, tunnels: bySite.get(s.name) ?? [] })),
     services,
-    tunnels: [
-      {
-        name: "wg0",
-        mtu: 1420,
-        keepalive: 25,
-        members: [
-          {
-            site: "edge",
-            device: "wg0",
-            address: v4((10 << 24) + (99 << 16) + 1, 24),
-            publicKey: KEYS.vps,
-            privateKeyFile: "edge.key",
-            endpoint: { host: "203.0.113.10", port: 51820 },
-            advertise: [],
-          },
-          {
-            site: "home",
-            device: "wg0",
-            address: v4((10 << 24) + (99 << 16) + 2, 24),
-            publicKey: KEYS.home,
-            privateKeyFile: "home.key",
-            advertise: [],
-          },
-        ],
-      },
-    ],
+    tunnels,
   };
+}
+
+function wg0(): TunnelIntent[] {
+  return [
+    {
+      name: "wg0",
+      mtu: 1420,
+      keepalive: 25,
+      members: [
+        {
+          site: "edge",
+          device: "wg0",
+          address: v4((10 << 24) + (99 << 16) + 1, 24),
+          publicKey: KEYS.vps,
+          privateKeyFile: "edge.key",
+          endpoint: { host: "203.0.113.10", port: 51820 },
+          advertise: [],
+        },
+        {
+          site: "home",
+          device: "wg0",
+          address: v4((10 << 24) + (99 << 16) + 2, 24),
+          publicKey: KEYS.home,
+          privateKeyFile: "home.key",
+          advertise: [],
+        },
+      ],
+    },
+  ];
 }
 
 const networks = (n: number): NetworkIntent[] =>
@@ -122,6 +131,7 @@ function mixed(n: number): SiteState[] {
         site: "home",
         tunnel: "wg0",
         via: "wg0",
+        network: net(i % 10),
       },
     }),
   );

@@ -30,15 +30,17 @@ async function readFamily(runner: Runner, family: Family, protocol: number) {
   };
 }
 
-/** Reads links, addresses, routes and rules in three processes, however many there are. */
+/** Reads links, addresses, routes and rules in three processes at once, however many there are. */
 export async function readIp(runner: Runner, protocol: number): Promise<IpLive> {
-  const { stdout } = await runner.run("ip", ["-d", "-json", "-batch", "-"], {
-    input: "link show\naddress show\n",
-    step: "reading links and addresses",
-  });
+  const [{ stdout }, v4, v6] = await Promise.all([
+    runner.run("ip", ["-d", "-json", "-batch", "-"], {
+      input: "link show\naddress show\n",
+      step: "reading links and addresses",
+    }),
+    readFamily(runner, 4, protocol),
+    readFamily(runner, 6, protocol),
+  ]);
   const [links = [], addresses = []] = splitBatchJson(stdout);
-  const v4 = await readFamily(runner, 4, protocol);
-  const v6 = await readFamily(runner, 6, protocol);
   return {
     links: parseLinks(links),
     addresses: parseAddresses(addresses),
