@@ -10,6 +10,7 @@ import { readPrivateKeys } from "../system/private-keys.js";
 import type { Runner } from "../system/runner.js";
 import { execute } from "./execute.js";
 import { withLock } from "./lock.js";
+import { undoProxy } from "./proxy-undo.js";
 import { readAfter, readLive } from "./read-live.js";
 import { type ApplyRecord, EMPTY_OWNERSHIP, loadRecord, saveRecord } from "./record.js";
 import { computeRestore, type RestoreScript, runRestore, takeSnapshot } from "./restore.js";
@@ -136,10 +137,10 @@ export async function applySite(
       return result;
     } catch (err) {
       const now = await readLive(target.runner, desired, owned);
-      const failures = await runRestore(
-        target.runner,
-        computeRestore(snapshot, now, plan, created),
-      );
+      const failures = [
+        ...(await undoProxy(target.runner, plan.proxy, now)),
+        ...(await runRestore(target.runner, computeRestore(snapshot, now, plan, created))),
+      ];
       const cause = err instanceof Error ? err.message : String(err);
       if (failures.length > 0) {
         throw new NetpolError(

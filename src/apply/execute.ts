@@ -11,6 +11,7 @@ import {
   ruleArgs,
 } from "../render/ip.js";
 import { renderWireguard } from "../render/wireguard.js";
+import { writeCaddy } from "../system/caddy/admin.js";
 import { runIpBatch } from "../system/iproute2/iproute2.js";
 import { loadNft } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
@@ -24,6 +25,7 @@ export const STEPS = [
   "nftables",
   "wireguard",
   "link removal",
+  "proxy",
 ] as const;
 export type Step = (typeof STEPS)[number];
 
@@ -132,4 +134,6 @@ export async function execute(
     "any",
     "link removal",
   );
+  // Last: the routes lead into the tunnel set up above; one atomic write, whatever their number.
+  if (plan.proxy) await writeCaddy(runner, plan.proxy, "proxy");
 }

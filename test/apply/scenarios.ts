@@ -108,7 +108,8 @@ export function applyScenarios(start: () => Promise<LabHome>): () => LabHome {
   });
 
   // Creating state exercises every step but link removal; removing it exercises that one.
-  for (const step of STEPS) {
+  // Home publishes nothing: the proxy step is tested on the VPS's Caddy (test/e2e/proxy.test.ts).
+  for (const step of STEPS.filter((s) => s !== "proxy")) {
     it(`restores the previous owned state when the ${step} step fails`, async () => {
       const fromFull = step === "link removal";
       if (fromFull) await applySite(target(), labInput(lab, "home"), "test");
