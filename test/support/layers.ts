@@ -47,8 +47,8 @@ export function itLive(name: string, body: () => Promise<void>, timeout?: number
 }
 
 /** `beforeAll` for set-up only live suites use: nothing to build when they are skipped. */
-export function beforeAllLive(body: () => Promise<void>): void {
+export function beforeAllLive(body: () => Promise<void>, timeout?: number): void {
   beforeAll(async () => {
     if (liveSkipReason() === undefined) await body();
-  });
+  }, timeout);
 }
