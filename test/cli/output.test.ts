@@ -8,7 +8,7 @@ import { afterAll, expect, it } from "vitest";
 import { beforeAllLive, describeLive } from "../support/layers.js";
 import { createNetns, type Netns } from "../support/netns.js";
 
-/** Output modes of the built CLI: --json, --quiet, colour, completion, --version, `down`. */
+/** Output modes of the built CLI: --json, --quiet, colour, progress, completion, --version, `down`. */
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const bin = path.join(root, "bin/netpol.js");
@@ -177,6 +177,20 @@ describeLive("colour", () => {
     expect(tty.out).toContain(`${ESC}31mnetpol:`);
     const piped = await netpol(["validate", "/nonexistent.yaml"]);
     expect(piped.stderr).toMatch(/^netpol: cannot read policy/);
+  });
+});
+
+describeLive("progress", () => {
+  it("shows the apply's steps on a terminal, and none of it in a pipe", async () => {
+    const tty = await onTerminal(["apply", policy, "--site", "home", ...target]);
+    expect(tty.code).toBe(0);
+    expect(tty.out).toContain("\r\u001b[Kreading ");
+    expect(tty.out).toContain("applying: routing");
+    expect(tty.out).toContain("verifying: reading ");
+    expect(tty.out).toContain("applied and verified");
+    const piped = await netpol(["down", ...target]);
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(`${piped.stdout}${piped.stderr}`).not.toMatch(/applying:|reading |\r/);
   });
 });
 

@@ -1,3 +1,4 @@
+import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { applySite, planSite } from "../../src/apply/apply.js";
 import { NetpolError } from "../../src/errors.js";
@@ -158,6 +159,38 @@ describeLive("HTTP services published by hostname through the VPS's Caddy", () =
     await applySite(siteTarget(lab, "vps"), labInput(lab, "vps"), "test");
     expect(await ask("blog.example.org")).toEqual({ ok: true, text: HOME_PAGE });
     expect(await ask(OWN_SITE.host)).toEqual({ ok: true, text: OWN_SITE.body });
+  });
+
+  it("has `netpol watch` put the routes back into a Caddy that restarted empty", async () => {
+    const watcher = execa(
+      process.execPath,
+      [
+        "bin/netpol.js",
+        "watch",
+        `${lab.dir}/policy.yaml`,
+        "--site",
+        "vps",
+        "--netns",
+        vps(),
+        "--state-dir",
+        `${lab.dir}/state`,
+        "--interval",
+        "1",
+      ],
+      { reject: false },
+    );
+    try {
+      await restartCaddy(lab);
+      expect(await ask("blog.example.org")).toEqual({ ok: true, text: "" });
+      const back = await eventually(
+        () => ask("blog.example.org"),
+        (x) => x.text === HOME_PAGE,
+      );
+      expect(back).toEqual({ ok: true, text: HOME_PAGE });
+    } finally {
+      watcher.kill("SIGTERM");
+      await watcher;
+    }
   });
 
   it("removes exactly its own routes when the policy publishes no HTTP service: the config is as it was", async () => {
