@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execa } from "execa";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { applySite, planSite } from "../../src/apply/apply.js";
 import { NetpolError } from "../../src/errors.js";
 import { OWN_SITE } from "../../src/lab/caddy.js";
@@ -14,10 +15,11 @@ import { ADDR, WHOAMI_PORT } from "../../src/lab/topology.js";
 import { collectStatus } from "../../src/status/collect.js";
 import type { Runner } from "../../src/system/runner.js";
 import { labInput, siteTarget, startLab } from "../support/lab.js";
+import { describeLive } from "../support/layers.js";
 
 // The VPS's reverse proxy on real namespaces: a real Caddy, started by the lab in the VPS
 // namespace with a site of the user's own on :80, reconciled through its admin API.
-describe("HTTP services published by hostname through the VPS's Caddy", () => {
+describeLive("HTTP services published by hostname through the VPS's Caddy", () => {
   let lab: Lab;
   let down: () => Promise<void>;
   let original: string;
@@ -157,6 +159,38 @@ describe("HTTP services published by hostname through the VPS's Caddy", () => {
     await applySite(siteTarget(lab, "vps"), labInput(lab, "vps"), "test");
     expect(await ask("blog.example.org")).toEqual({ ok: true, text: HOME_PAGE });
     expect(await ask(OWN_SITE.host)).toEqual({ ok: true, text: OWN_SITE.body });
+  });
+
+  it("has `netpol watch` put the routes back into a Caddy that restarted empty", async () => {
+    const watcher = execa(
+      process.execPath,
+      [
+        "bin/netpol.js",
+        "watch",
+        `${lab.dir}/policy.yaml`,
+        "--site",
+        "vps",
+        "--netns",
+        vps(),
+        "--state-dir",
+        `${lab.dir}/state`,
+        "--interval",
+        "1",
+      ],
+      { reject: false },
+    );
+    try {
+      await restartCaddy(lab);
+      expect(await ask("blog.example.org")).toEqual({ ok: true, text: "" });
+      const back = await eventually(
+        () => ask("blog.example.org"),
+        (x) => x.text === HOME_PAGE,
+      );
+      expect(back).toEqual({ ok: true, text: HOME_PAGE });
+    } finally {
+      watcher.kill("SIGTERM");
+      await watcher;
+    }
   });
 
   it("removes exactly its own routes when the policy publishes no HTTP service: the config is as it was", async () => {
