@@ -93,23 +93,42 @@ export function changeFloor(
   });
 }
 
-/** The rules of a rendered nft file, with their chains, and the file without them. */
-function splitNft(text: string): { skeleton: string; rules: [string, string][] } {
+/**
+ * The rules and set or map elements of a rendered nft file, with the chain or set each goes
+ * into, and the file without them (its tables, chains and empty sets).
+ */
+function splitNft(text: string): {
+  skeleton: string;
+  rules: [string, string][];
+  elements: [string, string][];
+} {
   const rules: [string, string][] = [];
+  const elements: [string, string][] = [];
   const kept: string[] = [];
   let chain: string | undefined;
+  let set: string | undefined;
+  let inElements = false;
   for (const line of text.split("\n")) {
     const t = line.trim();
-    const opens = /^chain (\S+) \{$/.exec(t);
-    if (opens) chain = opens[1];
-    else if (t === "}") chain = undefined;
-    else if (chain !== undefined && t !== "" && !t.startsWith("type ")) {
+    const opens = /^(chain|set|map) (\S+) \{$/.exec(t);
+    if (inElements) {
+      if (t === "}") inElements = false;
+      else for (const e of t.split(/,\s*/)) if (e !== "") elements.push([set ?? "", e]);
+      continue;
+    }
+    if (opens?.[1] === "chain") chain = opens[2];
+    else if (opens) set = opens[2];
+    else if (t === "}") [chain, set] = [undefined, undefined];
+    else if (set !== undefined && t === "elements = {") {
+      inElements = true;
+      continue;
+    } else if (chain !== undefined && t !== "" && !t.startsWith("type ")) {
       rules.push([chain, t]);
       continue;
     }
     kept.push(line);
   }
-  return { skeleton: kept.join("\n"), rules };
+  return { skeleton: kept.join("\n"), rules, elements };
 }
 
 /** A wg config's [Interface] part, and each [Peer] as `wg set` arguments. */
@@ -138,9 +157,10 @@ export interface PerObject {
 }
 
 /**
- * One process per kernel object, as an rc.local script runs them: `ip ...` per line, then the
- * nft table's chains and sets in one file and `nft add rule` per rule. With `sample` below the
- * object count, the first lines of each kind run and the time is scaled up linearly.
+ * One process per kernel object, as an rc.local script runs them: `ip ...` per line; the nft
+ * table with its chains and empty sets in one file, then `nft add element` per set or map
+ * element and `nft add rule` per rule; `wg set` per peer. With `sample` below the object count,
+ * the first objects of each kind run and the time is scaled up linearly.
  */
 export async function perObject(
   ns: BenchNs,
@@ -151,14 +171,15 @@ export async function perObject(
   const nft = splitNft(r.nft);
   const wg = [...r.wireguard].map(([name, conf]) => ({ name, ...splitWg(conf) }));
   const peers = wg.flatMap((w) => w.peers.map((p) => [w.name, p] as const));
-  const objects = r.v4.length + r.v6.length + nft.rules.length + peers.length;
+  const objects = r.v4.length + r.v6.length + nft.rules.length + nft.elements.length + peers.length;
   const share = Math.min(1, sample / objects);
   const first = <T>(xs: readonly T[]) => xs.slice(0, Math.ceil(xs.length * share));
   const v4 = first(r.v4);
   const v6 = first(r.v6);
   const rules = first(nft.rules);
+  const elements = first(nft.elements);
   const somePeers = first(peers);
-  const sampled = v4.length + v6.length + rules.length + somePeers.length;
+  const sampled = v4.length + v6.length + rules.length + elements.length + somePeers.length;
   const ifaceConf = (name: string) => path.join(confDir, "wireguard", `${name}.iface.conf`);
   for (const w of wg) await writeFile(ifaceConf(w.name), w.iface, { mode: 0o600 });
   const seconds = await timed(async () => {
@@ -166,6 +187,8 @@ export async function perObject(
     for (const l of v4) await ns.run(["ip", ...l.split(" ")]);
     for (const l of v6) await ns.run(["ip", "-6", ...l.split(" ")]);
     await ns.run(["nft", "-f", "-"], nft.skeleton);
+    for (const [set, element] of elements)
+      await ns.run(["nft", "add", "element", "inet", "netpol", set, `{ ${element} }`]);
     for (const [chain, rule] of rules)
       await ns.run(["nft", "add", "rule", "inet", "netpol", chain, rule]);
     for (const w of wg) await ns.run(["wg", "setconf", w.name, ifaceConf(w.name)]);

@@ -62,7 +62,7 @@ function manyExcept(n: number): Pick<Shape, "policy" | "changed"> {
   return { policy: site(excepts), changed: site(edited) };
 }
 
-/** A hub `r` with n member sites in one tunnel; the spokes dial the hub. */
+/** A hub-and-spoke tunnel: hub `r` and n spoke sites, which dial the hub and peer only with it. */
 function tunnelLines(
   n: number,
   wg: string,
@@ -80,7 +80,7 @@ function tunnelLines(
       : `  s${i}: {}`,
   );
   const tunnel = (list: string[]) =>
-    `tunnels:\n  - name: wgtun\n    members:\n      - { site: r, address: 10.100.255.254/16, publicKey: ${hubKey.publicKey}, privateKeyFile: hub.key, interface: ${wg}, endpoint: "192.0.2.1:51820", listenPort: 51820 }\n${list.join("\n")}\n`;
+    `tunnels:\n  - name: wgtun\n    topology: hub\n    hub: r\n    members:\n      - { site: r, address: 10.100.255.254/16, publicKey: ${hubKey.publicKey}, privateKeyFile: hub.key, interface: ${wg}, endpoint: "192.0.2.1:51820", listenPort: 51820 }\n${list.join("\n")}\n`;
   const edited = [...members];
   edited[n - 1] = (edited[n - 1] ?? "").replace(spokeKeys[n - 1] ?? "", randomKey());
   return { spokes: spokes.join("\n"), tunnel: tunnel(members), tunnelChanged: tunnel(edited) };

@@ -10,6 +10,8 @@ import { readPrivateKeys } from "../system/private-keys.js";
 import type { Runner } from "../system/runner.js";
 import { execute } from "./execute.js";
 import { withLock } from "./lock.js";
+import { checkProtocol } from "./protocol.js";
+import { undoProxy } from "./proxy-undo.js";
 import { readAfter, readLive } from "./read-live.js";
 import { type ApplyRecord, EMPTY_OWNERSHIP, loadRecord, saveRecord } from "./record.js";
 import { computeRestore, type RestoreScript, runRestore, takeSnapshot } from "./restore.js";
@@ -41,6 +43,7 @@ export interface Planned {
 export async function planSite(target: Target, policy: PolicyInput): Promise<Planned> {
   const desired = "desired" in policy ? policy.desired : compileSite(policy.intent, policy.site);
   const record = await loadRecord(target.stateDir, target.scope);
+  await checkProtocol(target, desired, record?.protocol);
   const owned = record?.ownership ?? EMPTY_OWNERSHIP;
   const live = await readLive(target.runner, desired, owned);
   return { desired, live, owned, plan: diff(desired, live, owned), record };
@@ -102,10 +105,14 @@ export async function applySite(
       policyHash: policy.hash,
       appliedAt: new Date().toISOString(),
       appliedBy,
+      protocol: desired.protocol,
       ownership,
     });
     if (plan.changes.length === 0) {
-      const same = record?.policyHash === policy.hash && record.site === policy.site;
+      const same =
+        record?.policyHash === policy.hash &&
+        record.site === policy.site &&
+        record.protocol === desired.protocol;
       const kept = same && record ? record : stamp(owned);
       if (!same) await saveRecord(target.stateDir, target.scope, kept, policy.text);
       return { plan, changed: false, record: kept, restore: undefined };
@@ -136,10 +143,10 @@ export async function applySite(
       return result;
     } catch (err) {
       const now = await readLive(target.runner, desired, owned);
-      const failures = await runRestore(
-        target.runner,
-        computeRestore(snapshot, now, plan, created),
-      );
+      const failures = [
+        ...(await undoProxy(target.runner, plan.proxy, now)),
+        ...(await runRestore(target.runner, computeRestore(snapshot, now, plan, created))),
+      ];
       const cause = err instanceof Error ? err.message : String(err);
       if (failures.length > 0) {
         throw new NetpolError(

@@ -1,5 +1,6 @@
 import type { SiteState } from "../compile/desired.js";
 import type { Change, LiveState, Ownership, Plan } from "../plan/types.js";
+import { readCaddy } from "../system/caddy/admin.js";
 import { readIp } from "../system/iproute2/iproute2.js";
 import { readNft } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
@@ -7,8 +8,8 @@ import { readSysctls } from "../system/sysctl.js";
 import { readWireguard } from "../system/wireguard.js";
 
 /** The tools a live read asks; each part is one or a few processes whatever the state's size. */
-type Part = "ip" | "nft" | "wireguard" | "sysctls";
-const ALL: ReadonlySet<Part> = new Set(["ip", "nft", "wireguard", "sysctls"]);
+type Part = "ip" | "nft" | "wireguard" | "sysctls" | "proxy";
+const ALL: ReadonlySet<Part> = new Set(["ip", "nft", "wireguard", "sysctls", "proxy"]);
 
 async function read(
   runner: Runner,
@@ -19,7 +20,8 @@ async function read(
 ): Promise<LiveState> {
   // The tools run side by side: nothing one of them reads depends on another's answer.
   const wgNames = new Set([...desired.wireguard.map((w) => w.name), ...owned.links]);
-  const [ip, nft, wireguard, sysctls] = await Promise.all([
+  const admin = desired.proxy?.settings.adminListen;
+  const [ip, nft, wireguard, sysctls, proxy] = await Promise.all([
     parts.has("ip") || !before ? readIp(runner, desired.protocol) : before,
     parts.has("nft") || !before ? readNft(runner) : { listing: before.nftListing },
     parts.has("wireguard") || !before ? readWireguard(runner, wgNames) : before.wireguard,
@@ -29,6 +31,9 @@ async function read(
           desired.sysctls.map(([k]) => k),
         )
       : before.sysctls,
+    admin !== undefined && (parts.has("proxy") || !before)
+      ? readCaddy(runner, admin)
+      : before?.proxy,
   ]);
   // wireguard-go's sockets are machine-wide: only interfaces that are links here count.
   const here = new Set(ip.links.map((l) => l.name));
@@ -40,12 +45,13 @@ async function read(
     nftListing: nft.listing,
     wireguard: wireguard.filter((w) => here.has(w.name)),
     sysctls,
+    ...(proxy ? { proxy } : {}),
   };
 }
 
 /**
  * Reads what the diff needs, with a fixed number of processes: ip (3), nft (1), wg (0–1),
- * sysctl (0–1), however many routes, rules and peers there are.
+ * sysctl (0–1), node (0–1: the running Caddy's config), however many routes, rules and peers there are.
  */
 export function readLive(runner: Runner, desired: SiteState, owned: Ownership): Promise<LiveState> {
   return read(runner, desired, owned, ALL);
@@ -60,6 +66,7 @@ const PARTS_OF: Record<Change["kind"], readonly Part[]> = {
   sysctl: ["sysctls"],
   nft: ["nft"],
   wireguard: ["wireguard"],
+  proxy: ["proxy"],
 };
 
 /**

@@ -10,6 +10,8 @@ export interface ApplyRecord {
   readonly policyHash: string;
   readonly appliedAt: string;
   readonly appliedBy: string;
+  /** The routing protocol number its routes and rules carry (absent in older records). */
+  readonly protocol?: number;
   readonly ownership: Ownership;
 }
 
@@ -18,6 +20,7 @@ interface RecordFile {
   policyHash: string;
   appliedAt: string;
   appliedBy: string;
+  protocol?: number;
   links: string[];
   addresses: { device: string; cidr: string }[];
   nftListing?: string;
@@ -45,6 +48,7 @@ export async function loadRecord(
     policyHash: raw.policyHash,
     appliedAt: raw.appliedAt,
     appliedBy: raw.appliedBy,
+    ...(raw.protocol !== undefined ? { protocol: raw.protocol } : {}),
     ownership: {
       links: raw.links,
       addresses,
@@ -66,6 +70,7 @@ export async function saveRecord(
     policyHash: record.policyHash,
     appliedAt: record.appliedAt,
     appliedBy: record.appliedBy,
+    ...(record.protocol !== undefined ? { protocol: record.protocol } : {}),
     links: [...record.ownership.links],
     addresses: record.ownership.addresses.map((a) => ({
       device: a.device,

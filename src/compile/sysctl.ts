@@ -6,7 +6,10 @@ export function compileSysctls(intent: Intent, site: SiteIntent): [string, strin
     site.egress.length > 0 ||
     site.tunnels.length > 0 ||
     intent.services.some((s) => s.publishOn === site.name);
-  const hasV6 = site.networks.some((n) => n.cidr.family === 6);
+  // IPv6 is forwarded where the site has an IPv6 network or publishes an IPv6 target.
+  const hasV6 =
+    site.networks.some((n) => n.cidr.family === 6) ||
+    intent.services.some((s) => s.publishOn === site.name && s.target.address.family === 6);
   const out: [string, string][] = [];
   if (forwards) {
     out.push(["net.ipv4.ip_forward", "1"]);
@@ -16,8 +19,15 @@ export function compileSysctls(intent: Intent, site: SiteIntent): [string, strin
   }
   // A client address arriving through the tunnel routes back via the WAN in main: strict
   // reverse-path filtering would drop it before the connection mark can steer the reply.
-  for (const r of site.replyPaths)
-    out.push([`net.ipv4.conf.${sysctlName(r.device)}.rp_filter`, "2"]);
+  // Likewise replies arriving through an egress tunnel: egress is routed by packet marks, and
+  // the kernel's reverse-path lookup sees no mark. (External egress devices come and go, so
+  // their rp_filter is the operator's: it must not be strict, see the README.)
+  const loose = new Set([
+    ...site.replyPaths.map((r) => r.device),
+    ...site.egress.flatMap((e) => (e.via.kind === "tunnel" ? [e.via.device] : [])),
+  ]);
+  for (const device of [...loose].sort())
+    out.push([`net.ipv4.conf.${sysctlName(device)}.rp_filter`, "2"]);
   return out;
 }
 

@@ -5,6 +5,7 @@ import { routeArgs } from "../render/ip.js";
 import { nftFingerprint, renderNftables } from "../render/nftables.js";
 import type { WgLive } from "../system/wireguard.js";
 import { addressKey, routeKey, ruleKey } from "./keys.js";
+import { proxyPlan } from "./proxy.js";
 import type { Change, LiveState, Ownership, Plan } from "./types.js";
 
 function missingFrom<T>(wanted: readonly T[], have: readonly T[], key: (t: T) => string): T[] {
@@ -190,6 +191,7 @@ export function diff(desired: SiteState, live: LiveState, owned: Ownership): Pla
     return reasons.length > 0 ? [{ kind: "wireguard", op: "sync", spec, reasons } as const] : [];
   });
 
+  const proxy = proxyPlan(desired.proxy, live.proxy);
   return {
     site: desired.site,
     protocol: desired.protocol,
@@ -201,8 +203,10 @@ export function diff(desired: SiteState, live: LiveState, owned: Ownership): Pla
       ...nft,
       ...wireguard,
       ...links.removed.map((name) => ({ kind: "link", op: "remove", name }) as const),
+      ...proxy.changes,
     ],
-    waiting,
-    conflicts,
+    waiting: [...waiting, ...proxy.waiting],
+    conflicts: [...conflicts, ...proxy.conflicts],
+    ...(proxy.write ? { proxy: proxy.write } : {}),
   };
 }

@@ -91,7 +91,8 @@ export interface SiteIntent {
   readonly external: readonly { readonly name: string; readonly gateway?: Address }[];
   readonly egress: readonly EgressIntent[];
   readonly replyPaths: readonly ReplyPath[];
-  readonly proxy: ProxySettings;
+  /** Absent when the site does not declare one: the defaults apply if it publishes HTTP. */
+  readonly proxy?: ProxySettings;
   readonly tunnels: readonly SiteTunnel[];
 }
 

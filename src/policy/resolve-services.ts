@@ -92,7 +92,10 @@ export function resolveServices(
     }
     const shared = tunnels.find((t) => t.tunnel.name === found.tunnel);
     const front = shared?.local;
-    if (front && front.address.family !== address.family) {
+    // Only SNAT and the reverse proxy need a source address of the target's family; a port
+    // that keeps the client's address forwards the client's own.
+    const keepsClient = s.kind !== "http" && s.clientAddress === "preserve";
+    if (front && front.address.family !== address.family && !keepsClient) {
       report({
         path: [...path, "target"],
         message: `the target is IPv${address.family} but ${s.publishOn}'s address on ${found.tunnel} is IPv${front.address.family}, so ${s.publishOn} has no source address to reach it; use an IPv${front.address.family} target`,

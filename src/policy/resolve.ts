@@ -15,13 +15,6 @@ import type { PolicyDocument } from "./schema.js";
 
 export type Resolved = { ok: true; intent: Intent } | { ok: false; diagnostics: Diagnostic[] };
 
-const DEFAULT_PROXY = {
-  tls: "auto",
-  httpPort: 80,
-  httpsPort: 443,
-  adminListen: "localhost:2019",
-} as const;
-
 /**
  * Turns a schema-valid document into an Intent, or lists every cross-reference problem. Every
  * lookup goes through a map or a sorted index, so resolving grows as n log n in the number of
@@ -95,7 +88,7 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
       })),
       egress,
       replyPaths,
-      proxy: siteDoc.proxy ?? DEFAULT_PROXY,
+      ...(siteDoc.proxy ? { proxy: siteDoc.proxy } : {}),
       tunnels: siteTunnels,
     };
   });

@@ -5,6 +5,7 @@ import { planJson } from "../plan/format.js";
 import type { LiveState } from "../plan/types.js";
 import type { Intent } from "../policy/intent.js";
 import { parsePolicy } from "../policy/load.js";
+import { readUpstreams } from "../system/caddy/admin.js";
 import type { Runner } from "../system/runner.js";
 import { VERSION } from "../version.js";
 
@@ -53,6 +54,8 @@ export interface SiteStatus {
     readonly target: string;
     readonly reachable: boolean | null;
     readonly how: string;
+    /** HTTP services: whether Caddy holds the route, and the failures its proxy counted. */
+    readonly proxy?: { readonly routed: boolean; readonly upstreamFails: number | null };
   }[];
 }
 
@@ -118,7 +121,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   const loaded = parsePolicy(text, "policy in force");
   const { intent } = loaded;
   // keyDir is only for applying; a plan reads no keys.
-  const { live, plan } = await planSite(target, { ...loaded, keyDir: "", site });
+  const { live, plan, desired } = await planSite(target, { ...loaded, keyDir: "", site });
   const siteIntent = intent.sites.find((s) => s.name === site);
   const tunnels = peers(intent, live, now);
   const handshakeFresh = (tunnelDevice: string) =>
@@ -128,6 +131,14 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
         (p) => p.handshakeAgeSeconds !== null && p.handshakeAgeSeconds < HANDSHAKE_STALE_SECONDS,
       ) ?? false;
 
+  const admin = desired.proxy?.settings.adminListen;
+  const upstreams =
+    admin !== undefined && live.proxy?.reachable
+      ? await readUpstreams(target.runner, admin)
+      : undefined;
+  const unrouted = new Set(
+    plan.changes.flatMap((c) => (c.kind === "proxy" && c.op !== "remove" ? [c.service] : [])),
+  );
   const services: SiteStatus["services"][number][] = [];
   for (const s of intent.services.filter((x) => x.publishOn === site)) {
     const targetText = formatHostPort(s.target.address, s.target.port);
@@ -148,7 +159,15 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
         listen,
         target: targetText,
         reachable: ok,
-        how: "tcp connect",
+        how: "tcp connect through the tunnel",
+        ...(s.kind === "http"
+          ? {
+              proxy: {
+                routed: live.proxy?.reachable === true && !unrouted.has(s.name),
+                upstreamFails: upstreams?.find((u) => u.address === targetText)?.fails ?? null,
+              },
+            }
+          : {}),
       });
     }
   }

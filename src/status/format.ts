@@ -37,7 +37,10 @@ export function formatStatus(s: SiteStatus): string {
   }
   for (const v of s.services) {
     const r = v.reachable === null ? "unknown" : v.reachable ? "reachable" : "UNREACHABLE";
-    out.push(`  service ${v.name} (${v.listen} → ${v.target}): ${r} (${v.how})`);
+    const proxy = v.proxy
+      ? `; Caddy: ${v.proxy.routed ? "routed" : "ROUTE MISSING"}${v.proxy.upstreamFails !== null ? `, ${v.proxy.upstreamFails} upstream failures` : ""}`
+      : "";
+    out.push(`  service ${v.name} (${v.listen} → ${v.target}): ${r} (${v.how}${proxy})`);
   }
   return `${out.join("\n")}\n`;
 }

@@ -30,10 +30,18 @@ export function commandLine(tool: string, args: readonly string[]): string {
   return redact([tool, ...args].join(" "));
 }
 
+/** Where the tools netpol runs come from on Debian and Ubuntu, for the "not installed" error. */
+const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
+  ip: "iproute2",
+  nft: "nftables",
+  wg: "wireguard-tools",
+  nc: "netcat-openbsd",
+};
+
 export function toolMissing(tool: string): NetpolError {
   return new NetpolError(
     "NETPOL_E_TOOL_MISSING",
-    `${tool} is not installed; run deploy/install-deps.sh (or apt-get install it)`,
+    `${tool} is not installed; run \`apt-get install --no-install-recommends ${DEBIAN_PACKAGE[tool] ?? tool}\` (or deploy/install-deps.sh from a checkout)`,
   );
 }
 

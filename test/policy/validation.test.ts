@@ -882,13 +882,14 @@ describe("services", () => {
       expected: ["services[0].target: the target must be an IP address, not a host name"],
     },
     {
+      // SNATed: the VPS would need an IPv6 address of its own on the tunnel.
       name: "an IPv6 target over an IPv4 tunnel",
       mutate: (p) => {
         home(p).networks.push({ name: "lan6", cidr: "2001:db8:1::/64", interface: "eth0" });
-        service(p, 1).target = "[2001:db8:1::53]:53";
+        service(p, 2).target = "[2001:db8:1::22]:22";
       },
       expected: [
-        "services[1].target: the target is IPv6 but vps's address on wg-home is IPv4, so vps has no source address to reach it; use an IPv4 target",
+        "services[2].target: the target is IPv6 but vps's address on wg-home is IPv4, so vps has no source address to reach it; use an IPv4 target",
       ],
     },
     {

@@ -7,6 +7,7 @@ import { NetpolError } from "../../errors.js";
 import { formatPlan, planJson } from "../../plan/format.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
+import { showingProgress } from "../progress.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 interface ApplyOptions extends TargetOptions, OutputOptions {
@@ -47,7 +48,7 @@ export function registerApply(program: Command): void {
       );
     }
     const policy = await readPolicyFile(file, opts.keyDir);
-    const target = targetFrom(opts);
+    const { target, done } = showingProgress(targetFrom(opts), opts);
     const previous = await readRecordText(target.stateDir, target.scope);
     const result = await applySite(
       target,
@@ -57,7 +58,7 @@ export function registerApply(program: Command): void {
         if (seconds === undefined || !r.restore) return;
         await armRevert(target, r.restore, previous, seconds, (id) => startRevertTimer(opts, id));
       },
-    );
+    ).finally(done);
     const confirmBy = result.changed ? seconds : undefined;
     const netns = opts.netns ? ` --netns ${opts.netns}` : "";
     report(

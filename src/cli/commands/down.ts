@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { takeDown } from "../../apply/down.js";
 import { formatPlan, planJson } from "../../plan/format.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
+import { showingProgress } from "../progress.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 export function registerDown(program: Command): void {
@@ -10,8 +11,8 @@ export function registerDown(program: Command): void {
       "remove everything netpol made here (routes, rules, its nftables table, links, tunnels), as an apply of an empty policy",
     ),
   ).action(async (opts: TargetOptions & OutputOptions) => {
-    const target = targetFrom(opts);
-    const result = await takeDown(target, whoAmI("down"));
+    const { target, done } = showingProgress(targetFrom(opts), opts);
+    const result = await takeDown(target, whoAmI("down")).finally(done);
     report(
       opts,
       () =>

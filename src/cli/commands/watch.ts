@@ -9,18 +9,26 @@ import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target
 interface WatchOptions extends TargetOptions, OutputOptions {
   site: string;
   keyDir?: string;
+  interval: string;
 }
 
 export function registerWatch(program: Command): void {
   targetOptions(
     outputOptions(program.command("watch"))
       .description(
-        "apply, then re-apply whenever links change (puts egress routes back when a tunnel returns)",
+        "apply, then re-apply whenever links change (puts egress routes back when a tunnel returns) and every --interval seconds (puts proxy routes back into a restarted Caddy)",
       )
       .argument("<policy>", "policy file (YAML)")
       .requiredOption("--site <name>", "site this machine (or namespace) is")
-      .option("--key-dir <dir>", "directory holding the private key files (default: the policy's)"),
+      .option("--key-dir <dir>", "directory holding the private key files (default: the policy's)")
+      .option("--interval <seconds>", "also re-apply this often; 0: only on link changes", "30"),
   ).action(async (file: string, opts: WatchOptions) => {
+    const seconds = Number(opts.interval);
+    if (!(Number.isInteger(seconds) && seconds >= 0))
+      throw new NetpolError(
+        "NETPOL_E_USAGE",
+        `--interval takes a whole number of seconds, not ${opts.interval}`,
+      );
     const policy = { ...(await readPolicyFile(file, opts.keyDir)), site: opts.site };
     const target = targetFrom(opts);
     // A long-running command reports events, one line each (one JSON object each with --json).
@@ -49,6 +57,9 @@ export function registerWatch(program: Command): void {
       const where = opts.netns ? ` in netns ${opts.netns}` : "";
       event(process.stdout, `watching links${where}`, { event: "watching" });
     }
+    // A restarted Caddy sends no link event: its lost routes are found by looking again.
+    const timer = seconds > 0 ? setInterval(converge, seconds * 1000) : undefined;
+    stop.signal.addEventListener("abort", () => clearInterval(timer));
     await watchLinks(opts.netns, converge, stop.signal);
   });
 }
