@@ -61,14 +61,14 @@ export async function readPrivateKey(keyDir: string, name: string): Promise<stri
     if (err.code === "ENOENT") throw missing(file);
     throw new NetpolError("NETPOL_E_KEY_FILE", `cannot read key file ${file}: ${err.code}`);
   });
-  const escape = new NetpolError(
+  const linkedOut = new NetpolError(
     "NETPOL_E_KEY_FILE",
     `key file ${file} is a link to ${real}, outside the key directory ${root}; put the key itself in the key directory`,
   );
-  if (!inside(root, real)) throw escape;
+  if (!inside(root, real)) throw linkedOut;
   const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
     (err: NodeJS.ErrnoException) => {
-      if (err.code === "ELOOP") throw escape;
+      if (err.code === "ELOOP") throw linkedOut;
       if (err.code === "ENOENT") throw missing(file);
       throw new NetpolError("NETPOL_E_KEY_FILE", `cannot read key file ${file}: ${err.code}`);
     },
