@@ -29,13 +29,17 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   completion: async () => (await import("./commands/completion.js")).registerCompletion,
 };
 
-/** The whole tree for help, completion and unknown commands; just the one command otherwise. */
+/**
+ * The whole tree for help, completion and unknown commands; just the one command otherwise;
+ * none for --version.
+ */
 async function buildProgram(commandName: string | undefined): Promise<Command> {
   const program = new Command("netpol")
     .description("declarative tunnels and policy routing for a self-hosted router and VPS")
     .version(VERSION, "-V, --version", "print netpol's version")
     .showHelpAfterError()
     .exitOverride();
+  if (commandName === "--version" || commandName === "-V") return program;
   const one = commandName && commandName !== "completion" ? COMMANDS[commandName] : undefined;
   const registers = await Promise.all(one ? [one()] : Object.values(COMMANDS).map((l) => l()));
   for (const register of new Set(registers)) register(program);

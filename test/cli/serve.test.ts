@@ -2,15 +2,16 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execa, type ResultPromise } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { eventually } from "../../src/lab/probe.js";
+import { describeLive } from "../support/layers.js";
 import { createNetns, type Netns } from "../support/netns.js";
 
 const TOKEN = "cli-serve-token-0123456789";
 const netpol = (args: string[]) =>
   execa(process.execPath, ["bin/netpol.js", ...args], { reject: false });
 
-describe("netpol serve and netpol status --remote", () => {
+describeLive("netpol serve and netpol status --remote", () => {
   let ns: Netns;
   let dir: string;
   let server: ResultPromise | undefined;
