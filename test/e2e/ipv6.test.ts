@@ -158,5 +158,25 @@ describeLive(
       expect(ping.exitCode).not.toBe(0);
       expect(await counterPackets(lab.names.ns("isp"), "leak6")).toBe(0);
     });
+
+    it("keeps a VLAN's IPv6 in even when the policy lists only its IPv4 network", async () => {
+      // VLAN 6 as IPv4 only in the policy, while its hosts keep global IPv6 addresses from
+      // router advertisements someone else sends: main would carry them out by the uplink.
+      const v4Only = (t: string) =>
+        withV6(t)
+          .replace(/ {6}- \{ name: files6,[^\n]*\n/, "")
+          .replace("from: [files, files6]", "from: [files]");
+      await applySite(siteTarget(lab, "home"), labInput(lab, "home", v4Only), "test");
+      const home = lab.run("home");
+      await home.run("ip", ["-6", "address", "add", "2001:db8:6::1/64", "dev", "vl6", "nodad"]);
+      const r = await httpGet(lab.names.ns("vl6"), www, 1500);
+      expect(r.ok).toBe(false);
+      expect(await counterPackets(lab.names.ns("isp"), "leak6")).toBe(0);
+      const guard = (await home.run("nft", ["list", "chain", "inet", "netpol", "filter_forward"]))
+        .stdout;
+      expect(guard).toMatch(
+        /counter packets [1-9]\d* bytes \d+ drop comment "fail-closed vpn, unlisted IPv6"/,
+      );
+    });
   },
 );
