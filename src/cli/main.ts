@@ -68,6 +68,14 @@ function reportError(err: unknown, json: boolean): number {
   return 70;
 }
 
+// A reader that went away (`netpol plan … | head -1`) is no error: the rest of the output is
+// dropped and the command's own exit code stands.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE" && err.code !== "ERR_STREAM_DESTROYED") throw err;
+  });
+}
+
 const args = process.argv.slice(2);
 try {
   const program = await buildProgram(args[0]);
