@@ -1,10 +1,10 @@
 import type { Command } from "commander";
-import type { planJson } from "../../plan/format.js";
+import type { PlanJson } from "../../plan/format.js";
+import { callSite } from "../../system/control.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
-import { callRemote } from "../remote.js";
 
-type RemotePlan = ReturnType<typeof planJson>;
+type RemotePlan = PlanJson;
 
 interface PushOptions extends OutputOptions {
   site: string;
@@ -42,11 +42,11 @@ export function registerPush(program: Command): void {
     // Checked here first: a broken policy is reported with its lines, and nothing is sent.
     const policy = await readPolicyFile(file);
     const query = new URLSearchParams({ site: opts.site, ...(opts.dryRun ? { dryRun: "1" } : {}) });
-    const answer = await callRemote<{ plan: RemotePlan; changed?: boolean }>(
-      opts.remote,
-      opts.tokenFile,
+    const answer = await callSite<{ plan: RemotePlan; changed?: boolean }>(
+      opts.site,
+      { url: opts.remote, tokenFile: opts.tokenFile },
       `/apply?${query}`,
-      { method: "POST", body: policy.text, contentType: "application/yaml" },
+      policy.text,
     );
     const outcome = opts.dryRun ? "not applied (--dry-run)" : "applied and verified there";
     report(
