@@ -1,7 +1,8 @@
 import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance } from "fastify";
 import { applySite, planSite, type Target } from "../apply/apply.js";
-import { loadPolicyText, loadRecord } from "../apply/record.js";
+import { armRevert, confirmApply } from "../apply/confirm.js";
+import { loadPolicyText, loadRecord, readRecordText } from "../apply/record.js";
 import { NetpolError } from "../errors.js";
 import { planJson } from "../plan/format.js";
 import { MAX_POLICY_BYTES } from "../policy/load.js";
@@ -25,6 +26,8 @@ export interface ServerOptions {
   readonly dryRunLimit?: Budget;
   /** A status is reused for this long, so a busy /status or /metrics spawns no extra processes. */
   readonly statusMaxAgeMs?: number;
+  /** Starts the process that reverts an apply made with ?confirm=N unless POST /confirm comes. */
+  readonly revertTimer?: (id: string) => number | undefined;
 }
 
 export interface Budget {
@@ -108,7 +111,7 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
     (request.query as { dryRun?: string }).dryRun === "1";
   const budget = (request: { query: unknown }) => (isDryRun(request) ? dryRunBudget : applyBudget);
 
-  app.post<{ Body: string; Querystring: { dryRun?: string; site?: string } }>(
+  app.post<{ Body: string; Querystring: { dryRun?: string; site?: string; confirm?: string } }>(
     "/apply",
     {
       config: {
@@ -134,16 +137,31 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
         throw new NetpolError("NETPOL_E_USAGE", "say which site to apply: ?site=NAME");
       const validated = await validator.validate(request.body, "request body", site);
       const policy = { ...validated, keyDir: opts.keyDir, site };
+      const seconds =
+        request.query.confirm === undefined ? undefined : Number(request.query.confirm);
+      if (seconds !== undefined && !(Number.isInteger(seconds) && seconds > 0 && opts.revertTimer))
+        throw new NetpolError(
+          "NETPOL_E_USAGE",
+          opts.revertTimer
+            ? `confirm takes a whole number of seconds, not ${request.query.confirm}`
+            : "this server cannot arm a revert; apply without ?confirm",
+        );
       if (isDryRun(request))
         return { dryRun: true, plan: planJson((await planSite(opts.target, policy)).plan) };
       const started = process.hrtime.bigint();
       try {
-        const result = await applySite(opts.target, policy, `http ${request.ip}`);
+        const previous = await readRecordText(opts.target.stateDir, opts.target.scope);
+        const result = await applySite(opts.target, policy, `http ${request.ip}`, async (r) => {
+          const timer = opts.revertTimer;
+          if (seconds === undefined || !r.restore || !timer) return;
+          await armRevert(opts.target, r.restore, previous, seconds, timer);
+        });
         metrics.applies.inc({ result: result.changed ? "changed" : "unchanged" });
         return {
           changed: result.changed,
           plan: planJson(result.plan),
           policy: { hash: result.record.policyHash, appliedAt: result.record.appliedAt },
+          ...(seconds !== undefined && result.changed ? { confirmWithinSeconds: seconds } : {}),
         };
       } catch (err) {
         metrics.applies.inc({
@@ -157,6 +175,12 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
       }
     },
   );
+
+  app.post("/confirm", async () => {
+    await confirmApply(opts.target);
+    cached = undefined;
+    return { confirmed: true };
+  });
 
   app.get("/metrics", async (_request, reply) => {
     metrics.observe(await status());

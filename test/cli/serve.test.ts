@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execa, type ResultPromise } from "execa";
@@ -83,6 +83,13 @@ describeLive("netpol serve and netpol status --remote", () => {
       path.join(dir, "token"),
     ]);
     expect(human.stdout).toContain("no policy applied");
+    // The version, in the status document and as Prometheus' usual build-info gauge.
+    const { version } = JSON.parse(await readFile("package.json", "utf8")) as { version: string };
+    expect(JSON.parse(remote.stdout)).toMatchObject({ version });
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(await metrics.text()).toContain(`netpol_build_info{version="${version}"} 1`);
     server.kill("SIGTERM");
     const done = await server;
     expect(String(done.stdout)).toContain('"url":"/status"');

@@ -1,31 +1,37 @@
-import { spawn } from "node:child_process";
 import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
 import { armRevert, confirmApply, revertIfUnconfirmed } from "../../apply/confirm.js";
 import { readRecordText } from "../../apply/record.js";
 import { NetpolError } from "../../errors.js";
-import { formatPlan, planJson } from "../../plan/format.js";
+import { formatPlan, formatPlanJson, planJson } from "../../plan/format.js";
+import { applyRemote, confirmRemote, otherSites } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
 import { showingProgress } from "../progress.js";
+import { startRevertTimer } from "../revert-timer.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 interface ApplyOptions extends TargetOptions, OutputOptions {
   site: string;
   keyDir?: string;
   confirm?: string;
+  all?: boolean;
 }
 
-/** The script this process runs (bin/netpol.js): the CLI again, bundled or not. */
-const MAIN = process.argv[1] ?? "";
+interface ConfirmOptions extends TargetOptions, OutputOptions {
+  all?: boolean;
+  site?: string;
+  keyDir?: string;
+}
 
-/** The detached process that reverts an unconfirmed apply; it outlives this one. */
-function startRevertTimer(opts: TargetOptions, id: string): number | undefined {
-  const args = [MAIN, "revert-unconfirmed", id, "--state-dir", opts.stateDir ?? ""];
-  if (opts.netns) args.push("--netns", opts.netns);
-  const child = spawn(process.execPath, args, { detached: true, stdio: "ignore" });
-  child.unref();
-  return child.pid;
+/** Where no `control` lets this command reach a site, the user applies it there. */
+function notReached(sites: readonly string[], file: string): string {
+  return sites
+    .map(
+      (s) =>
+        `site ${s} has no control endpoint: apply it there (netpol apply ${file} --site ${s})\n`,
+    )
+    .join("");
 }
 
 export function registerApply(program: Command): void {
@@ -38,6 +44,10 @@ export function registerApply(program: Command): void {
       .option(
         "--confirm <seconds>",
         "revert by itself unless `netpol confirm` runs within this time",
+      )
+      .option(
+        "--all",
+        "first apply the other sites that declare `control` through their `netpol serve`, then this one",
       ),
   ).action(async (file: string, opts: ApplyOptions) => {
     const seconds = opts.confirm === undefined ? undefined : Number(opts.confirm);
@@ -48,6 +58,8 @@ export function registerApply(program: Command): void {
       );
     }
     const policy = await readPolicyFile(file, opts.keyDir);
+    const others = opts.all ? otherSites(policy.intent, opts.site, policy.keyDir) : undefined;
+    const remote = others ? await applyRemote(others.remote, policy.text, seconds, opts.site) : [];
     const { target, done } = showingProgress(targetFrom(opts), opts);
     const previous = await readRecordText(target.stateDir, target.scope);
     const result = await applySite(
@@ -61,13 +73,22 @@ export function registerApply(program: Command): void {
     ).finally(done);
     const confirmBy = result.changed ? seconds : undefined;
     const netns = opts.netns ? ` --netns ${opts.netns}` : "";
+    const confirmAll = opts.all ? ` ${file} --site ${opts.site} --all` : "";
     report(
       opts,
       () =>
+        remote
+          .map(
+            (r) =>
+              formatPlanJson(r.plan, "remote") +
+              (r.changed ? `applied and verified at site ${r.site}\n` : ""),
+          )
+          .join("") +
+        notReached(others?.unreachable ?? [], file) +
         formatPlan(result.plan, target.scope) +
         (result.changed ? `applied and verified (${target.runner.spawned} commands run)\n` : "") +
         (confirmBy !== undefined
-          ? `run \`netpol confirm${netns}\` within ${confirmBy}s, or this apply is reverted\n`
+          ? `run \`netpol confirm${confirmAll}${netns}\` within ${confirmBy}s, or this apply is reverted\n`
           : ""),
       () => ({
         plan: planJson(result.plan),
@@ -75,13 +96,24 @@ export function registerApply(program: Command): void {
         commandsRun: target.runner.spawned,
         policyHash: result.record.policyHash,
         ...(confirmBy !== undefined ? { confirmWithinSeconds: confirmBy } : {}),
+        ...(opts.all ? { remote, notReached: others?.unreachable ?? [] } : {}),
       }),
     );
   });
 
   targetOptions(
-    outputOptions(program.command("confirm").description("keep an apply made with --confirm")),
-  ).action(async (opts: TargetOptions & OutputOptions) => {
+    outputOptions(program.command("confirm").description("keep an apply made with --confirm"))
+      .argument("[policy]", "with --all: the policy applied with `apply --all`")
+      .option("--all", "also confirm at the other sites the policy reaches through `control`")
+      .option("--site <name>", "with --all: the site this machine is")
+      .option("--key-dir <dir>", "directory holding the token files (default: the policy's)"),
+  ).action(async (file: string | undefined, opts: ConfirmOptions) => {
+    if (opts.all) {
+      if (file === undefined || opts.site === undefined)
+        throw new NetpolError("NETPOL_E_USAGE", "confirm --all needs the policy and --site");
+      const policy = await readPolicyFile(file, opts.keyDir);
+      await confirmRemote(otherSites(policy.intent, opts.site, policy.keyDir).remote);
+    }
     await confirmApply(targetFrom(opts));
     report(
       opts,

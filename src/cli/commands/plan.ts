@@ -1,12 +1,15 @@
 import type { Command } from "commander";
 import { planSite } from "../../apply/apply.js";
-import { formatPlan, planIsEmpty, planJson } from "../../plan/format.js";
+import { formatPlanJson, planJson } from "../../plan/format.js";
+import { otherSites, planRemote } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
 import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
 
 interface PlanOptions extends TargetOptions, OutputOptions {
   site: string;
+  all?: boolean;
+  keyDir?: string;
 }
 
 export function registerPlan(program: Command): void {
@@ -14,16 +17,33 @@ export function registerPlan(program: Command): void {
     outputOptions(program.command("plan"))
       .description("show what apply would change; exit 0 in sync, 2 changes pending, 1 error")
       .argument("<policy>", "policy file (YAML)")
-      .requiredOption("--site <name>", "site this machine (or namespace) is"),
+      .requiredOption("--site <name>", "site this machine (or namespace) is")
+      .option("--all", "also ask the other sites that declare `control` (their dry run)")
+      .option("--key-dir <dir>", "directory holding the token files (default: the policy's)"),
   ).action(async (file: string, opts: PlanOptions) => {
-    const policy = await readPolicyFile(file);
+    const policy = await readPolicyFile(file, opts.keyDir);
     const target = targetFrom(opts);
-    const { plan } = await planSite(target, { ...policy, site: opts.site });
-    report(
-      opts,
-      () => formatPlan(plan, target.scope),
-      () => planJson(plan),
-    );
-    process.exitCode = plan.conflicts.length > 0 ? 1 : planIsEmpty(plan) ? 0 : 2;
+    const remote = opts.all
+      ? await planRemote(otherSites(policy.intent, opts.site, policy.keyDir).remote, policy.text)
+      : [];
+    const local = planJson((await planSite(target, { ...policy, site: opts.site })).plan);
+    const plans = [...remote, local];
+    if (opts.all)
+      report(
+        opts,
+        () => plans.map((p) => formatPlanJson(p, p === local ? target.scope : "remote")).join(""),
+        () => ({ sites: plans }),
+      );
+    else
+      report(
+        opts,
+        () => formatPlanJson(local, target.scope),
+        () => local,
+      );
+    process.exitCode = plans.some((p) => p.conflicts.length > 0)
+      ? 1
+      : plans.every((p) => p.inSync)
+        ? 0
+        : 2;
   });
 }
