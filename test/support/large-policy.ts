@@ -41,6 +41,38 @@ export function egressPolicy(n: number): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** The i-th /28 in 10.0.0.0/8: room for a million networks. */
+function net28(i: number): string {
+  return `10.${(i >> 12) & 0xff}.${(i >> 4) & 0xff}.${(i & 0xf) << 4}/28`;
+}
+
+/**
+ * One site with `n` networks and one egress for every ten of them: the shape that still fits
+ * the rule priorities at 100,000 networks (each egress takes two of the 32,765).
+ */
+export function networksPolicy(n: number): string {
+  const lines = [
+    "version: 1",
+    "sites:",
+    "  home:",
+    "    wan: eth1",
+    "    interfaces:",
+    "      - { name: eth0, kind: physical }",
+    "      - { name: eth1, kind: physical }",
+    "    external: [{ name: tun0 }]",
+    "    networks:",
+  ];
+  for (let i = 0; i < n; i++) {
+    lines.push(`      - { name: n${i}, cidr: ${net28(i)}, interface: eth0 }`);
+  }
+  lines.push("    egress:");
+  for (let e = 0; e * 10 < n; e++) {
+    const from = Array.from({ length: Math.min(10, n - e * 10) }, (_, k) => `n${e * 10 + k}`);
+    lines.push(`      - { name: e${e}, from: [${from.join(", ")}], via: tun0 }`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
 /**
  * A hub (the VPS) and `n` spoke sites in one hub-and-spoke tunnel; every spoke advertises its
  * LAN, so the hub holds `n` peers and each spoke one.
