@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { applySite } from "../../src/apply/apply.js";
 import { OWN_SITE } from "../../src/lab/caddy.js";
 import { dialOutOnly, inboundDropped, type Lab } from "../../src/lab/lab.js";
@@ -13,10 +13,11 @@ import {
 } from "../../src/lab/probe.js";
 import { ADDR, UDP_PORT, WHOAMI_PORT } from "../../src/lab/topology.js";
 import { labInput, siteTarget, startLab } from "../support/lab.js";
+import { describeLive } from "../support/layers.js";
 
 // Scenario C end to end, behind an ISP that lets no connection in to the home: every published
 // service works because the home dials out; the guest VLAN leaves by the VPS's static address.
-describe("scenario C, dial-out only", () => {
+describeLive("scenario C, dial-out only", () => {
   let lab: Lab;
   let down: () => Promise<void>;
   const input = (site: "home" | "vps") =>
