@@ -67,6 +67,8 @@ describeLive("npm pack", () => {
     expect(valid.exitCode, valid.stderr).toBe(0);
     expect(valid.stdout).toMatch(/valid\nsite home/);
 
+    // The demo's lab has fixed names (npd-*, /run/netpol-demo): another demo or `demo --down`
+    // run on this machine at the same time breaks this one.
     const demo = await execa(netpol, ["demo"], away);
     try {
       expect(demo.exitCode, `${demo.stdout}\n${demo.stderr}`).toBe(0);
