@@ -11,7 +11,6 @@ import type { Runner } from "../system/runner.js";
 import { execute } from "./execute.js";
 import { withLock } from "./lock.js";
 import { checkProtocol } from "./protocol.js";
-import { undoProxy } from "./proxy-undo.js";
 import { readAfter, readLive } from "./read-live.js";
 import { type ApplyRecord, EMPTY_OWNERSHIP, loadRecord, saveRecord } from "./record.js";
 import { computeRestore, type RestoreScript, runRestore, takeSnapshot } from "./restore.js";
@@ -143,10 +142,10 @@ export async function applySite(
       return result;
     } catch (err) {
       const now = await readLive(target.runner, desired, owned);
-      const failures = [
-        ...(await undoProxy(target.runner, plan.proxy, now)),
-        ...(await runRestore(target.runner, computeRestore(snapshot, now, plan, created))),
-      ];
+      const failures = await runRestore(
+        target.runner,
+        computeRestore(snapshot, now, plan, created),
+      );
       const cause = err instanceof Error ? err.message : String(err);
       if (failures.length > 0) {
         throw new NetpolError(

@@ -3,6 +3,7 @@ import type { Family } from "../net/cidr.js";
 import { addressKey, routeKey, ruleKey } from "../plan/keys.js";
 import type { LiveState, Plan } from "../plan/types.js";
 import { addressArgs, batchLine, linkDelete, routeArgs, ruleArgs } from "../render/ip.js";
+import { readCaddy, writeCaddy } from "../system/caddy/admin.js";
 import { runIpBatch } from "../system/iproute2/iproute2.js";
 import { loadNft } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
@@ -24,6 +25,8 @@ export interface RestoreScript {
   readonly v6: readonly string[];
   readonly sysctls: readonly (readonly [string, string])[];
   readonly deleteLinks: readonly string[];
+  /** Caddy's config before the apply (JSON), when the apply changed proxy routes. */
+  readonly proxy?: { readonly admin: string; readonly config: string };
 }
 
 export async function takeSnapshot(runner: Runner, live: LiveState, plan: Plan): Promise<Snapshot> {
@@ -102,6 +105,9 @@ export function computeRestore(
       c.kind === "sysctl" && c.from !== undefined ? [[c.key, c.from] as const] : [],
     ),
     deleteLinks: created.filter((name) => linksNow.has(name)),
+    ...(plan.proxy
+      ? { proxy: { admin: plan.proxy.admin, config: JSON.stringify(plan.proxy.previous) } }
+      : {}),
   };
 }
 
@@ -130,5 +136,18 @@ export async function runRestore(runner: Runner, script: RestoreScript): Promise
       true,
     ),
   );
+  const proxy = script.proxy;
+  if (proxy) await attempt("Caddy config", () => restoreCaddy(runner, proxy.admin, proxy.config));
   return failures;
+}
+
+/**
+ * Puts Caddy's earlier config back, unless Caddy still runs it (it refused the new one). Read
+ * first: the write must carry the ETag of what Caddy runs now.
+ */
+async function restoreCaddy(runner: Runner, admin: string, config: string): Promise<void> {
+  const now = await readCaddy(runner, admin);
+  if (!now.reachable) throw new Error(now.error);
+  if (JSON.stringify(now.config) === config) return;
+  await writeCaddy(runner, { admin, etag: now.etag, config: JSON.parse(config) }, "rollback");
 }
