@@ -6,6 +6,7 @@ import {
   batchLine,
   linkAdd,
   linkDelete,
+  linkUp,
   portSet,
   routeArgs,
   ruleArgs,
@@ -92,22 +93,8 @@ export async function execute(
   }
   const kernelLinks = added.filter((l) => l.kind !== "wireguard");
   const setUp = [
-    ...added.map((l) => [
-      "link",
-      "set",
-      "dev",
-      l.name,
-      ...(l.kind === "wireguard" ? ["mtu", String(l.mtu)] : []),
-      "up",
-    ]),
-    ...pick(plan.changes, "link", "set").map((c) => [
-      "link",
-      "set",
-      "dev",
-      c.name,
-      ...(c.mtu ? ["mtu", String(c.mtu)] : []),
-      "up",
-    ]),
+    ...added.map((l) => linkUp(l.name, l.kind === "wireguard" ? l.mtu : undefined)),
+    ...pick(plan.changes, "link", "set").map((c) => linkUp(c.name, c.mtu)),
   ];
   const linkLines = [
     ...kernelLinks.flatMap((l) => linkAdd(l)),

@@ -21,6 +21,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   apply: async () => (await import("./commands/apply.js")).registerApply,
   confirm: async () => (await import("./commands/apply.js")).registerApply,
   "revert-unconfirmed": async () => (await import("./commands/apply.js")).registerApply,
+  push: async () => (await import("./commands/push.js")).registerPush,
   down: async () => (await import("./commands/down.js")).registerDown,
   watch: async () => (await import("./commands/watch.js")).registerWatch,
   status: async () => (await import("./commands/status.js")).registerStatus,
