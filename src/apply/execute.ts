@@ -6,6 +6,7 @@ import {
   batchLine,
   linkAdd,
   linkDelete,
+  linkMarkArgs,
   portSet,
   routeArgs,
   ruleArgs,
@@ -75,6 +76,8 @@ export async function execute(
   runner: Runner,
   privateKeys: ReadonlyMap<string, string>,
   created: string[],
+  /** A private directory for the 0600 files that hand WireGuard configs to `wg`. */
+  secretDir: string,
 ): Promise<void> {
   const added = pick(plan.changes, "link", "add").map((c) => c.link);
   for (const link of added.filter((l) => l.kind === "wireguard")) {
@@ -83,6 +86,8 @@ export async function execute(
   }
   const kernelLinks = added.filter((l) => l.kind !== "wireguard");
   const setUp = [
+    // The mark that makes a link netpol's: the kernel keeps it for as long as the link lives.
+    ...added.map((l) => linkMarkArgs(l.name, plan.site)),
     ...added.map((l) => [
       "link",
       "set",
@@ -124,7 +129,7 @@ export async function execute(
     const key = privateKeys.get(c.spec.privateKeyFile);
     if (key === undefined)
       throw new Error(`unreachable: no private key read for ${c.spec.privateKeyFile}`);
-    await syncWireguard(runner, c.spec.name, renderWireguard(c.spec, key), "wireguard");
+    await syncWireguard(runner, c.spec.name, renderWireguard(c.spec, key), secretDir, "wireguard");
   }
   await runIpBatch(
     runner,

@@ -1,10 +1,11 @@
 import { Command, CommanderError } from "commander";
-import { NetpolError } from "../errors.js";
+import { ERRORS, NetpolError } from "../errors.js";
 import { formatDiagnostic } from "../policy/diagnostic.js";
 import { registerApply } from "./commands/apply.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerPlan } from "./commands/plan.js";
+import { registerRecover } from "./commands/recover.js";
 import { registerRender } from "./commands/render.js";
 import { registerServe } from "./commands/serve.js";
 import { registerStatus } from "./commands/status.js";
@@ -24,6 +25,7 @@ registerApply(program);
 registerWatch(program);
 registerStatus(program);
 registerServe(program);
+registerRecover(program);
 registerDemo(program);
 
 /** User mistakes print one clear message per problem; only bugs print a stack. */
@@ -35,9 +37,9 @@ function report(err: unknown): number {
     return err.exitCode;
   }
   process.stderr.write(
-    `netpol: internal error (please report it):\n${err instanceof Error ? err.stack : String(err)}\n`,
+    `netpol: internal error (NETPOL_E_INTERNAL, please report it):\n${err instanceof Error ? err.stack : String(err)}\n`,
   );
-  return 70;
+  return ERRORS.NETPOL_E_INTERNAL.exit;
 }
 
 try {

@@ -45,6 +45,13 @@ export function linkAdd(link: LinkSpec): string[][] {
   }
 }
 
+/** How netpol's mark on a link it created begins (see apply/ownership): `netpol:<site>`. */
+export const LINK_MARK = "netpol:";
+
+export function linkMarkArgs(name: string, site: string): string[] {
+  return ["link", "set", "dev", name, "alias", `${LINK_MARK}${site}`];
+}
+
 export function linkUp(name: string): string[] {
   return ["link", "set", "dev", name, "up"];
 }

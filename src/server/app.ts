@@ -1,7 +1,8 @@
 import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance } from "fastify";
 import { applySite, planSite, type Target } from "../apply/apply.js";
-import { loadPolicyText, loadRecord } from "../apply/record.js";
+import { loadInForce } from "../apply/record.js";
+import { filesOf } from "../apply/state-file.js";
 import { NetpolError } from "../errors.js";
 import { planJson } from "../plan/format.js";
 import { parsePolicy } from "../policy/load.js";
@@ -70,14 +71,13 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
   };
 
   const inForce = async () => {
-    const record = await loadRecord(opts.target.stateDir, opts.target.scope);
-    const text = await loadPolicyText(opts.target.stateDir, opts.target.scope);
-    if (!record || text === undefined)
+    const found = await loadInForce(filesOf(opts.target));
+    if (!found)
       throw new NetpolError(
         "NETPOL_E_NO_POLICY",
         "no policy has been applied here yet; POST one to /apply",
       );
-    return { record, text };
+    return found;
   };
 
   app.get("/healthz", async () => ({ ok: true }));
@@ -85,12 +85,8 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
   app.get("/status", async () => status());
 
   app.get("/plan", async () => {
-    const { record, text } = await inForce();
-    const policy = {
-      ...parsePolicy(text, "policy in force"),
-      keyDir: opts.keyDir,
-      site: record.site,
-    };
+    const { record, policy: loaded } = await inForce();
+    const policy = { ...loaded, keyDir: opts.keyDir, site: record.site };
     return planJson((await planSite(opts.target, policy)).plan);
   });
 
@@ -106,9 +102,7 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
       }
       const loaded = parsePolicy(request.body, "request body");
       const site =
-        request.query.site ??
-        opts.site ??
-        (await loadRecord(opts.target.stateDir, opts.target.scope))?.site;
+        request.query.site ?? opts.site ?? (await loadInForce(filesOf(opts.target)))?.record.site;
       if (site === undefined)
         throw new NetpolError("NETPOL_E_USAGE", "say which site to apply: ?site=NAME");
       const policy = { ...loaded, keyDir: opts.keyDir, site };

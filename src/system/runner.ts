@@ -42,25 +42,36 @@ export function createRunner(netns?: string): Runner {
       return spawned;
     },
     async run(tool, args, options = {}) {
-      const [file, argv] = netns
-        ? ["ip", ["netns", "exec", netns, tool, ...args]]
-        : [tool, [...args]];
+      const argv = netns ? ["ip", "netns", "exec", netns, tool, ...args] : [tool, ...args];
       spawned++;
-      const result = await execa(file, argv, {
+      // A tool dies with netpol (parent-death signal): a killed apply leaves no `ip -batch`
+      // running on behind the next one, which has taken its stale lock over.
+      const result = await execa("setpriv", ["--pdeathsig", "KILL", ...argv], {
         input: options.input ?? "",
         reject: false,
         env: { LC_ALL: "C", PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` },
         extendEnv: true,
       });
       if (result.failed) {
-        const missing = (result as { code?: string }).code === "ENOENT";
+        const missing = /failed to execute|exec of .* failed: No such file/.test(result.stderr);
         const where = options.step ? ` during ${options.step}` : "";
         const said = redact(`${result.stderr || result.stdout || result.shortMessage}`.trim());
+        const command = commandLine(tool, args);
         throw new NetpolError(
           missing ? "NETPOL_E_TOOL_MISSING" : "NETPOL_E_TOOL_FAILED",
           missing
             ? `${tool} is not installed; run deploy/install-deps.sh (or apt-get install it)`
-            : `\`${commandLine(tool, args)}\`${netns ? ` in netns ${netns}` : ""} failed${where} (exit ${result.exitCode}): ${said}`,
+            : `\`${command}\`${netns ? ` in netns ${netns}` : ""} failed${where} (exit ${result.exitCode}): ${said}`,
+          [],
+          {
+            details: {
+              command,
+              ...(options.step ? { step: options.step } : {}),
+              ...(netns ? { netns } : {}),
+              ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+              stderr: redact(String(result.stderr ?? "")),
+            },
+          },
         );
       }
       return { stdout: result.stdout, stderr: result.stderr };

@@ -2,8 +2,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
-import { armRevert, confirmApply, revertIfUnconfirmed } from "../../apply/confirm.js";
-import { readRecordText } from "../../apply/record.js";
+import { confirmApply, revertIfUnconfirmed, revertNow } from "../../apply/confirm.js";
 import { NetpolError } from "../../errors.js";
 import { formatPlan } from "../../plan/format.js";
 import { readPolicyFile } from "../policy-file.js";
@@ -17,7 +16,11 @@ interface ApplyOptions extends TargetOptions {
 
 const MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
 
-/** The detached process that reverts an unconfirmed apply; it outlives this one. */
+/**
+ * The detached process that reverts an unconfirmed apply. `detached` makes it the leader of a
+ * session of its own (setsid), so the hang-up of this terminal or a kill of this process does
+ * not reach it.
+ */
 function startRevertTimer(opts: TargetOptions, id: string): number | undefined {
   const args = [MAIN, "revert-unconfirmed", id, "--state-dir", opts.stateDir ?? ""];
   if (opts.netns) args.push("--netns", opts.netns);
@@ -48,23 +51,22 @@ export function registerApply(program: Command): void {
     }
     const policy = await readPolicyFile(file, opts.keyDir);
     const target = targetFrom(opts);
-    const previous = await readRecordText(target.stateDir, target.scope);
     const result = await applySite(
       target,
       { ...policy, site: opts.site },
       whoAmI("cli"),
-      async (r) => {
-        if (seconds === undefined || !r.restore) return;
-        await armRevert(target, r.restore, previous, seconds, (id) => startRevertTimer(opts, id));
-      },
+      seconds === undefined
+        ? {}
+        : { confirm: { seconds, startTimer: (id) => startRevertTimer(opts, id) } },
     );
+    for (const note of result.notes) process.stdout.write(`note: ${note}\n`);
     process.stdout.write(formatPlan(result.plan, target.scope));
     if (!result.changed) return;
     process.stdout.write(`applied and verified (${target.runner.spawned} commands run)\n`);
-    if (seconds !== undefined) {
+    if (result.pending) {
       const netns = opts.netns ? ` --netns ${opts.netns}` : "";
       process.stdout.write(
-        `run \`netpol confirm${netns}\` within ${seconds}s, or this apply is reverted\n`,
+        `run \`netpol confirm${netns}\` before ${result.pending.deadline} (${seconds}s), or this apply is reverted\n`,
       );
     }
   });
@@ -75,6 +77,13 @@ export function registerApply(program: Command): void {
       process.stdout.write("confirmed\n");
     },
   );
+
+  targetOptions(
+    program.command("revert").description("undo an apply made with --confirm now"),
+  ).action(async (opts: TargetOptions) => {
+    await revertNow(targetFrom(opts));
+    process.stdout.write("reverted: the state before the apply is back\n");
+  });
 
   targetOptions(
     program

@@ -5,6 +5,9 @@ import { type Cidr, defaultRoute, type Family, parseAddress, parseCidr } from ".
 
 export interface LiveLink {
   readonly name: string;
+  readonly ifindex: number;
+  /** The link's ifalias: netpol marks the links it creates there. */
+  readonly alias: string | undefined;
   readonly kind: string | undefined;
   readonly master: string | undefined;
   readonly up: boolean;
@@ -122,7 +125,9 @@ export function parseRules(json: unknown[], family: Family, protocol: number): O
 }
 
 interface JsonLink {
+  ifindex: number;
   ifname: string;
+  ifalias?: string;
   master?: string;
   flags?: string[];
   mtu: number;
@@ -133,6 +138,8 @@ interface JsonLink {
 export function parseLinks(json: unknown[]): LiveLink[] {
   return (json as JsonLink[]).map((l) => ({
     name: l.ifname,
+    ifindex: l.ifindex,
+    alias: l.ifalias,
     kind: l.linkinfo?.info_kind,
     master: l.master,
     up: l.flags?.includes("UP") ?? false,
