@@ -7,12 +7,7 @@ import { removeStaleSecrets } from "../system/secret-file.js";
 import { clearJournal, interruptedBy, loadJournal } from "./journal.js";
 import { withLock } from "./lock.js";
 import { currentOwnership } from "./ownership.js";
-import {
-  identityOf,
-  isRunning,
-  processIdentity,
-  signalIfRunning,
-} from "./process-identity.js";
+import { identityOf, isRunning, processIdentity, signalIfRunning } from "./process-identity.js";
 import { readLive } from "./read-live.js";
 import { loadRecord, writeRecordText } from "./record.js";
 import { computeRestore, runRestore, type Snapshot, snapshotSchema } from "./restore.js";

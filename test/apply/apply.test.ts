@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { execa } from "execa";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { applySite, planSite } from "../../src/apply/apply.js";
@@ -219,7 +220,10 @@ describe("apply on a live namespace", () => {
     expect(unconfirmed.exitCode, unconfirmed.stderr).toBe(0);
     expect(unconfirmed.stdout).toContain("netpol confirm");
     expect((await ownedSnapshot(home)).rules).toContain("lookup 3");
-    await new Promise((r) => setTimeout(r, 3500));
+    // The revert comes 2 s after the apply finished, from a process of its own.
+    const pending = `${lab.dir}/state/netns-${home}.pending.json`;
+    const giveUp = Date.now() + 15_000;
+    while (existsSync(pending) && Date.now() < giveUp) await new Promise((r) => setTimeout(r, 100));
     expect(await ownedSnapshot(home)).toEqual(before);
 
     const kept = await cli("apply", "--confirm", "2");

@@ -1,34 +1,142 @@
-import { readdir, readFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
-import type { PolicyInput } from "../../src/apply/apply.js";
-import type { Lab } from "../../src/lab/lab.js";
-import { labInput } from "./lab.js";
+import type { PolicyInput, Target } from "../../src/apply/apply.js";
+import { stopWireguardGoByName } from "../../src/lab/processes.js";
+import { parsePolicy } from "../../src/policy/load.js";
+import { generateKeyPair, writePrivateKey } from "../../src/system/keys.js";
+import { createRunner, type Runner } from "../../src/system/runner.js";
 import { ownedSnapshot } from "./live.js";
+import { createNetns, type Netns, uniqueSuffix } from "./netns.js";
 
 /**
- * Home's lab policy grown to a few hundred kernel objects: `n` bridges, each with a network and
- * an address, and an egress per network (its rules and routes), beside the lab's WireGuard link.
+ * One namespace holding a router ("home") with a WAN, a LAN and an external egress device (veth
+ * pairs, both ends inside), a WireGuard tunnel to a far site, and key files: no lab processes
+ * that something else could take down. `policy(n)` grows it to a few hundred kernel objects:
+ * `n` bridges, each with a network and an address, and an egress per network.
  */
-export function bigInput(lab: Lab, n: number): PolicyInput {
-  return labInput(lab, "home", (t) => {
-    const links = Array.from({ length: n }, (_, i) => `      - { name: nb${i}, kind: bridge }`);
-    const nets = Array.from(
-      { length: n },
-      (_, i) =>
-        `      - { name: n${i}, cidr: 10.200.${i}.0/24, interface: nb${i}, address: 10.200.${i}.1 }`,
+export interface CrashSite {
+  readonly ns: Netns;
+  readonly dir: string;
+  readonly stateDir: string;
+  readonly wg: string;
+  readonly homeKey: string;
+  policy(bridges: number, extraEgress?: number): PolicyInput;
+  /** The policy as a file in `dir`, for the CLI. */
+  file(name: string, input: PolicyInput): Promise<string>;
+  target(runner?: Runner): Target;
+  cliArgs(file: string): string[];
+  destroy(): Promise<void>;
+}
+
+export async function crashSite(): Promise<CrashSite> {
+  const ns = await createNetns("crash");
+  const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-crash-"));
+  try {
+    const lines = ["wan0", "lan0", "ext0"].flatMap((d) => [
+      `link add ${d} type veth peer name ${d}p`,
+      `link set dev ${d} up`,
+      `link set dev ${d}p up`,
+    ]);
+    await ns.exec(
+      ["ip", "-batch", "-"],
+      `${lines.join("\n")}\naddress add 198.51.100.2/24 dev wan0\naddress add 192.168.1.1/24 dev lan0\n`,
     );
-    const egress = Array.from(
-      { length: n },
-      (_, i) =>
-        `      - { name: x${i}, from: [n${i}], via: ${lab.names.hma}, except: [10.${i}.0.0/16], table: ${50 + i}, priority: ${2000 + 2 * i} }`,
-    );
-    return t
-      .replace("    interfaces:\n", `    interfaces:\n${links.join("\n")}\n`)
-      .replace("    networks:\n", `    networks:\n${nets.join("\n")}\n`)
-      .replace("    egress:\n", `    egress:\n${egress.join("\n")}\n`);
-  });
+    await ns.exec(["sysctl", "-q", "-w", "net.ipv4.ip_forward=0"]);
+    const home = generateKeyPair();
+    const far = generateKeyPair();
+    await writePrivateKey(path.join(dir, "home.key"), home.privateKey);
+    await writePrivateKey(path.join(dir, "far.key"), far.privateKey);
+    const wg = `cw${uniqueSuffix()}`;
+    const stateDir = path.join(dir, "state");
+    const text = (bridges: number, extra: number) => {
+      const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+      return `version: 1
+sites:
+  home:
+    wan: wan0
+    interfaces:
+      - { name: wan0, kind: physical }
+      - { name: lan0, kind: physical }
+${range(bridges)
+  .map((i) => `      - { name: nb${i}, kind: bridge }`)
+  .join("\n")}
+    networks:
+      - { name: lan, cidr: 192.168.1.0/24, interface: lan0 }
+${range(bridges)
+  .map(
+    (i) =>
+      `      - { name: n${i}, cidr: 10.200.${i}.0/24, interface: nb${i}, address: 10.200.${i}.1 }`,
+  )
+  .join("\n")}
+${range(bridges + extra)
+  .slice(bridges)
+  .map((i) => `      - { name: m${i}, cidr: 10.210.${i}.0/24, interface: lan0 }`)
+  .join("\n")}
+    external:
+      - name: ext0
+    egress:
+      - { name: vpn, from: [lan], via: ext0, except: [192.168.0.0/16], masquerade: true, table: 3, priority: 200 }
+${range(bridges + extra)
+  .map(
+    (i) =>
+      `      - { name: x${i}, from: [${i < bridges ? `n${i}` : `m${i}`}], via: ext0, except: [10.${i}.0.0/16], table: ${50 + i}, priority: ${2000 + 2 * i} }`,
+  )
+  .join("\n")}
+  far:
+    wan: fwan
+    interfaces:
+      - { name: fwan, kind: physical }
+tunnels:
+  - name: t1
+    members:
+      - { site: far, interface: fw${wg.slice(2)}, address: 10.99.0.1/24, endpoint: 192.0.2.1:51821, publicKey: ${far.publicKey}, privateKeyFile: far.key }
+      - { site: home, interface: ${wg}, address: 10.99.0.2/24, publicKey: ${home.publicKey}, privateKeyFile: home.key }
+`;
+    };
+    const site: CrashSite = {
+      ns,
+      dir,
+      stateDir,
+      wg,
+      homeKey: home.privateKey,
+      policy: (bridges, extra = 0) => {
+        const t = text(bridges, extra);
+        return { ...parsePolicy(t, "crash.yaml"), keyDir: dir, site: "home" };
+      },
+      file: async (name, input) => {
+        const file = path.join(dir, name);
+        await writeFile(file, input.text);
+        return file;
+      },
+      target: (runner = createRunner(ns.name)) => ({
+        runner,
+        stateDir,
+        scope: `netns-${ns.name}`,
+      }),
+      cliArgs: (file) => [file, "--site", "home", "--netns", ns.name, "--state-dir", stateDir],
+      destroy: async () => {
+        await stopWireguardGoByName([wg]);
+        await ns.destroy();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+    return site;
+  } catch (err) {
+    await ns.destroy();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** A policy under which home owns nothing. */
+export function emptyPolicy(site: CrashSite): PolicyInput {
+  return {
+    ...parsePolicy("version: 1\nsites:\n  home: {}\n", "empty.yaml"),
+    keyDir: site.dir,
+    site: "home",
+  };
 }
 
 const SYSCTLS = /^net\.ipv[46]\.(ip_forward|conf\.[^.]+\.(forwarding|rp_filter|accept_ra)) /;
@@ -38,8 +146,8 @@ const SYSCTLS = /^net\.ipv[46]\.(ip_forward|conf\.[^.]+\.(forwarding|rp_filter|a
  * state, master), addresses, owned routes and rules, nftables, sysctls, WireGuard configs and
  * the ownership record.
  */
-export async function fullState(lab: Lab): Promise<Record<string, unknown>> {
-  const ns = lab.names.ns("home");
+export async function fullState(site: CrashSite): Promise<Record<string, unknown>> {
+  const ns = site.ns.name;
   const inNs = async (args: string[]) =>
     (await execa("ip", ["netns", "exec", ns, ...args], { reject: false })).stdout;
   const links = JSON.parse(await inNs(["ip", "-j", "-d", "link", "show"])) as {
@@ -54,8 +162,9 @@ export async function fullState(lab: Lab): Promise<Record<string, unknown>> {
   for (const l of links.filter((x) => x.linkinfo?.info_kind === "tun")) {
     wg[l.ifname] = await inNs(["wg", "showconf", l.ifname]);
   }
-  const stateDir = path.join(lab.dir, "state");
-  const record = await readFile(path.join(stateDir, `netns-${ns}.json`), "utf8").catch(() => null);
+  const record = await readFile(path.join(site.stateDir, `netns-${ns}.json`), "utf8").catch(
+    () => null,
+  );
   return {
     ...(await ownedSnapshot(ns)),
     linkDetails: links
