@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the system tools netpol drives (and its tests and demo use), on Debian 12 as root.
+# Installs the system tools netpol drives (and its tests and demo use; zsh only checks the
+# completion script), on Debian 12 as root.
 # Does nothing when they are all present, so `npm test` and `npm run demo` can call it freely.
 set -euo pipefail
 
-packages=(iproute2 nftables wireguard-tools wireguard-go caddy iputils-ping netcat-openbsd procps tcpdump)
-binaries=(ip nft wg wireguard-go caddy ping nc pgrep tcpdump)
+packages=(iproute2 nftables wireguard-tools wireguard-go caddy curl iputils-ping netcat-openbsd procps tcpdump zsh)
+binaries=(ip nft wg wireguard-go caddy curl ping nc pgrep tcpdump zsh)
 
 missing=()
 for bin in "${binaries[@]}"; do

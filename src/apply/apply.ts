@@ -30,7 +30,9 @@ import {
 } from "./journal.js";
 import { withLock } from "./lock.js";
 import { currentOwnership, ownershipAfter } from "./ownership.js";
-import { type LiveWanted, readLive } from "./read-live.js";
+import { checkProtocol } from "./protocol.js";
+import { undoProxy } from "./proxy-undo.js";
+import { type LiveWanted, readAfter, readLive, wantedFor } from "./read-live.js";
 import {
   type ApplyRecord,
   loadRecord,
@@ -74,14 +76,13 @@ export async function planSite(target: Target, policy: PolicyInput): Promise<Pla
   const desired = compileSite(policy.intent, policy.site);
   const record = await loadRecord(files);
   const journal = await loadJournal(files);
-  const wanted: LiveWanted = {
-    protocol: desired.protocol,
-    sysctlKeys: [
-      ...desired.sysctls.map(([k]) => k),
-      ...(record?.ownership.sysctls ?? []).map((s) => s.key),
-      ...(journal?.sysctls ?? []).map((s) => s.key),
-    ],
-  };
+  await checkProtocol(target, desired, record?.protocol);
+  const wanted = wantedFor(desired, {
+    sysctlKeys: [...(record?.ownership.sysctls ?? []), ...(journal?.sysctls ?? [])].map(
+      (s) => s.key,
+    ),
+    wgNames: [...(record?.ownership.links ?? []), ...(journal?.links ?? [])],
+  });
   const live = await readLive(target.runner, wanted);
   const owned = currentOwnership(record?.ownership, journal, live);
   return {
@@ -171,10 +172,15 @@ export async function applySite(
         policyText: policy.text,
         appliedAt: new Date().toISOString(),
         appliedBy,
+        protocol: desired.protocol,
         ownership,
       });
       if (plan.changes.length === 0) {
-        const same = !journal && record?.policyHash === policy.hash && record.site === policy.site;
+        const same =
+          !journal &&
+          record?.policyHash === policy.hash &&
+          record.site === policy.site &&
+          record.protocol === desired.protocol;
         const kept = same && record ? record : stamp(ownershipAfter(owned, desired, plan, live));
         if (!same) await writeRecordText(files, recordText(kept, live.links));
         await clearJournal(files);
@@ -201,7 +207,7 @@ export async function applySite(
       const created: string[] = [];
       try {
         await execute(plan, target.runner, keys, created, secretDirOf(files));
-        const after = await verify(target, desired, owned, plan, wanted);
+        const after = await verify(target, desired, owned, plan, wanted, live);
         const applied = stamp(ownershipAfter(owned, desired, plan, after));
         await writeRecordText(files, recordText(applied, after.links));
         await clearJournal(files);
@@ -224,10 +230,11 @@ async function verify(
   owned: Ownership,
   plan: Plan,
   wanted: LiveWanted,
+  before: LiveState,
 ): Promise<LiveState> {
   const giveUp = Date.now() + VERIFY_MS;
   for (;;) {
-    const after = await readLive(target.runner, wanted);
+    const after = await readAfter(target.runner, wanted, before, plan);
     const left = diff(desired, after, ownershipAfter(owned, desired, plan, after)).changes;
     if (left.length === 0) return after;
     if (Date.now() >= giveUp) {
@@ -267,11 +274,14 @@ async function rollBack(
       ...plan.changes.flatMap((c) => (c.kind === "address" && c.op === "add" ? [c.address] : [])),
     ],
   };
-  const failures = await runRestore(
-    target.runner,
-    computeRestore(snapshot, now, ownedNow, plan.site),
-    secretDirOf(files),
-  );
+  const failures = [
+    ...(await undoProxy(target.runner, plan.proxy, now)),
+    ...(await runRestore(
+      target.runner,
+      computeRestore(snapshot, now, ownedNow, plan.site),
+      secretDirOf(files),
+    )),
+  ];
   const bug = !(err instanceof NetpolError);
   const cause = err instanceof Error ? err.message : String(err);
   const details = err instanceof NetpolError ? err.details : {};

@@ -113,7 +113,12 @@ async function revertUnderLock(target: ConfirmTarget, pending: Pending): Promise
     ...(record?.ownership.sysctls ?? []).map((s) => s.key),
     ...(journal?.sysctls ?? []).map((s) => s.key),
   ];
-  const now = await readLive(target.runner, { protocol: snapshot.protocol, sysctlKeys });
+  const wgNames = [
+    ...snapshot.wireguard.map(([name]) => name),
+    ...(record?.ownership.links ?? []),
+    ...(journal?.links ?? []),
+  ];
+  const now = await readLive(target.runner, { protocol: snapshot.protocol, sysctlKeys, wgNames });
   const owned = currentOwnership(record?.ownership, journal, now);
   const failures = await runRestore(
     target.runner,

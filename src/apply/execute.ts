@@ -12,6 +12,7 @@ import {
   ruleArgs,
 } from "../render/ip.js";
 import { renderWireguard } from "../render/wireguard.js";
+import { writeCaddy } from "../system/caddy/admin.js";
 import { runIpBatch } from "../system/iproute2/iproute2.js";
 import { loadNft } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
@@ -25,6 +26,7 @@ export const STEPS = [
   "nftables",
   "wireguard",
   "link removal",
+  "proxy",
 ] as const;
 export type Step = (typeof STEPS)[number];
 
@@ -65,8 +67,15 @@ function routingLines(plan: Plan, family: Family): string[] {
   ].map(batchLine);
 }
 
+/** Waits for every one; then throws the first failure in the order given. */
+async function settleAll(work: readonly Promise<void>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
 /**
- * Carries a plan out, step by step, with a fixed number of processes per step (a WireGuard
+ * Carries a plan out: links first, then the steps that only need them side by side, link
+ * removal and the proxy last; a fixed number of processes per step (a WireGuard
  * interface costs one `wg` call). Each command names its step, so a failure says where it was.
  * Links it creates are pushed to `created` as they appear, so a rollback after a failure in a
  * later step knows what to remove.
@@ -113,28 +122,45 @@ export async function execute(
   created.push(...kernelLinks.map((l) => l.name));
   await runIpBatch(runner, linkLines, "any", "links");
 
-  await writeSysctls(
-    runner,
-    pick(plan.changes, "sysctl", "set").map((c) => [c.key, c.to] as const),
-    "sysctls",
-  );
-
-  await runIpBatch(runner, routingLines(plan, 4), "any", "routing");
-  await runIpBatch(runner, routingLines(plan, 6), 6, "routing");
-
-  for (const c of plan.changes) {
-    if (c.kind === "nft") await loadNft(runner, c.text, "nftables");
-  }
-  for (const c of pick(plan.changes, "wireguard", "sync")) {
-    const key = privateKeys.get(c.spec.privateKeyFile);
-    if (key === undefined)
-      throw new Error(`unreachable: no private key read for ${c.spec.privateKeyFile}`);
-    await syncWireguard(runner, c.spec.name, renderWireguard(c.spec, key), secretDir, "wireguard");
-  }
+  // Once the links exist, sysctls, routing, nftables and WireGuard need nothing from each
+  // other: they go in side by side. Each runs to its end before a failure is reported, so the
+  // rollback never races a command still at work.
+  await settleAll([
+    writeSysctls(
+      runner,
+      pick(plan.changes, "sysctl", "set").map((c) => [c.key, c.to] as const),
+      "sysctls",
+    ),
+    (async () => {
+      await runIpBatch(runner, routingLines(plan, 4), "any", "routing");
+      await runIpBatch(runner, routingLines(plan, 6), 6, "routing");
+    })(),
+    (async () => {
+      for (const c of plan.changes) {
+        if (c.kind === "nft") await loadNft(runner, c.text, "nftables");
+      }
+    })(),
+    (async () => {
+      for (const c of pick(plan.changes, "wireguard", "sync")) {
+        const key = privateKeys.get(c.spec.privateKeyFile);
+        if (key === undefined)
+          throw new Error(`unreachable: no private key read for ${c.spec.privateKeyFile}`);
+        await syncWireguard(
+          runner,
+          c.spec.name,
+          renderWireguard(c.spec, key),
+          secretDir,
+          "wireguard",
+        );
+      }
+    })(),
+  ]);
   await runIpBatch(
     runner,
     pick(plan.changes, "link", "remove").map((c) => batchLine(linkDelete(c.name))),
     "any",
     "link removal",
   );
+  // Last: the routes lead into the tunnel set up above; one atomic write, whatever their number.
+  if (plan.proxy) await writeCaddy(runner, plan.proxy, "proxy");
 }

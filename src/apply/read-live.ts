@@ -1,30 +1,104 @@
-import type { LiveState } from "../plan/types.js";
+import type { SiteState } from "../compile/desired.js";
+import type { Change, LiveState, Plan } from "../plan/types.js";
+import { readCaddy } from "../system/caddy/admin.js";
 import { readIp } from "../system/iproute2/iproute2.js";
 import { readNft } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
 import { readSysctls } from "../system/sysctl.js";
 import { readWireguard } from "../system/wireguard.js";
 
-/** What to read besides links, addresses, routes and rules (always read whole). */
+/** What to read besides links, addresses, routes, rules and nftables (always read whole). */
 export interface LiveWanted {
   /** Routes and rules with this protocol number are netpol's. */
   readonly protocol: number;
   readonly sysctlKeys: readonly string[];
+  /** WireGuard interfaces to ask about (the policy's and the ones netpol made). */
+  readonly wgNames: readonly string[];
+  /** Caddy's admin address, where the policy publishes HTTP. */
+  readonly proxyAdmin?: string;
 }
 
-/** Links that can be WireGuard here: the kernel's, or wireguard-go's tun device. */
-const WG_KINDS = new Set(["wireguard", "tun"]);
+/** What a plan or an apply of `desired` reads, with `extra` names netpol owns. */
+export function wantedFor(
+  desired: SiteState,
+  extra: { sysctlKeys?: readonly string[]; wgNames?: readonly string[] } = {},
+): LiveWanted {
+  const admin = desired.proxy?.settings.adminListen;
+  return {
+    protocol: desired.protocol,
+    sysctlKeys: [...new Set([...desired.sysctls.map(([k]) => k), ...(extra.sysctlKeys ?? [])])],
+    wgNames: [...new Set([...desired.wireguard.map((w) => w.name), ...(extra.wgNames ?? [])])],
+    ...(admin !== undefined ? { proxyAdmin: admin } : {}),
+  };
+}
+
+/** The tools a live read asks; each part is one or a few processes whatever the state's size. */
+type Part = "ip" | "nft" | "wireguard" | "sysctls" | "proxy";
+const ALL: ReadonlySet<Part> = new Set(["ip", "nft", "wireguard", "sysctls", "proxy"]);
+
+async function read(
+  runner: Runner,
+  want: LiveWanted,
+  parts: ReadonlySet<Part>,
+  before?: LiveState,
+): Promise<LiveState> {
+  // The tools run side by side: nothing one of them reads depends on another's answer.
+  const admin = want.proxyAdmin;
+  const [ip, nft, wireguard, sysctls, proxy] = await Promise.all([
+    parts.has("ip") || !before ? readIp(runner, want.protocol) : before,
+    parts.has("nft") || !before ? readNft(runner) : { listing: before.nftListing },
+    parts.has("wireguard") || !before
+      ? readWireguard(runner, new Set(want.wgNames))
+      : before.wireguard,
+    parts.has("sysctls") || !before ? readSysctls(runner, want.sysctlKeys) : before.sysctls,
+    admin !== undefined && (parts.has("proxy") || !before)
+      ? readCaddy(runner, admin)
+      : before?.proxy,
+  ]);
+  // wireguard-go's sockets are machine-wide: only interfaces that are links here count.
+  const here = new Set(ip.links.map((l) => l.name));
+  return {
+    links: ip.links,
+    addresses: ip.addresses,
+    routes: ip.routes,
+    rules: ip.rules,
+    nftListing: nft.listing,
+    wireguard: wireguard.filter((w) => here.has(w.name)),
+    sysctls,
+    ...(proxy ? { proxy } : {}),
+  };
+}
 
 /**
- * Reads what the diff needs, with a fixed number of processes: ip (3), nft (1–2), wg (0–1),
- * sysctl (0–1), however many routes, rules and peers there are.
+ * Reads what the diff needs, with a fixed number of processes: ip (3), nft (1), wg (0–1),
+ * sysctl (0–1), node (0–1: the running Caddy's config), however many routes, rules and peers there are.
  */
-export async function readLive(runner: Runner, want: LiveWanted): Promise<LiveState> {
-  const ip = await readIp(runner, want.protocol);
-  const nft = await readNft(runner);
-  // wg lists every namespace's wireguard-go interfaces: keep the ones that live here.
-  const wgNames = new Set(ip.links.filter((l) => WG_KINDS.has(l.kind ?? "")).map((l) => l.name));
-  const wireguard = await readWireguard(runner, wgNames);
-  const sysctls = await readSysctls(runner, [...new Set(want.sysctlKeys)]);
-  return { ...ip, nftListing: nft.listing, wireguard, sysctls };
+export function readLive(runner: Runner, want: LiveWanted): Promise<LiveState> {
+  return read(runner, want, ALL);
+}
+
+const PARTS_OF: Record<Change["kind"], readonly Part[]> = {
+  link: ["ip", "wireguard"],
+  port: ["ip"],
+  address: ["ip"],
+  route: ["ip"],
+  rule: ["ip"],
+  sysctl: ["sysctls"],
+  nft: ["nft"],
+  wireguard: ["wireguard"],
+  proxy: ["proxy"],
+};
+
+/**
+ * The live state after `plan` ran, for verifying it: the tools the plan wrote to are asked
+ * again, the rest is taken from `before`, which nothing of the plan changed.
+ */
+export function readAfter(
+  runner: Runner,
+  want: LiveWanted,
+  before: LiveState,
+  plan: Plan,
+): Promise<LiveState> {
+  const parts = new Set(plan.changes.flatMap((c) => PARTS_OF[c.kind]));
+  return read(runner, want, parts, before);
 }

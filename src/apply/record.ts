@@ -23,6 +23,8 @@ export interface ApplyRecord {
   readonly policyText: string;
   readonly appliedAt: string;
   readonly appliedBy: string;
+  /** The routing protocol number its routes and rules carry. */
+  readonly protocol?: number;
   readonly ownership: Ownership;
 }
 
@@ -43,6 +45,7 @@ const recordSchema = z.strictObject({
   policyText: z.string(),
   appliedAt: z.string(),
   appliedBy: z.string(),
+  protocol: z.number().int().min(1).max(255).optional(),
   /** Links netpol made; the kernel carries their mark (ifalias), the index is for humans. */
   links: z.array(z.strictObject({ name: z.string().min(1), ifindex: z.number().int() })),
   addresses: z.array(addressEntry),
@@ -79,6 +82,7 @@ export async function loadRecord(files: StateFiles): Promise<ApplyRecord | undef
     policyText: raw.policyText,
     appliedAt: raw.appliedAt,
     appliedBy: raw.appliedBy,
+    ...(raw.protocol !== undefined ? { protocol: raw.protocol } : {}),
     ownership: {
       links: raw.links.map((l) => l.name),
       addresses: raw.addresses.map(toAddress),
@@ -111,6 +115,7 @@ export function recordText(record: ApplyRecord, links: readonly LiveLink[]): str
     policyText: record.policyText,
     appliedAt: record.appliedAt,
     appliedBy: record.appliedBy,
+    ...(record.protocol !== undefined ? { protocol: record.protocol } : {}),
     links: ownership.links.map((name) => ({
       name,
       ifindex: links.find((l) => l.name === name)?.ifindex ?? 0,

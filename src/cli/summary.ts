@@ -1,6 +1,6 @@
 import { formatCidr } from "../net/cidr.js";
 import { formatHostPort } from "../net/host-port.js";
-import type { Intent } from "../policy/intent.js";
+import { type Intent, keepsClientAddress } from "../policy/intent.js";
 
 /** A one-screen account of what a policy does, site by site. */
 export function summarize(intent: Intent): string {
@@ -21,17 +21,14 @@ export function summarize(intent: Intent): string {
         `  egress ${e.name}: ${e.sources.map(formatCidr).join(", ")} → ${e.via.device}${exit}${except}; table ${e.table}, priority ${e.priority}; ${flags.join(", ")}`,
       );
     }
-    for (const t of intent.tunnels) {
-      const me = t.members.find((m) => m.site === site.name);
-      if (!me) continue;
-      const peers = t.members.filter((m) => m !== me).map((m) => m.site);
+    for (const { tunnel: t, local: me, peers: mine } of site.tunnels) {
+      const peers = mine.map((m) => m.site);
       const role = me.endpoint ? `listens on ${me.listenPort ?? me.endpoint.port}` : "dials out";
       out.push(`  tunnel ${t.name} ${formatCidr(me.address)} ↔ ${peers.join(", ")}; ${role}`);
     }
     for (const s of intent.services.filter((x) => x.publishOn === site.name)) {
       const front = s.kind === "http" ? `http ${s.hostname}` : `${s.kind} ${s.port}`;
-      const keep =
-        s.kind !== "http" && s.clientAddress === "preserve" ? " (keeps client address)" : "";
+      const keep = keepsClientAddress(s) ? " (keeps client address)" : "";
       out.push(
         `  publishes ${s.name}: ${front} → ${formatHostPort(s.target.address, s.target.port)} at ${s.target.site} via ${s.target.tunnel}${keep}`,
       );

@@ -1,6 +1,7 @@
 import { NetpolError } from "../errors.js";
 import type { Intent } from "../policy/intent.js";
 import type { SiteState } from "./desired.js";
+import { siteMarks } from "./egress-groups.js";
 import { compileLinks } from "./links.js";
 import { compileNftables } from "./nftables.js";
 import { compileProxy } from "./proxy.js";
@@ -18,9 +19,11 @@ export function compileSite(intent: Intent, siteName: string): SiteState {
       `no site ${siteName} in this policy; pick one of: ${known}`,
     );
   }
-  const { links, ports, addresses } = compileLinks(intent, site);
-  const wireguard = compileWireguard(intent, siteName);
-  const { rules, routes } = compileRouting(intent, site, wireguard);
+  const { links, ports, addresses } = compileLinks(site);
+  const wireguard = compileWireguard(intent, site);
+  const marks = siteMarks(intent.settings, site);
+  const { rules, routes } = compileRouting(intent, site, marks, wireguard);
+  const nft = compileNftables(intent, site, marks);
   const proxy = compileProxy(intent, site);
   return {
     site: siteName,
@@ -30,7 +33,8 @@ export function compileSite(intent: Intent, siteName: string): SiteState {
     addresses,
     routes,
     rules,
-    nftChains: compileNftables(intent, site),
+    nftSets: nft.sets,
+    nftChains: nft.chains,
     wireguard,
     sysctls: compileSysctls(intent, site),
     ...(proxy ? { proxy } : {}),

@@ -49,6 +49,8 @@ export interface RuleSpec {
   readonly from?: Cidr;
   readonly to?: Cidr;
   readonly fwmark?: number;
+  /** The bits of the mark `fwmark` is compared in; all 32 when absent. */
+  readonly fwmask?: number;
   readonly table: TableRef;
   /** Ignore routes this short or shorter found in the table (0: its default route). */
   readonly suppressPrefixLength?: number;
@@ -56,10 +58,24 @@ export interface RuleSpec {
 
 export interface NftChain {
   readonly name: string;
-  readonly type: "filter" | "nat" | "route";
-  readonly hook: "prerouting" | "input" | "forward" | "output" | "postrouting";
-  readonly priority: string;
+  /** Where a base chain hooks in; a regular chain has none and is reached by jumps only. */
+  readonly base?: {
+    readonly type: "filter" | "nat" | "route";
+    readonly hook: "prerouting" | "input" | "forward" | "output" | "postrouting";
+    readonly priority: string;
+  };
   readonly rules: readonly string[];
+}
+
+/** A named set or map of netpol's table: what rules look items up in instead of one rule each. */
+export interface NftSet {
+  readonly name: string;
+  readonly kind: "set" | "map";
+  /** nft's type line, e.g. `ipv4_addr` or `inet_proto . inet_service : ipv4_addr . inet_service`. */
+  readonly type: string;
+  /** Prefixes rather than single values. */
+  readonly interval: boolean;
+  readonly elements: readonly string[];
 }
 
 export interface WireguardPeer {
@@ -98,6 +114,7 @@ export interface SiteState {
   readonly addresses: readonly AddressSpec[];
   readonly routes: readonly RouteSpec[];
   readonly rules: readonly RuleSpec[];
+  readonly nftSets: readonly NftSet[];
   readonly nftChains: readonly NftChain[];
   readonly wireguard: readonly WireguardSpec[];
   readonly sysctls: readonly (readonly [string, string])[];

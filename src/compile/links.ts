@@ -1,8 +1,8 @@
-import type { Intent, SiteIntent } from "../policy/intent.js";
+import type { SiteIntent } from "../policy/intent.js";
 import type { AddressSpec, LinkSpec, PortSpec } from "./desired.js";
 
 /** Devices netpol creates on a site (VLANs, bridges, WireGuard), bridge ports, and addresses. */
-export function compileLinks(intent: Intent, site: SiteIntent) {
+export function compileLinks(site: SiteIntent) {
   const links: LinkSpec[] = [];
   const ports: PortSpec[] = [];
   for (const i of site.interfaces) {
@@ -16,10 +16,8 @@ export function compileLinks(intent: Intent, site: SiteIntent) {
   const addresses: AddressSpec[] = site.networks.flatMap((n) =>
     n.address ? [{ device: n.interface, cidr: n.address }] : [],
   );
-  for (const t of intent.tunnels) {
-    const local = t.members.find((m) => m.site === site.name);
-    if (!local) continue;
-    links.push({ kind: "wireguard", name: local.device, mtu: t.mtu });
+  for (const { tunnel, local } of site.tunnels) {
+    links.push({ kind: "wireguard", name: local.device, mtu: tunnel.mtu });
     addresses.push({ device: local.device, cidr: local.address });
   }
   return { links, ports, addresses };

@@ -1,187 +1,287 @@
 import { type Cidr, type Family, formatAddress, formatCidr } from "../net/cidr.js";
-import { formatHostPort } from "../net/host-port.js";
-import type { Intent, SiteIntent } from "../policy/intent.js";
-import type { NftChain } from "./desired.js";
+import type { Intent, ServiceIntent, SiteIntent } from "../policy/intent.js";
+import type { NftChain, NftSet } from "./desired.js";
+import { type EgressGroup, ofFamily, type SiteMarks } from "./egress-groups.js";
+import { matchMark, setMark } from "./marks.js";
+
+/**
+ * netpol's nftables table. Every list that grows with the policy (sources, `except` prefixes,
+ * published ports, masqueraded networks) is a named set or map, so the number of rules grows
+ * only with the number of egress groups, reply paths and exit tunnels: a packet meets a few
+ * hashed or interval lookups instead of a rule per item.
+ */
 
 const IP: Record<Family, string> = { 4: "ip", 6: "ip6" };
+const ADDR: Record<Family, string> = { 4: "ipv4_addr", 6: "ipv6_addr" };
+const NFPROTO: Record<Family, string> = { 4: "ipv4", 6: "ipv6" };
+const FAMILIES = [4, 6] as const;
 const quote = (name: string) => JSON.stringify(name);
-const hex = (n: number) => `0x${n.toString(16)}`;
 
-function set(cidrs: readonly Cidr[]): string {
-  const items = cidrs.map(formatCidr);
-  return items.length === 1 ? (items[0] as string) : `{ ${items.join(", ")} }`;
+/** `"a"` for one device, an anonymous set for several. */
+function devices(names: readonly string[]): string {
+  return names.length === 1 ? quote(names[0] ?? "") : `{ ${names.map(quote).join(", ")} }`;
 }
 
-function byFamily(cidrs: readonly Cidr[]): [Family, Cidr[]][] {
-  return ([4, 6] as const)
-    .map((f): [Family, Cidr[]] => [f, cidrs.filter((c) => c.family === f)])
-    .filter(([, list]) => list.length > 0);
+/** Rule comments are limited to 128 bytes: a group names its first egress and a count. */
+function groupName(g: EgressGroup): string {
+  const first = g.egress[0]?.name ?? "";
+  return g.egress.length === 1 ? first : `${first} +${g.egress.length - 1}`;
 }
 
-function deviceOn(intent: Intent, tunnel: string, site: string): string {
-  return (
-    intent.tunnels.find((t) => t.name === tunnel)?.members.find((m) => m.site === site)?.device ??
-    tunnel
+function deviceOn(site: SiteIntent, tunnel: string): string {
+  return site.tunnels.find((t) => t.tunnel.name === tunnel)?.local.device ?? tunnel;
+}
+
+function tunnelDevices(site: SiteIntent): string[] {
+  return site.tunnels.map((t) => t.local.device);
+}
+
+/** Named sets, and a lookup that skips them when they would be empty. */
+class Sets {
+  readonly all: NftSet[] = [];
+  add(set: NftSet): string | undefined {
+    if (set.elements.length === 0) return undefined;
+    this.all.push(set);
+    return `@${set.name}`;
+  }
+  prefixes(name: string, family: Family, cidrs: readonly Cidr[]): string | undefined {
+    return this.add({
+      name,
+      kind: "set",
+      type: ADDR[family],
+      interval: true,
+      elements: cidrs.map(formatCidr),
+    });
+  }
+}
+
+const chainOf = (n: number) => `egress_${n}`;
+
+/**
+ * Marks for policy routing (see routing.ts): replies to connections that came in through a
+ * tunnel get their reply path's mark back; packets from an egress's sources get the group's
+ * mark, with the flag for `except` destinations. Packets that already carry a netpol mark
+ * keep it, so a reply stays on its reply path even from an egress's source.
+ */
+function marking(
+  marks: SiteMarks,
+  sets: Sets,
+): { prerouting: string[]; output: string[]; groups: NftChain[] } {
+  const { mask, flag } = marks.layout;
+  const prerouting = marks.replies.flatMap((r) => [
+    `iifname ${quote(r.device)} ct state new ${setMark("ct", mask, r.mark)}`,
+    `iifname != ${quote(r.device)} ${matchMark("ct", mask, [r.mark])} ${setMark("meta", mask, r.mark)}`,
+  ]);
+  const output = marks.replies.map(
+    (r) => `${matchMark("ct", mask, [r.mark])} ${setMark("meta", mask, r.mark)}`,
   );
+  const groups = marks.groups.map((g, i): NftChain => {
+    const local = FAMILIES.flatMap((family) => {
+      const except = sets.prefixes(
+        `${chainOf(i + 1)}_except${family}`,
+        family,
+        ofFamily(g.except, family),
+      );
+      return except
+        ? [`${IP[family]} daddr ${except} ${setMark("meta", mask, (g.mark | flag) >>> 0)} return`]
+        : [];
+    });
+    return { name: chainOf(i + 1), rules: [...local, setMark("meta", mask, g.mark)] };
+  });
+  for (const family of FAMILIES) {
+    const from = sets.add({
+      name: `egress_from${family}`,
+      kind: "map",
+      type: `${ADDR[family]} : verdict`,
+      interval: true,
+      elements: marks.groups.flatMap((g, i) =>
+        ofFamily(g.sources, family).map((c) => `${formatCidr(c)} : jump ${chainOf(i + 1)}`),
+      ),
+    });
+    if (from) prerouting.push(`${matchMark("meta", mask, [0])} ${IP[family]} saddr vmap ${from}`);
+  }
+  return { prerouting, output, groups };
+}
+
+/**
+ * Fail-closed guard in the forward path: traffic from a group's sources that is not for an
+ * `except` destination may only leave by the group's device. Routing already fails closed;
+ * this catches what a stray route elsewhere (or a mark another tool overwrote) would let
+ * through, and counts it. Replies on a reply path are not leaks.
+ */
+function guard(marks: SiteMarks, sets: Sets): string[] {
+  const replies = marks.replies.map((r) => r.mark);
+  const notReply =
+    replies.length > 0 ? ` ${matchMark("ct", marks.layout.mask, replies, "!=")}` : "";
+  return marks.groups.flatMap((g, i) => {
+    if (!g.failClosed) return [];
+    return FAMILIES.flatMap((family) => {
+      const sources = sets.prefixes(
+        `${chainOf(i + 1)}_src${family}`,
+        family,
+        ofFamily(g.sources, family),
+      );
+      if (!sources) return [];
+      const except = ofFamily(g.except, family).length > 0;
+      const notExcept = except ? ` ${IP[family]} daddr != @${chainOf(i + 1)}_except${family}` : "";
+      return [
+        `${IP[family]} saddr ${sources}${notExcept}${notReply} oifname != ${quote(g.via.device)} counter drop comment ${quote(`fail-closed ${groupName(g)}`)}`,
+      ];
+    });
+  });
 }
 
 /** Masquerade for egress that asks for it, and on an exit site for what arrives from the tunnel. */
-function postrouting(intent: Intent, site: SiteIntent): string[] {
-  const rules: string[] = [];
-  for (const e of site.egress) {
-    if (!e.masquerade) continue;
-    for (const [family, sources] of byFamily(e.sources)) {
-      rules.push(
-        `oifname ${quote(e.via.device)} ${IP[family]} saddr ${set(sources)} masquerade comment ${quote(`egress ${e.name}`)}`,
-      );
-    }
-  }
+function masquerade(intent: Intent, site: SiteIntent, sets: Sets): string[] {
+  const rules = FAMILIES.flatMap((family) => {
+    const set = sets.add({
+      name: `masquerade${family}`,
+      kind: "set",
+      type: `ifname . ${ADDR[family]}`,
+      interval: true,
+      elements: site.egress
+        .filter((e) => e.masquerade)
+        .flatMap((e) =>
+          ofFamily(e.sources, family).map((c) => `${quote(e.via.device)} . ${formatCidr(c)}`),
+        ),
+    });
+    return set ? [`oifname . ${IP[family]} saddr ${set} masquerade comment "egress"`] : [];
+  });
   const exits = new Set(
     intent.sites.flatMap((s) =>
-      s.egress.flatMap((e) =>
-        e.via.kind === "tunnel" && e.via.exit === site.name
-          ? [deviceOn(intent, e.via.tunnel, site.name)]
-          : [],
+      s.egress.flatMap(({ via }) =>
+        via.kind === "tunnel" && via.exit === site.name ? [deviceOn(site, via.tunnel)] : [],
       ),
     ),
   );
-  for (const device of [...exits].sort()) {
+  if (exits.size > 0) {
     rules.push(
-      `iifname ${quote(device)} oifname ${quote(site.wan ?? "")} masquerade comment ${quote(`exit for ${device}`)}`,
-    );
-  }
-  for (const s of intent.services) {
-    if (s.kind === "http" || s.publishOn !== site.name || s.clientAddress === "preserve") continue;
-    const t = s.target;
-    rules.push(
-      // Matched on the port the client used, so a second service with the same target but
-      // keeping client addresses is not masqueraded too.
-      `oifname ${quote(t.via)} ct status dnat meta l4proto ${s.kind} ct original proto-dst ${s.port} ${IP[t.address.family]} daddr ${formatAddress(t.address)} masquerade comment ${quote(`service ${s.name}`)}`,
+      `iifname ${devices([...exits].sort())} oifname ${quote(site.wan ?? "")} masquerade comment "exit"`,
     );
   }
   return rules;
 }
 
-/** Published ports: the publishing site rewrites the destination to the target behind the tunnel. */
-function prerouting(intent: Intent, site: SiteIntent): string[] {
-  return intent.services.flatMap((s) => {
-    if (s.kind === "http" || s.publishOn !== site.name) return [];
-    const family = IP[s.target.address.family];
-    return [
-      `iifname ${quote(site.wan ?? "")} ${s.kind} dport ${s.port} dnat ${family} to ${formatHostPort(s.target.address, s.target.port)} comment ${quote(`service ${s.name}`)}`,
-    ];
+type PortService = Extract<ServiceIntent, { kind: "tcp" | "udp" }>;
+
+/**
+ * Published ports: the publishing site rewrites the destination to the target behind the
+ * tunnel by one map lookup per family. Connections to a port whose service does not keep the
+ * client's address get the flag in their connection mark, and are masqueraded on the way out
+ * (matched per connection, so a second service with the same target but keeping client
+ * addresses is not masqueraded too).
+ */
+function publish(
+  intent: Intent,
+  site: SiteIntent,
+  marks: SiteMarks,
+  sets: Sets,
+): { prerouting: string[]; postrouting: string[] } {
+  const services = intent.services.filter(
+    (s): s is PortService => s.kind !== "http" && s.publishOn === site.name,
+  );
+  if (services.length === 0 || !site.wan) return { prerouting: [], postrouting: [] };
+  const wan = `iifname ${quote(site.wan)}`;
+  const { flag } = marks.layout;
+  const prerouting: string[] = [];
+  const proxied = sets.add({
+    name: "proxied",
+    kind: "set",
+    type: "inet_proto . inet_service",
+    interval: false,
+    elements: services
+      .filter((s) => s.clientAddress === "proxy")
+      .map((s) => `${s.kind} . ${s.port}`),
   });
+  if (proxied)
+    prerouting.push(`${wan} meta l4proto . th dport ${proxied} ${setMark("ct", flag, flag)}`);
+  for (const family of FAMILIES) {
+    const map = sets.add({
+      name: `published${family}`,
+      kind: "map",
+      type: `inet_proto . inet_service : ${ADDR[family]} . inet_service`,
+      interval: false,
+      elements: services
+        .filter((s) => s.target.address.family === family)
+        .map(
+          (s) => `${s.kind} . ${s.port} : ${formatAddress(s.target.address)} . ${s.target.port}`,
+        ),
+    });
+    if (map) {
+      prerouting.push(
+        `${wan} meta nfproto ${NFPROTO[family]} dnat ${IP[family]} to meta l4proto . th dport map ${map} comment "published"`,
+      );
+    }
+  }
+  const postrouting = proxied
+    ? [`ct status dnat ${matchMark("ct", flag, [flag])} masquerade comment "published, proxied"`]
+    : [];
+  return { prerouting, postrouting };
 }
 
 /** Devices whose path MTU is below the LAN's: clamp MSS both ways (stalls over WireGuard otherwise). */
-function clampedDevices(intent: Intent, site: SiteIntent): string[] {
-  const tunnels = intent.tunnels.flatMap((t) =>
-    t.members.filter((m) => m.site === site.name).map((m) => m.device),
+function clamp(site: SiteIntent): string[] {
+  const list = [
+    ...new Set([...tunnelDevices(site), ...site.egress.map((e) => e.via.device)]),
+  ].sort();
+  if (list.length === 0) return [];
+  return ["oifname", "iifname"].map(
+    (dir) => `${dir} ${devices(list)} tcp flags syn tcp option maxseg size set rt mtu`,
   );
-  const egress = site.egress.map((e) => e.via.device);
-  return [...new Set([...tunnels, ...egress])].sort();
 }
 
-function clamp(devices: readonly string[]): string[] {
-  return devices.flatMap((d) => [
-    `oifname ${quote(d)} tcp flags syn tcp option maxseg size set rt mtu`,
-    `iifname ${quote(d)} tcp flags syn tcp option maxseg size set rt mtu`,
-  ]);
-}
-
-/**
- * Fail-closed guard in the forward path: traffic from an egress's sources that is not for an
- * `except` destination may only leave by the egress device. Routing already fails closed; this
- * catches what a stray route elsewhere would let through, and counts it.
- */
 /**
  * From the uplink into a tunnel, only connections to published ports (DNAT) may start: the
  * home's networks are routed into the tunnel, and nothing else from the internet should be.
  */
-function onlyPublished(intent: Intent, site: SiteIntent): string[] {
-  if (!site.wan) return [];
-  const devices = intent.tunnels.flatMap((t) =>
-    t.members.filter((m) => m.site === site.name).map((m) => m.device),
-  );
-  return devices.map(
-    (d) =>
-      `iifname ${quote(site.wan ?? "")} oifname ${quote(d)} ct state new ct status ! dnat counter drop comment ${quote(`unpublished into ${d}`)}`,
-  );
+function onlyPublished(site: SiteIntent): string[] {
+  const list = tunnelDevices(site);
+  if (!site.wan || list.length === 0) return [];
+  return [
+    `iifname ${quote(site.wan)} oifname ${devices(list)} ct state new ct status ! dnat counter drop comment ${quote(`unpublished into ${list.join(", ")}`)}`,
+  ];
 }
 
-function guard(site: SiteIntent): string[] {
-  // Replies marked to go back into a tunnel (see replyMarks) are not leaks.
-  const marks = site.replyPaths.map((r) => hex(r.mark));
-  const notReply =
-    marks.length === 0
-      ? ""
-      : ` ct mark != ${marks.length === 1 ? marks[0] : `{ ${marks.join(", ")} }`}`;
-  return site.egress.flatMap((e) => {
-    if (!e.failClosed) return [];
-    return byFamily(e.sources).map(([family, sources]) => {
-      const except = e.except.filter((x) => x.family === family);
-      const notExcept = except.length > 0 ? ` ${IP[family]} daddr != ${set(except)}` : "";
-      return `${IP[family]} saddr ${set(sources)}${notExcept}${notReply} oifname != ${quote(e.via.device)} counter drop comment ${quote(`fail-closed ${e.name}`)}`;
-    });
-  });
-}
-
-/** Connections that arrive through a tunnel unchanged are marked, and so are their replies. */
-function replyMarks(site: SiteIntent): { prerouting: string[]; output: string[] } {
-  return {
-    prerouting: site.replyPaths.flatMap((r) => [
-      `iifname ${quote(r.device)} ct state new ct mark set ${hex(r.mark)}`,
-      `iifname != ${quote(r.device)} ct mark ${hex(r.mark)} meta mark set ct mark`,
-    ]),
-    output: site.replyPaths.map((r) => `ct mark ${hex(r.mark)} meta mark set ct mark`),
-  };
-}
-
-export function compileNftables(intent: Intent, site: SiteIntent): NftChain[] {
-  const marks = replyMarks(site);
+export function compileNftables(
+  intent: Intent,
+  site: SiteIntent,
+  marks: SiteMarks,
+): { sets: NftSet[]; chains: NftChain[] } {
+  const sets = new Sets();
+  const mark = marking(marks, sets);
+  const published = publish(intent, site, marks, sets);
   const chains: NftChain[] = [
     {
+      name: "mangle_prerouting",
+      base: { type: "filter", hook: "prerouting", priority: "mangle" },
+      rules: mark.prerouting,
+    },
+    ...mark.groups,
+    {
+      name: "mangle_output",
+      base: { type: "route", hook: "output", priority: "mangle" },
+      rules: mark.output,
+    },
+    {
       name: "nat_prerouting",
-      type: "nat",
-      hook: "prerouting",
-      priority: "dstnat",
-      rules: prerouting(intent, site),
+      base: { type: "nat", hook: "prerouting", priority: "dstnat" },
+      rules: published.prerouting,
     },
     {
       name: "nat_postrouting",
-      type: "nat",
-      hook: "postrouting",
-      priority: "srcnat",
-      rules: postrouting(intent, site),
-    },
-    {
-      name: "mangle_prerouting",
-      type: "filter",
-      hook: "prerouting",
-      priority: "mangle",
-      rules: marks.prerouting,
-    },
-    {
-      name: "mangle_output",
-      type: "route",
-      hook: "output",
-      priority: "mangle",
-      rules: marks.output,
+      base: { type: "nat", hook: "postrouting", priority: "srcnat" },
+      rules: [...masquerade(intent, site, sets), ...published.postrouting],
     },
     {
       name: "mangle_forward",
-      type: "filter",
-      hook: "forward",
-      priority: "mangle",
-      rules: clamp(clampedDevices(intent, site)),
+      base: { type: "filter", hook: "forward", priority: "mangle" },
+      rules: clamp(site),
     },
     {
       name: "filter_forward",
-      type: "filter",
-      hook: "forward",
-      priority: "filter",
-      rules: [...guard(site), ...onlyPublished(intent, site)],
+      base: { type: "filter", hook: "forward", priority: "filter" },
+      rules: [...guard(marks, sets), ...onlyPublished(site)],
     },
   ];
-  return chains.filter((c) => c.rules.length > 0);
+  return { sets: sets.all, chains: chains.filter((c) => c.rules.length > 0) };
 }

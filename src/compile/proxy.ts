@@ -1,8 +1,18 @@
 import { formatHostPort } from "../net/host-port.js";
-import type { Intent, SiteIntent } from "../policy/intent.js";
+import type { Intent, ProxySettings, SiteIntent } from "../policy/intent.js";
 import type { ProxySpec } from "./desired.js";
 
-/** HTTP services published on this site, as reverse-proxy routes by hostname. */
+export const DEFAULT_PROXY: ProxySettings = {
+  tls: "auto",
+  httpPort: 80,
+  httpsPort: 443,
+  adminListen: "localhost:2019",
+};
+
+/**
+ * HTTP services published on this site, as reverse-proxy routes by hostname. A site that
+ * declares a proxy gets a spec even with no routes, so an apply removes routes netpol made before.
+ */
 export function compileProxy(intent: Intent, site: SiteIntent): ProxySpec | undefined {
   const routes = intent.services.flatMap((s) => {
     if (s.kind !== "http" || s.publishOn !== site.name) return [];
@@ -14,9 +24,9 @@ export function compileProxy(intent: Intent, site: SiteIntent): ProxySpec | unde
       },
     ];
   });
-  if (routes.length === 0) return undefined;
+  if (routes.length === 0 && site.proxy === undefined) return undefined;
   return {
-    settings: site.proxy,
+    settings: site.proxy ?? DEFAULT_PROXY,
     routes: routes.sort((a, b) => a.hostname.localeCompare(b.hostname)),
   };
 }

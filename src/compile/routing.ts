@@ -1,64 +1,82 @@
 import { type Cidr, contains, defaultRoute, type Family, networkOf } from "../net/cidr.js";
-import type { EgressIntent, Intent, ReplyPath, SiteIntent } from "../policy/intent.js";
+import {
+  type Intent,
+  keepsClientAddress,
+  type ReplyPath,
+  type SiteIntent,
+} from "../policy/intent.js";
 import {
   FAIL_CLOSED_METRIC,
   type RouteSpec,
   type RuleSpec,
   type WireguardSpec,
 } from "./desired.js";
+import { type EgressGroup, ofFamily, type SiteMarks } from "./egress-groups.js";
+import type { MarkLayout } from "./marks.js";
 
 function familiesOf(cidrs: readonly { family: Family }[]): Family[] {
   return [...new Set(cidrs.map((c) => c.family))].sort();
 }
 
 /**
- * Source routing for one egress: `except` destinations are looked up in main first, then the
- * sources use the egress table. The table ends in an unreachable default with the highest
+ * Routing for one group of egresses (see egress-groups): nft marks the group's sources, with
+ * a flag for `except` destinations. Flagged packets look in main first, then every marked
+ * packet uses the group's table. The table ends in an unreachable default with the highest
  * metric: while the device is gone its route is gone too, and lookups stop there instead of
  * falling through to main (and the ISP).
  *
  * The `except` lookup ignores main's default route (suppress_prefixlength 0): an `except`
  * address with no local route must not leave by the ISP either. Fail-closed egress tables
- * hold it as unreachable.
+ * hold it as unreachable. Two rules per table, however many sources and `except` prefixes.
  */
-export function compileEgress(e: EgressIntent): { rules: RuleSpec[]; routes: RouteSpec[] } {
-  const rules: RuleSpec[] = [];
-  for (const from of e.sources) {
-    for (const to of e.except) {
-      if (to.family === from.family)
-        rules.push({
-          family: from.family,
-          priority: e.priority,
-          from,
-          to,
-          table: "main",
-          // Only fail-closed tables hold `except` as unreachable, where the lookup then ends.
-          ...(e.failClosed && to.prefix > 0 ? { suppressPrefixLength: 0 } : {}),
-        });
-    }
-    rules.push({ family: from.family, priority: e.priority + 1, from, table: e.table });
-  }
-  const routes: RouteSpec[] = familiesOf(e.sources).flatMap((family): RouteSpec[] => {
+export function compileEgressGroup(
+  g: EgressGroup,
+  layout: MarkLayout,
+): { rules: RuleSpec[]; routes: RouteSpec[] } {
+  const rules = familiesOf(g.sources).flatMap((family): RuleSpec[] => {
+    const except = ofFamily(g.except, family);
+    // Only fail-closed tables hold `except` as unreachable, where the lookup then ends; an
+    // `except` of everything keeps main's default.
+    const suppress = g.failClosed && except.every((x) => x.prefix > 0);
+    const local: RuleSpec = {
+      family,
+      priority: g.priority,
+      fwmark: (g.mark | layout.flag) >>> 0,
+      fwmask: layout.mask,
+      table: "main",
+      ...(suppress ? { suppressPrefixLength: 0 } : {}),
+    };
+    const egress: RuleSpec = {
+      family,
+      priority: g.priority + 1,
+      // Either way of the flag: the table holds the `except` prefixes as unreachable.
+      fwmark: g.mark,
+      fwmask: (layout.mask & ~layout.flag) >>> 0,
+      table: g.table,
+    };
+    return except.length > 0 ? [local, egress] : [egress];
+  });
+  const routes: RouteSpec[] = familiesOf(g.sources).flatMap((family): RouteSpec[] => {
     const dst = defaultRoute(family);
     const gateway =
-      e.via.kind === "device" && e.via.gateway?.family === family ? e.via.gateway : undefined;
+      g.via.kind === "device" && g.via.gateway?.family === family ? g.via.gateway : undefined;
     const up: RouteSpec = {
       type: "unicast",
-      table: e.table,
+      table: g.table,
       dst,
-      device: e.via.device,
+      device: g.via.device,
       ...(gateway ? { gateway } : {}),
     };
     const closed: RouteSpec = {
       type: "unreachable",
-      table: e.table,
+      table: g.table,
       dst,
       metric: FAIL_CLOSED_METRIC,
     };
-    const local: RouteSpec[] = e.except
-      .filter((x) => x.family === family && x.prefix > 0)
-      .map((x) => ({ type: "unreachable", table: e.table, dst: x, metric: FAIL_CLOSED_METRIC }));
-    return e.failClosed ? [up, closed, ...local] : [up];
+    const local: RouteSpec[] = ofFamily(g.except, family)
+      .filter((x) => x.prefix > 0)
+      .map((x) => ({ type: "unreachable", table: g.table, dst: x, metric: FAIL_CLOSED_METRIC }));
+    return g.failClosed ? [up, closed, ...local] : [up];
   });
   return { rules, routes };
 }
@@ -67,21 +85,24 @@ export function compileEgress(e: EgressIntent): { rules: RuleSpec[]; routes: Rou
 export function compileReplyPath(
   intent: Intent,
   site: string,
-  r: ReplyPath,
+  r: ReplyPath & { readonly mark: number },
+  layout: MarkLayout,
 ): { rules: RuleSpec[]; routes: RouteSpec[] } {
   const fams = familiesOf(
     intent.services
       .filter(
-        (s) =>
-          s.kind !== "http" &&
-          s.clientAddress === "preserve" &&
-          s.target.site === site &&
-          s.target.tunnel === r.tunnel,
+        (s) => keepsClientAddress(s) && s.target.site === site && s.target.tunnel === r.tunnel,
       )
       .map((s) => s.target.address),
   );
   return {
-    rules: fams.map((family) => ({ family, priority: r.priority, fwmark: r.mark, table: r.table })),
+    rules: fams.map((family) => ({
+      family,
+      priority: r.priority,
+      fwmark: r.mark,
+      fwmask: layout.mask,
+      table: r.table,
+    })),
     // While the tunnel is gone, replies stop here rather than leave by the WAN.
     routes: fams.flatMap((family): RouteSpec[] => [
       { type: "unicast", table: r.table, dst: defaultRoute(family), device: r.device },
@@ -96,15 +117,9 @@ export function compileReplyPath(
 }
 
 /** Routes in main for what each peer carries, apart from defaults and the tunnel's own subnet. */
-export function compileTunnelRoutes(
-  intent: Intent,
-  site: string,
-  wg: readonly WireguardSpec[],
-): RouteSpec[] {
+export function compileTunnelRoutes(site: SiteIntent, wg: readonly WireguardSpec[]): RouteSpec[] {
   return wg.flatMap((spec) => {
-    const local = intent.tunnels
-      .flatMap((t) => t.members)
-      .find((m) => m.site === site && m.device === spec.name);
+    const local = site.tunnels.find((t) => t.local.device === spec.name)?.local;
     const own: Cidr | undefined = local ? networkOf(local.address) : undefined;
     return spec.peers.flatMap((peer) =>
       peer.allowedIps
@@ -114,13 +129,18 @@ export function compileTunnelRoutes(
   });
 }
 
-export function compileRouting(intent: Intent, site: SiteIntent, wg: readonly WireguardSpec[]) {
+export function compileRouting(
+  intent: Intent,
+  site: SiteIntent,
+  marks: SiteMarks,
+  wg: readonly WireguardSpec[],
+) {
   const parts = [
-    ...site.egress.map(compileEgress),
-    ...site.replyPaths.map((r) => compileReplyPath(intent, site.name, r)),
+    ...marks.groups.map((g) => compileEgressGroup(g, marks.layout)),
+    ...marks.replies.map((r) => compileReplyPath(intent, site.name, r, marks.layout)),
   ];
   return {
     rules: parts.flatMap((p) => p.rules),
-    routes: [...parts.flatMap((p) => p.routes), ...compileTunnelRoutes(intent, site.name, wg)],
+    routes: [...parts.flatMap((p) => p.routes), ...compileTunnelRoutes(site, wg)],
   };
 }

@@ -4,9 +4,12 @@ import type { Intent, SiteIntent } from "../policy/intent.js";
 export function compileSysctls(intent: Intent, site: SiteIntent): [string, string][] {
   const forwards =
     site.egress.length > 0 ||
-    intent.tunnels.some((t) => t.members.some((m) => m.site === site.name)) ||
+    site.tunnels.length > 0 ||
     intent.services.some((s) => s.publishOn === site.name);
-  const hasV6 = site.networks.some((n) => n.cidr.family === 6);
+  // IPv6 is forwarded where the site has an IPv6 network or publishes an IPv6 target.
+  const hasV6 =
+    site.networks.some((n) => n.cidr.family === 6) ||
+    intent.services.some((s) => s.publishOn === site.name && s.target.address.family === 6);
   const out: [string, string][] = [];
   if (forwards) {
     out.push(["net.ipv4.ip_forward", "1"]);

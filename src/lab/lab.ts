@@ -1,10 +1,18 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { generateKeyPair, writePrivateKey } from "../system/keys.js";
 import { createRunner, type Runner } from "../system/runner.js";
 import { withSecretFile } from "../system/secret-file.js";
-import { kill, startInNetns, startWireguardGo, stopWireguardGoByName } from "./processes.js";
+import { startCaddy } from "./caddy.js";
+import {
+  isAlive,
+  kill,
+  startInNetns,
+  startWireguardGo,
+  stopWireguardGoByName,
+} from "./processes.js";
 import {
   ADDR,
   GATEWAYS,
@@ -29,13 +37,15 @@ interface LabFile {
   prefix: string;
   pids: number[];
   hmaHomePid: number;
+  caddyPid: number;
   hmaKey: { home: string; vps: string };
   keys: { home: string; vps: string };
 }
 
 const labFile = (dir: string) => path.join(dir, "lab.json");
 
-const WHOAMI = `require("http").createServer((q,r)=>r.end(q.socket.remoteAddress.replace(/^::ffff:/,"")+"\\n")).listen(${WHOAMI_PORT})`;
+// Behind a reverse proxy it also says whom the proxy forwarded for (X-Forwarded-For).
+const WHOAMI = `require("http").createServer((q,r)=>{const f=q.headers["x-forwarded-for"];r.end(q.socket.remoteAddress.replace(/^::ffff:/,"")+(f?" for "+f:"")+"\\n")}).listen(${WHOAMI_PORT})`;
 
 async function provider(
   lab: Lab,
@@ -157,7 +167,14 @@ export async function labUp(prefix: string, dir: string): Promise<Lab> {
   // An internet host, and a home server to publish: both answer with the client's address.
   pids.push(startInNetns(lab.names.ns("www"), [process.execPath, "-e", WHOAMI]));
   pids.push(startInNetns(lab.names.ns("lan1"), [process.execPath, "-e", WHOAMI]));
-  await save({ hmaHomePid, hmaKey: { home: hmaHome.privateKey, vps: hmaVpn.privateKey } });
+  // The VPS's Caddy, already serving a site of its own, as on a real VPS.
+  const caddyPid = await startCaddy(lab.names.ns("vps"), dir);
+  pids.push(caddyPid);
+  await save({
+    hmaHomePid,
+    caddyPid,
+    hmaKey: { home: hmaHome.privateKey, vps: hmaVpn.privateKey },
+  });
   return lab;
 }
 
@@ -180,6 +197,18 @@ export async function openLab(dir: string): Promise<Lab | undefined> {
   if (text === undefined) return undefined;
   const file = JSON.parse(text) as LabFile;
   return labOf(file.prefix, dir, file.keys);
+}
+
+/** Kills the VPS's Caddy and starts it again, empty of what was added through its API. */
+export async function restartCaddy(lab: Lab): Promise<void> {
+  const file = JSON.parse(await readFile(labFile(lab.dir), "utf8")) as LabFile;
+  const old = file.caddyPid;
+  kill(old);
+  while (isAlive(old)) await sleep(50);
+  file.caddyPid = await startCaddy(lab.names.ns("vps"), lab.dir);
+  // Replaced, not added: a dead PID may be reused by some other process.
+  file.pids = file.pids.map((pid) => (pid === old ? file.caddyPid : pid));
+  await writeFile(labFile(lab.dir), JSON.stringify(file), { mode: 0o600 });
 }
 
 /** Records a process the lab must stop on the way down. */

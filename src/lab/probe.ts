@@ -55,3 +55,59 @@ export async function addCounter(ns: string, name: string, match: string): Promi
   const file = `table inet labcount {}\nadd counter inet labcount ${name}\nadd chain inet labcount fwd_${name} { type filter hook forward priority -300; }\nadd rule inet labcount fwd_${name} ${match} counter name ${name}\n`;
   await execa("ip", ["netns", "exec", ns, "nft", "-f", "-"], { input: file });
 }
+
+/** An HTTP GET with a Host header, as a browser asking the VPS for a hostname sends it. */
+export async function httpGetHost(
+  ns: string,
+  url: string,
+  host: string,
+  timeoutMs = 3000,
+): Promise<{ ok: boolean; text: string }> {
+  const r = await execa(
+    "ip",
+    [
+      "netns",
+      "exec",
+      ns,
+      "curl",
+      "--silent",
+      "--show-error",
+      "--fail",
+      "--max-time",
+      String(timeoutMs / 1000),
+      "--header",
+      `Host: ${host}`,
+      url,
+    ],
+    { reject: false },
+  );
+  return r.exitCode === 0
+    ? { ok: true, text: r.stdout.trim() }
+    : { ok: false, text: r.stderr.trim() || `exit ${r.exitCode}` };
+}
+
+// One GET every interval, each answer a line on stdout: "ok BODY" or "fail REASON".
+const LOOP = `const [u,h,i]=process.argv.slice(1);const t=setInterval(()=>{require("http").get(u,{headers:{Host:h},timeout:2000},r=>{let b="";r.on("data",d=>b+=d);r.on("end",()=>console.log((r.statusCode===200&&b?"ok ":"fail "+r.statusCode+" ")+b.trim()))}).on("error",e=>console.log("fail "+e.code)).on("timeout",function(){this.destroy(new Error("timeout"))})},Number(i));process.on("SIGTERM",()=>{clearInterval(t);setTimeout(()=>process.exit(0),2500)})`;
+
+/**
+ * Requests `url` with Host `host` every `intervalMs` from inside a namespace until stopped;
+ * `stop()` waits for the answers in flight and returns every answer.
+ */
+export function requestLoop(ns: string, url: string, host: string, intervalMs = 50) {
+  const child = execa(
+    "ip",
+    ["netns", "exec", ns, process.execPath, "-e", LOOP, url, host, String(intervalMs)],
+    { reject: false },
+  );
+  return {
+    async stop(): Promise<{ ok: number; failed: string[] }> {
+      child.kill("SIGTERM");
+      const r = await child;
+      const lines = String(r.stdout).split("\n").filter(Boolean);
+      return {
+        ok: lines.filter((l) => l.startsWith("ok ")).length,
+        failed: lines.filter((l) => !l.startsWith("ok ")),
+      };
+    },
+  };
+}

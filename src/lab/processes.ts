@@ -3,9 +3,17 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 
 /** Starts a long-lived process inside a namespace, detached, and returns its PID. */
-export function startInNetns(ns: string, argv: readonly string[]): number {
+export function startInNetns(
+  ns: string,
+  argv: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): number {
   // `ip netns exec` execs the command in place, so the PID is the command's own.
-  const child = spawn("ip", ["netns", "exec", ns, ...argv], { detached: true, stdio: "ignore" });
+  const child = spawn("ip", ["netns", "exec", ns, ...argv], {
+    detached: true,
+    stdio: "ignore",
+    env: { ...process.env, ...env },
+  });
   child.unref();
   if (child.pid === undefined) throw new Error(`could not start ${argv.join(" ")} in ${ns}`);
   return child.pid;
@@ -16,6 +24,15 @@ export function kill(pid: number): void {
     process.kill(pid, "SIGTERM");
   } catch {
     // Already gone.
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -1,4 +1,5 @@
 import ipaddr from "ipaddr.js";
+import { quoted } from "./quote.js";
 
 export type Family = 4 | 6;
 
@@ -23,6 +24,10 @@ function toBigInt(addr: ipaddr.IPv4 | ipaddr.IPv6): bigint {
 }
 
 function fromBigInt(value: bigint, family: Family): string {
+  if (family === 4) {
+    const n = Number(value);
+    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+  }
   const bytes: number[] = [];
   let rest = value;
   for (let i = 0; i < BITS[family] / 8; i++) {
@@ -32,21 +37,48 @@ function fromBigInt(value: bigint, family: Family): string {
   return ipaddr.fromByteArray(bytes).toString();
 }
 
-function mask(family: Family, prefix: number): bigint {
+function maskOf(family: Family, prefix: number): bigint {
   const width = BigInt(BITS[family]);
   const host = width - BigInt(prefix);
   return ((1n << width) - 1n) ^ ((1n << host) - 1n);
 }
 
+/** Every netmask, computed once: BigInt arithmetic allocates, and masks are used per prefix. */
+const MASKS: Record<Family, readonly bigint[]> = {
+  4: Array.from({ length: 33 }, (_, p) => maskOf(4, p)),
+  6: Array.from({ length: 129 }, (_, p) => maskOf(6, p)),
+};
+
+function mask(family: Family, prefix: number): bigint {
+  return MASKS[family][prefix] as bigint;
+}
+
+/** Dotted-quad IPv4 without leading zeros (an octal reading would differ), the common case. */
+const DOTTED_QUAD = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+
+function parseDottedQuad(text: string): bigint | undefined {
+  const m = DOTTED_QUAD.exec(text);
+  if (!m) return undefined;
+  let value = 0;
+  for (let i = 1; i <= 4; i++) {
+    const octet = Number(m[i]);
+    if (octet > 255) return undefined;
+    value = value * 256 + octet;
+  }
+  return BigInt(value);
+}
+
 export function parseAddress(text: string): Parsed<{ family: Family; address: bigint }> {
+  const v4 = parseDottedQuad(text);
+  if (v4 !== undefined) return { ok: true, value: { family: 4, address: v4 } };
   if (!ipaddr.isValid(text) || text.includes("/")) {
-    return { ok: false, error: `${JSON.stringify(text)} is not an IP address` };
+    return { ok: false, error: `${quoted(text)} is not an IP address` };
   }
   const addr = ipaddr.parse(text);
   const plain = addr.kind() === "ipv6" && (addr as ipaddr.IPv6).zoneId !== undefined;
-  if (plain) return { ok: false, error: `${JSON.stringify(text)} has a zone id; drop the %zone` };
+  if (plain) return { ok: false, error: `${quoted(text)} has a zone id; drop the %zone` };
   if (addr.kind() === "ipv4" && !ipaddr.IPv4.isValidFourPartDecimal(text)) {
-    return { ok: false, error: `${JSON.stringify(text)} is not a dotted-quad IPv4 address` };
+    return { ok: false, error: `${quoted(text)} is not a dotted-quad IPv4 address` };
   }
   return { ok: true, value: { family: addr.kind() === "ipv4" ? 4 : 6, address: toBigInt(addr) } };
 }
@@ -54,13 +86,13 @@ export function parseAddress(text: string): Parsed<{ family: Family; address: bi
 /** Parses `addr/prefix`; a bare address is a host prefix (/32 or /128). */
 export function parseCidr(text: string): Parsed<Cidr> {
   const [addrText = "", prefixText, extra] = text.split("/");
-  if (extra !== undefined) return { ok: false, error: `${JSON.stringify(text)} is not a CIDR` };
+  if (extra !== undefined) return { ok: false, error: `${quoted(text)} is not a CIDR` };
   const addr = parseAddress(addrText);
-  if (!addr.ok) return { ok: false, error: `${JSON.stringify(text)} is not a CIDR` };
+  if (!addr.ok) return { ok: false, error: `${quoted(text)} is not a CIDR` };
   const width = BITS[addr.value.family];
   const prefix = prefixText === undefined ? width : Number(prefixText);
   if (!/^\d{1,3}$/.test(prefixText ?? "0") || prefix > width) {
-    return { ok: false, error: `${JSON.stringify(text)} has a prefix length outside 0..${width}` };
+    return { ok: false, error: `${quoted(text)} has a prefix length outside 0..${width}` };
   }
   return { ok: true, value: { ...addr.value, prefix } };
 }
@@ -106,4 +138,52 @@ export function compareCidr(a: Cidr, b: Cidr): number {
   if (a.family !== b.family) return a.family - b.family;
   if (a.address !== b.address) return a.address < b.address ? -1 : 1;
   return a.prefix - b.prefix;
+}
+
+/**
+ * Every pair of items whose prefixes overlap, as [outer, inner] with outer containing inner
+ * (equal prefixes count), in O(n log n + pairs). Two prefixes are either nested or disjoint, so
+ * after sorting by network address and then length, the prefixes that contain an item are
+ * exactly those on a stack of nested ones: never more than 129 deep.
+ */
+export function nestedPairs<T>(items: readonly T[], cidrOf: (item: T) => Cidr): [T, T][] {
+  const keyed = items.map((item) => ({ item, net: networkOf(cidrOf(item)) }));
+  keyed.sort((a, b) => compareCidr(a.net, b.net));
+  const pairs: [T, T][] = [];
+  const stack: typeof keyed = [];
+  for (const k of keyed) {
+    while (stack.length > 0 && !contains((stack.at(-1) as (typeof keyed)[0]).net, k.net)) {
+      stack.pop();
+    }
+    for (const outer of stack) pairs.push([outer.item, k.item]);
+    stack.push(k);
+  }
+  return pairs;
+}
+
+/**
+ * A lookup of the prefix holding an address among prefixes that do not overlap (a site's
+ * networks), by binary search over them sorted.
+ */
+export function prefixLookup<T>(
+  items: readonly T[],
+  cidrOf: (item: T) => Cidr,
+): (addr: { readonly family: Family; readonly address: bigint }) => T | undefined {
+  const sorted = items.map((item) => ({ item, net: networkOf(cidrOf(item)) }));
+  sorted.sort((a, b) => compareCidr(a.net, b.net));
+  return (addr) => {
+    const host = hostPrefix(addr);
+    let lo = 0;
+    let hi = sorted.length - 1;
+    let found: (typeof sorted)[0] | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const k = sorted[mid] as (typeof sorted)[0];
+      if (compareCidr(k.net, host) <= 0) {
+        found = k;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found && contains(found.net, host) ? found.item : undefined;
+  };
 }

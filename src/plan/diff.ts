@@ -5,6 +5,7 @@ import { routeArgs } from "../render/ip.js";
 import { nftFingerprint, renderNftables } from "../render/nftables.js";
 import type { WgLive } from "../system/wireguard.js";
 import { addressKey, routeKey, ruleKey } from "./keys.js";
+import { proxyPlan } from "./proxy.js";
 import type { Change, LiveState, Ownership, Plan } from "./types.js";
 
 function missingFrom<T>(wanted: readonly T[], have: readonly T[], key: (t: T) => string): T[] {
@@ -41,9 +42,8 @@ function linkChanges(desired: SiteState, live: LiveState, owned: Ownership) {
     if (byName.get(port.device)?.master !== port.master)
       changes.push({ kind: "port", op: "add", port });
   }
-  const removed = owned.links.filter(
-    (name) => byName.has(name) && !desired.links.some((l) => l.name === name),
-  );
+  const wanted = new Set(desired.links.map((l) => l.name));
+  const removed = owned.links.filter((name) => byName.has(name) && !wanted.has(name));
   return { changes, conflicts, removed };
 }
 
@@ -71,18 +71,18 @@ function wireguardReasons(spec: WireguardSpec, live: WgLive | undefined): string
     if (endpoint && /^[\d.:[\]]+$/.test(endpoint) && have.endpoint !== endpoint)
       reasons.push(`peer ${peer.site} endpoint → ${endpoint}`);
   }
+  const named = new Set(spec.peers.map((p) => p.publicKey));
   for (const key of livePeers.keys()) {
-    if (!spec.peers.some((p) => p.publicKey === key))
-      reasons.push("remove a peer the policy does not name");
+    if (!named.has(key)) reasons.push("remove a peer the policy does not name");
   }
   return reasons;
 }
 
-/** A device a route or address needs and the kernel does not have up (yet). */
-function absentDevice(device: string, live: LiveState, desired: SiteState): boolean {
-  if (desired.links.some((l) => l.name === device)) return false;
-  const link = live.links.find((l) => l.name === device);
-  return !link?.up;
+/** Whether a device a route or address needs is absent or down, and netpol does not make it. */
+function absentDevices(live: LiveState, desired: SiteState): (device: string) => boolean {
+  const made = new Set(desired.links.map((l) => l.name));
+  const up = new Set(live.links.filter((l) => l.up).map((l) => l.name));
+  return (device) => !made.has(device) && !up.has(device);
 }
 
 /**
@@ -92,18 +92,19 @@ function absentDevice(device: string, live: LiveState, desired: SiteState): bool
  */
 export function diff(desired: SiteState, live: LiveState, owned: Ownership): Plan {
   const links = linkChanges(desired, live, owned);
+  const absentDevice = absentDevices(live, desired);
   const waiting: string[] = [];
   const deviceOf = (r: RouteSpec) => (r.type === "unicast" ? r.device : undefined);
   const routes = desired.routes.filter((r) => {
     const dev = deviceOf(r);
-    if (dev === undefined || !absentDevice(dev, live, desired)) return true;
+    if (dev === undefined || !absentDevice(dev)) return true;
     waiting.push(
       `route ${routeArgs("add", r, desired.protocol).slice(2).join(" ")} (device ${dev} is absent or down)`,
     );
     return false;
   });
   const addresses = desired.addresses.filter((a) => {
-    if (!absentDevice(a.device, live, desired)) return true;
+    if (!absentDevice(a.device)) return true;
     waiting.push(`address ${formatCidr(a.cidr)} on ${a.device} (device is absent or down)`);
     return false;
   });
@@ -114,8 +115,9 @@ export function diff(desired: SiteState, live: LiveState, owned: Ownership): Pla
     if (ourTables.has(t))
       conflicts.push(`routing table ${t} holds routes netpol did not make; pick another table id`);
   }
+  const ourPriorities = new Set(desired.rules.map((r) => r.priority));
   for (const p of new Set(live.rules.foreign)) {
-    if (desired.rules.some((r) => r.priority === p))
+    if (ourPriorities.has(p))
       conflicts.push(
         `rule priority ${p} is used by a rule netpol did not make; pick another priority`,
       );
@@ -135,9 +137,8 @@ export function diff(desired: SiteState, live: LiveState, owned: Ownership): Pla
       sysctls.push({ kind: "sysctl", op: "set", key: s.key, from: s.value, to: s.original });
   }
 
-  const ownedAddresses = owned.addresses.filter((a) =>
-    live.addresses.some((l) => addressKey(l) === addressKey(a)),
-  );
+  const liveAddresses = new Set(live.addresses.map(addressKey));
+  const ownedAddresses = owned.addresses.filter((a) => liveAddresses.has(addressKey(a)));
   const removes: Change[] = [
     ...missingFrom(ownedAddresses, desired.addresses, addressKey).map(
       (address) => ({ kind: "address", op: "remove", address }) as const,
@@ -161,10 +162,7 @@ export function diff(desired: SiteState, live: LiveState, owned: Ownership): Pla
     ),
   ];
 
-  const nftText = renderNftables(
-    desired.nftChains,
-    `netpol: table inet netpol for site ${desired.site}`,
-  );
+  const nftText = renderNftables(desired);
   const nft: Change[] = [];
   const wanted = nftFingerprint(nftText);
   if (wanted === undefined && live.nftListing !== undefined) {
@@ -194,14 +192,13 @@ export function diff(desired: SiteState, live: LiveState, owned: Ownership): Pla
     });
   }
 
+  const liveWireguard = new Map(live.wireguard.map((w) => [w.name, w]));
   const wireguard: Change[] = desired.wireguard.flatMap((spec) => {
-    const reasons = wireguardReasons(
-      spec,
-      live.wireguard.find((w) => w.name === spec.name),
-    );
+    const reasons = wireguardReasons(spec, liveWireguard.get(spec.name));
     return reasons.length > 0 ? [{ kind: "wireguard", op: "sync", spec, reasons } as const] : [];
   });
 
+  const proxy = proxyPlan(desired.proxy, live.proxy);
   return {
     site: desired.site,
     protocol: desired.protocol,
@@ -213,8 +210,10 @@ export function diff(desired: SiteState, live: LiveState, owned: Ownership): Pla
       ...nft,
       ...wireguard,
       ...links.removed.map((name) => ({ kind: "link", op: "remove", name }) as const),
+      ...proxy.changes,
     ],
-    waiting,
-    conflicts,
+    waiting: [...waiting, ...proxy.waiting],
+    conflicts: [...conflicts, ...proxy.conflicts],
+    ...(proxy.write ? { proxy: proxy.write } : {}),
   };
 }

@@ -23,6 +23,8 @@ export function describeChange(c: Change, protocol: number): string {
       return `nftables table inet netpol (${c.reason})`;
     case "wireguard":
       return `wireguard ${c.spec.name}: ${c.reasons.join("; ")}`;
+    case "proxy":
+      return `proxy route netpol-${c.service}: ${c.detail}`;
   }
 }
 

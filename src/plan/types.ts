@@ -6,6 +6,7 @@ import type {
   RuleSpec,
   WireguardSpec,
 } from "../compile/desired.js";
+import type { CaddyLive, CaddyWrite } from "../system/caddy/admin.js";
 import type { IpLive } from "../system/iproute2/iproute2.js";
 import type { WgLive } from "../system/wireguard.js";
 
@@ -14,6 +15,8 @@ export interface LiveState extends IpLive {
   readonly nftListing: string | undefined;
   readonly wireguard: readonly WgLive[];
   readonly sysctls: ReadonlyMap<string, string>;
+  /** The running Caddy's config, read where the site publishes HTTP. */
+  readonly proxy?: CaddyLive;
 }
 
 /**
@@ -61,7 +64,19 @@ export type Change =
       readonly op: "sync";
       readonly spec: WireguardSpec;
       readonly reasons: readonly string[];
+    }
+  | {
+      readonly kind: "proxy";
+      readonly op: "add" | "set" | "remove";
+      /** The route's `@id` is `netpol-<service>`. */
+      readonly service: string;
+      readonly detail: string;
     };
+
+/** The whole new Caddy config, written in one request, and the one it replaces (for rollback). */
+export interface ProxyWrite extends CaddyWrite {
+  readonly previous: unknown;
+}
 
 export interface Plan {
   readonly site: string;
@@ -71,4 +86,6 @@ export interface Plan {
   readonly waiting: readonly string[];
   /** Foreign state in the way: apply refuses while any is listed. */
   readonly conflicts: readonly string[];
+  /** Present when a proxy route changes. */
+  readonly proxy?: ProxyWrite;
 }

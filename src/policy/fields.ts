@@ -8,6 +8,7 @@ import {
   parseCidr,
 } from "../net/cidr.js";
 import { interfaceNameProblem, wireguardKeyProblem } from "../net/names.js";
+import { quoted } from "../net/quote.js";
 
 /** Field parsers shared by the policy schema: each turns text into a typed value or one clear issue. */
 
@@ -54,7 +55,7 @@ export const interfaceAddress = z.string().transform((text, ctx): Cidr => {
   if (!parsed.ok || !text.includes("/")) {
     ctx.addIssue({
       code: "custom",
-      message: `${JSON.stringify(text)} is not an address with a prefix length; write e.g. 10.99.0.2/24`,
+      message: `${quoted(text)} is not an address with a prefix length; write e.g. 10.99.0.2/24`,
     });
     return z.NEVER;
   }
@@ -85,7 +86,7 @@ export const hostPort = z.string().transform((text, ctx) => {
   if (!match || host === undefined) {
     ctx.addIssue({
       code: "custom",
-      message: `${JSON.stringify(text)} is not host:port; write e.g. 203.0.113.10:51820 or [2001:db8::1]:51820`,
+      message: `${quoted(text)} is not host:port; write e.g. 203.0.113.10:51820 or [2001:db8::1]:51820`,
     });
     return z.NEVER;
   }

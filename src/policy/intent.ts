@@ -10,7 +10,10 @@ export interface Settings {
   readonly firstTable: number;
   readonly firstPriority: number;
   readonly firstReplyPriority: number;
-  readonly markBase: number;
+  /** The bits of packet and connection marks netpol may use (see compile/marks). */
+  readonly markMask: number;
+  /** Mark bits other tools on the machine use: the mask must stay clear of them. */
+  readonly foreignMarks: readonly number[];
 }
 
 export type InterfaceIntent =
@@ -61,7 +64,6 @@ export interface EgressIntent {
 export interface ReplyPath {
   readonly tunnel: string;
   readonly device: string;
-  readonly mark: number;
   readonly table: number;
   readonly priority: number;
 }
@@ -73,6 +75,14 @@ export interface ProxySettings {
   readonly adminListen: string;
 }
 
+/** A tunnel as one member site sees it: its own end and the members it peers with. */
+export interface SiteTunnel {
+  readonly tunnel: TunnelIntent;
+  readonly local: MemberIntent;
+  /** Every other member in a mesh; the hub for a spoke; every spoke for the hub. */
+  readonly peers: readonly MemberIntent[];
+}
+
 export interface SiteIntent {
   readonly name: string;
   readonly wan?: string;
@@ -81,7 +91,9 @@ export interface SiteIntent {
   readonly external: readonly { readonly name: string; readonly gateway?: Address }[];
   readonly egress: readonly EgressIntent[];
   readonly replyPaths: readonly ReplyPath[];
-  readonly proxy: ProxySettings;
+  /** Absent when the site does not declare one: the defaults apply if it publishes HTTP. */
+  readonly proxy?: ProxySettings;
+  readonly tunnels: readonly SiteTunnel[];
 }
 
 export interface Endpoint {
@@ -106,11 +118,15 @@ export interface TunnelIntent {
   readonly mtu: number;
   readonly keepalive: number;
   readonly members: readonly MemberIntent[];
+  /** The site every other member peers with, in a hub-and-spoke tunnel; a full mesh without. */
+  readonly hub?: string;
 }
 
 export interface Target {
   readonly address: Address;
   readonly port: number;
+  /** The network of the target's site that holds the address. */
+  readonly network: Cidr;
   /** The site whose network holds the target, and the tunnel that reaches it. */
   readonly site: string;
   readonly tunnel: string;
@@ -134,6 +150,14 @@ export type ServiceIntent =
       readonly clientAddress: "proxy" | "preserve";
       readonly target: Target;
     };
+
+/** A published port whose target sees the client's own address (no SNAT on the way in). */
+export function keepsClientAddress(s: {
+  readonly kind: string;
+  readonly clientAddress?: "proxy" | "preserve";
+}): boolean {
+  return s.kind !== "http" && s.clientAddress === "preserve";
+}
 
 export interface Intent {
   readonly settings: Settings;

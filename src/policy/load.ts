@@ -1,10 +1,12 @@
 import { createHash } from "node:crypto";
-import { type Document, isMap, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
-import { checkAllowedIps } from "../compile/checks.js";
+import { checkMarkRoom } from "../compile/egress-groups.js";
 import { NetpolError } from "../errors.js";
+import { quoted } from "../net/quote.js";
+import { checkAllowedIps } from "./allowed-ips.js";
 import type { Diagnostic, LocatedDiagnostic } from "./diagnostic.js";
 import type { Intent } from "./intent.js";
+import { readYaml } from "./read-yaml.js";
 import { resolvePolicy } from "./resolve.js";
 import { policySchema } from "./schema.js";
 
@@ -16,20 +18,13 @@ export interface LoadedPolicy {
   readonly text: string;
 }
 
-/** Places each diagnostic at the deepest node of its path that the document has. */
-function locate(doc: Document, lines: LineCounter, file: string, d: Diagnostic): LocatedDiagnostic {
-  for (let depth = d.path.length; depth >= 0; depth--) {
-    const node = doc.getIn(d.path.slice(0, depth), true) as
-      | { range?: [number, number, number] }
-      | undefined;
-    const offset = node?.range?.[0] ?? (depth === 0 ? doc.contents?.range?.[0] : undefined);
-    if (offset !== undefined) {
-      const pos = lines.linePos(offset);
-      return { ...d, file, line: pos.line, col: pos.col };
-    }
-  }
-  return { ...d, file, line: 1, col: 1 };
-}
+/**
+ * The largest policy the CLI and the server read: room for some 15,000 networks with an
+ * egress each, while a hostile file cannot make a reader hold gigabytes.
+ */
+export const MAX_POLICY_BYTES = 2 * 1024 * 1024;
+/** A policy with more problems than this lists the first ones: the rest usually follow from them. */
+const MAX_REPORTED = 50;
 
 function zodDiagnostics(error: z.ZodError): Diagnostic[] {
   return error.issues.flatMap((issue): Diagnostic[] => {
@@ -37,14 +32,12 @@ function zodDiagnostics(error: z.ZodError): Diagnostic[] {
     if (issue.code === "unrecognized_keys") {
       return issue.keys.map((key) => ({
         path: [...path, key],
-        message: `unknown field ${JSON.stringify(key)}; check its spelling against the README's policy reference`,
+        message: `unknown field ${quoted(key)}; check its spelling against the README's policy reference`,
       }));
     }
     if (issue.code === "invalid_key") {
       const why = issue.issues.map((i) => i.message).join("; ");
-      return [
-        { path, message: `${JSON.stringify(String(path.at(-1)))} is not a valid name: ${why}` },
-      ];
+      return [{ path, message: `${quoted(String(path.at(-1)))} is not a valid name: ${why}` }];
     }
     if (issue.code === "invalid_type" && /received undefined$/.test(issue.message)) {
       return [{ path, message: `missing: ${issue.message.replace(/^Invalid input: /, "")}` }];
@@ -53,47 +46,46 @@ function zodDiagnostics(error: z.ZodError): Diagnostic[] {
   });
 }
 
-/** Duplicate keys are legal in some YAML readers and silently drop data in others: refuse them. */
-function yamlErrors(doc: Document, lines: LineCounter, file: string): LocatedDiagnostic[] {
-  return doc.errors.map((e) => {
-    const pos = lines.linePos(e.pos[0]);
-    const message = e.message.split("\n")[0]?.replace(/ at line \d+, column \d+:?$/, "") ?? "";
-    return { file, line: pos.line, col: pos.col, path: [], message: `YAML: ${message}` };
-  });
+function isMapping(data: unknown): boolean {
+  return typeof data === "object" && data !== null && !Array.isArray(data);
 }
 
 /**
  * Policy text → Intent. Every user mistake becomes a NetpolError carrying all located
  * diagnostics; nothing here touches the system.
  */
-export function parsePolicy(text: string, file: string): LoadedPolicy {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
-  const syntax = yamlErrors(doc, lines, file);
-  if (syntax.length > 0) throw invalid(file, syntax);
-  if (!isMap(doc.contents)) {
-    throw invalid(file, [
-      {
-        file,
-        line: 1,
-        col: 1,
-        path: [],
-        message: "a policy is a mapping with version, sites, tunnels and services",
-      },
-    ]);
+export function parsePolicy(
+  text: string,
+  file: string,
+  { maxBytes = MAX_POLICY_BYTES }: { maxBytes?: number } = {},
+): LoadedPolicy {
+  const size = Buffer.byteLength(text, "utf8");
+  if (size > maxBytes) {
+    throw new NetpolError(
+      "NETPOL_E_POLICY_INVALID",
+      `${file}: the policy is ${size} bytes; netpol reads policies of at most ${maxBytes} bytes`,
+      [{ file, line: 1, col: 1, path: [], message: `larger than ${maxBytes} bytes` }],
+    );
   }
-  const parsed = policySchema.safeParse(doc.toJS({ maxAliasCount: 100 }));
-  const place = (d: Diagnostic) => locate(doc, lines, file, d);
-  if (!parsed.success) throw invalid(file, zodDiagnostics(parsed.error).map(place));
+  const read = readYaml(text, file);
+  if (!read.ok) throw invalid(file, read.problems);
+  if (!isMapping(read.data)) {
+    const message = "a policy is a mapping with version, sites, tunnels and services";
+    throw invalid(file, [{ file, line: 1, col: 1, path: [], message }]);
+  }
+  const parsed = policySchema.safeParse(read.data);
+  if (!parsed.success) throw invalid(file, zodDiagnostics(parsed.error).map(read.place));
   const resolved = resolvePolicy(parsed.data);
-  if (!resolved.ok) throw invalid(file, resolved.diagnostics.map(place));
-  const clashes = checkAllowedIps(resolved.intent);
-  if (clashes.length > 0) throw invalid(file, clashes.map(place));
+  if (!resolved.ok) throw invalid(file, resolved.diagnostics.map(read.place));
+  const clashes = [...checkAllowedIps(resolved.intent), ...checkMarkRoom(resolved.intent)];
+  if (clashes.length > 0) throw invalid(file, clashes.map(read.place));
   return { intent: resolved.intent, hash: createHash("sha256").update(text).digest("hex"), text };
 }
 
 function invalid(file: string, diagnostics: LocatedDiagnostic[]): NetpolError {
   const sorted = [...diagnostics].sort((a, b) => a.line - b.line || a.col - b.col);
   const count = sorted.length === 1 ? "1 problem" : `${sorted.length} problems`;
-  return new NetpolError("NETPOL_E_POLICY_INVALID", `${file}: ${count}`, sorted);
+  const shown = sorted.slice(0, MAX_REPORTED);
+  const more = sorted.length > shown.length ? `; the first ${shown.length} are listed` : "";
+  return new NetpolError("NETPOL_E_POLICY_INVALID", `${file}: ${count}${more}`, shown);
 }

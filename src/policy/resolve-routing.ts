@@ -1,22 +1,23 @@
 import { type Cidr, contains, networkOf } from "../net/cidr.js";
 import type { Path, Report } from "./diagnostic.js";
 import type { IdAllocator } from "./ids.js";
-import type {
-  EgressIntent,
-  NetworkIntent,
-  ReplyPath,
-  ServiceIntent,
-  SiteIntent,
-  TunnelIntent,
-  Via,
+import {
+  type EgressIntent,
+  keepsClientAddress,
+  type NetworkIntent,
+  type ReplyPath,
+  type ServiceIntent,
+  type SiteIntent,
+  type SiteTunnel,
+  type Via,
 } from "./intent.js";
 import type { PolicyDocument } from "./schema.js";
 
 export function resolveEgress(
   doc: PolicyDocument,
   site: string,
-  tunnels: readonly TunnelIntent[],
-  networksOf: (site: string) => readonly NetworkIntent[],
+  tunnels: readonly SiteTunnel[],
+  networks: readonly NetworkIntent[],
   tables: IdAllocator,
   priorities: IdAllocator,
   report: Report,
@@ -44,6 +45,7 @@ export function resolveEgress(
     }
   });
   const sourceOf = new Map<string, string>();
+  const networkNamed = new Map(networks.map((n) => [n.name, n]));
   return egress.flatMap((e, idx): EgressIntent[] => {
     const path: Path = ["sites", site, "egress", idx];
     const sources = e.from.flatMap((net, fidx) => {
@@ -55,12 +57,9 @@ export function resolveEgress(
         });
       }
       sourceOf.set(net, e.name);
-      const found = networksOf(site).find((n) => n.name === net);
+      const found = networkNamed.get(net);
       if (!found) {
-        const known =
-          networksOf(site)
-            .map((n) => n.name)
-            .join(", ") || "none declared";
+        const known = networks.map((n) => n.name).join(", ") || "none declared";
         report({
           path: [...path, "from", fidx],
           message: `site ${site} has no network named ${net} (known: ${known})`,
@@ -75,7 +74,7 @@ export function resolveEgress(
       {
         name: e.name,
         sources,
-        except: withTunnelSubnets(e.except, tunnels, site),
+        except: withTunnelSubnets(e.except, tunnels),
         via,
         masquerade: e.masquerade,
         failClosed: e.failClosed,
@@ -98,14 +97,8 @@ export function resolveEgress(
  * The site's own tunnel subnets never leave by an egress: replies to a peer's tunnel address
  * (an SNATed published service, say) must go back into the tunnel, not out the VPN.
  */
-function withTunnelSubnets(
-  except: readonly Cidr[],
-  tunnels: readonly TunnelIntent[],
-  site: string,
-): Cidr[] {
-  const own = tunnels.flatMap((t) =>
-    t.members.filter((m) => m.site === site).map((m) => networkOf(m.address)),
-  );
+function withTunnelSubnets(except: readonly Cidr[], tunnels: readonly SiteTunnel[]): Cidr[] {
+  const own = tunnels.map((t) => networkOf(t.local.address));
   return [...except, ...own.filter((net) => !except.some((x) => contains(x, net)))];
 }
 
@@ -114,7 +107,7 @@ function resolveVia(
   site: string,
   via: string,
   exit: string | undefined,
-  tunnels: readonly TunnelIntent[],
+  tunnels: readonly SiteTunnel[],
   path: Path,
   report: Report,
 ): Via | undefined {
@@ -125,7 +118,7 @@ function resolveVia(
       device: via,
       ...(external.gateway ? { gateway: external.gateway } : {}),
     };
-  const tunnel = tunnels.find((t) => t.name === via && t.members.some((m) => m.site === site));
+  const tunnel = tunnels.find((t) => t.tunnel.name === via);
   if (!tunnel) {
     report({
       path: [...path, "via"],
@@ -133,7 +126,8 @@ function resolveVia(
     });
     return undefined;
   }
-  const others = tunnel.members.filter((m) => m.site !== site).map((m) => m.site);
+  // A spoke of a hub reaches only the hub, so only the hub can be its exit.
+  const others = tunnel.peers.map((m) => m.site);
   const chosen = exit ?? (others.length === 1 ? others[0] : undefined);
   if (chosen === undefined || !others.includes(chosen)) {
     report({
@@ -142,8 +136,7 @@ function resolveVia(
     });
     return undefined;
   }
-  const device = tunnel.members.find((m) => m.site === site)?.device ?? via;
-  return { kind: "tunnel", tunnel: via, device, exit: chosen };
+  return { kind: "tunnel", tunnel: via, device: tunnel.local.device, exit: chosen };
 }
 
 /** One reply path per tunnel that brings this site unchanged client addresses. */
@@ -151,7 +144,7 @@ export function resolveReplyPaths(
   doc: PolicyDocument,
   site: string,
   services: readonly ServiceIntent[],
-  tunnels: readonly TunnelIntent[],
+  tunnels: readonly SiteTunnel[],
   tables: IdAllocator,
   priorities: IdAllocator,
   report: Report,
@@ -159,20 +152,15 @@ export function resolveReplyPaths(
   const names = [
     ...new Set(
       services
-        .filter(
-          (s) => s.kind !== "http" && s.clientAddress === "preserve" && s.target.site === site,
-        )
+        .filter((s) => keepsClientAddress(s) && s.target.site === site)
         .map((s) => s.target.tunnel),
     ),
   ].sort();
   return names.map((tunnel) => {
-    const device =
-      tunnels.find((t) => t.name === tunnel)?.members.find((m) => m.site === site)?.device ??
-      tunnel;
+    const device = tunnels.find((t) => t.tunnel.name === tunnel)?.local.device ?? tunnel;
     return {
       tunnel,
       device,
-      mark: doc.settings.markBase + doc.tunnels.findIndex((t) => t.name === tunnel),
       table: orReport(
         tables.allocate(1, `replies into ${device}`),
         ["settings", "firstTable"],

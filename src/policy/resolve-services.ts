@@ -1,31 +1,39 @@
-import { contains, formatAddress, hostPrefix } from "../net/cidr.js";
+import { formatAddress } from "../net/cidr.js";
 import type { Path, Report } from "./diagnostic.js";
-import type { NetworkIntent, ServiceIntent, Target, TunnelIntent } from "./intent.js";
+import {
+  type Address,
+  keepsClientAddress,
+  type NetworkIntent,
+  type ServiceIntent,
+  type SiteTunnel,
+  type Target,
+} from "./intent.js";
 import type { PolicyDocument } from "./schema.js";
 
+/** The first member, in tunnels shared with `site`, whose site has a network holding `address`. */
 function findTarget(
   site: string,
-  address: { family: 4 | 6; address: bigint },
-  tunnels: readonly TunnelIntent[],
-  networksOf: (site: string) => readonly NetworkIntent[],
+  address: Address,
+  tunnels: readonly SiteTunnel[],
+  networkHolding: NetworkHolding,
 ): Omit<Target, "port" | "address"> | undefined {
-  for (const t of tunnels) {
-    const front = t.members.find((m) => m.site === site);
-    if (!front) continue;
-    for (const m of t.members) {
+  for (const { tunnel, local } of tunnels) {
+    for (const m of tunnel.members) {
       if (m.site === site) continue;
-      if (networksOf(m.site).some((n) => contains(n.cidr, hostPrefix(address)))) {
-        return { site: m.site, tunnel: t.name, via: front.device };
-      }
+      const net = networkHolding(m.site, address);
+      if (net) return { site: m.site, tunnel: tunnel.name, via: local.device, network: net.cidr };
     }
   }
   return undefined;
 }
 
+/** Which network of a site holds an address, if any. */
+export type NetworkHolding = (site: string, address: Address) => NetworkIntent | undefined;
+
 export function resolveServices(
   doc: PolicyDocument,
-  tunnels: readonly TunnelIntent[],
-  networksOf: (site: string) => readonly NetworkIntent[],
+  tunnelsBySite: ReadonlyMap<string, readonly SiteTunnel[]>,
+  networkHolding: NetworkHolding,
   report: Report,
 ): ServiceIntent[] {
   const listeners = new Map<string, string>();
@@ -73,7 +81,8 @@ export function resolveServices(
       });
       return [];
     }
-    const found = findTarget(s.publishOn, address, tunnels, networksOf);
+    const tunnels = tunnelsBySite.get(s.publishOn) ?? [];
+    const found = findTarget(s.publishOn, address, tunnels, networkHolding);
     if (!found) {
       report({
         path: [...path, "target"],
@@ -81,15 +90,25 @@ export function resolveServices(
       });
       return [];
     }
-    const front = tunnels
-      .find((t) => t.name === found.tunnel)
-      ?.members.find((m) => m.site === s.publishOn);
-    if (front && front.address.family !== address.family) {
+    const shared = tunnels.find((t) => t.tunnel.name === found.tunnel);
+    const front = shared?.local;
+    // Only SNAT and the reverse proxy need a source address of the target's family; a port
+    // that keeps the client's address forwards the client's own.
+    const keepsClient = s.kind !== "http" && s.clientAddress === "preserve";
+    if (front && front.address.family !== address.family && !keepsClient) {
       report({
         path: [...path, "target"],
         message: `the target is IPv${address.family} but ${s.publishOn}'s address on ${found.tunnel} is IPv${front.address.family}, so ${s.publishOn} has no source address to reach it; use an IPv${front.address.family} target`,
       });
       return [];
+    }
+    const hub = shared?.tunnel.hub;
+    const spokes = hub !== undefined && hub !== s.publishOn && hub !== found.site;
+    if (spokes && keepsClientAddress(s)) {
+      report({
+        path: [...path, "clientAddress"],
+        message: `${s.publishOn} and ${found.site} are both spokes of ${found.tunnel}: replies keeping the client's address would need a default route through the hub for one spoke only; publish it on the hub ${hub}, or use clientAddress: proxy`,
+      });
     }
     const target: Target = { address, port: s.target.port, ...found };
     if (s.kind === "http") {

@@ -1,15 +1,27 @@
-import { type Cidr, contains, formatCidr, hostPrefix, networkOf, overlaps } from "../net/cidr.js";
-import type { Report } from "./diagnostic.js";
+import {
+  type Cidr,
+  contains,
+  formatCidr,
+  hostPrefix,
+  nestedPairs,
+  networkOf,
+} from "../net/cidr.js";
+import type { Path, Report } from "./diagnostic.js";
 import type { InterfaceIntent, NetworkIntent } from "./intent.js";
 import type { PolicyDocument, SiteDocument } from "./schema.js";
 
-type Path = (string | number)[];
+/** A site's end of a tunnel as the document declares it, before the tunnel is resolved. */
+export interface TunnelDevice {
+  readonly name: string;
+  readonly address: Cidr;
+  readonly path: Path;
+}
 
 /** Checks one site's own declarations: interfaces, networks and external devices. */
 export function resolveSiteBasics(
   name: string,
   site: SiteDocument,
-  tunnelsHere: readonly { name: string; address: Cidr; path: Path }[],
+  tunnelsHere: readonly TunnelDevice[],
   report: Report,
 ): { interfaces: InterfaceIntent[]; networks: NetworkIntent[] } {
   const base: Path = ["sites", name];
@@ -55,13 +67,9 @@ export function resolveSiteBasics(
     });
   }
 
-  const networks: NetworkIntent[] = [];
+  const interfaces = new Set(site.interfaces.map((i) => i.name));
   const names = new Set<string>();
-  const claimed: { label: string; cidr: Cidr }[] = tunnelsHere.map((t) => ({
-    label: `tunnel ${t.name}`,
-    cidr: networkOf(t.address),
-  }));
-  site.networks.forEach((n, idx) => {
+  const networks = site.networks.map((n, idx): NetworkIntent => {
     const path: Path = [...base, "networks", idx];
     if (names.has(n.name)) {
       report({
@@ -70,26 +78,15 @@ export function resolveSiteBasics(
       });
     }
     names.add(n.name);
-    const ifaceKnown = site.interfaces.some((i) => i.name === n.interface);
-    if (!ifaceKnown) {
+    if (!interfaces.has(n.interface)) {
       const ifaces = site.interfaces.map((i) => i.name).join(", ") || "none declared";
       report({
         path: [...path, "interface"],
         message: `unknown interface ${n.interface}; declare it under sites.${name}.interfaces (known: ${ifaces})`,
       });
     }
-    for (const other of claimed) {
-      if (overlaps(other.cidr, n.cidr)) {
-        report({
-          path: [...path, "cidr"],
-          message: `${formatCidr(n.cidr)} overlaps ${other.label} (${formatCidr(other.cidr)}) on site ${name}; networks of one site must not overlap`,
-        });
-      }
-    }
-    claimed.push({ label: `network ${n.name}`, cidr: n.cidr });
-    let address: Cidr | undefined;
-    if (n.address) {
-      address = { ...n.address, prefix: n.cidr.prefix };
+    const address = n.address && { ...n.address, prefix: n.cidr.prefix };
+    if (n.address && address) {
       if (!contains(n.cidr, hostPrefix(n.address))) {
         report({
           path: [...path, "address"],
@@ -105,29 +102,56 @@ export function resolveSiteBasics(
         });
       }
     }
-    networks.push({
-      name: n.name,
-      cidr: n.cidr,
-      interface: n.interface,
-      ...(address ? { address } : {}),
-    });
+    return { name: n.name, cidr: n.cidr, interface: n.interface, ...(address ? { address } : {}) };
   });
+  checkOverlaps(name, networks, tunnelsHere, report);
   return { interfaces: site.interfaces, networks };
 }
 
-/** Sites that each tunnel member names, checked against the document. */
-export function tunnelsOfSite(doc: PolicyDocument, site: string) {
-  const found: { name: string; address: Cidr; path: Path }[] = [];
+/**
+ * Networks of one site must not overlap each other or the site's tunnel subnets. Each clash is
+ * reported once, on the network declared later (tunnel subnets count as declared first).
+ */
+function checkOverlaps(
+  site: string,
+  networks: readonly NetworkIntent[],
+  tunnelsHere: readonly TunnelDevice[],
+  report: Report,
+) {
+  const claims = [
+    ...tunnelsHere.map((t) => ({
+      order: -1,
+      label: `tunnel ${t.name}`,
+      cidr: networkOf(t.address),
+    })),
+    ...networks.map((n, idx) => ({ order: idx, label: `network ${n.name}`, cidr: n.cidr })),
+  ];
+  for (const pair of nestedPairs(claims, (c) => c.cidr)) {
+    const [first, later] = pair.sort((a, b) => a.order - b.order) as [
+      (typeof claims)[0],
+      (typeof claims)[0],
+    ];
+    if (later.order < 0) continue;
+    report({
+      path: ["sites", site, "networks", later.order, "cidr"],
+      message: `${formatCidr(later.cidr)} overlaps ${first.label} (${formatCidr(first.cidr)}) on site ${site}; networks of one site must not overlap`,
+    });
+  }
+}
+
+/** Each site's tunnel devices, as the members of every tunnel name them. */
+export function tunnelDevicesBySite(doc: PolicyDocument): Map<string, TunnelDevice[]> {
+  const bySite = new Map<string, TunnelDevice[]>();
   doc.tunnels.forEach((t, tidx) => {
     t.members.forEach((m, midx) => {
-      if (m.site === site) {
-        found.push({
-          name: m.interface ?? t.name,
-          address: m.address,
-          path: ["tunnels", tidx, "members", midx, "site"],
-        });
-      }
+      const list = bySite.get(m.site) ?? [];
+      list.push({
+        name: m.interface ?? t.name,
+        address: m.address,
+        path: ["tunnels", tidx, "members", midx, "site"],
+      });
+      bySite.set(m.site, list);
     });
   });
-  return found;
+  return bySite;
 }

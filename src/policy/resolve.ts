@@ -1,3 +1,4 @@
+import { prefixLookup } from "../net/cidr.js";
 import type { Diagnostic } from "./diagnostic.js";
 import { IdAllocator, KERNEL_PRIORITIES, KERNEL_TABLES, MAX_PRIORITY, MAX_TABLE } from "./ids.js";
 import type { Intent, NetworkIntent, SiteIntent } from "./intent.js";
@@ -7,46 +8,74 @@ import {
   resolveEgress,
   resolveReplyPaths,
 } from "./resolve-routing.js";
-import { resolveServices } from "./resolve-services.js";
-import { resolveSiteBasics, tunnelsOfSite } from "./resolve-site.js";
-import { resolveTunnels } from "./resolve-tunnels.js";
+import { type NetworkHolding, resolveServices } from "./resolve-services.js";
+import { resolveSiteBasics, tunnelDevicesBySite } from "./resolve-site.js";
+import { resolveTunnels, tunnelsOfSite } from "./resolve-tunnels.js";
 import type { PolicyDocument } from "./schema.js";
 
 export type Resolved = { ok: true; intent: Intent } | { ok: false; diagnostics: Diagnostic[] };
 
-const DEFAULT_PROXY = {
-  tls: "auto",
-  httpPort: 80,
-  httpsPort: 443,
-  adminListen: "localhost:2019",
-} as const;
-
-/** Turns a schema-valid document into an Intent, or lists every cross-reference problem. */
+/**
+ * Turns a schema-valid document into an Intent, or lists every cross-reference problem. Every
+ * lookup goes through a map or a sorted index, so resolving grows as n log n in the number of
+ * objects.
+ */
 export function resolvePolicy(doc: PolicyDocument): Resolved {
   const problems: Diagnostic[] = [];
   const report = (d: Diagnostic) => problems.push(d);
   const siteNames = Object.keys(doc.sites).sort();
 
+  const devices = tunnelDevicesBySite(doc);
   const basics = new Map(
     siteNames.map((name) => {
       const site = doc.sites[name];
       if (!site) throw new Error(`unreachable: site ${name}`);
-      return [name, resolveSiteBasics(name, site, tunnelsOfSite(doc, name), report)] as const;
+      return [name, resolveSiteBasics(name, site, devices.get(name) ?? [], report)] as const;
     }),
   );
   const networksOf = (site: string): readonly NetworkIntent[] => basics.get(site)?.networks ?? [];
+  const byName = new Map(
+    siteNames.map((name) => [name, new Map(networksOf(name).map((n) => [n.name, n]))]),
+  );
+  const lookups = new Map(
+    siteNames.map((name) => [name, prefixLookup(networksOf(name), (n) => n.cidr)]),
+  );
+  const networkHolding: NetworkHolding = (site, address) => lookups.get(site)?.(address);
 
-  const tunnels = resolveTunnels(doc, siteNames, networksOf, report);
-  const services = resolveServices(doc, tunnels, networksOf, report);
+  const tunnels = resolveTunnels(
+    doc,
+    new Set(siteNames),
+    (site, name) => byName.get(site)?.get(name),
+    report,
+  );
+  const tunnelsBySite = tunnelsOfSite(tunnels);
+  const services = resolveServices(doc, tunnelsBySite, networkHolding, report);
 
   const sites: SiteIntent[] = siteNames.map((name) => {
     const siteDoc = doc.sites[name];
     const basic = basics.get(name);
     if (!siteDoc || !basic) throw new Error(`unreachable: site ${name}`);
+    const siteTunnels = tunnelsBySite.get(name) ?? [];
     const tables = new IdAllocator(doc.settings.firstTable, MAX_TABLE, KERNEL_TABLES);
     const priorities = new IdAllocator(doc.settings.firstPriority, MAX_PRIORITY, KERNEL_PRIORITIES);
-    const egress = resolveEgress(doc, name, tunnels, networksOf, tables, priorities, report);
-    const replyPaths = resolveReplyPaths(doc, name, services, tunnels, tables, priorities, report);
+    const egress = resolveEgress(
+      doc,
+      name,
+      siteTunnels,
+      basic.networks,
+      tables,
+      priorities,
+      report,
+    );
+    const replyPaths = resolveReplyPaths(
+      doc,
+      name,
+      services,
+      siteTunnels,
+      tables,
+      priorities,
+      report,
+    );
     checkRepliesComeFirst(name, egress, replyPaths, report);
     return {
       name,
@@ -59,7 +88,8 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
       })),
       egress,
       replyPaths,
-      proxy: siteDoc.proxy ?? DEFAULT_PROXY,
+      ...(siteDoc.proxy ? { proxy: siteDoc.proxy } : {}),
+      tunnels: siteTunnels,
     };
   });
 

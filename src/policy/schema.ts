@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { maskProblem } from "../compile/marks.js";
 import {
   hostAddress,
   hostPort,
@@ -108,6 +109,9 @@ const tunnelSchema = z.strictObject({
     .max(9000)
     .default(1420),
   keepalive: z.number().int().min(0).max(65535).default(25),
+  /** mesh: every member peers with every other; hub: the others peer only with the hub. */
+  topology: z.enum(["mesh", "hub"], { error: "topology is mesh or hub" }).default("mesh"),
+  hub: siteName.optional(),
   members: z.array(memberSchema).min(2, "a tunnel joins at least two sites"),
 });
 
@@ -137,23 +141,87 @@ const serviceSchema = z.discriminatedUnion("kind", [httpService, portService], {
   error: "kind must be http, tcp or udp",
 });
 
-const settingsSchema = z.strictObject({
-  /** Routing protocol number stamped on every route and rule netpol owns. */
-  routeProtocol: z
-    .number()
-    .int()
-    .min(5, "protocols 0..4 belong to the kernel")
-    .max(255)
-    .default(77),
-  /** Where automatically chosen routing table ids start. */
-  firstTable: tableId.default(100),
-  /** Where automatically chosen rule priorities start; each egress takes two. */
-  firstPriority: rulePriority.default(1000),
-  /** Where rule priorities for marked replies start; they must come before every egress rule. */
-  firstReplyPriority: rulePriority.default(100),
-  /** Connection mark for replies that must go back into a tunnel; one bit per tunnel from here. */
-  markBase: z.number().int().min(1).max(0x7fffffff).default(0x4e50),
-});
+/**
+ * Protocol numbers the kernel and routing daemons stamp on their routes (linux/rtnetlink.h,
+ * iproute2's rt_protos). netpol deletes what carries its number, so it must be no one else's.
+ * A machine's own /etc/iproute2/rt_protos may name more: checked where netpol runs.
+ */
+export const RESERVED_PROTOCOLS: ReadonlyMap<number, string> = new Map([
+  [0, "unspec"],
+  [1, "redirect"],
+  [2, "kernel"],
+  [3, "boot"],
+  [4, "static"],
+  [8, "gated"],
+  [9, "ra"],
+  [10, "mrt"],
+  [11, "zebra"],
+  [12, "bird"],
+  [13, "dnrouted"],
+  [14, "xorp"],
+  [15, "ntk"],
+  [16, "dhcp"],
+  [17, "mrouted"],
+  [18, "keepalived"],
+  [42, "babel"],
+  [99, "openr"],
+  [186, "bgp"],
+  [187, "isis"],
+  [188, "ospf"],
+  [189, "rip"],
+  [192, "eigrp"],
+]);
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+const mark = z
+  .number({ error: "a mark is a whole number, e.g. 0xff000000" })
+  .int("a mark is a whole number, e.g. 0xff000000")
+  .min(0, "marks are 32-bit unsigned numbers")
+  .max(0xffffffff, "marks are 32-bit unsigned numbers");
+
+/** Mark bits other tools set and test: Tailscale, Docker and Kubernetes, wg-quick's socket mark. */
+export const DEFAULT_FOREIGN_MARKS = [0xff0000, 0x4000, 0x8000, 0xca6c];
+
+const settingsSchema = z
+  .strictObject({
+    /** Routing protocol number stamped on every route and rule netpol owns. */
+    routeProtocol: z
+      .number()
+      .int()
+      .min(5, "protocols 0..4 belong to the kernel")
+      .max(255)
+      .refine((n) => n < 5 || !RESERVED_PROTOCOLS.has(n), {
+        error: (issue) =>
+          `protocol ${issue.input} is ${RESERVED_PROTOCOLS.get(Number(issue.input))}'s: netpol would take that daemon's routes for its own and delete them; pick an unused number such as 77`,
+      })
+      .default(77),
+    /** Where automatically chosen routing table ids start. */
+    firstTable: tableId.default(100),
+    /** Where automatically chosen rule priorities start; each egress takes two. */
+    firstPriority: rulePriority.default(1000),
+    /** Where rule priorities for marked replies start; they must come before every egress rule. */
+    firstReplyPriority: rulePriority.default(100),
+    /** The bits of packet and connection marks netpol may use; one run of bits (compile/marks). */
+    markMask: mark
+      .refine((m) => maskProblem(m) === undefined, {
+        error: (issue) => maskProblem(Number(issue.input)) ?? "",
+      })
+      .default(0xff000000),
+    /** Mark bits other tools on the machine use; markMask must stay clear of them. */
+    foreignMarks: z.array(mark).default(DEFAULT_FOREIGN_MARKS),
+  })
+  .superRefine((s, ctx) => {
+    s.foreignMarks.forEach((m, i) => {
+      const shared = (m & s.markMask) >>> 0;
+      if (shared === 0) return;
+      ctx.addIssue({
+        code: "custom",
+        path: ["markMask"],
+        message: `markMask ${hex(s.markMask)} shares bits ${hex(shared)} with foreignMarks[${i}] (${hex(m)}), which another tool uses; pick a mask clear of them`,
+      });
+    });
+  });
 
 export const policySchema = z.strictObject({
   version: z.literal(1, { error: "this netpol reads policy version 1; add `version: 1`" }),

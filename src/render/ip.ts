@@ -86,10 +86,18 @@ export function routeArgs(verb: "add" | "del", r: RouteSpec, protocol: number): 
   return [...head, dst(r.dst), ...via, "dev", r.device, ...metric, "proto", String(protocol)];
 }
 
+/** `VALUE/MASK` as ip(8) reads and prints it; a full mask is left out, as ip prints it. */
+function fwmark(value: number, mask: number | undefined): string {
+  const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
+  return mask === undefined || mask >>> 0 === 0xffffffff
+    ? hex(value)
+    : `${hex(value)}/${hex(mask)}`;
+}
+
 export function ruleArgs(verb: "add" | "del", r: RuleSpec, protocol: number): string[] {
   const from = r.from ? formatCidr(r.from) : r.family === 4 ? "0.0.0.0/0" : "::/0";
   const to = r.to ? ["to", formatCidr(r.to)] : [];
-  const mark = r.fwmark !== undefined ? ["fwmark", `0x${r.fwmark.toString(16)}`] : [];
+  const mark = r.fwmark !== undefined ? ["fwmark", fwmark(r.fwmark, r.fwmask)] : [];
   const suppress =
     r.suppressPrefixLength !== undefined
       ? ["suppress_prefixlength", String(r.suppressPrefixLength)]

@@ -1,15 +1,37 @@
 import { createHash } from "node:crypto";
-import type { NftChain } from "../compile/desired.js";
+import type { NftChain, NftSet, SiteState } from "../compile/desired.js";
 import { NFT_TABLE } from "../compile/desired.js";
 
-function chainLines(chains: readonly NftChain[]): string[] {
-  return chains.flatMap((c, i) => [
-    ...(i > 0 ? [""] : []),
+// Long element lists go several to a line: readable, and one line never grows without bound.
+const PER_LINE = 8;
+
+function setLines(s: NftSet): string[] {
+  const rows: string[] = [];
+  for (let i = 0; i < s.elements.length; i += PER_LINE) {
+    rows.push(`      ${s.elements.slice(i, i + PER_LINE).join(", ")}`);
+  }
+  // Overlapping prefixes (an `except` list may hold 10.0.0.0/8 and 10.1.0.0/16) are merged;
+  // nft merges plain interval sets only, and netpol's maps and concatenations never overlap.
+  const merge = s.kind === "set" && s.interval && !s.type.includes(".") ? " auto-merge;" : "";
+  return [
+    `  ${s.kind} ${s.name} {`,
+    `    type ${s.type};${s.interval ? " flags interval;" : ""}${merge}`,
+    "    elements = {",
+    rows.join(",\n"),
+    "    }",
+    "  }",
+  ];
+}
+
+function chainLines(c: NftChain): string[] {
+  return [
     `  chain ${c.name} {`,
-    `    type ${c.type} hook ${c.hook} priority ${c.priority}; policy accept;`,
+    ...(c.base
+      ? [`    type ${c.base.type} hook ${c.base.hook} priority ${c.base.priority}; policy accept;`]
+      : []),
     ...c.rules.map((rule) => `    ${rule}`),
     "  }",
-  ]);
+  ];
 }
 
 /**
@@ -17,13 +39,18 @@ function chainLines(chains: readonly NftChain[]): string[] {
  * first makes the delete valid whether or not it exists. No other table is named, so no
  * other table is touched. With no chains, the file just removes netpol's table.
  *
- * The table's comment carries a hash of its chains, so a later read can tell whether the
- * table in the kernel is this one without parsing nft's own formatting.
+ * The table's comment carries a hash of its sets and chains, so a later read can tell whether
+ * the table in the kernel is this one without parsing nft's own formatting.
  */
-export function renderNftables(chains: readonly NftChain[], header: string): string {
-  const lines = [`# ${header}`, `table inet ${NFT_TABLE} {}`, `delete table inet ${NFT_TABLE}`];
-  if (chains.length > 0) {
-    const body = chainLines(chains);
+export function renderNftables(state: Pick<SiteState, "site" | "nftSets" | "nftChains">): string {
+  const lines = [
+    `# netpol: table inet ${NFT_TABLE} for site ${state.site}`,
+    `table inet ${NFT_TABLE} {}`,
+    `delete table inet ${NFT_TABLE}`,
+  ];
+  if (state.nftChains.length > 0) {
+    const blocks = [...state.nftSets.map(setLines), ...state.nftChains.map(chainLines)];
+    const body = blocks.flatMap((b, i) => [...(i > 0 ? [""] : []), ...b]);
     const hash = createHash("sha256").update(body.join("\n")).digest("hex").slice(0, 16);
     lines.push(`table inet ${NFT_TABLE} {`, `  comment "netpol ${hash}"`, ...body, "}");
   }

@@ -44,10 +44,7 @@ export function renderSiteFiles(
   const batches = renderIpBatches(state);
   files.set("ip.batch", batches.v4);
   if (batches.v6 !== "") files.set("ip6.batch", batches.v6);
-  files.set(
-    "nftables.nft",
-    renderNftables(state.nftChains, `netpol: table inet netpol for site ${state.site}`),
-  );
+  files.set("nftables.nft", renderNftables(state));
   files.set("sysctl.conf", renderSysctl(state));
   for (const wg of state.wireguard) {
     const key = privateKeys.get(wg.privateKeyFile);

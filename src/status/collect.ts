@@ -8,7 +8,9 @@ import { planJson } from "../plan/format.js";
 import { routeKey } from "../plan/keys.js";
 import type { LiveState } from "../plan/types.js";
 import type { Intent } from "../policy/intent.js";
+import { readUpstreams } from "../system/caddy/admin.js";
 import type { Runner } from "../system/runner.js";
+import { VERSION } from "../version.js";
 
 /** A peer's handshake older than this means the tunnel is down (WireGuard rekeys every 2 min). */
 export const HANDSHAKE_STALE_SECONDS = 180;
@@ -27,6 +29,8 @@ export interface PeerStatus {
 export interface SiteStatus {
   readonly site: string | null;
   readonly scope: string;
+  /** The netpol that answers (another site's may differ from this one's). */
+  readonly version: string;
   readonly policy: {
     readonly hash: string;
     readonly appliedAt: string;
@@ -67,6 +71,8 @@ export interface SiteStatus {
     readonly target: string;
     readonly reachable: boolean | null;
     readonly how: string;
+    /** HTTP services: whether Caddy holds the route, and the failures its proxy counted. */
+    readonly proxy?: { readonly routed: boolean; readonly upstreamFails: number | null };
   }[];
 }
 
@@ -138,6 +144,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     return {
       site: null,
       scope: target.scope,
+      version: VERSION,
       policy: null,
       drift: null,
       pendingConfirm,
@@ -161,6 +168,14 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
         (p) => p.handshakeAgeSeconds !== null && p.handshakeAgeSeconds < HANDSHAKE_STALE_SECONDS,
       ) ?? false;
 
+  const admin = desired.proxy?.settings.adminListen;
+  const upstreams =
+    admin !== undefined && live.proxy?.reachable
+      ? await readUpstreams(target.runner, admin)
+      : undefined;
+  const unrouted = new Set(
+    plan.changes.flatMap((c) => (c.kind === "proxy" && c.op !== "remove" ? [c.service] : [])),
+  );
   const services: SiteStatus["services"][number][] = [];
   for (const s of intent.services.filter((x) => x.publishOn === site)) {
     const targetText = formatHostPort(s.target.address, s.target.port);
@@ -181,13 +196,22 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
         listen,
         target: targetText,
         reachable: ok,
-        how: "tcp connect",
+        how: "tcp connect through the tunnel",
+        ...(s.kind === "http"
+          ? {
+              proxy: {
+                routed: live.proxy?.reachable === true && !unrouted.has(s.name),
+                upstreamFails: upstreams?.find((u) => u.address === targetText)?.fails ?? null,
+              },
+            }
+          : {}),
       });
     }
   }
   return {
     site,
     scope: target.scope,
+    version: VERSION,
     policy: { hash: record.policyHash, appliedAt: record.appliedAt, appliedBy: record.appliedBy },
     drift: planJson(plan),
     pendingConfirm,

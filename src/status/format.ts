@@ -9,7 +9,7 @@ function age(seconds: number | null): string {
 
 /** The status as a person reads it. */
 export function formatStatus(s: SiteStatus): string {
-  const out = [`site ${s.site ?? "(none)"} (${s.scope})`];
+  const out = [`site ${s.site ?? "(none)"} (${s.scope}), netpol ${s.version}`];
   out.push(
     s.policy
       ? `  policy ${s.policy.hash.slice(0, 12)} applied ${s.policy.appliedAt} by ${s.policy.appliedBy}`
@@ -39,7 +39,10 @@ export function formatStatus(s: SiteStatus): string {
   }
   for (const v of s.services) {
     const r = v.reachable === null ? "unknown" : v.reachable ? "reachable" : "UNREACHABLE";
-    out.push(`  service ${v.name} (${v.listen} → ${v.target}): ${r} (${v.how})`);
+    const proxy = v.proxy
+      ? `; Caddy: ${v.proxy.routed ? "routed" : "ROUTE MISSING"}${v.proxy.upstreamFails !== null ? `, ${v.proxy.upstreamFails} upstream failures` : ""}`
+      : "";
+    out.push(`  service ${v.name} (${v.listen} → ${v.target}): ${r} (${v.how}${proxy})`);
   }
   return `${out.join("\n")}\n`;
 }

@@ -1,9 +1,17 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { VERSION } from "../version.js";
 import type { SiteStatus } from "./collect.js";
 
 /** Prometheus metrics of one site: gauges refreshed from a status, counters kept by the server. */
 export function createMetrics() {
   const registry = new Registry();
+  // The usual build-info gauge: always 1, the version in a label, so dashboards can join on it.
+  new Gauge({
+    name: "netpol_build_info",
+    help: "netpol's version (always 1)",
+    labelNames: ["version"] as const,
+    registers: [registry],
+  }).set({ version: VERSION }, 1);
   const peerLabels = ["interface", "peer"] as const;
   const handshakeAge = new Gauge({
     name: "netpol_wireguard_peer_handshake_age_seconds",
@@ -46,6 +54,18 @@ export function createMetrics() {
     labelNames: ["service"] as const,
     registers: [registry],
   });
+  const routed = new Gauge({
+    name: "netpol_proxy_route_present",
+    help: "1 when Caddy holds the route of a published HTTP service, 0 when it is missing",
+    labelNames: ["service"] as const,
+    registers: [registry],
+  });
+  const upstreamFails = new Gauge({
+    name: "netpol_proxy_upstream_fails",
+    help: "Failures Caddy's reverse proxy currently counts for an HTTP service's upstream",
+    labelNames: ["service"] as const,
+    registers: [registry],
+  });
   const applies = new Counter({
     name: "netpol_applies_total",
     help: "Applies through this server, by result",
@@ -60,7 +80,8 @@ export function createMetrics() {
   });
 
   function observe(status: SiteStatus): void {
-    for (const g of [handshakeAge, rx, tx, egressUp, dropped, reachable]) g.reset();
+    for (const g of [handshakeAge, rx, tx, egressUp, dropped, reachable, routed, upstreamFails])
+      g.reset();
     for (const t of status.tunnels) {
       for (const p of t.peers) {
         const labels = { interface: t.interface, peer: p.site ?? p.publicKey };
@@ -76,6 +97,9 @@ export function createMetrics() {
     }
     for (const s of status.services) {
       if (s.reachable !== null) reachable.set({ service: s.name }, s.reachable ? 1 : 0);
+      if (s.proxy) routed.set({ service: s.name }, s.proxy.routed ? 1 : 0);
+      if (s.proxy?.upstreamFails != null)
+        upstreamFails.set({ service: s.name }, s.proxy.upstreamFails);
     }
   }
 

@@ -30,6 +30,48 @@ export function commandLine(tool: string, args: readonly string[]): string {
   return redact([tool, ...args].join(" "));
 }
 
+/** Where the tools netpol runs come from on Debian and Ubuntu, for the "not installed" error. */
+const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
+  ip: "iproute2",
+  nft: "nftables",
+  wg: "wireguard-tools",
+  nc: "netcat-openbsd",
+};
+
+export function toolMissing(tool: string): NetpolError {
+  return new NetpolError(
+    "NETPOL_E_TOOL_MISSING",
+    `${tool} is not installed; run \`apt-get install --no-install-recommends ${DEBIAN_PACKAGE[tool] ?? tool}\` (or deploy/install-deps.sh from a checkout)`,
+  );
+}
+
+/** The one message for a failed command, whichever Runner ran it. */
+export function toolFailed(
+  tool: string,
+  args: readonly string[],
+  netns: string | undefined,
+  options: RunOptions,
+  exitCode: number | undefined,
+  said: string,
+): NetpolError {
+  const where = options.step ? ` during ${options.step}` : "";
+  const command = commandLine(tool, args);
+  return new NetpolError(
+    "NETPOL_E_TOOL_FAILED",
+    `\`${command}\`${netns ? ` in netns ${netns}` : ""} failed${where} (exit ${exitCode}): ${redact(said.trim())}`,
+    [],
+    {
+      details: {
+        command,
+        ...(options.step ? { step: options.step } : {}),
+        ...(netns ? { netns } : {}),
+        ...(exitCode !== undefined ? { exitCode } : {}),
+        stderr: redact(said.trim()),
+      },
+    },
+  );
+}
+
 /**
  * Runs tools with argument arrays (never a shell). With a namespace, each command runs under
  * `ip netns exec NS`, so the caller's code is the same inside and outside one.
@@ -53,26 +95,10 @@ export function createRunner(netns?: string): Runner {
         extendEnv: true,
       });
       if (result.failed) {
-        const missing = /failed to execute|exec of .* failed: No such file/.test(result.stderr);
-        const where = options.step ? ` during ${options.step}` : "";
-        const said = redact(`${result.stderr || result.stdout || result.shortMessage}`.trim());
-        const command = commandLine(tool, args);
-        throw new NetpolError(
-          missing ? "NETPOL_E_TOOL_MISSING" : "NETPOL_E_TOOL_FAILED",
-          missing
-            ? `${tool} is not installed; run deploy/install-deps.sh (or apt-get install it)`
-            : `\`${command}\`${netns ? ` in netns ${netns}` : ""} failed${where} (exit ${result.exitCode}): ${said}`,
-          [],
-          {
-            details: {
-              command,
-              ...(options.step ? { step: options.step } : {}),
-              ...(netns ? { netns } : {}),
-              ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
-              stderr: redact(String(result.stderr ?? "")),
-            },
-          },
-        );
+        if (/failed to execute|exec of .* failed: No such file/.test(result.stderr))
+          throw toolMissing(tool);
+        const said = `${result.stderr || result.stdout || result.shortMessage}`;
+        throw toolFailed(tool, args, netns, options, result.exitCode, said);
       }
       return { stdout: result.stdout, stderr: result.stderr };
     },

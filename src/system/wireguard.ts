@@ -51,13 +51,13 @@ export function parseWgDump(stdout: string): WgLive[] {
 }
 
 /**
- * One `wg show all dump`. wireguard-go's sockets are shared by every namespace, so the caller
- * passes the interface names that really live in this namespace.
+ * One `wg show all dump`, kept to the interfaces named. wireguard-go's sockets are shared by
+ * every namespace, so the caller also checks that a name is a link of its own namespace.
  */
-export async function readWireguard(runner: Runner, here: ReadonlySet<string>): Promise<WgLive[]> {
-  if (here.size === 0) return [];
+export async function readWireguard(runner: Runner, names: ReadonlySet<string>): Promise<WgLive[]> {
+  if (names.size === 0) return [];
   const { stdout } = await runner.run("wg", ["show", "all", "dump"], { step: "reading WireGuard" });
-  return parseWgDump(stdout).filter((w) => here.has(w.name));
+  return parseWgDump(stdout).filter((w) => names.has(w.name));
 }
 
 /**

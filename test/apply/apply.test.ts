@@ -158,7 +158,8 @@ describe("apply on a live namespace", () => {
   });
 
   // Creating state exercises every step but link removal; removing it exercises that one.
-  for (const step of STEPS) {
+  // Home publishes nothing: the proxy step is tested on the VPS's Caddy (test/e2e/proxy.test.ts).
+  for (const step of STEPS.filter((s) => s !== "proxy")) {
     it(`restores the previous owned state when the ${step} step fails`, async () => {
       const fromFull = step === "link removal";
       if (fromFull) await applySite(siteTarget(lab, "home"), labInput(lab, "home"), "test");
@@ -198,8 +199,9 @@ describe("apply on a live namespace", () => {
     const small = await count(2);
     const large = await count(40);
     expect(large).toBe(small);
-    // Per egress: its except, the tunnel subnet (always local) and the egress rule; plus the reply mark.
-    expect((await ownedSnapshot(home)).rules?.match(/proto 77/g)?.length).toBe(1 + 3 * 41);
+    // Per egress table (each `except` list differs, so none share): the marked `except` rule
+    // and the table's rule, however many prefixes; plus the reply mark.
+    expect((await ownedSnapshot(home)).rules?.match(/proto 77/g)?.length).toBe(1 + 2 * 41);
   });
 
   it("lets one of two simultaneous applies run and refuses the other with a clear message", async () => {

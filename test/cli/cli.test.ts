@@ -35,10 +35,8 @@ let tmp: string;
 let ns: Netns;
 
 beforeAll(async () => {
-  if (!existsSync(path.join(root, "dist/cli/main.js"))) {
-    throw new Error(
-      "dist/cli/main.js is missing: build first with `npx tsc -p tsconfig.build.json` (npm test does)",
-    );
+  if (!existsSync(path.join(root, "lib/main.js"))) {
+    throw new Error("lib/main.js is missing: build first with `npm run build` (npm test does)");
   }
   tmp = await mkdtemp(path.join(os.tmpdir(), "netpol-cli-"));
   // Only for `wg pubkey`: every wg command a test runs goes into a namespace of its own.
@@ -284,6 +282,27 @@ describe("netpol render", () => {
     ]);
     expect(r.stderr).not.toContain("root:");
     expect(existsSync(out)).toBe(false);
+  });
+
+  it("renders every example for every site out of the box: a placeholder and a warning where no key was made yet", async () => {
+    for (const file of policyFiles) {
+      const example = path.join(root, "policies", file);
+      const sites = Object.keys(parseYaml(readFileSync(example, "utf8")).sites);
+      for (const site of sites) {
+        const out = path.join(dir, `example-${file}-${site}`);
+        const r = await netpol(["render", example, "--site", site, "--out", out]);
+        expect(r.code, r.stderr).toBe(0);
+        noStack(r.stderr);
+        for (const conf of readdirSync(out, { recursive: true, encoding: "utf8" })) {
+          if (!conf.startsWith("wireguard/")) continue;
+          const text = await readFile(path.join(out, conf), "utf8");
+          expect(text).toMatch(
+            /^PrivateKey = \(placeholder: no key file keys\/\w+\.key; run netpol keygen/m,
+          );
+          expect(r.stderr).toMatch(/warning: .*keys\/\w+\.key does not exist/);
+        }
+      }
+    }
   });
 
   it("names the known sites for an unknown one", async () => {

@@ -2,10 +2,12 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { compileSite } from "../../src/compile/compile.js";
-import type { RuleSpec, TableRef } from "../../src/compile/desired.js";
+import type { TableRef } from "../../src/compile/desired.js";
 import { FAIL_CLOSED_METRIC, type NftChain, type SiteState } from "../../src/compile/desired.js";
+import { siteMarks } from "../../src/compile/egress-groups.js";
 import { NetpolError } from "../../src/errors.js";
 import { type Cidr, contains, hostPrefix, parseCidr } from "../../src/net/cidr.js";
+import type { Intent } from "../../src/policy/intent.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import { renderSiteFiles } from "../../src/render/site-files.js";
 
@@ -17,13 +19,26 @@ function scenario(file: string) {
   return parsePolicy(scenarioText(file), `policies/${file}`).intent;
 }
 
-/** The table Linux's rule walk picks for an unmarked IPv4 packet (main if no rule matches). */
-function lookup(rules: readonly RuleSpec[], src: string, dst: string): TableRef {
-  const has = (c: Cidr | undefined, addr: string) =>
-    c === undefined || contains(c, hostPrefix(cidr(addr)));
-  const ordered = [...rules].sort((a, b) => a.priority - b.priority);
+/**
+ * The table Linux's rule walk picks for a forwarded IPv4 packet (main if no rule matches),
+ * marked first as netpol's nft chains mark it: its egress group's mark, flagged for `except`.
+ */
+function lookup(intent: Intent, state: SiteState, src: string, dst: string): TableRef {
+  const at = (addr: string) => hostPrefix(cidr(addr));
+  const site = intent.sites.find((x) => x.name === state.site);
+  if (!site) throw new Error(`no site ${state.site}`);
+  const { groups, layout } = siteMarks(intent.settings, site);
+  const g = groups.find((x) => x.sources.some((c) => contains(c, at(src))));
+  const local = g?.except.some((c) => contains(c, at(dst)));
+  const mark = g ? (local ? (g.mark | layout.flag) >>> 0 : g.mark) : 0;
+  const has = (c: Cidr | undefined, addr: string) => c === undefined || contains(c, at(addr));
+  const ordered = [...state.rules].sort((a, b) => a.priority - b.priority);
   const hit = ordered.find(
-    (r) => r.family === 4 && r.fwmark === undefined && has(r.from, src) && has(r.to, dst),
+    (r) =>
+      r.family === 4 &&
+      (r.fwmark === undefined || (mark & (r.fwmask ?? 0xffffffff)) >>> 0 === r.fwmark) &&
+      has(r.from, src) &&
+      has(r.to, dst),
   );
   return hit?.table ?? "main";
 }
@@ -38,6 +53,7 @@ const chain = (state: SiteState, name: string): NftChain | undefined =>
   state.nftChains.find((c) => c.name === name);
 
 const rulesOf = (state: SiteState, name: string) => chain(state, name)?.rules ?? [];
+const set = (state: SiteState, name: string) => state.nftSets.find((x) => x.name === name);
 
 const fakeKeys = (state: SiteState) =>
   new Map(state.wireguard.map((w) => [w.privateKeyFile, `FAKE-KEY-FOR-${w.name}`]));
@@ -47,22 +63,21 @@ describe("scenario A: a VLAN via a commercial VPN", () => {
   const home = compileSite(intent, "home");
 
   it("keeps local destinations in main at 200 and sends the rest to table 3 at 201", () => {
-    expect(home.rules).toHaveLength(2);
-    // Extra selectors (such as suppress_prefixlength) may refine the main lookup.
-    expect(home.rules[0]).toMatchObject({
-      family: 4,
-      priority: 200,
-      from: cidr("192.168.6.0/24"),
-      to: cidr("192.168.0.0/16"),
-      table: "main",
-    });
-    expect(home.rules[0]?.fwmark).toBeUndefined();
-    expect(home.rules[1]).toEqual({
-      family: 4,
-      priority: 201,
-      from: cidr("192.168.6.0/24"),
-      table: 3,
-    });
+    // Marks in netpol's own bits (the default mask 0xff000000) select the rules.
+    expect(home.rules).toEqual([
+      {
+        family: 4,
+        priority: 200,
+        fwmark: 0x03000000,
+        fwmask: 0xff000000,
+        table: "main",
+        suppressPrefixLength: 0,
+      },
+      { family: 4, priority: 201, fwmark: 0x02000000, fwmask: 0xfe000000, table: 3 },
+    ]);
+    expect(lookup(intent, home, "192.168.6.5", "192.168.1.10")).toBe("main");
+    expect(lookup(intent, home, "192.168.6.5", "198.51.100.7")).toBe(3);
+    expect(lookup(intent, home, "192.168.1.5", "198.51.100.7")).toBe("main");
   });
 
   it("routes table 3 by tun-hma and fails closed behind it", () => {
@@ -86,10 +101,23 @@ describe("scenario A: a VLAN via a commercial VPN", () => {
     }
   });
 
+  it("marks VLAN 6 by a map lookup, keeping every other tool's mark bits", () => {
+    expect(rulesOf(home, "mangle_prerouting")).toEqual([
+      "meta mark & 0xff000000 == 0x00000000 ip saddr vmap @egress_from4",
+    ]);
+    expect(set(home, "egress_from4")?.elements).toEqual(["192.168.6.0/24 : jump egress_1"]);
+    expect(rulesOf(home, "egress_1")).toEqual([
+      "ip daddr @egress_1_except4 meta mark set meta mark & 0x00ffffff | 0x03000000 return",
+      "meta mark set meta mark & 0x00ffffff | 0x02000000",
+    ]);
+    expect(set(home, "egress_1_except4")?.elements).toEqual(["192.168.0.0/16"]);
+  });
+
   it("masquerades VLAN 6 on tun-hma and clamps MSS both ways", () => {
     expect(rulesOf(home, "nat_postrouting")).toEqual([
-      'oifname "tun-hma" ip saddr 192.168.6.0/24 masquerade comment "egress vpn"',
+      'oifname . ip saddr @masquerade4 masquerade comment "egress"',
     ]);
+    expect(set(home, "masquerade4")?.elements).toEqual(['"tun-hma" . 192.168.6.0/24']);
     expect(rulesOf(home, "mangle_forward")).toEqual([
       'oifname "tun-hma" tcp flags syn tcp option maxseg size set rt mtu',
       'iifname "tun-hma" tcp flags syn tcp option maxseg size set rt mtu',
@@ -98,7 +126,7 @@ describe("scenario A: a VLAN via a commercial VPN", () => {
 
   it("drops VLAN 6 traffic to the internet that would leave by another device", () => {
     expect(rulesOf(home, "filter_forward")).toEqual([
-      'ip saddr 192.168.6.0/24 ip daddr != 192.168.0.0/16 oifname != "tun-hma" counter drop comment "fail-closed vpn"',
+      'ip saddr @egress_1_src4 ip daddr != @egress_1_except4 oifname != "tun-hma" counter drop comment "fail-closed vpn"',
     ]);
   });
 
@@ -113,18 +141,18 @@ describe("scenario A: a VLAN via a commercial VPN", () => {
     ]);
     expect(batch).toContain("route add table 3 0.0.0.0/0 dev tun-hma proto 77");
     expect(batch).toContain("route add table 3 unreachable 0.0.0.0/0 metric 4294967295 proto 77");
-    expect(batch).toContainEqual(
-      expect.stringMatching(
-        /^rule add priority 200 from 192\.168\.6\.0\/24 to 192\.168\.0\.0\/16 lookup main( .*)? protocol 77$/,
-      ),
+    expect(batch).toContain(
+      "rule add priority 200 from 0.0.0.0/0 fwmark 0x3000000/0xff000000 lookup main suppress_prefixlength 0 protocol 77",
     );
-    expect(batch).toContain("rule add priority 201 from 192.168.6.0/24 lookup 3 protocol 77");
+    expect(batch).toContain(
+      "rule add priority 201 from 0.0.0.0/0 fwmark 0x2000000/0xfe000000 lookup 3 protocol 77",
+    );
   });
 
-  it("has no WireGuard, proxy or marks", () => {
+  it("has no WireGuard, proxy or reply marks", () => {
     expect(home.wireguard).toEqual([]);
     expect(home.proxy).toBeUndefined();
-    expect(chain(home, "mangle_prerouting")).toBeUndefined();
+    expect(chain(home, "mangle_output")).toBeUndefined();
     expect(home.sysctls).toEqual([["net.ipv4.ip_forward", "1"]]);
   });
 
@@ -169,11 +197,16 @@ describe("scenario B: home services published through a VPS", () => {
   });
 
   it("home routes marked replies of the preserve-client DNS service back into the tunnel", () => {
-    const mark = intent.settings.markBase;
+    // The first slot above the flag in netpol's bits; the other 24 bits are left alone.
     const fwmarkRules = home.rules.filter((r) => r.fwmark !== undefined);
     expect(fwmarkRules).toHaveLength(1);
     const [rule] = fwmarkRules;
-    expect(rule).toMatchObject({ family: 4, fwmark: mark, priority: 100 });
+    expect(rule).toMatchObject({
+      family: 4,
+      fwmark: 0x02000000,
+      fwmask: 0xff000000,
+      priority: 100,
+    });
     expect(rule?.from).toBeUndefined();
     expect(home.routes).toContainEqual({
       type: "unicast",
@@ -182,11 +215,11 @@ describe("scenario B: home services published through a VPS", () => {
       device: "wg-home",
     });
     expect(rulesOf(home, "mangle_prerouting")).toEqual([
-      `iifname "wg-home" ct state new ct mark set 0x${mark.toString(16)}`,
-      `iifname != "wg-home" ct mark 0x${mark.toString(16)} meta mark set ct mark`,
+      'iifname "wg-home" ct state new ct mark set ct mark & 0x00ffffff | 0x02000000',
+      'iifname != "wg-home" ct mark & 0xff000000 == 0x02000000 meta mark set meta mark & 0x00ffffff | 0x02000000',
     ]);
     expect(rulesOf(home, "mangle_output")).toEqual([
-      `ct mark 0x${mark.toString(16)} meta mark set ct mark`,
+      "ct mark & 0xff000000 == 0x02000000 meta mark set meta mark & 0x00ffffff | 0x02000000",
     ]);
     expect(home.sysctls).toContainEqual(["net.ipv4.conf.wg-home.rp_filter", "2"]);
     // Replies go to any client address, so home's only peer takes the default route.
@@ -195,21 +228,22 @@ describe("scenario B: home services published through a VPS", () => {
 
   it("the VPS DNATs DNS on udp and tcp 53 and ssh on tcp 2222 arriving on its wan", () => {
     expect(rulesOf(vps, "nat_prerouting")).toEqual([
-      'iifname "eth0" udp dport 53 dnat ip to 192.168.1.53:53 comment "service dns"',
-      'iifname "eth0" tcp dport 53 dnat ip to 192.168.1.53:53 comment "service dns-tcp"',
-      'iifname "eth0" tcp dport 2222 dnat ip to 192.168.1.22:22 comment "service ssh"',
+      'iifname "eth0" meta l4proto . th dport @proxied ct mark set ct mark & 0xfeffffff | 0x01000000',
+      'iifname "eth0" meta nfproto ipv4 dnat ip to meta l4proto . th dport map @published4 comment "published"',
+    ]);
+    expect(set(vps, "published4")?.elements).toEqual([
+      "udp . 53 : 192.168.1.53 . 53",
+      "tcp . 53 : 192.168.1.53 . 53",
+      "tcp . 2222 : 192.168.1.22 . 22",
     ]);
   });
 
   it("the VPS masquerades only the ssh path, keeping DNS clients' addresses", () => {
-    const post = rulesOf(vps, "nat_postrouting");
-    expect(post).toHaveLength(1);
-    const [ssh] = post;
-    expect(ssh).toMatch(/^oifname "wg-home" /);
-    expect(ssh).toContain("192.168.1.22");
-    expect(ssh).toMatch(/ masquerade comment "service ssh"$/);
-    expect(post.join("\n")).not.toContain("192.168.1.53");
-    expect(post.join("\n")).not.toContain("service dns");
+    // Connections to ssh's port carry the flag in their connection mark; only they are SNATed.
+    expect(set(vps, "proxied")?.elements).toEqual(["tcp . 2222"]);
+    expect(rulesOf(vps, "nat_postrouting")).toEqual([
+      'ct status dnat ct mark & 0x01000000 == 0x01000000 masquerade comment "published, proxied"',
+    ]);
     expect(rulesOf(vps, "mangle_forward")).toEqual([
       'oifname "wg-home" tcp flags syn tcp option maxseg size set rt mtu',
       'iifname "wg-home" tcp flags syn tcp option maxseg size set rt mtu',
@@ -259,8 +293,9 @@ describe("scenario C: both, plus guests leaving through the VPS", () => {
 
   it("gives the guest egress the first automatic table and priority", () => {
     expect(home.rules.filter((r) => r.table === 100)).toEqual([
-      { family: 4, priority: 1001, from: cidr("192.168.7.0/24"), table: 100 },
+      { family: 4, priority: 1001, fwmark: 0x06000000, fwmask: 0xfe000000, table: 100 },
     ]);
+    expect(lookup(intent, home, "192.168.7.9", "198.51.100.7")).toBe(100);
     expect(home.routes).toContainEqual({
       type: "unicast",
       table: 100,
@@ -276,15 +311,15 @@ describe("scenario C: both, plus guests leaving through the VPS", () => {
   });
 
   it("puts the reply rule before every egress rule", () => {
-    const reply = home.rules.find((r) => r.fwmark !== undefined);
-    const egress = home.rules.filter((r) => r.fwmark === undefined);
+    const reply = home.rules.find((r) => r.table === 101);
+    const egress = home.rules.filter((r) => r.table !== 101);
     expect(reply).toBeDefined();
     for (const r of egress) expect(r.priority).toBeGreaterThan(reply?.priority ?? Infinity);
   });
 
   it("the VPS masquerades what leaves its wan from the tunnel", () => {
     expect(rulesOf(vps, "nat_postrouting")).toContain(
-      'iifname "wg-home" oifname "eth0" masquerade comment "exit for wg-home"',
+      'iifname "wg-home" oifname "eth0" masquerade comment "exit"',
     );
   });
 
@@ -302,13 +337,13 @@ describe("a published service whose target sits in an egress's sources", () => {
   const home = compileSite(intent, "home");
 
   it("sends VLAN 6's internet traffic to table 3 and local traffic to main", () => {
-    expect(lookup(home.rules, "192.168.6.22", "198.51.100.7")).toBe(3);
-    expect(lookup(home.rules, "192.168.6.22", "192.168.1.10")).toBe("main");
+    expect(lookup(intent, home, "192.168.6.22", "198.51.100.7")).toBe(3);
+    expect(lookup(intent, home, "192.168.6.22", "192.168.1.10")).toBe("main");
   });
 
   // The VPS masquerades the SSH connection to its tunnel address 10.99.0.1: home must look
   // the reply up in main (into wg-home), not in table 3 (out through the commercial VPN).
   it("routes replies to the VPS's tunnel address by main, into wg-home", () => {
-    expect(lookup(home.rules, "192.168.6.22", "10.99.0.1")).toBe("main");
+    expect(lookup(intent, home, "192.168.6.22", "10.99.0.1")).toBe("main");
   });
 });

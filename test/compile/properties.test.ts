@@ -8,6 +8,7 @@ import {
   type SiteState,
   type TableRef,
 } from "../../src/compile/desired.js";
+import { siteMarks } from "../../src/compile/egress-groups.js";
 import {
   bits,
   type Cidr,
@@ -340,6 +341,16 @@ function routingModel(intent: Intent, siteName: string, state: SiteState) {
     ),
   ];
   const routes = [...connected, ...state.routes];
+  const marks = siteMarks(intent.settings, site);
+
+  /** What netpol's nft marking gives a forwarded packet: its group's mark, flagged for `except`. */
+  function markOf(p: Packet): number {
+    const at = (address: bigint) => hostPrefix({ family: p.family, address });
+    const g = marks.groups.find((x) => x.sources.some((c) => contains(c, at(p.src))));
+    if (!g) return 0;
+    const local = g.except.some((c) => contains(c, at(p.dst)));
+    return local ? (g.mark | marks.layout.flag) >>> 0 : g.mark;
+  }
   const metric = (r: RouteSpec) => (r.type === "unreachable" ? r.metric : (r.metric ?? 0));
 
   /** Longest prefix first, then lowest metric. */
@@ -361,10 +372,11 @@ function routingModel(intent: Intent, siteName: string, state: SiteState) {
   function decide(p: Packet): Decision | undefined {
     const ordered = [...state.rules].sort((a, b) => a.priority - b.priority);
     const walk: RuleSpec[] = [...ordered, { family: p.family, priority: 32766, table: "main" }];
+    const mark = p.mark ?? markOf(p);
     for (const r of walk) {
       if (r.family !== p.family) continue;
       if (!has(r.from, p.family, p.src) || !has(r.to, p.family, p.dst)) continue;
-      if (r.fwmark !== undefined && r.fwmark !== p.mark) continue;
+      if (r.fwmark !== undefined && (mark & (r.fwmask ?? 0xffffffff)) >>> 0 !== r.fwmark) continue;
       const route = resolve(r.table, p);
       if (!route) continue;
       if (r.suppressPrefixLength !== undefined && route.dst.prefix <= r.suppressPrefixLength)
@@ -374,7 +386,9 @@ function routingModel(intent: Intent, siteName: string, state: SiteState) {
     return undefined;
   }
 
-  return { decide, resolve };
+  /** The routing table an egress's traffic is sent to: its group's. */
+  const tableOf = (e: EgressIntent) => marks.groups.find((g) => g.egress.includes(e))?.table;
+  return { decide, resolve, tableOf };
 }
 
 const homeOf = (intent: Intent) => {
@@ -496,7 +510,7 @@ describe("compiler properties", () => {
           );
           if (excepted) return;
           const d = kernel.decide(p);
-          expect(d?.table, label(e, p, d)).toBe(e.table);
+          expect(d?.table, label(e, p, d)).toBe(kernel.tableOf(e));
           expect(d?.route, label(e, p, d)).toMatchObject({ type: "unicast", device: e.via.device });
         });
       }),
@@ -527,7 +541,8 @@ describe("compiler properties", () => {
           // failClosed: false and except /0 are the bugs shown below.
           if (!excepted || !e.failClosed || excepted.except.prefix === 0) return;
           const d = kernel.decide(excepted.packet);
-          const out = d?.table === e.table && d.route.type === "unicast";
+          const out =
+            d !== undefined && d.table === kernel.tableOf(e) && d.route.type === "unicast";
           expect(out, label(e, excepted.packet, d)).toBe(false);
         });
       }),
@@ -599,27 +614,33 @@ describe("compiler properties", () => {
       fc.property(validPolicyText, (text) => {
         const intent = intentOf(text);
         const { routes } = compileSite(intent, "home");
+        const groups = siteMarks(intent.settings, homeOf(intent)).groups;
         for (const e of homeOf(intent).egress) {
-          const inTable = routes.filter((r) => r.table === e.table);
+          // Egresses with identical tables share their group's (see egress-groups).
+          const group = groups.find((g) => g.egress.includes(e));
+          const table = group?.table;
+          // A shared table serves every family of the group's sources.
+          const fams = families(group?.sources ?? e.sources);
+          const inTable = routes.filter((r) => r.table === table);
           const closedDefaults = inTable.filter(
             (r) => r.type === "unreachable" && r.dst.prefix === 0,
           );
           if (!e.failClosed) {
             expect(closedDefaults).toEqual([]);
           } else {
-            for (const family of families(e.sources)) {
+            for (const family of fams) {
               expect(closedDefaults).toContainEqual({
                 type: "unreachable",
-                table: e.table,
+                table,
                 dst: defaultRoute(family),
                 metric: FAIL_CLOSED_METRIC,
               });
             }
-            expect(closedDefaults).toHaveLength(families(e.sources).length);
+            expect(closedDefaults).toHaveLength(fams.length);
             expect(FAIL_CLOSED_METRIC).toBe(4294967295);
           }
           // And the way out while the device is up, per family.
-          for (const family of families(e.sources)) {
+          for (const family of fams) {
             expect(inTable).toContainEqual(
               expect.objectContaining({
                 type: "unicast",

@@ -118,12 +118,19 @@ describe("the server against a live lab", () => {
       const services = (r.json() as SiteStatus).services;
       expect(services.find((s) => s.name === "web")).toMatchObject({
         reachable: true,
-        how: "tcp connect",
+        how: "tcp connect through the tunnel",
       });
       expect(services.find((s) => s.name === "blog")).toMatchObject({
         listen: "http blog.example.org",
         reachable: true,
+        proxy: { routed: true, upstreamFails: 0 },
       });
+      const metrics = await vps.inject({
+        url: "/metrics",
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      expect(metrics.body).toContain('netpol_proxy_route_present{service="blog"} 1');
+      expect(metrics.body).toContain('netpol_service_target_reachable{service="blog"} 1');
     } finally {
       await vps.close();
     }

@@ -10,10 +10,12 @@ import {
   formatCidr,
   hasHostBits,
   hostPrefix,
+  nestedPairs,
   networkOf,
   overlaps,
   parseAddress,
   parseCidr,
+  prefixLookup,
 } from "../../src/net/cidr.js";
 
 const MAX: Record<Family, bigint> = { 4: (1n << 32n) - 1n, 6: (1n << 128n) - 1n };
@@ -366,5 +368,90 @@ describe("compareCidr", () => {
         }
       }),
     );
+  });
+});
+
+/** Each item once, tagged with its position so equal CIDRs stay apart. */
+const tagged = (list: readonly Cidr[]) => list.map((cidr, i) => ({ i, cidr }));
+
+describe("nestedPairs", () => {
+  const mixed = fc.oneof(
+    relatedCidrs(12),
+    fc.array(anyCidr, { maxLength: 12 }),
+    fc.tuple(relatedCidrs(6), relatedCidrs(6)).map(([a, b]) => [...a, ...b]),
+  );
+
+  it("finds exactly the overlapping pairs the pairwise check finds, outer first", () => {
+    fc.assert(
+      fc.property(mixed, (list) => {
+        const items = tagged(list);
+        const found = nestedPairs(items, (x) => x.cidr).map(([outer, inner]) => {
+          expect(contains(outer.cidr, inner.cidr)).toBe(true);
+          return [outer.i, inner.i].sort((a, b) => a - b).join(",");
+        });
+        const expected: string[] = [];
+        items.forEach((a, ai) => {
+          for (const b of items.slice(ai + 1)) {
+            if (overlaps(a.cidr, b.cidr)) expected.push(`${a.i},${b.i}`);
+          }
+        });
+        expect(found.sort()).toEqual(expected.sort());
+      }),
+    );
+  });
+});
+
+describe("prefixLookup", () => {
+  /** Networks that do not overlap: the later of any overlapping pair is dropped. */
+  const disjoint = (list: readonly Cidr[]) =>
+    list
+      .map(networkOf)
+      .filter((c, i, all) => !all.slice(0, i).some((earlier) => overlaps(earlier, c)));
+
+  it("finds the network holding an address, as a linear scan does", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(relatedCidrs(10), fc.array(anyCidr, { maxLength: 10 })),
+        seeds,
+        (list, picks) => {
+          const nets = disjoint(list);
+          const find = prefixLookup(nets, (c) => c);
+          const probes = [
+            ...nets
+              .flatMap((c) => picks.map((seed) => addressIn(c, seed)))
+              .map((address, k) => ({
+                family: (nets[Math.floor(k / picks.length)] as Cidr).family,
+                address,
+              })),
+            ...picks.map((address) => ({ family: 4 as const, address: address & MAX[4] })),
+            ...picks.map((address) => ({ family: 6 as const, address })),
+          ];
+          for (const probe of probes) {
+            const expected = nets.find(
+              (c) => c.family === probe.family && inside(probe.address, c),
+            );
+            expect(find(probe)).toBe(expected);
+          }
+        },
+      ),
+    );
+  });
+});
+
+describe("the dotted-quad fast path", () => {
+  it("reads and writes every IPv4 address as ipaddr.js does", () => {
+    fc.assert(
+      fc.property(fc.ipV4(), (text) => {
+        const parsed = parseAddress(text);
+        expect(parsed.ok).toBe(true);
+        if (parsed.ok) expect(formatAddress(parsed.value)).toBe(text);
+      }),
+    );
+  });
+
+  it("refuses octets over 255 and leading zeros", () => {
+    for (const text of ["256.0.0.1", "10.0.0.01", "010.0.0.1", "1.2.3.4.5", "1.2.3"]) {
+      expect(parseAddress(text).ok).toBe(false);
+    }
   });
 });

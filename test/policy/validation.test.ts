@@ -882,13 +882,14 @@ describe("services", () => {
       expected: ["services[0].target: the target must be an IP address, not a host name"],
     },
     {
+      // SNATed: the VPS would need an IPv6 address of its own on the tunnel.
       name: "an IPv6 target over an IPv4 tunnel",
       mutate: (p) => {
         home(p).networks.push({ name: "lan6", cidr: "2001:db8:1::/64", interface: "eth0" });
-        service(p, 1).target = "[2001:db8:1::53]:53";
+        service(p, 2).target = "[2001:db8:1::22]:22";
       },
       expected: [
-        "services[1].target: the target is IPv6 but vps's address on wg-home is IPv4, so vps has no source address to reach it; use an IPv4 target",
+        "services[2].target: the target is IPv6 but vps's address on wg-home is IPv4, so vps has no source address to reach it; use an IPv4 target",
       ],
     },
     {
@@ -1064,6 +1065,59 @@ describe("document structure", () => {
         p.settings = { routeProtocol: 4 };
       },
       expected: ["settings.routeProtocol: protocols 0..4 belong to the kernel"],
+    },
+    {
+      name: "route protocol of a DHCP client",
+      mutate: (p) => {
+        p.settings = { routeProtocol: 16 };
+      },
+      expected: [
+        "settings.routeProtocol: protocol 16 is dhcp's: netpol would take that daemon's routes for its own and delete them; pick an unused number such as 77",
+      ],
+    },
+    {
+      name: "route protocol of bird",
+      mutate: (p) => {
+        p.settings = { routeProtocol: 12 };
+      },
+      expected: [
+        "settings.routeProtocol: protocol 12 is bird's: netpol would take that daemon's routes for its own and delete them; pick an unused number such as 77",
+      ],
+    },
+    {
+      name: "mark mask over Tailscale's bits",
+      mutate: (p) => {
+        p.settings = { markMask: 0xff0000 };
+      },
+      expected: [
+        "settings.markMask: markMask 0xff0000 shares bits 0xff0000 with foreignMarks[0] (0xff0000), which another tool uses; pick a mask clear of them",
+      ],
+    },
+    {
+      name: "mark mask over a mark the policy says another tool uses",
+      mutate: (p) => {
+        p.settings = { markMask: 0x3000, foreignMarks: [0x1000] };
+      },
+      expected: [
+        "settings.markMask: markMask 0x3000 shares bits 0x1000 with foreignMarks[0] (0x1000), which another tool uses; pick a mask clear of them",
+      ],
+    },
+    {
+      name: "mark mask with a hole",
+      mutate: (p) => {
+        p.settings = { markMask: 0x05000000 };
+      },
+      expected: ["settings.markMask: a mark mask is one run of set bits, like 0xff000000"],
+    },
+    {
+      name: "mark mask too small for the site's marks",
+      mutate: (p) => {
+        // A flag and one slot: home needs one for the egress and one for DNS replies.
+        p.settings = { markMask: 0x03000000 };
+      },
+      expected: [
+        "settings.markMask: site home needs 2 marks (reply paths and egress tables), but markMask 0x3000000 holds 1; widen it by a bit or more",
+      ],
     },
   ]);
 

@@ -155,6 +155,7 @@ interface LiveRule {
   dst?: string;
   dstlen?: number;
   fwmark?: string;
+  fwmask?: string;
   table: string;
   protocol?: string;
 }
@@ -162,7 +163,8 @@ interface LiveRule {
 function liveRuleKey(r: LiveRule, v6: boolean): string {
   const from = r.src === "all" ? defaultOf(v6) : `${r.src}/${r.srclen ?? (v6 ? 128 : 32)}`;
   const to = r.dst === undefined ? "-" : `${r.dst}/${r.dstlen ?? (v6 ? 128 : 32)}`;
-  return [String(r.priority), from, to, r.fwmark ?? "-", r.table].join(" ");
+  const mark = r.fwmark === undefined ? "-" : `${r.fwmark}${r.fwmask ? `/${r.fwmask}` : ""}`;
+  return [String(r.priority), from, to, mark, r.table].join(" ");
 }
 
 /** `route add table T [unreachable] DST [via G] dev D [metric M] proto N` → a comparable key. */
@@ -223,9 +225,9 @@ const NFT_PRIORITIES: Record<string, number> = {
 
 interface NftChainInfo {
   name: string;
-  type: string;
-  hook: string;
-  prio: number;
+  type?: string;
+  hook?: string;
+  prio?: number;
   rules: number;
 }
 
@@ -319,9 +321,11 @@ describe("rendered files against the real tools, each in a fresh namespace", () 
         await ns.exec(["nft", "-f", file]);
         const expected = r.state.nftChains.map((ch) => ({
           name: ch.name,
-          type: ch.type,
-          hook: ch.hook,
-          prio: NFT_PRIORITIES[ch.priority] ?? Number(ch.priority),
+          type: ch.base?.type,
+          hook: ch.base?.hook,
+          prio: ch.base
+            ? (NFT_PRIORITIES[ch.base.priority] ?? Number(ch.base.priority))
+            : undefined,
           rules: ch.rules.length,
         }));
         expect(r.state.nftChains.length).toBeGreaterThan(0);

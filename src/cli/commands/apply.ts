@@ -1,20 +1,22 @@
 import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
 import { confirmApply, revertIfUnconfirmed, revertNow } from "../../apply/confirm.js";
 import { NetpolError } from "../../errors.js";
-import { formatPlan } from "../../plan/format.js";
+import { formatPlan, planJson } from "../../plan/format.js";
+import { type OutputOptions, outputOptions, report } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
+import { showingProgress } from "../progress.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
-interface ApplyOptions extends TargetOptions {
+interface ApplyOptions extends TargetOptions, OutputOptions {
   site: string;
   keyDir?: string;
   confirm?: string;
 }
 
-const MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
+/** The script this process runs (bin/netpol.js): the CLI again, bundled or not. */
+const MAIN = process.argv[1] ?? "";
 
 /**
  * The detached process that reverts an unconfirmed apply. `detached` makes it the leader of a
@@ -31,8 +33,7 @@ function startRevertTimer(opts: TargetOptions, id: string): number | undefined {
 
 export function registerApply(program: Command): void {
   targetOptions(
-    program
-      .command("apply")
+    outputOptions(program.command("apply"))
       .description("make the live state match the policy; roll back if any step fails")
       .argument("<policy>", "policy file (YAML)")
       .requiredOption("--site <name>", "site this machine (or namespace) is")
@@ -50,7 +51,7 @@ export function registerApply(program: Command): void {
       );
     }
     const policy = await readPolicyFile(file, opts.keyDir);
-    const target = targetFrom(opts);
+    const { target, done } = showingProgress(targetFrom(opts), opts);
     const result = await applySite(
       target,
       { ...policy, site: opts.site },
@@ -58,31 +59,49 @@ export function registerApply(program: Command): void {
       seconds === undefined
         ? {}
         : { confirm: { seconds, startTimer: (id) => startRevertTimer(opts, id) } },
+    ).finally(done);
+    const pending = result.pending;
+    const netns = opts.netns ? ` --netns ${opts.netns}` : "";
+    report(
+      opts,
+      () =>
+        result.notes.map((n) => `note: ${n}\n`).join("") +
+        formatPlan(result.plan, target.scope) +
+        (result.changed ? `applied and verified (${target.runner.spawned} commands run)\n` : "") +
+        (pending
+          ? `run \`netpol confirm${netns}\` before ${pending.deadline} (${seconds}s), or this apply is reverted\n`
+          : ""),
+      () => ({
+        plan: planJson(result.plan),
+        changed: result.changed,
+        commandsRun: target.runner.spawned,
+        policyHash: result.record.policyHash,
+        notes: result.notes,
+        ...(pending ? { confirmWithinSeconds: seconds, confirmDeadline: pending.deadline } : {}),
+      }),
     );
-    for (const note of result.notes) process.stdout.write(`note: ${note}\n`);
-    process.stdout.write(formatPlan(result.plan, target.scope));
-    if (!result.changed) return;
-    process.stdout.write(`applied and verified (${target.runner.spawned} commands run)\n`);
-    if (result.pending) {
-      const netns = opts.netns ? ` --netns ${opts.netns}` : "";
-      process.stdout.write(
-        `run \`netpol confirm${netns}\` before ${result.pending.deadline} (${seconds}s), or this apply is reverted\n`,
-      );
-    }
   });
 
-  targetOptions(program.command("confirm").description("keep an apply made with --confirm")).action(
-    async (opts: TargetOptions) => {
-      await confirmApply(targetFrom(opts));
-      process.stdout.write("confirmed\n");
-    },
-  );
+  targetOptions(
+    outputOptions(program.command("confirm").description("keep an apply made with --confirm")),
+  ).action(async (opts: TargetOptions & OutputOptions) => {
+    await confirmApply(targetFrom(opts));
+    report(
+      opts,
+      () => "confirmed\n",
+      () => ({ confirmed: true }),
+    );
+  });
 
   targetOptions(
-    program.command("revert").description("undo an apply made with --confirm now"),
-  ).action(async (opts: TargetOptions) => {
+    outputOptions(program.command("revert").description("undo an apply made with --confirm now")),
+  ).action(async (opts: TargetOptions & OutputOptions) => {
     await revertNow(targetFrom(opts));
-    process.stdout.write("reverted: the state before the apply is back\n");
+    report(
+      opts,
+      () => "reverted: the state before the apply is back\n",
+      () => ({ reverted: true }),
+    );
   });
 
   targetOptions(

@@ -1,9 +1,9 @@
-import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { DEMO_DIR, runDemo } from "../../lab/demo.js";
 import { labDown } from "../../lab/lab.js";
 
-const MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
+/** The script this process runs (bin/netpol.js): the CLI again, bundled or not. */
+const MAIN = process.argv[1] ?? "";
 
 export function registerDemo(program: Command): void {
   program

@@ -3,10 +3,10 @@ import { NetpolError } from "../../errors.js";
 import { readTokenFile } from "../../server/token.js";
 import { collectStatus, type SiteStatus } from "../../status/collect.js";
 import { formatStatus } from "../../status/format.js";
+import { type OutputOptions, outputOptions, report } from "../output.js";
 import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
 
-interface StatusOptions extends TargetOptions {
-  json?: boolean;
+interface StatusOptions extends TargetOptions, OutputOptions {
   remote?: string;
   tokenFile?: string;
 }
@@ -33,16 +33,18 @@ async function remoteStatus(url: string, tokenFile: string | undefined): Promise
 
 export function registerStatus(program: Command): void {
   targetOptions(
-    program
-      .command("status")
+    outputOptions(program.command("status"))
       .description("the policy in force, drift, tunnels, egress and published services")
-      .option("--json", "print JSON (the same document GET /status returns)")
       .option("--remote <url>", "ask another site's `netpol serve` instead")
       .option("--token-file <file>", "bearer token for --remote"),
   ).action(async (opts: StatusOptions) => {
     const status = opts.remote
       ? await remoteStatus(opts.remote, opts.tokenFile)
       : await collectStatus(targetFrom(opts), Date.now());
-    process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+    report(
+      opts,
+      () => formatStatus(status),
+      () => status,
+    );
   });
 }

@@ -1,14 +1,26 @@
 import type { Command } from "commander";
+import { type OutputOptions, outputOptions, report } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
 import { summarize } from "../summary.js";
 
 export function registerValidate(program: Command): void {
-  program
-    .command("validate")
-    .description("check a policy and summarize what it does per site")
-    .argument("<policy>", "policy file (YAML)")
-    .action(async (file: string) => {
-      const policy = await readPolicyFile(file);
-      process.stdout.write(`${file}: valid\n${summarize(policy.intent)}`);
-    });
+  outputOptions(
+    program
+      .command("validate")
+      .description("check a policy and summarize what it does per site")
+      .argument("<policy>", "policy file (YAML)"),
+  ).action(async (file: string, opts: OutputOptions) => {
+    const policy = await readPolicyFile(file);
+    report(
+      opts,
+      () => `${file}: valid\n${summarize(policy.intent)}`,
+      () => ({
+        file,
+        valid: true,
+        hash: policy.hash,
+        sites: policy.intent.sites.map((s) => s.name),
+        summary: summarize(policy.intent).trimEnd().split("\n"),
+      }),
+    );
+  });
 }

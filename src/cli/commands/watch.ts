@@ -5,55 +5,76 @@ import { loadInForce } from "../../apply/record.js";
 import { filesOf } from "../../apply/state-file.js";
 import { type Round, watchLinks } from "../../apply/watch.js";
 import { NetpolError } from "../../errors.js";
+import { type OutputOptions, outputOptions } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
-interface WatchOptions extends TargetOptions {
+const BUSY = new Set(["NETPOL_E_LOCKED", "NETPOL_E_CONFIRM_PENDING"]);
+
+interface WatchOptions extends TargetOptions, OutputOptions {
   site: string;
   keyDir?: string;
+  interval: string;
 }
-
-const BUSY = new Set(["NETPOL_E_LOCKED", "NETPOL_E_CONFIRM_PENDING"]);
 
 export function registerWatch(program: Command): void {
   targetOptions(
-    program
-      .command("watch")
+    outputOptions(program.command("watch"))
       .description(
-        "apply, then re-apply the policy in force whenever links change (puts egress routes back when a tunnel returns)",
+        "apply, then re-apply the policy in force whenever links change (puts egress routes back when a tunnel returns) and every --interval seconds (puts proxy routes back into a restarted Caddy)",
       )
       .argument("<policy>", "policy file (YAML)")
       .requiredOption("--site <name>", "site this machine (or namespace) is")
-      .option("--key-dir <dir>", "directory holding the private key files (default: the policy's)"),
+      .option("--key-dir <dir>", "directory holding the private key files (default: the policy's)")
+      .option("--interval <seconds>", "also re-apply this often; 0: only on link changes", "30"),
   ).action(async (file: string, opts: WatchOptions) => {
+    const seconds = Number(opts.interval);
+    if (!(Number.isInteger(seconds) && seconds >= 0))
+      throw new NetpolError(
+        "NETPOL_E_USAGE",
+        `--interval takes a whole number of seconds, not ${opts.interval}`,
+      );
     const started = { ...(await readPolicyFile(file, opts.keyDir)), site: opts.site };
     const target = targetFrom(opts);
-    const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+    // A long-running command reports events, one line each (one JSON object each with --json).
+    const event = (stream: NodeJS.WriteStream, text: string, json: Record<string, unknown>) => {
+      const time = new Date().toISOString();
+      stream.write(opts.json ? `${JSON.stringify({ time, ...json })}\n` : `${time} ${text}\n`);
+    };
     // After the first round, the policy is whatever the last apply put in force: an operator's
     // `netpol apply` of another policy is followed, not undone.
     const inForce = async (): Promise<PolicyInput> => {
       const found = await loadInForce(filesOf(target));
       return found ? { ...found.policy, keyDir: started.keyDir, site: found.record.site } : started;
     };
-    const converge = async (policy: () => Promise<PolicyInput>): Promise<Round> => {
+    const converge = async (policy: () => Promise<PolicyInput> = inForce): Promise<Round> => {
       try {
         const r = await applySite(target, await policy(), whoAmI("watch"));
-        for (const note of r.notes) log(`note: ${note}`);
-        if (r.changed) log(`applied ${r.plan.changes.length} changes`);
+        const changes = r.plan.changes.length;
+        for (const note of r.notes) event(process.stdout, `note: ${note}`, { event: "note", note });
+        if (r.changed && !opts.quiet)
+          event(process.stdout, `applied ${changes} changes`, { event: "applied", changes });
         return "done";
       } catch (err) {
+        // Another apply holds the site: this round is tried again once it is free.
         if (err instanceof NetpolError && BUSY.has(err.code)) return "busy";
-        process.stderr.write(
-          `${new Date().toISOString()} ${err instanceof Error ? err.message : String(err)}\n`,
-        );
+        const message = err instanceof Error ? err.message : String(err);
+        const code = err instanceof NetpolError ? err.code : "NETPOL_E_INTERNAL";
+        event(process.stderr, message, { event: "error", code, message });
         return "failed";
       }
     };
     const stop = new AbortController();
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
-    const watching = watchLinks(opts.netns, () => converge(inForce), stop.signal);
+    const watching = watchLinks(opts.netns, () => converge(), stop.signal);
     while ((await converge(async () => started)) === "busy") await sleep(250);
-    log(`watching links${opts.netns ? ` in netns ${opts.netns}` : ""}`);
+    if (!opts.quiet) {
+      const where = opts.netns ? ` in netns ${opts.netns}` : "";
+      event(process.stdout, `watching links${where}`, { event: "watching" });
+    }
+    // A restarted Caddy sends no link event: its lost routes are found by looking again.
+    const timer = seconds > 0 ? setInterval(() => void converge(), seconds * 1000) : undefined;
+    stop.signal.addEventListener("abort", () => clearInterval(timer));
     await watching;
   });
 }

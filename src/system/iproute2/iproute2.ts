@@ -18,38 +18,39 @@ export interface IpLive {
   readonly rules: Owned<RuleSpec>;
 }
 
-async function readFamily(runner: Runner, family: Family, protocol: number) {
-  const { stdout } = await runner.run("ip", ["-N", `-${family}`, "-json", "-batch", "-"], {
-    input: "route show table all\nrule show\n",
-    step: "reading routes and rules",
-  });
-  const [routes = [], rules = []] = splitBatchJson(stdout);
-  return {
-    routes: parseRoutes(routes, family, protocol),
-    rules: parseRules(rules, family, protocol),
-  };
-}
+const ROUTES_AND_RULES = "route show table all\nrule show\n";
 
-/** Reads links, addresses, routes and rules in three processes, however many there are. */
+/**
+ * Reads links, addresses, routes and rules in two processes at once, however many there are.
+ * A batch line cannot say -6, and without it `route show table all` and `rule show` list IPv4
+ * (iproute2 defaults a table dump and the rule list to inet), so IPv4 routes and rules ride
+ * along with the links and addresses, and IPv6 takes an `ip -6` of its own.
+ */
 export async function readIp(runner: Runner, protocol: number): Promise<IpLive> {
-  const { stdout } = await runner.run("ip", ["-d", "-json", "-batch", "-"], {
-    input: "link show\naddress show\n",
-    step: "reading links and addresses",
-  });
-  const [links = [], addresses = []] = splitBatchJson(stdout);
-  const v4 = await readFamily(runner, 4, protocol);
-  const v6 = await readFamily(runner, 6, protocol);
+  const step = "reading links, addresses, routes and rules";
+  const [main, v6] = await Promise.all([
+    runner.run("ip", ["-d", "-N", "-json", "-batch", "-"], {
+      input: `link show\naddress show\n${ROUTES_AND_RULES}`,
+      step,
+    }),
+    runner.run("ip", ["-N", "-6", "-json", "-batch", "-"], { input: ROUTES_AND_RULES, step }),
+  ]);
+  const [links = [], addresses = [], routes4 = [], rules4 = []] = splitBatchJson(main.stdout);
+  const [routes6 = [], rules6 = []] = splitBatchJson(v6.stdout);
+  const both = <T>(
+    parse: (json: unknown[], f: Family, p: number) => Owned<T>,
+    four: unknown[],
+    six: unknown[],
+  ): Owned<T> => {
+    const a = parse(four, 4, protocol);
+    const b = parse(six, 6, protocol);
+    return { owned: [...a.owned, ...b.owned], foreign: [...a.foreign, ...b.foreign] };
+  };
   return {
     links: parseLinks(links),
     addresses: parseAddresses(addresses),
-    routes: {
-      owned: [...v4.routes.owned, ...v6.routes.owned],
-      foreign: [...v4.routes.foreign, ...v6.routes.foreign],
-    },
-    rules: {
-      owned: [...v4.rules.owned, ...v6.rules.owned],
-      foreign: [...v4.rules.foreign, ...v6.rules.foreign],
-    },
+    routes: both(parseRoutes, routes4, routes6),
+    rules: both(parseRules, rules4, rules6),
   };
 }
 

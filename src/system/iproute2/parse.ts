@@ -38,6 +38,7 @@ interface JsonRule {
   dst?: string;
   dstlen?: number;
   fwmark?: string;
+  fwmask?: string;
   table?: string;
   suppress_prefixlen?: number;
   protocol?: string;
@@ -61,7 +62,9 @@ function prefixOf(text: string, len: number | undefined, family: Family): Cidr |
   return parsed.ok ? parsed.value : undefined;
 }
 
-// With -N, ip prints route types as numbers too (rtnetlink.h: RTN_UNREACHABLE = 7).
+// With -N, ip prints route types as numbers too (rtnetlink.h: RTN_UNICAST = 1,
+// RTN_UNREACHABLE = 7); unicast only shows with -d.
+const RTN_UNICAST = "1";
 const RTN_UNREACHABLE = "7";
 
 // The kernel gives IPv6 routes metric 1024 when none is asked for; netpol asks for none.
@@ -80,7 +83,10 @@ export function parseRoutes(json: unknown[], family: Family, protocol: number): 
     if (!dst) continue;
     if (r.type === "unreachable" || r.type === RTN_UNREACHABLE) {
       owned.push({ type: "unreachable", table, dst, metric: r.metric ?? 0 });
-    } else if (r.type === undefined && r.dev !== undefined) {
+    } else if (
+      (r.type === undefined || r.type === "unicast" || r.type === RTN_UNICAST) &&
+      r.dev !== undefined
+    ) {
       const gw = r.gateway ? parseAddress(r.gateway) : undefined;
       const metric =
         r.metric !== undefined && !(family === 6 && r.metric === IMPLICIT_V6_METRIC)
@@ -117,6 +123,7 @@ export function parseRules(json: unknown[], family: Family, protocol: number): O
       ...(from && from.prefix > 0 ? { from } : {}),
       ...(to ? { to } : {}),
       ...(r.fwmark !== undefined ? { fwmark: Number(r.fwmark) } : {}),
+      ...(r.fwmask !== undefined ? { fwmask: Number(r.fwmask) } : {}),
       table: tableOf(r.table),
       ...(r.suppress_prefixlen !== undefined ? { suppressPrefixLength: r.suppress_prefixlen } : {}),
     });

@@ -1,0 +1,255 @@
+/**
+ * netpol against the bare tools, per shape of issue 11, at 1,000 and 10,000 objects. Every
+ * shape runs in namespaces made here and removed again, never in the root namespace.
+ *
+ *   npm run bench -- [--quick] [--shapes a,b] [--sizes 1000,10000] [--profile DIR]
+ *
+ * Per shape and size: netpol's validate, cold apply, no-op re-apply and one-line change (each
+ * in one worker process, timed from reading the policy to the verified apply, so they include
+ * validation but not Node's start-up); the floor (`ip -batch`, `nft -f`, `sysctl -p`,
+ * wireguard-go and `wg setconf` on netpol's rendered files); the bare change (the live read
+ * plus only the lines that differ); one process per object; peak RSS; processes per apply;
+ * the nft rule count and the `ip rule` count.
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { build } from "esbuild";
+import { execa } from "execa";
+import { generateKeyPair } from "../src/system/keys.js";
+import { changeFloor, coldFloor, type PerObject, perObject, readRendered } from "./floor.js";
+import { type BenchNs, createBenchNs, suffix } from "./namespace.js";
+import { makeShape, SHAPES, type Shape, type ShapeName } from "./shapes.js";
+
+const argv = process.argv.slice(2);
+const option = (name: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const quick = argv.includes("--quick");
+const sizes = (option("--sizes") ?? (quick ? "1000" : "1000,10000")).split(",").map(Number);
+const shapes = (option("--shapes")?.split(",") ?? [...SHAPES]) as ShapeName[];
+const profileDir = option("--profile");
+/** Processes run one by one for the per-object column; beyond this it is sampled and scaled. */
+const PER_OBJECT_SAMPLE = quick ? 200 : 1000;
+/** A worker that takes longer than this is stopped and its row says so. */
+const WORKER_TIMEOUT_MS = quick ? 60_000 : 240_000;
+
+interface Timing {
+  readonly ms: number;
+  readonly validateMs: number;
+  readonly processes: number;
+  readonly changes: number;
+}
+
+interface WorkerResult {
+  readonly validateMs: number;
+  readonly validateRssMb: number;
+  readonly cold: Timing;
+  readonly noop: Timing;
+  readonly change: Timing;
+  readonly rssMb: number;
+}
+
+interface Row {
+  readonly shape: Shape;
+  readonly netpol: WorkerResult | string;
+  readonly floor: number;
+  readonly changeFloor: number;
+  readonly perObject: PerObject;
+  readonly nftRules: number;
+  readonly ipRules: number;
+}
+
+async function runWorker(shape: Shape, ns: BenchNs, dir: string): Promise<WorkerResult | string> {
+  const job = {
+    policy: path.join(dir, "policy.yaml"),
+    changed: path.join(dir, "changed.yaml"),
+    netns: ns.name,
+    stateDir: path.join(dir, "state"),
+    keyDir: dir,
+    out: dir,
+  };
+  const prof = profileDir
+    ? [
+        "--cpu-prof",
+        "--cpu-prof-dir",
+        profileDir,
+        "--cpu-prof-name",
+        `${shape.name}-${shape.objects}.cpuprofile`,
+      ]
+    : [];
+  const r = await execa(process.execPath, [...prof, worker, JSON.stringify(job)], {
+    reject: false,
+    timeout: WORKER_TIMEOUT_MS,
+  });
+  if (r.timedOut) return `stopped after ${WORKER_TIMEOUT_MS / 1000} s`;
+  if (r.exitCode !== 0)
+    return `failed: ${(r.stderr || r.stdout).split("\n").slice(0, 3).join(" ")}`;
+  return JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as WorkerResult;
+}
+
+async function counts(ns: BenchNs): Promise<{ nftRules: number; ipRules: number }> {
+  const nft = await ns
+    .run(["nft", "-j", "list", "table", "inet", "netpol"])
+    .catch(() => '{"nftables":[]}');
+  const items = (JSON.parse(nft) as { nftables: Record<string, unknown>[] }).nftables;
+  const rules = async (f: string) =>
+    (JSON.parse(await ns.run(["ip", f, "-j", "rule", "show"])) as unknown[]).length;
+  return {
+    nftRules: items.filter((i) => "rule" in i).length,
+    ipRules: (await rules("-4")) + (await rules("-6")),
+  };
+}
+
+/** Runs `work` in a fresh namespace for the shape, and removes it (and its wireguard-go) after. */
+async function inNamespace<T>(shape: Shape, work: (ns: BenchNs) => Promise<T>): Promise<T> {
+  const ns = await createBenchNs(shape);
+  try {
+    return await work(ns);
+  } finally {
+    await ns.destroy();
+  }
+}
+
+async function measure(
+  name: ShapeName,
+  n: number,
+  hubKey: { privateKey: string; publicKey: string },
+): Promise<Row> {
+  const shape = makeShape(name, n, suffix(), hubKey);
+  const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-bench-"));
+  try {
+    await writeFile(path.join(dir, "policy.yaml"), shape.policy);
+    await writeFile(path.join(dir, "changed.yaml"), shape.changed);
+    for (const [file, text] of shape.keyFiles)
+      await writeFile(path.join(dir, file), text, { mode: 0o600 });
+    const netpol = await inNamespace(shape, async (ns) => {
+      const result = await runWorker(shape, ns, dir);
+      return { result, ...(await counts(ns)) };
+    });
+    const policyDir = path.join(dir, "policy");
+    const changedDir = path.join(dir, "changed");
+    if (typeof netpol.result === "string")
+      return {
+        shape,
+        netpol: netpol.result,
+        floor: Number.NaN,
+        changeFloor: Number.NaN,
+        perObject: { seconds: Number.NaN, objects: 0, sampled: 0 },
+        nftRules: 0,
+        ipRules: 0,
+      };
+    const from = await readRendered(policyDir, shape.wireguard);
+    const to = await readRendered(changedDir, shape.wireguard);
+    const floors = await inNamespace(shape, async (ns) => ({
+      floor: await coldFloor(ns, from, policyDir),
+      change: await changeFloor(ns, from, to, changedDir),
+    }));
+    const each = await inNamespace(shape, (ns) =>
+      perObject(ns, from, policyDir, PER_OBJECT_SAMPLE),
+    );
+    return {
+      shape,
+      netpol: netpol.result,
+      floor: floors.floor,
+      changeFloor: floors.change,
+      perObject: each,
+      nftRules: netpol.nftRules,
+      ipRules: netpol.ipRules,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const s = (ms: number) => (ms / 1000).toFixed(3);
+const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+
+function print(rows: readonly Row[]): void {
+  console.log(
+    "\n| shape | N | validate s | cold apply s | floor s | cold/floor | (without validate) | no-op s | change s | bare change s | change/bare | (without validate) | per object s | per object/floor |",
+  );
+  console.log(`|${" --- |".repeat(1)}${" ---: |".repeat(13)}`);
+  for (const r of rows) {
+    const head = `| ${r.shape.name} | ${r.shape.objects}`;
+    if (typeof r.netpol === "string") {
+      console.log(`${head} | ${r.netpol} |${" |".repeat(11)}`);
+      continue;
+    }
+    const p = r.netpol;
+    const po = r.perObject;
+    const sampled = po.sampled < po.objects ? ` (${po.sampled} of ${po.objects} run, scaled)` : "";
+    const bare = (t: Timing) => (t.ms - t.validateMs) / 1000;
+    console.log(
+      [
+        head,
+        s(p.validateMs),
+        s(p.cold.ms),
+        r.floor.toFixed(3),
+        x(p.cold.ms / 1000, r.floor),
+        x(bare(p.cold), r.floor),
+        s(p.noop.ms),
+        s(p.change.ms),
+        r.changeFloor.toFixed(3),
+        x(p.change.ms / 1000, r.changeFloor),
+        x(bare(p.change), r.changeFloor),
+        `${po.seconds.toFixed(2)}${sampled}`,
+        `${x(po.seconds, r.floor)} |`,
+      ].join(" | "),
+    );
+  }
+  console.log(
+    "\n| shape | N | peak RSS MB (after validate) | processes: cold / no-op / change | plan changes: cold / change | nft rules | ip rules (v4+v6, with the kernel's 6) |",
+  );
+  console.log(`|${" --- |".repeat(1)}${" ---: |".repeat(6)}`);
+  for (const r of rows) {
+    if (typeof r.netpol === "string") continue;
+    const p = r.netpol;
+    console.log(
+      `| ${r.shape.name} | ${r.shape.objects} | ${p.rssMb} (${p.validateRssMb}) | ${p.cold.processes} / ${p.noop.processes} / ${p.change.processes} | ${p.cold.changes} / ${p.change.changes} | ${r.nftRules} | ${r.ipRules} |`,
+    );
+  }
+}
+
+/**
+ * The worker bundled as the CLI is (deploy/bundle.mjs), so its RSS is netpol's and not a
+ * TypeScript loader's.
+ */
+async function bundleWorker(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-bench-worker-"));
+  const outfile = path.join(dir, "worker.mjs");
+  await build({
+    entryPoints: [path.join(import.meta.dirname, "netpol-worker.ts")],
+    outfile,
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    logLevel: "warning",
+    banner: {
+      js: "import { createRequire as __netpolRequire } from 'node:module'; const require = __netpolRequire(import.meta.url);",
+    },
+  });
+  return outfile;
+}
+
+const started = Date.now();
+const worker = await bundleWorker();
+const hubKey = generateKeyPair();
+const rows: Row[] = [];
+for (const n of sizes) {
+  for (const name of shapes) {
+    const t0 = Date.now();
+    rows.push(await measure(name, n, hubKey));
+    console.error(`${name} ${n}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+}
+await rm(path.dirname(worker), { recursive: true, force: true });
+console.log(
+  `\n${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Linux ${os.release()}, Node ${process.version}; load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ")}; total ${((Date.now() - started) / 1000).toFixed(0)} s`,
+);
+print(rows);

@@ -1,0 +1,42 @@
+/**
+ * `npm run bench`: every benchmark of issue 11 in one run, one after the other so they do not
+ * share the CPUs: the apply path against the bare tools (bench/apply.ts), validation scaling
+ * and command start-up. Arguments (`--quick`, `--shapes`, `--sizes`, `--profile DIR`) go to
+ * the apply benchmark; `--quick` also shortens the others.
+ *
+ *   npm run bench              # 1,000 and 10,000 objects
+ *   npm run bench -- --quick   # 1,000 objects
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const here = import.meta.dirname;
+
+/** The scripts run in this order; one that is not there (yet) is skipped with a note. */
+const parts: { script: string; args: string[]; env?: Record<string, string> }[] = [
+  { script: "apply.ts", args },
+  { script: "validate.ts", args: quick ? ["--quick"] : [] },
+  { script: "startup.ts", args: [], env: quick ? { RUNS: "5" } : {} },
+];
+
+let failed = false;
+for (const part of parts) {
+  const file = path.join(here, part.script);
+  if (!existsSync(file)) {
+    console.log(`\n(bench/${part.script} is not there; skipped)`);
+    continue;
+  }
+  console.log(`\n## bench/${part.script}\n`);
+  const r = spawnSync(process.execPath, ["--import", "tsx", file, ...part.args], {
+    stdio: "inherit",
+    env: { ...process.env, ...part.env },
+  });
+  if (r.status !== 0) {
+    console.error(`bench/${part.script} exited ${r.status}`);
+    failed = true;
+  }
+}
+process.exitCode = failed ? 1 : 0;

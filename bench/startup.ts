@@ -1,0 +1,105 @@
+/**
+ * What a command costs before it does any work: wall time of `netpol <command>` against bare
+ * `node`, and the import cost of each dependency and each command's module, each in a fresh
+ * process (median of RUNS). Issue 11's targets: validate of a small policy < 0.25 s, plan < 0.4 s.
+ * Runs the built, bundled CLI (`npm run build` first) and, for comparison, tsc's unbundled
+ * output; plan and status read a namespace this script creates and removes.
+ *
+ *   npm run bench:startup            # or: RUNS=21 npx tsx bench/startup.ts
+ *   hyperfine -N 'node bin/netpol.js validate policies/a-vlan-via-vpn.yaml'   # the same, by hand
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const RUNS = Number(process.env.RUNS ?? 11);
+const root = fileURLToPath(new URL("../", import.meta.url));
+const bin = path.join(root, "bin/netpol.js");
+const POLICY = "policies/a-vlan-via-vpn.yaml";
+/** tsc's output before deploy/bundle.mjs: one file per module, as node resolves them. */
+const UNBUNDLED = "dist/cli/main.js";
+
+if (!existsSync(path.join(root, "dist/cli/main.js"))) {
+  throw new Error("dist/ is missing: run `npm run build` first");
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+function run(args: string[]): { ms: number; code: number | null } {
+  const start = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, args, { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (r.status !== 0 && r.status !== 2) {
+    throw new Error(`node ${args.join(" ")} exited ${r.status}: ${r.stderr.toString()}`);
+  }
+  return { ms, code: r.status };
+}
+
+/** Wall time of a whole process, spawn to exit. */
+const wall = (args: string[]) => median(Array.from({ length: RUNS }, () => run(args).ms));
+
+/** Time spent inside `await import(spec)` in a fresh process (cached modules would lie). */
+function importCost(spec: string): number {
+  const code = `const t = performance.now(); await import(${JSON.stringify(spec)}); process.stdout.write(String(performance.now() - t));`;
+  return median(
+    Array.from({ length: RUNS }, () => {
+      const r = spawnSync(process.execPath, ["--input-type=module", "-e", code], { cwd: root });
+      if (r.status !== 0) throw new Error(`import ${spec}: ${r.stderr.toString()}`);
+      return Number(r.stdout.toString());
+    }),
+  );
+}
+
+const ns = `npstart-${process.pid}`;
+const stateDir = mkdtempSync(path.join(os.tmpdir(), "netpol-startup-"));
+const ms = (x: number) => x.toFixed(0);
+try {
+  spawnSync("ip", ["netns", "add", ns], { stdio: "inherit" });
+  const target = ["--netns", ns, "--state-dir", stateDir];
+  const floor = wall(["-e", "0"]);
+  const commands: [string, string[], number | undefined][] = [
+    ["node -e 0 (floor)", ["-e", "0"], undefined],
+    ["netpol --version", [bin, "--version"], undefined],
+    ["netpol --help (loads every command)", [bin, "--help"], undefined],
+    [`netpol validate ${POLICY}`, [bin, "validate", POLICY], 250],
+    [`same, unbundled (node ${UNBUNDLED})`, [UNBUNDLED, "validate", POLICY], undefined],
+    [`netpol plan ${POLICY} --site home`, [bin, "plan", POLICY, "--site", "home", ...target], 400],
+    ["same, unbundled", [UNBUNDLED, "plan", POLICY, "--site", "home", ...target], undefined],
+    ["netpol status", [bin, "status", ...target], undefined],
+    ["netpol completion bash", [bin, "completion", "bash"], undefined],
+  ];
+  console.log(
+    `startup, median of ${RUNS} runs, ${os.cpus().length} CPUs, node ${process.version}\n`,
+  );
+  console.log("| command | wall ms | over bare node ms | target ms | |");
+  console.log("| --- | ---: | ---: | ---: | --- |");
+  let failed = false;
+  for (const [name, args, limit] of commands) {
+    const t = args[0] === "-e" ? floor : wall(args);
+    const verdict = limit === undefined ? "" : t < limit ? "ok" : "OVER";
+    if (verdict === "OVER") failed = true;
+    console.log(`| \`${name}\` | ${ms(t)} | ${ms(t - floor)} | ${limit ?? ""} | ${verdict} |`);
+  }
+
+  const modules = [
+    "commander",
+    "zod",
+    "yaml",
+    "ipaddr.js",
+    "execa",
+    "fastify",
+    "prom-client",
+    ...["validate", "render", "plan", "apply", "status", "watch", "serve", "demo"].map(
+      (c) => `./dist/cli/commands/${c}.js`,
+    ),
+  ];
+  console.log("\n| import (fresh process) | ms |");
+  console.log("| --- | ---: |");
+  for (const m of modules) console.log(`| \`${m}\` | ${ms(importCost(m))} |`);
+  if (failed) process.exitCode = 1;
+} finally {
+  spawnSync("ip", ["netns", "del", ns]);
+  rmSync(stateDir, { recursive: true, force: true });
+}

@@ -1,0 +1,22 @@
+// Bundles the compiled CLI (dist/) and its dependencies into lib/, one chunk per command, so
+// that the package runs with Node alone and `netpol validate` loads a few files instead of
+// hundreds (zod alone is ~400 modules; resolving them cost more than running the command).
+import { rm } from "node:fs/promises";
+import { build } from "esbuild";
+
+await rm("lib", { recursive: true, force: true });
+
+await build({
+  entryPoints: ["dist/cli/main.js"],
+  outdir: "lib",
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  logLevel: "warning",
+  // Bundled CommonJS dependencies (prom-client, fastify's) call require(): give them one.
+  banner: {
+    js: "import { createRequire as __netpolRequire } from 'node:module'; const require = __netpolRequire(import.meta.url);",
+  },
+});

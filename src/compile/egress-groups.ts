@@ -1,0 +1,80 @@
+import { type Cidr, compareCidr, type Family, formatAddress, formatCidr } from "../net/cidr.js";
+import type { Diagnostic } from "../policy/diagnostic.js";
+import type { EgressIntent, Intent, ReplyPath, Settings, SiteIntent } from "../policy/intent.js";
+import { type MarkLayout, markLayout, slotMark } from "./marks.js";
+
+/**
+ * Egresses whose routing tables would be identical (same device, next hop, fail-closed choice
+ * and `except` list) share one table, one mark and one pair of `ip rule`s: the kernel walks its
+ * rule list linearly, so ten thousand networks leaving by one VPN cost two rules, not twenty
+ * thousand. Sources select the group by an nft map; the group takes the first egress's table
+ * and priorities.
+ */
+export interface EgressGroup {
+  readonly egress: readonly EgressIntent[];
+  readonly table: number;
+  readonly priority: number;
+  readonly via: EgressIntent["via"];
+  readonly failClosed: boolean;
+  readonly except: readonly Cidr[];
+  readonly sources: readonly Cidr[];
+  /** The group's packet mark; with the layout's flag added for `except` destinations. */
+  readonly mark: number;
+}
+
+export interface SiteMarks {
+  readonly layout: MarkLayout;
+  readonly replies: readonly (ReplyPath & { readonly mark: number })[];
+  readonly groups: readonly EgressGroup[];
+}
+
+function groupKey(e: EgressIntent): string {
+  const gateway = e.via.kind === "device" && e.via.gateway ? formatAddress(e.via.gateway) : "";
+  const except = [...e.except].sort(compareCidr).map(formatCidr).join(",");
+  return `${e.via.device} ${gateway} ${e.failClosed} ${except}`;
+}
+
+/** Marks for one site: reply paths take the first slots, egress groups the next ones. */
+export function siteMarks(settings: Pick<Settings, "markMask">, site: SiteIntent): SiteMarks {
+  const layout = markLayout(settings);
+  const replies = site.replyPaths.map((r, i) => ({ ...r, mark: slotMark(layout, i + 1) }));
+  const byKey = new Map<string, EgressIntent[]>();
+  for (const e of site.egress) {
+    const key = groupKey(e);
+    const list = byKey.get(key);
+    if (list) list.push(e);
+    else byKey.set(key, [e]);
+  }
+  const groups = [...byKey.values()].map((egress, i): EgressGroup => {
+    const first = egress[0] as EgressIntent;
+    return {
+      egress,
+      table: first.table,
+      priority: first.priority,
+      via: first.via,
+      failClosed: first.failClosed,
+      except: first.except,
+      sources: egress.flatMap((e) => e.sources),
+      mark: slotMark(layout, replies.length + i + 1),
+    };
+  });
+  return { layout, replies, groups };
+}
+
+/** Every site's reply paths and egress groups need a mark of their own inside the mask. */
+export function checkMarkRoom(intent: Intent): Diagnostic[] {
+  const { slots, mask } = markLayout(intent.settings);
+  return intent.sites.flatMap((site): Diagnostic[] => {
+    const needed = site.replyPaths.length + new Set(site.egress.map(groupKey)).size;
+    if (needed <= slots) return [];
+    return [
+      {
+        path: ["settings", "markMask"],
+        message: `site ${site.name} needs ${needed} marks (reply paths and egress tables), but markMask 0x${mask.toString(16)} holds ${slots}; widen it by a bit or more`,
+      },
+    ];
+  });
+}
+
+export const ofFamily = (cidrs: readonly Cidr[], family: Family) =>
+  cidrs.filter((c) => c.family === family);

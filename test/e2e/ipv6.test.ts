@@ -1,0 +1,158 @@
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { applySite } from "../../src/apply/apply.js";
+import type { Lab } from "../../src/lab/lab.js";
+import { providerDown } from "../../src/lab/lab.js";
+import { addCounter, counterPackets, eventually, httpGet } from "../../src/lab/probe.js";
+import type { Role } from "../../src/lab/topology.js";
+import { WHOAMI_PORT } from "../../src/lab/topology.js";
+import { labInput, siteTarget, startLab } from "../support/lab.js";
+
+/**
+ * IPv6 end to end on the lab, made dual-stack here: VLAN 6 hosts have global IPv6 addresses
+ * (as SLAAC or DHCPv6 would give them) and the ISP routes the home's prefixes back to it, so
+ * a leak would work if netpol let one through. VLAN 6 leaves through the provider tunnel for
+ * IPv6 too, fails closed for IPv6 too, and the VPS publishes a home server on its IPv6 address.
+ */
+const V6 = {
+  www: "2001:db8:2::80",
+  vpnExit: "2001:db8:113::2",
+  vps: "2001:db8:170::70",
+  lan1Host: "2001:db8:1::10",
+  vl6Host: "2001:db8:6::10",
+} as const;
+const PUBLISHED_PORT = 8086;
+
+/** Per namespace: addresses (device, cidr) and a default route (via, device). */
+const PLAN: Partial<Record<Role, { addresses: [string, string][]; via?: [string, string] }>> = {
+  isp: {
+    addresses: [
+      ["home", "2001:db8:100::1/64"],
+      ["vpn", "2001:db8:113::1/64"],
+      ["vps", "2001:db8:170::1/64"],
+      ["www", "2001:db8:2::1/64"],
+    ],
+  },
+  home: { addresses: [["wan", "2001:db8:100::2/64"]], via: ["2001:db8:100::1", "wan"] },
+  vpn: { addresses: [["wan", `${V6.vpnExit}/64`]], via: ["2001:db8:113::1", "wan"] },
+  vps: { addresses: [["wan", `${V6.vps}/64`]], via: ["2001:db8:170::1", "wan"] },
+  www: { addresses: [["eth0", `${V6.www}/64`]], via: ["2001:db8:2::1", "eth0"] },
+  lan1: { addresses: [["eth0", `${V6.lan1Host}/64`]], via: ["2001:db8:1::1", "eth0"] },
+  vl6: { addresses: [["eth0", `${V6.vl6Host}/64`]], via: ["2001:db8:6::1", "eth0"] },
+};
+
+async function dualStack(lab: Lab): Promise<void> {
+  for (const [role, plan] of Object.entries(PLAN) as [Role, NonNullable<(typeof PLAN)[Role]>][]) {
+    const lines = plan.addresses.map(([dev, cidr]) => `address add ${cidr} dev ${dev} nodad`);
+    // onlink: the VLAN's gateway address appears only once netpol adds it.
+    if (plan.via) lines.push(`route add default via ${plan.via[0]} dev ${plan.via[1]} onlink`);
+    await lab.run(role).run("ip", ["-6", "-batch", "-"], { input: `${lines.join("\n")}\n` });
+  }
+  for (const role of ["isp", "vpn"] as const)
+    await lab.run(role).run("sysctl", ["-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
+  // The ISP delegates the home's prefixes to it; the provider NATs its customers.
+  await lab.run("isp").run("ip", ["-6", "-batch", "-"], {
+    input:
+      "route add 2001:db8:1::/64 via 2001:db8:100::2\nroute add 2001:db8:6::/64 via 2001:db8:100::2\n",
+  });
+  await lab.run("vpn").run("nft", ["-f", "-"], {
+    input:
+      'table ip6 labnat6 {\n chain post { type nat hook postrouting priority srcnat; oifname "wan" masquerade; }\n}\n',
+  });
+  // The provider tunnel carries IPv6 too: an address at each end, and AllowedIPs for it.
+  const tunnel = async (role: "home" | "vpn", dev: string, address: string, allowed: string) => {
+    const r = lab.run(role);
+    await r.run("ip", ["-6", "address", "add", address, "dev", dev, "nodad"]);
+    const peer = (await r.run("wg", ["show", dev, "peers"])).stdout.trim();
+    await r.run("wg", ["set", dev, "peer", peer, "allowed-ips", allowed]);
+  };
+  await tunnel("home", lab.names.hma, "fd66::2/64", "0.0.0.0/0,::/0");
+  await tunnel(
+    "vpn",
+    lab.names.hmaFar,
+    "fd66::1/64",
+    "10.66.0.2/32,192.168.6.0/24,fd66::2/128,2001:db8:6::/64",
+  );
+}
+
+/** The lab's policy with IPv6 networks, VLAN 6's egress for both families, a service on IPv6. */
+const withV6 = (text: string) =>
+  text
+    .replace(
+      "      - { name: files,",
+      "      - { name: lan6, cidr: 2001:db8:1::/64, interface: lan, address: 2001:db8:1::1 }\n      - { name: files6, cidr: 2001:db8:6::/64, interface: vl6, address: 2001:db8:6::1 }\n      - { name: files,",
+    )
+    .replace("from: [files]", "from: [files, files6]")
+    .replace(
+      "services:\n",
+      `services:\n  - { name: web6, kind: tcp, publishOn: vps, port: ${PUBLISHED_PORT}, target: "[${V6.lan1Host}]:${WHOAMI_PORT}", clientAddress: preserve }\n`,
+    );
+
+describe("IPv6 end to end: a dual-stack VLAN through the provider, a service on the VPS's IPv6", () => {
+  let lab: Lab;
+  let down: () => Promise<void>;
+  const www = `http://[${V6.www}]:${WHOAMI_PORT}/`;
+
+  beforeAll(async () => {
+    ({ lab, down } = await startLab());
+    await dualStack(lab);
+    await applySite(siteTarget(lab, "vps"), labInput(lab, "vps", withV6), "test");
+    await applySite(siteTarget(lab, "home"), labInput(lab, "home", withV6), "test");
+    // VLAN 6's IPv6 addresses on the ISP link would be a leak, whatever the port.
+    await addCounter(lab.names.ns("isp"), "leak6", `iifname "home" ip6 saddr 2001:db8:6::/64`);
+  });
+  afterAll(async () => {
+    await down?.();
+  });
+
+  it("sends VLAN 6's IPv6 traffic through the provider: www sees the provider's IPv6 exit", async () => {
+    const r = await eventually(
+      () => httpGet(lab.names.ns("vl6"), www),
+      (x) => x.ok,
+    );
+    expect(r).toEqual({ ok: true, text: V6.vpnExit });
+  });
+
+  it("lets LAN 1 reach www over IPv6 directly, from its own address", async () => {
+    const r = await eventually(
+      () => httpGet(lab.names.ns("lan1"), www),
+      (x) => x.ok,
+    );
+    expect(r).toEqual({ ok: true, text: V6.lan1Host });
+  });
+
+  it("publishes a home server on the VPS's IPv6 address, keeping the client's address", async () => {
+    const r = await eventually(
+      () => httpGet(lab.names.ns("www"), `http://[${V6.vps}]:${PUBLISHED_PORT}/`),
+      (x) => x.ok,
+    );
+    expect(r).toEqual({ ok: true, text: V6.www });
+  });
+
+  it("reaches nothing over IPv6 while the tunnel is gone, with not one packet on the ISP link", async () => {
+    expect(await counterPackets(lab.names.ns("isp"), "leak6")).toBe(0);
+    await providerDown(lab);
+    const r = await httpGet(lab.names.ns("vl6"), www, 1500);
+    expect(r.ok).toBe(false);
+    const ping = await execa(
+      "ip",
+      [
+        "netns",
+        "exec",
+        lab.names.ns("vl6"),
+        "ping",
+        "-6",
+        "-c",
+        "2",
+        "-i",
+        "0.2",
+        "-W",
+        "1",
+        V6.www,
+      ],
+      { reject: false },
+    );
+    expect(ping.exitCode).not.toBe(0);
+    expect(await counterPackets(lab.names.ns("isp"), "leak6")).toBe(0);
+  });
+});

@@ -1,0 +1,132 @@
+import { type Runner, toolFailed, toolMissing } from "../../../src/system/runner.js";
+import { ip } from "./ip.js";
+import { type KernelFeatures, THIS_MACHINE } from "./links.js";
+import { nft } from "./nft.js";
+import { type KernelState, PROTO, TABLE, type ToolResult } from "./state.js";
+import { deviceSysctls, GLOBAL_SYSCTLS, sysctl } from "./sysctl.js";
+import { wg, wireguardGo } from "./wg.js";
+
+/** What a new network namespace holds: a down lo and the kernel's default rules. */
+function freshNamespace(): KernelState {
+  const state: KernelState = {
+    nextIndex: 2,
+    links: [{ index: 1, name: "lo", kind: undefined, up: false, mtu: 65536 }],
+    addresses: [
+      { device: "lo", cidr: { family: 4, address: 0x7f000001n, prefix: 8 } },
+      { device: "lo", cidr: { family: 6, address: 1n, prefix: 128 } },
+    ],
+    routes: [],
+    rules: [
+      ...([4, 6] as const).flatMap((family) =>
+        [
+          [0, TABLE.local],
+          [32766, TABLE.main],
+          ...(family === 4 ? [[32767, TABLE.default]] : []),
+        ].map(([priority, table]) => ({
+          family,
+          priority: priority as number,
+          table: table as number,
+          protocol: PROTO.kernel,
+        })),
+      ),
+    ],
+    nft: [],
+    wireguard: new Map(),
+    sysctls: new Map(GLOBAL_SYSCTLS),
+    listening: new Set(),
+  };
+  deviceSysctls(state, "lo");
+  return state;
+}
+
+/**
+ * A network namespace in memory that answers ip, nft, wg, wireguard-go, sysctl and nc the way
+ * the real tools do, errors included. Each command sees the state the previous one left; a
+ * failing command leaves it as it was.
+ */
+export class FakeKernel {
+  state: KernelState = freshNamespace();
+
+  constructor(readonly features: KernelFeatures = THIS_MACHINE) {}
+
+  /** Runs one tool; unknown tools answer undefined, as a missing binary would. */
+  exec(tool: string, args: readonly string[], input = ""): ToolResult | undefined {
+    switch (tool) {
+      case "ip": {
+        const holder = {
+          current: this.state,
+          clone: () => structuredClone(holder.current),
+        };
+        const result = ip(holder, this.features, args, input);
+        this.state = holder.current;
+        return result;
+      }
+      case "nft":
+        return nft(this.state, args, input);
+      case "wg":
+        return wg(this.state, args);
+      case "wireguard-go":
+        return wireguardGo(this.state, args);
+      case "sysctl":
+        return sysctl(this.state, args);
+      case "nc": {
+        const [host, port] = args.filter((a) => !a.startsWith("-")).slice(-2);
+        const open = this.state.listening.has(`${host}:${port}`);
+        return { stdout: "", stderr: "", exitCode: open ? 0 : 1 };
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** Like `exec`, but throws with the tool's message when it fails: for setting up a test. */
+  must(tool: string, args: readonly string[], input = ""): string {
+    const r = this.exec(tool, args, input);
+    if (r === undefined) throw new Error(`fake kernel: no tool ${tool}`);
+    if (r.exitCode !== 0)
+      throw new Error(
+        `fake kernel: \`${tool} ${args.join(" ")}\` exited ${r.exitCode}: ${r.stderr}`,
+      );
+    return r.stdout;
+  }
+
+  /** A veth whose other end is in another namespace, like the lab's wires: up, with carrier. */
+  plug(name: string, ...addresses: string[]): void {
+    this.state.links.push({
+      index: this.state.nextIndex++,
+      name,
+      kind: "veth",
+      up: false,
+      mtu: 1500,
+    });
+    deviceSysctls(this.state, name);
+    this.must(
+      "ip",
+      ["-batch", "-"],
+      [`link set dev ${name} up`, ...addresses.map((a) => `address add ${a} dev ${name}`)].join(
+        "\n",
+      ),
+    );
+  }
+
+  /** A Runner on this kernel: what netpol's code gets instead of `createRunner(netns)`. */
+  runner(netns = "fake"): Runner {
+    let spawned = 0;
+    // execa, behind the real Runner, drops the one newline a tool's output ends with.
+    const trim = (text: string) => text.replace(/\n$/, "");
+    return {
+      netns,
+      get spawned() {
+        return spawned;
+      },
+      run: async (tool, args, options = {}) => {
+        spawned++;
+        const r = this.exec(tool, args, options.input ?? "");
+        if (r === undefined) throw toolMissing(tool);
+        if (r.exitCode !== 0)
+          throw toolFailed(tool, args, netns, options, r.exitCode, r.stderr || r.stdout);
+        return { stdout: trim(r.stdout), stderr: trim(r.stderr) };
+      },
+    };
+  }
+}

@@ -1,0 +1,40 @@
+import { accessSync, constants } from "node:fs";
+import path from "node:path";
+import { describe } from "vitest";
+
+/**
+ * Two layers of tests. The unit layer runs anywhere, as any user, in seconds: the pure core
+ * and every scenario on the fake kernel. The live layer builds network namespaces and needs
+ * root and the system tools; its suites skip themselves, saying why, where those are missing
+ * or when `npm run test:unit` asked for the unit layer only.
+ */
+
+const TOOLS = ["ip", "nft", "wg", "wireguard-go", "sysctl"];
+
+function onPath(tool: string): boolean {
+  const dirs = `${process.env.PATH ?? ""}:/usr/sbin:/sbin`.split(":").filter(Boolean);
+  return dirs.some((dir) => {
+    try {
+      accessSync(path.join(dir, tool), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Why the live layer cannot run here, or undefined when it can. */
+export function liveSkipReason(): string | undefined {
+  if (process.env.NETPOL_TEST_LAYER === "unit") return "unit layer only (npm run test:unit)";
+  if (process.getuid?.() !== 0) return "needs root to build network namespaces";
+  const missing = TOOLS.filter((t) => !onPath(t));
+  if (missing.length > 0) return `needs ${missing.join(", ")} (bash deploy/install-deps.sh)`;
+  return undefined;
+}
+
+/** `describe` for suites that need a real kernel: skipped, with the reason in its name, otherwise. */
+export function describeLive(name: string, body: () => void): void {
+  const reason = liveSkipReason();
+  if (reason === undefined) describe(name, body);
+  else describe.skip(`${name} [skipped: ${reason}]`, body);
+}
