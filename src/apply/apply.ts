@@ -7,6 +7,8 @@ import { describeChange } from "../plan/format.js";
 import type { LiveState, Ownership, Plan } from "../plan/types.js";
 import type { Intent } from "../policy/intent.js";
 import { parsePolicy } from "../policy/load.js";
+import { batchLine, linkMark, linkMarkArgs } from "../render/ip.js";
+import { runIpBatch } from "../system/iproute2/iproute2.js";
 import { readPrivateKeys } from "../system/private-keys.js";
 import type { Runner } from "../system/runner.js";
 import { removeStaleSecrets } from "../system/secret-file.js";
@@ -29,7 +31,7 @@ import {
   writeJournal,
 } from "./journal.js";
 import { withLock } from "./lock.js";
-import { currentOwnership, ownershipAfter } from "./ownership.js";
+import { currentOwnership, isMarked, ownershipAfter } from "./ownership.js";
 import { checkProtocol } from "./protocol.js";
 import { undoProxy } from "./proxy-undo.js";
 import { type LiveWanted, readAfter, readLive, wantedFor } from "./read-live.js";
@@ -154,10 +156,9 @@ export async function applySite(
       const notes: string[] = [];
       const settled = await settlePending(target);
       if (settled) notes.push(settled);
-      const { desired, live, owned, plan, record, journal, interrupted, wanted } = await planSite(
-        target,
-        policy,
-      );
+      const planned = await planSite(target, policy);
+      const { desired, owned, plan, record, journal, interrupted, wanted } = planned;
+      const live = await markOwned(target.runner, planned.live, owned, policy.site);
       if (plan.conflicts.length > 0) {
         throw new NetpolError(
           "NETPOL_E_FOREIGN_STATE",
@@ -222,6 +223,26 @@ export async function applySite(
     },
     { command: `apply (${appliedBy})` },
   );
+}
+
+/**
+ * A link a killed apply created but had not marked yet (the journal names it) gets its mark now,
+ * before the journal goes: from then on the kernel alone says it is netpol's.
+ */
+async function markOwned(
+  runner: Runner,
+  live: LiveState,
+  owned: Ownership,
+  site: string,
+): Promise<LiveState> {
+  const unmarked = live.links.filter((l) => owned.links.includes(l.name) && !isMarked(l));
+  if (unmarked.length === 0) return live;
+  const lines = unmarked.map((l) => batchLine(linkMarkArgs(l.name, site)));
+  await runIpBatch(runner, lines, "any", "links");
+  return {
+    ...live,
+    links: live.links.map((l) => (unmarked.includes(l) ? { ...l, alias: linkMark(site) } : l)),
+  };
 }
 
 async function verify(

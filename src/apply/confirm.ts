@@ -164,7 +164,12 @@ export async function settlePending(target: ConfirmTarget): Promise<string | und
   return `an unconfirmed apply (policy ${pending.policyHash.slice(0, 12)}) whose revert timer was gone has been reverted first`;
 }
 
-export async function confirmApply(target: ConfirmTarget): Promise<void> {
+/** Runs `work` on the pending confirmation under the lock; none pending is an error. */
+async function withPending(
+  target: ConfirmTarget,
+  command: string,
+  work: (files: StateFiles, pending: Pending) => Promise<void>,
+): Promise<void> {
   const files = filesOf(target);
   await withLock(
     files,
@@ -175,38 +180,31 @@ export async function confirmApply(target: ConfirmTarget): Promise<void> {
           "NETPOL_E_NO_CONFIRM_PENDING",
           `no apply on ${target.scope} is waiting for confirmation`,
         );
-      const interrupted = interruptedBy(await loadJournal(files));
-      const timerAlive = pending.timer !== null && isRunning(pending.timer);
-      if (interrupted || (timerAlive && Date.parse(pending.deadline) <= Date.now())) {
-        throw new NetpolError(
-          "NETPOL_E_CONFIRM_EXPIRED",
-          interrupted
-            ? `the apply waiting for confirmation was interrupted before it finished; it is reverted at ${pending.deadline} (or now, with \`netpol revert\`)`
-            : `too late: the deadline ${pending.deadline} has passed and the apply is being reverted`,
-        );
-      }
-      await clearPending(files, pending);
+      await work(files, pending);
     },
-    { command: "netpol confirm", waitMs: CONFIRM_LOCK_WAIT_MS },
+    { command, waitMs: CONFIRM_LOCK_WAIT_MS },
   );
+}
+
+export async function confirmApply(target: ConfirmTarget): Promise<void> {
+  await withPending(target, "netpol confirm", async (files, pending) => {
+    const interrupted = interruptedBy(await loadJournal(files));
+    const timerAlive = pending.timer !== null && isRunning(pending.timer);
+    if (interrupted || (timerAlive && Date.parse(pending.deadline) <= Date.now())) {
+      throw new NetpolError(
+        "NETPOL_E_CONFIRM_EXPIRED",
+        interrupted
+          ? `the apply waiting for confirmation was interrupted before it finished; it is reverted at ${pending.deadline} (or now, with \`netpol revert\`)`
+          : `too late: the deadline ${pending.deadline} has passed and the apply is being reverted`,
+      );
+    }
+    await clearPending(files, pending);
+  });
 }
 
 /** `netpol revert`: undo a pending apply now instead of at its deadline. */
 export async function revertNow(target: ConfirmTarget): Promise<void> {
-  const files = filesOf(target);
-  await withLock(
-    files,
-    async () => {
-      const pending = await loadPending(files);
-      if (!pending)
-        throw new NetpolError(
-          "NETPOL_E_NO_CONFIRM_PENDING",
-          `no apply on ${target.scope} is waiting for confirmation`,
-        );
-      await revertOrThrow(target, pending);
-    },
-    { command: "netpol revert", waitMs: CONFIRM_LOCK_WAIT_MS },
-  );
+  await withPending(target, "netpol revert", (_files, pending) => revertOrThrow(target, pending));
 }
 
 /**

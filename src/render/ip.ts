@@ -48,8 +48,10 @@ export function linkAdd(link: LinkSpec): string[][] {
 /** How netpol's mark on a link it created begins (see apply/ownership): `netpol:<site>`. */
 export const LINK_MARK = "netpol:";
 
+export const linkMark = (site: string) => `${LINK_MARK}${site}`;
+
 export function linkMarkArgs(name: string, site: string): string[] {
-  return ["link", "set", "dev", name, "alias", `${LINK_MARK}${site}`];
+  return ["link", "set", "dev", name, "alias", linkMark(site)];
 }
 
 export function linkUp(name: string): string[] {

@@ -36,6 +36,7 @@ const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
   nft: "nftables",
   wg: "wireguard-tools",
   nc: "netcat-openbsd",
+  setpriv: "util-linux",
 };
 
 export function toolMissing(tool: string): NetpolError {
@@ -95,6 +96,7 @@ export function createRunner(netns?: string): Runner {
         extendEnv: true,
       });
       if (result.failed) {
+        if ((result as { code?: string }).code === "ENOENT") throw toolMissing("setpriv");
         if (/failed to execute|exec of .* failed: No such file/.test(result.stderr))
           throw toolMissing(tool);
         const said = `${result.stderr || result.stdout || result.shortMessage}`;

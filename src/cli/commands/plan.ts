@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { planSite } from "../../apply/apply.js";
+import { describeInterrupted } from "../../apply/journal.js";
 import { formatPlan, planIsEmpty, planJson } from "../../plan/format.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
@@ -18,12 +19,14 @@ export function registerPlan(program: Command): void {
   ).action(async (file: string, opts: PlanOptions) => {
     const policy = await readPolicyFile(file);
     const target = targetFrom(opts);
-    const { plan } = await planSite(target, { ...policy, site: opts.site });
+    const { plan, interrupted } = await planSite(target, { ...policy, site: opts.site });
+    // An interrupted apply leaves its record to finish even when the kernel already agrees.
+    const note = interrupted ? `note: ${describeInterrupted(interrupted)}\n` : "";
     report(
       opts,
-      () => formatPlan(plan, target.scope),
-      () => planJson(plan),
+      () => note + formatPlan(plan, target.scope),
+      () => ({ ...planJson(plan), ...(interrupted ? { interruptedApply: interrupted } : {}) }),
     );
-    process.exitCode = plan.conflicts.length > 0 ? 1 : planIsEmpty(plan) ? 0 : 2;
+    process.exitCode = plan.conflicts.length > 0 ? 1 : planIsEmpty(plan) && !interrupted ? 0 : 2;
   });
 }
