@@ -2,14 +2,17 @@
  * netpol against the bare tools, per shape of issue 11, at 1,000 and 10,000 objects. Every
  * shape runs in namespaces made here and removed again, never in the root namespace.
  *
- *   npm run bench -- [--quick] [--shapes a,b] [--sizes 1000,10000] [--profile DIR]
+ *   npm run bench:apply -- [--quick] [--shapes a,b] [--sizes 1000,10000] [--profile DIR]
  *
- * Per shape and size: netpol's validate, cold apply, no-op re-apply and one-line change (each
- * in one worker process, timed from reading the policy to the verified apply, so they include
- * validation but not Node's start-up); the floor (`ip -batch`, `nft -f`, `sysctl -p`,
- * wireguard-go and `wg setconf` on netpol's rendered files); the bare change (the live read
- * plus only the lines that differ); one process per object; peak RSS; processes per apply;
- * the nft rule count and the `ip rule` count.
+ * Per shape and size: netpol's validate; its cold apply, no-op re-apply and one-line change
+ * (each way), each in a process of its own (the bundled worker, as the CLI runs) timed from
+ * reading the policy to the verified apply, so they include validation but not Node's start-up;
+ * the floor (wireguard-go, `ip -batch`, `sysctl -p`, `nft -f`, `wg setconf` on netpol's own
+ * rendered files); the bare change (the live read plus only the lines that differ); one process
+ * per kernel object (sampled and scaled beyond PER_OBJECT_SAMPLE); peak RSS; processes per
+ * apply; the nft rule count and the `ip rule` count. Timings are medians of REPS runs, netpol's
+ * and the floor's alternating, so a change in the machine's load hits both. `--profile DIR`
+ * writes a CPU profile of every worker.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -31,29 +34,35 @@ const sizes = (option("--sizes") ?? (quick ? "1000" : "1000,10000")).split(",").
 const shapes = (option("--shapes")?.split(",") ?? [...SHAPES]) as ShapeName[];
 const profileDir = option("--profile");
 /** Processes run one by one for the per-object column; beyond this it is sampled and scaled. */
-const PER_OBJECT_SAMPLE = quick ? 200 : 1000;
+const PER_OBJECT_SAMPLE = quick ? 100 : 500;
 /** A worker that takes longer than this is stopped and its row says so. */
 const WORKER_TIMEOUT_MS = quick ? 60_000 : 240_000;
 
-interface Timing {
+/** Each measurement is taken this many times, alternating netpol and the floor; the median counts. */
+const REPS = quick ? 1 : 3;
+
+interface Applied {
   readonly ms: number;
   readonly validateMs: number;
   readonly processes: number;
   readonly changes: number;
+  readonly rssMb: number;
 }
 
-interface WorkerResult {
+interface Netpol {
   readonly validateMs: number;
   readonly validateRssMb: number;
-  readonly cold: Timing;
-  readonly noop: Timing;
-  readonly change: Timing;
+  readonly cold: Applied;
+  readonly noop: Applied;
+  /** A one-line change, each way (policy → changed → policy). */
+  readonly change: Applied;
+  /** The highest peak RSS of any apply process. */
   readonly rssMb: number;
 }
 
 interface Row {
   readonly shape: Shape;
-  readonly netpol: WorkerResult | string;
+  readonly netpol: Netpol | string;
   readonly floor: number;
   readonly changeFloor: number;
   readonly perObject: PerObject;
@@ -61,32 +70,20 @@ interface Row {
   readonly ipRules: number;
 }
 
-async function runWorker(shape: Shape, ns: BenchNs, dir: string): Promise<WorkerResult | string> {
-  const job = {
-    policy: path.join(dir, "policy.yaml"),
-    changed: path.join(dir, "changed.yaml"),
-    netns: ns.name,
-    stateDir: path.join(dir, "state"),
-    keyDir: dir,
-    out: dir,
-  };
+class WorkerFailed extends Error {}
+
+async function runWorker<T>(job: object, label: string): Promise<T> {
   const prof = profileDir
-    ? [
-        "--cpu-prof",
-        "--cpu-prof-dir",
-        profileDir,
-        "--cpu-prof-name",
-        `${shape.name}-${shape.objects}.cpuprofile`,
-      ]
+    ? ["--cpu-prof", "--cpu-prof-dir", profileDir, "--cpu-prof-name", `${label}.cpuprofile`]
     : [];
   const r = await execa(process.execPath, [...prof, worker, JSON.stringify(job)], {
     reject: false,
     timeout: WORKER_TIMEOUT_MS,
   });
-  if (r.timedOut) return `stopped after ${WORKER_TIMEOUT_MS / 1000} s`;
+  if (r.timedOut) throw new WorkerFailed(`stopped after ${WORKER_TIMEOUT_MS / 1000} s`);
   if (r.exitCode !== 0)
-    return `failed: ${(r.stderr || r.stdout).split("\n").slice(0, 3).join(" ")}`;
-  return JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as WorkerResult;
+    throw new WorkerFailed(`failed: ${(r.stderr || r.stdout).split("\n").slice(0, 3).join(" ")}`);
+  return JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as T;
 }
 
 async function counts(ns: BenchNs): Promise<{ nftRules: number; ipRules: number }> {
@@ -112,6 +109,13 @@ async function inNamespace<T>(shape: Shape, work: (ns: BenchNs) => Promise<T>): 
   }
 }
 
+function median<T>(xs: readonly T[], by: (x: T) => number): T {
+  const sorted = [...xs].sort((a, b) => by(a) - by(b));
+  const m = sorted[Math.floor((sorted.length - 1) / 2)];
+  if (m === undefined) throw new Error("median of nothing");
+  return m;
+}
+
 async function measure(
   name: ShapeName,
   n: number,
@@ -119,44 +123,85 @@ async function measure(
 ): Promise<Row> {
   const shape = makeShape(name, n, suffix(), hubKey);
   const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-bench-"));
+  const file = (f: string) => path.join(dir, f);
+  const label = `${name}-${n}`;
   try {
-    await writeFile(path.join(dir, "policy.yaml"), shape.policy);
-    await writeFile(path.join(dir, "changed.yaml"), shape.changed);
-    for (const [file, text] of shape.keyFiles)
-      await writeFile(path.join(dir, file), text, { mode: 0o600 });
-    const netpol = await inNamespace(shape, async (ns) => {
-      const result = await runWorker(shape, ns, dir);
-      return { result, ...(await counts(ns)) };
-    });
-    const policyDir = path.join(dir, "policy");
-    const changedDir = path.join(dir, "changed");
-    if (typeof netpol.result === "string")
-      return {
-        shape,
-        netpol: netpol.result,
-        floor: Number.NaN,
-        changeFloor: Number.NaN,
-        perObject: { seconds: Number.NaN, objects: 0, sampled: 0 },
-        nftRules: 0,
-        ipRules: 0,
-      };
-    const from = await readRendered(policyDir, shape.wireguard);
-    const to = await readRendered(changedDir, shape.wireguard);
-    const floors = await inNamespace(shape, async (ns) => ({
-      floor: await coldFloor(ns, from, policyDir),
-      change: await changeFloor(ns, from, to, changedDir),
-    }));
-    const each = await inNamespace(shape, (ns) =>
-      perObject(ns, from, policyDir, PER_OBJECT_SAMPLE),
+    await writeFile(file("policy.yaml"), shape.policy);
+    await writeFile(file("changed.yaml"), shape.changed);
+    for (const [f, text] of shape.keyFiles) await writeFile(file(f), text, { mode: 0o600 });
+    const validated = await runWorker<{ ms: number; rssMb: number }>(
+      {
+        op: "validate",
+        policy: file("policy.yaml"),
+        changed: file("changed.yaml"),
+        keyDir: dir,
+        out: dir,
+      },
+      `${label}-validate`,
     );
+    const from = await readRendered(file("policy"), shape.wireguard);
+    const to = await readRendered(file("changed"), shape.wireguard);
+    const cold: Applied[] = [];
+    const noop: Applied[] = [];
+    const change: Applied[] = [];
+    const floor: number[] = [];
+    const bare: number[] = [];
+    let kernel = { nftRules: 0, ipRules: 0 };
+    for (let rep = 0; rep < REPS; rep++) {
+      await inNamespace(shape, async (ns) => {
+        const apply = (policy: string, what: string) =>
+          runWorker<Applied>(
+            {
+              op: "apply",
+              policy: file(policy),
+              netns: ns.name,
+              stateDir: file("state"),
+              keyDir: dir,
+            },
+            `${label}-${what}-${rep}`,
+          );
+        cold.push(await apply("policy.yaml", "cold"));
+        kernel = await counts(ns);
+        noop.push(await apply("policy.yaml", "noop"));
+        change.push(await apply("changed.yaml", "change"));
+        change.push(await apply("policy.yaml", "change-back"));
+      });
+      await inNamespace(shape, async (ns) => {
+        floor.push(await coldFloor(ns, from, file("policy")));
+        bare.push(await changeFloor(ns, from, to, file("changed")));
+        bare.push(await changeFloor(ns, to, from, file("policy")));
+      });
+    }
+    const each = await inNamespace(shape, (ns) =>
+      perObject(ns, from, file("policy"), PER_OBJECT_SAMPLE),
+    );
+    const ms = (a: Applied) => a.ms;
     return {
       shape,
-      netpol: netpol.result,
-      floor: floors.floor,
-      changeFloor: floors.change,
+      netpol: {
+        validateMs: validated.ms,
+        validateRssMb: validated.rssMb,
+        cold: median(cold, ms),
+        noop: median(noop, ms),
+        change: median(change, ms),
+        rssMb: Math.max(...[...cold, ...noop, ...change].map((a) => a.rssMb)),
+      },
+      floor: median(floor, Number),
+      changeFloor: median(bare, Number),
       perObject: each,
-      nftRules: netpol.nftRules,
-      ipRules: netpol.ipRules,
+      ...kernel,
+    };
+  } catch (err) {
+    if (!(err instanceof WorkerFailed)) throw err;
+    const none = { seconds: Number.NaN, objects: 0, sampled: 0 };
+    return {
+      shape,
+      netpol: err.message,
+      floor: Number.NaN,
+      changeFloor: Number.NaN,
+      perObject: none,
+      nftRules: 0,
+      ipRules: 0,
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -180,7 +225,7 @@ function print(rows: readonly Row[]): void {
     const p = r.netpol;
     const po = r.perObject;
     const sampled = po.sampled < po.objects ? ` (${po.sampled} of ${po.objects} run, scaled)` : "";
-    const bare = (t: Timing) => (t.ms - t.validateMs) / 1000;
+    const bare = (t: Applied) => (t.ms - t.validateMs) / 1000;
     console.log(
       [
         head,
@@ -200,14 +245,14 @@ function print(rows: readonly Row[]): void {
     );
   }
   console.log(
-    "\n| shape | N | peak RSS MB (after validate) | processes: cold / no-op / change | plan changes: cold / change | nft rules | ip rules (v4+v6, with the kernel's 6) |",
+    "\n| shape | N | peak RSS MB: validate / apply | processes: cold / no-op / change | plan changes: cold / change | nft rules | ip rules (v4+v6, with the kernel's 6) |",
   );
   console.log(`|${" --- |".repeat(1)}${" ---: |".repeat(6)}`);
   for (const r of rows) {
     if (typeof r.netpol === "string") continue;
     const p = r.netpol;
     console.log(
-      `| ${r.shape.name} | ${r.shape.objects} | ${p.rssMb} (${p.validateRssMb}) | ${p.cold.processes} / ${p.noop.processes} / ${p.change.processes} | ${p.cold.changes} / ${p.change.changes} | ${r.nftRules} | ${r.ipRules} |`,
+      `| ${r.shape.name} | ${r.shape.objects} | ${p.validateRssMb} / ${p.rssMb} | ${p.cold.processes} / ${p.noop.processes} / ${p.change.processes} | ${p.cold.changes} / ${p.change.changes} | ${r.nftRules} | ${r.ipRules} |`,
     );
   }
 }

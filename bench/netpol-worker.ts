@@ -1,9 +1,11 @@
 /**
- * One shape at one size, in a process of its own so its peak RSS is netpol's alone: validate,
- * cold apply, no-op re-apply and a one-line change, each timed from reading the policy file to
- * the verified apply. It also writes the rendered files the floor runs. Prints one JSON line.
+ * One netpol operation in a process of its own, as the CLI runs it, so its peak RSS is that
+ * operation's alone. Prints one JSON line. Started (bundled) by bench/apply.ts with a job:
  *
- * Started by bench/apply.ts with: {policy, changed, netns, stateDir, keyDir, out}.
+ * - `{op: "validate", policy, changed, keyDir, out}`: validates and compiles `policy` (timed),
+ *   and writes the rendered files of both policies to out/policy and out/changed for the floor;
+ * - `{op: "apply", policy, netns, stateDir, keyDir}`: applies `policy`, timed from reading the
+ *   file to the verified apply, so it includes validation (also reported on its own).
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -16,15 +18,9 @@ import { renderSiteFiles } from "../src/render/site-files.js";
 import { readPrivateKeys } from "../src/system/private-keys.js";
 import { createRunner } from "../src/system/runner.js";
 
-interface Job {
-  readonly policy: string;
-  readonly changed: string;
-  readonly netns: string;
-  readonly stateDir: string;
-  readonly keyDir: string;
-  /** The rendered files of both policies go to out/policy and out/changed. */
-  readonly out: string;
-}
+type Job =
+  | { op: "validate"; policy: string; changed: string; keyDir: string; out: string }
+  | { op: "apply"; policy: string; netns: string; stateDir: string; keyDir: string };
 
 const SITE = "r";
 const job = JSON.parse(process.argv[2] ?? "{}") as Job;
@@ -43,34 +39,31 @@ async function render(state: SiteState, dir: string): Promise<void> {
   }
 }
 
-/** Milliseconds from reading the file to the verified apply, and what it cost. */
-async function apply(file: string) {
-  const runner = createRunner(job.netns);
+async function run(): Promise<object> {
   const t0 = performance.now();
-  const policy = await load(file);
-  const validated = performance.now() - t0;
-  const result = await applySite(
-    { runner, stateDir: job.stateDir, scope: job.netns },
-    policy,
-    "bench",
-  );
+  if (job.op === "validate") {
+    const state = compileSite((await load(job.policy)).intent, SITE);
+    const ms = performance.now() - t0;
+    const rss = rssMb();
+    await render(state, path.join(job.out, "policy"));
+    await render(
+      compileSite((await load(job.changed)).intent, SITE),
+      path.join(job.out, "changed"),
+    );
+    return { ms, rssMb: rss };
+  }
+  const runner = createRunner(job.netns);
+  const policy = await load(job.policy);
+  const validateMs = performance.now() - t0;
+  const target = { runner, stateDir: job.stateDir, scope: job.netns };
+  const result = await applySite(target, policy, "bench");
   return {
     ms: performance.now() - t0,
-    validateMs: validated,
+    validateMs,
     processes: runner.spawned,
     changes: result.plan.changes.length,
+    rssMb: rssMb(),
   };
 }
 
-const t0 = performance.now();
-const state = compileSite((await load(job.policy)).intent, SITE);
-const validateMs = performance.now() - t0;
-const validateRssMb = rssMb();
-await render(state, path.join(job.out, "policy"));
-await render(compileSite((await load(job.changed)).intent, SITE), path.join(job.out, "changed"));
-const cold = await apply(job.policy);
-const noop = await apply(job.policy);
-const change = await apply(job.changed);
-process.stdout.write(
-  `${JSON.stringify({ validateMs, validateRssMb, cold, noop, change, rssMb: rssMb() })}\n`,
-);
+process.stdout.write(`${JSON.stringify(await run())}\n`);

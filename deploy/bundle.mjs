@@ -7,7 +7,8 @@ import { build } from "esbuild";
 await rm("lib", { recursive: true, force: true });
 
 await build({
-  entryPoints: ["dist/cli/main.js"],
+  // The server validates policies in a worker thread, which loads its own entry file.
+  entryPoints: { main: "dist/cli/main.js", "validate-worker": "dist/server/validate-worker.js" },
   outdir: "lib",
   bundle: true,
   splitting: true,

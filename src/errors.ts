@@ -41,6 +41,12 @@ export const ERRORS = {
     http: 500,
     summary: "after apply, the live state still differs from the policy",
   },
+  NETPOL_E_REMOTE_FAILED: {
+    exit: 1,
+    http: 502,
+    summary:
+      "another site's `netpol serve` failed or could not be reached; this site was not applied",
+  },
   NETPOL_E_UNAUTHORIZED: { exit: 1, http: 401, summary: "missing or wrong token" },
   NETPOL_E_NOT_FOUND: { exit: 1, http: 404, summary: "no such route" },
   NETPOL_E_PAYLOAD: {

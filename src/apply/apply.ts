@@ -53,13 +53,13 @@ export interface Target {
   readonly scope: string;
 }
 
-export interface PolicyInput {
-  readonly intent: Intent;
+/** A policy to plan or apply: its intent, or the site's state compiled already (the server compiles off-thread). */
+export type PolicyInput = {
   readonly hash: string;
   readonly text: string;
   readonly keyDir: string;
   readonly site: string;
-}
+} & ({ readonly intent: Intent } | { readonly desired: SiteState });
 
 export interface Planned {
   readonly desired: SiteState;
@@ -75,7 +75,7 @@ export interface Planned {
 
 export async function planSite(target: Target, policy: PolicyInput): Promise<Planned> {
   const files = filesOf(target);
-  const desired = compileSite(policy.intent, policy.site);
+  const desired = "desired" in policy ? policy.desired : compileSite(policy.intent, policy.site);
   const record = await loadRecord(files);
   const journal = await loadJournal(files);
   await checkProtocol(target, desired, record?.protocol);

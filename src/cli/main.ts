@@ -31,13 +31,17 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   completion: async () => (await import("./commands/completion.js")).registerCompletion,
 };
 
-/** The whole tree for help, completion and unknown commands; just the one command otherwise. */
+/**
+ * The whole tree for help, completion and unknown commands; just the one command otherwise;
+ * none for --version.
+ */
 async function buildProgram(commandName: string | undefined): Promise<Command> {
   const program = new Command("netpol")
     .description("declarative tunnels and policy routing for a self-hosted router and VPS")
     .version(VERSION, "-V, --version", "print netpol's version")
     .showHelpAfterError()
     .exitOverride();
+  if (commandName === "--version" || commandName === "-V") return program;
   const one = commandName && commandName !== "completion" ? COMMANDS[commandName] : undefined;
   const registers = await Promise.all(one ? [one()] : Object.values(COMMANDS).map((l) => l()));
   for (const register of new Set(registers)) register(program);
@@ -64,6 +68,14 @@ function reportError(err: unknown, json: boolean): number {
     `netpol: internal error (NETPOL_E_INTERNAL, please report it):\n${err instanceof Error ? err.stack : String(err)}\n`,
   );
   return ERRORS.NETPOL_E_INTERNAL.exit;
+}
+
+// A reader that went away (`netpol plan … | head -1`) is no error: the rest of the output is
+// dropped and the command's own exit code stands.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE" && err.code !== "ERR_STREAM_DESTROYED") throw err;
+  });
 }
 
 const args = process.argv.slice(2);

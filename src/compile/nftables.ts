@@ -109,26 +109,48 @@ function marking(
  * this catches what a stray route elsewhere (or a mark another tool overwrote) would let
  * through, and counts it. Replies on a reply path are not leaks.
  */
-function guard(marks: SiteMarks, sets: Sets): string[] {
+function guard(site: SiteIntent, marks: SiteMarks, sets: Sets): string[] {
   const replies = marks.replies.map((r) => r.mark);
   const notReply =
     replies.length > 0 ? ` ${matchMark("ct", marks.layout.mask, replies, "!=")}` : "";
+  const networkOf = new Map(site.networks.map((n) => [formatCidr(n.cidr), n]));
   return marks.groups.flatMap((g, i) => {
     if (!g.failClosed) return [];
+    const out = `${notReply} oifname != ${quote(g.via.device)} counter drop`;
     return FAMILIES.flatMap((family) => {
+      const except = ofFamily(g.except, family).length > 0;
+      const notExcept = except ? ` ${IP[family]} daddr != @${chainOf(i + 1)}_except${family}` : "";
       const sources = sets.prefixes(
         `${chainOf(i + 1)}_src${family}`,
         family,
         ofFamily(g.sources, family),
       );
-      if (!sources) return [];
-      const except = ofFamily(g.except, family).length > 0;
-      const notExcept = except ? ` ${IP[family]} daddr != @${chainOf(i + 1)}_except${family}` : "";
+      if (sources) {
+        return [
+          `${IP[family]} saddr ${sources}${notExcept}${out} comment ${quote(`fail-closed ${groupName(g)}`)}`,
+        ];
+      }
+      // Hosts on the sources' links may have addresses of a family the policy does not list
+      // (IPv6 by SLAAC or DHCPv6 on an IPv4 VLAN): those must not leave by the uplink either.
+      const links = unlisted(site, g, family, networkOf);
+      if (links.length === 0) return [];
       return [
-        `${IP[family]} saddr ${sources}${notExcept}${notReply} oifname != ${quote(g.via.device)} counter drop comment ${quote(`fail-closed ${groupName(g)}`)}`,
+        `iifname ${devices(links)} meta nfproto ${NFPROTO[family]}${notExcept}${out} comment ${quote(`fail-closed ${groupName(g)}, unlisted IPv${family}`)}`,
       ];
     });
   });
+}
+
+/** Links of a group's source networks on which the site declares no network of `family`. */
+function unlisted(
+  site: SiteIntent,
+  g: EgressGroup,
+  family: Family,
+  networkOf: ReadonlyMap<string, SiteIntent["networks"][number]>,
+): string[] {
+  const links = new Set(g.sources.flatMap((c) => networkOf.get(formatCidr(c))?.interface ?? []));
+  for (const n of site.networks) if (n.cidr.family === family) links.delete(n.interface);
+  return [...links].sort();
 }
 
 /** Masquerade for egress that asks for it, and on an exit site for what arrives from the tunnel. */
@@ -280,7 +302,7 @@ export function compileNftables(
     {
       name: "filter_forward",
       base: { type: "filter", hook: "forward", priority: "filter" },
-      rules: [...guard(marks, sets), ...onlyPublished(site)],
+      rules: [...guard(site, marks, sets), ...onlyPublished(site)],
     },
   ];
   return { sets: sets.all, chains: chains.filter((c) => c.rules.length > 0) };

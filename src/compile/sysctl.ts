@@ -19,8 +19,15 @@ export function compileSysctls(intent: Intent, site: SiteIntent): [string, strin
   }
   // A client address arriving through the tunnel routes back via the WAN in main: strict
   // reverse-path filtering would drop it before the connection mark can steer the reply.
-  for (const r of site.replyPaths)
-    out.push([`net.ipv4.conf.${sysctlName(r.device)}.rp_filter`, "2"]);
+  // Likewise replies arriving through an egress tunnel: egress is routed by packet marks, and
+  // the kernel's reverse-path lookup sees no mark. (External egress devices come and go, so
+  // their rp_filter is the operator's: it must not be strict, see the README.)
+  const loose = new Set([
+    ...site.replyPaths.map((r) => r.device),
+    ...site.egress.flatMap((e) => (e.via.kind === "tunnel" ? [e.via.device] : [])),
+  ]);
+  for (const device of [...loose].sort())
+    out.push([`net.ipv4.conf.${sysctlName(device)}.rp_filter`, "2"]);
   return out;
 }
 

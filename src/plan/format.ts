@@ -28,15 +28,16 @@ export function describeChange(c: Change, protocol: number): string {
   }
 }
 
-export function planIsEmpty(plan: Plan): boolean {
-  return plan.changes.length === 0 && plan.conflicts.length === 0;
+export function formatPlan(plan: Plan, scope: string): string {
+  return formatPlanJson(planJson(plan), scope);
 }
 
-export function formatPlan(plan: Plan, scope: string): string {
+/** A plan as a person reads it, from its JSON form: the same for a plan made at another site. */
+export function formatPlanJson(plan: PlanJson, scope: string): string {
   const lines = [`plan for site ${plan.site} (${scope}):`];
   for (const c of plan.changes)
     lines.push(
-      `  ${SIGN[c.op]} ${c.kind === "address" || c.kind === "route" || c.kind === "rule" ? `${c.kind} ` : ""}${describeChange(c, plan.protocol)}`,
+      `  ${SIGN[c.op]} ${c.kind === "address" || c.kind === "route" || c.kind === "rule" ? `${c.kind} ` : ""}${c.what}`,
     );
   for (const w of plan.waiting) lines.push(`  … waiting: ${w}`);
   for (const c of plan.conflicts) lines.push(`  ! conflict: ${c}`);
@@ -49,6 +50,8 @@ export function formatPlan(plan: Plan, scope: string): string {
   );
   return `${lines.join("\n")}\n`;
 }
+
+export type PlanJson = ReturnType<typeof planJson>;
 
 /** The JSON form of a plan: stable and free of bigints and keys. */
 export function planJson(plan: Plan) {

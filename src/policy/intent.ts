@@ -93,6 +93,8 @@ export interface SiteIntent {
   readonly replyPaths: readonly ReplyPath[];
   /** Absent when the site does not declare one: the defaults apply if it publishes HTTP. */
   readonly proxy?: ProxySettings;
+  /** Where this site's `netpol serve` answers the other sites. */
+  readonly control?: { readonly url: string; readonly tokenFile: string };
   readonly tunnels: readonly SiteTunnel[];
 }
 

@@ -4,7 +4,7 @@ import { checkMarkRoom } from "../compile/egress-groups.js";
 import { NetpolError } from "../errors.js";
 import { quoted } from "../net/quote.js";
 import { checkAllowedIps } from "./allowed-ips.js";
-import type { Diagnostic, LocatedDiagnostic } from "./diagnostic.js";
+import type { Diagnostic, LocatedDiagnostic, Path } from "./diagnostic.js";
 import type { Intent } from "./intent.js";
 import { readYaml } from "./read-yaml.js";
 import { resolvePolicy } from "./resolve.js";
@@ -46,8 +46,28 @@ function zodDiagnostics(error: z.ZodError): Diagnostic[] {
   });
 }
 
-function isMapping(data: unknown): boolean {
+function isMapping(data: unknown): data is Record<string, unknown> {
   return typeof data === "object" && data !== null && !Array.isArray(data);
+}
+
+/**
+ * Where a `__proto__` key sits, if anywhere: the YAML readers keep it as an own key, but
+ * copying the data (as the schema does) turns it into a prototype and drops it unseen.
+ */
+function protoKeyPath(data: unknown, path: (string | number)[] = []): Path | undefined {
+  if (Array.isArray(data)) {
+    for (const [i, item] of data.entries()) {
+      const found = protoKeyPath(item, [...path, i]);
+      if (found) return found;
+    }
+  } else if (isMapping(data)) {
+    for (const key of Object.keys(data)) {
+      if (key === "__proto__") return [...path, key];
+      const found = protoKeyPath(data[key], [...path, key]);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -72,6 +92,11 @@ export function parsePolicy(
   if (!isMapping(read.data)) {
     const message = "a policy is a mapping with version, sites, tunnels and services";
     throw invalid(file, [{ file, line: 1, col: 1, path: [], message }]);
+  }
+  const proto = protoKeyPath(read.data);
+  if (proto) {
+    const message = "`__proto__` is not a name netpol takes; rename it";
+    throw invalid(file, [read.place({ path: proto, message })]);
   }
   const parsed = policySchema.safeParse(read.data);
   if (!parsed.success) throw invalid(file, zodDiagnostics(parsed.error).map(read.place));

@@ -51,10 +51,11 @@ export function readYaml(text: string, file: string): ReadYaml {
  * parser's events are dropped once read and parsed again only to place a diagnostic.
  */
 function readFast(text: string, file: string): ReadYaml {
-  const docs = constructFromEvents(parseEvents(text, { maxDepth: MAX_DEPTH }), {
-    source: text,
-    maxAliases: 0,
-  });
+  const events = parseEvents(text, { maxDepth: MAX_DEPTH });
+  // A tag (`!shell`, `!!binary`) asks for a meaning a policy does not have: the full reader
+  // says so, where js-yaml would read some of them as plain strings.
+  if (events.some((e) => "tagStart" in e && e.tagStart >= 0)) throw new YAMLException("tags");
+  const docs = constructFromEvents(events, { source: text, maxAliases: 0 });
   if (docs.length !== 1) throw new YAMLException("not exactly one document");
   let offsets: Map<string, number> | undefined;
   let lines: number[] | undefined;
@@ -169,8 +170,9 @@ function readFull(text: string, file: string): ReadYaml {
     if (!(err instanceof RangeError)) throw err;
     return { ok: false, problems: [at(0, "YAML: nested too deeply to read")] };
   }
-  if (doc.errors.length > 0) {
-    const problems = doc.errors.map((e) => {
+  // Warnings too: an unresolved tag is one, and its value would be read as something else.
+  if (doc.errors.length > 0 || doc.warnings.length > 0) {
+    const problems = [...doc.errors, ...doc.warnings].map((e) => {
       const message = e.message.split("\n")[0]?.replace(/ at line \d+, column \d+:?$/, "") ?? "";
       return at(e.pos[0], `YAML: ${message}`);
     });
@@ -186,8 +188,28 @@ function readFull(text: string, file: string): ReadYaml {
     const message = `YAML: aliases expand to more than ${MAX_ALIAS_COUNT} nodes (an alias bomb?); write the values out`;
     return { ok: false, problems: [at(anchor, message)] };
   }
+  if (loops(data)) {
+    const anchor = /[&*][^\s,[\]{}]/.exec(text)?.index ?? 0;
+    return {
+      ok: false,
+      problems: [
+        at(anchor, "YAML: an alias refers to a node that holds it (a loop); write the values out"),
+      ],
+    };
+  }
   const place = (d: Diagnostic) => locate(doc, lines, file, d);
   return { ok: true, data, place };
+}
+
+/** True when the data holds itself: an alias to one of its own ancestors. */
+function loops(data: unknown, ancestors = new Set<object>()): boolean {
+  if (typeof data !== "object" || data === null) return false;
+  if (ancestors.has(data)) return true;
+  ancestors.add(data);
+  const children = Array.isArray(data) ? data : Object.values(data);
+  const found = children.some((child) => loops(child, ancestors));
+  ancestors.delete(data);
+  return found;
 }
 
 /** Places a diagnostic at the deepest node of its path that the document has. */

@@ -89,6 +89,7 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
       egress,
       replyPaths,
       ...(siteDoc.proxy ? { proxy: siteDoc.proxy } : {}),
+      ...(siteDoc.control ? { control: siteDoc.control } : {}),
       tunnels: siteTunnels,
     };
   });

@@ -78,6 +78,19 @@ const siteSchema = z.strictObject({
   external: z.array(externalDevice).default([]),
   egress: z.array(egressSchema).default([]),
   proxy: proxySchema.optional(),
+  /** How the other sites reach this site's `netpol serve` (for `apply --all`), e.g. over the tunnel. */
+  control: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(
+          /^https?:\/\/[^\s/?#]+\/?$/,
+          "the URL of the site's `netpol serve`, e.g. http://10.99.0.1:9470",
+        ),
+      /** Holds the bearer token; looked up in the key directory, like private keys. */
+      tokenFile: keyFile,
+    })
+    .optional(),
 });
 
 const memberSchema = z.strictObject({

@@ -1,15 +1,17 @@
 import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance } from "fastify";
 import { applySite, planSite, type Target } from "../apply/apply.js";
+import { confirmApply } from "../apply/confirm.js";
 import { loadInForce } from "../apply/record.js";
 import { filesOf } from "../apply/state-file.js";
 import { NetpolError } from "../errors.js";
 import { planJson } from "../plan/format.js";
-import { parsePolicy } from "../policy/load.js";
+import { MAX_POLICY_BYTES } from "../policy/load.js";
 import { collectStatus, type SiteStatus } from "../status/collect.js";
 import { createMetrics } from "../status/metrics.js";
 import { errorBody, installErrorHandling } from "./errors.js";
 import { tokenMatches } from "./token.js";
+import { Validator } from "./validator.js";
 
 export interface ServerOptions {
   readonly target: Target;
@@ -20,9 +22,18 @@ export interface ServerOptions {
   readonly site?: string;
   readonly logger?: boolean;
   readonly bodyLimit?: number;
-  readonly applyLimit?: { readonly max: number; readonly timeWindow: number };
+  readonly applyLimit?: Budget;
+  /** Dry runs cost no change but a full validation: a budget of their own, apart from applies. */
+  readonly dryRunLimit?: Budget;
   /** A status is reused for this long, so a busy /status or /metrics spawns no extra processes. */
   readonly statusMaxAgeMs?: number;
+  /** Starts the process that reverts an apply made with ?confirm=N unless POST /confirm comes. */
+  readonly revertTimer?: (id: string) => number | undefined;
+}
+
+export interface Budget {
+  readonly max: number;
+  readonly timeWindow: number;
 }
 
 const POLICY_TYPES = [
@@ -35,11 +46,14 @@ const POLICY_TYPES = [
 
 /** The HTTP app, built but not listening: tests drive it with inject(). */
 export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
+  const bodyLimit = opts.bodyLimit ?? MAX_POLICY_BYTES;
   const app = Fastify({
-    bodyLimit: opts.bodyLimit ?? 256 * 1024,
+    bodyLimit,
     logger: opts.logger ? { level: "info", redact: ["req.headers.authorization"] } : false,
   });
-  installErrorHandling(app);
+  installErrorHandling(app, bodyLimit);
+  const validator = new Validator();
+  app.addHook("onClose", () => validator.close());
   await app.register(rateLimit, { global: false });
 
   // Policies arrive as text: YAML and JSON go through the same parser the CLI uses.
@@ -77,7 +91,7 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
         "NETPOL_E_NO_POLICY",
         "no policy has been applied here yet; POST one to /apply",
       );
-    return found;
+    return { record: found.record, text: found.record.policyText };
   };
 
   app.get("/healthz", async () => ({ ok: true }));
@@ -85,14 +99,29 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
   app.get("/status", async () => status());
 
   app.get("/plan", async () => {
-    const { record, policy: loaded } = await inForce();
-    const policy = { ...loaded, keyDir: opts.keyDir, site: record.site };
+    const { record, text } = await inForce();
+    const validated = await validator.validate(text, "policy in force", record.site);
+    const policy = { ...validated, keyDir: opts.keyDir, site: record.site };
     return planJson((await planSite(opts.target, policy)).plan);
   });
 
-  app.post<{ Body: string; Querystring: { dryRun?: string; site?: string } }>(
+  const applyBudget = opts.applyLimit ?? { max: 10, timeWindow: 60_000 };
+  const dryRunBudget = opts.dryRunLimit ?? { max: 30, timeWindow: 60_000 };
+  const isDryRun = (request: { query: unknown }) =>
+    (request.query as { dryRun?: string }).dryRun === "1";
+  const budget = (request: { query: unknown }) => (isDryRun(request) ? dryRunBudget : applyBudget);
+
+  app.post<{ Body: string; Querystring: { dryRun?: string; site?: string; confirm?: string } }>(
     "/apply",
-    { config: { rateLimit: opts.applyLimit ?? { max: 10, timeWindow: 60_000 } } },
+    {
+      config: {
+        rateLimit: {
+          max: (request) => budget(request).max,
+          timeWindow: (request) => budget(request).timeWindow,
+          keyGenerator: (request) => `${request.ip} ${isDryRun(request) ? "dry run" : "apply"}`,
+        },
+      },
+    },
     async (request) => {
       if (typeof request.body !== "string" || request.body.trim() === "") {
         throw new NetpolError(
@@ -100,22 +129,41 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
           "send the policy in the body, as application/yaml or application/json",
         );
       }
-      const loaded = parsePolicy(request.body, "request body");
       const site =
         request.query.site ?? opts.site ?? (await loadInForce(filesOf(opts.target)))?.record.site;
       if (site === undefined)
         throw new NetpolError("NETPOL_E_USAGE", "say which site to apply: ?site=NAME");
-      const policy = { ...loaded, keyDir: opts.keyDir, site };
-      if (request.query.dryRun === "1")
+      const validated = await validator.validate(request.body, "request body", site);
+      const policy = { ...validated, keyDir: opts.keyDir, site };
+      const seconds =
+        request.query.confirm === undefined ? undefined : Number(request.query.confirm);
+      if (seconds !== undefined && !(Number.isInteger(seconds) && seconds > 0 && opts.revertTimer))
+        throw new NetpolError(
+          "NETPOL_E_USAGE",
+          opts.revertTimer
+            ? `confirm takes a whole number of seconds, not ${request.query.confirm}`
+            : "this server cannot arm a revert; apply without ?confirm",
+        );
+      if (isDryRun(request))
         return { dryRun: true, plan: planJson((await planSite(opts.target, policy)).plan) };
       const started = process.hrtime.bigint();
       try {
-        const result = await applySite(opts.target, policy, `http ${request.ip}`);
+        const timer = opts.revertTimer;
+        const result = await applySite(
+          opts.target,
+          policy,
+          `http ${request.ip}`,
+          seconds !== undefined && timer ? { confirm: { seconds, startTimer: timer } } : {},
+        );
         metrics.applies.inc({ result: result.changed ? "changed" : "unchanged" });
         return {
           changed: result.changed,
           plan: planJson(result.plan),
           policy: { hash: result.record.policyHash, appliedAt: result.record.appliedAt },
+          ...(result.pending
+            ? { confirmWithinSeconds: seconds, confirmDeadline: result.pending.deadline }
+            : {}),
+          ...(result.notes.length > 0 ? { notes: result.notes } : {}),
         };
       } catch (err) {
         metrics.applies.inc({
@@ -129,6 +177,12 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
       }
     },
   );
+
+  app.post("/confirm", async () => {
+    await confirmApply(opts.target);
+    cached = undefined;
+    return { confirmed: true };
+  });
 
   app.get("/metrics", async (_request, reply) => {
     metrics.observe(await status());

@@ -44,16 +44,22 @@ export function errorBody(
 
 /** Fastify's own client errors, mapped to netpol codes with their real status. */
 function clientError(
+  bodyLimit: number,
   err: FastifyError,
 ): { status: number; code: ErrorCode; message: string } | undefined {
   if (err.statusCode === 429)
     return {
       status: 429,
       code: "NETPOL_E_RATE_LIMITED",
-      message: "too many applies; wait a minute and retry",
+      message:
+        "too many requests of this kind (applies and dry runs have budgets of their own); wait a minute and retry",
     };
   if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE")
-    return { status: 413, code: "NETPOL_E_PAYLOAD", message: "the request body is too large" };
+    return {
+      status: 413,
+      code: "NETPOL_E_PAYLOAD",
+      message: `the request body is larger than the ${bodyLimit} bytes this server takes for a policy`,
+    };
   if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
     return {
       status: 415,
@@ -67,14 +73,14 @@ function clientError(
   return undefined;
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof NetpolError) {
       const body = errorBody(err.code, err.message, err.diagnostics);
       const details = Object.keys(err.details).length > 0 ? { details: err.details } : {};
       return reply.status(err.httpStatus).send({ error: { ...body.error, ...details } });
     }
-    const client = clientError(err);
+    const client = clientError(bodyLimit, err);
     if (client) return reply.status(client.status).send(errorBody(client.code, client.message));
     request.log.error({ err }, "internal error");
     return reply

@@ -26,7 +26,8 @@ export async function readTokenFile(file: string): Promise<string> {
 
 /** Constant-time comparison: digests have one length whatever was sent. */
 export function tokenMatches(expected: string, header: string | undefined): boolean {
-  const sent = /^Bearer (.+)$/.exec(header ?? "")?.[1] ?? "";
+  // The auth scheme is case-insensitive (RFC 9110 §11.1): "bearer" is "Bearer".
+  const sent = /^bearer +(.+)$/i.exec(header ?? "")?.[1] ?? "";
   const digest = (s: string) => createHash("sha256").update(s).digest();
   return timingSafeEqual(digest(expected), digest(sent)) && sent.length > 0;
 }

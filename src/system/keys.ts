@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
-import { open, stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, realpath } from "node:fs/promises";
 import path from "node:path";
 import { NetpolError } from "../errors.js";
 import { wireguardKeyProblem } from "../net/names.js";
@@ -22,6 +23,11 @@ export function publicKeyOf(privateKey: string): string {
   return b64(Buffer.from(jwk.x ?? "", "base64url"));
 }
 
+/** True when `full` is `root` itself or lies below it. */
+function inside(root: string, full: string): boolean {
+  return full !== root && full.startsWith(root + path.sep);
+}
+
 /**
  * Where a policy's key file names point: inside `keyDir` only, so a policy (or a request to
  * the server) cannot make netpol read an arbitrary file as a key.
@@ -29,39 +35,65 @@ export function publicKeyOf(privateKey: string): string {
 export function resolveKeyPath(keyDir: string, name: string): string {
   const root = path.resolve(keyDir);
   const full = path.resolve(root, name);
-  if (full !== root && full.startsWith(root + path.sep)) return full;
+  if (inside(root, full)) return full;
   throw new NetpolError(
     "NETPOL_E_KEY_FILE",
     `key file ${JSON.stringify(name)} lies outside the key directory ${root}; keep keys there (see --key-dir)`,
   );
 }
 
-/** Reads a private key, refusing one that group or others may read. */
+function missing(file: string): NetpolError {
+  return new NetpolError(
+    "NETPOL_E_KEY_FILE",
+    `key file ${file} does not exist; make it with \`netpol keygen --out ${file}\``,
+  );
+}
+
+/**
+ * Reads a private key, refusing one that group or others may read. The name is checked as
+ * written and again after following links: a link in the key directory that points out of it
+ * is refused, and the file is opened with O_NOFOLLOW, so a link swapped in meanwhile is too.
+ */
 export async function readPrivateKey(keyDir: string, name: string): Promise<string> {
   const file = resolveKeyPath(keyDir, name);
-  const info = await stat(file).catch(() => undefined);
-  if (!info?.isFile()) {
-    throw new NetpolError(
-      "NETPOL_E_KEY_FILE",
-      `key file ${file} does not exist; make it with \`netpol keygen --out ${file}\``,
-    );
+  const root = await realpath(path.resolve(keyDir)).catch(() => path.resolve(keyDir));
+  const real = await realpath(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") throw missing(file);
+    throw new NetpolError("NETPOL_E_KEY_FILE", `cannot read key file ${file}: ${err.code}`);
+  });
+  const linkedOut = new NetpolError(
+    "NETPOL_E_KEY_FILE",
+    `key file ${file} is a link to ${real}, outside the key directory ${root}; put the key itself in the key directory`,
+  );
+  if (!inside(root, real)) throw linkedOut;
+  const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === "ELOOP") throw linkedOut;
+      if (err.code === "ENOENT") throw missing(file);
+      throw new NetpolError("NETPOL_E_KEY_FILE", `cannot read key file ${file}: ${err.code}`);
+    },
+  );
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw missing(file);
+    if ((info.mode & 0o077) !== 0) {
+      const mode = (info.mode & 0o777).toString(8);
+      throw new NetpolError(
+        "NETPOL_E_KEY_FILE",
+        `key file ${file} has mode ${mode}; others can read it. Run \`chmod 600 ${file}\``,
+      );
+    }
+    const text = (await handle.readFile("utf8")).trim();
+    if (wireguardKeyProblem(text) !== undefined) {
+      throw new NetpolError(
+        "NETPOL_E_KEY_FILE",
+        `key file ${file} does not hold a WireGuard private key; make one with \`netpol keygen --out ${file}\``,
+      );
+    }
+    return text;
+  } finally {
+    await handle.close();
   }
-  if ((info.mode & 0o077) !== 0) {
-    const mode = (info.mode & 0o777).toString(8);
-    throw new NetpolError(
-      "NETPOL_E_KEY_FILE",
-      `key file ${file} has mode ${mode}; others can read it. Run \`chmod 600 ${file}\``,
-    );
-  }
-  const handle = await open(file, "r");
-  const text = (await handle.readFile("utf8").finally(() => handle.close())).trim();
-  if (wireguardKeyProblem(text) !== undefined) {
-    throw new NetpolError(
-      "NETPOL_E_KEY_FILE",
-      `key file ${file} does not hold a WireGuard private key; make one with \`netpol keygen --out ${file}\``,
-    );
-  }
-  return text;
 }
 
 /** Creates the file with mode 0600 from the start, never widening an existing file's mode. */

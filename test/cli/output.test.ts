@@ -4,7 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, expect, it } from "vitest";
+import { beforeAllLive, describeLive } from "../support/layers.js";
 import { createNetns, type Netns } from "../support/netns.js";
 
 /** Output modes of the built CLI: --json, --quiet, colour, progress, completion, --version, `down`. */
@@ -51,7 +52,7 @@ let ns: Netns;
 let policy: string;
 let target: string[];
 
-beforeAll(async () => {
+beforeAllLive(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), "netpol-output-"));
   policy = path.join(tmp, "policy.yaml");
   await writeFile(policy, POLICY);
@@ -69,7 +70,7 @@ afterAll(async () => {
 
 const json = (text: string) => JSON.parse(text) as Record<string, unknown>;
 
-describe("--json and --quiet", () => {
+describeLive("--json and --quiet", () => {
   it("every reporting command prints one JSON document, and nothing else on stdout", async () => {
     const validate = await netpol(["validate", policy, "--json"]);
     expect(validate.code).toBe(0);
@@ -130,7 +131,7 @@ describe("--json and --quiet", () => {
   });
 });
 
-describe("netpol down", () => {
+describeLive("netpol down", () => {
   it("removes what netpol made through an apply of an empty policy, and leaves the rest", async () => {
     const apply = await netpol(["apply", policy, "--site", "home", ...target]);
     expect(apply.code, apply.stderr).toBe(0);
@@ -157,7 +158,7 @@ describe("netpol down", () => {
   });
 });
 
-describe("colour", () => {
+describeLive("colour", () => {
   it("colours plan lines on a terminal, never with NO_COLOR, never into a pipe", async () => {
     const args = ["plan", policy, "--site", "home", ...target];
     const tty = await onTerminal(args);
@@ -179,7 +180,7 @@ describe("colour", () => {
   });
 });
 
-describe("progress", () => {
+describeLive("progress", () => {
   it("shows the apply's steps on a terminal, and none of it in a pipe", async () => {
     const tty = await onTerminal(["apply", policy, "--site", "home", ...target]);
     expect(tty.code).toBe(0);
@@ -193,7 +194,7 @@ describe("progress", () => {
   });
 });
 
-describe("completion and version", () => {
+describeLive("completion and version", () => {
   /** Runs bash's completion function as the shell would for the words typed so far. */
   async function complete(words: string[]): Promise<string[]> {
     const script = (await netpol(["completion", "bash"])).stdout;

@@ -1,16 +1,17 @@
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execa, type ResultPromise } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { eventually } from "../../src/lab/probe.js";
+import { describeLive } from "../support/layers.js";
 import { createNetns, type Netns } from "../support/netns.js";
 
 const TOKEN = "cli-serve-token-0123456789";
 const netpol = (args: string[]) =>
   execa(process.execPath, ["bin/netpol.js", ...args], { reject: false });
 
-describe("netpol serve and netpol status --remote", () => {
+describeLive("netpol serve and netpol status --remote", () => {
   let ns: Netns;
   let dir: string;
   let server: ResultPromise | undefined;
@@ -82,6 +83,13 @@ describe("netpol serve and netpol status --remote", () => {
       path.join(dir, "token"),
     ]);
     expect(human.stdout).toContain("no policy applied");
+    // The version, in the status document and as Prometheus' usual build-info gauge.
+    const { version } = JSON.parse(await readFile("package.json", "utf8")) as { version: string };
+    expect(JSON.parse(remote.stdout)).toMatchObject({ version });
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(await metrics.text()).toContain(`netpol_build_info{version="${version}"} 1`);
     server.kill("SIGTERM");
     const done = await server;
     expect(String(done.stdout)).toContain('"url":"/status"');

@@ -189,6 +189,6 @@ describe("rule counts stay flat as a policy grows", () => {
       };
     });
     console.table(rows);
-    for (const r of rows) expect(r).toMatchObject({ nftRules: 7, ipRules: 1, routes: 2 });
+    for (const r of rows) expect(r).toMatchObject({ nftRules: 8, ipRules: 1, routes: 2 });
   });
 });

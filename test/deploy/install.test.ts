@@ -4,7 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { beforeAllLive, describeLive } from "../support/layers.js";
 import { createNetns, type Netns } from "../support/netns.js";
 
 /**
@@ -17,7 +18,7 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 let tmp: string;
 let tarball: string;
 
-beforeAll(async () => {
+beforeAllLive(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), "netpol-release-"));
   const packed = await execa("npm", ["pack", "--silent", "--pack-destination", tmp], { cwd: root });
   tarball = path.join(tmp, packed.stdout.trim().split("\n").at(-1) ?? "");
@@ -29,7 +30,7 @@ afterAll(async () => {
 
 const mode = (file: string) => (statSync(file).mode & 0o777).toString(8);
 
-describe("npm pack", () => {
+describeLive("npm pack", () => {
   it("ships the bundle, the units and the examples, and no sources or dependencies", async () => {
     const files = (await execa("tar", ["tzf", tarball])).stdout.split("\n");
     expect(files).toContain("package/bin/netpol.js");
@@ -76,7 +77,7 @@ describe("npm pack", () => {
   }, 240_000);
 });
 
-describe("deploy/install.sh into a temporary root", () => {
+describeLive("deploy/install.sh into a temporary root", () => {
   let destdir: string;
   let ns: Netns;
   const install = (...args: string[]) =>

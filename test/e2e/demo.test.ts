@@ -1,5 +1,6 @@
 import { execa } from "execa";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
+import { describeLive } from "../support/layers.js";
 
 const netpol = (args: string[]) =>
   execa(process.execPath, ["bin/netpol.js", ...args], { reject: false });
@@ -19,7 +20,7 @@ async function leftovers(): Promise<string[]> {
 }
 
 // The README's first quick-start command, as a newcomer runs it.
-describe("netpol demo", () => {
+describeLive("netpol demo", () => {
   it("builds the lab, passes every traffic check, and --down leaves nothing behind", async () => {
     const run = await netpol(["demo"]);
     try {

@@ -1,10 +1,11 @@
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { applySite } from "../../src/apply/apply.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { addCounter, counterPackets, eventually, httpGet } from "../../src/lab/probe.js";
 import { ADDR, WHOAMI_PORT } from "../../src/lab/topology.js";
 import { labInput, siteTarget, startLab } from "../support/lab.js";
+import { describeLive } from "../support/layers.js";
 
 /**
  * Another tool on home (Docker, Tailscale, a firewall manager) sets, ORs in and tests mark
@@ -54,7 +55,7 @@ const foreignCounter = async (ns: string, name: string) => {
   return Number(/packets (\d+)/.exec(r.stdout)?.[1] ?? Number.NaN);
 };
 
-describe("next to another tool's marks and mark rules", () => {
+describeLive("next to another tool's marks and mark rules", () => {
   let lab: Lab;
   let down: () => Promise<void>;
   let home: string;

@@ -1,5 +1,5 @@
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { applySite } from "../../src/apply/apply.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { providerDown } from "../../src/lab/lab.js";
@@ -7,6 +7,7 @@ import { addCounter, counterPackets, eventually, httpGet } from "../../src/lab/p
 import type { Role } from "../../src/lab/topology.js";
 import { WHOAMI_PORT } from "../../src/lab/topology.js";
 import { labInput, siteTarget, startLab } from "../support/lab.js";
+import { describeLive } from "../support/layers.js";
 
 /**
  * IPv6 end to end on the lab, made dual-stack here: VLAN 6 hosts have global IPv6 addresses
@@ -88,71 +89,94 @@ const withV6 = (text: string) =>
       `services:\n  - { name: web6, kind: tcp, publishOn: vps, port: ${PUBLISHED_PORT}, target: "[${V6.lan1Host}]:${WHOAMI_PORT}", clientAddress: preserve }\n`,
     );
 
-describe("IPv6 end to end: a dual-stack VLAN through the provider, a service on the VPS's IPv6", () => {
-  let lab: Lab;
-  let down: () => Promise<void>;
-  const www = `http://[${V6.www}]:${WHOAMI_PORT}/`;
+describeLive(
+  "IPv6 end to end: a dual-stack VLAN through the provider, a service on the VPS's IPv6",
+  () => {
+    let lab: Lab;
+    let down: () => Promise<void>;
+    const www = `http://[${V6.www}]:${WHOAMI_PORT}/`;
 
-  beforeAll(async () => {
-    ({ lab, down } = await startLab());
-    await dualStack(lab);
-    await applySite(siteTarget(lab, "vps"), labInput(lab, "vps", withV6), "test");
-    await applySite(siteTarget(lab, "home"), labInput(lab, "home", withV6), "test");
-    // VLAN 6's IPv6 addresses on the ISP link would be a leak, whatever the port.
-    await addCounter(lab.names.ns("isp"), "leak6", `iifname "home" ip6 saddr 2001:db8:6::/64`);
-  });
-  afterAll(async () => {
-    await down?.();
-  });
+    beforeAll(async () => {
+      ({ lab, down } = await startLab());
+      await dualStack(lab);
+      await applySite(siteTarget(lab, "vps"), labInput(lab, "vps", withV6), "test");
+      await applySite(siteTarget(lab, "home"), labInput(lab, "home", withV6), "test");
+      // VLAN 6's IPv6 addresses on the ISP link would be a leak, whatever the port.
+      await addCounter(lab.names.ns("isp"), "leak6", `iifname "home" ip6 saddr 2001:db8:6::/64`);
+    });
+    afterAll(async () => {
+      await down?.();
+    });
 
-  it("sends VLAN 6's IPv6 traffic through the provider: www sees the provider's IPv6 exit", async () => {
-    const r = await eventually(
-      () => httpGet(lab.names.ns("vl6"), www),
-      (x) => x.ok,
-    );
-    expect(r).toEqual({ ok: true, text: V6.vpnExit });
-  });
+    it("sends VLAN 6's IPv6 traffic through the provider: www sees the provider's IPv6 exit", async () => {
+      const r = await eventually(
+        () => httpGet(lab.names.ns("vl6"), www),
+        (x) => x.ok,
+      );
+      expect(r).toEqual({ ok: true, text: V6.vpnExit });
+    });
 
-  it("lets LAN 1 reach www over IPv6 directly, from its own address", async () => {
-    const r = await eventually(
-      () => httpGet(lab.names.ns("lan1"), www),
-      (x) => x.ok,
-    );
-    expect(r).toEqual({ ok: true, text: V6.lan1Host });
-  });
+    it("lets LAN 1 reach www over IPv6 directly, from its own address", async () => {
+      const r = await eventually(
+        () => httpGet(lab.names.ns("lan1"), www),
+        (x) => x.ok,
+      );
+      expect(r).toEqual({ ok: true, text: V6.lan1Host });
+    });
 
-  it("publishes a home server on the VPS's IPv6 address, keeping the client's address", async () => {
-    const r = await eventually(
-      () => httpGet(lab.names.ns("www"), `http://[${V6.vps}]:${PUBLISHED_PORT}/`),
-      (x) => x.ok,
-    );
-    expect(r).toEqual({ ok: true, text: V6.www });
-  });
+    it("publishes a home server on the VPS's IPv6 address, keeping the client's address", async () => {
+      const r = await eventually(
+        () => httpGet(lab.names.ns("www"), `http://[${V6.vps}]:${PUBLISHED_PORT}/`),
+        (x) => x.ok,
+      );
+      expect(r).toEqual({ ok: true, text: V6.www });
+    });
 
-  it("reaches nothing over IPv6 while the tunnel is gone, with not one packet on the ISP link", async () => {
-    expect(await counterPackets(lab.names.ns("isp"), "leak6")).toBe(0);
-    await providerDown(lab);
-    const r = await httpGet(lab.names.ns("vl6"), www, 1500);
-    expect(r.ok).toBe(false);
-    const ping = await execa(
-      "ip",
-      [
-        "netns",
-        "exec",
-        lab.names.ns("vl6"),
-        "ping",
-        "-6",
-        "-c",
-        "2",
-        "-i",
-        "0.2",
-        "-W",
-        "1",
-        V6.www,
-      ],
-      { reject: false },
-    );
-    expect(ping.exitCode).not.toBe(0);
-    expect(await counterPackets(lab.names.ns("isp"), "leak6")).toBe(0);
-  });
-});
+    it("reaches nothing over IPv6 while the tunnel is gone, with not one packet on the ISP link", async () => {
+      expect(await counterPackets(lab.names.ns("isp"), "leak6")).toBe(0);
+      await providerDown(lab);
+      const r = await httpGet(lab.names.ns("vl6"), www, 1500);
+      expect(r.ok).toBe(false);
+      const ping = await execa(
+        "ip",
+        [
+          "netns",
+          "exec",
+          lab.names.ns("vl6"),
+          "ping",
+          "-6",
+          "-c",
+          "2",
+          "-i",
+          "0.2",
+          "-W",
+          "1",
+          V6.www,
+        ],
+        { reject: false },
+      );
+      expect(ping.exitCode).not.toBe(0);
+      expect(await counterPackets(lab.names.ns("isp"), "leak6")).toBe(0);
+    });
+
+    it("keeps a VLAN's IPv6 in even when the policy lists only its IPv4 network", async () => {
+      // VLAN 6 as IPv4 only in the policy, while its hosts keep global IPv6 addresses from
+      // router advertisements someone else sends: main would carry them out by the uplink.
+      const v4Only = (t: string) =>
+        withV6(t)
+          .replace(/ {6}- \{ name: files6,[^\n]*\n/, "")
+          .replace("from: [files, files6]", "from: [files]");
+      await applySite(siteTarget(lab, "home"), labInput(lab, "home", v4Only), "test");
+      const home = lab.run("home");
+      await home.run("ip", ["-6", "address", "add", "2001:db8:6::1/64", "dev", "vl6", "nodad"]);
+      const r = await httpGet(lab.names.ns("vl6"), www, 1500);
+      expect(r.ok).toBe(false);
+      expect(await counterPackets(lab.names.ns("isp"), "leak6")).toBe(0);
+      const guard = (await home.run("nft", ["list", "chain", "inet", "netpol", "filter_forward"]))
+        .stdout;
+      expect(guard).toMatch(
+        /counter packets [1-9]\d* bytes \d+ drop comment "fail-closed vpn, unlisted IPv6"/,
+      );
+    });
+  },
+);

@@ -1,5 +1,5 @@
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { applySite, planSite } from "../../src/apply/apply.js";
 import { NetpolError } from "../../src/errors.js";
 import { OWN_SITE } from "../../src/lab/caddy.js";
@@ -15,10 +15,11 @@ import { ADDR, WHOAMI_PORT } from "../../src/lab/topology.js";
 import { collectStatus } from "../../src/status/collect.js";
 import type { Runner } from "../../src/system/runner.js";
 import { labInput, siteTarget, startLab } from "../support/lab.js";
+import { describeLive } from "../support/layers.js";
 
 // The VPS's reverse proxy on real namespaces: a real Caddy, started by the lab in the VPS
 // namespace with a site of the user's own on :80, reconciled through its admin API.
-describe("HTTP services published by hostname through the VPS's Caddy", () => {
+describeLive("HTTP services published by hostname through the VPS's Caddy", () => {
   let lab: Lab;
   let down: () => Promise<void>;
   let original: string;

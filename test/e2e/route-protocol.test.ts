@@ -2,14 +2,15 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { applySite } from "../../src/apply/apply.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { readRtProtos } from "../../src/system/rt-protos.js";
 import { labInput, siteTarget, startLab } from "../support/lab.js";
+import { describeLive } from "../support/layers.js";
 import { ownedSnapshot } from "../support/live.js";
 
-describe("routing protocol names on this machine", () => {
+describeLive("routing protocol names on this machine", () => {
   it("reads rt_protos and its drop-ins, later files naming numbers too", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-rtp-"));
     try {
@@ -35,7 +36,7 @@ describe("routing protocol names on this machine", () => {
 
 // A changed routeProtocol would leave the last apply's routes and rules behind as someone
 // else's: the apply refuses, names the commands that clear them, and goes ahead after.
-describe("changing routeProtocol on a live namespace", () => {
+describeLive("changing routeProtocol on a live namespace", () => {
   let lab: Lab;
   let down: () => Promise<void>;
   const moved = (t: string) =>

@@ -1,15 +1,16 @@
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { applySite } from "../../src/apply/apply.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { providerDown, providerUp } from "../../src/lab/lab.js";
 import { addCounter, counterPackets, eventually, httpGet } from "../../src/lab/probe.js";
 import { ADDR, WHOAMI_PORT } from "../../src/lab/topology.js";
 import { homeArgs, labInput, siteTarget, startLab } from "../support/lab.js";
+import { describeLive } from "../support/layers.js";
 
 // Scenario A on real namespaces: VLAN 6 leaves through the provider tunnel (wireguard-go),
 // masqueraded, fails closed while the tunnel is gone, and flows again when it returns.
-describe("scenario A: a VLAN through a commercial VPN, fail closed", () => {
+describeLive("scenario A: a VLAN through a commercial VPN, fail closed", () => {
   let lab: Lab;
   let down: () => Promise<void>;
   const www = `http://${ADDR.www}:${WHOAMI_PORT}/`;

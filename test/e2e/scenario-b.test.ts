@@ -1,14 +1,15 @@
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { applySite } from "../../src/apply/apply.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { eventually, httpGet } from "../../src/lab/probe.js";
 import { ADDR, WHOAMI_PORT } from "../../src/lab/topology.js";
 import { labInput, siteTarget, startLab } from "../support/lab.js";
+import { describeLive } from "../support/layers.js";
 
 // Scenario B on real namespaces: home dials the VPS over WireGuard (wireguard-go); the VPS
 // publishes a home web server on two ports, one SNATed, one keeping the client's address.
-describe("scenario B: home services published through the VPS", () => {
+describeLive("scenario B: home services published through the VPS", () => {
   let lab: Lab;
   let down: () => Promise<void>;
 

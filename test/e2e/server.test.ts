@@ -1,6 +1,6 @@
 import { execa } from "execa";
 import type { FastifyInstance } from "fastify";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { applySite } from "../../src/apply/apply.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { labPolicy } from "../../src/lab/policy.js";
@@ -8,11 +8,13 @@ import { eventually } from "../../src/lab/probe.js";
 import { buildApp } from "../../src/server/app.js";
 import type { SiteStatus } from "../../src/status/collect.js";
 import { deleteFailClosedRoute, labInput, siteTarget, startLab } from "../support/lab.js";
+import { describeLive } from "../support/layers.js";
+import { liveNode } from "../support/node.js";
 
 const TOKEN = "lab-token-0123456789abcdef";
 
 // A real `netpol serve` app on loopback for the home site of a lab with real WireGuard.
-describe("the server against a live lab", () => {
+describeLive("the server against a live lab", () => {
   let lab: Lab;
   let down: () => Promise<void>;
   let app: FastifyInstance;
@@ -80,7 +82,7 @@ describe("the server against a live lab", () => {
 
   it("reports drift when an owned route is deleted by hand, and none after POST /apply", async () => {
     expect((await status()).drift?.inSync).toBe(true);
-    await deleteFailClosedRoute(lab);
+    await deleteFailClosedRoute(liveNode(lab.names.ns("home")));
     const drifted = await status();
     expect(drifted.drift?.inSync).toBe(false);
     expect(drifted.drift?.changes).toEqual([

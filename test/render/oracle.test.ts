@@ -12,6 +12,7 @@ import { parsePolicy } from "../../src/policy/load.js";
 import { renderSiteFiles } from "../../src/render/site-files.js";
 import { generateKeyPair, writePrivateKey } from "../../src/system/keys.js";
 import { readPrivateKeys } from "../../src/system/private-keys.js";
+import { describeLive } from "../support/layers.js";
 import { createNetns, type Netns, startWireguardGo, uniqueSuffix } from "../support/netns.js";
 
 /**
@@ -280,7 +281,7 @@ function parseWgConf(text: string) {
 
 // ---- the tests ----------------------------------------------------------------------------
 
-describe("rendered files against the real tools, each in a fresh namespace", () => {
+describeLive("rendered files against the real tools, each in a fresh namespace", () => {
   it("has example policies with sites", () => {
     expect(cases.length).toBeGreaterThanOrEqual(4);
   });

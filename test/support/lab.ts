@@ -1,13 +1,13 @@
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { execa } from "execa";
 import type { PolicyInput, Target } from "../../src/apply/apply.js";
 import { type Lab, labDown, labUp } from "../../src/lab/lab.js";
 import { labPolicy } from "../../src/lab/policy.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import { createRunner } from "../../src/system/runner.js";
 import { uniqueSuffix } from "./netns.js";
+import type { TestNode } from "./node.js";
 
 /** Arguments that point a netpol command at the lab's home site. */
 export function homeArgs(lab: Lab): string[] {
@@ -23,19 +23,9 @@ export function homeArgs(lab: Lab): string[] {
 }
 
 /** Deletes home's fail-closed route by hand, as an operator (or another tool) might. */
-export async function deleteFailClosedRoute(lab: Lab): Promise<void> {
-  await execa("ip", [
-    "-n",
-    lab.names.ns("home"),
-    "route",
-    "del",
-    "table",
-    "3",
-    "unreachable",
-    "0.0.0.0/0",
-    "metric",
-    "4294967295",
-  ]);
+export async function deleteFailClosedRoute(home: TestNode): Promise<void> {
+  const route = ["table", "3", "unreachable", "0.0.0.0/0", "metric", "4294967295"];
+  await home.run("ip", ["route", "del", ...route]);
 }
 
 /** A fresh lab with a unique prefix; `down()` removes it whatever happened. */

@@ -1,6 +1,6 @@
 import { accessSync, constants } from "node:fs";
 import path from "node:path";
-import { describe } from "vitest";
+import { beforeAll, describe, it } from "vitest";
 
 /**
  * Two layers of tests. The unit layer runs anywhere, as any user, in seconds: the pure core
@@ -37,4 +37,18 @@ export function describeLive(name: string, body: () => void): void {
   const reason = liveSkipReason();
   if (reason === undefined) describe(name, body);
   else describe.skip(`${name} [skipped: ${reason}]`, body);
+}
+
+/** `it` for one test that needs a real kernel or a real tool, in a suite that otherwise does not. */
+export function itLive(name: string, body: () => Promise<void>, timeout?: number): void {
+  const reason = liveSkipReason();
+  if (reason === undefined) it(name, body, timeout);
+  else it.skip(`${name} [skipped: ${reason}]`, body);
+}
+
+/** `beforeAll` for set-up only live suites use: nothing to build when they are skipped. */
+export function beforeAllLive(body: () => Promise<void>, timeout?: number): void {
+  beforeAll(async () => {
+    if (liveSkipReason() === undefined) await body();
+  }, timeout);
 }

@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeKernel } from "../support/fake-kernel/kernel.js";
@@ -34,7 +35,7 @@ async function readState(exec: Exec, wgName: string) {
   // The local table, link-local and multicast routes are the kernel's own: netpol never reads them.
   const ours = (r: Record<string, unknown>) =>
     r.table !== "255" && !String(r.dst).startsWith("fe80:") && r.dst !== "ff00::/8";
-  const links = await json("-d", "-json", "address", "show");
+  const links = await json("-d", "-N", "-json", "address", "show");
   return {
     links: sorted(
       links.map((l) => ({
@@ -52,18 +53,31 @@ async function readState(exec: Exec, wgName: string) {
     addresses: sorted(
       links.flatMap((l) =>
         (l.addr_info as Record<string, unknown>[])
-          .filter((a) => a.scope !== "link")
+          .filter((a) => a.scope !== "253")
           .map((a) => [l.ifname, a.family, a.local, a.prefixlen, a.scope]),
       ),
     ),
-    routes: sorted([
-      ...(await json("-N", "-4", "-json", "route", "show", "table", "all")).filter(ours),
-      ...(await json("-N", "-6", "-json", "route", "show", "table", "all")).filter(ours),
-    ]),
-    rules: [
-      ...(await json("-N", "-4", "-json", "rule", "show")),
-      ...(await json("-N", "-6", "-json", "rule", "show")),
-    ],
+    // As netpol reads them (-d -N), as tests do (-N), and without a family (then both).
+    routes: sorted(
+      (
+        await Promise.all(
+          [["-d"], []].flatMap((d) =>
+            ["-4", "-6", "-N"].map((f) =>
+              json(...d, "-N", f, "-json", "route", "show", "table", "all"),
+            ),
+          ),
+        )
+      )
+        .flat()
+        .filter(ours),
+    ),
+    rules: (
+      await Promise.all(
+        [["-d"], []].flatMap((d) =>
+          ["-4", "-6"].map((f) => json(...d, "-N", f, "-json", "rule", "show")),
+        ),
+      )
+    ).flat(),
     nft: await out("nft", "list", "ruleset"),
     // wireguard-go keeps peers in a map: their order in a dump is not stable.
     wireguard: (await out("wg", "show", "all", "dump"))
@@ -88,10 +102,16 @@ interface Played {
   states: Record<string, Awaited<ReturnType<typeof readState>>>;
 }
 
-async function play(exec: Exec, wgName: string, confFile: string): Promise<Played> {
+async function play(
+  exec: Exec,
+  wgName: string,
+  confFile: string,
+  settle = async () => {},
+): Promise<Played> {
   const played: Played = { answers: [], states: {} };
   for (const item of scenario(wgName, confFile)) {
     if ("checkpoint" in item) {
+      await settle();
       played.states[(item as Checkpoint).checkpoint] = await readState(exec, wgName);
       continue;
     }
@@ -154,7 +174,8 @@ describeLive("the fake kernel against a real namespace", () => {
       return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
     };
     const [real, fake] = await withConf(async (file) => [
-      await play(realExec, wgName, file),
+      // Carrier changes reach `ip link` through the kernel's linkwatch, up to a second later.
+      await play(realExec, wgName, file, () => sleep(1100)),
       await play(fakeExec(new FakeKernel()), wgName, file),
     ]);
     if (process.env.UPDATE_FIXTURES === "1") {

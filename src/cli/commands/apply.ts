@@ -1,34 +1,36 @@
-import { spawn } from "node:child_process";
 import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
 import { confirmApply, revertIfUnconfirmed, revertNow } from "../../apply/confirm.js";
 import { NetpolError } from "../../errors.js";
-import { formatPlan, planJson } from "../../plan/format.js";
+import { formatPlan, formatPlanJson, planJson } from "../../plan/format.js";
+import { applyRemote, confirmRemote, otherSites } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
 import { showingProgress } from "../progress.js";
+import { startRevertTimer } from "../revert-timer.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 interface ApplyOptions extends TargetOptions, OutputOptions {
   site: string;
   keyDir?: string;
   confirm?: string;
+  all?: boolean;
 }
 
-/** The script this process runs (bin/netpol.js): the CLI again, bundled or not. */
-const MAIN = process.argv[1] ?? "";
+interface ConfirmOptions extends TargetOptions, OutputOptions {
+  all?: boolean;
+  site?: string;
+  keyDir?: string;
+}
 
-/**
- * The detached process that reverts an unconfirmed apply. `detached` makes it the leader of a
- * session of its own (setsid), so the hang-up of this terminal or a kill of this process does
- * not reach it.
- */
-function startRevertTimer(opts: TargetOptions, id: string): number | undefined {
-  const args = [MAIN, "revert-unconfirmed", id, "--state-dir", opts.stateDir ?? ""];
-  if (opts.netns) args.push("--netns", opts.netns);
-  const child = spawn(process.execPath, args, { detached: true, stdio: "ignore" });
-  child.unref();
-  return child.pid;
+/** Where no `control` lets this command reach a site, the user applies it there. */
+function notReached(sites: readonly string[], file: string): string {
+  return sites
+    .map(
+      (s) =>
+        `site ${s} has no control endpoint: apply it there (netpol apply ${file} --site ${s})\n`,
+    )
+    .join("");
 }
 
 export function registerApply(program: Command): void {
@@ -41,6 +43,10 @@ export function registerApply(program: Command): void {
       .option(
         "--confirm <seconds>",
         "revert by itself unless `netpol confirm` runs within this time",
+      )
+      .option(
+        "--all",
+        "first apply the other sites that declare `control` through their `netpol serve`, then this one",
       ),
   ).action(async (file: string, opts: ApplyOptions) => {
     const seconds = opts.confirm === undefined ? undefined : Number(opts.confirm);
@@ -51,6 +57,8 @@ export function registerApply(program: Command): void {
       );
     }
     const policy = await readPolicyFile(file, opts.keyDir);
+    const others = opts.all ? otherSites(policy.intent, opts.site, policy.keyDir) : undefined;
+    const remote = others ? await applyRemote(others.remote, policy.text, seconds, opts.site) : [];
     const { target, done } = showingProgress(targetFrom(opts), opts);
     const result = await applySite(
       target,
@@ -62,14 +70,23 @@ export function registerApply(program: Command): void {
     ).finally(done);
     const pending = result.pending;
     const netns = opts.netns ? ` --netns ${opts.netns}` : "";
+    const confirmAll = opts.all ? ` ${file} --site ${opts.site} --all` : "";
     report(
       opts,
       () =>
+        remote
+          .map(
+            (r) =>
+              formatPlanJson(r.plan, "remote") +
+              (r.changed ? `applied and verified at site ${r.site}\n` : ""),
+          )
+          .join("") +
+        notReached(others?.unreachable ?? [], file) +
         result.notes.map((n) => `note: ${n}\n`).join("") +
         formatPlan(result.plan, target.scope) +
         (result.changed ? `applied and verified (${target.runner.spawned} commands run)\n` : "") +
         (pending
-          ? `run \`netpol confirm${netns}\` before ${pending.deadline} (${seconds}s), or this apply is reverted\n`
+          ? `run \`netpol confirm${confirmAll}${netns}\` before ${pending.deadline} (${seconds}s), or this apply is reverted\n`
           : ""),
       () => ({
         plan: planJson(result.plan),
@@ -78,13 +95,24 @@ export function registerApply(program: Command): void {
         policyHash: result.record.policyHash,
         notes: result.notes,
         ...(pending ? { confirmWithinSeconds: seconds, confirmDeadline: pending.deadline } : {}),
+        ...(opts.all ? { remote, notReached: others?.unreachable ?? [] } : {}),
       }),
     );
   });
 
   targetOptions(
-    outputOptions(program.command("confirm").description("keep an apply made with --confirm")),
-  ).action(async (opts: TargetOptions & OutputOptions) => {
+    outputOptions(program.command("confirm").description("keep an apply made with --confirm"))
+      .argument("[policy]", "with --all: the policy applied with `apply --all`")
+      .option("--all", "also confirm at the other sites the policy reaches through `control`")
+      .option("--site <name>", "with --all: the site this machine is")
+      .option("--key-dir <dir>", "directory holding the token files (default: the policy's)"),
+  ).action(async (file: string | undefined, opts: ConfirmOptions) => {
+    if (opts.all) {
+      if (file === undefined || opts.site === undefined)
+        throw new NetpolError("NETPOL_E_USAGE", "confirm --all needs the policy and --site");
+      const policy = await readPolicyFile(file, opts.keyDir);
+      await confirmRemote(otherSites(policy.intent, opts.site, policy.keyDir).remote);
+    }
     await confirmApply(targetFrom(opts));
     report(
       opts,

@@ -1,13 +1,16 @@
 import type { Command } from "commander";
 import { planSite } from "../../apply/apply.js";
 import { describeInterrupted } from "../../apply/journal.js";
-import { formatPlan, planIsEmpty, planJson } from "../../plan/format.js";
+import { formatPlanJson, planJson } from "../../plan/format.js";
+import { otherSites, planRemote } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
 import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
 
 interface PlanOptions extends TargetOptions, OutputOptions {
   site: string;
+  all?: boolean;
+  keyDir?: string;
 }
 
 export function registerPlan(program: Command): void {
@@ -15,18 +18,40 @@ export function registerPlan(program: Command): void {
     outputOptions(program.command("plan"))
       .description("show what apply would change; exit 0 in sync, 2 changes pending, 1 error")
       .argument("<policy>", "policy file (YAML)")
-      .requiredOption("--site <name>", "site this machine (or namespace) is"),
+      .requiredOption("--site <name>", "site this machine (or namespace) is")
+      .option("--all", "also ask the other sites that declare `control` (their dry run)")
+      .option("--key-dir <dir>", "directory holding the token files (default: the policy's)"),
   ).action(async (file: string, opts: PlanOptions) => {
-    const policy = await readPolicyFile(file);
+    const policy = await readPolicyFile(file, opts.keyDir);
     const target = targetFrom(opts);
-    const { plan, interrupted } = await planSite(target, { ...policy, site: opts.site });
+    const remote = opts.all
+      ? await planRemote(otherSites(policy.intent, opts.site, policy.keyDir).remote, policy.text)
+      : [];
+    const planned = await planSite(target, { ...policy, site: opts.site });
+    const { interrupted } = planned;
     // An interrupted apply leaves its record to finish even when the kernel already agrees.
     const note = interrupted ? `note: ${describeInterrupted(interrupted)}\n` : "";
-    report(
-      opts,
-      () => note + formatPlan(plan, target.scope),
-      () => ({ ...planJson(plan), ...(interrupted ? { interruptedApply: interrupted } : {}) }),
-    );
-    process.exitCode = plan.conflicts.length > 0 ? 1 : planIsEmpty(plan) && !interrupted ? 0 : 2;
+    const local = {
+      ...planJson(planned.plan),
+      ...(interrupted ? { inSync: false, interruptedApply: interrupted } : {}),
+    };
+    const plans = [...remote, local];
+    if (opts.all)
+      report(
+        opts,
+        () => plans.map((p) => formatPlanJson(p, p === local ? target.scope : "remote")).join(""),
+        () => ({ sites: plans }),
+      );
+    else
+      report(
+        opts,
+        () => note + formatPlanJson(planJson(planned.plan), target.scope),
+        () => local,
+      );
+    process.exitCode = plans.some((p) => p.conflicts.length > 0)
+      ? 1
+      : plans.every((p) => p.inSync)
+        ? 0
+        : 2;
   });
 }

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { NetpolError } from "../../errors.js";
 import { buildApp } from "../../server/app.js";
 import { readTokenFile } from "../../server/token.js";
+import { startRevertTimer } from "../revert-timer.js";
 import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
 
 interface ServeOptions extends TargetOptions {
@@ -47,6 +48,7 @@ export function registerServe(program: Command): void {
       token,
       keyDir: opts.keyDir,
       logger: true,
+      revertTimer: (id) => startRevertTimer(opts, id),
       ...(opts.site ? { site: opts.site } : {}),
     });
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void app.close());

@@ -22,21 +22,24 @@ const ROUTES_AND_RULES = "route show table all\nrule show\n";
 
 /**
  * Reads links, addresses, routes and rules in two processes at once, however many there are.
- * A batch line cannot say -6, and without it `route show table all` and `rule show` list IPv4
- * (iproute2 defaults a table dump and the rule list to inet), so IPv4 routes and rules ride
- * along with the links and addresses, and IPv6 takes an `ip -6` of its own.
+ * Without a family, `route show table all` lists both (in a batch too), so each process
+ * names its own: `ip -4` reads the links (all of them) with IPv4's addresses, routes and
+ * rules, `ip -6` the rest.
  */
 export async function readIp(runner: Runner, protocol: number): Promise<IpLive> {
   const step = "reading links, addresses, routes and rules";
   const [main, v6] = await Promise.all([
-    runner.run("ip", ["-d", "-N", "-json", "-batch", "-"], {
+    runner.run("ip", ["-4", "-d", "-N", "-json", "-batch", "-"], {
       input: `link show\naddress show\n${ROUTES_AND_RULES}`,
       step,
     }),
-    runner.run("ip", ["-N", "-6", "-json", "-batch", "-"], { input: ROUTES_AND_RULES, step }),
+    runner.run("ip", ["-6", "-N", "-json", "-batch", "-"], {
+      input: `address show\n${ROUTES_AND_RULES}`,
+      step,
+    }),
   ]);
-  const [links = [], addresses = [], routes4 = [], rules4 = []] = splitBatchJson(main.stdout);
-  const [routes6 = [], rules6 = []] = splitBatchJson(v6.stdout);
+  const [links = [], addresses4 = [], routes4 = [], rules4 = []] = splitBatchJson(main.stdout);
+  const [addresses6 = [], routes6 = [], rules6 = []] = splitBatchJson(v6.stdout);
   const both = <T>(
     parse: (json: unknown[], f: Family, p: number) => Owned<T>,
     four: unknown[],
@@ -48,7 +51,7 @@ export async function readIp(runner: Runner, protocol: number): Promise<IpLive> 
   };
   return {
     links: parseLinks(links),
-    addresses: parseAddresses(addresses),
+    addresses: [...parseAddresses(addresses4), ...parseAddresses(addresses6)],
     routes: both(parseRoutes, routes4, routes6),
     rules: both(parseRules, rules4, rules6),
   };

@@ -29,6 +29,8 @@ interface JsonRoute {
   table?: string;
   protocol?: string;
   metric?: number;
+  /** Router preference: the kernel reports it for every IPv6 route and never for IPv4. */
+  pref?: string;
 }
 
 interface JsonRule {
@@ -74,6 +76,9 @@ export function parseRoutes(json: unknown[], family: Family, protocol: number): 
   const owned: RouteSpec[] = [];
   const foreign = new Set<number>();
   for (const r of json as JsonRoute[]) {
+    // A table dump without -6 lists both families, and "default" says neither.
+    const routeFamily = r.pref !== undefined || r.dst.includes(":") ? 6 : 4;
+    if (routeFamily !== family) continue;
     const table = tableOf(r.table);
     if (String(r.protocol) !== String(protocol)) {
       if (typeof table === "number") foreign.add(table);

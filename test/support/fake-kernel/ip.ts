@@ -61,14 +61,14 @@ function command(
     throw malformed("fake kernel: only JSON output is emulated (pass -json)");
   if (matches(object, "link"))
     return show
-      ? showLinks(state, rest, details, false)
+      ? showLinks(state, rest, { details, numeric, withAddresses: false })
       : void linkCommand(state, features, verb, rest);
   if (matches(object, "address"))
     return show
-      ? showLinks(state, rest, details, true)
+      ? showLinks(state, rest, { details, numeric, withAddresses: true })
       : void addressCommand(state, family, verb, rest);
   if (matches(object, "route")) {
-    if (show) return showRoutes(state, family ?? 4, rest, numeric);
+    if (show) return showRoutes(state, family, rest, numeric, details);
     return void routeCommand(state, family, verb, rest);
   }
   if (matches(object, "rule"))

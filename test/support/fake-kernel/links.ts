@@ -321,12 +321,15 @@ export function tuntapCommand(state: KernelState, verb: string, args: readonly s
 }
 
 /** The JSON `ip link show` / `ip address show` print for one link, as far as the fake knows it. */
-export function linkJson(
-  state: KernelState,
-  link: FakeLink,
-  details: boolean,
-  withAddresses: boolean,
-) {
+/** How `ip` was asked to print: -d, -N, and whether addresses go with each link. */
+export interface LinkPrint {
+  readonly details: boolean;
+  readonly numeric: boolean;
+  readonly withAddresses: boolean;
+}
+
+export function linkJson(state: KernelState, link: FakeLink, print: LinkPrint) {
+  const { details, numeric, withAddresses } = print;
   const carrier = hasCarrier(state, link);
   const base =
     link.kind === undefined
@@ -365,12 +368,7 @@ export function linkJson(
     mtu: link.mtu,
     ...(link.master !== undefined ? { master: link.master } : {}),
     operstate,
-    link_type:
-      link.kind === undefined
-        ? "loopback"
-        : link.kind === "tun" || link.kind === "wireguard"
-          ? "none"
-          : "ether",
+    link_type: linkType(link, numeric),
     ...(details && link.kind !== undefined
       ? {
           linkinfo: {
@@ -389,7 +387,7 @@ export function linkJson(
               family: a.cidr.family === 4 ? "inet" : "inet6",
               local: formatAddress(a.cidr),
               prefixlen: a.cidr.prefix,
-              scope: addressScope(a.cidr),
+              scope: addressScope(a.cidr, numeric),
               ...(a.cidr.family === 4 ? { label: link.name } : {}),
               valid_life_time: 4294967295,
               preferred_life_time: 4294967295,
@@ -399,25 +397,30 @@ export function linkJson(
   };
 }
 
-function addressScope(cidr: Cidr): string {
+function addressScope(cidr: Cidr, numeric: boolean): string {
   const loopback = cidr.family === 4 ? cidr.address >> 24n === 127n : cidr.address === 1n;
-  if (loopback) return "host";
-  if (cidr.family === 6 && cidr.address >> 118n === 0x3fan) return "link";
-  return "global";
+  const linkLocal = cidr.family === 6 && cidr.address >> 118n === 0x3fan;
+  const scope = loopback ? "host" : linkLocal ? "link" : "universe";
+  if (numeric) return String(SCOPE[scope]);
+  return scope === "universe" ? "global" : scope;
+}
+
+/** What `ip link` prints as link_type: a name, or with -N the ARPHRD number in brackets. */
+function linkType(link: FakeLink, numeric: boolean): string {
+  const [name, number] =
+    link.kind === undefined
+      ? ["loopback", 772]
+      : link.kind === "tun" || link.kind === "wireguard"
+        ? ["none", 65534]
+        : ["ether", 1];
+  return numeric ? `[${number}]` : name;
 }
 
 /** `ip link show [dev X]` / `ip address show [dev X]`. */
-export function showLinks(
-  state: KernelState,
-  args: readonly string[],
-  details: boolean,
-  withAddresses: boolean,
-) {
+export function showLinks(state: KernelState, args: readonly string[], print: LinkPrint) {
   const dev = args[0] === "dev" ? args[1] : args[0];
   const links = dev === undefined ? state.links : state.links.filter((l) => l.name === dev);
   if (dev !== undefined && links.length === 0)
     throw new Refused(`Device "${dev}" does not exist.`, 1);
-  return [...links]
-    .sort((a, b) => a.index - b.index)
-    .map((l) => linkJson(state, l, details, withAddresses));
+  return [...links].sort((a, b) => a.index - b.index).map((l) => linkJson(state, l, print));
 }

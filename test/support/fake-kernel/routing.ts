@@ -212,21 +212,26 @@ const prefixText = (c: Cidr) =>
       ? formatAddress(c)
       : formatCidr(c);
 
-export function routeJson(state: KernelState, r: FakeRoute, numeric: boolean) {
+const SCOPE_NAMES: Record<number, string> = { 0: "global", 253: "link", 254: "host" };
+
+/** One route as `ip -json` prints it; -d adds what it otherwise leaves out as the default. */
+export function routeJson(state: KernelState, r: FakeRoute, numeric: boolean, details: boolean) {
   const linkdown = (dev: string | undefined) => {
     const link = state.links.find((l) => l.name === dev);
     return link !== undefined && dev !== "lo" && !hasCarrier(state, link) ? ["linkdown"] : [];
   };
   const gw = (g: bigint) => formatAddress({ family: r.family, address: g });
   return {
-    ...(r.type !== "unicast" ? { type: numeric ? String(RTN[r.type]) : r.type } : {}),
+    ...(r.type !== "unicast" || details ? { type: numeric ? String(RTN[r.type]) : r.type } : {}),
     dst: prefixText(r.dst),
     ...(r.gateway !== undefined ? { gateway: gw(r.gateway) } : {}),
     ...(r.dev !== undefined ? { dev: r.dev } : {}),
-    ...(r.table !== TABLE.main ? { table: tableName(r.table, numeric) } : {}),
-    ...(r.protocol !== PROTO.boot ? { protocol: protocolName(r.protocol, numeric) } : {}),
-    ...(r.family === 4 && r.scope !== SCOPE.universe
-      ? { scope: numeric ? String(r.scope) : "link" }
+    ...(r.table !== TABLE.main || details ? { table: tableName(r.table, numeric) } : {}),
+    ...(r.protocol !== PROTO.boot || details
+      ? { protocol: protocolName(r.protocol, numeric) }
+      : {}),
+    ...((r.family === 4 && r.scope !== SCOPE.universe) || details
+      ? { scope: numeric ? String(r.scope) : SCOPE_NAMES[r.scope] }
       : {}),
     ...(r.prefsrc !== undefined ? { prefsrc: gw(r.prefsrc) } : {}),
     ...(r.family === 6 || r.metric !== 0 ? { metric: r.metric } : {}),
@@ -246,6 +251,7 @@ export function routeJson(state: KernelState, r: FakeRoute, numeric: boolean) {
 }
 
 const byRouteOrder = (a: FakeRoute, b: FakeRoute) =>
+  a.family - b.family ||
   a.table - b.table ||
   (a.dst.address < b.dst.address ? -1 : a.dst.address > b.dst.address ? 1 : 0) ||
   a.dst.prefix - b.dst.prefix ||
@@ -254,9 +260,10 @@ const byRouteOrder = (a: FakeRoute, b: FakeRoute) =>
 /** `ip route show [table T|all]`; the fake keeps no local table (netpol never reads it). */
 export function showRoutes(
   state: KernelState,
-  family: Family,
+  family: Family | undefined,
   args: readonly string[],
   numeric: boolean,
+  details: boolean,
 ) {
   let table: number | "all" = TABLE.main;
   for (let i = 0; i < args.length; i++) {
@@ -265,10 +272,12 @@ export function showRoutes(
       table = t === "all" ? "all" : readTable(t);
     } else throw malformed(`Error: fake kernel: \`route show ${args[i]}\` is not emulated.`);
   }
+  // With no family given, a dump of every table lists both; of one table, IPv4 only.
+  const families = family !== undefined ? [family] : table === "all" ? [4, 6] : [4];
   return state.routes
-    .filter((r) => r.family === family && (table === "all" || r.table === table))
+    .filter((r) => families.includes(r.family) && (table === "all" || r.table === table))
     .sort(byRouteOrder)
-    .map((r) => routeJson(state, r, numeric));
+    .map((r) => routeJson(state, r, numeric, details));
 }
 
 interface RuleArgs {

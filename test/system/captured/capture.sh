@@ -61,10 +61,15 @@ in_ns ip link set dev "$WG" up
 
 # The interface's random name becomes wgcap0, so a new capture differs only where output does.
 same_name() { sed -e "s/$WG/wgcap0/g"; }
-in_ns ip -N -4 -json -batch - <<<$'route show table all\nrule show' | same_name > ip4-route-rule.json
-in_ns ip -N -6 -json -batch - <<<$'route show table all\nrule show' | same_name > ip6-route-rule.json
-in_ns ip -d -json -batch - <<<$'link show\naddress show' | same_name > link-address.json
+# The two reads netpol makes (src/system/iproute2/iproute2.ts), and one without a family:
+# `route show table all` then lists both.
+in_ns ip -4 -d -N -json -batch - <<<$'link show\naddress show\nroute show table all\nrule show' \
+  | same_name > ip4.json
+in_ns ip -6 -N -json -batch - <<<$'address show\nroute show table all\nrule show' \
+  | same_name > ip6.json
+in_ns ip -N -json -batch - <<<$'route show table all' | same_name > ip-any-family.json
 # The private key column is replaced at once: it never reaches a file.
-in_ns wg show all dump | awk -F'\t' -v OFS='\t' 'NF==5 { $2 = "(private)" } { print }' \
+# wireguard-go's sockets are machine-wide: `all` lists every namespace's interfaces, so keep ours.
+in_ns wg show all dump | awk -F'\t' -v OFS='\t' -v wg="$WG" '$1 == wg { if (NF == 5) $2 = "(private)"; print }' \
   | same_name > wg-dump.txt
 echo "captured into $(pwd)"

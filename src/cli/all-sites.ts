@@ -1,0 +1,97 @@
+import { NetpolError } from "../errors.js";
+import type { PlanJson } from "../plan/format.js";
+import type { Intent } from "../policy/intent.js";
+import { type ControlEndpoint, callSite } from "../system/control.js";
+import { resolveKeyPath } from "../system/keys.js";
+
+export interface RemoteSite {
+  readonly name: string;
+  readonly control: ControlEndpoint;
+}
+
+/**
+ * The other sites of a policy that `--all` reaches through their `netpol serve`, in policy order,
+ * and those it cannot (no `control`): they are applied where they are, e.g. the VPS before the
+ * tunnel to it exists.
+ */
+export function otherSites(
+  intent: Intent,
+  local: string,
+  keyDir: string,
+): { remote: RemoteSite[]; unreachable: string[] } {
+  const others = intent.sites.filter((s) => s.name !== local);
+  return {
+    remote: others.flatMap((s) =>
+      s.control
+        ? [
+            {
+              name: s.name,
+              control: {
+                url: s.control.url,
+                tokenFile: resolveKeyPath(keyDir, s.control.tokenFile),
+              },
+            },
+          ]
+        : [],
+    ),
+    unreachable: others.filter((s) => !s.control).map((s) => s.name),
+  };
+}
+
+export interface RemoteApplied {
+  readonly site: string;
+  readonly changed: boolean;
+  readonly plan: PlanJson;
+  readonly confirmWithinSeconds?: number;
+}
+
+/**
+ * Applies the policy at each remote site in turn, stopping at the first failure (a
+ * NETPOL_E_REMOTE_FAILED naming the site); the caller applies its own site only after all of
+ * them succeeded.
+ */
+export async function applyRemote(
+  sites: readonly RemoteSite[],
+  policyText: string,
+  confirmSeconds: number | undefined,
+  local: string,
+): Promise<RemoteApplied[]> {
+  const done: RemoteApplied[] = [];
+  for (const s of sites) {
+    const query = new URLSearchParams({ site: s.name });
+    if (confirmSeconds !== undefined) query.set("confirm", String(confirmSeconds));
+    try {
+      const r = await callSite<Omit<RemoteApplied, "site">>(
+        s.name,
+        s.control,
+        `/apply?${query}`,
+        policyText,
+      );
+      done.push({ site: s.name, ...r });
+    } catch (err) {
+      if (!(err instanceof NetpolError)) throw err;
+      const before = done.map((d) => d.site).join(", ");
+      throw new NetpolError(
+        err.code,
+        `${err.message}\nsite ${local} was not applied${before ? `; already applied: ${before}` : ""}`,
+      );
+    }
+  }
+  return done;
+}
+
+/** `netpol confirm --all`: keeps the remote applies made with `apply --all --confirm`. */
+export async function confirmRemote(sites: readonly RemoteSite[]): Promise<void> {
+  for (const s of sites) await callSite(s.name, s.control, "/confirm", "");
+}
+
+/** What each remote site would change under this policy (its dry run). */
+export function planRemote(sites: readonly RemoteSite[], policyText: string): Promise<PlanJson[]> {
+  return Promise.all(
+    sites.map(async (s) => {
+      const query = new URLSearchParams({ site: s.name, dryRun: "1" });
+      return (await callSite<{ plan: PlanJson }>(s.name, s.control, `/apply?${query}`, policyText))
+        .plan;
+    }),
+  );
+}

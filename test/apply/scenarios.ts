@@ -1,0 +1,178 @@
+import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
+import { applySite, planSite } from "../../src/apply/apply.js";
+import { STEPS } from "../../src/apply/execute.js";
+import { NetpolError } from "../../src/errors.js";
+import type { Lab } from "../../src/lab/lab.js";
+import { describeChange } from "../../src/plan/format.js";
+import type { Runner } from "../../src/system/runner.js";
+import { deleteFailClosedRoute, emptyInput, labInput, siteTarget } from "../support/lab.js";
+import type { LabHome } from "../support/lab-home.js";
+import { ownedSnapshot, routes, rules, type TestNode } from "../support/node.js";
+
+/** A runner that fails every command of one apply step, as a broken tool would. */
+export function failingAt(step: string, inner: Runner): Runner {
+  return {
+    netns: inner.netns,
+    get spawned() {
+      return inner.spawned;
+    },
+    run: (tool, args, options) =>
+      options?.step === step
+        ? Promise.reject(new NetpolError("NETPOL_E_TOOL_FAILED", `injected failure in ${step}`))
+        : inner.run(tool, args, options),
+  };
+}
+
+/**
+ * Apply, convergence, ownership, conflicts, rollback after a failure in each step, process
+ * count and the lock: the same scenarios on the fake kernel (unit layer) and on the lab.
+ */
+export function applyScenarios(start: () => Promise<LabHome>): () => LabHome {
+  let lab: Lab;
+  let node: TestNode;
+  let down: () => Promise<void>;
+  let home: LabHome;
+
+  beforeAll(async () => {
+    home = await start();
+    ({ lab, node, down } = home);
+  });
+  afterAll(async () => {
+    await down?.();
+  });
+  const target = (runner = node.runner()) => siteTarget(lab, "home", runner);
+  beforeEach(async () => {
+    await applySite(target(), emptyInput(lab, "home"), "test");
+  });
+
+  it("converges: a plan with changes, an apply, then nothing left to plan or apply", async () => {
+    expect((await planSite(target(), labInput(lab, "home"))).plan.changes).not.toEqual([]);
+    await applySite(target(), labInput(lab, "home"), "test");
+    expect((await planSite(target(), labInput(lab, "home"))).plan.changes).toEqual([]);
+    const again = await applySite(target(), labInput(lab, "home"), "test");
+    expect(again.plan.changes.map((c) => describeChange(c, 77))).toEqual([]);
+    expect(again.changed).toBe(false);
+  });
+
+  it("puts back an owned route deleted by hand, and removes what the policy drops", async () => {
+    await applySite(target(), labInput(lab, "home"), "test");
+    await deleteFailClosedRoute(node);
+    expect((await planSite(target(), labInput(lab, "home"))).plan.changes).not.toEqual([]);
+    await applySite(target(), labInput(lab, "home"), "test");
+    expect((await ownedSnapshot(node)).routes).toContainEqual(
+      expect.objectContaining({ type: "7", dst: "default", table: "3" }),
+    );
+    const moved = labInput(lab, "home", (t) => t.replace("table: 3", "table: 7"));
+    await applySite(target(), moved, "test");
+    const tables = (await ownedSnapshot(node)).routes.map((r) => r.table);
+    expect(tables).toContain("7");
+    expect(tables).not.toContain("3");
+  });
+
+  it("never touches state it does not own, even when the policy is emptied", async () => {
+    const foreign = [
+      ["route", "add", "10.123.0.0/24", "via", "198.51.100.1", "proto", "static"],
+      ["route", "add", "table", "42", "10.124.0.0/24", "via", "198.51.100.1"],
+      ["rule", "add", "priority", "5000", "from", "10.200.0.0/16", "lookup", "42"],
+    ];
+    for (const args of foreign) await node.run("ip", args);
+    const theirs = async () => [
+      (await routes(node)).filter((r) => r.dst === "10.123.0.0/24" || r.table === "42"),
+      (await rules(node)).filter((r) => r.priority === 5000),
+      await node.run("nft", ["list", "table", "ip", "labnat"]),
+    ];
+    const before = await theirs();
+    await applySite(target(), labInput(lab, "home"), "test");
+    expect(await theirs()).toEqual(before);
+    await applySite(target(), emptyInput(lab, "home"), "test");
+    expect(await theirs()).toEqual(before);
+    const after = await ownedSnapshot(node);
+    expect(after.routes).toEqual([]);
+    expect(after.rules.filter((r) => r.protocol === "77")).toEqual([]);
+    expect(after.nft).not.toContain("table inet netpol");
+    expect(after.links).not.toContain(lab.names.wgHome);
+    expect(after.addresses).not.toContain("192.168.6.1/24 dev vl6");
+  });
+
+  it("refuses a table id that holds someone else's routes, and applies nothing", async () => {
+    await node.run("ip", ["route", "add", "table", "3", "10.125.0.0/24", "via", "198.51.100.1"]);
+    try {
+      const before = await ownedSnapshot(node);
+      await expect(applySite(target(), labInput(lab, "home"), "test")).rejects.toMatchObject({
+        code: "NETPOL_E_FOREIGN_STATE",
+      });
+      expect(await ownedSnapshot(node)).toEqual(before);
+    } finally {
+      await node.run("ip", ["route", "del", "table", "3", "10.125.0.0/24"]);
+    }
+  });
+
+  // Creating state exercises every step but link removal; removing it exercises that one.
+  // Home publishes nothing: the proxy step is tested on the VPS's Caddy (test/e2e/proxy.test.ts).
+  for (const step of STEPS.filter((s) => s !== "proxy")) {
+    it(`restores the previous owned state when the ${step} step fails`, async () => {
+      const fromFull = step === "link removal";
+      if (fromFull) await applySite(target(), labInput(lab, "home"), "test");
+      const next = fromFull ? emptyInput(lab, "home") : labInput(lab, "home");
+      const before = await ownedSnapshot(node);
+      const err = await applySite(target(failingAt(step, node.runner())), next, "test").catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(NetpolError);
+      expect((err as NetpolError).code).toBe("NETPOL_E_APPLY_FAILED");
+      expect((err as NetpolError).message).toContain(`injected failure in ${step}`);
+      expect(await ownedSnapshot(node)).toEqual(before);
+    });
+  }
+
+  it("runs as many processes for 40 egress policies as for 2", async () => {
+    const many = (n: number) =>
+      labInput(lab, "home", (t) => {
+        const nets = Array.from(
+          { length: n },
+          (_, i) => `      - { name: n${i}, cidr: 10.200.${i}.0/24, interface: lan }`,
+        );
+        const egress = Array.from(
+          { length: n },
+          (_, i) =>
+            `      - { name: x${i}, from: [n${i}], via: ${lab.names.hma}, except: [10.${i}.0.0/16], table: ${50 + i}, priority: ${2000 + 2 * i} }`,
+        );
+        return t
+          .replace("    networks:\n", `    networks:\n${nets.join("\n")}\n`)
+          .replace("    egress:\n", `    egress:\n${egress.join("\n")}\n`);
+      });
+    const count = async (n: number) => {
+      await applySite(target(), emptyInput(lab, "home"), "test");
+      const runner = node.runner();
+      await applySite(target(runner), many(n), "test");
+      return runner.spawned;
+    };
+    const small = await count(2);
+    const large = await count(40);
+    expect(large).toBe(small);
+    // Per egress table (each `except` list differs, so none share): the marked `except` rule
+    // and the table's rule, however many prefixes; plus the reply mark.
+    const owned = (await ownedSnapshot(node)).rules.filter((r) => r.protocol === "77");
+    expect(owned).toHaveLength(1 + 2 * 41);
+  });
+
+  it("lets one of two simultaneous applies run and refuses the other with a clear message", async () => {
+    const results = await Promise.allSettled([
+      applySite(target(), labInput(lab, "home"), "a"),
+      applySite(target(), labInput(lab, "home"), "b"),
+    ]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const refused = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    expect(refused.reason).toMatchObject({ code: "NETPOL_E_LOCKED" });
+    expect(String(refused.reason.message)).toMatch(/another apply \(pid \d+\) is running/);
+    expect((await planSite(target(), labInput(lab, "home"))).plan.changes).toEqual([]);
+  });
+
+  it("plans only what is in the policy for a site it is asked about", async () => {
+    const { plan } = await planSite(target(), labInput(lab, "home"));
+    expect(plan.site).toBe("home");
+    expect(plan.conflicts).toEqual([]);
+  });
+
+  return () => home;
+}
