@@ -1,68 +1,89 @@
 /**
- * Validate and compile generated policies of growing size, each size in a fresh process so its
- * peak RSS is its own, and fit the growth exponent over the sizes (time ∝ n^k: k = 1 is linear,
- * n log n fits a little above 1, quadratic is 2). Pure work: no namespace, no root.
+ * Validate and compile generated policies of growing size, each size in a fresh plain Node
+ * process on the compiled sources (bench/validate-child.mjs), so its peak RSS is its own, and
+ * fit the growth exponent over the sizes (time ∝ n^k: k = 1 is linear, n log n fits a little
+ * above 1, quadratic is 2). Pure work: no namespace, no root. Needs `npm run build` first
+ * (`npm run bench` does it).
  *
  *   npx tsx bench/validate.ts            # 1k, 10k, 100k networks; 100, 1k, 10k hub spokes
- *   npx tsx bench/validate.ts --quick    # 1k and 10k only
+ *   npx tsx bench/validate.ts --quick    # 1k and 10k networks; 100 and 1k spokes
  *   npx tsx bench/validate.ts --json     # one JSON object per row, for a bench harness
  *
  * Shapes: `egress` is one site with n networks, each leaving by its own egress (2n objects);
  * `hub` is a hub-and-spoke tunnel with n spoke sites, compiled for the hub and for one spoke.
- * Times are medians of RUNS runs in one process (the first run also counts JIT warm-up, so it
- * is reported apart); RSS is the process's peak, including Node and the loader.
+ * Times are medians of the runs after the first in one process (the first also pays JIT
+ * warm-up; a run in a fresh process is shown apart), wall clock and CPU (user + system, all
+ * threads: on a busy machine the wall clock also counts waiting for a CPU). RSS is the peak of
+ * a process that validates and compiles once, Node's own (shown as "node alone") included.
  */
 import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { promisify } from "node:util";
-import { compileSite } from "../src/compile/compile.js";
-import { parsePolicy } from "../src/policy/load.js";
 import { egressPolicy, hubPolicy } from "../test/support/large-policy.js";
 
-const RUNS = 3;
+const RUNS = 4;
+const run = promisify(execFile);
+const root = path.join(import.meta.dirname, "..");
+const child = path.join(import.meta.dirname, "validate-child.mjs");
+
+interface Run {
+  readonly validateMs: number;
+  readonly validateCpuMs: number;
+  readonly compileMs: number;
+  readonly compileCpuMs: number;
+}
 
 interface Row {
   readonly shape: string;
   readonly n: number;
+  readonly objects: number;
   readonly bytes: number;
   readonly firstMs: number;
   readonly validateMs: number;
+  readonly validateCpuMs: number;
   readonly compileMs: number;
+  readonly compileCpuMs: number;
   readonly peakRssMb: number;
 }
 
 const SHAPES = {
-  egress: { generate: egressPolicy, sites: ["home"] },
-  hub: { generate: hubPolicy, sites: ["vps", "s0"] },
+  egress: { generate: egressPolicy, sites: ["home"], objects: (n: number) => 2 * n },
+  hub: { generate: hubPolicy, sites: ["vps", "s0"], objects: (n: number) => 2 * n + 1 },
 } as const;
 type Shape = keyof typeof SHAPES;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
-/** One size of one shape, in this process. */
-function measure(shape: Shape, n: number): Row {
-  const { generate, sites } = SHAPES[shape];
+async function measure(dir: string, shape: Shape, n: number): Promise<Row> {
+  const { generate, sites, objects } = SHAPES[shape];
   const text = generate(n);
-  const validate: number[] = [];
-  const compile: number[] = [];
-  for (let run = 0; run < RUNS; run++) {
-    const t0 = performance.now();
-    const { intent } = parsePolicy(text, `${shape}-${n}.yaml`, {
-      maxBytes: Number.MAX_SAFE_INTEGER,
-    });
-    const t1 = performance.now();
-    for (const site of sites) compileSite(intent, site);
-    validate.push(t1 - t0);
-    compile.push(performance.now() - t1);
-  }
+  const file = path.join(dir, `${shape}-${n}.yaml`);
+  await writeFile(file, text);
+  const inChild = async (runs: number) => {
+    const { stdout } = await run(process.execPath, [child, file, String(runs), ...sites]);
+    return JSON.parse(stdout) as { runs: Run[]; peakRssMb: number };
+  };
+  // One run alone for the peak RSS of one validate-and-compile, as a command does it.
+  const {
+    runs: [first],
+    peakRssMb,
+  } = await inChild(1);
+  const later = (await inChild(RUNS)).runs.slice(1);
+  const med = (key: keyof Run) => Math.round(median(later.map((r) => r[key])));
   return {
     shape,
     n,
+    objects: objects(n),
     bytes: Buffer.byteLength(text),
-    firstMs: Math.round(validate[0] ?? 0),
-    validateMs: Math.round(median(validate.slice(1))),
-    compileMs: Math.round(median(compile.slice(1))),
-    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    firstMs: Math.round(first?.validateMs ?? 0),
+    validateMs: med("validateMs"),
+    validateCpuMs: med("validateCpuMs"),
+    compileMs: med("compileMs"),
+    compileCpuMs: med("compileCpuMs"),
+    peakRssMb: Math.round(peakRssMb),
   };
 }
 
@@ -76,48 +97,46 @@ function fittedExponent(rows: readonly Row[], time: (r: Row) => number): number 
   return den === 0 ? Number.NaN : num / den;
 }
 
-async function inChild(shape: Shape, n: number): Promise<Row> {
-  const script = fileURLToPath(import.meta.url);
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [...process.execArgv, script, "--one", shape, String(n)],
-    { maxBuffer: 1 << 20 },
-  );
-  return JSON.parse(stdout) as Row;
-}
-
 async function main() {
   const args = process.argv.slice(2);
-  if (args[0] === "--one") {
-    process.stdout.write(JSON.stringify(measure(args[1] as Shape, Number(args[2]))));
-    return;
+  if (!existsSync(path.join(root, "dist/policy/load.js"))) {
+    throw new Error("bench/validate.ts runs on dist/: run `npm run build` first");
   }
   const quick = args.includes("--quick");
   const sizes: Record<Shape, number[]> = quick
     ? { egress: [1000, 10000], hub: [100, 1000] }
     : { egress: [1000, 10000, 100000], hub: [100, 1000, 10000] };
+  const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-bench-validate-"));
   const rows: Row[] = [];
-  for (const shape of Object.keys(SHAPES) as Shape[]) {
-    for (const n of sizes[shape]) rows.push(await inChild(shape, n));
+  try {
+    for (const shape of Object.keys(SHAPES) as Shape[]) {
+      for (const n of sizes[shape]) rows.push(await measure(dir, shape, n));
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
   if (args.includes("--json")) {
     for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
     return;
   }
+  const { stdout: alone } = await run(process.execPath, [
+    "-e",
+    "process.stdout.write(String(Math.round(process.resourceUsage().maxRSS / 1024)))",
+  ]);
   const table = [
-    "| shape | n | policy bytes | validate (first run) ms | validate ms | compile ms | peak RSS MB |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| shape | n | objects | policy bytes | validate, first run (ms) | validate (ms) | validate CPU (ms) | compile (ms) | compile CPU (ms) | peak RSS (MB) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map(
       (r) =>
-        `| ${r.shape} | ${r.n} | ${r.bytes} | ${r.firstMs} | ${r.validateMs} | ${r.compileMs} | ${r.peakRssMb} |`,
+        `| ${r.shape} | ${r.n} | ${r.objects} | ${r.bytes} | ${r.firstMs} | ${r.validateMs} | ${r.validateCpuMs} | ${r.compileMs} | ${r.compileCpuMs} | ${r.peakRssMb} |`,
     ),
   ];
-  process.stdout.write(`${table.join("\n")}\n\n`);
+  process.stdout.write(`${table.join("\n")}\n\nnode alone: peak RSS ${alone} MB\n`);
   for (const shape of Object.keys(SHAPES) as Shape[]) {
     const mine = rows.filter((r) => r.shape === shape);
-    const v = fittedExponent(mine, (r) => r.validateMs).toFixed(2);
-    const c = fittedExponent(mine, (r) => r.compileMs).toFixed(2);
-    process.stdout.write(`${shape}: validate grows as n^${v}, compile as n^${c}\n`);
+    const v = fittedExponent(mine, (r) => r.validateCpuMs).toFixed(2);
+    const c = fittedExponent(mine, (r) => r.compileCpuMs).toFixed(2);
+    process.stdout.write(`${shape}: validate CPU grows as n^${v}, compile CPU as n^${c}\n`);
   }
 }
 

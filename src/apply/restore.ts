@@ -90,13 +90,22 @@ function specOf(link: LiveLink, known: readonly LinkSpec[]): LinkSpec | undefine
 const isWireguard = (l: LiveLink) => l.kind === "tun" || l.kind === "wireguard";
 
 export async function takeSnapshot(runner: Runner, input: SnapshotInput): Promise<Snapshot> {
-  const { live, owned, protocol } = input;
-  const ownedLinks = live.links.filter((l) => owned.links.includes(l.name));
   const wireguard: [string, string][] = [];
-  for (const l of ownedLinks.filter(isWireguard)) {
+  for (const l of input.live.links) {
+    if (!input.owned.links.includes(l.name) || !isWireguard(l)) continue;
     const { stdout } = await runner.run("wg", ["showconf", l.name], { step: "snapshot" });
     wireguard.push([l.name, stdout]);
   }
+  return snapshotOf(input, wireguard);
+}
+
+/** The snapshot of `input`, given `wg showconf` of each owned WireGuard link. Pure. */
+export function snapshotOf(
+  input: SnapshotInput,
+  wireguard: readonly (readonly [string, string])[],
+): Snapshot {
+  const { live, owned, protocol } = input;
+  const ownedLinks = live.links.filter((l) => owned.links.includes(l.name));
   const ownedNames = new Set(ownedLinks.map((l) => l.name));
   const liveKeys = new Set(live.addresses.map(addressKey));
   return {
@@ -124,7 +133,7 @@ export async function takeSnapshot(runner: Runner, input: SnapshotInput): Promis
       family: r.family,
     })),
     nft: live.nftListing ?? null,
-    wireguard,
+    wireguard: wireguard.map(([name, conf]) => [name, conf]),
     sysctls: input.sysctlKeys.flatMap((k) => {
       const v = live.sysctls.get(k);
       return v === undefined ? [] : [[k, v] as [string, string]];

@@ -22,10 +22,13 @@ function devices(names: readonly string[]): string {
   return names.length === 1 ? quote(names[0] ?? "") : `{ ${names.map(quote).join(", ")} }`;
 }
 
-/** Rule comments are limited to 128 bytes: a group names its first egress and a count. */
-function groupName(g: EgressGroup): string {
+/**
+ * The comment of a group's fail-closed guard rules, which status reads the counters by. Rule
+ * comments are limited to 128 bytes: a group names its first egress and a count.
+ */
+export function guardComment(g: EgressGroup): string {
   const first = g.egress[0]?.name ?? "";
-  return g.egress.length === 1 ? first : `${first} +${g.egress.length - 1}`;
+  return `fail-closed ${g.egress.length === 1 ? first : `${first} +${g.egress.length - 1}`}`;
 }
 
 function deviceOn(site: SiteIntent, tunnel: string): string {
@@ -127,7 +130,7 @@ function guard(site: SiteIntent, marks: SiteMarks, sets: Sets): string[] {
       );
       if (sources) {
         return [
-          `${IP[family]} saddr ${sources}${notExcept}${out} comment ${quote(`fail-closed ${groupName(g)}`)}`,
+          `${IP[family]} saddr ${sources}${notExcept}${out} comment ${quote(guardComment(g))}`,
         ];
       }
       // Hosts on the sources' links may have addresses of a family the policy does not list
@@ -135,7 +138,7 @@ function guard(site: SiteIntent, marks: SiteMarks, sets: Sets): string[] {
       const links = unlisted(site, g, family, networkOf);
       if (links.length === 0) return [];
       return [
-        `iifname ${devices(links)} meta nfproto ${NFPROTO[family]}${notExcept}${out} comment ${quote(`fail-closed ${groupName(g)}, unlisted IPv${family}`)}`,
+        `iifname ${devices(links)} meta nfproto ${NFPROTO[family]}${notExcept}${out} comment ${quote(`${guardComment(g)}, unlisted IPv${family}`)}`,
       ];
     });
   });

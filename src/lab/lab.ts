@@ -21,6 +21,7 @@ import {
   labNames,
   ROLES,
   type Role,
+  UDP_PORT,
   WHOAMI_PORT,
   WIRES,
 } from "./topology.js";
@@ -43,6 +44,8 @@ interface LabFile {
 }
 
 const labFile = (dir: string) => path.join(dir, "lab.json");
+
+const UDP_WHOAMI = `const s=require("dgram").createSocket("udp4");s.on("message",(m,r)=>s.send(r.address+"\\n",r.port,r.address));s.bind(${UDP_PORT})`;
 
 // Behind a reverse proxy it also says whom the proxy forwarded for (X-Forwarded-For).
 const WHOAMI = `require("http").createServer((q,r)=>{const f=q.headers["x-forwarded-for"];r.end(q.socket.remoteAddress.replace(/^::ffff:/,"")+(f?" for "+f:"")+"\\n")}).listen(${WHOAMI_PORT})`;
@@ -138,13 +141,14 @@ export async function labUp(prefix: string, dir: string): Promise<Lab> {
       }
     }
     const gw = GATEWAYS[role];
-    if (gw && role !== "vl6") lines.push(`route add default via ${gw}`);
+    if (gw && role !== "vl6" && role !== "vl7") lines.push(`route add default via ${gw}`);
     await lab.run(role).run("ip", ["-batch", "-"], { input: `${lines.join("\n")}\n` });
   }
   // The VLAN host's gateway address appears only once netpol adds it: route via the device.
-  await lab
-    .run("vl6")
-    .run("ip", ["route", "add", "default", "via", GATEWAYS.vl6 ?? "", "dev", "eth0", "onlink"]);
+  for (const role of ["vl6", "vl7"] as const)
+    await lab
+      .run(role)
+      .run("ip", ["route", "add", "default", "via", GATEWAYS[role] ?? "", "dev", "eth0", "onlink"]);
   for (const role of ["home", "isp", "vpn", "vps"] as const) {
     await lab.run(role).run("sysctl", ["-q", "-w", "net.ipv4.ip_forward=1"]);
   }
@@ -167,6 +171,7 @@ export async function labUp(prefix: string, dir: string): Promise<Lab> {
   // An internet host, and a home server to publish: both answer with the client's address.
   pids.push(startInNetns(lab.names.ns("www"), [process.execPath, "-e", WHOAMI]));
   pids.push(startInNetns(lab.names.ns("lan1"), [process.execPath, "-e", WHOAMI]));
+  pids.push(startInNetns(lab.names.ns("lan1"), [process.execPath, "-e", UDP_WHOAMI]));
   // The VPS's Caddy, already serving a site of its own, as on a real VPS.
   const caddyPid = await startCaddy(lab.names.ns("vps"), dir);
   pids.push(caddyPid);
@@ -197,6 +202,23 @@ export async function openLab(dir: string): Promise<Lab | undefined> {
   if (text === undefined) return undefined;
   const file = JSON.parse(text) as LabFile;
   return labOf(file.prefix, dir, file.keys);
+}
+
+/**
+ * The home's ISP, like most without a static address, lets no connection in: new connections
+ * towards the home are dropped (counted), so whatever works was dialed out from the home.
+ */
+export async function dialOutOnly(lab: Lab): Promise<void> {
+  await lab.run("isp").run("nft", ["-f", "-"], {
+    input:
+      'table inet labisp {\n counter inbound {}\n chain inbound_guard { type filter hook forward priority 0; oifname "home" ct state new counter name inbound drop; }\n}\n',
+  });
+}
+
+/** New connections towards the home the ISP dropped. */
+export async function inboundDropped(lab: Lab): Promise<number> {
+  const r = await lab.run("isp").run("nft", ["list", "counter", "inet", "labisp", "inbound"]);
+  return Number(/packets (\d+)/.exec(r.stdout)?.[1] ?? Number.NaN);
 }
 
 /** Kills the VPS's Caddy and starts it again, empty of what was added through its API. */

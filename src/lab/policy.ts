@@ -1,4 +1,4 @@
-import { ADDR, type LabNames, WG_PORT, WHOAMI_PORT } from "./topology.js";
+import { ADDR, type LabNames, UDP_PORT, WG_PORT, WHOAMI_PORT } from "./topology.js";
 
 /**
  * Scenario C on the lab: VLAN 6 leaves through the provider tunnel, fail closed; home dials
@@ -55,4 +55,28 @@ services:
   - { name: web-direct, kind: tcp, publishOn: vps, port: 8081, target: "${ADDR.lan1Host}:${WHOAMI_PORT}", clientAddress: preserve }
   - { name: blog, kind: http, publishOn: vps, hostname: blog.example.org, target: "${ADDR.lan1Host}:${WHOAMI_PORT}" }
 `;
+}
+
+/**
+ * The rest of scenario C, added to the lab's policy: a guest VLAN whose internet traffic leaves
+ * through the VPS's static address (fail closed), and a UDP service of the home published on
+ * the VPS keeping the client's address.
+ */
+export function withGuestsAndUdp(text: string, names: LabNames): string {
+  return text
+    .replace(
+      "      - { name: vl6, kind: physical }",
+      "      - { name: vl6, kind: physical }\n      - { name: vl7, kind: physical }   # the guest VLAN",
+    )
+    .replace(
+      "      - { name: files,",
+      "      - { name: guests, cidr: 192.168.7.0/24, interface: vl7, address: 192.168.7.1 }\n      - { name: files,",
+    )
+    .replace(
+      "        priority: 200\n",
+      `        priority: 200\n      - name: via-vps                 # guests leave by the VPS's static address\n        from: [guests]\n        via: ${names.wg}\n        except: [192.168.0.0/16]\n        masquerade: true\n`,
+    )
+    .concat(
+      `  - { name: echo, kind: udp, publishOn: vps, port: ${UDP_PORT}, target: "${ADDR.lan1Host}:${UDP_PORT}", clientAddress: preserve }\n`,
+    );
 }

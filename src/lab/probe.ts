@@ -111,3 +111,22 @@ export function requestLoop(ns: string, url: string, host: string, intervalMs = 
     },
   };
 }
+
+const UDP_ASK = `const s=require("dgram").createSocket("udp4");const t=setTimeout(()=>{process.stderr.write("no answer");process.exit(1)},Number(process.argv[3]));s.on("message",m=>{clearTimeout(t);process.stdout.write(String(m).trim());s.close()});s.send("who am i",Number(process.argv[2]),process.argv[1])`;
+
+/** One UDP datagram to host:port from inside a namespace, and the answer. */
+export async function udpAsk(
+  ns: string,
+  host: string,
+  port: number,
+  timeoutMs = 2000,
+): Promise<{ ok: boolean; text: string }> {
+  const r = await execa(
+    "ip",
+    ["netns", "exec", ns, process.execPath, "-e", UDP_ASK, host, String(port), String(timeoutMs)],
+    { reject: false },
+  );
+  return r.exitCode === 0
+    ? { ok: true, text: r.stdout }
+    : { ok: false, text: r.stderr.trim() || `exit ${r.exitCode}` };
+}

@@ -99,7 +99,15 @@ export function parseCidr(text: string): Parsed<Cidr> {
 
 /** The network itself: host bits cleared. */
 export function networkOf(cidr: Cidr): Cidr {
-  return { ...cidr, address: cidr.address & mask(cidr.family, cidr.prefix) };
+  if (cidr.family === 4) {
+    // IPv4 fits a double: plain arithmetic allocates nothing, where every BigInt result would.
+    const n = Number(cidr.address);
+    const rest = n % 2 ** (32 - cidr.prefix);
+    return rest === 0 ? cidr : { ...cidr, address: BigInt(n - rest) };
+  }
+  const address = cidr.address & mask(cidr.family, cidr.prefix);
+  // Most prefixes are networks already: no copy to make.
+  return address === cidr.address ? cidr : { ...cidr, address };
 }
 
 export function hasHostBits(cidr: Cidr): boolean {
@@ -117,6 +125,10 @@ export function formatCidr(cidr: Cidr): string {
 /** True when every address of `inner` lies inside `outer`. */
 export function contains(outer: Cidr, inner: Cidr): boolean {
   if (outer.family !== inner.family || inner.prefix < outer.prefix) return false;
+  if (outer.family === 4) {
+    const size = 2 ** (32 - outer.prefix);
+    return Math.floor(Number(outer.address) / size) === Math.floor(Number(inner.address) / size);
+  }
   const m = mask(outer.family, outer.prefix);
   return (outer.address & m) === (inner.address & m);
 }

@@ -54,17 +54,17 @@ function isMapping(data: unknown): data is Record<string, unknown> {
  * Where a `__proto__` key sits, if anywhere: the YAML readers keep it as an own key, but
  * copying the data (as the schema does) turns it into a prototype and drops it unseen.
  */
-function protoKeyPath(data: unknown, path: (string | number)[] = []): Path | undefined {
+function protoKeyPath(data: unknown): Path | undefined {
   if (Array.isArray(data)) {
-    for (const [i, item] of data.entries()) {
-      const found = protoKeyPath(item, [...path, i]);
-      if (found) return found;
+    for (let i = 0; i < data.length; i++) {
+      const found = protoKeyPath(data[i]);
+      if (found) return [i, ...found];
     }
   } else if (isMapping(data)) {
-    for (const key of Object.keys(data)) {
-      if (key === "__proto__") return [...path, key];
-      const found = protoKeyPath(data[key], [...path, key]);
-      if (found) return found;
+    for (const key in data) {
+      if (key === "__proto__") return [key];
+      const found = protoKeyPath(data[key]);
+      if (found) return [key, ...found];
     }
   }
   return undefined;

@@ -3,6 +3,8 @@ import { describePending, loadPending } from "../apply/confirm.js";
 import { describeInterrupted, interruptedBy, loadJournal } from "../apply/journal.js";
 import { loadInForce } from "../apply/record.js";
 import { filesOf } from "../apply/state-file.js";
+import { siteMarks } from "../compile/egress-groups.js";
+import { guardComment } from "../compile/nftables.js";
 import { formatHostPort } from "../net/host-port.js";
 import { planJson } from "../plan/format.js";
 import { routeKey } from "../plan/keys.js";
@@ -98,13 +100,19 @@ function peers(intent: Intent, live: LiveState, now: number): SiteStatus["tunnel
   }));
 }
 
-/** Packets the fail-closed guard of one egress has dropped, from the counter in netpol's table. */
-function dropped(listing: string | undefined, egress: string): number | null {
-  const escaped = egress.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const m = new RegExp(
-    `counter packets (\\d+) bytes \\d+ drop comment "fail-closed ${escaped}"`,
-  ).exec(listing ?? "");
-  return m?.[1] !== undefined ? Number(m[1]) : null;
+/**
+ * Packets the fail-closed guard of an egress has dropped, from the counters in netpol's table.
+ * Egresses sharing a table share their guard (see compile/egress-groups): each reports its
+ * group's count.
+ */
+function dropped(listing: string | undefined, comment: string): number | null {
+  const escaped = comment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const counts = [
+    ...(listing ?? "").matchAll(
+      new RegExp(`counter packets (\\d+) bytes \\d+ drop comment "${escaped}[",]`, "g"),
+    ),
+  ].map((m) => Number(m[1]));
+  return counts.length > 0 ? counts.reduce((a, b) => a + b, 0) : null;
 }
 
 async function probeTcp(runner: Runner, host: string, port: number): Promise<boolean> {
@@ -160,6 +168,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   // keyDir is only for applying; a plan reads no keys.
   const { live, plan, desired } = await planSite(target, { ...loaded, keyDir: "", site });
   const siteIntent = intent.sites.find((s) => s.name === site);
+  const groups = siteIntent ? siteMarks(intent.settings, siteIntent).groups : [];
   const tunnels = peers(intent, live, now);
   const handshakeFresh = (tunnelDevice: string) =>
     tunnels
@@ -226,13 +235,14 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
           r.device !== e.via.device ||
           live.routes.owned.some((o) => routeKey(o) === routeKey(r)),
       );
+      const group = groups.find((g) => g.egress.includes(e));
       return {
         name: e.name,
         device: e.via.device,
         deviceUp: up,
         failClosed: e.failClosed,
         failClosedEngaged: e.failClosed && !(up && routed),
-        droppedPackets: dropped(live.nftListing, e.name),
+        droppedPackets: group ? dropped(live.nftListing, guardComment(group)) : null,
       };
     }),
     services,

@@ -6,6 +6,7 @@ import { providerDown } from "../../src/lab/lab.js";
 import { addCounter, counterPackets, eventually, httpGet } from "../../src/lab/probe.js";
 import type { Role } from "../../src/lab/topology.js";
 import { WHOAMI_PORT } from "../../src/lab/topology.js";
+import { collectStatus } from "../../src/status/collect.js";
 import { labInput, siteTarget, startLab } from "../support/lab.js";
 import { describeLive } from "../support/layers.js";
 
@@ -177,6 +178,9 @@ describeLive(
       expect(guard).toMatch(
         /counter packets [1-9]\d* bytes \d+ drop comment "fail-closed vpn, unlisted IPv6"/,
       );
+      const status = await collectStatus(siteTarget(lab, "home"), Date.now());
+      const vpn = status.egress.find((e) => e.name === "vpn");
+      expect(vpn?.droppedPackets).toBeGreaterThan(0);
     });
   },
 );

@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execa, type ResultPromise } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { applySite, planSite } from "../../src/apply/apply.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { labPolicy } from "../../src/lab/policy.js";
@@ -9,13 +9,14 @@ import { eventually, httpGet } from "../../src/lab/probe.js";
 import { ADDR } from "../../src/lab/topology.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import { labInput, siteTarget, startLab } from "../support/lab.js";
+import { describeLive } from "../support/layers.js";
 
 const CONTROL = "http://10.99.0.1:9470";
 
 // Both sites from one command: home applies the VPS first through the VPS's `netpol serve`,
 // reached over the tunnel, then itself. Each netpol runs inside its site's namespace, as it
 // would on the machine itself.
-describe("apply --all: the VPS through its serve over the tunnel, then home", () => {
+describeLive("apply --all: the VPS through its serve over the tunnel, then home", () => {
   let lab: Lab;
   let down: () => Promise<void>;
   let server: ResultPromise | undefined;

@@ -80,10 +80,11 @@ function fillTable(table: FakeNftTable, body: string, line: number): void {
     } else if (kind === "chain" || kind === "set" || kind === "map") {
       if (s.body === undefined)
         throw new NftError(`/dev/stdin:${s.line}:1-1: Error: syntax error, ${kind} without a body`);
-      const lines = s.body
-        .split(/[\n;]/)
-        .map((l) => l.trim().replace(/\s+/g, " "))
-        .filter((l) => l !== "" && !l.startsWith("#"));
+      const collapse = (text: string) => text.trim().replace(/\s+/g, " ");
+      // Statements end at a newline or ';'; an element list `{ … }` stays on one line.
+      const lines = statements(s.body, s.line).map((st) =>
+        st.body === undefined ? collapse(st.text) : `${collapse(st.text)} { ${collapse(st.body)} }`,
+      );
       // A base chain's hook and policy are one line in nft's listing.
       if (kind === "chain" && lines[0]?.startsWith("type ")) {
         const policy = lines[1]?.startsWith("policy ") ? lines.splice(1, 1)[0] : "policy accept";
