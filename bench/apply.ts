@@ -34,7 +34,7 @@ const sizes = (option("--sizes") ?? (quick ? "1000" : "1000,10000")).split(",").
 const shapes = (option("--shapes")?.split(",") ?? [...SHAPES]) as ShapeName[];
 const profileDir = option("--profile");
 /** Processes run one by one for the per-object column; beyond this it is sampled and scaled. */
-const PER_OBJECT_SAMPLE = quick ? 100 : 500;
+const PER_OBJECT_SAMPLE = quick ? 100 : 200;
 /** A worker that takes longer than this is stopped and its row says so. */
 const WORKER_TIMEOUT_MS = quick ? 60_000 : 240_000;
 

@@ -6,10 +6,19 @@ import { applySite, planSite, type Target } from "../apply/apply.js";
 import { formatPlan } from "../plan/format.js";
 import { parsePolicy } from "../policy/load.js";
 import { createRunner } from "../system/runner.js";
-import { adoptPid, type Lab, labDown, labUp, providerDown, providerUp } from "./lab.js";
-import { labPolicy } from "./policy.js";
-import { addCounter, counterPackets, eventually, httpGet } from "./probe.js";
-import { ADDR, WHOAMI_PORT } from "./topology.js";
+import { OWN_SITE } from "./caddy.js";
+import {
+  adoptPid,
+  dialOutOnly,
+  type Lab,
+  labDown,
+  labUp,
+  providerDown,
+  providerUp,
+} from "./lab.js";
+import { labPolicy, withGuestsAndUdp } from "./policy.js";
+import { addCounter, counterPackets, eventually, httpGet, httpGetHost, udpAsk } from "./probe.js";
+import { ADDR, UDP_PORT, WHOAMI_PORT } from "./topology.js";
 
 export const DEMO_DIR = "/run/netpol-demo";
 const PREFIX = "npd";
@@ -37,7 +46,86 @@ async function check(
   expect: (r: { ok: boolean; text: string }) => boolean,
 ): Promise<Check> {
   const r = await probe;
-  return { what, ok: expect(r), saw: r.ok ? `answered from ${r.text}` : `failed: ${r.text}` };
+  return {
+    what,
+    ok: expect(r),
+    saw: !r.ok
+      ? `failed: ${r.text}`
+      : r.text === ""
+        ? "an empty answer"
+        : `answered from ${r.text}`,
+  };
+}
+
+/**
+ * What the home publishes through the VPS with no inbound connection to the home at all, and
+ * the guest VLAN leaving by the VPS's static address, fail closed.
+ */
+async function publishedChecks(lab: Lab, note: (c: Check) => void): Promise<void> {
+  const www = lab.names.ns("www");
+  const vps = `http://${ADDR.vps}/`;
+  const guestsOut = () => httpGet(lab.names.ns("vl7"), `http://${ADDR.www}:${WHOAMI_PORT}/`, 1500);
+  note(
+    await check(
+      "internet → the home's address: dropped by its ISP (dial-out only)",
+      httpGet(www, `http://${ADDR.homeWan}:${WHOAMI_PORT}/`, 1000),
+      (r) => !r.ok,
+    ),
+  );
+  note(
+    await check(
+      "internet → http://blog.example.org via the VPS's Caddy reaches the home page (X-Forwarded-For: the client)",
+      eventually(
+        () => httpGetHost(www, vps, "blog.example.org"),
+        (r) => r.ok && r.text !== "",
+      ),
+      (r) => r.text === `10.99.0.1 for ${ADDR.www}`,
+    ),
+  );
+  note(
+    await check(
+      `internet → the VPS's own site ${OWN_SITE.host} on the same Caddy still answers`,
+      httpGetHost(www, vps, OWN_SITE.host),
+      (r) => r.text === OWN_SITE.body,
+    ),
+  );
+  note(
+    await check(
+      "internet → a hostname netpol does not publish gets Caddy's empty answer, nothing from home",
+      httpGetHost(www, vps, "other.example.net"),
+      (r) => r.ok && r.text === "",
+    ),
+  );
+  note(
+    await check(
+      `internet → udp ${ADDR.vps}:${UDP_PORT} reaches the home's UDP service keeping the client's address`,
+      udpAsk(www, ADDR.vps, UDP_PORT),
+      (r) => r.text === ADDR.www,
+    ),
+  );
+  note(
+    await check(
+      `guest VLAN 7 → internet leaves by the VPS's static address ${ADDR.vps}`,
+      eventually(guestsOut, (r) => r.ok),
+      (r) => r.text === ADDR.vps,
+    ),
+  );
+  await addCounter(lab.names.ns("isp"), "guests", `iifname "home" tcp dport ${WHOAMI_PORT}`);
+  await lab.run("home").run("ip", ["link", "set", "dev", lab.names.wgHome, "down"]);
+  note(
+    await check(
+      "tunnel to the VPS down: guest VLAN 7 → internet is refused",
+      guestsOut(),
+      (r) => !r.ok,
+    ),
+  );
+  const leaked = await counterPackets(lab.names.ns("isp"), "guests");
+  note({
+    what: "packets from VLAN 7 on the home's ISP link",
+    ok: leaked === 0,
+    saw: String(leaked),
+  });
+  await lab.run("home").run("ip", ["link", "set", "dev", lab.names.wgHome, "up"]);
 }
 
 /**
@@ -46,10 +134,14 @@ async function check(
  */
 export async function runDemo(main: string, say: Say): Promise<boolean> {
   await labDown(DEMO_DIR);
-  say(`building the lab (namespaces ${PREFIX}-lan1, -vl6, -home, -isp, -vpn, -vps, -www) ...`);
+  say(
+    `building the lab (namespaces ${PREFIX}-lan1, -vl6, -vl7, -home, -isp, -vpn, -vps, -www; Caddy on the VPS serving ${OWN_SITE.host}) ...`,
+  );
   const lab = await labUp(PREFIX, DEMO_DIR);
+  // The home gives up its static address: its ISP lets no connection in.
+  await dialOutOnly(lab);
   const policyFile = path.join(DEMO_DIR, "policy.yaml");
-  const text = labPolicy(lab.names, lab.keys);
+  const text = withGuestsAndUdp(labPolicy(lab.names, lab.keys), lab.names);
   await writeFile(policyFile, text, { mode: 0o600 });
   const loaded = parsePolicy(text, policyFile);
   const input = (site: "home" | "vps") => ({ ...loaded, keyDir: DEMO_DIR, site });
@@ -63,6 +155,14 @@ export async function runDemo(main: string, say: Say): Promise<boolean> {
     say(`  applied and verified with ${t.runner.spawned} commands\n`);
     if (!r.changed) say("  (nothing changed)");
   }
+
+  const checks: Check[] = [];
+  const note = (c: Check) => {
+    checks.push(c);
+    say(`  ${c.ok ? "ok  " : "FAIL"} ${c.what}: ${c.saw}`);
+  };
+  say("published through the VPS, the home taking no inbound connection:");
+  await publishedChecks(lab, note);
 
   // The watcher puts the egress route back when the provider tunnel returns.
   const log = openSync(path.join(DEMO_DIR, "watch.log"), "a");
@@ -87,11 +187,6 @@ export async function runDemo(main: string, say: Say): Promise<boolean> {
 
   const www = `http://${ADDR.www}:${WHOAMI_PORT}/`;
   const vl6 = lab.names.ns("vl6");
-  const checks: Check[] = [];
-  const note = (c: Check) => {
-    checks.push(c);
-    say(`  ${c.ok ? "ok  " : "FAIL"} ${c.what}: ${c.saw}`);
-  };
   say("traffic:");
   note(
     await check(

@@ -700,4 +700,38 @@ describe("compiler properties", () => {
       { numRuns: 150 },
     );
   });
+
+  it("(6) writes and matches marks only in settings.markMask, keeping every other bit", () => {
+    fc.assert(
+      fc.property(validPolicyText, (text) => {
+        const intent = intentOf(text);
+        const mask = intent.settings.markMask >>> 0;
+        const inMask = (n: number) => ((n >>> 0) & ~mask) >>> 0 === 0;
+        for (const state of compileAll(intent)) {
+          const rules = state.nftChains.flatMap((c) => c.rules);
+          for (const rule of rules) {
+            // Every write keeps the bits outside the mask it names, and that mask is ours.
+            for (const m of rule.matchAll(/(meta|ct) mark set ([^|]*)\| (0x[0-9a-f]+)/g)) {
+              const keep = /^(meta|ct) mark & (0x[0-9a-f]+) $/.exec(m[2] ?? "");
+              expect(keep?.[1], rule).toBe(m[1]);
+              const written = (~Number(keep?.[2]) >>> 0) as number;
+              expect(inMask(written), rule).toBe(true);
+              expect(inMask(Number(m[3])), rule).toBe(true);
+            }
+            // Every match looks at bits of the mask only.
+            for (const m of rule.matchAll(/(meta|ct) mark & (0x[0-9a-f]+) (==|!=)/g))
+              expect(inMask(Number(m[2])), rule).toBe(true);
+            expect(rule).not.toMatch(/mark set (ct|meta) mark(?! &)/);
+          }
+          for (const r of state.rules) {
+            if (r.fwmark === undefined) continue;
+            expect(r.fwmask, JSON.stringify(r)).toBeDefined();
+            expect(inMask(r.fwmask ?? 0)).toBe(true);
+            expect((r.fwmark & ~(r.fwmask ?? 0)) >>> 0 === 0).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
 });

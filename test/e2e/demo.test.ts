@@ -10,9 +10,16 @@ async function leftovers(): Promise<string[]> {
     .split("\n")
     .filter((l) => l.startsWith("npd-"));
   const procs = (
-    await execa("pgrep", ["-af", "wireguard-go (-f )?npd|netpol.js watch .*netpol-demo"], {
-      reject: false,
-    })
+    await execa(
+      "pgrep",
+      [
+        "-af",
+        "wireguard-go (-f )?npd|netpol.js watch .*netpol-demo|caddy run --config /run/netpol-demo",
+      ],
+      {
+        reject: false,
+      },
+    )
   ).stdout
     .split("\n")
     .filter((l) => l && !l.includes("pgrep"));
@@ -25,7 +32,7 @@ describeLive("netpol demo", () => {
     const run = await netpol(["demo"]);
     try {
       expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
-      expect(run.stdout).toContain("all 7 checks passed");
+      expect(run.stdout).toContain("all 15 checks passed");
       expect(run.stdout).toMatch(/plan for site home .*\n {2}in sync/);
     } finally {
       const downed = await netpol(["demo", "--down"]);
