@@ -5,11 +5,12 @@
  * above 1, quadratic is 2). Pure work: no namespace, no root. Needs `npm run build` first
  * (`npm run bench` does it).
  *
- *   npx tsx bench/validate.ts            # 1k, 10k, 100k networks; 100, 1k, 10k hub spokes
- *   npx tsx bench/validate.ts --quick    # 1k and 10k networks; 100 and 1k spokes
+ *   npx tsx bench/validate.ts            # up to 10k egresses, 100k networks, 10k hub spokes
+ *   npx tsx bench/validate.ts --quick    # up to 10k egresses and networks, 1k spokes
  *   npx tsx bench/validate.ts --json     # one JSON object per row, for a bench harness
  *
  * Shapes: `egress` is one site with n networks, each leaving by its own egress (2n objects);
+ * `networks` is one site with n networks and an egress for every ten (1.1n objects);
  * `hub` is a hub-and-spoke tunnel with n spoke sites, compiled for the hub and for one spoke.
  * Times are medians of the runs after the first in one process (the first also pays JIT
  * warm-up; a run in a fresh process is shown apart), wall clock and CPU (user + system, all
@@ -22,7 +23,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { egressPolicy, hubPolicy } from "../test/support/large-policy.js";
+import { egressPolicy, hubPolicy, networksPolicy } from "../test/support/large-policy.js";
 
 const RUNS = 4;
 const run = promisify(execFile);
@@ -51,6 +52,11 @@ interface Row {
 
 const SHAPES = {
   egress: { generate: egressPolicy, sites: ["home"], objects: (n: number) => 2 * n },
+  networks: {
+    generate: networksPolicy,
+    sites: ["home"],
+    objects: (n: number) => n + Math.ceil(n / 10),
+  },
   hub: { generate: hubPolicy, sites: ["vps", "s0"], objects: (n: number) => 2 * n + 1 },
 } as const;
 type Shape = keyof typeof SHAPES;
@@ -103,9 +109,11 @@ async function main() {
     throw new Error("bench/validate.ts runs on dist/: run `npm run build` first");
   }
   const quick = args.includes("--quick");
+  // One egress per network stops near 16,000: every egress takes two of the 32,765 rule
+  // priorities. The networks shape (an egress per ten networks) goes to 100,000.
   const sizes: Record<Shape, number[]> = quick
-    ? { egress: [1000, 10000], hub: [100, 1000] }
-    : { egress: [1000, 10000, 100000], hub: [100, 1000, 10000] };
+    ? { egress: [1000, 10000], networks: [1000, 10000], hub: [100, 1000] }
+    : { egress: [1000, 3000, 10000], networks: [1000, 10000, 100000], hub: [100, 1000, 10000] };
   const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-bench-validate-"));
   const rows: Row[] = [];
   try {

@@ -1,7 +1,7 @@
-import { readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import path from "node:path";
 import { NetpolError } from "../errors.js";
-import { type LoadedPolicy, parsePolicy } from "../policy/load.js";
+import { type LoadedPolicy, MAX_POLICY_BYTES, parsePolicy } from "../policy/load.js";
 
 export interface PolicyFile extends LoadedPolicy {
   readonly file: string;
@@ -9,8 +9,28 @@ export interface PolicyFile extends LoadedPolicy {
   readonly keyDir: string;
 }
 
+/**
+ * The file's text, read no further than one byte past the policy size limit: a huge file (or
+ * an endless pipe) is refused by parsePolicy without being held in memory first.
+ */
+async function readBounded(file: string): Promise<string> {
+  const handle = await open(file, "r");
+  try {
+    const buf = Buffer.alloc(MAX_POLICY_BYTES + 1);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, size, buf.length - size, null);
+      size += bytesRead;
+      if (bytesRead === 0 || size === buf.length) break;
+    }
+    return buf.toString("utf8", 0, size);
+  } finally {
+    await handle.close();
+  }
+}
+
 export async function readPolicyFile(file: string, keyDir?: string): Promise<PolicyFile> {
-  const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+  const text = await readBounded(file).catch((err: NodeJS.ErrnoException) => {
     throw new NetpolError(
       "NETPOL_E_POLICY_UNREADABLE",
       `cannot read policy ${file}: ${err.code ?? err.message}`,

@@ -79,13 +79,11 @@ export function parsePolicy(
   file: string,
   { maxBytes = MAX_POLICY_BYTES }: { maxBytes?: number } = {},
 ): LoadedPolicy {
-  const size = Buffer.byteLength(text, "utf8");
-  if (size > maxBytes) {
-    throw new NetpolError(
-      "NETPOL_E_POLICY_INVALID",
-      `${file}: the policy is ${size} bytes; netpol reads policies of at most ${maxBytes} bytes`,
-      [{ file, line: 1, col: 1, path: [], message: `larger than ${maxBytes} bytes` }],
-    );
+  if (Buffer.byteLength(text, "utf8") > maxBytes) {
+    const message = `the policy is larger than ${maxBytes} bytes, the most netpol reads`;
+    throw new NetpolError("NETPOL_E_POLICY_INVALID", `${file}: ${message}`, [
+      { file, line: 1, col: 1, path: [], message },
+    ]);
   }
   const read = readYaml(text, file);
   if (!read.ok) throw invalid(file, read.problems);

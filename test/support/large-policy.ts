@@ -18,8 +18,8 @@ function net24(i: number): string {
   return `10.${(i >> 8) & 0xff}.${i & 0xff}.0/24`;
 }
 
-/** One site with `n` networks on one interface, each leaving by its own egress. */
-export function egressPolicy(n: number): string {
+/** One site, "home", with the given networks (as CIDRs) on eth0 and egress lines via tun0. */
+function homeSite(cidrs: readonly string[], egress: readonly string[]): string {
   const lines = [
     "version: 1",
     "sites:",
@@ -30,15 +30,42 @@ export function egressPolicy(n: number): string {
     "      - { name: eth1, kind: physical }",
     "    external: [{ name: tun0 }]",
     "    networks:",
+    ...cidrs.map((cidr, i) => `      - { name: n${i}, cidr: ${cidr}, interface: eth0 }`),
+    "    egress:",
+    ...egress,
   ];
-  for (let i = 0; i < n; i++) {
-    lines.push(`      - { name: n${i}, cidr: ${net24(i)}, interface: eth0 }`);
-  }
-  lines.push("    egress:");
-  for (let i = 0; i < n; i++) {
-    lines.push(`      - { name: e${i}, from: [n${i}], via: tun0, except: [192.168.0.0/16] }`);
-  }
   return `${lines.join("\n")}\n`;
+}
+
+/** One site with `n` networks on one interface, each leaving by its own egress. */
+export function egressPolicy(n: number): string {
+  const nets = Array.from({ length: n }, (_, i) => net24(i));
+  return homeSite(
+    nets,
+    nets.map(
+      (_, i) => `      - { name: e${i}, from: [n${i}], via: tun0, except: [192.168.0.0/16] }`,
+    ),
+  );
+}
+
+/** The i-th /28 in 10.0.0.0/8: room for a million networks. */
+function net28(i: number): string {
+  return `10.${(i >> 12) & 0xff}.${(i >> 4) & 0xff}.${(i & 0xf) << 4}/28`;
+}
+
+/**
+ * One site with `n` networks and one egress for every ten of them: the shape that still fits
+ * the rule priorities at 100,000 networks (each egress takes two of the 32,765).
+ */
+export function networksPolicy(n: number): string {
+  const egress = Array.from({ length: Math.ceil(n / 10) }, (_, e) => {
+    const from = Array.from({ length: Math.min(10, n - e * 10) }, (_, k) => `n${e * 10 + k}`);
+    return `      - { name: e${e}, from: [${from.join(", ")}], via: tun0 }`;
+  });
+  return homeSite(
+    Array.from({ length: n }, (_, i) => net28(i)),
+    egress,
+  );
 }
 
 /**
