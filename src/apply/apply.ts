@@ -33,7 +33,6 @@ import {
 import { withLock } from "./lock.js";
 import { currentOwnership, isMarked, ownershipAfter } from "./ownership.js";
 import { checkProtocol } from "./protocol.js";
-import { undoProxy } from "./proxy-undo.js";
 import { type LiveWanted, readAfter, readLive, wantedFor } from "./read-live.js";
 import {
   type ApplyRecord,
@@ -195,6 +194,7 @@ export async function applySite(
         sysctlKeys: wanted.sysctlKeys,
         protocol: desired.protocol,
         recordText: await readRecordText(files),
+        ...(plan.proxy ? { proxy: plan.proxy } : {}),
       });
       const pending = options.confirm
         ? await armRevert(
@@ -295,14 +295,11 @@ async function rollBack(
       ...plan.changes.flatMap((c) => (c.kind === "address" && c.op === "add" ? [c.address] : [])),
     ],
   };
-  const failures = [
-    ...(await undoProxy(target.runner, plan.proxy, now)),
-    ...(await runRestore(
-      target.runner,
-      computeRestore(snapshot, now, ownedNow, plan.site),
-      secretDirOf(files),
-    )),
-  ];
+  const failures = await runRestore(
+    target.runner,
+    computeRestore(snapshot, now, ownedNow, plan.site),
+    secretDirOf(files),
+  );
   const bug = !(err instanceof NetpolError);
   const cause = err instanceof Error ? err.message : String(err);
   const details = err instanceof NetpolError ? err.details : {};

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { type LinkSpec, NFT_TABLE, type RouteSpec, type RuleSpec } from "../compile/desired.js";
 import { addressKey, routeKey, ruleKey } from "../plan/keys.js";
-import type { LiveState, Ownership } from "../plan/types.js";
+import type { LiveState, Ownership, ProxyWrite } from "../plan/types.js";
 import {
   addressArgs,
   batchLine,
@@ -11,6 +11,7 @@ import {
   routeArgs,
   ruleArgs,
 } from "../render/ip.js";
+import { readCaddy, writeCaddy } from "../system/caddy/admin.js";
 import { runIpBatch } from "../system/iproute2/iproute2.js";
 import type { LiveLink } from "../system/iproute2/parse.js";
 import { loadNft } from "../system/nftables.js";
@@ -63,6 +64,8 @@ export const snapshotSchema = z.strictObject({
   sysctls: z.array(z.tuple([z.string(), z.string()])),
   /** The record file's text, put back as it was (absent: null). */
   record: z.string().nullable(),
+  /** Caddy's config before the apply (JSON text), when the apply changes proxy routes. */
+  proxy: z.strictObject({ admin: z.string(), config: z.string() }).nullable(),
 });
 export type Snapshot = z.infer<typeof snapshotSchema>;
 
@@ -76,6 +79,8 @@ export interface SnapshotInput {
   readonly sysctlKeys: readonly string[];
   readonly protocol: number;
   readonly recordText: string | undefined;
+  /** The plan's write to Caddy, holding the config it replaces. */
+  readonly proxy?: ProxyWrite;
 }
 
 function specOf(link: LiveLink, known: readonly LinkSpec[]): LinkSpec | undefined {
@@ -139,6 +144,9 @@ export function snapshotOf(
       return v === undefined ? [] : [[k, v] as [string, string]];
     }),
     record: input.recordText ?? null,
+    proxy: input.proxy
+      ? { admin: input.proxy.admin, config: JSON.stringify(input.proxy.previous) }
+      : null,
   };
 }
 
@@ -152,6 +160,8 @@ export interface RestoreScript {
   readonly v6: readonly string[];
   readonly sysctls: readonly (readonly [string, string])[];
   readonly deleteLinks: readonly string[];
+  /** Caddy's config before the apply (JSON), when the apply changed proxy routes. */
+  readonly proxy?: { readonly admin: string; readonly config: string };
 }
 
 function linkLines(snapshot: Snapshot, now: LiveState, site: string): string[][] {
@@ -252,6 +262,7 @@ export function computeRestore(
     v6: lines(6),
     sysctls: snapshot.sysctls.filter(([k, v]) => now.sysctls.get(k) !== v),
     deleteLinks: ownedNow.links.filter((name) => present.has(name) && !wanted.has(name)),
+    ...(snapshot.proxy ? { proxy: snapshot.proxy } : {}),
   };
 }
 
@@ -286,5 +297,18 @@ export async function runRestore(
   await attempt("routing (IPv6)", batch(script.v6, 6));
   await attempt("sysctls", () => writeSysctls(runner, script.sysctls, "rollback"));
   await attempt("links", batch(script.deleteLinks.map((n) => batchLine(linkDelete(n)))));
+  const proxy = script.proxy;
+  if (proxy) await attempt("Caddy config", () => restoreCaddy(runner, proxy.admin, proxy.config));
   return failures;
+}
+
+/**
+ * Puts Caddy's earlier config back, unless Caddy still runs it (it refused the new one). Read
+ * first: the write must carry the ETag of what Caddy runs now.
+ */
+async function restoreCaddy(runner: Runner, admin: string, config: string): Promise<void> {
+  const now = await readCaddy(runner, admin);
+  if (!now.reachable) throw new Error(now.error);
+  if (JSON.stringify(now.config) === config) return;
+  await writeCaddy(runner, { admin, etag: now.etag, config: JSON.parse(config) }, "rollback");
 }

@@ -1,9 +1,11 @@
+import { writeFile } from "node:fs/promises";
 import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { applySite, planSite } from "../../src/apply/apply.js";
 import { NetpolError } from "../../src/errors.js";
 import { OWN_SITE } from "../../src/lab/caddy.js";
 import { type Lab, restartCaddy } from "../../src/lab/lab.js";
+import { labPolicy } from "../../src/lab/policy.js";
 import {
   addCounter,
   counterPackets,
@@ -191,6 +193,29 @@ describeLive("HTTP services published by hostname through the VPS's Caddy", () =
       watcher.kill("SIGTERM");
       await watcher;
     }
+  });
+
+  it("reverts the proxy routes too when an apply made with --confirm is not confirmed", async () => {
+    const file = `${lab.dir}/policy-wiki.yaml`;
+    await writeFile(file, withWiki()(labPolicy(lab.names, lab.keys)), { mode: 0o600 });
+    const applied = await execa(
+      process.execPath,
+      [
+        ...["bin/netpol.js", "apply", file, "--site", "vps", "--netns", vps()],
+        ...["--state-dir", `${lab.dir}/state`, "--confirm", "2"],
+      ],
+      { reject: false },
+    );
+    expect(applied.exitCode, String(applied.stderr)).toBe(0);
+    expect(await ask("wiki.example.org")).toEqual({ ok: true, text: HOME_PAGE });
+    const gone = await eventually(
+      () => ask("wiki.example.org"),
+      (x) => x.text === "",
+      10_000,
+    );
+    expect(gone).toEqual({ ok: true, text: "" });
+    expect(await ask("blog.example.org")).toEqual({ ok: true, text: HOME_PAGE });
+    expect(await ask(OWN_SITE.host)).toEqual({ ok: true, text: OWN_SITE.body });
   });
 
   it("removes exactly its own routes when the policy publishes no HTTP service: the config is as it was", async () => {

@@ -39,7 +39,7 @@ interface Server {
   readonly routes?: { readonly "@id"?: string }[];
 }
 
-const configAfter = (plan: ReturnType<typeof proxyPlan>) =>
+const written = (plan: ReturnType<typeof proxyPlan>) =>
   plan.write?.config as { admin: unknown; apps: { http: { servers: Record<string, Server> } } };
 
 describe("proxy routes merged into a running Caddy", () => {
@@ -53,11 +53,11 @@ describe("proxy routes merged into a running Caddy", () => {
         detail: "blog.example.org → 192.168.1.20:80 in server srv0",
       },
     ]);
-    const servers = configAfter(plan).apps.http.servers;
+    const servers = written(plan).apps.http.servers;
     expect(servers.srv0?.routes?.map((r) => r["@id"] ?? "user")).toEqual(["netpol-blog", "user"]);
     expect(servers.srv0?.routes?.[1]).toEqual(userConfig.apps.http.servers.srv0.routes[0]);
     expect(servers.srv1).toEqual(userConfig.apps.http.servers.srv1);
-    expect(configAfter(plan).admin).toEqual(userConfig.admin);
+    expect(written(plan).admin).toEqual(userConfig.admin);
     expect(plan.write?.previous).toEqual(userConfig);
   });
 
@@ -68,7 +68,7 @@ describe("proxy routes merged into a running Caddy", () => {
 
   it("adds a server of its own where none listens on the port, and an empty Caddy gets its admin address kept", () => {
     const plan = proxyPlan(spec("off", ["blog", "blog.example.org"]), live(null));
-    expect(configAfter(plan)).toEqual({
+    expect(written(plan)).toEqual({
       admin: { listen: "localhost:2019" },
       apps: {
         http: {
@@ -85,9 +85,7 @@ describe("proxy routes merged into a running Caddy", () => {
   });
 
   it("is in sync when the live routes are its own, and removes exactly them when the policy has none", () => {
-    const added = configAfter(
-      proxyPlan(spec("auto", ["blog", "blog.example.org"]), live(userConfig)),
-    );
+    const added = written(proxyPlan(spec("auto", ["blog", "blog.example.org"]), live(userConfig)));
     expect(proxyPlan(spec("auto", ["blog", "blog.example.org"]), live(added)).changes).toEqual([]);
     const emptied = proxyPlan(spec("auto"), live(added));
     expect(emptied.changes).toEqual([expect.objectContaining({ op: "remove", service: "blog" })]);
@@ -95,7 +93,7 @@ describe("proxy routes merged into a running Caddy", () => {
   });
 
   it("changes a route whose target moved, and removes its own server once it holds nothing", () => {
-    const own = configAfter(proxyPlan(spec("off", ["blog", "blog.example.org"]), live(null)));
+    const own = written(proxyPlan(spec("off", ["blog", "blog.example.org"]), live(null)));
     const moved = spec("off", ["blog", "blog.example.org"]);
     const retargeted: ProxySpec = {
       ...moved,
