@@ -7,6 +7,7 @@ import {
   linkAdd,
   linkDelete,
   linkMarkArgs,
+  linkUp,
   portSet,
   routeArgs,
   ruleArgs,
@@ -97,22 +98,8 @@ export async function execute(
   const setUp = [
     // The mark that makes a link netpol's: the kernel keeps it for as long as the link lives.
     ...added.map((l) => linkMarkArgs(l.name, plan.site)),
-    ...added.map((l) => [
-      "link",
-      "set",
-      "dev",
-      l.name,
-      ...(l.kind === "wireguard" ? ["mtu", String(l.mtu)] : []),
-      "up",
-    ]),
-    ...pick(plan.changes, "link", "set").map((c) => [
-      "link",
-      "set",
-      "dev",
-      c.name,
-      ...(c.mtu ? ["mtu", String(c.mtu)] : []),
-      "up",
-    ]),
+    ...added.map((l) => linkUp(l.name, l.kind === "wireguard" ? l.mtu : undefined)),
+    ...pick(plan.changes, "link", "set").map((c) => linkUp(c.name, c.mtu)),
   ];
   const linkLines = [
     ...kernelLinks.flatMap((l) => linkAdd(l)),

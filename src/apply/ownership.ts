@@ -1,8 +1,8 @@
 import type { SiteState } from "../compile/desired.js";
 import { addressKey } from "../plan/keys.js";
+import type { LiveLink } from "../plan/live.js";
 import type { LiveState, OwnedSysctl, Ownership, Plan } from "../plan/types.js";
 import { LINK_MARK } from "../render/ip.js";
-import type { LiveLink } from "../system/iproute2/parse.js";
 import type { Journal } from "./journal.js";
 import { toAddress } from "./record.js";
 

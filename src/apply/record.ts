@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { AddressSpec } from "../compile/desired.js";
 import { formatCidr, parseCidr } from "../net/cidr.js";
+import type { LiveLink } from "../plan/live.js";
 import type { Ownership } from "../plan/types.js";
 import { type LoadedPolicy, parsePolicy } from "../policy/load.js";
-import type { LiveLink } from "../system/iproute2/parse.js";
 import {
   corrupt,
   parseState,

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { type LinkSpec, NFT_TABLE, type RouteSpec, type RuleSpec } from "../compile/desired.js";
 import { addressKey, routeKey, ruleKey } from "../plan/keys.js";
+import type { LiveLink } from "../plan/live.js";
 import type { LiveState, Ownership, ProxyWrite } from "../plan/types.js";
 import {
   addressArgs,
@@ -13,7 +14,6 @@ import {
 } from "../render/ip.js";
 import { readCaddy, writeCaddy } from "../system/caddy/admin.js";
 import { runIpBatch } from "../system/iproute2/iproute2.js";
-import type { LiveLink } from "../system/iproute2/parse.js";
 import { loadNft } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
 import { writeSysctls } from "../system/sysctl.js";

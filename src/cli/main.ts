@@ -23,6 +23,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   revert: async () => (await import("./commands/apply.js")).registerApply,
   "revert-unconfirmed": async () => (await import("./commands/apply.js")).registerApply,
   recover: async () => (await import("./commands/recover.js")).registerRecover,
+  push: async () => (await import("./commands/push.js")).registerPush,
   down: async () => (await import("./commands/down.js")).registerDown,
   watch: async () => (await import("./commands/watch.js")).registerWatch,
   status: async () => (await import("./commands/status.js")).registerStatus,

@@ -6,7 +6,7 @@ import { ADDR, type LabNames, UDP_PORT, WG_PORT, WHOAMI_PORT } from "./topology.
  * client's address.
  */
 export function labPolicy(names: LabNames, keys: { home: string; vps: string }): string {
-  return `# The demo lab's policy (scenario C of DESIGN.md on namespaces ${names.prefix}-*).
+  return `# The demo lab's policy (scenario C, on namespaces ${names.prefix}-*).
 version: 1
 sites:
   home:

@@ -3,8 +3,8 @@ import { formatCidr } from "../net/cidr.js";
 import { formatEndpoint } from "../net/host-port.js";
 import { routeArgs } from "../render/ip.js";
 import { nftFingerprint, renderNftables } from "../render/nftables.js";
-import type { WgLive } from "../system/wireguard.js";
 import { addressKey, routeKey, ruleKey } from "./keys.js";
+import type { WgLive } from "./live.js";
 import { proxyPlan } from "./proxy.js";
 import type { Change, LiveState, Ownership, Plan } from "./types.js";
 
@@ -66,9 +66,10 @@ function wireguardReasons(spec: WireguardSpec, live: WgLive | undefined): string
       reasons.push(`peer ${peer.site} allowed IPs → ${want}`);
     if (peer.keepalive !== have.keepalive)
       reasons.push(`peer ${peer.site} keepalive → ${peer.keepalive ?? "off"}`);
-    const endpoint = peer.endpoint ? formatEndpoint(peer.endpoint) : undefined;
     // A name resolves to an address wg shows instead; only addresses can be compared.
-    if (endpoint && /^[\d.:[\]]+$/.test(endpoint) && have.endpoint !== endpoint)
+    const endpoint =
+      peer.endpoint?.address !== undefined ? formatEndpoint(peer.endpoint) : undefined;
+    if (endpoint !== undefined && have.endpoint !== endpoint)
       reasons.push(`peer ${peer.site} endpoint → ${endpoint}`);
   }
   const named = new Set(spec.peers.map((p) => p.publicKey));

@@ -7,7 +7,7 @@ import {
   proxyPort,
   ROUTE_ID_PREFIX,
 } from "../render/caddy.js";
-import type { CaddyLive } from "../system/caddy/admin.js";
+import type { CaddyLive } from "./live.js";
 import type { Change, ProxyWrite } from "./types.js";
 
 type Obj = Record<string, unknown>;

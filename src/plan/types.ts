@@ -6,9 +6,7 @@ import type {
   RuleSpec,
   WireguardSpec,
 } from "../compile/desired.js";
-import type { CaddyLive, CaddyWrite } from "../system/caddy/admin.js";
-import type { IpLive } from "../system/iproute2/iproute2.js";
-import type { WgLive } from "../system/wireguard.js";
+import type { CaddyLive, CaddyWrite, IpLive, WgLive } from "./live.js";
 
 /** The live state of a site, as far as netpol cares: read by the adapters, compared by diff. */
 export interface LiveState extends IpLive {

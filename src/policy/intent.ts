@@ -101,6 +101,8 @@ export interface SiteIntent {
 export interface Endpoint {
   readonly host: string;
   readonly port: number;
+  /** The host when it is an address; a name is resolved by wg, and shown as an address. */
+  readonly address?: Address;
 }
 
 export interface MemberIntent {
@@ -124,7 +126,8 @@ export interface TunnelIntent {
   readonly hub?: string;
 }
 
-export interface Target {
+/** Where a published service goes: an address in one of the target site's networks. */
+export interface ServiceTarget {
   readonly address: Address;
   readonly port: number;
   /** The network of the target's site that holds the address. */
@@ -142,7 +145,7 @@ export type ServiceIntent =
       readonly name: string;
       readonly publishOn: string;
       readonly hostname: string;
-      readonly target: Target;
+      readonly target: ServiceTarget;
     }
   | {
       readonly kind: "tcp" | "udp";
@@ -150,7 +153,7 @@ export type ServiceIntent =
       readonly publishOn: string;
       readonly port: number;
       readonly clientAddress: "proxy" | "preserve";
-      readonly target: Target;
+      readonly target: ServiceTarget;
     };
 
 /** A published port whose target sees the client's own address (no SNAT on the way in). */

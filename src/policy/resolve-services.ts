@@ -5,8 +5,8 @@ import {
   keepsClientAddress,
   type NetworkIntent,
   type ServiceIntent,
+  type ServiceTarget,
   type SiteTunnel,
-  type Target,
 } from "./intent.js";
 import type { PolicyDocument } from "./schema.js";
 
@@ -16,7 +16,7 @@ function findTarget(
   address: Address,
   tunnels: readonly SiteTunnel[],
   networkHolding: NetworkHolding,
-): Omit<Target, "port" | "address"> | undefined {
+): Omit<ServiceTarget, "port" | "address"> | undefined {
   for (const { tunnel, local } of tunnels) {
     for (const m of tunnel.members) {
       if (m.site === site) continue;
@@ -110,7 +110,7 @@ export function resolveServices(
         message: `${s.publishOn} and ${found.site} are both spokes of ${found.tunnel}: replies keeping the client's address would need a default route through the hub for one spoke only; publish it on the hub ${hub}, or use clientAddress: proxy`,
       });
     }
-    const target: Target = { address, port: s.target.port, ...found };
+    const target: ServiceTarget = { address, port: s.target.port, ...found };
     if (s.kind === "http") {
       return [
         {

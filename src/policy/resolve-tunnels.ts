@@ -1,6 +1,6 @@
 import type { Cidr } from "../net/cidr.js";
 import type { Path, Report } from "./diagnostic.js";
-import type { MemberIntent, NetworkIntent, SiteTunnel, TunnelIntent } from "./intent.js";
+import type { Endpoint, MemberIntent, NetworkIntent, SiteTunnel, TunnelIntent } from "./intent.js";
 import type { PolicyDocument, TunnelDocument } from "./schema.js";
 
 export function resolveTunnels(
@@ -63,7 +63,7 @@ export function resolveTunnels(
         address: m.address,
         publicKey: m.publicKey,
         privateKeyFile: m.privateKeyFile,
-        ...(m.endpoint ? { endpoint: { host: m.endpoint.host, port: m.endpoint.port } } : {}),
+        ...(m.endpoint ? { endpoint: endpointOf(m.endpoint) } : {}),
         ...(listenPort !== undefined ? { listenPort } : {}),
         advertise,
       };
@@ -147,4 +147,9 @@ export function tunnelsOfSite(tunnels: readonly TunnelIntent[]): Map<string, Sit
     }
   }
   return bySite;
+}
+
+/** The endpoint as fields.ts parsed it, keeping the address it found in the host, if any. */
+function endpointOf(e: NonNullable<TunnelDocument["members"][number]["endpoint"]>): Endpoint {
+  return { host: e.host, port: e.port, ...(e.address ? { address: e.address } : {}) };
 }

@@ -54,8 +54,9 @@ export function linkMarkArgs(name: string, site: string): string[] {
   return ["link", "set", "dev", name, "alias", linkMark(site)];
 }
 
-export function linkUp(name: string): string[] {
-  return ["link", "set", "dev", name, "up"];
+/** Brings a link up, setting its MTU on the way when given. */
+export function linkUp(name: string, mtu?: number): string[] {
+  return ["link", "set", "dev", name, ...(mtu !== undefined ? ["mtu", String(mtu)] : []), "up"];
 }
 
 export function linkDelete(name: string): string[] {

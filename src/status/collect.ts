@@ -5,6 +5,7 @@ import { loadInForce } from "../apply/record.js";
 import { filesOf } from "../apply/state-file.js";
 import { siteMarks } from "../compile/egress-groups.js";
 import { guardComment } from "../compile/nftables.js";
+import { formatAddress } from "../net/cidr.js";
 import { formatHostPort } from "../net/host-port.js";
 import { planJson } from "../plan/format.js";
 import { routeKey } from "../plan/keys.js";
@@ -198,8 +199,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
         how: "tunnel handshake",
       });
     } else {
-      const host = targetText.slice(0, targetText.lastIndexOf(":")).replace(/^\[|\]$/g, "");
-      const ok = await probeTcp(target.runner, host, s.target.port);
+      const ok = await probeTcp(target.runner, formatAddress(s.target.address), s.target.port);
       services.push({
         name: s.name,
         listen,

@@ -1,25 +1,7 @@
 import { NetpolError } from "../errors.js";
+import type { WgLive, WgPeerLive } from "../plan/live.js";
 import type { Runner } from "./runner.js";
 import { withSecretFile } from "./secret-file.js";
-
-export interface WgPeerLive {
-  readonly publicKey: string;
-  readonly endpoint: string | undefined;
-  readonly allowedIps: readonly string[];
-  /** Seconds since the epoch; 0 means never. */
-  readonly latestHandshake: number;
-  readonly rxBytes: number;
-  readonly txBytes: number;
-  readonly keepalive: number | undefined;
-}
-
-/** What `wg show` reports for one interface, without its private key. */
-export interface WgLive {
-  readonly name: string;
-  readonly publicKey: string;
-  readonly listenPort: number;
-  readonly peers: readonly WgPeerLive[];
-}
 
 /**
  * Parses `wg show all dump`. The private key column is dropped here, at the edge, so it never

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { eventually } from "../../src/lab/probe.js";
 import { describeLive } from "../support/layers.js";
 import { createNetns, type Netns } from "../support/netns.js";
+import { smallSite } from "../support/small-site.js";
 
 const TOKEN = "cli-serve-token-0123456789";
 const netpol = (args: string[]) =>
@@ -90,6 +91,34 @@ describeLive("netpol serve and netpol status --remote", () => {
       headers: { authorization: `Bearer ${TOKEN}` },
     });
     expect(await metrics.text()).toContain(`netpol_build_info{version="${version}"} 1`);
+
+    // `netpol push`: checked here, planned and applied there, through the same endpoint.
+    const policy = path.join(dir, "push.yaml");
+    await smallSite(ns, policy);
+    const push = (...extra: string[]) =>
+      netpol([
+        "push",
+        policy,
+        "--site",
+        "vps",
+        "--remote",
+        `http://127.0.0.1:${port}`,
+        "--token-file",
+        path.join(dir, "token"),
+        ...extra,
+      ]);
+    const dry = await push("--dry-run");
+    expect(dry.exitCode, dry.stderr).toBe(2);
+    expect(dry.stdout).toContain("+ address 10.9.0.1/24 dev lan0");
+    expect((await ns.exec(["ip", "-o", "addr", "show", "lan0"])).stdout).not.toContain("10.9.0.1");
+    const applied = await push("--json");
+    expect(applied.exitCode, applied.stderr).toBe(0);
+    expect(JSON.parse(applied.stdout)).toMatchObject({ changed: true });
+    expect((await ns.exec(["ip", "-o", "addr", "show", "lan0"])).stdout).toContain("10.9.0.1/24");
+    await writeFile(policy, "version: 1\nsites:\n  vps:\n    wan: eth9\n");
+    const refused = await push();
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain(`${policy}:4:`);
     server.kill("SIGTERM");
     const done = await server;
     expect(String(done.stdout)).toContain('"url":"/status"');

@@ -7,6 +7,7 @@ import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { beforeAllLive, describeLive } from "../support/layers.js";
 import { createNetns, type Netns } from "../support/netns.js";
+import { smallSite } from "../support/small-site.js";
 
 /**
  * The release as a user gets it: `npm pack`, installed into an empty prefix with nothing but
@@ -152,13 +153,8 @@ describeLive("deploy/install.sh into a temporary root", () => {
   it("uninstall takes netpol's state down through netpol, then removes files; --purge the keys", async () => {
     const netpol = path.join(destdir, "usr/local/bin/netpol");
     const state = path.join(destdir, "var/lib/netpol");
-    await ns.exec(["ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1"]);
-    await ns.exec(["ip", "link", "set", "lan0", "up"]);
     const policy = path.join(tmp, "small.yaml");
-    await writeFile(
-      policy,
-      "version: 1\nsites:\n  vps:\n    interfaces: [{ name: lan0, kind: physical }]\n    networks: [{ name: n, cidr: 10.9.0.0/24, interface: lan0, address: 10.9.0.1 }]\n",
-    );
+    await smallSite(ns, policy);
     const applied = await execa(
       netpol,
       ["apply", policy, "--site", "vps", "--netns", ns.name, "--state-dir", state],

@@ -44,6 +44,8 @@ function revive(key: string, value: unknown, parent: Record<string, unknown>): u
   if (typeof value === "string" && PREFIX_KEYS.has(key)) return cidr(value);
   if (typeof value === "string" && RULE_ENDS.has(key) && "priority" in parent) return cidr(value);
   if (typeof value === "string" && key === "gateway") return must(parseAddress(value));
+  if (typeof value === "string" && key === "address" && "host" in parent)
+    return must(parseAddress(value));
   if (MAP_KEYS.has(key) && value !== null && typeof value === "object" && !Array.isArray(value))
     return new Map(Object.entries(value));
   // A desired WireGuard peer (it names its site) holds prefixes; a live one, wg's text.

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { ProxySpec } from "../../src/compile/desired.js";
 import { DEFAULT_PROXY } from "../../src/compile/proxy.js";
+import type { CaddyLive } from "../../src/plan/live.js";
 import { proxyPlan } from "../../src/plan/proxy.js";
-import type { CaddyLive } from "../../src/system/caddy/admin.js";
 
 // The merge of netpol's routes into a running Caddy config, on configs as found on real VPSes.
 

@@ -1,4 +1,5 @@
 import { NetpolError } from "../../errors.js";
+import type { CaddyLive, CaddyWrite } from "../../plan/live.js";
 import type { Runner } from "../runner.js";
 
 /**
@@ -7,18 +8,6 @@ import type { Runner } from "../runner.js";
  * which a request from this process could not do. Node, not curl: Caddy 2.6 sends the config's
  * ETag as an HTTP trailer, which node hands over as such.
  */
-
-/** What GET /config/ answered: the whole running config and the hash that guards a write. */
-export type CaddyLive =
-  | { readonly reachable: true; readonly config: unknown; readonly etag: string }
-  | { readonly reachable: false; readonly error: string };
-
-export interface CaddyWrite {
-  readonly admin: string;
-  /** The ETag of the config the new one was computed from: Caddy refuses the write if it moved. */
-  readonly etag: string;
-  readonly config: unknown;
-}
 
 /** `host:port` of the admin listener → the base URL; anything else is refused, never spliced into a URL. */
 export function adminUrl(admin: string): string {

@@ -1,22 +1,7 @@
-import type { AddressSpec, RouteSpec, RuleSpec } from "../../compile/desired.js";
 import type { Family } from "../../net/cidr.js";
+import type { IpLive, Owned } from "../../plan/live.js";
 import type { Runner } from "../runner.js";
-import {
-  type LiveLink,
-  type Owned,
-  parseAddresses,
-  parseLinks,
-  parseRoutes,
-  parseRules,
-  splitBatchJson,
-} from "./parse.js";
-
-export interface IpLive {
-  readonly links: readonly LiveLink[];
-  readonly addresses: readonly AddressSpec[];
-  readonly routes: Owned<RouteSpec>;
-  readonly rules: Owned<RuleSpec>;
-}
+import { parseAddresses, parseLinks, parseRoutes, parseRules, splitBatchJson } from "./parse.js";
 
 const ROUTES_AND_RULES = "route show table all\nrule show\n";
 

@@ -1,25 +1,8 @@
 import type { AddressSpec, RouteSpec, RuleSpec, TableRef } from "../../compile/desired.js";
 import { type Cidr, defaultRoute, type Family, parseAddress, parseCidr } from "../../net/cidr.js";
+import type { LiveLink, Owned } from "../../plan/live.js";
 
 /** Readers for `ip -N -json` output. They keep only what netpol models and ignore the rest. */
-
-export interface LiveLink {
-  readonly name: string;
-  readonly ifindex: number;
-  /** The link's ifalias: netpol marks the links it creates there. */
-  readonly alias: string | undefined;
-  readonly kind: string | undefined;
-  readonly master: string | undefined;
-  readonly up: boolean;
-  readonly mtu: number;
-}
-
-/** A route or rule in the kernel, owned by netpol or not. */
-export interface Owned<T> {
-  readonly owned: T[];
-  /** Table ids holding routes netpol did not make; priorities of rules it did not make. */
-  readonly foreign: number[];
-}
 
 interface JsonRoute {
   type?: string;

@@ -1,0 +1,59 @@
+import type { Command } from "commander";
+import type { PlanJson } from "../../plan/format.js";
+import { callSite } from "../../system/control.js";
+import { type OutputOptions, outputOptions, report } from "../output.js";
+import { readPolicyFile } from "../policy-file.js";
+
+type RemotePlan = PlanJson;
+
+interface PushOptions extends OutputOptions {
+  site: string;
+  remote: string;
+  tokenFile: string;
+  dryRun?: boolean;
+}
+
+const SIGN: Readonly<Record<string, string>> = { add: "+", remove: "-" };
+
+function formatRemotePlan(plan: RemotePlan, where: string, outcome: string): string {
+  const lines = [`plan for site ${plan.site} at ${where}:`];
+  for (const c of plan.changes) lines.push(`  ${SIGN[c.op] ?? "~"} ${c.kind} ${c.what}`);
+  for (const w of plan.waiting) lines.push(`  … waiting: ${w}`);
+  for (const c of plan.conflicts) lines.push(`  ! conflict: ${c}`);
+  lines.push(
+    plan.inSync ? "  in sync: nothing to do" : `  ${plan.changes.length} changes; ${outcome}`,
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+export function registerPush(program: Command): void {
+  outputOptions(
+    program
+      .command("push")
+      .description(
+        "apply a policy on another site through its `netpol serve` (over the tunnel): checked here, applied there",
+      )
+      .argument("<policy>", "policy file (YAML)")
+      .requiredOption("--site <name>", "the site the remote machine is")
+      .requiredOption("--remote <url>", "its `netpol serve`, e.g. http://10.99.0.1:9470")
+      .requiredOption("--token-file <file>", "its bearer token (mode 0600)")
+      .option("--dry-run", "only show the remote's plan"),
+  ).action(async (file: string, opts: PushOptions) => {
+    // Checked here first: a broken policy is reported with its lines, and nothing is sent.
+    const policy = await readPolicyFile(file);
+    const query = new URLSearchParams({ site: opts.site, ...(opts.dryRun ? { dryRun: "1" } : {}) });
+    const answer = await callSite<{ plan: RemotePlan; changed?: boolean }>(
+      opts.site,
+      { url: opts.remote, tokenFile: opts.tokenFile },
+      `/apply?${query}`,
+      policy.text,
+    );
+    const outcome = opts.dryRun ? "not applied (--dry-run)" : "applied and verified there";
+    report(
+      opts,
+      () => formatRemotePlan(answer.plan, opts.remote, outcome),
+      () => answer,
+    );
+    if (opts.dryRun && !answer.plan.inSync) process.exitCode = 2;
+  });
+}
