@@ -70,7 +70,7 @@ describeLive("npm pack", () => {
     const demo = await execa(netpol, ["demo"], away);
     try {
       expect(demo.exitCode, `${demo.stdout}\n${demo.stderr}`).toBe(0);
-      expect(demo.stdout).toContain("all 7 checks passed");
+      expect(demo.stdout).toMatch(/all \d+ checks passed/);
     } finally {
       const down = await execa(netpol, ["demo", "--down"], away);
       expect(down.stdout).toContain("lab removed");
