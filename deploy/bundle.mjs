@@ -16,8 +16,9 @@ await build({
   platform: "node",
   target: "node20",
   logLevel: "warning",
-  // Bundled CommonJS dependencies (prom-client, fastify's) call require(): give them one.
+  // Bundled CommonJS dependencies (prom-client, fastify's) call require(), and write-file-atomic
+  // names its temporary files after __filename: give them both.
   banner: {
-    js: "import { createRequire as __netpolRequire } from 'node:module'; const require = __netpolRequire(import.meta.url);",
+    js: "import { createRequire as __netpolRequire } from 'node:module'; import { fileURLToPath as __netpolPath } from 'node:url'; const require = __netpolRequire(import.meta.url); const __filename = __netpolPath(import.meta.url);",
   },
 });

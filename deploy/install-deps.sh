@@ -4,7 +4,7 @@
 # Does nothing when they are all present, so `npm test` and `npm run demo` can call it freely.
 set -euo pipefail
 
-packages=(iproute2 nftables wireguard-tools wireguard-go caddy curl iputils-ping netcat-openbsd procps tcpdump zsh)
+packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy curl iputils-ping netcat-openbsd procps tcpdump zsh)
 binaries=(ip nft wg wireguard-go caddy curl ping nc pgrep tcpdump zsh)
 
 missing=()

@@ -65,9 +65,37 @@ export const ERRORS = {
     http: 409,
     summary: "there is no apply waiting for confirmation",
   },
+  NETPOL_E_CONFIRM_PENDING: {
+    exit: 1,
+    http: 409,
+    summary: "an apply made with --confirm awaits confirmation; confirm or revert it first",
+  },
+  NETPOL_E_CONFIRM_EXPIRED: {
+    exit: 1,
+    http: 409,
+    summary: "the confirmation deadline passed; the apply is being reverted",
+  },
+  NETPOL_E_STATE_CORRUPT: {
+    exit: 1,
+    http: 503,
+    summary:
+      "a state file (record, journal, pending revert, lock) is unreadable; run `netpol recover`",
+  },
+  NETPOL_E_INTERNAL: { exit: 70, http: 500, summary: "a bug in netpol; please report it" },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+/** What a failed system command leaves for the caller, beside the message. */
+export interface ErrorDetails {
+  readonly step?: string;
+  readonly command?: string;
+  readonly netns?: string;
+  readonly exitCode?: number;
+  readonly stderr?: string;
+  /** The command that gets out of this state (for corrupt state files). */
+  readonly recovery?: string;
+}
 
 export class NetpolError extends Error {
   override readonly name = "NetpolError";
@@ -75,10 +103,13 @@ export class NetpolError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly diagnostics: readonly LocatedDiagnostic[] = [],
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; details?: ErrorDetails },
   ) {
     super(message, options);
+    this.details = options?.details ?? {};
   }
+
+  readonly details: ErrorDetails;
 
   get exitCode(): number {
     return ERRORS[this.code].exit;

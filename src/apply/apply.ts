@@ -1,19 +1,48 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { compileSite } from "../compile/compile.js";
-import type { SiteState } from "../compile/desired.js";
+import type { LinkSpec, SiteState } from "../compile/desired.js";
 import { NetpolError } from "../errors.js";
 import { diff } from "../plan/diff.js";
 import { describeChange } from "../plan/format.js";
-import { addressKey } from "../plan/keys.js";
 import type { LiveState, Ownership, Plan } from "../plan/types.js";
 import type { Intent } from "../policy/intent.js";
+import { parsePolicy } from "../policy/load.js";
+import { batchLine, linkMark, linkMarkArgs } from "../render/ip.js";
+import { runIpBatch } from "../system/iproute2/iproute2.js";
 import { readPrivateKeys } from "../system/private-keys.js";
 import type { Runner } from "../system/runner.js";
+import { removeStaleSecrets } from "../system/secret-file.js";
+import {
+  armRevert,
+  type ConfirmRequest,
+  dropPending,
+  type Pending,
+  restartDeadline,
+  settlePending,
+} from "./confirm.js";
 import { execute } from "./execute.js";
+import {
+  clearJournal,
+  describeInterrupted,
+  type Interrupted,
+  interruptedBy,
+  type Journal,
+  loadJournal,
+  writeJournal,
+} from "./journal.js";
 import { withLock } from "./lock.js";
+import { currentOwnership, isMarked, ownershipAfter } from "./ownership.js";
 import { checkProtocol } from "./protocol.js";
-import { readAfter, readLive } from "./read-live.js";
-import { type ApplyRecord, EMPTY_OWNERSHIP, loadRecord, saveRecord } from "./record.js";
-import { computeRestore, type RestoreScript, runRestore, takeSnapshot } from "./restore.js";
+import { type LiveWanted, readAfter, readLive, wantedFor } from "./read-live.js";
+import {
+  type ApplyRecord,
+  loadRecord,
+  readRecordText,
+  recordText,
+  writeRecordText,
+} from "./record.js";
+import { computeRestore, runRestore, type Snapshot, takeSnapshot } from "./restore.js";
+import { filesOf, secretDirOf } from "./state-file.js";
 
 /** Everything an apply or a plan needs, passed in: the core reads nothing behind your back. */
 export interface Target {
@@ -37,130 +66,258 @@ export interface Planned {
   readonly owned: Ownership;
   readonly plan: Plan;
   readonly record: ApplyRecord | undefined;
+  readonly journal: Journal | undefined;
+  /** An apply that left its journal: under way, or killed. */
+  readonly interrupted: Interrupted | undefined;
+  readonly wanted: LiveWanted;
 }
 
 export async function planSite(target: Target, policy: PolicyInput): Promise<Planned> {
+  const files = filesOf(target);
   const desired = "desired" in policy ? policy.desired : compileSite(policy.intent, policy.site);
-  const record = await loadRecord(target.stateDir, target.scope);
+  const record = await loadRecord(files);
+  const journal = await loadJournal(files);
   await checkProtocol(target, desired, record?.protocol);
-  const owned = record?.ownership ?? EMPTY_OWNERSHIP;
-  const live = await readLive(target.runner, desired, owned);
-  return { desired, live, owned, plan: diff(desired, live, owned), record };
+  const wanted = wantedFor(desired, {
+    sysctlKeys: [...(record?.ownership.sysctls ?? []), ...(journal?.sysctls ?? [])].map(
+      (s) => s.key,
+    ),
+    wgNames: [...(record?.ownership.links ?? []), ...(journal?.links ?? [])],
+  });
+  const live = await readLive(target.runner, wanted);
+  const owned = currentOwnership(record?.ownership, journal, live);
+  return {
+    desired,
+    live,
+    owned,
+    plan: diff(desired, live, owned),
+    record,
+    journal,
+    interrupted: interruptedBy(journal),
+    wanted,
+  };
 }
 
 export interface ApplyResult {
   readonly plan: Plan;
   readonly changed: boolean;
   readonly record: ApplyRecord;
-  /** What undoes this apply: kept for `--confirm`. */
-  readonly restore: RestoreScript | undefined;
+  /** What the operator should know besides the plan: an interrupted apply finished, a revert. */
+  readonly notes: readonly string[];
+  /** The revert armed by `--confirm`, if any. */
+  readonly pending: Pending | undefined;
 }
 
-function ownershipAfter(
-  before: Ownership,
-  desired: SiteState,
-  plan: Plan,
-  created: readonly string[],
-  after: LiveState,
-): Ownership {
-  const removedLinks = new Set(
-    plan.changes.flatMap((c) => (c.kind === "link" && c.op === "remove" ? [c.name] : [])),
-  );
-  const desiredKeys = new Set(desired.addresses.map(addressKey));
-  const added = plan.changes.flatMap((c) =>
-    c.kind === "address" && c.op === "add" ? [c.address] : [],
-  );
-  const kept = before.addresses.filter((a) => desiredKeys.has(addressKey(a)));
-  const keptKeys = new Set(kept.map(addressKey));
-  return {
-    links: [...new Set([...before.links.filter((l) => !removedLinks.has(l)), ...created])].sort(),
-    addresses: [...kept, ...added.filter((a) => !keptKeys.has(addressKey(a)))],
-    ...(after.nftListing !== undefined ? { nftListing: after.nftListing } : {}),
-  };
+export interface ApplyOptions {
+  /** `--confirm`: arm a revert before the first change. */
+  readonly confirm?: ConfirmRequest;
+}
+
+/** Links and wireguard-go settle asynchronously: the read-back gets this long to agree. */
+const VERIFY_MS = 2_000;
+
+/** Links named by the policy in force, so one this apply removes can be recreated on revert. */
+function linksInForce(record: ApplyRecord | undefined): readonly LinkSpec[] {
+  if (!record) return [];
+  try {
+    return compileSite(parsePolicy(record.policyText, "policy in force").intent, record.site).links;
+  } catch {
+    return [];
+  }
+}
+
+function outcome(interrupted: Interrupted, policyHash: string, record: ApplyRecord | undefined) {
+  const which =
+    policyHash === interrupted.policyHash
+      ? "the policy that apply was bringing (the new one)"
+      : policyHash === record?.policyHash
+        ? "the policy in force before it (the old one)"
+        : `policy ${policyHash.slice(0, 12)}`;
+  return `${describeInterrupted({ ...interrupted, running: false }).split(";")[0]}; the site now holds ${which}`;
 }
 
 /**
  * Plan, apply, verify; on any failure put the previous owned state back and say which step
- * failed. Nothing is touched before the keys are read and the plan is free of conflicts.
+ * failed. Nothing is touched before the keys are read and the plan is free of conflicts; the
+ * journal of what is about to be created is on disk before the first change.
  */
 export async function applySite(
   target: Target,
   policy: PolicyInput,
   appliedBy: string,
-  /** Runs while the lock is still held, e.g. to arm a `--confirm` revert. */
-  afterApply?: (result: ApplyResult) => Promise<void>,
+  options: ApplyOptions = {},
 ): Promise<ApplyResult> {
-  return withLock(target.stateDir, target.scope, async () => {
-    const { desired, live, owned, plan, record } = await planSite(target, policy);
-    if (plan.conflicts.length > 0) {
-      throw new NetpolError(
-        "NETPOL_E_FOREIGN_STATE",
-        `nothing applied; state netpol does not own is in the way:\n  ${plan.conflicts.join("\n  ")}`,
-      );
-    }
-    const keys = await readPrivateKeys(desired, policy.keyDir);
-    const stamp = (ownership: Ownership): ApplyRecord => ({
-      site: policy.site,
-      policyHash: policy.hash,
-      appliedAt: new Date().toISOString(),
-      appliedBy,
-      protocol: desired.protocol,
-      ownership,
-    });
-    if (plan.changes.length === 0) {
-      const same =
-        record?.policyHash === policy.hash &&
-        record.site === policy.site &&
-        record.protocol === desired.protocol;
-      const kept = same && record ? record : stamp(owned);
-      if (!same) await saveRecord(target.stateDir, target.scope, kept, policy.text);
-      return { plan, changed: false, record: kept, restore: undefined };
-    }
-    const snapshot = await takeSnapshot(target.runner, live, plan);
-    const created: string[] = [];
-    try {
-      await execute(plan, target.runner, keys, created);
-      const after = await readAfter(target.runner, desired, owned, live, plan);
-      const ownership = ownershipAfter(owned, desired, plan, created, after);
-      const left = diff(desired, after, ownership).changes;
-      if (left.length > 0) {
-        const what = left.map((c) => describeChange(c, plan.protocol)).join("; ");
+  const files = filesOf(target);
+  return withLock(
+    files,
+    async () => {
+      await removeStaleSecrets(secretDirOf(files));
+      const notes: string[] = [];
+      const settled = await settlePending(target);
+      if (settled) notes.push(settled);
+      const planned = await planSite(target, policy);
+      const { desired, owned, plan, record, journal, interrupted, wanted } = planned;
+      const live = await markOwned(target.runner, planned.live, owned, policy.site);
+      if (plan.conflicts.length > 0) {
         throw new NetpolError(
-          "NETPOL_E_VERIFY_FAILED",
-          `after apply the live state still differs: ${what}`,
+          "NETPOL_E_FOREIGN_STATE",
+          `nothing applied; state netpol does not own is in the way:\n  ${plan.conflicts.join("\n  ")}`,
         );
       }
-      const applied = stamp(ownership);
-      await saveRecord(target.stateDir, target.scope, applied, policy.text);
-      const result = {
-        plan,
-        changed: true,
-        record: applied,
-        restore: computeRestore(snapshot, after, plan, created),
-      };
-      await afterApply?.(result);
-      return result;
-    } catch (err) {
-      const now = await readLive(target.runner, desired, owned);
-      const failures = await runRestore(
-        target.runner,
-        computeRestore(snapshot, now, plan, created),
-      );
-      const cause = err instanceof Error ? err.message : String(err);
-      if (failures.length > 0) {
-        throw new NetpolError(
-          "NETPOL_E_ROLLBACK_FAILED",
-          `apply failed: ${cause}\nrollback incomplete:\n  ${failures.join("\n  ")}`,
-          [],
-          { cause: err },
-        );
+      const keys = await readPrivateKeys(desired, policy.keyDir);
+      if (interrupted) notes.push(outcome(interrupted, policy.hash, record));
+      const stamp = (ownership: Ownership): ApplyRecord => ({
+        site: policy.site,
+        policyHash: policy.hash,
+        policyText: policy.text,
+        appliedAt: new Date().toISOString(),
+        appliedBy,
+        protocol: desired.protocol,
+        ownership,
+      });
+      if (plan.changes.length === 0) {
+        const same =
+          !journal &&
+          record?.policyHash === policy.hash &&
+          record.site === policy.site &&
+          record.protocol === desired.protocol;
+        const kept = same && record ? record : stamp(ownershipAfter(owned, desired, plan, live));
+        if (!same) await writeRecordText(files, recordText(kept, live.links));
+        await clearJournal(files);
+        return { plan, changed: false, record: kept, notes, pending: undefined };
       }
+      const snapshot = await takeSnapshot(target.runner, {
+        live,
+        owned,
+        knownLinks: [...linksInForce(record), ...desired.links],
+        enslaves: plan.changes.flatMap((c) => (c.kind === "port" ? [c.port.device] : [])),
+        sysctlKeys: wanted.sysctlKeys,
+        protocol: desired.protocol,
+        recordText: await readRecordText(files),
+        ...(plan.proxy ? { proxy: plan.proxy } : {}),
+      });
+      const pending = options.confirm
+        ? await armRevert(
+            target,
+            snapshot,
+            { site: policy.site, policyHash: policy.hash, appliedBy },
+            options.confirm,
+          )
+        : undefined;
+      await writeJournal(files, plan, policy.hash, appliedBy);
+      const created: string[] = [];
+      try {
+        await execute(plan, target.runner, keys, created, secretDirOf(files));
+        const after = await verify(target, desired, owned, plan, wanted, live);
+        const applied = stamp(ownershipAfter(owned, desired, plan, after));
+        await writeRecordText(files, recordText(applied, after.links));
+        await clearJournal(files);
+        const armed =
+          pending && options.confirm
+            ? await restartDeadline(target, pending, options.confirm.seconds)
+            : undefined;
+        return { plan, changed: true, record: applied, notes, pending: armed };
+      } catch (err) {
+        throw await rollBack(target, err, { snapshot, owned, plan, created, wanted, pending });
+      }
+    },
+    { command: `apply (${appliedBy})` },
+  );
+}
+
+/**
+ * A link a killed apply created but had not marked yet (the journal names it) gets its mark now,
+ * before the journal goes: from then on the kernel alone says it is netpol's.
+ */
+async function markOwned(
+  runner: Runner,
+  live: LiveState,
+  owned: Ownership,
+  site: string,
+): Promise<LiveState> {
+  const unmarked = live.links.filter((l) => owned.links.includes(l.name) && !isMarked(l));
+  if (unmarked.length === 0) return live;
+  const lines = unmarked.map((l) => batchLine(linkMarkArgs(l.name, site)));
+  await runIpBatch(runner, lines, "any", "links");
+  return {
+    ...live,
+    links: live.links.map((l) => (unmarked.includes(l) ? { ...l, alias: linkMark(site) } : l)),
+  };
+}
+
+async function verify(
+  target: Target,
+  desired: SiteState,
+  owned: Ownership,
+  plan: Plan,
+  wanted: LiveWanted,
+  before: LiveState,
+): Promise<LiveState> {
+  const giveUp = Date.now() + VERIFY_MS;
+  for (;;) {
+    const after = await readAfter(target.runner, wanted, before, plan);
+    const left = diff(desired, after, ownershipAfter(owned, desired, plan, after)).changes;
+    if (left.length === 0) return after;
+    if (Date.now() >= giveUp) {
+      const what = left.map((c) => describeChange(c, plan.protocol)).join("; ");
       throw new NetpolError(
-        "NETPOL_E_APPLY_FAILED",
-        `apply failed: ${cause}\nthe previous state was restored`,
+        "NETPOL_E_VERIFY_FAILED",
+        `after apply the live state still differs: ${what}`,
         [],
-        { cause: err },
+        { details: { step: "verify" } },
       );
     }
-  });
+    await sleep(200);
+  }
+}
+
+/** Puts the snapshot back after a failed step and says what happened, as the error to throw. */
+async function rollBack(
+  target: Target,
+  err: unknown,
+  applied: {
+    snapshot: Snapshot;
+    owned: Ownership;
+    plan: Plan;
+    created: readonly string[];
+    wanted: LiveWanted;
+    pending: Pending | undefined;
+  },
+): Promise<NetpolError> {
+  const files = filesOf(target);
+  const { snapshot, owned, plan, created, wanted } = applied;
+  const now = await readLive(target.runner, wanted);
+  const marked = currentOwnership(owned, undefined, now).links;
+  const ownedNow = {
+    links: [...new Set([...marked, ...created])],
+    addresses: [
+      ...owned.addresses,
+      ...plan.changes.flatMap((c) => (c.kind === "address" && c.op === "add" ? [c.address] : [])),
+    ],
+  };
+  const failures = await runRestore(
+    target.runner,
+    computeRestore(snapshot, now, ownedNow, plan.site),
+    secretDirOf(files),
+  );
+  const bug = !(err instanceof NetpolError);
+  const cause = err instanceof Error ? err.message : String(err);
+  const details = err instanceof NetpolError ? err.details : {};
+  if (failures.length > 0) {
+    // The journal stays: whatever is left still counts as netpol's for the next apply.
+    return new NetpolError(
+      bug ? "NETPOL_E_INTERNAL" : "NETPOL_E_ROLLBACK_FAILED",
+      `apply failed: ${cause}\nrollback incomplete:\n  ${failures.join("\n  ")}`,
+      [],
+      { cause: err, details },
+    );
+  }
+  await clearJournal(files);
+  if (applied.pending) await dropPending(target, applied.pending);
+  return new NetpolError(
+    bug ? "NETPOL_E_INTERNAL" : "NETPOL_E_APPLY_FAILED",
+    `apply failed: ${cause}\nthe previous state was restored`,
+    [],
+    { cause: err, details },
+  );
 }

@@ -1,97 +1,261 @@
 import { randomUUID } from "node:crypto";
-import { readFile, rm, writeFile } from "node:fs/promises";
-import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { z } from "zod";
 import { NetpolError } from "../errors.js";
-import type { Target } from "./apply.js";
+import type { Runner } from "../system/runner.js";
+import { removeStaleSecrets } from "../system/secret-file.js";
+import { clearJournal, interruptedBy, loadJournal } from "./journal.js";
 import { withLock } from "./lock.js";
-import { writeRecordText } from "./record.js";
-import { type RestoreScript, runRestore } from "./restore.js";
+import { currentOwnership } from "./ownership.js";
+import { identityOf, isRunning, processIdentity, signalIfRunning } from "./process-identity.js";
+import { readLive } from "./read-live.js";
+import { loadRecord, writeRecordText } from "./record.js";
+import { computeRestore, runRestore, type Snapshot, snapshotSchema } from "./restore.js";
+import {
+  filesOf,
+  readState,
+  removeState,
+  type StateFiles,
+  secretDirOf,
+  stateFile,
+  writeJson,
+} from "./state-file.js";
 
 /**
- * `apply --confirm N`: the undo of the apply waits in a 0600 file (it may hold WireGuard
- * keys) while a detached process sleeps N seconds. `netpol confirm` deletes the file; if
- * it is still there when the process wakes, the apply is undone.
+ * `apply --confirm N` is a dead-man switch. Before the first change, the snapshot of the state
+ * it replaces goes into a 0600 pending file and a detached process (its own session: a hang-up
+ * of the terminal does not reach it) is started to revert at the deadline. It waits for the
+ * lock, or takes it over from a killed apply, and puts back exactly what the snapshot holds.
+ * `netpol confirm` deletes the file and stops the process.
  */
-interface Pending {
-  readonly id: string;
-  readonly deadline: number;
-  readonly restore: RestoreScript;
-  readonly previousRecord: string | null;
-  readonly timerPid?: number;
+const pendingSchema = z.strictObject({
+  version: z.literal(1),
+  id: z.string().min(1),
+  deadline: z.string().datetime(),
+  site: z.string().min(1),
+  policyHash: z.string(),
+  appliedBy: z.string(),
+  timer: processIdentity.nullable(),
+  snapshot: snapshotSchema,
+});
+export type Pending = z.infer<typeof pendingSchema>;
+
+interface ConfirmTarget {
+  readonly runner: Runner;
+  readonly stateDir: string;
+  readonly scope: string;
 }
 
-const pendingPath = (target: Target) => path.join(target.stateDir, `${target.scope}.pending.json`);
+const PENDING = ".pending.json";
+const CONFIRM_LOCK_WAIT_MS = 15_000;
+/** How long the timer waits for the pending file of the apply that started it. */
+const ARM_GRACE_MS = 10_000;
 
-async function readPending(target: Target): Promise<Pending | undefined> {
-  const text = await readFile(pendingPath(target), "utf8").catch(() => undefined);
-  return text === undefined ? undefined : (JSON.parse(text) as Pending);
+export async function loadPending(files: StateFiles): Promise<Pending | undefined> {
+  return readState(files, PENDING, "pending confirmation", pendingSchema);
 }
 
-async function writePending(target: Target, pending: Pending): Promise<void> {
-  await writeFile(pendingPath(target), JSON.stringify(pending), { mode: 0o600 });
+async function writePending(files: StateFiles, pending: Pending): Promise<void> {
+  await writeJson(stateFile(files, PENDING), pending);
 }
 
-/** Arms the revert; `startTimer` launches the process that will call `revertIfUnconfirmed`. */
+async function clearPending(files: StateFiles, pending: Pending): Promise<void> {
+  await removeState(stateFile(files, PENDING));
+  // The timer may be this very process (it reverts, then exits on its own).
+  if (pending.timer && pending.timer.pid !== process.pid) signalIfRunning(pending.timer);
+}
+
+/** The apply failed and was rolled back: there is nothing left to confirm or revert. */
+export async function dropPending(target: ConfirmTarget, pending: Pending): Promise<void> {
+  await clearPending(filesOf(target), pending);
+}
+
+export interface ConfirmRequest {
+  readonly seconds: number;
+  /** Starts the detached process that will call `revertIfUnconfirmed(target, id)`. */
+  readonly startTimer: (id: string) => number | undefined;
+}
+
+/**
+ * Arms the revert; called with the lock held, before the apply changes anything. The timer is
+ * started first and the pending file, naming it, written once: killed anywhere in between,
+ * nothing has changed yet and the timer, finding no pending file, leaves.
+ */
 export async function armRevert(
-  target: Target,
-  restore: RestoreScript,
-  previousRecord: string | undefined,
-  seconds: number,
-  startTimer: (id: string) => number | undefined,
-): Promise<string> {
+  target: ConfirmTarget,
+  snapshot: Snapshot,
+  about: { site: string; policyHash: string; appliedBy: string },
+  request: ConfirmRequest,
+): Promise<Pending> {
   const id = randomUUID();
+  const pid = request.startTimer(id);
   const pending: Pending = {
+    version: 1,
     id,
-    deadline: Date.now() + seconds * 1000,
-    restore,
-    previousRecord: previousRecord ?? null,
+    deadline: new Date(Date.now() + request.seconds * 1000).toISOString(),
+    ...about,
+    timer: (pid === undefined ? undefined : identityOf(pid)) ?? null,
+    snapshot,
   };
-  await writePending(target, pending);
-  const timerPid = startTimer(id);
-  if (timerPid !== undefined) await writePending(target, { ...pending, timerPid });
-  return id;
+  await writePending(filesOf(target), pending);
+  return pending;
 }
 
-export async function confirmApply(target: Target): Promise<void> {
-  await withLock(target.stateDir, target.scope, async () => {
-    const pending = await readPending(target);
-    if (!pending)
+/** Called with the lock held: back to the snapshot, record included. Returns what failed. */
+async function revertUnderLock(target: ConfirmTarget, pending: Pending): Promise<string[]> {
+  const files = filesOf(target);
+  const { snapshot } = pending;
+  await removeStaleSecrets(secretDirOf(files));
+  const record = await loadRecord(files).catch(() => undefined);
+  const journal = await loadJournal(files).catch(() => undefined);
+  const sysctlKeys = [
+    ...snapshot.sysctls.map(([k]) => k),
+    ...(record?.ownership.sysctls ?? []).map((s) => s.key),
+    ...(journal?.sysctls ?? []).map((s) => s.key),
+  ];
+  const wgNames = [
+    ...snapshot.wireguard.map(([name]) => name),
+    ...(record?.ownership.links ?? []),
+    ...(journal?.links ?? []),
+  ];
+  const now = await readLive(target.runner, { protocol: snapshot.protocol, sysctlKeys, wgNames });
+  const owned = currentOwnership(record?.ownership, journal, now);
+  const failures = await runRestore(
+    target.runner,
+    computeRestore(snapshot, now, owned, pending.site),
+    secretDirOf(files),
+  );
+  if (failures.length > 0) return failures;
+  await writeRecordText(files, snapshot.record ?? undefined);
+  await clearJournal(files);
+  await clearPending(files, pending);
+  return [];
+}
+
+async function revertOrThrow(target: ConfirmTarget, pending: Pending): Promise<void> {
+  const failures = await revertUnderLock(target, pending);
+  if (failures.length > 0) {
+    throw new NetpolError(
+      "NETPOL_E_ROLLBACK_FAILED",
+      `revert incomplete (the pending confirmation stays, so a later revert can retry):\n  ${failures.join("\n  ")}`,
+    );
+  }
+}
+
+export const describePending = (p: Pending) =>
+  `an apply made with --confirm (policy ${p.policyHash.slice(0, 12)}, by ${p.appliedBy}) awaits confirmation until ${p.deadline}`;
+
+/**
+ * Called with the lock held by an apply. A pending confirmation whose timer runs refuses the
+ * apply: the operator confirms or reverts first. One whose timer is gone (killed, or the machine
+ * rebooted) is reverted here, as the timer would have, and the apply goes on from there.
+ */
+export async function settlePending(target: ConfirmTarget): Promise<string | undefined> {
+  const pending = await loadPending(filesOf(target));
+  if (!pending) return undefined;
+  if (pending.timer && isRunning(pending.timer)) {
+    const netns = target.runner.netns ? ` --netns ${target.runner.netns}` : "";
+    throw new NetpolError(
+      "NETPOL_E_CONFIRM_PENDING",
+      `${describePending(pending)}; run \`netpol confirm${netns}\` to keep it or \`netpol revert${netns}\` to undo it, then apply again`,
+    );
+  }
+  await revertOrThrow(target, pending);
+  return `an unconfirmed apply (policy ${pending.policyHash.slice(0, 12)}) whose revert timer was gone has been reverted first`;
+}
+
+/** Runs `work` on the pending confirmation under the lock; none pending is an error. */
+async function withPending(
+  target: ConfirmTarget,
+  command: string,
+  work: (files: StateFiles, pending: Pending) => Promise<void>,
+): Promise<void> {
+  const files = filesOf(target);
+  await withLock(
+    files,
+    async () => {
+      const pending = await loadPending(files);
+      if (!pending)
+        throw new NetpolError(
+          "NETPOL_E_NO_CONFIRM_PENDING",
+          `no apply on ${target.scope} is waiting for confirmation`,
+        );
+      await work(files, pending);
+    },
+    { command, waitMs: CONFIRM_LOCK_WAIT_MS },
+  );
+}
+
+export async function confirmApply(target: ConfirmTarget): Promise<void> {
+  await withPending(target, "netpol confirm", async (files, pending) => {
+    const interrupted = interruptedBy(await loadJournal(files));
+    const timerAlive = pending.timer !== null && isRunning(pending.timer);
+    if (interrupted || (timerAlive && Date.parse(pending.deadline) <= Date.now())) {
       throw new NetpolError(
-        "NETPOL_E_NO_CONFIRM_PENDING",
-        `no apply on ${target.scope} is waiting for confirmation`,
+        "NETPOL_E_CONFIRM_EXPIRED",
+        interrupted
+          ? `the apply waiting for confirmation was interrupted before it finished; it is reverted at ${pending.deadline} (or now, with \`netpol revert\`)`
+          : `too late: the deadline ${pending.deadline} has passed and the apply is being reverted`,
       );
-    await rm(pendingPath(target), { force: true });
-    if (pending.timerPid !== undefined) {
-      try {
-        process.kill(pending.timerPid);
-      } catch {
-        // The timer may have exited already; the pending file is gone either way.
-      }
     }
+    await clearPending(files, pending);
   });
 }
 
-/** Body of the detached timer process. */
+/** `netpol revert`: undo a pending apply now instead of at its deadline. */
+export async function revertNow(target: ConfirmTarget): Promise<void> {
+  await withPending(target, "netpol revert", (_files, pending) => revertOrThrow(target, pending));
+}
+
+/**
+ * Once the apply went through, the operator gets the whole time to confirm from then on; the
+ * deadline armed before the first change holds only for an apply that never finishes.
+ */
+export async function restartDeadline(
+  target: ConfirmTarget,
+  pending: Pending,
+  seconds: number,
+): Promise<Pending> {
+  const restarted = { ...pending, deadline: new Date(Date.now() + seconds * 1000).toISOString() };
+  await writePending(filesOf(target), restarted);
+  return restarted;
+}
+
+/**
+ * Body of the detached timer process: sleeps until the deadline, then waits for the lock for as
+ * long as it takes (a live apply finishes; a killed one's lock is stale and taken over). A
+ * deadline moved meanwhile is slept on again.
+ */
 export async function revertIfUnconfirmed(
-  target: Target,
+  target: ConfirmTarget,
   id: string,
 ): Promise<"reverted" | "confirmed"> {
-  const first = await readPending(target);
-  if (first?.id !== id) return "confirmed";
-  await sleep(Math.max(0, first.deadline - Date.now()));
-  return withLock(target.stateDir, target.scope, async () => {
-    const pending = await readPending(target);
-    if (pending?.id !== id) return "confirmed";
-    const failures = await runRestore(target.runner, pending.restore);
-    await writeRecordText(target.stateDir, target.scope, pending.previousRecord ?? undefined);
-    await rm(pendingPath(target), { force: true });
-    if (failures.length > 0) {
-      throw new NetpolError(
-        "NETPOL_E_ROLLBACK_FAILED",
-        `revert incomplete:\n  ${failures.join("\n  ")}`,
-      );
+  const files = filesOf(target);
+  const armedBy = Date.now() + ARM_GRACE_MS;
+  for (;;) {
+    const pending = await loadPending(files);
+    if (pending?.id !== id) {
+      // The apply writes the file just after starting this process.
+      if (Date.now() > armedBy) return "confirmed";
+      await sleep(100);
+      continue;
     }
-    return "reverted";
-  });
+    const wait = Date.parse(pending.deadline) - Date.now();
+    if (wait > 0) {
+      await sleep(wait);
+      continue;
+    }
+    const outcome = await withLock(
+      files,
+      async () => {
+        const now = await loadPending(files);
+        if (now?.id !== id) return "confirmed" as const;
+        if (Date.parse(now.deadline) > Date.now()) return "later" as const;
+        await revertOrThrow(target, now);
+        return "reverted" as const;
+      },
+      { command: "netpol revert-unconfirmed", waitMs: Number.POSITIVE_INFINITY },
+    );
+    if (outcome !== "later") return outcome;
+  }
 }

@@ -1,8 +1,8 @@
-import { rm } from "node:fs/promises";
 import { parseDocument } from "yaml";
 import { parsePolicy } from "../policy/load.js";
 import { type ApplyResult, applySite, type Target } from "./apply.js";
-import { loadPolicyText, loadRecord, policyPath, writeRecordText } from "./record.js";
+import { loadRecord, writeRecordText } from "./record.js";
+import { filesOf } from "./state-file.js";
 
 /**
  * The policy in force with its site emptied: same settings (so the same route protocol and
@@ -24,15 +24,11 @@ export async function takeDown(
   target: Target,
   appliedBy: string,
 ): Promise<ApplyResult | undefined> {
-  const [record, text] = await Promise.all([
-    loadRecord(target.stateDir, target.scope),
-    loadPolicyText(target.stateDir, target.scope),
-  ]);
-  if (!record || text === undefined) return undefined;
-  const empty = emptied(text, record.site);
+  const record = await loadRecord(filesOf(target));
+  if (!record) return undefined;
+  const empty = emptied(record.policyText, record.site);
   const loaded = parsePolicy(empty, "(empty policy)");
   const result = await applySite(target, { ...loaded, keyDir: "", site: record.site }, appliedBy);
-  await writeRecordText(target.stateDir, target.scope, undefined);
-  await rm(policyPath(target.stateDir, target.scope), { force: true });
+  await writeRecordText(filesOf(target), undefined);
   return result;
 }

@@ -6,6 +6,7 @@ import {
   batchLine,
   linkAdd,
   linkDelete,
+  linkMarkArgs,
   linkUp,
   portSet,
   routeArgs,
@@ -85,6 +86,8 @@ export async function execute(
   runner: Runner,
   privateKeys: ReadonlyMap<string, string>,
   created: string[],
+  /** A private directory for the 0600 files that hand WireGuard configs to `wg`. */
+  secretDir: string,
 ): Promise<void> {
   const added = pick(plan.changes, "link", "add").map((c) => c.link);
   for (const link of added.filter((l) => l.kind === "wireguard")) {
@@ -93,6 +96,8 @@ export async function execute(
   }
   const kernelLinks = added.filter((l) => l.kind !== "wireguard");
   const setUp = [
+    // The mark that makes a link netpol's: the kernel keeps it for as long as the link lives.
+    ...added.map((l) => linkMarkArgs(l.name, plan.site)),
     ...added.map((l) => linkUp(l.name, l.kind === "wireguard" ? l.mtu : undefined)),
     ...pick(plan.changes, "link", "set").map((c) => linkUp(c.name, c.mtu)),
   ];
@@ -127,7 +132,13 @@ export async function execute(
         const key = privateKeys.get(c.spec.privateKeyFile);
         if (key === undefined)
           throw new Error(`unreachable: no private key read for ${c.spec.privateKeyFile}`);
-        await syncWireguard(runner, c.spec.name, renderWireguard(c.spec, key), "wireguard");
+        await syncWireguard(
+          runner,
+          c.spec.name,
+          renderWireguard(c.spec, key),
+          secretDir,
+          "wireguard",
+        );
       }
     })(),
   ]);

@@ -1,47 +1,113 @@
-import { mkdir, open, readFile, unlink } from "node:fs/promises";
-import path from "node:path";
+import { link, mkdir, rename, unlink, writeFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { z } from "zod";
 import { NetpolError } from "../errors.js";
+import { isRunning, processIdentity, thisProcess } from "./process-identity.js";
+import { parseState, readText, type StateFiles, stateFile } from "./state-file.js";
 
-function alive(pid: number): boolean {
+const lockSchema = z.strictObject({
+  holder: processIdentity,
+  command: z.string(),
+  since: z.string(),
+});
+type LockFile = z.infer<typeof lockSchema>;
+
+const LOCK = ".lock";
+
+export interface LockOptions {
+  /** What the holder is doing, shown to whoever is refused. */
+  readonly command?: string;
+  /** Wait this long (ms) for a live holder to finish instead of refusing at once. */
+  readonly waitMs?: number;
+}
+
+/** The lock's holder if it is still running; a crashed or recycled one is stale. */
+export async function lockHolder(files: StateFiles): Promise<LockFile | undefined> {
+  const file = stateFile(files, LOCK);
+  const text = await readText(file);
+  if (text === undefined) return undefined;
+  const held = parseState(files, file, "lock file", lockSchema, text);
+  return isRunning(held.holder) ? held : undefined;
+}
+
+/**
+ * Creates the lock with its content in one step: the content goes to a private file that is
+ * then hard-linked to the lock's name, which fails if the lock exists. So a lock file is never
+ * seen empty or half written.
+ */
+async function tryCreate(files: StateFiles, content: LockFile): Promise<boolean> {
+  const file = stateFile(files, LOCK);
+  const mine = `${file}.${content.holder.pid}.${Date.now()}`;
+  await writeFile(mine, JSON.stringify(content), { mode: 0o600 });
   try {
-    process.kill(pid, 0);
+    await link(mine, file);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    return false;
+  } finally {
+    await unlink(mine).catch(() => undefined);
   }
 }
 
 /**
- * One apply per namespace at a time, across processes and within one (the server): the lock
- * is a file created exclusively, holding the owner's pid. A lock whose owner died is taken over.
+ * Moves a stale lock out of the way. Renaming first means two processes that both found it
+ * stale cannot remove each other's fresh lock: whoever renamed a live one puts it back.
+ */
+async function clearStale(files: StateFiles): Promise<void> {
+  const file = stateFile(files, LOCK);
+  const aside = `${file}.stale.${process.pid}.${Date.now()}`;
+  const moved = await rename(file, aside).then(
+    () => true,
+    () => false,
+  );
+  if (!moved) return;
+  let held: LockFile | undefined;
+  try {
+    held = lockSchema.parse(JSON.parse((await readText(aside)) ?? ""));
+  } catch {
+    held = undefined;
+  }
+  if (held && isRunning(held.holder)) await link(aside, file).catch(() => undefined);
+  await unlink(aside).catch(() => undefined);
+}
+
+/**
+ * One apply per namespace at a time, across processes and within one (the server). The lock
+ * names its holder by pid and start time, so a holder that died (kill -9, reboot) or a pid
+ * that now belongs to another process does not block; an unreadable lock is reported with the
+ * command that clears it.
  */
 export async function withLock<T>(
-  stateDir: string,
-  scope: string,
+  files: StateFiles,
   work: () => Promise<T>,
+  options: LockOptions = {},
 ): Promise<T> {
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const file = path.join(stateDir, `${scope}.lock`);
-  for (let attempt = 0; ; attempt++) {
-    const handle = await open(file, "wx", 0o600).catch(async (err: NodeJS.ErrnoException) => {
-      if (err.code !== "EEXIST") throw err;
-      const pid = Number((await readFile(file, "utf8").catch(() => "")).trim());
-      if (attempt === 0 && Number.isInteger(pid) && pid > 0 && !alive(pid)) {
-        await unlink(file).catch(() => undefined);
-        return undefined;
-      }
+  await mkdir(files.stateDir, { recursive: true, mode: 0o700 });
+  const me: LockFile = {
+    holder: thisProcess(),
+    command: options.command ?? process.argv.slice(2, 3).join(" "),
+    since: new Date().toISOString(),
+  };
+  const giveUp = Date.now() + (options.waitMs ?? 0);
+  for (;;) {
+    if (await tryCreate(files, me)) break;
+    const holder = await lockHolder(files);
+    if (!holder) {
+      await clearStale(files);
+      continue;
+    }
+    if (Date.now() >= giveUp) {
       throw new NetpolError(
         "NETPOL_E_LOCKED",
-        `another apply (pid ${pid || "unknown"}) is running on ${scope}; wait for it to finish (lock: ${file})`,
+        `another apply (pid ${holder.holder.pid}) is running on ${files.scope} since ${holder.since} (${holder.command || "netpol"}); wait for it to finish (lock: ${stateFile(files, LOCK)})`,
       );
-    });
-    if (!handle) continue;
-    try {
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return await work();
-    } finally {
-      await unlink(file).catch(() => undefined);
     }
+    await sleep(100);
+  }
+  try {
+    return await work();
+  } finally {
+    await unlink(stateFile(files, LOCK)).catch(() => undefined);
   }
 }

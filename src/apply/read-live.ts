@@ -1,5 +1,5 @@
 import type { SiteState } from "../compile/desired.js";
-import type { Change, LiveState, Ownership, Plan } from "../plan/types.js";
+import type { Change, LiveState, Plan } from "../plan/types.js";
 import { readCaddy } from "../system/caddy/admin.js";
 import { readIp } from "../system/iproute2/iproute2.js";
 import { readNft } from "../system/nftables.js";
@@ -7,30 +7,50 @@ import type { Runner } from "../system/runner.js";
 import { readSysctls } from "../system/sysctl.js";
 import { readWireguard } from "../system/wireguard.js";
 
+/** What to read besides links, addresses, routes, rules and nftables (always read whole). */
+export interface LiveWanted {
+  /** Routes and rules with this protocol number are netpol's. */
+  readonly protocol: number;
+  readonly sysctlKeys: readonly string[];
+  /** WireGuard interfaces to ask about (the policy's and the ones netpol made). */
+  readonly wgNames: readonly string[];
+  /** Caddy's admin address, where the policy publishes HTTP. */
+  readonly proxyAdmin?: string;
+}
+
+/** What a plan or an apply of `desired` reads, with `extra` names netpol owns. */
+export function wantedFor(
+  desired: SiteState,
+  extra: { sysctlKeys?: readonly string[]; wgNames?: readonly string[] } = {},
+): LiveWanted {
+  const admin = desired.proxy?.settings.adminListen;
+  return {
+    protocol: desired.protocol,
+    sysctlKeys: [...new Set([...desired.sysctls.map(([k]) => k), ...(extra.sysctlKeys ?? [])])],
+    wgNames: [...new Set([...desired.wireguard.map((w) => w.name), ...(extra.wgNames ?? [])])],
+    ...(admin !== undefined ? { proxyAdmin: admin } : {}),
+  };
+}
+
 /** The tools a live read asks; each part is one or a few processes whatever the state's size. */
 type Part = "ip" | "nft" | "wireguard" | "sysctls" | "proxy";
 const ALL: ReadonlySet<Part> = new Set(["ip", "nft", "wireguard", "sysctls", "proxy"]);
 
 async function read(
   runner: Runner,
-  desired: SiteState,
-  owned: Ownership,
+  want: LiveWanted,
   parts: ReadonlySet<Part>,
   before?: LiveState,
 ): Promise<LiveState> {
   // The tools run side by side: nothing one of them reads depends on another's answer.
-  const wgNames = new Set([...desired.wireguard.map((w) => w.name), ...owned.links]);
-  const admin = desired.proxy?.settings.adminListen;
+  const admin = want.proxyAdmin;
   const [ip, nft, wireguard, sysctls, proxy] = await Promise.all([
-    parts.has("ip") || !before ? readIp(runner, desired.protocol) : before,
+    parts.has("ip") || !before ? readIp(runner, want.protocol) : before,
     parts.has("nft") || !before ? readNft(runner) : { listing: before.nftListing },
-    parts.has("wireguard") || !before ? readWireguard(runner, wgNames) : before.wireguard,
-    parts.has("sysctls") || !before
-      ? readSysctls(
-          runner,
-          desired.sysctls.map(([k]) => k),
-        )
-      : before.sysctls,
+    parts.has("wireguard") || !before
+      ? readWireguard(runner, new Set(want.wgNames))
+      : before.wireguard,
+    parts.has("sysctls") || !before ? readSysctls(runner, want.sysctlKeys) : before.sysctls,
     admin !== undefined && (parts.has("proxy") || !before)
       ? readCaddy(runner, admin)
       : before?.proxy,
@@ -53,8 +73,8 @@ async function read(
  * Reads what the diff needs, with a fixed number of processes: ip (3), nft (1), wg (0–1),
  * sysctl (0–1), node (0–1: the running Caddy's config), however many routes, rules and peers there are.
  */
-export function readLive(runner: Runner, desired: SiteState, owned: Ownership): Promise<LiveState> {
-  return read(runner, desired, owned, ALL);
+export function readLive(runner: Runner, want: LiveWanted): Promise<LiveState> {
+  return read(runner, want, ALL);
 }
 
 const PARTS_OF: Record<Change["kind"], readonly Part[]> = {
@@ -75,11 +95,10 @@ const PARTS_OF: Record<Change["kind"], readonly Part[]> = {
  */
 export function readAfter(
   runner: Runner,
-  desired: SiteState,
-  owned: Ownership,
+  want: LiveWanted,
   before: LiveState,
   plan: Plan,
 ): Promise<LiveState> {
   const parts = new Set(plan.changes.flatMap((c) => PARTS_OF[c.kind]));
-  return read(runner, desired, owned, parts, before);
+  return read(runner, want, parts, before);
 }

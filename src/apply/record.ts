@@ -1,118 +1,141 @@
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import path from "node:path";
+import { createHash } from "node:crypto";
+import { z } from "zod";
 import type { AddressSpec } from "../compile/desired.js";
 import { formatCidr, parseCidr } from "../net/cidr.js";
+import type { LiveLink } from "../plan/live.js";
 import type { Ownership } from "../plan/types.js";
+import { type LoadedPolicy, parsePolicy } from "../policy/load.js";
+import {
+  corrupt,
+  parseState,
+  readText,
+  removeState,
+  type StateFiles,
+  stateFile,
+  writeState,
+} from "./state-file.js";
 
 /** What netpol remembers about a namespace between runs: ownership and the policy in force. */
 export interface ApplyRecord {
   readonly site: string;
   readonly policyHash: string;
+  /** The policy text last applied: what `status`, `serve` and `watch` hold the site to. */
+  readonly policyText: string;
   readonly appliedAt: string;
   readonly appliedBy: string;
-  /** The routing protocol number its routes and rules carry (absent in older records). */
+  /** The routing protocol number its routes and rules carry. */
   readonly protocol?: number;
   readonly ownership: Ownership;
 }
 
-interface RecordFile {
-  site: string;
-  policyHash: string;
-  appliedAt: string;
-  appliedBy: string;
-  protocol?: number;
-  links: string[];
-  addresses: { device: string; cidr: string }[];
-  nftListing?: string;
+const RECORD = ".json";
+
+const cidrText = z.string().refine((t) => parseCidr(t).ok, "not a CIDR");
+export const addressEntry = z.strictObject({ device: z.string().min(1), cidr: cidrText });
+export const sysctlEntry = z.strictObject({
+  key: z.string().min(1),
+  original: z.string(),
+  value: z.string(),
+});
+
+const recordSchema = z.strictObject({
+  version: z.literal(2),
+  site: z.string().min(1),
+  policyHash: z.string().regex(/^[0-9a-f]{64}$/),
+  policyText: z.string(),
+  appliedAt: z.string(),
+  appliedBy: z.string(),
+  protocol: z.number().int().min(1).max(255).optional(),
+  /** Links netpol made; the kernel carries their mark (ifalias), the index is for humans. */
+  links: z.array(z.strictObject({ name: z.string().min(1), ifindex: z.number().int() })),
+  addresses: z.array(addressEntry),
+  sysctls: z.array(sysctlEntry),
+  nftListing: z.string().optional(),
+});
+
+export const EMPTY_OWNERSHIP: Ownership = { links: [], addresses: [], sysctls: [] };
+
+export const policyHash = (text: string) => createHash("sha256").update(text).digest("hex");
+
+export function toAddress(a: z.infer<typeof addressEntry>): AddressSpec {
+  const cidr = parseCidr(a.cidr);
+  if (!cidr.ok) throw new Error(`unreachable: schema checked ${a.cidr}`);
+  return { device: a.device, cidr: cidr.value };
 }
 
-export const EMPTY_OWNERSHIP: Ownership = { links: [], addresses: [] };
+export const fromAddress = (a: AddressSpec) => ({ device: a.device, cidr: formatCidr(a.cidr) });
 
-export function recordPath(stateDir: string, scope: string): string {
-  return path.join(stateDir, `${scope}.json`);
+export function recordPath(files: StateFiles): string {
+  return stateFile(files, RECORD);
 }
 
-export async function loadRecord(
-  stateDir: string,
-  scope: string,
-): Promise<ApplyRecord | undefined> {
-  const text = await readFile(recordPath(stateDir, scope), "utf8").catch(() => undefined);
+export async function loadRecord(files: StateFiles): Promise<ApplyRecord | undefined> {
+  const file = recordPath(files);
+  const text = await readText(file);
   if (text === undefined) return undefined;
-  const raw = JSON.parse(text) as RecordFile;
-  const addresses = raw.addresses.flatMap((a): AddressSpec[] => {
-    const cidr = parseCidr(a.cidr);
-    return cidr.ok ? [{ device: a.device, cidr: cidr.value }] : [];
-  });
+  const raw = parseState(files, file, "ownership record", recordSchema, text);
+  if (policyHash(raw.policyText) !== raw.policyHash)
+    throw corrupt(files, file, "ownership record", "the policy text does not match its hash");
   return {
     site: raw.site,
     policyHash: raw.policyHash,
+    policyText: raw.policyText,
     appliedAt: raw.appliedAt,
     appliedBy: raw.appliedBy,
     ...(raw.protocol !== undefined ? { protocol: raw.protocol } : {}),
     ownership: {
-      links: raw.links,
-      addresses,
+      links: raw.links.map((l) => l.name),
+      addresses: raw.addresses.map(toAddress),
+      sysctls: raw.sysctls,
       ...(raw.nftListing !== undefined ? { nftListing: raw.nftListing } : {}),
     },
   };
 }
 
-/** Written to a temporary file and renamed, so a crash never leaves half a record. */
-export async function saveRecord(
-  stateDir: string,
-  scope: string,
-  record: ApplyRecord,
-  policyText: string,
-): Promise<void> {
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const raw: RecordFile = {
+/** The policy in force, parsed; a record whose policy no longer parses is corrupt. */
+export async function loadInForce(
+  files: StateFiles,
+): Promise<{ record: ApplyRecord; policy: LoadedPolicy } | undefined> {
+  const record = await loadRecord(files);
+  if (!record) return undefined;
+  try {
+    return { record, policy: parsePolicy(record.policyText, "policy in force") };
+  } catch {
+    throw corrupt(files, recordPath(files), "ownership record", "its policy no longer parses");
+  }
+}
+
+/** The record as the file will hold it; `links` gives each owned link's index. */
+export function recordText(record: ApplyRecord, links: readonly LiveLink[]): string {
+  const { ownership } = record;
+  const raw: z.infer<typeof recordSchema> = {
+    version: 2,
     site: record.site,
     policyHash: record.policyHash,
+    policyText: record.policyText,
     appliedAt: record.appliedAt,
     appliedBy: record.appliedBy,
     ...(record.protocol !== undefined ? { protocol: record.protocol } : {}),
-    links: [...record.ownership.links],
-    addresses: record.ownership.addresses.map((a) => ({
-      device: a.device,
-      cidr: formatCidr(a.cidr),
+    links: ownership.links.map((name) => ({
+      name,
+      ifindex: links.find((l) => l.name === name)?.ifindex ?? 0,
     })),
-    ...(record.ownership.nftListing !== undefined
-      ? { nftListing: record.ownership.nftListing }
-      : {}),
+    addresses: ownership.addresses.map(fromAddress),
+    sysctls: [...(ownership.sysctls ?? [])],
+    ...(ownership.nftListing !== undefined ? { nftListing: ownership.nftListing } : {}),
   };
-  await writeAtomically(policyPath(stateDir, scope), policyText);
-  await writeAtomically(recordPath(stateDir, scope), `${JSON.stringify(raw, null, 2)}\n`);
+  return `${JSON.stringify(raw, null, 2)}\n`;
 }
 
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  await rename(tmp, file);
+/** The record file as text, for putting it back exactly when an apply is reverted. */
+export async function readRecordText(files: StateFiles): Promise<string | undefined> {
+  const text = await readText(recordPath(files));
+  if (text !== undefined)
+    parseState(files, recordPath(files), "ownership record", recordSchema, text);
+  return text;
 }
 
-/** The text of the policy last applied to this scope. */
-export function policyPath(stateDir: string, scope: string): string {
-  return path.join(stateDir, `${scope}.policy.yaml`);
-}
-
-export async function loadPolicyText(stateDir: string, scope: string): Promise<string | undefined> {
-  return readFile(policyPath(stateDir, scope), "utf8").catch(() => undefined);
-}
-
-/** The record file as text, for putting it back exactly when an unconfirmed apply is reverted. */
-export async function readRecordText(stateDir: string, scope: string): Promise<string | undefined> {
-  return readFile(recordPath(stateDir, scope), "utf8").catch(() => undefined);
-}
-
-export async function writeRecordText(
-  stateDir: string,
-  scope: string,
-  text: string | undefined,
-): Promise<void> {
-  const file = recordPath(stateDir, scope);
-  if (text === undefined) {
-    await rm(file, { force: true });
-    return;
-  }
-  await writeAtomically(file, text);
+export async function writeRecordText(files: StateFiles, text: string | undefined): Promise<void> {
+  if (text === undefined) await removeState(recordPath(files));
+  else await writeState(recordPath(files), text);
 }

@@ -1,14 +1,23 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
+
+/** How a round ended: done; refused because another apply holds the site (try again soon); failed. */
+export type Round = "done" | "busy" | "failed";
+
+const SETTLE_MS = 100;
+const BUSY_RETRY_MS = 250;
+const FAILED_RETRIES_MS = [1_000, 2_000, 4_000];
 
 /**
  * Re-applies when links change. A route through a device dies with the device, so when an
  * external tunnel (OpenVPN's tun, say) comes back, its egress route must be put back; the
- * fail-closed route holds the line meanwhile. Apply is idempotent, so reacting to every
- * link event is safe; events are coalesced.
+ * fail-closed route holds the line meanwhile. Events are coalesced: any that arrive while a
+ * round runs make one more round after it, and a round refused because another apply holds
+ * the lock is tried again once the lock is free, so no wake-up is lost.
  */
 export function watchLinks(
   netns: string | undefined,
-  onChange: () => Promise<void>,
+  round: () => Promise<Round>,
   signal: AbortSignal,
 ): Promise<void> {
   const argv = [...(netns ? ["-n", netns] : []), "-o", "monitor", "link"];
@@ -18,14 +27,33 @@ export function watchLinks(
     buffer: false,
     stdin: "ignore",
   });
-  let timer: NodeJS.Timeout | undefined;
-  let running = Promise.resolve();
+  let dirty = false;
+  let loop: Promise<void> | undefined;
+  const drain = async () => {
+    let failures = 0;
+    while (dirty && !signal.aborted) {
+      dirty = false;
+      const result = await round();
+      if (result === "busy") {
+        dirty = true;
+        await sleep(BUSY_RETRY_MS);
+      } else if (result === "failed" && failures < FAILED_RETRIES_MS.length) {
+        dirty = true;
+        await sleep(FAILED_RETRIES_MS[failures++]);
+      } else if (result === "done") {
+        failures = 0;
+      }
+    }
+    loop = undefined;
+  };
+  let settle: NodeJS.Timeout | undefined;
   monitor.stdout?.on("data", () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      running = running.then(onChange, onChange);
-    }, 200);
+    clearTimeout(settle);
+    settle = setTimeout(() => {
+      dirty = true;
+      loop ??= drain();
+    }, SETTLE_MS);
   });
-  signal.addEventListener("abort", () => clearTimeout(timer));
-  return monitor.then(() => running);
+  signal.addEventListener("abort", () => clearTimeout(settle));
+  return monitor.then(() => loop);
 }

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { NetpolError } from "../errors.js";
+import { ERRORS, NetpolError } from "../errors.js";
 import { formatDiagnostic } from "../policy/diagnostic.js";
 import { errorBody } from "../server/errors.js";
 import { VERSION } from "../version.js";
@@ -20,7 +20,9 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   plan: async () => (await import("./commands/plan.js")).registerPlan,
   apply: async () => (await import("./commands/apply.js")).registerApply,
   confirm: async () => (await import("./commands/apply.js")).registerApply,
+  revert: async () => (await import("./commands/apply.js")).registerApply,
   "revert-unconfirmed": async () => (await import("./commands/apply.js")).registerApply,
+  recover: async () => (await import("./commands/recover.js")).registerRecover,
   push: async () => (await import("./commands/push.js")).registerPush,
   down: async () => (await import("./commands/down.js")).registerDown,
   watch: async () => (await import("./commands/watch.js")).registerWatch,
@@ -64,9 +66,9 @@ function reportError(err: unknown, json: boolean): number {
     return err.exitCode;
   }
   process.stderr.write(
-    `netpol: internal error (please report it):\n${err instanceof Error ? err.stack : String(err)}\n`,
+    `netpol: internal error (NETPOL_E_INTERNAL, please report it):\n${err instanceof Error ? err.stack : String(err)}\n`,
   );
-  return 70;
+  return ERRORS.NETPOL_E_INTERNAL.exit;
 }
 
 // A reader that went away (`netpol plan … | head -1`) is no error: the rest of the output is

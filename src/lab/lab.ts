@@ -64,7 +64,9 @@ async function provider(
       ? `[Interface]\nPrivateKey = ${own}\nListenPort = ${HMA_PORT}\n[Peer]\nPublicKey = ${peerPublic}\nAllowedIPs = 10.66.0.2/32, 192.168.6.0/24\n`
       : `[Interface]\nPrivateKey = ${own}\n[Peer]\nPublicKey = ${peerPublic}\nAllowedIPs = 0.0.0.0/0\nEndpoint = ${ADDR.vpnExit}:${HMA_PORT}\nPersistentKeepalive = 5\n`;
   const r = lab.run(role);
-  await withSecretFile(conf, (file) => r.run("wg", ["setconf", dev, file]));
+  await withSecretFile(path.join(lab.dir, "secrets"), conf, (file) =>
+    r.run("wg", ["setconf", dev, file]),
+  );
   // Like OpenVPN with route-noexec: an address and nothing else, no routes.
   const address = role === "vpn" ? ADDR.hmaVpn : ADDR.hmaHome;
   await r.run("ip", ["-batch", "-"], {

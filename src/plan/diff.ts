@@ -130,6 +130,13 @@ export function diff(desired: SiteState, live: LiveState, owned: Ownership): Pla
       const from = live.sysctls.get(key);
       return { kind: "sysctl", op: "set", key, to, ...(from !== undefined ? { from } : {}) };
     });
+  // A sysctl netpol changed and no longer needs gets its old value back, unless someone has
+  // changed it since.
+  for (const s of owned.sysctls ?? []) {
+    if (desired.sysctls.some(([key]) => key === s.key)) continue;
+    if (live.sysctls.get(s.key) === s.value && s.value !== s.original)
+      sysctls.push({ kind: "sysctl", op: "set", key: s.key, from: s.value, to: s.original });
+  }
 
   const liveAddresses = new Set(live.addresses.map(addressKey));
   const ownedAddresses = owned.addresses.filter((a) => liveAddresses.has(addressKey(a)));

@@ -7,6 +7,9 @@ import type { AddressSpec, RouteSpec, RuleSpec } from "../compile/desired.js";
 
 export interface LiveLink {
   readonly name: string;
+  readonly ifindex: number;
+  /** The link's ifalias: netpol marks the links it creates there. */
+  readonly alias: string | undefined;
   readonly kind: string | undefined;
   readonly master: string | undefined;
   readonly up: boolean;

@@ -26,6 +26,14 @@ export interface Ownership {
   readonly addresses: readonly AddressSpec[];
   /** `nft list table` right after the last apply: any other listing was edited by hand. */
   readonly nftListing?: string;
+  /** sysctls netpol changed, with the value they had before: put back when no longer needed. */
+  readonly sysctls?: readonly OwnedSysctl[];
+}
+
+export interface OwnedSysctl {
+  readonly key: string;
+  readonly original: string;
+  readonly value: string;
 }
 
 export type Change =

@@ -45,6 +45,15 @@ export function linkAdd(link: LinkSpec): string[][] {
   }
 }
 
+/** How netpol's mark on a link it created begins (see apply/ownership): `netpol:<site>`. */
+export const LINK_MARK = "netpol:";
+
+export const linkMark = (site: string) => `${LINK_MARK}${site}`;
+
+export function linkMarkArgs(name: string, site: string): string[] {
+  return ["link", "set", "dev", name, "alias", linkMark(site)];
+}
+
 /** Brings a link up, setting its MTU on the way when given. */
 export function linkUp(name: string, mtu?: number): string[] {
   return ["link", "set", "dev", name, ...(mtu !== undefined ? ["mtu", String(mtu)] : []), "up"];

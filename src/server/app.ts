@@ -1,8 +1,9 @@
 import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance } from "fastify";
 import { applySite, planSite, type Target } from "../apply/apply.js";
-import { armRevert, confirmApply } from "../apply/confirm.js";
-import { loadPolicyText, loadRecord, readRecordText } from "../apply/record.js";
+import { confirmApply } from "../apply/confirm.js";
+import { loadInForce } from "../apply/record.js";
+import { filesOf } from "../apply/state-file.js";
 import { NetpolError } from "../errors.js";
 import { planJson } from "../plan/format.js";
 import { MAX_POLICY_BYTES } from "../policy/load.js";
@@ -84,14 +85,13 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
   };
 
   const inForce = async () => {
-    const record = await loadRecord(opts.target.stateDir, opts.target.scope);
-    const text = await loadPolicyText(opts.target.stateDir, opts.target.scope);
-    if (!record || text === undefined)
+    const found = await loadInForce(filesOf(opts.target));
+    if (!found)
       throw new NetpolError(
         "NETPOL_E_NO_POLICY",
         "no policy has been applied here yet; POST one to /apply",
       );
-    return { record, text };
+    return { record: found.record, text: found.record.policyText };
   };
 
   app.get("/healthz", async () => ({ ok: true }));
@@ -130,9 +130,7 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
         );
       }
       const site =
-        request.query.site ??
-        opts.site ??
-        (await loadRecord(opts.target.stateDir, opts.target.scope))?.site;
+        request.query.site ?? opts.site ?? (await loadInForce(filesOf(opts.target)))?.record.site;
       if (site === undefined)
         throw new NetpolError("NETPOL_E_USAGE", "say which site to apply: ?site=NAME");
       const validated = await validator.validate(request.body, "request body", site);
@@ -150,18 +148,22 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
         return { dryRun: true, plan: planJson((await planSite(opts.target, policy)).plan) };
       const started = process.hrtime.bigint();
       try {
-        const previous = await readRecordText(opts.target.stateDir, opts.target.scope);
-        const result = await applySite(opts.target, policy, `http ${request.ip}`, async (r) => {
-          const timer = opts.revertTimer;
-          if (seconds === undefined || !r.restore || !timer) return;
-          await armRevert(opts.target, r.restore, previous, seconds, timer);
-        });
+        const timer = opts.revertTimer;
+        const result = await applySite(
+          opts.target,
+          policy,
+          `http ${request.ip}`,
+          seconds !== undefined && timer ? { confirm: { seconds, startTimer: timer } } : {},
+        );
         metrics.applies.inc({ result: result.changed ? "changed" : "unchanged" });
         return {
           changed: result.changed,
           plan: planJson(result.plan),
           policy: { hash: result.record.policyHash, appliedAt: result.record.appliedAt },
-          ...(seconds !== undefined && result.changed ? { confirmWithinSeconds: seconds } : {}),
+          ...(result.pending
+            ? { confirmWithinSeconds: seconds, confirmDeadline: result.pending.deadline }
+            : {}),
+          ...(result.notes.length > 0 ? { notes: result.notes } : {}),
         };
       } catch (err) {
         metrics.applies.inc({

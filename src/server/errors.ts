@@ -76,14 +76,16 @@ function clientError(
 export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof NetpolError) {
-      return reply.status(err.httpStatus).send(errorBody(err.code, err.message, err.diagnostics));
+      const body = errorBody(err.code, err.message, err.diagnostics);
+      const details = Object.keys(err.details).length > 0 ? { details: err.details } : {};
+      return reply.status(err.httpStatus).send({ error: { ...body.error, ...details } });
     }
     const client = clientError(bodyLimit, err);
     if (client) return reply.status(client.status).send(errorBody(client.code, client.message));
     request.log.error({ err }, "internal error");
     return reply
       .status(500)
-      .send(errorBody("NETPOL_E_TOOL_FAILED", "internal error; see the server log"));
+      .send(errorBody("NETPOL_E_INTERNAL", "internal error; see the server log"));
   });
   app.setNotFoundHandler((_request, reply) =>
     reply.status(404).send(errorBody("NETPOL_E_NOT_FOUND", "no such route")),

@@ -1,13 +1,16 @@
 import { planSite, type Target } from "../apply/apply.js";
-import { loadPolicyText, loadRecord } from "../apply/record.js";
+import { describePending, loadPending } from "../apply/confirm.js";
+import { describeInterrupted, interruptedBy, loadJournal } from "../apply/journal.js";
+import { loadInForce } from "../apply/record.js";
+import { filesOf } from "../apply/state-file.js";
 import { siteMarks } from "../compile/egress-groups.js";
 import { guardComment } from "../compile/nftables.js";
 import { formatAddress } from "../net/cidr.js";
 import { formatHostPort } from "../net/host-port.js";
 import { planJson } from "../plan/format.js";
+import { routeKey } from "../plan/keys.js";
 import type { LiveState } from "../plan/types.js";
 import type { Intent } from "../policy/intent.js";
-import { parsePolicy } from "../policy/load.js";
 import { readUpstreams } from "../system/caddy/admin.js";
 import type { Runner } from "../system/runner.js";
 import { VERSION } from "../version.js";
@@ -37,6 +40,20 @@ export interface SiteStatus {
     readonly appliedBy: string;
   } | null;
   readonly drift: ReturnType<typeof planJson> | null;
+  /** An apply made with --confirm that reverts by itself at `deadline` unless confirmed. */
+  readonly pendingConfirm: {
+    readonly deadline: string;
+    readonly policyHash: string;
+    readonly appliedBy: string;
+    readonly message: string;
+  } | null;
+  /** An apply that is under way, or was killed before it finished. */
+  readonly interruptedApply: {
+    readonly startedAt: string;
+    readonly policyHash: string;
+    readonly running: boolean;
+    readonly message: string;
+  } | null;
   readonly tunnels: readonly {
     readonly interface: string;
     readonly listenPort: number;
@@ -111,9 +128,27 @@ async function probeTcp(runner: Runner, host: string, port: number): Promise<boo
  * services. Reads the live state once; probes each published TCP/HTTP target with one connect.
  */
 export async function collectStatus(target: Target, now: number): Promise<SiteStatus> {
-  const record = await loadRecord(target.stateDir, target.scope);
-  const text = await loadPolicyText(target.stateDir, target.scope);
-  if (!record || text === undefined) {
+  const files = filesOf(target);
+  const inForce = await loadInForce(files);
+  const pending = await loadPending(files);
+  const interrupted = interruptedBy(await loadJournal(files));
+  const pendingConfirm = pending
+    ? {
+        deadline: pending.deadline,
+        policyHash: pending.policyHash,
+        appliedBy: pending.appliedBy,
+        message: describePending(pending),
+      }
+    : null;
+  const interruptedApply = interrupted
+    ? {
+        startedAt: interrupted.startedAt,
+        policyHash: interrupted.policyHash,
+        running: interrupted.running,
+        message: describeInterrupted(interrupted),
+      }
+    : null;
+  if (!inForce) {
     // Nothing applied here, so nothing here is netpol's to report on.
     return {
       site: null,
@@ -121,13 +156,15 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
       version: VERSION,
       policy: null,
       drift: null,
+      pendingConfirm,
+      interruptedApply,
       tunnels: [],
       egress: [],
       services: [],
     };
   }
+  const { record, policy: loaded } = inForce;
   const site = record.site;
-  const loaded = parsePolicy(text, "policy in force");
   const { intent } = loaded;
   // keyDir is only for applying; a plan reads no keys.
   const { live, plan, desired } = await planSite(target, { ...loaded, keyDir: "", site });
@@ -186,16 +223,25 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     version: VERSION,
     policy: { hash: record.policyHash, appliedAt: record.appliedAt, appliedBy: record.appliedBy },
     drift: planJson(plan),
+    pendingConfirm,
+    interruptedApply,
     tunnels,
     egress: (siteIntent?.egress ?? []).map((e) => {
       const up = live.links.some((l) => l.name === e.via.device && l.up);
+      // Up is not enough: until its route through the device is back, the unreachable one answers.
+      const routed = desired.routes.every(
+        (r) =>
+          r.type !== "unicast" ||
+          r.device !== e.via.device ||
+          live.routes.owned.some((o) => routeKey(o) === routeKey(r)),
+      );
       const group = groups.find((g) => g.egress.includes(e));
       return {
         name: e.name,
         device: e.via.device,
         deviceUp: up,
         failClosed: e.failClosed,
-        failClosedEngaged: e.failClosed && !up,
+        failClosedEngaged: e.failClosed && !(up && routed),
         droppedPackets: group ? dropped(live.nftListing, guardComment(group)) : null,
       };
     }),

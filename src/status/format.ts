@@ -15,6 +15,8 @@ export function formatStatus(s: SiteStatus): string {
       ? `  policy ${s.policy.hash.slice(0, 12)} applied ${s.policy.appliedAt} by ${s.policy.appliedBy}`
       : "  no policy applied",
   );
+  if (s.pendingConfirm) out.push(`  ${s.pendingConfirm.message}`);
+  if (s.interruptedApply) out.push(`  ${s.interruptedApply.message}`);
   if (s.drift) {
     out.push(s.drift.inSync ? "  in sync" : `  drift: ${s.drift.changes.length} changes pending`);
     for (const c of s.drift.changes) out.push(`    ${c.op} ${c.kind} ${c.what}`);

@@ -36,6 +36,7 @@ const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
   nft: "nftables",
   wg: "wireguard-tools",
   nc: "netcat-openbsd",
+  setpriv: "util-linux",
 };
 
 export function toolMissing(tool: string): NetpolError {
@@ -55,9 +56,20 @@ export function toolFailed(
   said: string,
 ): NetpolError {
   const where = options.step ? ` during ${options.step}` : "";
+  const command = commandLine(tool, args);
   return new NetpolError(
     "NETPOL_E_TOOL_FAILED",
-    `\`${commandLine(tool, args)}\`${netns ? ` in netns ${netns}` : ""} failed${where} (exit ${exitCode}): ${redact(said.trim())}`,
+    `\`${command}\`${netns ? ` in netns ${netns}` : ""} failed${where} (exit ${exitCode}): ${redact(said.trim())}`,
+    [],
+    {
+      details: {
+        command,
+        ...(options.step ? { step: options.step } : {}),
+        ...(netns ? { netns } : {}),
+        ...(exitCode !== undefined ? { exitCode } : {}),
+        stderr: redact(said.trim()),
+      },
+    },
   );
 }
 
@@ -73,18 +85,20 @@ export function createRunner(netns?: string): Runner {
       return spawned;
     },
     async run(tool, args, options = {}) {
-      const [file, argv] = netns
-        ? ["ip", ["netns", "exec", netns, tool, ...args]]
-        : [tool, [...args]];
+      const argv = netns ? ["ip", "netns", "exec", netns, tool, ...args] : [tool, ...args];
       spawned++;
-      const result = await execa(file, argv, {
+      // A tool dies with netpol (parent-death signal): a killed apply leaves no `ip -batch`
+      // running on behind the next one, which has taken its stale lock over.
+      const result = await execa("setpriv", ["--pdeathsig", "KILL", ...argv], {
         input: options.input ?? "",
         reject: false,
         env: { LC_ALL: "C", PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` },
         extendEnv: true,
       });
       if (result.failed) {
-        if ((result as { code?: string }).code === "ENOENT") throw toolMissing(tool);
+        if ((result as { code?: string }).code === "ENOENT") throw toolMissing("setpriv");
+        if (/failed to execute|exec of .* failed: No such file/.test(result.stderr))
+          throw toolMissing(tool);
         const said = `${result.stderr || result.stdout || result.shortMessage}`;
         throw toolFailed(tool, args, netns, options, result.exitCode, said);
       }

@@ -62,13 +62,17 @@ export async function createWireguardLink(
 
 /**
  * `wg syncconf` changes only what differs, so live sessions of untouched peers survive. The
- * config holds the private key: it goes through a 0600 file, never argv.
+ * config holds the private key: it goes through a 0600 file in netpol's state directory, never
+ * argv nor the shared temp directory.
  */
 export async function syncWireguard(
   runner: Runner,
   name: string,
   config: string,
+  secretDir: string,
   step: string,
 ): Promise<void> {
-  await withSecretFile(config, (file) => runner.run("wg", ["syncconf", name, file], { step }));
+  await withSecretFile(secretDir, config, (file) =>
+    runner.run("wg", ["syncconf", name, file], { step }),
+  );
 }

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { homeArgs } from "../support/lab.js";
@@ -56,7 +57,10 @@ describeLive("apply on a live namespace", () => {
     expect(unconfirmed.exitCode, unconfirmed.stderr).toBe(0);
     expect(unconfirmed.stdout).toContain("netpol confirm");
     expect(await owned()).not.toEqual([]);
-    await new Promise((r) => setTimeout(r, 3500));
+    // The revert comes 2 s after the apply finished, from a process of its own.
+    const pending = `${stateDir}/netns-${lab.names.ns("home")}.pending.json`;
+    const giveUp = Date.now() + 15_000;
+    while (existsSync(pending) && Date.now() < giveUp) await new Promise((r) => setTimeout(r, 100));
     expect(await ownedSnapshot(node)).toEqual(before);
 
     const kept = await cli("apply", "--confirm", "2");

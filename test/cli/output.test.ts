@@ -221,7 +221,7 @@ describeLive("completion and version", () => {
       ns.name,
     ]);
     // Hidden commands stay hidden.
-    expect(await complete(["netpol", "rev"])).toEqual([]);
+    expect(await complete(["netpol", "revert-"])).toEqual([]);
   });
 
   it("zsh completion is valid zsh naming every command", async () => {

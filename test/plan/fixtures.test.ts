@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { computeRestore, type Snapshot } from "../../src/apply/restore.js";
+import { computeRestore, snapshotSchema } from "../../src/apply/restore.js";
 import type { SiteState } from "../../src/compile/desired.js";
 import { diff } from "../../src/plan/diff.js";
 import type { LiveState, Ownership, Plan } from "../../src/plan/types.js";
@@ -10,8 +10,9 @@ import { decode, encode } from "./fixture-json.js";
 /**
  * The pure core on recorded cases, one folder each (made on the fake kernel, then edited by
  * hand where a case needed it). A diff case holds desired.json, live.json and ownership.json
- * and expects plan.json; a restore case holds snapshot.json, live.json (the state after the
- * failure), plan.json and created.json and expects restore.json. `UPDATE_FIXTURES=1`
+ * and expects plan.json; a restore case holds snapshot.json (as a pending `--confirm` keeps it),
+ * live.json (the state after the failure), owned-now.json and plan.json (for its site) and
+ * expects restore.json. `UPDATE_FIXTURES=1`
  * rewrites the expectations: review the diff like code.
  */
 
@@ -31,11 +32,14 @@ describe("fixture cases", () => {
     const read = <T>(file: string) => decode<T>(readFileSync(path.join(dir, file), "utf8"));
     if (existsSync(path.join(dir, "snapshot.json"))) {
       it(`${name}: restore script`, () => {
+        const snapshot = snapshotSchema.parse(
+          JSON.parse(readFileSync(path.join(dir, "snapshot.json"), "utf8")),
+        );
         const script = computeRestore(
-          read<Snapshot>("snapshot.json"),
+          snapshot,
           read<LiveState>("live.json"),
-          read<Plan>("plan.json"),
-          read<string[]>("created.json"),
+          read<Pick<Ownership, "links" | "addresses">>("owned-now.json"),
+          read<Plan>("plan.json").site,
         );
         check(dir, "restore.json", script);
       });

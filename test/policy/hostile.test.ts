@@ -127,7 +127,9 @@ describe("the hostile corpus", () => {
         }
       }
       expect(wrong).toEqual([]);
-      expect(await loadRecord(stateDir(), "hostile")).toBeUndefined();
+      expect(
+        await loadRecord({ stateDir: stateDir(), scope: "hostile", netns: undefined }),
+      ).toBeUndefined();
       const links = await node.run("ip", ["-json", "link", "show"]);
       expect(links).not.toContain("wg0");
       // The parsing worker has a heap cap of its own; the server grows by far less.

@@ -47,6 +47,7 @@ export async function fakeHome(): Promise<LabHome> {
   kernel.must("wireguard-go", [names.hma]);
   const far = generateKeyPair();
   await withSecretFile(
+    path.join(dir, "secrets"),
     `[Interface]\nPrivateKey = ${generateKeyPair().privateKey}\n[Peer]\nPublicKey = ${far.publicKey}\nAllowedIPs = 0.0.0.0/0\nEndpoint = ${ADDR.vpnExit}:51820\nPersistentKeepalive = 5\n`,
     (file) => runner.run("wg", ["setconf", names.hma, file]),
   );

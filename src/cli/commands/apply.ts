@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
-import { armRevert, confirmApply, revertIfUnconfirmed } from "../../apply/confirm.js";
-import { readRecordText } from "../../apply/record.js";
+import { confirmApply, revertIfUnconfirmed, revertNow } from "../../apply/confirm.js";
 import { NetpolError } from "../../errors.js";
 import { formatPlan, formatPlanJson, planJson } from "../../plan/format.js";
 import { applyRemote, confirmRemote, otherSites } from "../all-sites.js";
@@ -61,17 +60,15 @@ export function registerApply(program: Command): void {
     const others = opts.all ? otherSites(policy.intent, opts.site, policy.keyDir) : undefined;
     const remote = others ? await applyRemote(others.remote, policy.text, seconds, opts.site) : [];
     const { target, done } = showingProgress(targetFrom(opts), opts);
-    const previous = await readRecordText(target.stateDir, target.scope);
     const result = await applySite(
       target,
       { ...policy, site: opts.site },
       whoAmI("cli"),
-      async (r) => {
-        if (seconds === undefined || !r.restore) return;
-        await armRevert(target, r.restore, previous, seconds, (id) => startRevertTimer(opts, id));
-      },
+      seconds === undefined
+        ? {}
+        : { confirm: { seconds, startTimer: (id) => startRevertTimer(opts, id) } },
     ).finally(done);
-    const confirmBy = result.changed ? seconds : undefined;
+    const pending = result.pending;
     const netns = opts.netns ? ` --netns ${opts.netns}` : "";
     const confirmAll = opts.all ? ` ${file} --site ${opts.site} --all` : "";
     report(
@@ -85,17 +82,19 @@ export function registerApply(program: Command): void {
           )
           .join("") +
         notReached(others?.unreachable ?? [], file) +
+        result.notes.map((n) => `note: ${n}\n`).join("") +
         formatPlan(result.plan, target.scope) +
         (result.changed ? `applied and verified (${target.runner.spawned} commands run)\n` : "") +
-        (confirmBy !== undefined
-          ? `run \`netpol confirm${confirmAll}${netns}\` within ${confirmBy}s, or this apply is reverted\n`
+        (pending
+          ? `run \`netpol confirm${confirmAll}${netns}\` before ${pending.deadline} (${seconds}s), or this apply is reverted\n`
           : ""),
       () => ({
         plan: planJson(result.plan),
         changed: result.changed,
         commandsRun: target.runner.spawned,
         policyHash: result.record.policyHash,
-        ...(confirmBy !== undefined ? { confirmWithinSeconds: confirmBy } : {}),
+        notes: result.notes,
+        ...(pending ? { confirmWithinSeconds: seconds, confirmDeadline: pending.deadline } : {}),
         ...(opts.all ? { remote, notReached: others?.unreachable ?? [] } : {}),
       }),
     );
@@ -119,6 +118,17 @@ export function registerApply(program: Command): void {
       opts,
       () => "confirmed\n",
       () => ({ confirmed: true }),
+    );
+  });
+
+  targetOptions(
+    outputOptions(program.command("revert").description("undo an apply made with --confirm now")),
+  ).action(async (opts: TargetOptions & OutputOptions) => {
+    await revertNow(targetFrom(opts));
+    report(
+      opts,
+      () => "reverted: the state before the apply is back\n",
+      () => ({ reverted: true }),
     );
   });
 

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { planSite } from "../../apply/apply.js";
+import { describeInterrupted } from "../../apply/journal.js";
 import { formatPlanJson, planJson } from "../../plan/format.js";
 import { otherSites, planRemote } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
@@ -26,7 +27,14 @@ export function registerPlan(program: Command): void {
     const remote = opts.all
       ? await planRemote(otherSites(policy.intent, opts.site, policy.keyDir).remote, policy.text)
       : [];
-    const local = planJson((await planSite(target, { ...policy, site: opts.site })).plan);
+    const planned = await planSite(target, { ...policy, site: opts.site });
+    const { interrupted } = planned;
+    // An interrupted apply leaves its record to finish even when the kernel already agrees.
+    const note = interrupted ? `note: ${describeInterrupted(interrupted)}\n` : "";
+    const local = {
+      ...planJson(planned.plan),
+      ...(interrupted ? { inSync: false, interruptedApply: interrupted } : {}),
+    };
     const plans = [...remote, local];
     if (opts.all)
       report(
@@ -37,7 +45,7 @@ export function registerPlan(program: Command): void {
     else
       report(
         opts,
-        () => formatPlanJson(local, target.scope),
+        () => note + formatPlanJson(planJson(planned.plan), target.scope),
         () => local,
       );
     process.exitCode = plans.some((p) => p.conflicts.length > 0)

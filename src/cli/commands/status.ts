@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { loadPolicyText } from "../../apply/record.js";
+import { loadInForce } from "../../apply/record.js";
+import { filesOf } from "../../apply/state-file.js";
 import { NetpolError } from "../../errors.js";
-import { parsePolicy } from "../../policy/load.js";
 import { collectStatus, type SiteStatus } from "../../status/collect.js";
 import { formatStatus } from "../../status/format.js";
 import { callSite } from "../../system/control.js";
@@ -18,11 +18,9 @@ interface StatusOptions extends TargetOptions, OutputOptions {
 
 /** The sites the policy in force here reaches through `control`, asked for their status. */
 async function othersStatus(opts: StatusOptions, local: SiteStatus): Promise<SiteStatus[]> {
-  const target = targetFrom(opts);
-  const text = await loadPolicyText(target.stateDir, target.scope);
-  if (text === undefined || local.site === null) return [];
-  const { intent } = parsePolicy(text, "policy in force");
-  const { remote } = otherSites(intent, local.site, opts.keyDir);
+  const found = await loadInForce(filesOf(targetFrom(opts)));
+  if (!found || local.site === null) return [];
+  const { remote } = otherSites(found.policy.intent, local.site, opts.keyDir);
   return Promise.all(remote.map((s) => callSite<SiteStatus>(s.name, s.control, "/status")));
 }
 

@@ -1,10 +1,15 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
-import { applySite } from "../../apply/apply.js";
-import { watchLinks } from "../../apply/watch.js";
+import { applySite, type PolicyInput } from "../../apply/apply.js";
+import { loadInForce } from "../../apply/record.js";
+import { filesOf } from "../../apply/state-file.js";
+import { type Round, watchLinks } from "../../apply/watch.js";
 import { NetpolError } from "../../errors.js";
 import { type OutputOptions, outputOptions } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
+
+const BUSY = new Set(["NETPOL_E_LOCKED", "NETPOL_E_CONFIRM_PENDING"]);
 
 interface WatchOptions extends TargetOptions, OutputOptions {
   site: string;
@@ -16,7 +21,7 @@ export function registerWatch(program: Command): void {
   targetOptions(
     outputOptions(program.command("watch"))
       .description(
-        "apply, then re-apply whenever links change (puts egress routes back when a tunnel returns) and every --interval seconds (puts proxy routes back into a restarted Caddy)",
+        "apply, then re-apply the policy in force whenever links change (puts egress routes back when a tunnel returns) and every --interval seconds (puts proxy routes back into a restarted Caddy)",
       )
       .argument("<policy>", "policy file (YAML)")
       .requiredOption("--site <name>", "site this machine (or namespace) is")
@@ -29,37 +34,47 @@ export function registerWatch(program: Command): void {
         "NETPOL_E_USAGE",
         `--interval takes a whole number of seconds, not ${opts.interval}`,
       );
-    const policy = { ...(await readPolicyFile(file, opts.keyDir)), site: opts.site };
+    const started = { ...(await readPolicyFile(file, opts.keyDir)), site: opts.site };
     const target = targetFrom(opts);
     // A long-running command reports events, one line each (one JSON object each with --json).
     const event = (stream: NodeJS.WriteStream, text: string, json: Record<string, unknown>) => {
       const time = new Date().toISOString();
       stream.write(opts.json ? `${JSON.stringify({ time, ...json })}\n` : `${time} ${text}\n`);
     };
-    const converge = async () => {
+    // After the first round, the policy is whatever the last apply put in force: an operator's
+    // `netpol apply` of another policy is followed, not undone.
+    const inForce = async (): Promise<PolicyInput> => {
+      const found = await loadInForce(filesOf(target));
+      return found ? { ...found.policy, keyDir: started.keyDir, site: found.record.site } : started;
+    };
+    const converge = async (policy: () => Promise<PolicyInput> = inForce): Promise<Round> => {
       try {
-        const r = await applySite(target, policy, whoAmI("watch"));
+        const r = await applySite(target, await policy(), whoAmI("watch"));
         const changes = r.plan.changes.length;
+        for (const note of r.notes) event(process.stdout, `note: ${note}`, { event: "note", note });
         if (r.changed && !opts.quiet)
           event(process.stdout, `applied ${changes} changes`, { event: "applied", changes });
+        return "done";
       } catch (err) {
-        // Another apply holds the lock: it converges too, so this round can be skipped.
-        if (err instanceof NetpolError && err.code === "NETPOL_E_LOCKED") return;
+        // Another apply holds the site: this round is tried again once it is free.
+        if (err instanceof NetpolError && BUSY.has(err.code)) return "busy";
         const message = err instanceof Error ? err.message : String(err);
-        const code = err instanceof NetpolError ? err.code : "internal";
+        const code = err instanceof NetpolError ? err.code : "NETPOL_E_INTERNAL";
         event(process.stderr, message, { event: "error", code, message });
+        return "failed";
       }
     };
     const stop = new AbortController();
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
-    await converge();
+    const watching = watchLinks(opts.netns, () => converge(), stop.signal);
+    while ((await converge(async () => started)) === "busy") await sleep(250);
     if (!opts.quiet) {
       const where = opts.netns ? ` in netns ${opts.netns}` : "";
       event(process.stdout, `watching links${where}`, { event: "watching" });
     }
     // A restarted Caddy sends no link event: its lost routes are found by looking again.
-    const timer = seconds > 0 ? setInterval(converge, seconds * 1000) : undefined;
+    const timer = seconds > 0 ? setInterval(() => void converge(), seconds * 1000) : undefined;
     stop.signal.addEventListener("abort", () => clearInterval(timer));
-    await watchLinks(opts.netns, converge, stop.signal);
+    await watching;
   });
 }

@@ -120,7 +120,9 @@ export function parseRules(json: unknown[], family: Family, protocol: number): O
 }
 
 interface JsonLink {
+  ifindex: number;
   ifname: string;
+  ifalias?: string;
   master?: string;
   flags?: string[];
   mtu: number;
@@ -131,6 +133,8 @@ interface JsonLink {
 export function parseLinks(json: unknown[]): LiveLink[] {
   return (json as JsonLink[]).map((l) => ({
     name: l.ifname,
+    ifindex: l.ifindex,
+    alias: l.ifalias,
     kind: l.linkinfo?.info_kind,
     master: l.master,
     up: l.flags?.includes("UP") ?? false,

@@ -1,0 +1,117 @@
+import { mkdir, open, readFile, rm } from "node:fs/promises";
+import path from "node:path";
+import writeFileAtomic from "write-file-atomic";
+import type { z } from "zod";
+import { NetpolError } from "../errors.js";
+
+/**
+ * Files netpol keeps in its state directory: parsed with a schema on the way in (a truncated or
+ * hand-edited file is reported, never trusted), written atomically and durably on the way out.
+ */
+
+/** Where a scope's state files live; `netns` names the namespace for the recovery command. */
+export interface StateFiles {
+  readonly stateDir: string;
+  readonly scope: string;
+  readonly netns: string | undefined;
+}
+
+export function stateFile(files: StateFiles, suffix: string): string {
+  return path.join(files.stateDir, `${files.scope}${suffix}`);
+}
+
+export function recoverCommand(files: StateFiles): string {
+  const netns = files.netns ? ` --netns ${files.netns}` : "";
+  return `netpol recover${netns} --state-dir ${files.stateDir}`;
+}
+
+export function corrupt(files: StateFiles, file: string, what: string, why: string): NetpolError {
+  const recovery = recoverCommand(files);
+  return new NetpolError(
+    "NETPOL_E_STATE_CORRUPT",
+    `${what} ${file} is unreadable (${why}); run \`${recovery}\` to set it aside, then apply again`,
+    [],
+    { details: { recovery } },
+  );
+}
+
+/** The file's text, or undefined when it does not exist. */
+export async function readText(file: string): Promise<string | undefined> {
+  return readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return undefined;
+    throw err;
+  });
+}
+
+/** Parses a JSON state file against its schema; a missing file is undefined. */
+export async function readState<S extends z.ZodType>(
+  files: StateFiles,
+  suffix: string,
+  what: string,
+  schema: S,
+): Promise<z.infer<S> | undefined> {
+  const file = stateFile(files, suffix);
+  const text = await readText(file);
+  if (text === undefined) return undefined;
+  return parseState(files, file, what, schema, text);
+}
+
+export function parseState<S extends z.ZodType>(
+  files: StateFiles,
+  file: string,
+  what: string,
+  schema: S,
+  text: string,
+): z.infer<S> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw corrupt(files, file, what, text.trim() === "" ? "empty" : "not JSON");
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    const where = first?.path.length ? `${first.path.join(".")}: ` : "";
+    throw corrupt(files, file, what, `${where}${first?.message ?? "wrong shape"}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * Replaces the file whole: a temporary file is written, fsynced and renamed over it, and the
+ * directory is fsynced so the rename itself survives a power cut. Mode 0600: some hold keys.
+ */
+export async function writeState(file: string, text: string): Promise<void> {
+  const dir = path.dirname(file);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFileAtomic(file, text, { mode: 0o600, fsync: true });
+  await syncDir(dir);
+}
+
+export async function writeJson(file: string, value: unknown): Promise<void> {
+  await writeState(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+export async function removeState(file: string): Promise<void> {
+  await rm(file, { force: true });
+  await syncDir(path.dirname(file));
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r").catch(() => undefined);
+  if (!handle) return;
+  await handle.sync().finally(() => handle.close());
+}
+
+/** The state files of an apply target (anything with a runner, a state dir and a scope). */
+export function filesOf(target: {
+  readonly stateDir: string;
+  readonly scope: string;
+  readonly runner: { readonly netns: string | undefined };
+}): StateFiles {
+  return { stateDir: target.stateDir, scope: target.scope, netns: target.runner.netns };
+}
+
+/** Where 0600 files that hand secrets to tools live for a moment: never the shared temp dir. */
+export const secretDirOf = (files: StateFiles) => stateFile(files, ".secrets");
