@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system tools netpol drives (and its tests and demo use; zsh only checks the
-# completion script), on Debian 12 as root.
+# completion script, systemd only for systemd-analyze on the units), on Debian 12 as root.
 # Does nothing when they are all present, so `npm test` and `npm run demo` can call it freely.
 set -euo pipefail
 
-packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy curl iputils-ping netcat-openbsd procps tcpdump zsh)
-binaries=(ip nft wg wireguard-go caddy curl ping nc pgrep tcpdump zsh)
+packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy curl iputils-ping netcat-openbsd procps tcpdump zsh systemd)
+binaries=(ip setpriv nft wg wireguard-go caddy curl ping nc pgrep tcpdump zsh systemd-analyze)
 
 missing=()
 for bin in "${binaries[@]}"; do
