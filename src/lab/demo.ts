@@ -20,8 +20,13 @@ import { labPolicy, withGuestsAndUdp } from "./policy.js";
 import { addCounter, counterPackets, eventually, httpGet, httpGetHost, udpAsk } from "./probe.js";
 import { ADDR, UDP_PORT, WHOAMI_PORT } from "./topology.js";
 
-export const DEMO_DIR = "/run/netpol-demo";
-const PREFIX = "npd";
+/** The demo's default names; `--name` picks others, so two demos (or tests) never meet. */
+export const DEMO_NAME = "npd";
+
+/** Where a demo named `name` keeps its keys, policy, state and process list. */
+export function demoDir(name: string): string {
+  return name === DEMO_NAME ? "/run/netpol-demo" : `/run/netpol-demo-${name}`;
+}
 
 type Say = (line: string) => void;
 
@@ -132,19 +137,20 @@ async function publishedChecks(lab: Lab, note: (c: Check) => void): Promise<void
  * Builds the lab, applies the scenario policy to home and vps, then shows traffic taking the
  * intended paths, including the kill switch. Returns false if any check failed.
  */
-export async function runDemo(main: string, say: Say): Promise<boolean> {
-  await labDown(DEMO_DIR);
+export async function runDemo(main: string, say: Say, name = DEMO_NAME): Promise<boolean> {
+  const dir = demoDir(name);
+  await labDown(dir);
   say(
-    `building the lab (namespaces ${PREFIX}-lan1, -vl6, -vl7, -home, -isp, -vpn, -vps, -www; Caddy on the VPS serving ${OWN_SITE.host}) ...`,
+    `building the lab (namespaces ${name}-lan1, -vl6, -vl7, -home, -isp, -vpn, -vps, -www; Caddy on the VPS serving ${OWN_SITE.host}) ...`,
   );
-  const lab = await labUp(PREFIX, DEMO_DIR);
+  const lab = await labUp(name, dir);
   // The home gives up its static address: its ISP lets no connection in.
   await dialOutOnly(lab);
-  const policyFile = path.join(DEMO_DIR, "policy.yaml");
+  const policyFile = path.join(dir, "policy.yaml");
   const text = withGuestsAndUdp(labPolicy(lab.names, lab.keys), lab.names);
   await writeFile(policyFile, text, { mode: 0o600 });
   const loaded = parsePolicy(text, policyFile);
-  const input = (site: "home" | "vps") => ({ ...loaded, keyDir: DEMO_DIR, site });
+  const input = (site: "home" | "vps") => ({ ...loaded, keyDir: dir, site });
   say(`policy: ${policyFile}\n`);
 
   for (const site of ["vps", "home"] as const) {
@@ -165,7 +171,7 @@ export async function runDemo(main: string, say: Say): Promise<boolean> {
   await publishedChecks(lab, note);
 
   // The watcher puts the egress route back when the provider tunnel returns.
-  const log = openSync(path.join(DEMO_DIR, "watch.log"), "a");
+  const log = openSync(path.join(dir, "watch.log"), "a");
   const home = lab.names.ns("home");
   const watcher = spawn(
     process.execPath,
@@ -178,12 +184,12 @@ export async function runDemo(main: string, say: Say): Promise<boolean> {
       "--netns",
       home,
       "--state-dir",
-      path.join(DEMO_DIR, "state"),
+      path.join(dir, "state"),
     ],
     { detached: true, stdio: ["ignore", log, log] },
   );
   watcher.unref();
-  if (watcher.pid) await adoptPid(DEMO_DIR, watcher.pid);
+  if (watcher.pid) await adoptPid(dir, watcher.pid);
 
   const www = `http://${ADDR.www}:${WHOAMI_PORT}/`;
   const vl6 = lab.names.ns("vl6");

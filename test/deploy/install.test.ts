@@ -67,14 +67,17 @@ describeLive("npm pack", () => {
     expect(valid.exitCode, valid.stderr).toBe(0);
     expect(valid.stdout).toMatch(/valid\nsite home/);
 
-    // The demo's lab has fixed names (npd-*, /run/netpol-demo): another demo or `demo --down`
-    // run on this machine at the same time breaks this one.
-    const demo = await execa(netpol, ["demo"], away);
+    // A lab name of its own: a demo run by hand on this machine is left alone.
+    const name = `i${Math.random()
+      .toString(36)
+      .slice(2, 6)
+      .replace(/[^a-z0-9]/g, "x")}`;
+    const demo = await execa(netpol, ["demo", "--name", name], away);
     try {
       expect(demo.exitCode, `${demo.stdout}\n${demo.stderr}`).toBe(0);
       expect(demo.stdout).toMatch(/all \d+ checks passed/);
     } finally {
-      const down = await execa(netpol, ["demo", "--down"], away);
+      const down = await execa(netpol, ["demo", "--down", "--name", name], away);
       expect(down.stdout).toContain("lab removed");
     }
   }, 240_000);
