@@ -38,11 +38,15 @@ async function netpol(args: string[], env: Record<string, string> = {}) {
 /** The same on a pseudo-terminal (util-linux `script`), as a person at a shell runs it. */
 async function onTerminal(args: string[], env: Record<string, string> = {}) {
   const command = [process.execPath, bin, ...args].map((a) => `'${a}'`).join(" ");
+  // A CI variable makes Node report a 2-colour terminal (tty.getColorDepth): a person's
+  // terminal has none, and CI sets it.
+  const { CI: _ci, ...person } = process.env;
   const r = await execa("script", ["-qec", command, "/dev/null"], {
     cwd: root,
     reject: false,
     input: "",
-    env: { TERM: "xterm", ...env },
+    extendEnv: false,
+    env: { ...person, TERM: "xterm", ...env },
   });
   return { code: r.exitCode, out: String(r.stdout) };
 }
