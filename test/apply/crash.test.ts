@@ -3,11 +3,12 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { applySite, type PolicyInput, planSite } from "../../src/apply/apply.js";
 import { recoverState } from "../../src/apply/recover.js";
 import { filesOf } from "../../src/apply/state-file.js";
 import { buildApp } from "../../src/server/app.js";
+import { describeLive } from "../support/layers.js";
 import { ownedSnapshot } from "../support/live.js";
 import {
   type CrashSite,
@@ -27,7 +28,7 @@ const instants = (n: number, from: number, to: number) =>
 const cli = (args: string[]) =>
   execa(process.execPath, ["bin/netpol.js", ...args], { reject: false });
 
-describe("crash safety on a live namespace", () => {
+describeLive("crash safety on a live namespace", () => {
   let site: CrashSite;
   let home: string;
   let big: PolicyInput;
