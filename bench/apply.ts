@@ -19,6 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { build } from "esbuild";
 import { execa } from "execa";
+import { BUNDLE_BANNER } from "../deploy/bundle-banner.mjs";
 import { generateKeyPair } from "../src/system/keys.js";
 import { changeFloor, coldFloor, type PerObject, perObject, readRendered } from "./floor.js";
 import { type BenchNs, createBenchNs, suffix } from "./namespace.js";
@@ -272,9 +273,7 @@ async function bundleWorker(): Promise<string> {
     platform: "node",
     target: "node20",
     logLevel: "warning",
-    banner: {
-      js: "import { createRequire as __netpolRequire } from 'node:module'; const require = __netpolRequire(import.meta.url);",
-    },
+    banner: { js: BUNDLE_BANNER },
   });
   return outfile;
 }

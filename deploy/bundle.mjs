@@ -3,6 +3,7 @@
 // hundreds (zod alone is ~400 modules; resolving them cost more than running the command).
 import { rm } from "node:fs/promises";
 import { build } from "esbuild";
+import { BUNDLE_BANNER } from "./bundle-banner.mjs";
 
 await rm("lib", { recursive: true, force: true });
 
@@ -16,9 +17,5 @@ await build({
   platform: "node",
   target: "node20",
   logLevel: "warning",
-  // Bundled CommonJS dependencies (prom-client, fastify's) call require(), and write-file-atomic
-  // names its temporary files after __filename: give them both.
-  banner: {
-    js: "import { createRequire as __netpolRequire } from 'node:module'; import { fileURLToPath as __netpolPath } from 'node:url'; const require = __netpolRequire(import.meta.url); const __filename = __netpolPath(import.meta.url);",
-  },
+  banner: { js: BUNDLE_BANNER },
 });
