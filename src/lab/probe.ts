@@ -34,19 +34,13 @@ export async function eventually<T>(
   }
 }
 
-/** Packets a lab counter (`table inet labcount`) has seen. */
-export async function counterPackets(ns: string, name: string): Promise<number> {
-  const r = await execa("ip", [
-    "netns",
-    "exec",
-    ns,
-    "nft",
-    "list",
-    "counter",
-    "inet",
-    "labcount",
-    name,
-  ]);
+/** Packets a named nft counter has seen: the lab's own (`table inet labcount`) unless told. */
+export async function counterPackets(
+  ns: string,
+  name: string,
+  table = "labcount",
+): Promise<number> {
+  const r = await execa("ip", ["netns", "exec", ns, "nft", "list", "counter", "inet", table, name]);
   return Number(/packets (\d+)/.exec(r.stdout)?.[1] ?? Number.NaN);
 }
 

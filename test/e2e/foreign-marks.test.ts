@@ -40,20 +40,7 @@ const FOREIGN = `table inet foreign {
 /** www's second address, reachable from home only through the other tool's table. */
 const WWW2 = "192.0.2.81";
 
-const foreignCounter = async (ns: string, name: string) => {
-  const r = await execa("ip", [
-    "netns",
-    "exec",
-    ns,
-    "nft",
-    "list",
-    "counter",
-    "inet",
-    "foreign",
-    name,
-  ]);
-  return Number(/packets (\d+)/.exec(r.stdout)?.[1] ?? Number.NaN);
-};
+const foreignCounter = (ns: string, name: string) => counterPackets(ns, name, "foreign");
 
 describeLive("next to another tool's marks and mark rules", () => {
   let lab: Lab;
