@@ -15,18 +15,10 @@ import { applySite } from "../src/apply/apply.js";
 import { parsePolicy } from "../src/policy/load.js";
 import { buildApp } from "../src/server/app.js";
 import { createRunner } from "../src/system/runner.js";
+import { VLAN_EGRESS_POLICY } from "../test/support/vlan-egress.js";
 
 const TOKEN = "bench-token-0123456789abcdef";
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const POLICY = `version: 1
-sites:
-  home:
-    interfaces: [{ name: lan0, kind: physical }]
-    networks: [{ name: files, cidr: 192.168.6.0/24, interface: lan0, address: 192.168.6.1 }]
-    external: [{ name: ext0 }]
-    egress:
-      - { name: out, from: [files], via: ext0, except: [192.168.0.0/16], table: 3, priority: 200 }
-`;
 
 async function load(app: FastifyInstance, url: string, headers: Record<string, string>) {
   const base = await app.listen({ host: "127.0.0.1", port: 0 });
@@ -48,7 +40,7 @@ try {
   const target = { runner: createRunner(ns), stateDir, scope: "bench" };
   await applySite(
     target,
-    { ...parsePolicy(POLICY, "bench.yaml"), keyDir: stateDir, site: "home" },
+    { ...parsePolicy(VLAN_EGRESS_POLICY, "bench.yaml"), keyDir: stateDir, site: "home" },
     "bench",
   );
 

@@ -7,6 +7,7 @@ import { execa } from "execa";
 import { afterAll, expect, it } from "vitest";
 import { beforeAllLive, describeLive } from "../support/layers.js";
 import { createNetns, type Netns } from "../support/netns.js";
+import { VLAN_EGRESS_POLICY } from "../support/vlan-egress.js";
 
 /** Output modes of the built CLI: --json, --quiet, colour, progress, completion, --version, `down`. */
 
@@ -14,16 +15,6 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 const bin = path.join(root, "bin/netpol.js");
 const ESC = "\u001b[";
 
-/** A policy that applies in a bare namespace: one veth network, one tun egress, no keys. */
-const POLICY = `version: 1
-sites:
-  home:
-    interfaces: [{ name: lan0, kind: physical }]
-    networks: [{ name: files, cidr: 192.168.6.0/24, interface: lan0, address: 192.168.6.1 }]
-    external: [{ name: ext0 }]
-    egress:
-      - { name: out, from: [files], via: ext0, except: [192.168.0.0/16], table: 3, priority: 200 }
-`;
 
 async function netpol(args: string[], env: Record<string, string> = {}) {
   const r = await execa(process.execPath, [bin, ...args], {
@@ -59,7 +50,7 @@ let target: string[];
 beforeAllLive(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), "netpol-output-"));
   policy = path.join(tmp, "policy.yaml");
-  await writeFile(policy, POLICY);
+  await writeFile(policy, VLAN_EGRESS_POLICY);
   ns = await createNetns("netpol-out");
   await ns.exec(["ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1"]);
   await ns.exec(["ip", "tuntap", "add", "ext0", "mode", "tun"]);

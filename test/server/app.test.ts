@@ -7,22 +7,11 @@ import { ERRORS } from "../../src/errors.js";
 import { buildApp } from "../../src/server/app.js";
 import { describeLive } from "../support/layers.js";
 import { newNode, rules, type TestNode } from "../support/node.js";
+import { VLAN_EGRESS_POLICY } from "../support/vlan-egress.js";
 
 const TOKEN = "t0ken-for-tests-0123456789";
 const auth = { authorization: `Bearer ${TOKEN}` };
 
-const POLICY = `version: 1
-sites:
-  home:
-    interfaces:
-      - { name: lan0, kind: physical }
-    networks:
-      - { name: files, cidr: 192.168.6.0/24, interface: lan0, address: 192.168.6.1 }
-    external:
-      - name: ext0
-    egress:
-      - { name: out, from: [files], via: ext0, except: [192.168.0.0/16], table: 3, priority: 200 }
-`;
 
 // The same tests on a fake kernel (unit layer) and on a real namespace (live layer).
 for (const kind of ["fake", "live"] as const) {
@@ -84,7 +73,7 @@ for (const kind of ["fake", "live"] as const) {
         method: "POST",
         url: "/apply",
         headers: { ...headers, "content-type": "application/yaml" },
-        payload: POLICY,
+        payload: VLAN_EGRESS_POLICY,
       });
       expect(r.statusCode).toBe(401);
     });
@@ -120,7 +109,7 @@ for (const kind of ["fake", "live"] as const) {
     );
 
     it("says host bits are set, with the fix, at the policy path", async () => {
-      const r = await post(POLICY.replace("192.168.6.0/24", "192.168.6.1/24"));
+      const r = await post(VLAN_EGRESS_POLICY.replace("192.168.6.0/24", "192.168.6.1/24"));
       expect(r.json().error.problems).toEqual([
         expect.objectContaining({
           path: "sites.home.networks[0].cidr",
@@ -130,7 +119,7 @@ for (const kind of ["fake", "live"] as const) {
     });
 
     it("rejects an oversized body with 413 and a wrong content type with 415", async () => {
-      const big = await post(`${POLICY}#${"x".repeat(5000)}\n`);
+      const big = await post(`${VLAN_EGRESS_POLICY}#${"x".repeat(5000)}\n`);
       expect(big.statusCode).toBe(413);
       expect(big.json().error.code).toBe("NETPOL_E_PAYLOAD");
       const xml = await post("<policy/>", "application/xml");
@@ -142,7 +131,7 @@ for (const kind of ["fake", "live"] as const) {
 
     it("refuses a key file name that escapes the key directory, applying nothing", async () => {
       const pub = "QwiYNlQXBHxjBEk/LGWJKlstzfZ2U4VtuI/o6GU2xHs=";
-      const withTunnel = `${POLICY}  vps:\n    wan: eth0\n    interfaces: [{ name: eth0, kind: physical }]\ntunnels:\n  - name: wgsrv0\n    members:\n      - { site: vps, address: 10.9.0.1/24, endpoint: "203.0.113.10:51820", publicKey: "${pub}", privateKeyFile: x.key }\n      - { site: home, address: 10.9.0.2/24, publicKey: "WBoaT5t3SPNzmXqHnXmYrZnrweV88qFWhQFPT7sEuzk=", privateKeyFile: ../../../etc/shadow }\n`;
+      const withTunnel = `${VLAN_EGRESS_POLICY}  vps:\n    wan: eth0\n    interfaces: [{ name: eth0, kind: physical }]\ntunnels:\n  - name: wgsrv0\n    members:\n      - { site: vps, address: 10.9.0.1/24, endpoint: "203.0.113.10:51820", publicKey: "${pub}", privateKeyFile: x.key }\n      - { site: home, address: 10.9.0.2/24, publicKey: "WBoaT5t3SPNzmXqHnXmYrZnrweV88qFWhQFPT7sEuzk=", privateKeyFile: ../../../etc/shadow }\n`;
       const r = await post(withTunnel);
       expect(r.statusCode).toBe(422);
       expect(r.json().error).toMatchObject({
@@ -153,12 +142,12 @@ for (const kind of ["fake", "live"] as const) {
     });
 
     it("plans with ?dryRun=1 without applying, then applies, then reports the policy in force and no drift", async () => {
-      const dry = await post(POLICY, "application/yaml", "/apply?dryRun=1");
+      const dry = await post(VLAN_EGRESS_POLICY, "application/yaml", "/apply?dryRun=1");
       expect(dry.statusCode).toBe(200);
       expect(dry.json().plan.inSync).toBe(false);
       expect(await ownedRules()).toEqual([]);
 
-      const applied = await post(POLICY);
+      const applied = await post(VLAN_EGRESS_POLICY);
       expect(applied.statusCode, applied.body).toBe(200);
       expect(applied.json()).toMatchObject({ changed: true });
       expect(await ownedRules()).toContainEqual(expect.objectContaining({ table: "3" }));
@@ -185,7 +174,7 @@ for (const kind of ["fake", "live"] as const) {
 
     it("accepts the same policy as JSON", async () => {
       const { parse } = await import("yaml");
-      const r = await post(JSON.stringify(parse(POLICY)), "application/json");
+      const r = await post(JSON.stringify(parse(VLAN_EGRESS_POLICY)), "application/json");
       expect(r.statusCode).toBe(200);
     });
 
@@ -206,10 +195,10 @@ for (const kind of ["fake", "live"] as const) {
 
     it("rate-limits applies", async () => {
       const codes: number[] = [];
-      for (let i = 0; i < 14; i++) codes.push((await post(POLICY)).statusCode);
+      for (let i = 0; i < 14; i++) codes.push((await post(VLAN_EGRESS_POLICY)).statusCode);
       expect(codes).toContain(429);
       expect(codes.filter((c) => c !== 429).every((c) => c === 200)).toBe(true);
-      const limited = await post(POLICY);
+      const limited = await post(VLAN_EGRESS_POLICY);
       expect(limited.json().error.code).toBe("NETPOL_E_RATE_LIMITED");
     });
 
