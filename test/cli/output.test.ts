@@ -15,7 +15,6 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 const bin = path.join(root, "bin/netpol.js");
 const ESC = "\u001b[";
 
-
 async function netpol(args: string[], env: Record<string, string> = {}) {
   const r = await execa(process.execPath, [bin, ...args], {
     cwd: root,

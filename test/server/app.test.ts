@@ -12,7 +12,6 @@ import { VLAN_EGRESS_POLICY } from "../support/vlan-egress.js";
 const TOKEN = "t0ken-for-tests-0123456789";
 const auth = { authorization: `Bearer ${TOKEN}` };
 
-
 // The same tests on a fake kernel (unit layer) and on a real namespace (live layer).
 for (const kind of ["fake", "live"] as const) {
   (kind === "live" ? describeLive : describe)(`the HTTP app, on a ${kind} namespace`, () => {
