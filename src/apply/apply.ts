@@ -72,18 +72,26 @@ export interface Planned {
   readonly wanted: LiveWanted;
 }
 
-export async function planSite(target: Target, policy: PolicyInput): Promise<Planned> {
+export async function planSite(
+  target: Target,
+  policy: PolicyInput,
+  /** An apply keeps what its rollback needs from the read (WireGuard configs). */
+  forApply = false,
+): Promise<Planned> {
   const files = filesOf(target);
   const desired = "desired" in policy ? policy.desired : compileSite(policy.intent, policy.site);
   const record = await loadRecord(files);
   const journal = await loadJournal(files);
   await checkProtocol(target, desired, record?.protocol);
-  const wanted = wantedFor(desired, {
-    sysctlKeys: [...(record?.ownership.sysctls ?? []), ...(journal?.sysctls ?? [])].map(
-      (s) => s.key,
-    ),
-    wgNames: [...(record?.ownership.links ?? []), ...(journal?.links ?? [])],
-  });
+  const wanted = {
+    ...wantedFor(desired, {
+      sysctlKeys: [...(record?.ownership.sysctls ?? []), ...(journal?.sysctls ?? [])].map(
+        (s) => s.key,
+      ),
+      wgNames: [...(record?.ownership.links ?? []), ...(journal?.links ?? [])],
+    }),
+    wireguardConfigs: forApply,
+  };
   const live = await readLive(target.runner, wanted);
   const owned = currentOwnership(record?.ownership, journal, live);
   return {
@@ -115,6 +123,23 @@ export interface ApplyOptions {
 
 /** Links and wireguard-go settle asynchronously: the read-back gets this long to agree. */
 const VERIFY_MS = 2_000;
+
+/**
+ * Specs of the links a revert may have to recreate: the policy in force names the ones this
+ * apply removes, and its VLAN specs win over the new policy's (a VLAN's parent and id are not
+ * in the live link). Otherwise the new policy's specs say the same (a bridge is its name, a
+ * WireGuard link takes its MTU from the live link), so the policy in force is not parsed and
+ * compiled again: at 10,000 objects that alone cost as much as the write.
+ */
+function knownLinks(
+  record: ApplyRecord | undefined,
+  desired: SiteState,
+  plan: Plan,
+): readonly LinkSpec[] {
+  const removes = plan.changes.some((c) => c.kind === "link" && c.op === "remove");
+  const vlans = desired.links.some((l) => l.kind === "vlan");
+  return removes || vlans ? [...linksInForce(record), ...desired.links] : desired.links;
+}
 
 /** Links named by the policy in force, so one this apply removes can be recreated on revert. */
 function linksInForce(record: ApplyRecord | undefined): readonly LinkSpec[] {
@@ -155,7 +180,7 @@ export async function applySite(
       const notes: string[] = [];
       const settled = await settlePending(target);
       if (settled) notes.push(settled);
-      const planned = await planSite(target, policy);
+      const planned = await planSite(target, policy, true);
       const { desired, owned, plan, record, journal, interrupted, wanted } = planned;
       const live = await markOwned(target.runner, planned.live, owned, policy.site);
       if (plan.conflicts.length > 0) {
@@ -189,7 +214,7 @@ export async function applySite(
       const snapshot = await takeSnapshot(target.runner, {
         live,
         owned,
-        knownLinks: [...linksInForce(record), ...desired.links],
+        knownLinks: knownLinks(record, desired, plan),
         enslaves: plan.changes.flatMap((c) => (c.kind === "port" ? [c.port.device] : [])),
         sysctlKeys: wanted.sysctlKeys,
         protocol: desired.protocol,
