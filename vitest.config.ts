@@ -4,6 +4,9 @@ import { defineConfig } from "vitest/config";
 const unit = process.env.NETPOL_TEST_LAYER === "unit";
 
 export default defineConfig({
+  // The build id the bundle carries (deploy/bundle-banner.mjs), so the compiled-policy cache
+  // runs under test as it does shipped.
+  define: { __NETPOL_BUILD__: JSON.stringify("vitest") },
   test: {
     include: ["test/**/*.test.ts"],
     // Namespace labs share one kernel and /var/run/wireguard: run files one at a time. The

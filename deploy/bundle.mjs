@@ -5,7 +5,7 @@
 // wait for tsc: `npm run test:unit` bundles in half a second and runs what ships.
 import { rm } from "node:fs/promises";
 import { build } from "esbuild";
-import { BUNDLE_BANNER } from "./bundle-banner.mjs";
+import { BUNDLE_BANNER, bundleDefine } from "./bundle-banner.mjs";
 
 await rm("lib", { recursive: true, force: true });
 
@@ -20,4 +20,5 @@ await build({
   target: "node20",
   logLevel: "warning",
   banner: { js: BUNDLE_BANNER },
+  define: await bundleDefine(),
 });

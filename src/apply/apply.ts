@@ -32,6 +32,7 @@ import {
 } from "./journal.js";
 import { withLock } from "./lock.js";
 import { currentOwnership, isMarked, ownershipAfter } from "./ownership.js";
+import { saveCached } from "./policy-cache.js";
 import { checkProtocol } from "./protocol.js";
 import { type LiveWanted, readAfter, readLive, wantedFor } from "./read-live.js";
 import {
@@ -209,6 +210,7 @@ export async function applySite(
         const kept = same && record ? record : stamp(ownershipAfter(owned, desired, plan, live));
         if (!same) await writeRecordText(files, recordText(kept, live.links));
         await clearJournal(files);
+        await saveCached(files, policy, desired);
         return { plan, changed: false, record: kept, notes, pending: undefined };
       }
       const snapshot = await takeSnapshot(target.runner, {
@@ -237,6 +239,7 @@ export async function applySite(
         const applied = stamp(ownershipAfter(owned, desired, plan, after));
         await writeRecordText(files, recordText(applied, after.links));
         await clearJournal(files);
+        await saveCached(files, policy, desired);
         const armed =
           pending && options.confirm
             ? await restartDeadline(target, pending, options.confirm.seconds)

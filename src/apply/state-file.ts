@@ -81,12 +81,13 @@ export function parseState<S extends z.ZodType>(
 /**
  * Replaces the file whole: a temporary file is written, fsynced and renamed over it, and the
  * directory is fsynced so the rename itself survives a power cut. Mode 0600: some hold keys.
+ * A cache, which is rebuilt when lost or unreadable, skips the fsyncs (`durable: false`).
  */
-export async function writeState(file: string, text: string): Promise<void> {
+export async function writeState(file: string, text: string, durable = true): Promise<void> {
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(file, text, { mode: 0o600, fsync: true });
-  await syncDir(dir);
+  await writeFileAtomic(file, text, { mode: 0o600, fsync: durable });
+  if (durable) await syncDir(dir);
 }
 
 export async function writeJson(file: string, value: unknown): Promise<void> {

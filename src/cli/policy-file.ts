@@ -29,12 +29,20 @@ async function readBounded(file: string): Promise<string> {
   }
 }
 
-export async function readPolicyFile(file: string, keyDir?: string): Promise<PolicyFile> {
-  const text = await readBounded(file).catch((err: NodeJS.ErrnoException) => {
+export async function readPolicyText(file: string): Promise<string> {
+  return readBounded(file).catch((err: NodeJS.ErrnoException) => {
     throw new NetpolError(
       "NETPOL_E_POLICY_UNREADABLE",
       `cannot read policy ${file}: ${err.code ?? err.message}`,
     );
   });
-  return { ...parsePolicy(text, file), file, keyDir: keyDir ?? path.dirname(path.resolve(file)) };
+}
+
+/** Key file names in a policy are relative to its own directory unless --key-dir says otherwise. */
+export const keyDirOf = (file: string, keyDir?: string) =>
+  keyDir ?? path.dirname(path.resolve(file));
+
+export async function readPolicyFile(file: string, keyDir?: string): Promise<PolicyFile> {
+  const text = await readPolicyText(file);
+  return { ...parsePolicy(text, file), file, keyDir: keyDirOf(file, keyDir) };
 }

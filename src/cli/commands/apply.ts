@@ -6,6 +6,7 @@ import { formatPlan, formatPlanJson, planJson } from "../../plan/format.js";
 import { applyRemote, confirmRemote, otherSites } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
+import { readPolicyInput } from "../policy-input.js";
 import { showingProgress } from "../progress.js";
 import { startRevertTimer } from "../revert-timer.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
@@ -56,13 +57,19 @@ export function registerApply(program: Command): void {
         `--confirm takes a whole number of seconds, not ${opts.confirm}`,
       );
     }
-    const policy = await readPolicyFile(file, opts.keyDir);
-    const others = opts.all ? otherSites(policy.intent, opts.site, policy.keyDir) : undefined;
-    const remote = others ? await applyRemote(others.remote, policy.text, seconds, opts.site) : [];
+    // --all reads the other sites from the policy, so it is read in full; alone, a policy
+    // already in force comes from the cache of what its last apply compiled.
+    const full = opts.all ? await readPolicyFile(file, opts.keyDir) : undefined;
+    const others = full ? otherSites(full.intent, opts.site, full.keyDir) : undefined;
+    const remote =
+      full && others ? await applyRemote(others.remote, full.text, seconds, opts.site) : [];
+    const policy = full
+      ? { ...full, site: opts.site }
+      : await readPolicyInput(file, opts, targetFrom(opts));
     const { target, done } = showingProgress(targetFrom(opts), opts);
     const result = await applySite(
       target,
-      { ...policy, site: opts.site },
+      policy,
       whoAmI("cli"),
       seconds === undefined
         ? {}

@@ -5,6 +5,7 @@ import { formatPlanJson, planJson } from "../../plan/format.js";
 import { otherSites, planRemote } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
+import { readPolicyInput } from "../policy-input.js";
 import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
 
 interface PlanOptions extends TargetOptions, OutputOptions {
@@ -22,12 +23,14 @@ export function registerPlan(program: Command): void {
       .option("--all", "also ask the other sites that declare `control` (their dry run)")
       .option("--key-dir <dir>", "directory holding the token files (default: the policy's)"),
   ).action(async (file: string, opts: PlanOptions) => {
-    const policy = await readPolicyFile(file, opts.keyDir);
     const target = targetFrom(opts);
-    const remote = opts.all
-      ? await planRemote(otherSites(policy.intent, opts.site, policy.keyDir).remote, policy.text)
+    // --all reads the other sites from the policy, so it is read in full (see apply).
+    const full = opts.all ? await readPolicyFile(file, opts.keyDir) : undefined;
+    const remote = full
+      ? await planRemote(otherSites(full.intent, opts.site, full.keyDir).remote, full.text)
       : [];
-    const planned = await planSite(target, { ...policy, site: opts.site });
+    const policy = full ? { ...full, site: opts.site } : await readPolicyInput(file, opts, target);
+    const planned = await planSite(target, policy);
     const { interrupted } = planned;
     // An interrupted apply leaves its record to finish even when the kernel already agrees.
     const note = interrupted ? `note: ${describeInterrupted(interrupted)}\n` : "";

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
 import { applySite, type PolicyInput } from "../../apply/apply.js";
-import { loadInForce } from "../../apply/record.js";
+import { policyInput } from "../../apply/policy-cache.js";
+import { loadRecord } from "../../apply/record.js";
 import { filesOf } from "../../apply/state-file.js";
 import { type Round, watchLinks } from "../../apply/watch.js";
 import { NetpolError } from "../../errors.js";
@@ -43,9 +44,14 @@ export function registerWatch(program: Command): void {
     };
     // After the first round, the policy is whatever the last apply put in force: an operator's
     // `netpol apply` of another policy is followed, not undone.
+    // Its compiled state is cached by the apply that put it in force (apply/policy-cache), so
+    // a round that finds nothing to do does not validate the policy again.
     const inForce = async (): Promise<PolicyInput> => {
-      const found = await loadInForce(filesOf(target));
-      return found ? { ...found.policy, keyDir: started.keyDir, site: found.record.site } : started;
+      const files = filesOf(target);
+      const record = await loadRecord(files);
+      if (!record) return started;
+      const { policyText: text, site } = record;
+      return policyInput(files, { text, file: "policy in force", site, keyDir: started.keyDir });
     };
     const converge = async (policy: () => Promise<PolicyInput> = inForce): Promise<Round> => {
       try {
