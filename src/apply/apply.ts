@@ -189,7 +189,7 @@ export async function applySite(
       const snapshot = await takeSnapshot(target.runner, {
         live,
         owned,
-        knownLinks: [...linksInForce(record), ...desired.links],
+        knownLinks: () => [...linksInForce(record), ...desired.links],
         enslaves: plan.changes.flatMap((c) => (c.kind === "port" ? [c.port.device] : [])),
         sysctlKeys: wanted.sysctlKeys,
         protocol: desired.protocol,
