@@ -5,13 +5,16 @@
  * above 1, quadratic is 2). Pure work: no namespace, no root. Needs `npm run build` first
  * (`npm run bench` does it).
  *
- *   npx tsx bench/validate.ts            # up to 10k egresses, 100k networks, 10k hub spokes
- *   npx tsx bench/validate.ts --quick    # up to 10k egresses and networks, 1k spokes
+ *   npx tsx bench/validate.ts            # up to 10k egresses, 100k networks, 10k hub spokes, 30k mixed
+ *   npx tsx bench/validate.ts --quick    # up to 10k egresses, networks and mixed, 1k spokes
  *   npx tsx bench/validate.ts --json     # one JSON object per row, for a bench harness
  *
  * Shapes: `egress` is one site with n networks, each leaving by its own egress (2n objects);
  * `networks` is one site with n networks and an egress for every ten (1.1n objects);
- * `hub` is a hub-and-spoke tunnel with n spoke sites, compiled for the hub and for one spoke.
+ * `hub` is a hub-and-spoke tunnel with n spoke sites, compiled for the hub and for one spoke;
+ * `mixed` is bench/apply.ts's mixed shape (n objects: a quarter each of networks with an egress,
+ * `except` prefixes, ports published to spokes' networks and hub spokes), compiled for the hub
+ * and for one spoke. It stops at 30,000: its egresses take two rule priorities each, as above.
  * Times are medians of the runs after the first in one process (the first also pays JIT
  * warm-up; a run in a fresh process is shown apart), wall clock and CPU (user + system, all
  * threads: on a busy machine the wall clock also counts waiting for a CPU). RSS is the peak of
@@ -23,9 +26,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { generateKeyPair } from "../src/system/keys.js";
 import { egressPolicy, hubPolicy, networksPolicy } from "../test/support/large-policy.js";
+import { makeShape } from "./shapes.js";
 
 const RUNS = 4;
+const hubKey = generateKeyPair();
 const run = promisify(execFile);
 const root = path.join(import.meta.dirname, "..");
 const child = path.join(import.meta.dirname, "validate-child.mjs");
@@ -58,6 +64,11 @@ const SHAPES = {
     objects: (n: number) => n + Math.ceil(n / 10),
   },
   hub: { generate: hubPolicy, sites: ["vps", "s0"], objects: (n: number) => 2 * n + 1 },
+  mixed: {
+    generate: (n: number) => makeShape("mixed", n, "v", hubKey).policy,
+    sites: ["r", "s0"],
+    objects: (n: number) => n,
+  },
 } as const;
 type Shape = keyof typeof SHAPES;
 
@@ -112,8 +123,13 @@ async function main() {
   // One egress per network stops near 16,000: every egress takes two of the 32,765 rule
   // priorities. The networks shape (an egress per ten networks) goes to 100,000.
   const sizes: Record<Shape, number[]> = quick
-    ? { egress: [1000, 10000], networks: [1000, 10000], hub: [100, 1000] }
-    : { egress: [1000, 3000, 10000], networks: [1000, 10000, 100000], hub: [100, 1000, 10000] };
+    ? { egress: [1000, 10000], networks: [1000, 10000], hub: [100, 1000], mixed: [1000, 10000] }
+    : {
+        egress: [1000, 3000, 10000],
+        networks: [1000, 10000, 100000],
+        hub: [100, 1000, 10000],
+        mixed: [1000, 3000, 10000, 30000],
+      };
   const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-bench-validate-"));
   const rows: Row[] = [];
   try {

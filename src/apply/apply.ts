@@ -72,18 +72,26 @@ export interface Planned {
   readonly wanted: LiveWanted;
 }
 
-export async function planSite(target: Target, policy: PolicyInput): Promise<Planned> {
+export async function planSite(
+  target: Target,
+  policy: PolicyInput,
+  /** An apply keeps what its rollback needs from the read (WireGuard configs). */
+  forApply = false,
+): Promise<Planned> {
   const files = filesOf(target);
   const desired = "desired" in policy ? policy.desired : compileSite(policy.intent, policy.site);
   const record = await loadRecord(files);
   const journal = await loadJournal(files);
   await checkProtocol(target, desired, record?.protocol);
-  const wanted = wantedFor(desired, {
-    sysctlKeys: [...(record?.ownership.sysctls ?? []), ...(journal?.sysctls ?? [])].map(
-      (s) => s.key,
-    ),
-    wgNames: [...(record?.ownership.links ?? []), ...(journal?.links ?? [])],
-  });
+  const wanted = {
+    ...wantedFor(desired, {
+      sysctlKeys: [...(record?.ownership.sysctls ?? []), ...(journal?.sysctls ?? [])].map(
+        (s) => s.key,
+      ),
+      wgNames: [...(record?.ownership.links ?? []), ...(journal?.links ?? [])],
+    }),
+    wireguardConfigs: forApply,
+  };
   const live = await readLive(target.runner, wanted);
   const owned = currentOwnership(record?.ownership, journal, live);
   return {
@@ -155,7 +163,7 @@ export async function applySite(
       const notes: string[] = [];
       const settled = await settlePending(target);
       if (settled) notes.push(settled);
-      const planned = await planSite(target, policy);
+      const planned = await planSite(target, policy, true);
       const { desired, owned, plan, record, journal, interrupted, wanted } = planned;
       const live = await markOwned(target.runner, planned.live, owned, policy.site);
       if (plan.conflicts.length > 0) {

@@ -1,4 +1,5 @@
 import type { SiteState } from "../compile/desired.js";
+import { routeKey, ruleKey } from "../plan/keys.js";
 import type { Change, LiveState, Plan } from "../plan/types.js";
 import { readCaddy } from "../system/caddy/admin.js";
 import { readIp } from "../system/iproute2/iproute2.js";
@@ -16,6 +17,8 @@ export interface LiveWanted {
   readonly wgNames: readonly string[];
   /** Caddy's admin address, where the policy publishes HTTP. */
   readonly proxyAdmin?: string;
+  /** An apply keeps the WireGuard configs of its read for the rollback snapshot. */
+  readonly wireguardConfigs?: boolean;
 }
 
 /** What a plan or an apply of `desired` reads, with `extra` names netpol owns. */
@@ -48,8 +51,8 @@ async function read(
     parts.has("ip") || !before ? readIp(runner, want.protocol) : before,
     parts.has("nft") || !before ? readNft(runner) : { listing: before.nftListing },
     parts.has("wireguard") || !before
-      ? readWireguard(runner, new Set(want.wgNames))
-      : before.wireguard,
+      ? readWireguard(runner, new Set(want.wgNames), want.wireguardConfigs)
+      : { live: before.wireguard, configs: before.wireguardConfigs },
     parts.has("sysctls") || !before ? readSysctls(runner, want.sysctlKeys) : before.sysctls,
     admin !== undefined && (parts.has("proxy") || !before)
       ? readCaddy(runner, admin)
@@ -63,9 +66,10 @@ async function read(
     routes: ip.routes,
     rules: ip.rules,
     nftListing: nft.listing,
-    wireguard: wireguard.filter((w) => here.has(w.name)),
+    wireguard: wireguard.live.filter((w) => here.has(w.name)),
     sysctls,
     ...(proxy ? { proxy } : {}),
+    ...(wireguard.configs ? { wireguardConfigs: wireguard.configs } : {}),
   };
 }
 
@@ -89,9 +93,35 @@ const PARTS_OF: Record<Change["kind"], readonly Part[]> = {
   proxy: ["proxy"],
 };
 
+/** The routes and rules of `before` with the plan's route and rule changes made. */
+function withRouting(before: LiveState, plan: Plan): LiveState {
+  const gone = new Set<string>();
+  const routes = [...before.routes.owned];
+  const rules = [...before.rules.owned];
+  for (const c of plan.changes) {
+    if (c.kind === "route" && c.op === "remove") gone.add(`route ${routeKey(c.route)}`);
+    else if (c.kind === "rule" && c.op === "remove") gone.add(`rule ${ruleKey(c.rule)}`);
+    else if (c.kind === "route") routes.push(c.route);
+    else if (c.kind === "rule") rules.push(c.rule);
+  }
+  return {
+    ...before,
+    routes: { ...before.routes, owned: routes.filter((r) => !gone.has(`route ${routeKey(r)}`)) },
+    rules: { ...before.rules, owned: rules.filter((r) => !gone.has(`rule ${ruleKey(r)}`)) },
+  };
+}
+
 /**
  * The live state after `plan` ran, for verifying it: the tools the plan wrote to are asked
  * again, the rest is taken from `before`, which nothing of the plan changed.
+ *
+ * Routes and rules alone are not read back. `ip -batch` without `-force` exits 0 only when the
+ * kernel acked every line; an acked `route add` or `rule add` (NLM_F_CREATE|NLM_F_EXCL) means
+ * that route or rule is there as written, an acked `del` that it is gone, and neither touches
+ * any other route or rule. So the routes and rules after are those before with the plan's
+ * changes made, which is all a read-back would show, at the cost of listing every route again
+ * (at 10,000 routes, more than the write). Links, ports and addresses are read back with them:
+ * links settle asynchronously, and removing an address takes the routes through it along.
  */
 export function readAfter(
   runner: Runner,
@@ -100,5 +130,10 @@ export function readAfter(
   plan: Plan,
 ): Promise<LiveState> {
   const parts = new Set(plan.changes.flatMap((c) => PARTS_OF[c.kind]));
-  return read(runner, want, parts, before);
+  const routingOnly = !plan.changes.some(
+    (c) => c.kind === "link" || c.kind === "port" || c.kind === "address",
+  );
+  if (!routingOnly) return read(runner, want, parts, before);
+  parts.delete("ip");
+  return read(runner, want, parts, withRouting(before, plan));
 }

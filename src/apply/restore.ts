@@ -24,7 +24,7 @@ import { addressEntry, fromAddress, toAddress } from "./record.js";
  * The state netpol owns, taken before an apply changes anything: enough to put every link,
  * address, route, rule, nft table, WireGuard config and sysctl back, and the record with them.
  * Plain JSON, so a pending `--confirm` keeps it in a 0600 file for the process that reverts.
- * It holds private keys (`wg showconf`): memory or 0600 files only.
+ * It holds private keys (from `wg show all dump`): memory or 0600 files only.
  */
 const family = z.union([z.literal(4), z.literal(6)]);
 const linkSpec = z.discriminatedUnion("kind", [
@@ -98,12 +98,20 @@ function specOf(link: LiveLink, known: () => readonly LinkSpec[]): LinkSpec | un
   return known().find((k) => k.name === link.name);
 }
 
+/**
+ * The snapshot of `input`. Each owned WireGuard link's config comes from the live read's dump,
+ * which holds all `wg showconf` would print: no second trip through wireguard-go's UAPI, and
+ * the config is the one the plan was made from. An interface the read did not cover (its link
+ * appeared under a name netpol did not ask about) is asked with `wg showconf`.
+ */
 export async function takeSnapshot(runner: Runner, input: SnapshotInput): Promise<Snapshot> {
   const wireguard: [string, string][] = [];
   for (const l of input.live.links) {
     if (!input.owned.links.includes(l.name) || !isWireguard(l)) continue;
-    const { stdout } = await runner.run("wg", ["showconf", l.name], { step: "snapshot" });
-    wireguard.push([l.name, stdout]);
+    const read = input.live.wireguardConfigs?.get(l.name);
+    const conf =
+      read ?? (await runner.run("wg", ["showconf", l.name], { step: "snapshot" })).stdout;
+    wireguard.push([l.name, conf]);
   }
   return snapshotOf(input, wireguard);
 }

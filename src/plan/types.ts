@@ -15,6 +15,11 @@ export interface LiveState extends IpLive {
   readonly sysctls: ReadonlyMap<string, string>;
   /** The running Caddy's config, read where the site publishes HTTP. */
   readonly proxy?: CaddyLive;
+  /**
+   * An apply's read only: each WireGuard interface's config for a rollback, from the same dump.
+   * It holds private keys: kept in memory (a Map, never serialized) and 0600 files only.
+   */
+  readonly wireguardConfigs?: ReadonlyMap<string, string>;
 }
 
 /**

@@ -46,6 +46,13 @@ export function resolveEgress(
   });
   const sourceOf = new Map<string, string>();
   const networkNamed = new Map(networks.map((n) => [n.name, n]));
+  // A hub with an egress per network through its tunnel asks this once per egress.
+  const exits = new Map<SiteTunnel, ReadonlySet<string>>();
+  const exitsOf = (t: SiteTunnel) => {
+    const known = exits.get(t) ?? new Set(t.peers.map((m) => m.site));
+    exits.set(t, known);
+    return known;
+  };
   return egress.flatMap((e, idx): EgressIntent[] => {
     const path: Path = ["sites", site, "egress", idx];
     const sources = e.from.flatMap((net, fidx) => {
@@ -68,7 +75,7 @@ export function resolveEgress(
       }
       return [found.cidr];
     });
-    const via = resolveVia(doc, site, e.via, e.exit, tunnels, path, report);
+    const via = resolveVia(doc, site, e.via, e.exit, tunnels, exitsOf, path, report);
     if (!via) return [];
     return [
       {
@@ -108,6 +115,7 @@ function resolveVia(
   via: string,
   exit: string | undefined,
   tunnels: readonly SiteTunnel[],
+  exitsOf: (tunnel: SiteTunnel) => ReadonlySet<string>,
   path: Path,
   report: Report,
 ): Via | undefined {
@@ -127,9 +135,10 @@ function resolveVia(
     return undefined;
   }
   // A spoke of a hub reaches only the hub, so only the hub can be its exit.
-  const others = tunnel.peers.map((m) => m.site);
-  const chosen = exit ?? (others.length === 1 ? others[0] : undefined);
-  if (chosen === undefined || !others.includes(chosen)) {
+  const only = tunnel.peers.length === 1 ? tunnel.peers[0]?.site : undefined;
+  const chosen = exit ?? only;
+  if (chosen === undefined || !exitsOf(tunnel).has(chosen)) {
+    const others = tunnel.peers.map((m) => m.site);
     report({
       path: [...path, exit === undefined ? "via" : "exit"],
       message: `say which member of ${via} the traffic exits through: set exit to one of ${others.join(", ")}`,

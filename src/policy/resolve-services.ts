@@ -3,37 +3,41 @@ import type { Path, Report } from "./diagnostic.js";
 import {
   type Address,
   keepsClientAddress,
-  type NetworkIntent,
   type ServiceIntent,
   type ServiceTarget,
   type SiteTunnel,
+  type TunnelIntent,
 } from "./intent.js";
+import type { MemberNetworks, NetworkHolding } from "./member-networks.js";
 import type { PolicyDocument } from "./schema.js";
+
+/** Where sites' networks are: each site's own lookup, and per tunnel its members'. */
+export interface SiteNetworks {
+  readonly holding: NetworkHolding;
+  readonly ofMembers: (tunnel: TunnelIntent) => MemberNetworks;
+}
 
 /** The first member, in tunnels shared with `site`, whose site has a network holding `address`. */
 function findTarget(
   site: string,
   address: Address,
   tunnels: readonly SiteTunnel[],
-  networkHolding: NetworkHolding,
+  networks: SiteNetworks,
 ): Omit<ServiceTarget, "port" | "address"> | undefined {
   for (const { tunnel, local } of tunnels) {
-    for (const m of tunnel.members) {
-      if (m.site === site) continue;
-      const net = networkHolding(m.site, address);
-      if (net) return { site: m.site, tunnel: tunnel.name, via: local.device, network: net.cidr };
+    const found = networks.ofMembers(tunnel).first(site, address, networks.holding);
+    if (found) {
+      const { member, network } = found;
+      return { site: member.site, tunnel: tunnel.name, via: local.device, network: network.cidr };
     }
   }
   return undefined;
 }
 
-/** Which network of a site holds an address, if any. */
-export type NetworkHolding = (site: string, address: Address) => NetworkIntent | undefined;
-
 export function resolveServices(
   doc: PolicyDocument,
   tunnelsBySite: ReadonlyMap<string, readonly SiteTunnel[]>,
-  networkHolding: NetworkHolding,
+  networks: SiteNetworks,
   report: Report,
 ): ServiceIntent[] {
   const listeners = new Map<string, string>();
@@ -82,7 +86,7 @@ export function resolveServices(
       return [];
     }
     const tunnels = tunnelsBySite.get(s.publishOn) ?? [];
-    const found = findTarget(s.publishOn, address, tunnels, networkHolding);
+    const found = findTarget(s.publishOn, address, tunnels, networks);
     if (!found) {
       report({
         path: [...path, "target"],

@@ -1,14 +1,15 @@
 import { prefixLookup } from "../net/cidr.js";
 import type { Diagnostic } from "./diagnostic.js";
 import { IdAllocator, KERNEL_PRIORITIES, KERNEL_TABLES, MAX_PRIORITY, MAX_TABLE } from "./ids.js";
-import type { Intent, NetworkIntent, SiteIntent } from "./intent.js";
+import type { Intent, NetworkIntent, ServiceIntent, SiteIntent, TunnelIntent } from "./intent.js";
+import { MemberNetworks } from "./member-networks.js";
 import {
   checkExitsHaveWan,
   checkRepliesComeFirst,
   resolveEgress,
   resolveReplyPaths,
 } from "./resolve-routing.js";
-import { type NetworkHolding, resolveServices } from "./resolve-services.js";
+import { resolveServices, type SiteNetworks } from "./resolve-services.js";
 import { resolveSiteBasics, tunnelDevicesBySite } from "./resolve-site.js";
 import { resolveTunnels, tunnelsOfSite } from "./resolve-tunnels.js";
 import type { PolicyDocument } from "./schema.js";
@@ -40,7 +41,15 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
   const lookups = new Map(
     siteNames.map((name) => [name, prefixLookup(networksOf(name), (n) => n.cidr)]),
   );
-  const networkHolding: NetworkHolding = (site, address) => lookups.get(site)?.(address);
+  const ofTunnel = new Map<TunnelIntent, MemberNetworks>();
+  const networks: SiteNetworks = {
+    holding: (site, address) => lookups.get(site)?.(address),
+    ofMembers: (tunnel) => {
+      const known = ofTunnel.get(tunnel) ?? new MemberNetworks(tunnel, networksOf);
+      ofTunnel.set(tunnel, known);
+      return known;
+    },
+  };
 
   const tunnels = resolveTunnels(
     doc,
@@ -49,7 +58,14 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
     report,
   );
   const tunnelsBySite = tunnelsOfSite(tunnels);
-  const services = resolveServices(doc, tunnelsBySite, networkHolding, report);
+  const services = resolveServices(doc, tunnelsBySite, networks, report);
+  // Each site's reply paths come from the services aimed at it: grouped once, not per site.
+  const servicesAt = new Map<string, ServiceIntent[]>();
+  for (const s of services) {
+    const list = servicesAt.get(s.target.site);
+    if (list) list.push(s);
+    else servicesAt.set(s.target.site, [s]);
+  }
 
   const sites: SiteIntent[] = siteNames.map((name) => {
     const siteDoc = doc.sites[name];
@@ -70,7 +86,7 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
     const replyPaths = resolveReplyPaths(
       doc,
       name,
-      services,
+      servicesAt.get(name) ?? [],
       siteTunnels,
       tables,
       priorities,

@@ -33,13 +33,55 @@ export function parseWgDump(stdout: string): WgLive[] {
 }
 
 /**
+ * Each interface's config as `wg showconf` prints it, from the same dump: what a rollback hands
+ * `wg syncconf` to put the interface back. It holds the private key: memory or 0600 files only.
+ */
+export function configsOfWgDump(stdout: string): Map<string, string> {
+  const lines = new Map<string, string[]>();
+  const given = (v: string | undefined) => v !== undefined && v !== "(none)" && v !== "off";
+  for (const line of stdout.split("\n")) {
+    const f = line.split("\t");
+    const [name = ""] = f;
+    if (f.length === 5) {
+      const conf = ["[Interface]"];
+      if (Number(f[3]) > 0) conf.push(`ListenPort = ${f[3]}`);
+      if (given(f[4])) conf.push(`FwMark = ${f[4]}`);
+      if (given(f[1])) conf.push(`PrivateKey = ${f[1]}`);
+      lines.set(name, conf);
+    } else if (f.length === 9) {
+      const conf = lines.get(name);
+      if (!conf) continue;
+      conf.push("", "[Peer]", `PublicKey = ${f[1]}`);
+      if (given(f[2])) conf.push(`PresharedKey = ${f[2]}`);
+      if (given(f[4])) conf.push(`AllowedIPs = ${f[4]?.split(",").join(", ")}`);
+      if (given(f[3])) conf.push(`Endpoint = ${f[3]}`);
+      if (given(f[8])) conf.push(`PersistentKeepalive = ${f[8]}`);
+    }
+  }
+  return new Map([...lines].map(([name, conf]) => [name, `${conf.join("\n")}\n`]));
+}
+
+export interface WgRead {
+  readonly live: WgLive[];
+  /** With `configs` asked for: each interface's config for a rollback (private keys in it). */
+  readonly configs?: ReadonlyMap<string, string>;
+}
+
+/**
  * One `wg show all dump`, kept to the interfaces named. wireguard-go's sockets are shared by
  * every namespace, so the caller also checks that a name is a link of its own namespace.
  */
-export async function readWireguard(runner: Runner, names: ReadonlySet<string>): Promise<WgLive[]> {
-  if (names.size === 0) return [];
+export async function readWireguard(
+  runner: Runner,
+  names: ReadonlySet<string>,
+  configs = false,
+): Promise<WgRead> {
+  if (names.size === 0) return { live: [] };
   const { stdout } = await runner.run("wg", ["show", "all", "dump"], { step: "reading WireGuard" });
-  return parseWgDump(stdout).filter((w) => names.has(w.name));
+  const live = parseWgDump(stdout).filter((w) => names.has(w.name));
+  if (!configs) return { live };
+  const all = configsOfWgDump(stdout);
+  return { live, configs: new Map([...all].filter(([name]) => names.has(name))) };
 }
 
 /**

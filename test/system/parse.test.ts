@@ -9,7 +9,7 @@ import {
   parseRules,
   splitBatchJson,
 } from "../../src/system/iproute2/parse.js";
-import { parseWgDump } from "../../src/system/wireguard.js";
+import { configsOfWgDump, parseWgDump } from "../../src/system/wireguard.js";
 
 /**
  * The readers on what the real tools printed (captured/capture.sh, run on the lab): the two
@@ -151,5 +151,32 @@ describe("wg show all dump", () => {
         keepalive: undefined,
       }),
     ]);
+  });
+
+  it("gives each interface's config as `wg showconf` prints it, for the rollback snapshot", () => {
+    // The capture replaced the private key with "(private)"; its place in the config is the point.
+    expect(configsOfWgDump(captured("wg-dump.txt"))).toEqual(
+      new Map([
+        [
+          "wgcap0",
+          [
+            "[Interface]",
+            "ListenPort = 51999",
+            "PrivateKey = (private)",
+            "",
+            "[Peer]",
+            "PublicKey = T8aiZgrOWFXk4sNTzCMZLL1I7lH991tGBrWfFtNzsmA=",
+            "AllowedIPs = 10.9.0.1/32, 192.168.6.0/24, 2001:db8:6::/48",
+            "Endpoint = 198.51.100.7:51820",
+            "PersistentKeepalive = 25",
+            "",
+            "[Peer]",
+            "PublicKey = TPcxuJFIG8Db43JeX2SJah26lcayiJLMEsgIS0b6WU4=",
+            "AllowedIPs = 0.0.0.0/0",
+            "",
+          ].join("\n"),
+        ],
+      ]),
+    );
   });
 });
