@@ -13,6 +13,8 @@ const lockSchema = z.strictObject({
 type LockFile = z.infer<typeof lockSchema>;
 
 const LOCK = ".lock";
+/** Lock attempts this process made: part of each attempt's private file name. */
+let attempts = 0;
 
 export interface LockOptions {
   /** What the holder is doing, shown to whoever is refused. */
@@ -37,7 +39,9 @@ export async function lockHolder(files: StateFiles): Promise<LockFile | undefine
  */
 async function tryCreate(files: StateFiles, content: LockFile): Promise<boolean> {
   const file = stateFile(files, LOCK);
-  const mine = `${file}.${content.holder.pid}.${Date.now()}`;
+  // Numbered as well: two applies in one process (the server) may try in the same millisecond,
+  // and the one that finishes first would remove the other's file before it is linked.
+  const mine = `${file}.${content.holder.pid}.${Date.now()}.${++attempts}`;
   await writeFile(mine, JSON.stringify(content), { mode: 0o600 });
   try {
     await link(mine, file);

@@ -8,7 +8,7 @@ import type { Lab } from "../../src/lab/lab.js";
 import { readRtProtos } from "../../src/system/rt-protos.js";
 import { labInput, siteTarget, startLab } from "../support/lab.js";
 import { describeLive } from "../support/layers.js";
-import { ownedSnapshot } from "../support/live.js";
+import { liveNode, ownedSnapshot } from "../support/node.js";
 
 describeLive("routing protocol names on this machine", () => {
   it("reads rt_protos and its drop-ins, later files naming numbers too", async () => {
@@ -52,13 +52,13 @@ describeLive("changing routeProtocol on a live namespace", () => {
 
   it("refuses while protocol 77's routes and rules are there, changing nothing", async () => {
     const home = lab.names.ns("home");
-    const before = await ownedSnapshot(home);
+    const before = await ownedSnapshot(liveNode(home));
     const refused = applySite(siteTarget(lab, "home"), labInput(lab, "home", moved), "test");
     await expect(refused).rejects.toMatchObject({ code: "NETPOL_E_FOREIGN_STATE" });
     const message = String(await refused.catch((e: Error) => e.message));
     expect(message).toContain("settings.routeProtocol changed from 77 to 78");
     expect(message).toContain(`ip netns exec ${home} ip -4 rule flush protocol 77`);
-    expect(await ownedSnapshot(home)).toEqual(before);
+    expect(await ownedSnapshot(liveNode(home))).toEqual(before);
 
     // The commands it names, run as given, then the apply goes through with the new number.
     const commands = message

@@ -7,17 +7,23 @@ import { execa } from "execa";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadRecord } from "../../src/apply/record.js";
+import { renderPolicyFile } from "../../src/cli/commands/render.js";
+import { NetpolError } from "../../src/errors.js";
+import { formatDiagnostic } from "../../src/policy/diagnostic.js";
 import { buildApp } from "../../src/server/app.js";
 import { generateKeyPair, writePrivateKey } from "../../src/system/keys.js";
 import { egressPolicy } from "../support/large-policy.js";
+import { itFullRun } from "../support/layers.js";
 import { fakeNode } from "../support/node.js";
 
 /**
  * A corpus of hostile and malformed policies (test/corpus): alias bombs, deep nesting, huge
  * numbers, reserved ids, duplicate keys, unicode and over-long names, key files reached by
  * `../`, absolute paths and links out of the key directory, plus a policy over the size limit
- * made here. Every one goes through the built CLI and through POST /apply: each must be one
- * located error, exit 1 or a 4xx, never exit 70 or a 5xx, and nothing may be applied.
+ * made here. Every one goes through `netpol render` and through POST /apply: each must be one
+ * located error, exit 1 or a 4xx, never exit 70 or a 5xx, and nothing may be applied. `render`
+ * runs in-process for every case and through the built CLI for one case of each kind; the full
+ * run (`npm test`) sends every case through the CLI too.
  */
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -58,29 +64,95 @@ afterAll(async () => {
 
 const all = () => [...hostile, ...keyCases, TOO_LARGE];
 const isKeyCase = (f: string) => keyCases.includes(f);
+/** One case of each kind: a YAML-level refusal, a schema one, a compile check, a key file, size. */
+const SAMPLE = [
+  "alias-billion-laughs.yaml",
+  "port-65536.yaml",
+  "overlapping-networks.yaml",
+  "symlink-out.yaml",
+  TOO_LARGE,
+];
+
+interface Outcome {
+  readonly f: string;
+  readonly file: string;
+  readonly code: number | undefined;
+  readonly stderr: string;
+  readonly wrote: boolean;
+}
+
+/**
+ * What is wrong with how a case was refused, or undefined: it must be one error located in
+ * the file (file:line:col) or naming the key file, exit 1, no internal error or stack, a
+ * bounded message, and nothing written.
+ */
+function misreported(r: Outcome): string | undefined {
+  const where = isKeyCase(r.f) ? /key file/ : new RegExp(`${escapeRe(r.file)}:\\d+:\\d+ `);
+  const bad = r.code !== 1 || !where.test(r.stderr) || /internal error|^\s+at /m.test(r.stderr);
+  if (!bad && r.stderr.length <= 20_000 && !r.wrote) return undefined;
+  return `${r.f}: exit ${r.code}: ${r.wrote ? "wrote files: " : ""}${r.stderr.slice(0, 300)}`;
+}
+
+/** An error thrown by a command, as the CLI reports it (src/cli/main.ts): exit code and text. */
+function asReported(err: unknown): { code: number; stderr: string } {
+  if (!(err instanceof NetpolError)) {
+    return { code: 70, stderr: `internal error: ${err instanceof Error ? err.stack : err}` };
+  }
+  const lines = [err.message, ...err.diagnostics.map(formatDiagnostic)];
+  return { code: err.exitCode, stderr: lines.join("\n") };
+}
+
+/** `netpol render` on each case in separate processes, four at a time; what went wrong. */
+async function throughCli(cases: readonly string[]): Promise<string[]> {
+  const results = await inBatches(cases, 4, async (f) => {
+    const out = path.join(dir, `out-${f}`);
+    const file = path.join(dir, f);
+    const r = await execa("node", [bin, "render", file, "--site", "home", "--out", out], {
+      reject: false,
+      cwd: dir,
+    });
+    return misreported({
+      f,
+      file,
+      code: r.exitCode,
+      stderr: String(r.stderr),
+      wrote: existsSync(out),
+    });
+  });
+  return results.filter((r) => r !== undefined);
+}
 
 describe("the hostile corpus", () => {
   it("has at least 50 policies", () => {
     expect(all().length).toBeGreaterThanOrEqual(50);
   });
 
-  it("gets one located error and exit 1 from the CLI for each, writing nothing", async () => {
-    const results = await inBatches(all(), 4, async (f) => {
-      const out = path.join(dir, `out-${f}`);
+  it("gets one located error, exit 1, from `render` for each, writing nothing", async () => {
+    const wrong: string[] = [];
+    for (const f of all()) {
+      const out = path.join(dir, `in-process-${f}`);
       const file = path.join(dir, f);
-      const r = await execa("node", [bin, "render", file, "--site", "home", "--out", out], {
-        reject: false,
-        cwd: dir,
-      });
-      return { f, code: r.exitCode, stderr: String(r.stderr), wrote: existsSync(out), file };
-    });
-    const wrong = results.filter((r) => {
-      const where = isKeyCase(r.f) ? /key file/ : new RegExp(`${escapeRe(r.file)}:\\d+:\\d+ `);
-      const bad = r.code !== 1 || !where.test(r.stderr) || /internal error|^\s+at /m.test(r.stderr);
-      return bad || r.stderr.length > 20_000 || r.wrote;
-    });
-    expect(wrong.map((r) => `${r.f}: exit ${r.code}: ${r.stderr.slice(0, 300)}`)).toEqual([]);
+      const r = await renderPolicyFile(file, { site: "home", out }).then(
+        () => ({ code: 0, stderr: "" }),
+        (err: unknown) => asReported(err),
+      );
+      const problem = misreported({ f, file, ...r, wrote: existsSync(out) });
+      if (problem) wrong.push(problem);
+    }
+    expect(wrong).toEqual([]);
   });
+
+  it("gets the same from the built CLI, one case of each kind", async () => {
+    expect(await throughCli(SAMPLE)).toEqual([]);
+  });
+
+  itFullRun(
+    "gets the same from the built CLI for each",
+    "every case in-process and one of each kind through the CLI",
+    async () => {
+      expect(await throughCli(all())).toEqual([]);
+    },
+  );
 
   describe("through POST /apply", () => {
     let app: FastifyInstance;

@@ -23,9 +23,11 @@ function onPath(tool: string): boolean {
   });
 }
 
+const unitLayerOnly = () => process.env.NETPOL_TEST_LAYER === "unit";
+
 /** Why the live layer cannot run here, or undefined when it can. */
 export function liveSkipReason(): string | undefined {
-  if (process.env.NETPOL_TEST_LAYER === "unit") return "unit layer only (npm run test:unit)";
+  if (unitLayerOnly()) return "unit layer only (npm run test:unit)";
   if (process.getuid?.() !== 0) return "needs root to build network namespaces";
   const missing = TOOLS.filter((t) => !onPath(t));
   if (missing.length > 0) return `needs ${missing.join(", ")} (bash deploy/install-deps.sh)`;
@@ -51,4 +53,19 @@ export function beforeAllLive(body: () => Promise<void>, timeout?: number): void
   beforeAll(async () => {
     if (liveSkipReason() === undefined) await body();
   }, timeout);
+}
+
+/**
+ * `it` for an exhaustive pass through separate processes that needs no kernel but takes
+ * seconds: the full run (`npm test`) runs it; the unit layer skips it, saying why, and relies
+ * on `covered`, the fast test that asserts the same in-process.
+ */
+export function itFullRun(
+  name: string,
+  covered: string,
+  body: () => Promise<void>,
+  timeout?: number,
+): void {
+  if (!unitLayerOnly()) it(name, body, timeout);
+  else it.skip(`${name} [skipped: full run only (npm test); the unit layer runs ${covered}]`, body);
 }

@@ -7,8 +7,8 @@ import { stopWireguardGoByName } from "../../src/lab/processes.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import { generateKeyPair, writePrivateKey } from "../../src/system/keys.js";
 import { createRunner, type Runner } from "../../src/system/runner.js";
-import { ownedSnapshot } from "./live.js";
 import { createNetns, type Netns, uniqueSuffix } from "./netns.js";
+import { liveNode, ownedSnapshot } from "./node.js";
 
 /**
  * One namespace holding a router ("home") with a WAN, a LAN and an external egress device (veth
@@ -166,7 +166,7 @@ export async function fullState(site: CrashSite): Promise<Record<string, unknown
     () => null,
   );
   return {
-    ...(await ownedSnapshot(ns)),
+    ...(await ownedSnapshot(liveNode(ns))),
     linkDetails: links
       .map((l) => ({
         name: l.ifname,

@@ -35,6 +35,32 @@ async function keysOrPlaceholders(state: SiteState, keyDir: string): Promise<Map
   return keys;
 }
 
+export interface RenderOptions {
+  readonly site: string;
+  readonly out: string;
+  readonly keyDir?: string;
+}
+
+/**
+ * What `netpol render` does, output aside: the written files' paths. Nothing is written until
+ * the policy is read, compiled and rendered whole, so a bad policy leaves `out` untouched.
+ */
+export async function renderPolicyFile(file: string, opts: RenderOptions): Promise<string[]> {
+  const policy = await readPolicyFile(file, opts.keyDir);
+  const state = compileSite(policy.intent, opts.site);
+  const keys = await keysOrPlaceholders(state, policy.keyDir);
+  const files = renderSiteFiles(state, keys);
+  const written: string[] = [];
+  for (const [name, content] of files) {
+    const target = path.join(opts.out, name);
+    await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+    // Everything here may hold a key or reveal the topology: owner-only.
+    await writeFile(target, content, { mode: 0o600 });
+    written.push(target);
+  }
+  return written;
+}
+
 export function registerRender(program: Command): void {
   outputOptions(
     program
@@ -46,25 +72,12 @@ export function registerRender(program: Command): void {
       .requiredOption("--site <name>", "site to render")
       .requiredOption("--out <dir>", "directory to write into")
       .option("--key-dir <dir>", "directory holding the private key files (default: the policy's)"),
-  ).action(
-    async (file: string, opts: OutputOptions & { site: string; out: string; keyDir?: string }) => {
-      const policy = await readPolicyFile(file, opts.keyDir);
-      const state = compileSite(policy.intent, opts.site);
-      const keys = await keysOrPlaceholders(state, policy.keyDir);
-      const files = renderSiteFiles(state, keys);
-      const written: string[] = [];
-      for (const [name, content] of files) {
-        const target = path.join(opts.out, name);
-        await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
-        // Everything here may hold a key or reveal the topology: owner-only.
-        await writeFile(target, content, { mode: 0o600 });
-        written.push(target);
-      }
-      report(
-        opts,
-        () => written.map((f) => `wrote ${f}\n`).join(""),
-        () => ({ site: opts.site, files: written }),
-      );
-    },
-  );
+  ).action(async (file: string, opts: OutputOptions & RenderOptions) => {
+    const written = await renderPolicyFile(file, opts);
+    report(
+      opts,
+      () => written.map((f) => `wrote ${f}\n`).join(""),
+      () => ({ site: opts.site, files: written }),
+    );
+  });
 }
