@@ -125,23 +125,6 @@ export interface ApplyOptions {
 /** Links and wireguard-go settle asynchronously: the read-back gets this long to agree. */
 const VERIFY_MS = 2_000;
 
-/**
- * Specs of the links a revert may have to recreate: the policy in force names the ones this
- * apply removes, and its VLAN specs win over the new policy's (a VLAN's parent and id are not
- * in the live link). Otherwise the new policy's specs say the same (a bridge is its name, a
- * WireGuard link takes its MTU from the live link), so the policy in force is not parsed and
- * compiled again: at 10,000 objects that alone cost as much as the write.
- */
-function knownLinks(
-  record: ApplyRecord | undefined,
-  desired: SiteState,
-  plan: Plan,
-): readonly LinkSpec[] {
-  const removes = plan.changes.some((c) => c.kind === "link" && c.op === "remove");
-  const vlans = desired.links.some((l) => l.kind === "vlan");
-  return removes || vlans ? [...linksInForce(record), ...desired.links] : desired.links;
-}
-
 /** Links named by the policy in force, so one this apply removes can be recreated on revert. */
 function linksInForce(record: ApplyRecord | undefined): readonly LinkSpec[] {
   if (!record) return [];
@@ -216,7 +199,7 @@ export async function applySite(
       const snapshot = await takeSnapshot(target.runner, {
         live,
         owned,
-        knownLinks: knownLinks(record, desired, plan),
+        knownLinks: () => [...linksInForce(record), ...desired.links],
         enslaves: plan.changes.flatMap((c) => (c.kind === "port" ? [c.port.device] : [])),
         sysctlKeys: wanted.sysctlKeys,
         protocol: desired.protocol,

@@ -72,8 +72,12 @@ export type Snapshot = z.infer<typeof snapshotSchema>;
 export interface SnapshotInput {
   readonly live: LiveState;
   readonly owned: Ownership;
-  /** Specs of links the old and the new policy name, to recreate one that goes away. */
-  readonly knownLinks: readonly LinkSpec[];
+  /**
+   * Specs of links the old and the new policy name, to recreate one that goes away. Asked only
+   * for an owned link the kernel does not describe whole (reading the policy in force again
+   * costs as much as validating it).
+   */
+  readonly knownLinks: () => readonly LinkSpec[];
   /** Devices the apply makes ports of a bridge. */
   readonly enslaves: readonly string[];
   readonly sysctlKeys: readonly string[];
@@ -83,16 +87,16 @@ export interface SnapshotInput {
   readonly proxy?: ProxyWrite;
 }
 
-function specOf(link: LiveLink, known: readonly LinkSpec[]): LinkSpec | undefined {
-  const spec = known.find((k) => k.name === link.name);
-  if (spec) return spec.kind === "wireguard" ? { ...spec, mtu: link.mtu } : spec;
-  if (link.kind === "bridge") return { kind: "bridge", name: link.name };
-  if (link.kind === "tun" || link.kind === "wireguard")
-    return { kind: "wireguard", name: link.name, mtu: link.mtu };
-  return undefined;
-}
-
 const isWireguard = (l: LiveLink) => l.kind === "tun" || l.kind === "wireguard";
+
+/** How to recreate `link`: from what the kernel says of it, else from a policy's spec. */
+function specOf(link: LiveLink, known: () => readonly LinkSpec[]): LinkSpec | undefined {
+  if (link.kind === "bridge") return { kind: "bridge", name: link.name };
+  if (isWireguard(link)) return { kind: "wireguard", name: link.name, mtu: link.mtu };
+  if (link.vlan)
+    return { kind: "vlan", name: link.name, parent: link.vlan.parent, vlanId: link.vlan.id };
+  return known().find((k) => k.name === link.name);
+}
 
 /**
  * The snapshot of `input`. Each owned WireGuard link's config comes from the live read's dump,
@@ -121,10 +125,15 @@ export function snapshotOf(
   const ownedLinks = live.links.filter((l) => owned.links.includes(l.name));
   const ownedNames = new Set(ownedLinks.map((l) => l.name));
   const liveKeys = new Set(live.addresses.map(addressKey));
+  let known: readonly LinkSpec[] | undefined;
+  const knownLinks = () => {
+    known ??= input.knownLinks();
+    return known;
+  };
   return {
     protocol,
     links: ownedLinks.flatMap((l) => {
-      const spec = specOf(l, input.knownLinks);
+      const spec = specOf(l, knownLinks);
       return spec ? [{ spec, up: l.up, mtu: l.mtu, alias: l.alias ?? null }] : [];
     }),
     masters: live.links

@@ -14,6 +14,8 @@ export interface LiveLink {
   readonly master: string | undefined;
   readonly up: boolean;
   readonly mtu: number;
+  /** A VLAN's parent and id, as the kernel reports them: what recreating it takes. */
+  readonly vlan?: { readonly parent: string; readonly id: number };
 }
 
 /** A route or rule in the kernel, owned by netpol or not. */

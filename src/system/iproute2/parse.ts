@@ -122,24 +122,33 @@ export function parseRules(json: unknown[], family: Family, protocol: number): O
 interface JsonLink {
   ifindex: number;
   ifname: string;
+  /** The parent (a VLAN's) or peer (a veth's) device, when it is in the same namespace. */
+  link?: string;
   ifalias?: string;
   master?: string;
   flags?: string[];
   mtu: number;
-  linkinfo?: { info_kind?: string };
+  linkinfo?: { info_kind?: string; info_data?: { id?: number } };
   addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
 }
 
 export function parseLinks(json: unknown[]): LiveLink[] {
-  return (json as JsonLink[]).map((l) => ({
-    name: l.ifname,
-    ifindex: l.ifindex,
-    alias: l.ifalias,
-    kind: l.linkinfo?.info_kind,
-    master: l.master,
-    up: l.flags?.includes("UP") ?? false,
-    mtu: l.mtu,
-  }));
+  return (json as JsonLink[]).map((l) => {
+    const kind = l.linkinfo?.info_kind;
+    const vlanId = l.linkinfo?.info_data?.id;
+    return {
+      name: l.ifname,
+      ifindex: l.ifindex,
+      alias: l.ifalias,
+      kind,
+      master: l.master,
+      up: l.flags?.includes("UP") ?? false,
+      mtu: l.mtu,
+      ...(kind === "vlan" && l.link !== undefined && vlanId !== undefined
+        ? { vlan: { parent: l.link, id: vlanId } }
+        : {}),
+    };
+  });
 }
 
 /** Global-scope addresses; link-local ones are the kernel's. */

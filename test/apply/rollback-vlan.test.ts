@@ -1,0 +1,59 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, expect, it } from "vitest";
+import { applySite } from "../../src/apply/apply.js";
+import { NetpolError } from "../../src/errors.js";
+import { parsePolicy } from "../../src/policy/load.js";
+import type { Runner } from "../../src/system/runner.js";
+import { FakeKernel } from "../support/fake-kernel/kernel.js";
+
+/**
+ * The rollback snapshot takes a VLAN's parent and id from the kernel: a VLAN the apply removed
+ * comes back as it was when a later step fails, without reading the policy in force again.
+ */
+
+const policy = (vlan: boolean) =>
+  parsePolicy(
+    `version: 1\nsites:\n  r:\n    interfaces:\n      - { name: eth0, kind: physical }\n${
+      vlan ? "      - { name: eth0.6, kind: vlan, parent: eth0, vlanId: 6 }\n" : ""
+    }`,
+    "policy.yaml",
+  );
+
+/** Fails the second read of the links (the read-back after the apply) and no other. */
+function failingReadBack(inner: Runner): Runner {
+  let reads = 0;
+  return {
+    netns: inner.netns,
+    get spawned() {
+      return inner.spawned;
+    },
+    run: (tool, args, options) =>
+      tool === "ip" && args.includes("-d") && ++reads === 2
+        ? Promise.reject(new NetpolError("NETPOL_E_TOOL_FAILED", "injected failure in verify"))
+        : inner.run(tool, args, options),
+  };
+}
+
+let dir: string | undefined;
+afterEach(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+it("puts back a removed VLAN with its parent and id when the apply fails after removing it", async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "netpol-vlan-"));
+  const kernel = new FakeKernel({ linkKinds: ["bridge", "veth", "vlan"] });
+  kernel.plug("eth0");
+  const target = (runner: Runner) => ({ runner, stateDir: dir as string, scope: "fake" });
+  const input = (vlan: boolean) => ({ ...policy(vlan), keyDir: dir as string, site: "r" });
+  await applySite(target(kernel.runner()), input(true), "test");
+  const vlan = () => kernel.state.links.find((l) => l.name === "eth0.6");
+  expect(vlan()).toMatchObject({ kind: "vlan", link: "eth0", vlanId: 6, up: true });
+
+  const err = await applySite(target(failingReadBack(kernel.runner())), input(false), "test").catch(
+    (e: unknown) => e,
+  );
+  expect((err as NetpolError).code).toBe("NETPOL_E_APPLY_FAILED");
+  expect(vlan()).toMatchObject({ kind: "vlan", link: "eth0", vlanId: 6, up: true });
+});
