@@ -3,6 +3,7 @@ import type { SiteState } from "../compile/desired.js";
 import { parsePolicy } from "../policy/load.js";
 import type { PolicyInput } from "./apply.js";
 import { policyHash } from "./record.js";
+import { linkSpec } from "./restore.js";
 import { readText, type StateFiles, stateFile, writeState } from "./state-file.js";
 
 /**
@@ -57,18 +58,7 @@ const table = z.union([z.number().int(), z.literal("main")]);
 const siteStateSchema = z.strictObject({
   site: z.string(),
   protocol: z.number().int(),
-  links: z.array(
-    z.discriminatedUnion("kind", [
-      z.strictObject({
-        kind: z.literal("vlan"),
-        name: z.string(),
-        parent: z.string(),
-        vlanId: z.number().int(),
-      }),
-      z.strictObject({ kind: z.literal("bridge"), name: z.string() }),
-      z.strictObject({ kind: z.literal("wireguard"), name: z.string(), mtu: z.number().int() }),
-    ]),
-  ),
+  links: z.array(linkSpec),
   ports: z.array(z.strictObject({ device: z.string(), master: z.string() })),
   addresses: z.array(z.strictObject({ device: z.string(), cidr })),
   routes: z.array(

@@ -27,7 +27,7 @@ import { addressEntry, fromAddress, toAddress } from "./record.js";
  * It holds private keys (from `wg show all dump`): memory or 0600 files only.
  */
 const family = z.union([z.literal(4), z.literal(6)]);
-const linkSpec = z.discriminatedUnion("kind", [
+export const linkSpec = z.discriminatedUnion("kind", [
   z.strictObject({
     kind: z.literal("vlan"),
     name: z.string(),
