@@ -5,10 +5,11 @@
  *   npm run bench:apply -- [--quick] [--shapes a,b] [--sizes 1000,10000] [--profile DIR]
  *
  * Per shape and size: netpol's validate; its cold apply, no-op re-apply and one-line change
- * (each way), each in a process of its own (the bundled worker, as the CLI runs) timed from
- * reading the policy to the verified apply, so they include validation but not Node's start-up
- * (the no-op, as `netpol apply` of the policy in force, reads the state its last apply compiled
- * instead: src/apply/policy-cache.ts; the cold apply and the change validate in full);
+ * (each way), each in a process of its own (the bundled worker with bin/netpol.js's node flags,
+ * as the CLI runs) timed from reading the policy to the verified apply, so they include
+ * validation but not Node's start-up (the no-op, as `netpol apply` of the policy in force, reads
+ * the state its last apply compiled instead: src/apply/policy-cache.ts; the cold apply and the
+ * change validate in full);
  * the floor (wireguard-go, `ip -batch`, `sysctl -p`, `nft -f`, `wg setconf` on netpol's own
  * rendered files); the bare change (the live read plus only the lines that differ); one process
  * per kernel object (sampled and scaled beyond PER_OBJECT_SAMPLE); peak RSS; processes per
@@ -16,7 +17,7 @@
  * and the floor's alternating, so a change in the machine's load hits both. `--profile DIR`
  * writes a CPU profile of every worker.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { build } from "esbuild";
@@ -78,11 +79,17 @@ interface Row {
 
 class WorkerFailed extends Error {}
 
+/** The node flags bin/netpol.js's first line gives, so a worker runs as the CLI does. */
+async function cliNodeFlags(): Promise<string[]> {
+  const bin = await readFile(path.join(import.meta.dirname, "..", "bin", "netpol.js"), "utf8");
+  return (bin.split("\n")[0] ?? "").split(" ").filter((word) => word.startsWith("--"));
+}
+
 async function runWorker<T>(job: object, label: string): Promise<T> {
   const prof = profileDir
     ? ["--cpu-prof", "--cpu-prof-dir", profileDir, "--cpu-prof-name", `${label}.cpuprofile`]
     : [];
-  const r = await execa(process.execPath, [...prof, worker, JSON.stringify(job)], {
+  const r = await execa(process.execPath, [...nodeFlags, ...prof, worker, JSON.stringify(job)], {
     reject: false,
     timeout: WORKER_TIMEOUT_MS,
   });
@@ -289,6 +296,7 @@ async function bundleWorker(): Promise<string> {
 
 const started = Date.now();
 const worker = await bundleWorker();
+const nodeFlags = await cliNodeFlags();
 const hubKey = generateKeyPair();
 const rows: Row[] = [];
 for (const n of sizes) {

@@ -35,13 +35,7 @@ import { currentOwnership, isMarked, ownershipAfter } from "./ownership.js";
 import { saveCached } from "./policy-cache.js";
 import { checkProtocol } from "./protocol.js";
 import { type LiveWanted, readAfter, readLive, wantedFor } from "./read-live.js";
-import {
-  type ApplyRecord,
-  loadRecord,
-  readRecordText,
-  recordText,
-  writeRecordText,
-} from "./record.js";
+import { type ApplyRecord, readRecord, recordText, writeRecordText } from "./record.js";
 import { computeRestore, runRestore, type Snapshot, takeSnapshot } from "./restore.js";
 import { filesOf, secretDirOf } from "./state-file.js";
 
@@ -67,6 +61,8 @@ export interface Planned {
   readonly owned: Ownership;
   readonly plan: Plan;
   readonly record: ApplyRecord | undefined;
+  /** The record file's text as read, for putting it back exactly on a revert. */
+  readonly recordText: string | undefined;
   readonly journal: Journal | undefined;
   /** An apply that left its journal: under way, or killed. */
   readonly interrupted: Interrupted | undefined;
@@ -81,7 +77,8 @@ export async function planSite(
 ): Promise<Planned> {
   const files = filesOf(target);
   const desired = "desired" in policy ? policy.desired : compileSite(policy.intent, policy.site);
-  const record = await loadRecord(files);
+  const read = await readRecord(files);
+  const record = read?.record;
   const journal = await loadJournal(files);
   await checkProtocol(target, desired, record?.protocol);
   const wanted = {
@@ -101,6 +98,7 @@ export async function planSite(
     owned,
     plan: diff(desired, live, owned),
     record,
+    recordText: read?.text,
     journal,
     interrupted: interruptedBy(journal),
     wanted,
@@ -203,7 +201,7 @@ export async function applySite(
         enslaves: plan.changes.flatMap((c) => (c.kind === "port" ? [c.port.device] : [])),
         sysctlKeys: wanted.sysctlKeys,
         protocol: desired.protocol,
-        recordText: await readRecordText(files),
+        recordText: planned.recordText,
         ...(plan.proxy ? { proxy: plan.proxy } : {}),
       });
       const pending = options.confirm

@@ -69,14 +69,20 @@ export function recordPath(files: StateFiles): string {
   return stateFile(files, RECORD);
 }
 
-export async function loadRecord(files: StateFiles): Promise<ApplyRecord | undefined> {
+/**
+ * The record and the file's text, which an apply keeps to put the file back exactly when it is
+ * reverted: one read, so the record (which holds the policy text) is not parsed twice.
+ */
+export async function readRecord(
+  files: StateFiles,
+): Promise<{ record: ApplyRecord; text: string } | undefined> {
   const file = recordPath(files);
   const text = await readText(file);
   if (text === undefined) return undefined;
   const raw = parseState(files, file, "ownership record", recordSchema, text);
   if (policyHash(raw.policyText) !== raw.policyHash)
     throw corrupt(files, file, "ownership record", "the policy text does not match its hash");
-  return {
+  const record: ApplyRecord = {
     site: raw.site,
     policyHash: raw.policyHash,
     policyText: raw.policyText,
@@ -90,6 +96,11 @@ export async function loadRecord(files: StateFiles): Promise<ApplyRecord | undef
       ...(raw.nftListing !== undefined ? { nftListing: raw.nftListing } : {}),
     },
   };
+  return { record, text };
+}
+
+export async function loadRecord(files: StateFiles): Promise<ApplyRecord | undefined> {
+  return (await readRecord(files))?.record;
 }
 
 /** The policy in force, parsed; a record whose policy no longer parses is corrupt. */
@@ -125,14 +136,6 @@ export function recordText(record: ApplyRecord, links: readonly LiveLink[]): str
     ...(ownership.nftListing !== undefined ? { nftListing: ownership.nftListing } : {}),
   };
   return `${JSON.stringify(raw, null, 2)}\n`;
-}
-
-/** The record file as text, for putting it back exactly when an apply is reverted. */
-export async function readRecordText(files: StateFiles): Promise<string | undefined> {
-  const text = await readText(recordPath(files));
-  if (text !== undefined)
-    parseState(files, recordPath(files), "ownership record", recordSchema, text);
-  return text;
 }
 
 export async function writeRecordText(files: StateFiles, text: string | undefined): Promise<void> {
