@@ -1,5 +1,7 @@
 import { z } from "zod";
 import type { SiteState } from "../compile/desired.js";
+import type { Cidr, Family } from "../net/cidr.js";
+import type { Address } from "../policy/intent.js";
 import { parsePolicy } from "../policy/load.js";
 import type { PolicyInput } from "./apply.js";
 import { policyHash } from "./record.js";
@@ -41,18 +43,34 @@ interface CacheKey {
   readonly keyDir: string;
 }
 
-const bigintText = z
+/**
+ * Addresses and prefixes are written as text, `4:3221225985` and `4:3221225984/24` (family,
+ * the address as a decimal number, prefix): JSON has no bigint, and one string per prefix reads
+ * several times faster than an object of three fields at 10,000 routes.
+ */
+const ADDRESS = /^([46]):(\d{1,39})$/;
+const CIDR = /^([46]):(\d{1,39})\/(\d{1,3})$/;
+const familyOf = (text: string | undefined): Family => (text === "4" ? 4 : 6);
+const address = z
   .string()
-  .regex(/^\d{1,40}$/)
-  .transform((t) => BigInt(t));
+  .regex(ADDRESS)
+  .transform((t): Address => {
+    const [, f, a] = ADDRESS.exec(t) ?? [];
+    return { family: familyOf(f), address: BigInt(a ?? 0) };
+  });
+const cidr = z
+  .string()
+  .regex(CIDR)
+  .transform((t): Cidr => {
+    const [, f, a, p] = CIDR.exec(t) ?? [];
+    return { family: familyOf(f), address: BigInt(a ?? 0), prefix: Number(p) };
+  });
 const family = z.union([z.literal(4), z.literal(6)]);
-const address = z.strictObject({ family, address: bigintText });
-const cidr = z.strictObject({ family, address: bigintText, prefix: z.number().int().min(0) });
 const port = z.number().int().min(0).max(65535);
 const table = z.union([z.number().int(), z.literal("main")]);
 
 /**
- * SiteState as JSON (bigints as decimal text). Strict objects: a field the writer knows and
+ * SiteState as JSON. Strict objects: a field the writer knows and
  * this schema does not makes the entry unreadable, so it is rebuilt rather than half read.
  */
 const siteStateSchema = z.strictObject({
@@ -148,13 +166,13 @@ const siteStateSchema = z.strictObject({
     .optional(),
 }) satisfies z.ZodType<SiteState>;
 
-const cacheSchema = z.strictObject({
-  version: z.literal(1),
+const keySchema = z.strictObject({
+  version: z.literal(2),
   build: z.string(),
   policyHash: z.string(),
   site: z.string(),
   keyDir: z.string(),
-  desired: siteStateSchema,
+  desired: z.unknown(),
 });
 
 export const cachePath = (files: StateFiles) => stateFile(files, CACHE);
@@ -191,12 +209,12 @@ export async function loadCached(
   } catch {
     return undefined;
   }
-  const parsed = cacheSchema.safeParse(json);
-  if (!parsed.success) return undefined;
-  const { desired, ...key } = parsed.data;
-  if (!sameKey(key, keyOf({ ...policy, hash }, build)) || desired.site !== policy.site)
-    return undefined;
-  return { ...policy, hash, desired, cached: true };
+  // The key first: an entry for another text is passed over without reading its state.
+  const key = keySchema.safeParse(json);
+  if (!key.success || !sameKey(key.data, keyOf({ ...policy, hash }, build))) return undefined;
+  const desired = siteStateSchema.safeParse(key.data.desired);
+  if (!desired.success || desired.data.site !== policy.site) return undefined;
+  return { ...policy, hash, desired: desired.data, cached: true };
 }
 
 /**
@@ -221,10 +239,13 @@ export async function saveCached(
   build = BUILD,
 ): Promise<void> {
   if (build === undefined || "cached" in policy) return;
-  const entry = { version: 1, ...keyOf(policy, build), desired };
-  const json = JSON.stringify(entry, (_key, value: unknown) =>
-    typeof value === "bigint" ? value.toString() : value,
-  );
+  const entry = { version: 2, ...keyOf(policy, build), desired };
+  const json = JSON.stringify(entry, (_key, value: unknown) => {
+    if (typeof value !== "object" || value === null || !("address" in value)) return value;
+    const a = value as Address & { prefix?: number };
+    if (typeof a.address !== "bigint") return value;
+    return `${a.family}:${a.address}${a.prefix === undefined ? "" : `/${a.prefix}`}`;
+  });
   // A cache that is lost or cannot be written costs the next apply a full validation, nothing
   // more: it is not worth an fsync (up to 0.08 s at 10,000 objects), nor an error.
   await writeState(cachePath(files), `${json}\n`, false).catch(() => undefined);

@@ -1,8 +1,15 @@
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { applySite, type PolicyInput } from "../../src/apply/apply.js";
-import { BUILD, cachePath, policyInput } from "../../src/apply/policy-cache.js";
+import {
+  BUILD,
+  cachePath,
+  loadCached,
+  policyInput,
+  saveCached,
+} from "../../src/apply/policy-cache.js";
 import { filesOf } from "../../src/apply/state-file.js";
 import { compileSite } from "../../src/compile/compile.js";
 import { labPolicy } from "../../src/lab/policy.js";
@@ -93,7 +100,7 @@ describe("the compiled-policy cache", () => {
       "",
       "{",
       good.slice(0, good.length / 2),
-      JSON.stringify({ ...entry, version: 2 }),
+      JSON.stringify({ ...entry, version: 1 }),
       // A field this netpol does not know: the state is not half read.
       JSON.stringify({
         ...entry,
@@ -130,5 +137,28 @@ describe("the compiled-policy cache", () => {
     );
     for (const key of keys) expect(cache).not.toContain(key.trim());
     expect((await stat(cachePath(files()))).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe("the compiled-policy cache's file", () => {
+  it("gives back exactly the state compiled from each example policy, for each of its sites", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-cache-"));
+    try {
+      const files = { stateDir: dir, scope: "test", netns: undefined };
+      const examples = (await readdir("policies")).filter((f) => f.endsWith(".yaml"));
+      expect(examples).not.toEqual([]);
+      for (const example of examples) {
+        const text = await readFile(path.join("policies", example), "utf8");
+        const loaded = parsePolicy(text, example);
+        for (const { name: site } of loaded.intent.sites) {
+          const desired = compileSite(loaded.intent, site);
+          await saveCached(files, { ...loaded, site, keyDir: dir }, desired, "test");
+          const cached = await loadCached(files, { text, site, keyDir: dir }, "test");
+          expect(cached?.desired, `${example} ${site}`).toEqual(desired);
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
