@@ -240,13 +240,17 @@ export async function saveCached(
 ): Promise<void> {
   if (build === undefined || "cached" in policy) return;
   const entry = { version: 2, ...keyOf(policy, build), desired };
-  const json = JSON.stringify(entry, (_key, value: unknown) => {
-    if (typeof value !== "object" || value === null || !("address" in value)) return value;
-    const a = value as Address & { prefix?: number };
-    if (typeof a.address !== "bigint") return value;
-    return `${a.family}:${a.address}${a.prefix === undefined ? "" : `/${a.prefix}`}`;
-  });
   // A cache that is lost or cannot be written costs the next apply a full validation, nothing
-  // more: it is not worth an fsync (up to 0.08 s at 10,000 objects), nor an error.
-  await writeState(cachePath(files), `${json}\n`, false).catch(() => undefined);
+  // more: not worth an fsync (up to 0.08 s at 10,000 objects), nor failing an apply that worked.
+  try {
+    const json = JSON.stringify(entry, (_key, value: unknown) => {
+      if (typeof value !== "object" || value === null || !("address" in value)) return value;
+      const a = value as Address & { prefix?: number };
+      if (typeof a.address !== "bigint") return value;
+      return `${a.family}:${a.address}${a.prefix === undefined ? "" : `/${a.prefix}`}`;
+    });
+    await writeState(cachePath(files), `${json}\n`, false);
+  } catch {
+    // As said: the next apply validates in full.
+  }
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -117,6 +117,20 @@ describe("the compiled-policy cache", () => {
       expect(fromCache(input), bad.slice(0, 40)).toBe(false);
       await applySite(target(), input, "test");
       expect(await readFile(cachePath(files()), "utf8")).toBe(good);
+    }
+  });
+
+  it("applies all the same when the cache cannot be read or written", async () => {
+    await rm(cachePath(files()), { force: true });
+    await mkdir(cachePath(files()));
+    try {
+      const first = await read();
+      expect(fromCache(first)).toBe(false);
+      const applied = await applySite(target(), first, "test");
+      expect(applied.changed).toBe(true);
+      expect(fromCache(await read())).toBe(false);
+    } finally {
+      await rm(cachePath(files()), { recursive: true, force: true });
     }
   });
 
