@@ -4,13 +4,24 @@ import type { Runner } from "./runner.js";
 import { withSecretFile } from "./secret-file.js";
 
 /**
+ * The dump's lines about the interfaces named (all without `names`). wireguard-go's sockets are
+ * machine-wide, so the dump also lists every other namespace's interfaces: their lines are
+ * skipped before they are split into fields.
+ */
+function* dumpLines(stdout: string, names?: ReadonlySet<string>): Generator<string[]> {
+  for (const line of stdout.split("\n")) {
+    if (names && !names.has(line.slice(0, line.indexOf("\t")))) continue;
+    yield line.split("\t");
+  }
+}
+
+/**
  * Parses `wg show all dump`. The private key column is dropped here, at the edge, so it never
  * travels further into netpol.
  */
-export function parseWgDump(stdout: string): WgLive[] {
+export function parseWgDump(stdout: string, names?: ReadonlySet<string>): WgLive[] {
   const byName = new Map<string, { publicKey: string; listenPort: number; peers: WgPeerLive[] }>();
-  for (const line of stdout.split("\n")) {
-    const f = line.split("\t");
+  for (const f of dumpLines(stdout, names)) {
     const [name] = f;
     if (name === undefined || name === "") continue;
     if (f.length === 5) {
@@ -36,11 +47,10 @@ export function parseWgDump(stdout: string): WgLive[] {
  * Each interface's config as `wg showconf` prints it, from the same dump: what a rollback hands
  * `wg syncconf` to put the interface back. It holds the private key: memory or 0600 files only.
  */
-export function configsOfWgDump(stdout: string): Map<string, string> {
+export function configsOfWgDump(stdout: string, names?: ReadonlySet<string>): Map<string, string> {
   const lines = new Map<string, string[]>();
   const given = (v: string | undefined) => v !== undefined && v !== "(none)" && v !== "off";
-  for (const line of stdout.split("\n")) {
-    const f = line.split("\t");
+  for (const f of dumpLines(stdout, names)) {
     const [name = ""] = f;
     if (f.length === 5) {
       const conf = ["[Interface]"];
@@ -78,10 +88,8 @@ export async function readWireguard(
 ): Promise<WgRead> {
   if (names.size === 0) return { live: [] };
   const { stdout } = await runner.run("wg", ["show", "all", "dump"], { step: "reading WireGuard" });
-  const live = parseWgDump(stdout).filter((w) => names.has(w.name));
-  if (!configs) return { live };
-  const all = configsOfWgDump(stdout);
-  return { live, configs: new Map([...all].filter(([name]) => names.has(name))) };
+  const live = parseWgDump(stdout, names);
+  return configs ? { live, configs: configsOfWgDump(stdout, names) } : { live };
 }
 
 /**

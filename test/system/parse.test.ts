@@ -153,6 +153,16 @@ describe("wg show all dump", () => {
     ]);
   });
 
+  it("keeps to the interfaces asked about: other namespaces' wireguard-go shows in the same dump", () => {
+    const mine = captured("wg-dump.txt");
+    // Another namespace's interface, as wireguard-go's machine-wide sockets list it too.
+    const theirs = mine.replaceAll("wgcap0", "wgother1");
+    const both = `${mine}\n${theirs}`;
+    expect(parseWgDump(both).map((w) => w.name)).toEqual(["wgcap0", "wgother1"]);
+    expect(parseWgDump(both, new Set(["wgcap0"]))).toEqual(parseWgDump(mine));
+    expect(configsOfWgDump(both, new Set(["wgcap0"]))).toEqual(configsOfWgDump(mine));
+  });
+
   it("gives each interface's config as `wg showconf` prints it, for the rollback snapshot", () => {
     // The capture replaced the private key with "(private)"; its place in the config is the point.
     expect(configsOfWgDump(captured("wg-dump.txt"))).toEqual(
