@@ -17,13 +17,14 @@
  * and the floor's alternating, so a change in the machine's load hits both. `--profile DIR`
  * writes a CPU profile of every worker.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { build } from "esbuild";
 import { execa } from "execa";
 import { BUNDLE_BANNER, bundleDefine } from "../deploy/bundle-banner.mjs";
 import { generateKeyPair } from "../src/system/keys.js";
+import { cliNodeFlags } from "./cli-node-flags.js";
 import { changeFloor, coldFloor, type PerObject, perObject, readRendered } from "./floor.js";
 import { type BenchNs, createBenchNs, suffix } from "./namespace.js";
 import { makeShape, SHAPES, type Shape, type ShapeName } from "./shapes.js";
@@ -78,12 +79,6 @@ interface Row {
 }
 
 class WorkerFailed extends Error {}
-
-/** The node flags bin/netpol.js's first line gives, so a worker runs as the CLI does. */
-async function cliNodeFlags(): Promise<string[]> {
-  const bin = await readFile(path.join(import.meta.dirname, "..", "bin", "netpol.js"), "utf8");
-  return (bin.split("\n")[0] ?? "").split(" ").filter((word) => word.startsWith("--"));
-}
 
 async function runWorker<T>(job: object, label: string): Promise<T> {
   const prof = profileDir

@@ -28,6 +28,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { generateKeyPair } from "../src/system/keys.js";
 import { egressPolicy, hubPolicy, networksPolicy } from "../test/support/large-policy.js";
+import { cliNodeFlags } from "./cli-node-flags.js";
 import { makeShape } from "./shapes.js";
 
 const RUNS = 4;
@@ -35,6 +36,8 @@ const hubKey = generateKeyPair();
 const run = promisify(execFile);
 const root = path.join(import.meta.dirname, "..");
 const child = path.join(import.meta.dirname, "validate-child.mjs");
+/** The CLI's node flags: the peak RSS measured is the one `netpol validate` has. */
+const nodeFlags = await cliNodeFlags();
 
 interface Run {
   readonly validateMs: number;
@@ -80,7 +83,8 @@ async function measure(dir: string, shape: Shape, n: number): Promise<Row> {
   const file = path.join(dir, `${shape}-${n}.yaml`);
   await writeFile(file, text);
   const inChild = async (runs: number) => {
-    const { stdout } = await run(process.execPath, [child, file, String(runs), ...sites]);
+    const args = [...nodeFlags, child, file, String(runs), ...sites];
+    const { stdout } = await run(process.execPath, args);
     return JSON.parse(stdout) as { runs: Run[]; peakRssMb: number };
   };
   // One run alone for the peak RSS of one validate-and-compile, as a command does it.
