@@ -108,7 +108,10 @@ function readBlock(
     const split = sequence
       ? splitItem(text, lines, start, end, indent, read, levels)
       : splitValue(text, lines, start, end, indent, read, levels);
-    if (split === undefined) continue;
+    if (split === undefined) {
+      flush(end);
+      continue;
+    }
     flush(start);
     add(split);
     sliceFrom = end;
@@ -117,8 +120,11 @@ function readBlock(
   return result;
 }
 
-/** A large `key:` entry whose value is a block below it, read as `{ key: value }`. */
-function splitValue(
+/**
+ * Lines [start, end) hold one large entry of a block at column `indent`, itself `levels` deep:
+ * its value read in slices, ready to add to the block, or undefined to read it whole.
+ */
+type SplitEntry = (
   text: string,
   lines: readonly Line[],
   start: number,
@@ -126,7 +132,10 @@ function splitValue(
   indent: number,
   read: ReadSlice,
   levels: number,
-): Record<string, unknown> | undefined {
+) => unknown[] | Record<string, unknown> | undefined;
+
+/** A large `key:` entry whose value is a block below it, read as `{ key: value }`. */
+const splitValue: SplitEntry = (text, lines, start, end, indent, read, levels) => {
   const line = lines[start] as Line;
   const keyLine = text.slice(line.start + indent, (lines[start + 1] as Line).start).trimEnd();
   if (!KEY_ALONE.test(keyLine)) return undefined;
@@ -138,21 +147,13 @@ function splitValue(
   const [key] = Object.keys(read(keyLine, levels) as object);
   if (key === undefined) throw new NotChunked();
   return { [key]: readBlock(text, lines, child, end, childIndent, read, levels + 1) };
-}
+};
 
 /**
  * A large `- key: value` item whose mapping goes on below it: read as the block mapping it is,
  * with the dash blanked out so that its first line lines up with the rest.
  */
-function splitItem(
-  text: string,
-  lines: readonly Line[],
-  start: number,
-  end: number,
-  indent: number,
-  read: ReadSlice,
-  levels: number,
-): unknown[] | undefined {
+const splitItem: SplitEntry = (text, lines, start, end, indent, read, levels) => {
   const line = lines[start] as Line;
   const dash = line.start + indent;
   let column = dash + 1;
@@ -163,7 +164,7 @@ function splitItem(
   const inner = [...lines];
   inner[start] = { start: line.start, indent: column - line.start };
   return [readBlock(blanked, inner, start, end, column - line.start, read, levels + 1)];
-}
+};
 
 function startsEntry(text: string, line: Line, pattern: RegExp): boolean {
   pattern.lastIndex = line.start + line.indent;

@@ -49,7 +49,10 @@ describe("reading a large policy in slices", () => {
   });
 
   it("reports a syntax error deep in a slice at its own line", () => {
-    const text = egressPolicy(3000).replace("\n      - { name: n2500,", "\n      - { name: n2500,,");
+    const text = egressPolicy(3000).replace(
+      "\n      - { name: n2500,",
+      "\n      - { name: n2500,,",
+    );
     const [problem] = problemsOf(text);
     expect(problem?.message).toMatch(/^YAML: /);
     expect(problem?.line).toBe(lineOf(text, "      - { name: n2500,,"));
