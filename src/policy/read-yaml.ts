@@ -8,7 +8,6 @@ import {
 } from "js-yaml";
 import { type Document, LineCounter, parseDocument } from "yaml";
 import type { Diagnostic, LocatedDiagnostic } from "./diagnostic.js";
-import { readInChunks } from "./yaml-chunks.js";
 
 /**
  * Policy text → plain data plus a way to place diagnostics in the text. Two readers share the
@@ -52,7 +51,12 @@ export function readYaml(text: string, file: string): ReadYaml {
  * parser's events are dropped once read and parsed again only to place a diagnostic.
  */
 function readFast(text: string, file: string): ReadYaml {
-  const data = readData(text);
+  const events = parseEvents(text, { maxDepth: MAX_DEPTH });
+  // A tag (`!shell`, `!!binary`) asks for a meaning a policy does not have: the full reader
+  // says so, where js-yaml would read some of them as plain strings.
+  if (events.some((e) => "tagStart" in e && e.tagStart >= 0)) throw new YAMLException("tags");
+  const docs = constructFromEvents(events, { source: text, maxAliases: 0 });
+  if (docs.length !== 1) throw new YAMLException("not exactly one document");
   let offsets: Map<string, number> | undefined;
   let lines: number[] | undefined;
   const place = (d: Diagnostic): LocatedDiagnostic => {
@@ -64,30 +68,7 @@ function readFast(text: string, file: string): ReadYaml {
     }
     return { ...d, file, line: 1, col: 1 };
   };
-  return { ok: true, data, place };
-}
-
-/** A large document a slice at a time where its layout allows, else all at once. */
-function readData(text: string): unknown {
-  try {
-    const data = readInChunks(text, readDocument);
-    if (data !== undefined) return data;
-  } catch (err) {
-    // A slice's error, reported as the whole text's reader words and places it.
-    if (!(err instanceof YAMLException)) throw err;
-  }
-  return readDocument(text, 0);
-}
-
-/** One document's data; `levels` is how deep its root sits in the whole policy. */
-function readDocument(text: string, levels: number): unknown {
-  const events = parseEvents(text, { maxDepth: MAX_DEPTH - levels });
-  // A tag (`!shell`, `!!binary`) asks for a meaning a policy does not have: the full reader
-  // says so, where js-yaml would read some of them as plain strings.
-  if (events.some((e) => "tagStart" in e && e.tagStart >= 0)) throw new YAMLException("tags");
-  const docs = constructFromEvents(events, { source: text, maxAliases: 0 });
-  if (docs.length !== 1) throw new YAMLException("not exactly one document");
-  return docs[0];
+  return { ok: true, data: docs[0], place };
 }
 
 const pathKey = (path: readonly (string | number)[]) => path.join("\u0000");
