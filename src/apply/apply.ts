@@ -81,16 +81,15 @@ export async function planSite(
   const record = read?.record;
   const journal = await loadJournal(files);
   await checkProtocol(target, desired, record?.protocol);
-  const wanted = {
-    ...wantedFor(desired, {
-      sysctlKeys: [...(record?.ownership.sysctls ?? []), ...(journal?.sysctls ?? [])].map(
-        (s) => s.key,
-      ),
-      wgNames: [...(record?.ownership.links ?? []), ...(journal?.links ?? [])],
-    }),
-    wireguardConfigs: forApply,
-  };
-  const live = await readLive(target.runner, wanted);
+  const wanted = wantedFor(desired, {
+    sysctlKeys: [...(record?.ownership.sysctls ?? []), ...(journal?.sysctls ?? [])].map(
+      (s) => s.key,
+    ),
+    wgNames: [...(record?.ownership.links ?? []), ...(journal?.links ?? [])],
+  });
+  // Only this read keeps the WireGuard configs: the verify and rollback reads need none, and at
+  // 10,000 peers each copy is megabytes of strings.
+  const live = await readLive(target.runner, { ...wanted, wireguardConfigs: forApply });
   const owned = currentOwnership(record?.ownership, journal, live);
   return {
     desired,
