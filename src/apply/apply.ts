@@ -34,7 +34,7 @@ import { withLock } from "./lock.js";
 import { currentOwnership, isMarked, ownershipAfter } from "./ownership.js";
 import { saveCached } from "./policy-cache.js";
 import { checkProtocol } from "./protocol.js";
-import { type LiveWanted, readAfter, readLive, wantedFor } from "./read-live.js";
+import { type LiveWanted, readAfter, readLive, readLiveWhile, wantedFor } from "./read-live.js";
 import { type ApplyRecord, readRecord, recordText, writeRecordText } from "./record.js";
 import { computeRestore, runRestore, type Snapshot, takeSnapshot } from "./restore.js";
 import { filesOf, secretDirOf } from "./state-file.js";
@@ -76,21 +76,34 @@ export async function planSite(
   forApply = false,
 ): Promise<Planned> {
   const files = filesOf(target);
-  const desired = "desired" in policy ? policy.desired : compileSite(policy.intent, policy.site);
-  const read = await readRecord(files);
+  // ip and nft, the slow part of the read, need only the protocol: they start at once, and the
+  // policy is compiled and the record and the journal read while they run. What netpol owns
+  // (the record, the journal) adds only sysctl keys and WireGuard names to the read.
+  const protocol =
+    "desired" in policy ? policy.desired.protocol : policy.intent.settings.routeProtocol;
+  const known = Promise.resolve().then(async () => {
+    const desired = "desired" in policy ? policy.desired : compileSite(policy.intent, policy.site);
+    const read = await readRecord(files);
+    const journal = await loadJournal(files);
+    await checkProtocol(target, desired, read?.record.protocol);
+    const wanted = {
+      ...wantedFor(desired, {
+        sysctlKeys: [...(read?.record.ownership.sysctls ?? []), ...(journal?.sysctls ?? [])].map(
+          (s) => s.key,
+        ),
+        wgNames: [...(read?.record.ownership.links ?? []), ...(journal?.links ?? [])],
+      }),
+      wireguardConfigs: forApply,
+    };
+    return { desired, read, journal, wanted };
+  });
+  const live = await readLiveWhile(
+    target.runner,
+    protocol,
+    known.then((k) => k.wanted),
+  );
+  const { desired, read, journal, wanted } = await known;
   const record = read?.record;
-  const journal = await loadJournal(files);
-  await checkProtocol(target, desired, record?.protocol);
-  const wanted = {
-    ...wantedFor(desired, {
-      sysctlKeys: [...(record?.ownership.sysctls ?? []), ...(journal?.sysctls ?? [])].map(
-        (s) => s.key,
-      ),
-      wgNames: [...(record?.ownership.links ?? []), ...(journal?.links ?? [])],
-    }),
-    wireguardConfigs: forApply,
-  };
-  const live = await readLive(target.runner, wanted);
   const owned = currentOwnership(record?.ownership, journal, live);
   return {
     desired,
@@ -218,9 +231,15 @@ export async function applySite(
         await execute(plan, target.runner, keys, created, secretDirOf(files));
         const after = await verify(target, desired, owned, plan, wanted, live);
         const applied = stamp(ownershipAfter(owned, desired, plan, after));
-        await writeRecordText(files, recordText(applied, after.links));
-        await clearJournal(files);
-        await saveCached(files, policy, desired);
+        // The cache is no part of the record's durability (it never fails an apply): it is
+        // written while the record and the journal's removal wait on their fsyncs.
+        await Promise.all([
+          (async () => {
+            await writeRecordText(files, recordText(applied, after.links));
+            await clearJournal(files);
+          })(),
+          saveCached(files, policy, desired),
+        ]);
         const armed =
           pending && options.confirm
             ? await restartDeadline(target, pending, options.confirm.seconds)
