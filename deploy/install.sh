@@ -151,12 +151,19 @@ EOF
 
 # Takes netpol's network state down through netpol itself, scope by scope (the machine's own
 # namespace is "host"; `--netns NAME` applies leave "netns-NAME" records).
+# A scope's files are its record (SCOPE.json) and, beside it, an interrupted apply's journal, a
+# pending revert and the compiled-policy cache (SCOPE.journal.json, .pending.json,
+# .compiled.json): each scope is taken down once, whichever of them it has.
 take_down() {
   [ -x "$bin" ] || return 0
-  local record scope
-  for record in "$state"/*.json; do
-    [ -e "$record" ] || continue
-    scope="$(basename "$record" .json)"
+  local file scope
+  local -A seen=()
+  for file in "$state"/*.json; do
+    [ -e "$file" ] || continue
+    scope="$(basename "$file" .json)"
+    case "$scope" in *.journal | *.pending | *.compiled) scope="${scope%.*}" ;; esac
+    [ -z "${seen[$scope]:-}" ] || continue
+    seen[$scope]=1
     say "taking netpol's state down in $scope"
     if [ "$scope" = host ]; then
       [ -z "$DESTDIR" ] || die "refusing to take down the host's state from a DESTDIR install"

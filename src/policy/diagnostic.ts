@@ -8,6 +8,23 @@ export interface Diagnostic {
 export type Path = (string | number)[];
 export type Report = (d: Diagnostic) => void;
 
+/**
+ * Reports a second `kind` of the same name among `seen` at `path`.name; the name counts as
+ * seen afterwards either way.
+ */
+export function checkUnique(
+  seen: Set<string>,
+  kind: string,
+  name: string,
+  path: Path,
+  report: Report,
+): void {
+  if (seen.has(name)) {
+    report({ path: [...path, "name"], message: `${kind} ${name} is declared twice; rename one` });
+  }
+  seen.add(name);
+}
+
 /** A diagnostic placed in its file, ready to print as `file:line:col path: message`. */
 export interface LocatedDiagnostic extends Diagnostic {
   readonly file: string;

@@ -1,5 +1,5 @@
 import { formatAddress } from "../net/cidr.js";
-import type { Path, Report } from "./diagnostic.js";
+import { checkUnique, type Path, type Report } from "./diagnostic.js";
 import {
   type Address,
   keepsClientAddress,
@@ -44,13 +44,7 @@ export function resolveServices(
   const names = new Set<string>();
   return doc.services.flatMap((s, idx): ServiceIntent[] => {
     const path: Path = ["services", idx];
-    if (names.has(s.name)) {
-      report({
-        path: [...path, "name"],
-        message: `service ${s.name} is declared twice; rename one`,
-      });
-    }
-    names.add(s.name);
+    checkUnique(names, "service", s.name, path, report);
     const site = doc.sites[s.publishOn];
     if (!site) {
       report({

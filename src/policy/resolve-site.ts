@@ -6,7 +6,7 @@ import {
   nestedPairs,
   networkOf,
 } from "../net/cidr.js";
-import type { Path, Report } from "./diagnostic.js";
+import { checkUnique, type Path, type Report } from "./diagnostic.js";
 import type { InterfaceIntent, NetworkIntent } from "./intent.js";
 import type { PolicyDocument, SiteDocument } from "./schema.js";
 
@@ -71,13 +71,7 @@ export function resolveSiteBasics(
   const names = new Set<string>();
   const networks = site.networks.map((n, idx): NetworkIntent => {
     const path: Path = [...base, "networks", idx];
-    if (names.has(n.name)) {
-      report({
-        path: [...path, "name"],
-        message: `network ${n.name} is declared twice; rename one`,
-      });
-    }
-    names.add(n.name);
+    checkUnique(names, "network", n.name, path, report);
     if (!interfaces.has(n.interface)) {
       const ifaces = site.interfaces.map((i) => i.name).join(", ") || "none declared";
       report({

@@ -1,5 +1,5 @@
 import type { Cidr } from "../net/cidr.js";
-import type { Path, Report } from "./diagnostic.js";
+import { checkUnique, type Path, type Report } from "./diagnostic.js";
 import type { Endpoint, MemberIntent, NetworkIntent, SiteTunnel, TunnelIntent } from "./intent.js";
 import type { PolicyDocument, TunnelDocument } from "./schema.js";
 
@@ -14,13 +14,7 @@ export function resolveTunnels(
   const known = () => [...siteNames].join(", ");
   return doc.tunnels.map((t, tidx) => {
     const path: Path = ["tunnels", tidx];
-    if (seenNames.has(t.name)) {
-      report({
-        path: [...path, "name"],
-        message: `tunnel ${t.name} is declared twice; rename one`,
-      });
-    }
-    seenNames.add(t.name);
+    checkUnique(seenNames, "tunnel", t.name, path, report);
     const sitesInTunnel = new Set<string>();
     const members: MemberIntent[] = t.members.map((m, midx) => {
       const mpath: Path = [...path, "members", midx];
