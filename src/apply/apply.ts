@@ -34,7 +34,7 @@ import { withLock } from "./lock.js";
 import { currentOwnership, isMarked, ownershipAfter } from "./ownership.js";
 import { saveCached } from "./policy-cache.js";
 import { checkProtocol } from "./protocol.js";
-import { type LiveWanted, readAfter, readLive, wantedFor } from "./read-live.js";
+import { type LiveWanted, readAfter, readLive, readLiveWhile, wantedFor } from "./read-live.js";
 import { type ApplyRecord, readRecord, recordText, writeRecordText } from "./record.js";
 import { computeRestore, runRestore, type Snapshot, takeSnapshot } from "./restore.js";
 import { filesOf, secretDirOf } from "./state-file.js";
@@ -69,6 +69,20 @@ export interface Planned {
   readonly wanted: LiveWanted;
 }
 
+/**
+ * The state compiled from a policy validated by this process, then one full garbage collection:
+ * validating 10,000 objects leaves some 90 MB of garbage (the YAML reader's events and tree,
+ * zod's copy) beside a few tens of MB kept, and V8 schedules its next full collection from the
+ * heap it grew to, so the live read, verify and record that follow grew the heap 25–35 MB past
+ * validation's peak first. The collection (some 20 ms) runs while ip and nft are read.
+ * bin/netpol.js exposes `gc`; where it is not (tests, a library caller) it is skipped.
+ */
+function compileFresh(intent: Intent, site: string): SiteState {
+  const desired = compileSite(intent, site);
+  globalThis.gc?.();
+  return desired;
+}
+
 export async function planSite(
   target: Target,
   policy: PolicyInput,
@@ -76,20 +90,33 @@ export async function planSite(
   forApply = false,
 ): Promise<Planned> {
   const files = filesOf(target);
-  const desired = "desired" in policy ? policy.desired : compileSite(policy.intent, policy.site);
-  const read = await readRecord(files);
-  const record = read?.record;
-  const journal = await loadJournal(files);
-  await checkProtocol(target, desired, record?.protocol);
-  const wanted = wantedFor(desired, {
-    sysctlKeys: [...(record?.ownership.sysctls ?? []), ...(journal?.sysctls ?? [])].map(
-      (s) => s.key,
-    ),
-    wgNames: [...(record?.ownership.links ?? []), ...(journal?.links ?? [])],
+  // ip and nft, the slow part of the read, need only the protocol: they start at once, and the
+  // policy is compiled and the record and the journal read while they run. What netpol owns
+  // (the record, the journal) adds only sysctl keys and WireGuard names to the read.
+  const protocol =
+    "desired" in policy ? policy.desired.protocol : policy.intent.settings.routeProtocol;
+  const known = Promise.resolve().then(async () => {
+    const desired = "desired" in policy ? policy.desired : compileFresh(policy.intent, policy.site);
+    const read = await readRecord(files);
+    const journal = await loadJournal(files);
+    await checkProtocol(target, desired, read?.record.protocol);
+    const wanted = wantedFor(desired, {
+      sysctlKeys: [...(read?.record.ownership.sysctls ?? []), ...(journal?.sysctls ?? [])].map(
+        (s) => s.key,
+      ),
+      wgNames: [...(read?.record.ownership.links ?? []), ...(journal?.links ?? [])],
+    });
+    return { desired, read, journal, wanted };
   });
   // Only this read keeps the WireGuard configs: the verify and rollback reads need none, and at
   // 10,000 peers each copy is megabytes of strings.
-  const live = await readLive(target.runner, { ...wanted, wireguardConfigs: forApply });
+  const live = await readLiveWhile(
+    target.runner,
+    protocol,
+    known.then((k) => ({ ...k.wanted, wireguardConfigs: forApply })),
+  );
+  const { desired, read, journal, wanted } = await known;
+  const record = read?.record;
   const owned = currentOwnership(record?.ownership, journal, live);
   return {
     desired,
@@ -217,9 +244,15 @@ export async function applySite(
         await execute(plan, target.runner, keys, created, secretDirOf(files));
         const after = await verify(target, desired, owned, plan, wanted, live);
         const applied = stamp(ownershipAfter(owned, desired, plan, after));
-        await writeRecordText(files, recordText(applied, after.links));
-        await clearJournal(files);
-        await saveCached(files, policy, desired);
+        // The cache is no part of the record's durability (it never fails an apply): it is
+        // written while the record and the journal's removal wait on their fsyncs.
+        await Promise.all([
+          (async () => {
+            await writeRecordText(files, recordText(applied, after.links));
+            await clearJournal(files);
+          })(),
+          saveCached(files, policy, desired),
+        ]);
         const armed =
           pending && options.confirm
             ? await restartDeadline(target, pending, options.confirm.seconds)

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { compileSite } from "../compile/compile.js";
 import type { SiteState } from "../compile/desired.js";
 import type { Cidr, Family } from "../net/cidr.js";
 import type { Address } from "../policy/intent.js";
@@ -219,18 +218,6 @@ export async function loadCached(
 }
 
 /**
- * Validating 10,000 objects leaves some 90 MB of garbage (the YAML reader's events and tree,
- * zod's copy, the intent) beside the few MB of state it compiled. V8 schedules its next full
- * collection from the heap it grew to, so the live read, verify and record that follow grow the
- * heap further first: a change at 10,000 tunnel peers peaked 25–35 MB above its validation.
- * One full collection here (tens of ms; bin/netpol.js runs node with `--expose-gc`) keeps an
- * apply's peak at validation's. Where `gc` is not exposed (tests, a library caller) it is skipped.
- */
-function collectGarbage(): void {
-  globalThis.gc?.();
-}
-
-/**
  * The policy to plan or apply from `text`: its cached state when the cache holds this text's,
  * otherwise the text read, validated and compiled in full (a bad policy is refused as always).
  */
@@ -241,12 +228,7 @@ export async function policyInput(
 ): Promise<PolicyInput> {
   const { text, file, site, keyDir } = policy;
   const cached = await loadCached(files, { text, site, keyDir }, build);
-  if (cached) return cached;
-  // Compiled here, so that of the validation only the state is kept (see collectGarbage).
-  const { hash, intent } = parsePolicy(text, file);
-  const desired = compileSite(intent, site);
-  collectGarbage();
-  return { hash, text, site, keyDir, desired };
+  return cached ?? { ...parsePolicy(text, file), site, keyDir };
 }
 
 /** Keeps the state an apply brought, for the next apply of the same text. */

@@ -41,22 +41,27 @@ const ALL: ReadonlySet<Part> = new Set(["ip", "nft", "wireguard", "sysctls", "pr
 
 async function read(
   runner: Runner,
-  want: LiveWanted,
+  protocol: number,
+  wanted: LiveWanted | Promise<LiveWanted>,
   parts: ReadonlySet<Part>,
   before?: LiveState,
 ): Promise<LiveState> {
   // The tools run side by side: nothing one of them reads depends on another's answer.
-  const admin = want.proxyAdmin;
-  const [ip, nft, wireguard, sysctls, proxy] = await Promise.all([
-    parts.has("ip") || !before ? readIp(runner, want.protocol) : before,
+  const [ip, nft, [wireguard, sysctls, proxy]] = await Promise.all([
+    parts.has("ip") || !before ? readIp(runner, protocol) : before,
     parts.has("nft") || !before ? readNft(runner) : { listing: before.nftListing },
-    parts.has("wireguard") || !before
-      ? readWireguard(runner, new Set(want.wgNames), want.wireguardConfigs)
-      : { live: before.wireguard, configs: before.wireguardConfigs },
-    parts.has("sysctls") || !before ? readSysctls(runner, want.sysctlKeys) : before.sysctls,
-    admin !== undefined && (parts.has("proxy") || !before)
-      ? readCaddy(runner, admin)
-      : before?.proxy,
+    Promise.resolve(wanted).then((want) => {
+      const admin = want.proxyAdmin;
+      return Promise.all([
+        parts.has("wireguard") || !before
+          ? readWireguard(runner, new Set(want.wgNames), want.wireguardConfigs)
+          : { live: before.wireguard, configs: before.wireguardConfigs },
+        parts.has("sysctls") || !before ? readSysctls(runner, want.sysctlKeys) : before.sysctls,
+        admin !== undefined && (parts.has("proxy") || !before)
+          ? readCaddy(runner, admin)
+          : before?.proxy,
+      ]);
+    }),
   ]);
   // wireguard-go's sockets are machine-wide: only interfaces that are links here count.
   const here = new Set(ip.links.map((l) => l.name));
@@ -78,7 +83,19 @@ async function read(
  * sysctl (0–1), node (0–1: the running Caddy's config), however many routes, rules and peers there are.
  */
 export function readLive(runner: Runner, want: LiveWanted): Promise<LiveState> {
-  return read(runner, want, ALL);
+  return read(runner, want.protocol, want, ALL);
+}
+
+/**
+ * readLive while the rest of what to read (sysctl keys, WireGuard names) is still being worked
+ * out: ip and nft need only the protocol, so they start at once.
+ */
+export function readLiveWhile(
+  runner: Runner,
+  protocol: number,
+  want: Promise<LiveWanted>,
+): Promise<LiveState> {
+  return read(runner, protocol, want, ALL);
 }
 
 const PARTS_OF: Record<Change["kind"], readonly Part[]> = {
@@ -133,7 +150,7 @@ export function readAfter(
   const routingOnly = !plan.changes.some(
     (c) => c.kind === "link" || c.kind === "port" || c.kind === "address",
   );
-  if (!routingOnly) return read(runner, want, parts, before);
+  if (!routingOnly) return read(runner, want.protocol, want, parts, before);
   parts.delete("ip");
-  return read(runner, want, parts, withRouting(before, plan));
+  return read(runner, want.protocol, want, parts, withRouting(before, plan));
 }
