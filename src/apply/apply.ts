@@ -34,7 +34,14 @@ import { withLock } from "./lock.js";
 import { currentOwnership, isMarked, ownershipAfter } from "./ownership.js";
 import { saveCached } from "./policy-cache.js";
 import { checkProtocol } from "./protocol.js";
-import { type LiveWanted, readAfter, readLive, readLiveWhile, wantedFor } from "./read-live.js";
+import {
+  type LiveWanted,
+  ownedNames,
+  readAfter,
+  readLive,
+  readLiveWhile,
+  wantedFor,
+} from "./read-live.js";
 import { type ApplyRecord, readRecord, recordText, writeRecordText } from "./record.js";
 import { computeRestore, runRestore, type Snapshot, takeSnapshot } from "./restore.js";
 import { filesOf, secretDirOf } from "./state-file.js";
@@ -100,12 +107,7 @@ export async function planSite(
     const read = await readRecord(files);
     const journal = await loadJournal(files);
     await checkProtocol(target, desired, read?.record.protocol);
-    const wanted = wantedFor(desired, {
-      sysctlKeys: [...(read?.record.ownership.sysctls ?? []), ...(journal?.sysctls ?? [])].map(
-        (s) => s.key,
-      ),
-      wgNames: [...(read?.record.ownership.links ?? []), ...(journal?.links ?? [])],
-    });
+    const wanted = wantedFor(desired, ownedNames(read?.record.ownership, journal));
     return { desired, read, journal, wanted };
   });
   // Only this read keeps the WireGuard configs: the verify and rollback reads need none, and at
@@ -190,7 +192,6 @@ export async function applySite(
       if (settled) notes.push(settled);
       const planned = await planSite(target, policy, true);
       const { desired, owned, plan, record, journal, interrupted, wanted } = planned;
-      const live = await markOwned(target.runner, planned.live, owned, policy.site);
       if (plan.conflicts.length > 0) {
         throw new NetpolError(
           "NETPOL_E_FOREIGN_STATE",
@@ -198,6 +199,7 @@ export async function applySite(
         );
       }
       const keys = await readPrivateKeys(desired, policy.keyDir);
+      const live = await markOwned(target.runner, planned.live, owned, policy.site);
       if (interrupted) notes.push(outcome(interrupted, policy.hash, record));
       const stamp = (ownership: Ownership): ApplyRecord => ({
         site: policy.site,

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -148,6 +148,10 @@ describeLive("netpol down", () => {
     // The links were there before netpol: they stay.
     expect((await ns.run(["ip", "link", "show", "lan0"])).exitCode).toBe(0);
     expect((await netpol(["status", ...target])).stdout).toContain("no policy applied");
+    // Nothing of the scope is left in the state directory: no record, no compiled policy.
+    expect(
+      readdirSync(path.join(tmp, "state")).filter((f) => f.startsWith(`netns-${ns.name}.`)),
+    ).toEqual([]);
     expect((await netpol(["down", ...target])).stdout).toContain("nothing to remove");
   });
 });
