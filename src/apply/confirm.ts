@@ -8,7 +8,7 @@ import { clearJournal, interruptedBy, loadJournal } from "./journal.js";
 import { withLock } from "./lock.js";
 import { currentOwnership } from "./ownership.js";
 import { identityOf, isRunning, processIdentity, signalIfRunning } from "./process-identity.js";
-import { readLive } from "./read-live.js";
+import { ownedNames, readLive } from "./read-live.js";
 import { loadRecord, writeRecordText } from "./record.js";
 import { computeRestore, runRestore, type Snapshot, snapshotSchema } from "./restore.js";
 import {
@@ -108,16 +108,9 @@ async function revertUnderLock(target: ConfirmTarget, pending: Pending): Promise
   await removeStaleSecrets(secretDirOf(files));
   const record = await loadRecord(files).catch(() => undefined);
   const journal = await loadJournal(files).catch(() => undefined);
-  const sysctlKeys = [
-    ...snapshot.sysctls.map(([k]) => k),
-    ...(record?.ownership.sysctls ?? []).map((s) => s.key),
-    ...(journal?.sysctls ?? []).map((s) => s.key),
-  ];
-  const wgNames = [
-    ...snapshot.wireguard.map(([name]) => name),
-    ...(record?.ownership.links ?? []),
-    ...(journal?.links ?? []),
-  ];
+  const names = ownedNames(record?.ownership, journal);
+  const sysctlKeys = [...snapshot.sysctls.map(([k]) => k), ...names.sysctlKeys];
+  const wgNames = [...snapshot.wireguard.map(([name]) => name), ...names.wgNames];
   const now = await readLive(target.runner, { protocol: snapshot.protocol, sysctlKeys, wgNames });
   const owned = currentOwnership(record?.ownership, journal, now);
   const failures = await runRestore(

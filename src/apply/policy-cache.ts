@@ -33,7 +33,7 @@ export const BUILD: string | undefined =
 const CACHE = ".compiled.json";
 
 /** A policy served from the cache: its state was compiled when this text was last applied. */
-export type CachedInput = PolicyInput & { readonly desired: SiteState; readonly cached: true };
+type CachedInput = PolicyInput & { readonly desired: SiteState; readonly cached: true };
 
 /** What a compiled state was compiled from: any difference and the entry is not this policy's. */
 interface CacheKey {

@@ -11,7 +11,7 @@ export const processIdentity = z.strictObject({
 });
 export type ProcessIdentity = z.infer<typeof processIdentity>;
 
-export function startTimeOf(pid: number): string | undefined {
+function startTimeOf(pid: number): string | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, "utf8");

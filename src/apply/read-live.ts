@@ -1,12 +1,13 @@
 import type { SiteState } from "../compile/desired.js";
 import { routeKey, ruleKey } from "../plan/keys.js";
-import type { Change, LiveState, Plan } from "../plan/types.js";
+import type { Change, LiveState, Ownership, Plan } from "../plan/types.js";
 import { readCaddy } from "../system/caddy/admin.js";
 import { readIp } from "../system/iproute2/iproute2.js";
 import { readNft } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
 import { readSysctls } from "../system/sysctl.js";
 import { readWireguard } from "../system/wireguard.js";
+import type { Journal } from "./journal.js";
 
 /** What to read besides links, addresses, routes, rules and nftables (always read whole). */
 export interface LiveWanted {
@@ -19,6 +20,17 @@ export interface LiveWanted {
   readonly proxyAdmin?: string;
   /** An apply keeps the WireGuard configs of its read for the rollback snapshot. */
   readonly wireguardConfigs?: boolean;
+}
+
+/** The sysctl keys and WireGuard names netpol owns by its record and an interrupted apply's journal. */
+export function ownedNames(
+  ownership: Ownership | undefined,
+  journal: Journal | undefined,
+): { sysctlKeys: string[]; wgNames: string[] } {
+  return {
+    sysctlKeys: [...(ownership?.sysctls ?? []), ...(journal?.sysctls ?? [])].map((s) => s.key),
+    wgNames: [...(ownership?.links ?? []), ...(journal?.links ?? [])],
+  };
 }
 
 /** What a plan or an apply of `desired` reads, with `extra` names netpol owns. */
@@ -79,7 +91,7 @@ async function read(
 }
 
 /**
- * Reads what the diff needs, with a fixed number of processes: ip (3), nft (1), wg (0–1),
+ * Reads what the diff needs, with a fixed number of processes: ip (2), nft (1), wg (0–1),
  * sysctl (0–1), node (0–1: the running Caddy's config), however many routes, rules and peers there are.
  */
 export function readLive(runner: Runner, want: LiveWanted): Promise<LiveState> {

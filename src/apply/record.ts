@@ -53,8 +53,6 @@ const recordSchema = z.strictObject({
   nftListing: z.string().optional(),
 });
 
-export const EMPTY_OWNERSHIP: Ownership = { links: [], addresses: [], sysctls: [] };
-
 export const policyHash = (text: string) => createHash("sha256").update(text).digest("hex");
 
 export function toAddress(a: z.infer<typeof addressEntry>): AddressSpec {

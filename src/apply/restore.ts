@@ -117,7 +117,7 @@ export async function takeSnapshot(runner: Runner, input: SnapshotInput): Promis
 }
 
 /** The snapshot of `input`, given `wg showconf` of each owned WireGuard link. Pure. */
-export function snapshotOf(
+function snapshotOf(
   input: SnapshotInput,
   wireguard: readonly (readonly [string, string])[],
 ): Snapshot {
@@ -168,7 +168,7 @@ export function snapshotOf(
 }
 
 /** What takes the live state back to a snapshot, as plain commands. */
-export interface RestoreScript {
+interface RestoreScript {
   readonly createWireguard: readonly string[];
   readonly links: readonly string[];
   readonly wireguard: readonly (readonly [string, string])[];

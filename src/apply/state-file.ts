@@ -20,7 +20,7 @@ export function stateFile(files: StateFiles, suffix: string): string {
   return path.join(files.stateDir, `${files.scope}${suffix}`);
 }
 
-export function recoverCommand(files: StateFiles): string {
+function recoverCommand(files: StateFiles): string {
   const netns = files.netns ? ` --netns ${files.netns}` : "";
   return `netpol recover${netns} --state-dir ${files.stateDir}`;
 }

@@ -23,7 +23,7 @@ export function publicKeyOf(privateKey: string): string {
   return b64(Buffer.from(jwk.x ?? "", "base64url"));
 }
 
-/** True when `full` is `root` itself or lies below it. */
+/** True when `full` lies strictly below `root` (the key directory itself is no key file). */
 function inside(root: string, full: string): boolean {
   return full !== root && full.startsWith(root + path.sep);
 }

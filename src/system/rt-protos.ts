@@ -9,7 +9,7 @@ import path from "node:path";
 const DIRS = ["/etc/iproute2", "/usr/share/iproute2"];
 
 /** `NUMBER NAME` lines; comments and anything else are skipped. */
-export function parseRtProtos(text: string): Map<number, string> {
+function parseRtProtos(text: string): Map<number, string> {
   const names = new Map<number, string>();
   for (const line of text.split("\n")) {
     const m = /^\s*(\d+|0x[0-9a-f]+)\s+([\w.-]+)/i.exec(line);

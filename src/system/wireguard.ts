@@ -71,7 +71,7 @@ export function configsOfWgDump(stdout: string, names?: ReadonlySet<string>): Ma
   return new Map([...lines].map(([name, conf]) => [name, `${conf.join("\n")}\n`]));
 }
 
-export interface WgRead {
+interface WgRead {
   readonly live: WgLive[];
   /** With `configs` asked for: each interface's config for a rollback (private keys in it). */
   readonly configs?: ReadonlyMap<string, string>;

@@ -59,7 +59,8 @@ export function parseRoutes(json: unknown[], family: Family, protocol: number): 
   const owned: RouteSpec[] = [];
   const foreign = new Set<number>();
   for (const r of json as JsonRoute[]) {
-    // A table dump without -6 lists both families, and "default" says neither.
+    // readIp asks each family on its own (-4, -6), but a dump without a family lists both,
+    // and "default" says neither: a route of the other family is never read as this one's.
     const routeFamily = r.pref !== undefined || r.dst.includes(":") ? 6 : 4;
     if (routeFamily !== family) continue;
     const table = tableOf(r.table);
