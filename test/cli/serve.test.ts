@@ -110,6 +110,10 @@ describeLive("netpol serve and netpol status --remote", () => {
     const dry = await push("--dry-run");
     expect(dry.exitCode, dry.stderr).toBe(2);
     expect(dry.stdout).toContain("+ address 10.9.0.1/24 dev lan0");
+    // Printed as `netpol plan` prints a plan, then what became of it there.
+    expect(dry.stdout).toMatch(
+      /to add, \d+ to change, \d+ to remove\n {2}not applied \(--dry-run\)$/,
+    );
     expect((await ns.exec(["ip", "-o", "addr", "show", "lan0"])).stdout).not.toContain("10.9.0.1");
     const applied = await push("--json");
     expect(applied.exitCode, applied.stderr).toBe(0);

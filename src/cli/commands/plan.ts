@@ -42,13 +42,15 @@ export function registerPlan(program: Command): void {
     if (opts.all)
       report(
         opts,
-        () => plans.map((p) => formatPlanJson(p, p === local ? target.scope : "remote")).join(""),
+        () =>
+          note +
+          plans.map((p) => formatPlanJson(p, p === local ? target.scope : "remote")).join(""),
         () => ({ sites: plans }),
       );
     else
       report(
         opts,
-        () => note + formatPlanJson(planJson(planned.plan), target.scope),
+        () => note + formatPlanJson(local, target.scope),
         () => local,
       );
     process.exitCode = plans.some((p) => p.conflicts.length > 0)

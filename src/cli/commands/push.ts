@@ -1,10 +1,8 @@
 import type { Command } from "commander";
-import type { PlanJson } from "../../plan/format.js";
+import { formatPlanJson, type PlanJson } from "../../plan/format.js";
 import { callSite } from "../../system/control.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
-
-type RemotePlan = PlanJson;
 
 interface PushOptions extends OutputOptions {
   site: string;
@@ -13,17 +11,9 @@ interface PushOptions extends OutputOptions {
   dryRun?: boolean;
 }
 
-const SIGN: Readonly<Record<string, string>> = { add: "+", remove: "-" };
-
-function formatRemotePlan(plan: RemotePlan, where: string, outcome: string): string {
-  const lines = [`plan for site ${plan.site} at ${where}:`];
-  for (const c of plan.changes) lines.push(`  ${SIGN[c.op] ?? "~"} ${c.kind} ${c.what}`);
-  for (const w of plan.waiting) lines.push(`  … waiting: ${w}`);
-  for (const c of plan.conflicts) lines.push(`  ! conflict: ${c}`);
-  lines.push(
-    plan.inSync ? "  in sync: nothing to do" : `  ${plan.changes.length} changes; ${outcome}`,
-  );
-  return `${lines.join("\n")}\n`;
+/** The remote's plan as `netpol plan` prints one, then what became of it there. */
+function formatRemotePlan(plan: PlanJson, where: string, outcome: string): string {
+  return `${formatPlanJson(plan, where)}${plan.inSync ? "" : `  ${outcome}\n`}`;
 }
 
 export function registerPush(program: Command): void {
@@ -42,7 +32,7 @@ export function registerPush(program: Command): void {
     // Checked here first: a broken policy is reported with its lines, and nothing is sent.
     const policy = await readPolicyFile(file);
     const query = new URLSearchParams({ site: opts.site, ...(opts.dryRun ? { dryRun: "1" } : {}) });
-    const answer = await callSite<{ plan: RemotePlan; changed?: boolean }>(
+    const answer = await callSite<{ plan: PlanJson; changed?: boolean }>(
       opts.site,
       { url: opts.remote, tokenFile: opts.tokenFile },
       `/apply?${query}`,
