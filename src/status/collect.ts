@@ -102,18 +102,19 @@ function peers(intent: Intent, live: LiveState, now: number): SiteStatus["tunnel
 }
 
 /**
- * Packets the fail-closed guard of an egress has dropped, from the counters in netpol's table.
- * Egresses sharing a table share their guard (see compile/egress-groups): each reports its
- * group's count.
+ * Packets each fail-closed guard has dropped, from the counters in netpol's table, by the
+ * guard's comment (its IPv4, IPv6 and unlisted-family rules summed: `fail-closed NAME` and
+ * `fail-closed NAME, unlisted IPv4`). One pass over the listing for every egress.
  */
-function dropped(listing: string | undefined, comment: string): number | null {
-  const escaped = comment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const counts = [
-    ...(listing ?? "").matchAll(
-      new RegExp(`counter packets (\\d+) bytes \\d+ drop comment "${escaped}[",]`, "g"),
-    ),
-  ].map((m) => Number(m[1]));
-  return counts.length > 0 ? counts.reduce((a, b) => a + b, 0) : null;
+function droppedByGuard(listing: string | undefined): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const m of (listing ?? "").matchAll(
+    /counter packets (\d+) bytes \d+ drop comment "([^",]*)[",]/g,
+  )) {
+    const guard = m[2] ?? "";
+    counts.set(guard, (counts.get(guard) ?? 0) + Number(m[1]));
+  }
+  return counts;
 }
 
 async function probeTcp(runner: Runner, host: string, port: number): Promise<boolean> {
@@ -217,6 +218,16 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
       });
     }
   }
+  // Built once for every egress: at 10,000 egresses a scan per egress is quadratic.
+  const upLinks = new Set(live.links.filter((l) => l.up).map((l) => l.name));
+  const liveRoutes = new Set(live.routes.owned.map(routeKey));
+  const unroutedDevices = new Set(
+    desired.routes.flatMap((r) =>
+      r.type === "unicast" && !liveRoutes.has(routeKey(r)) ? [r.device] : [],
+    ),
+  );
+  const groupOf = new Map(groups.flatMap((g) => g.egress.map((e) => [e, g] as const)));
+  const dropped = droppedByGuard(live.nftListing);
   return {
     site,
     scope: target.scope,
@@ -227,22 +238,17 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     interruptedApply,
     tunnels,
     egress: (siteIntent?.egress ?? []).map((e) => {
-      const up = live.links.some((l) => l.name === e.via.device && l.up);
+      const up = upLinks.has(e.via.device);
       // Up is not enough: until its route through the device is back, the unreachable one answers.
-      const routed = desired.routes.every(
-        (r) =>
-          r.type !== "unicast" ||
-          r.device !== e.via.device ||
-          live.routes.owned.some((o) => routeKey(o) === routeKey(r)),
-      );
-      const group = groups.find((g) => g.egress.includes(e));
+      const routed = !unroutedDevices.has(e.via.device);
+      const group = groupOf.get(e);
       return {
         name: e.name,
         device: e.via.device,
         deviceUp: up,
         failClosed: e.failClosed,
         failClosedEngaged: e.failClosed && !(up && routed),
-        droppedPackets: group ? dropped(live.nftListing, guardComment(group)) : null,
+        droppedPackets: group ? (dropped.get(guardComment(group)) ?? null) : null,
       };
     }),
     services,
