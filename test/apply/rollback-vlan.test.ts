@@ -3,10 +3,11 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { applySite } from "../../src/apply/apply.js";
-import { NetpolError } from "../../src/errors.js";
+import type { NetpolError } from "../../src/errors.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import type { Runner } from "../../src/system/runner.js";
 import { FakeKernel } from "../support/fake-kernel/kernel.js";
+import { failingWhen } from "./scenarios.js";
 
 /**
  * The rollback snapshot takes a VLAN's parent and id from the kernel: a VLAN the apply removed
@@ -21,19 +22,12 @@ const policy = (vlan: boolean) =>
     "policy.yaml",
   );
 
-/** Fails the second read of the links (the read-back after the apply) and no other. */
-function failingReadBack(inner: Runner): Runner {
+/** Fails the second read of the links (the read-back after the apply), calling `at` then. */
+function failingReadBack(inner: Runner, at: () => void): Runner {
   let reads = 0;
-  return {
-    netns: inner.netns,
-    get spawned() {
-      return inner.spawned;
-    },
-    run: (tool, args, options) =>
-      tool === "ip" && args.includes("-d") && ++reads === 2
-        ? Promise.reject(new NetpolError("NETPOL_E_TOOL_FAILED", "injected failure in verify"))
-        : inner.run(tool, args, options),
-  };
+  const readBack = (tool: string, args: readonly string[]) =>
+    tool === "ip" && args.includes("-d") && ++reads === 2;
+  return failingWhen((tool, args) => readBack(tool, args) && (at(), true), inner, "verify");
 }
 
 let dir: string | undefined;
@@ -51,9 +45,13 @@ it("puts back a removed VLAN with its parent and id when the apply fails after r
   const vlan = () => kernel.state.links.find((l) => l.name === "eth0.6");
   expect(vlan()).toMatchObject({ kind: "vlan", link: "eth0", vlanId: 6, up: true });
 
-  const err = await applySite(target(failingReadBack(kernel.runner())), input(false), "test").catch(
-    (e: unknown) => e,
-  );
+  let atFailure: unknown = "not reached";
+  const failing = failingReadBack(kernel.runner(), () => {
+    atFailure = vlan();
+  });
+  const err = await applySite(target(failing), input(false), "test").catch((e: unknown) => e);
   expect((err as NetpolError).code).toBe("NETPOL_E_APPLY_FAILED");
+  // The apply had removed it when the read-back failed: what is there now, the rollback made.
+  expect(atFailure).toBeUndefined();
   expect(vlan()).toMatchObject({ kind: "vlan", link: "eth0", vlanId: 6, up: true });
 });

@@ -9,18 +9,27 @@ import { deleteFailClosedRoute, emptyInput, labInput, siteTarget } from "../supp
 import type { LabHome } from "../support/lab-home.js";
 import { ownedSnapshot, routes, rules, type TestNode } from "../support/node.js";
 
-/** A runner that fails every command of one apply step, as a broken tool would. */
-export function failingAt(step: string, inner: Runner): Runner {
+/** A runner that fails each command `fails` picks, as a broken tool would. */
+export function failingWhen(
+  fails: (...call: Parameters<Runner["run"]>) => boolean,
+  inner: Runner,
+  what: string,
+): Runner {
   return {
     netns: inner.netns,
     get spawned() {
       return inner.spawned;
     },
     run: (tool, args, options) =>
-      options?.step === step
-        ? Promise.reject(new NetpolError("NETPOL_E_TOOL_FAILED", `injected failure in ${step}`))
+      fails(tool, args, options)
+        ? Promise.reject(new NetpolError("NETPOL_E_TOOL_FAILED", `injected failure in ${what}`))
         : inner.run(tool, args, options),
   };
+}
+
+/** A runner that fails every command of one apply step. */
+export function failingAt(step: string, inner: Runner): Runner {
+  return failingWhen((_tool, _args, options) => options?.step === step, inner, step);
 }
 
 /**
