@@ -13,8 +13,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { applySite } from "../src/apply/apply.js";
-import { policyInput } from "../src/apply/policy-cache.js";
-import { filesOf } from "../src/apply/state-file.js";
+import { readPolicyInput } from "../src/cli/policy-input.js";
 import { compileSite } from "../src/compile/compile.js";
 import type { SiteState } from "../src/compile/desired.js";
 import { parsePolicy } from "../src/policy/load.js";
@@ -58,13 +57,7 @@ async function run(): Promise<object> {
   }
   const runner = createRunner(job.netns);
   const target = { runner, stateDir: job.stateDir, scope: job.netns };
-  const text = await readFile(job.policy, "utf8");
-  const policy = await policyInput(filesOf(target), {
-    text,
-    file: path.basename(job.policy),
-    site: SITE,
-    keyDir: job.keyDir,
-  });
+  const policy = await readPolicyInput(job.policy, { site: SITE, keyDir: job.keyDir }, target);
   const validateMs = performance.now() - t0;
   const result = await applySite(target, policy, "bench");
   return {
