@@ -2,7 +2,7 @@ import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance } from "fastify";
 import { applySite, planSite, type Target } from "../apply/apply.js";
 import { confirmApply } from "../apply/confirm.js";
-import { loadInForce } from "../apply/record.js";
+import { loadRecord } from "../apply/record.js";
 import { filesOf } from "../apply/state-file.js";
 import { NetpolError } from "../errors.js";
 import { planJson } from "../plan/format.js";
@@ -84,14 +84,15 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
     return cached.status;
   };
 
+  // The record only: its policy is validated in the worker, never on the event loop.
   const inForce = async () => {
-    const found = await loadInForce(filesOf(opts.target));
-    if (!found)
+    const record = await loadRecord(filesOf(opts.target));
+    if (!record)
       throw new NetpolError(
         "NETPOL_E_NO_POLICY",
         "no policy has been applied here yet; POST one to /apply",
       );
-    return { record: found.record, text: found.record.policyText };
+    return { record, text: record.policyText };
   };
 
   app.get("/healthz", async () => ({ ok: true }));
@@ -130,11 +131,10 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
         );
       }
       const site =
-        request.query.site ?? opts.site ?? (await loadInForce(filesOf(opts.target)))?.record.site;
+        request.query.site ?? opts.site ?? (await loadRecord(filesOf(opts.target)))?.site;
       if (site === undefined)
         throw new NetpolError("NETPOL_E_USAGE", "say which site to apply: ?site=NAME");
-      const validated = await validator.validate(request.body, "request body", site);
-      const policy = { ...validated, keyDir: opts.keyDir, site };
+      // A malformed request is refused before the policy costs a validation.
       const seconds =
         request.query.confirm === undefined ? undefined : Number(request.query.confirm);
       if (seconds !== undefined && !(Number.isInteger(seconds) && seconds > 0 && opts.revertTimer))
@@ -144,6 +144,8 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
             ? `confirm takes a whole number of seconds, not ${request.query.confirm}`
             : "this server cannot arm a revert; apply without ?confirm",
         );
+      const validated = await validator.validate(request.body, "request body", site);
+      const policy = { ...validated, keyDir: opts.keyDir, site };
       if (isDryRun(request))
         return { dryRun: true, plan: planJson((await planSite(opts.target, policy)).plan) };
       const started = process.hrtime.bigint();
