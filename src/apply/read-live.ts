@@ -1,7 +1,7 @@
 import type { SiteState } from "../compile/desired.js";
 import { NetpolError } from "../errors.js";
 import { routeKey, ruleKey } from "../plan/keys.js";
-import { desiredElements, type NftTable } from "../plan/nft-table.js";
+import { loadedElements, type NftTable } from "../plan/nft-table.js";
 import type { Change, LiveState, Ownership, Plan } from "../plan/types.js";
 import { nftFingerprint } from "../render/nftables.js";
 import { readCaddy } from "../system/caddy/admin.js";
@@ -203,6 +203,6 @@ async function nftAfter(
   return {
     fingerprint: nftFingerprint(skeleton),
     skeleton,
-    elements: desiredElements(desired.nftSets),
+    elements: loadedElements(desired.nftSets),
   };
 }
