@@ -4,7 +4,10 @@
  *
  *   npm run bench:apply -- [--quick] [--shapes a,b] [--sizes 1000,10000] [--profile DIR]
  *
- * Per shape and size: netpol's validate; its cold apply, no-op re-apply and one-line change
+ * Per shape and size: netpol's validate, in a fresh process of the bundled worker, and its
+ * shares: the YAML read alone (src/policy/read-yaml.ts, from the text in memory to the plain
+ * data: a bound no apply that reads the text can beat, so it is shown against the floor too),
+ * the schema, resolving and checks, compiling; its cold apply, no-op re-apply and one-line change
  * (each way), each in a process of its own (the bundled worker with bin/netpol.js's node flags,
  * as the CLI runs) timed from reading the policy to the verified apply, so they include
  * validation but not Node's start-up (the no-op, as `netpol apply` of the policy in force, reads
@@ -57,9 +60,19 @@ interface Applied {
   readonly rssMb: number;
 }
 
+/** One validate run of the worker: in all, and its shares. */
+interface Validated {
+  readonly ms: number;
+  readonly yamlMs: number;
+  readonly schemaMs: number;
+  readonly resolveMs: number;
+  readonly compileMs: number;
+  readonly rssMb: number;
+}
+
 interface Netpol {
-  readonly validateMs: number;
-  readonly validateRssMb: number;
+  /** Each the median of its own over the runs. */
+  readonly validate: Validated;
   readonly cold: Applied;
   readonly noop: Applied;
   /** A one-line change, each way (policy → changed → policy). */
@@ -117,6 +130,19 @@ async function inNamespace<T>(shape: Shape, work: (ns: BenchNs) => Promise<T>): 
   }
 }
 
+/** The median of each field on its own. */
+function medians(runs: readonly Validated[]): Validated {
+  const m = (key: keyof Validated) => median(runs, (r) => r[key])[key];
+  return {
+    ms: m("ms"),
+    yamlMs: m("yamlMs"),
+    schemaMs: m("schemaMs"),
+    resolveMs: m("resolveMs"),
+    compileMs: m("compileMs"),
+    rssMb: Math.max(...runs.map((r) => r.rssMb)),
+  };
+}
+
 function median<T>(xs: readonly T[], by: (x: T) => number): T {
   const sorted = [...xs].sort((a, b) => by(a) - by(b));
   const m = sorted[Math.floor((sorted.length - 1) / 2)];
@@ -137,16 +163,13 @@ async function measure(
     await writeFile(file("policy.yaml"), shape.policy);
     await writeFile(file("changed.yaml"), shape.changed);
     for (const [f, text] of shape.keyFiles) await writeFile(file(f), text, { mode: 0o600 });
-    const validated = await runWorker<{ ms: number; rssMb: number }>(
-      {
-        op: "validate",
-        policy: file("policy.yaml"),
-        changed: file("changed.yaml"),
-        keyDir: dir,
-        out: dir,
-      },
-      `${label}-validate`,
-    );
+    const validate = (rep: number, render?: { changed: string; out: string }) =>
+      runWorker<Validated>(
+        { op: "validate", policy: file("policy.yaml"), keyDir: dir, render },
+        `${label}-validate-${rep}`,
+      );
+    // The first run also renders both policies for the floor.
+    const validated = [await validate(0, { changed: file("changed.yaml"), out: dir })];
     const from = await readRendered(file("policy"), shape.wireguard);
     const to = await readRendered(file("changed"), shape.wireguard);
     const cold: Applied[] = [];
@@ -156,6 +179,7 @@ async function measure(
     const bare: number[] = [];
     let kernel = { nftRules: 0, ipRules: 0 };
     for (let rep = 0; rep < REPS; rep++) {
+      if (rep > 0) validated.push(await validate(rep));
       await inNamespace(shape, async (ns) => {
         const apply = (policy: string, what: string) =>
           runWorker<Applied>(
@@ -190,8 +214,7 @@ async function measure(
     return {
       shape,
       netpol: {
-        validateMs: validated.ms,
-        validateRssMb: validated.rssMb,
+        validate: medians(validated),
         cold: median(cold, ms),
         noop: median(noop, ms),
         change: median(change, ms),
@@ -224,13 +247,13 @@ const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 
 function print(rows: readonly Row[]): void {
   console.log(
-    "\n| shape | N | validate s | cold apply s | floor s | cold/floor | (without validate) | no-op s | change s | bare change s | change/bare | (without validate) | per object s | per object/floor |",
+    "\n| shape | N | validate s | YAML read alone s | cold apply s | floor s | yaml/floor | cold/floor | (without validate) | no-op s | change s | bare change s | change/bare | (without validate) | per object s | per object/floor |",
   );
-  console.log(`|${" --- |".repeat(1)}${" ---: |".repeat(13)}`);
+  console.log(`|${" --- |".repeat(1)}${" ---: |".repeat(15)}`);
   for (const r of rows) {
     const head = `| ${r.shape.name} | ${r.shape.objects}`;
     if (typeof r.netpol === "string") {
-      console.log(`${head} | ${r.netpol} |${" |".repeat(11)}`);
+      console.log(`${head} | ${r.netpol} |${" |".repeat(13)}`);
       continue;
     }
     const p = r.netpol;
@@ -240,9 +263,11 @@ function print(rows: readonly Row[]): void {
     console.log(
       [
         head,
-        s(p.validateMs),
+        s(p.validate.ms),
+        s(p.validate.yamlMs),
         s(p.cold.ms),
         r.floor.toFixed(3),
+        x(p.validate.yamlMs / 1000, r.floor),
         x(p.cold.ms / 1000, r.floor),
         x(bare(p.cold), r.floor),
         s(p.noop.ms),
@@ -256,14 +281,16 @@ function print(rows: readonly Row[]): void {
     );
   }
   console.log(
-    "\n| shape | N | peak RSS MB: validate / apply | processes: cold / no-op / change | plan changes: cold / change | nft rules | ip rules (v4+v6, with the kernel's 6) |",
+    "\n| shape | N | validate s: YAML / schema / resolve + checks / compile | peak RSS MB: validate / apply | processes: cold / no-op / change | plan changes: cold / change | nft rules | ip rules (v4+v6, with the kernel's 6) |",
   );
-  console.log(`|${" --- |".repeat(1)}${" ---: |".repeat(6)}`);
+  console.log(`|${" --- |".repeat(1)}${" ---: |".repeat(7)}`);
   for (const r of rows) {
     if (typeof r.netpol === "string") continue;
     const p = r.netpol;
+    const v = p.validate;
+    const shares = [v.yamlMs, v.schemaMs, v.resolveMs, v.compileMs].map(s).join(" / ");
     console.log(
-      `| ${r.shape.name} | ${r.shape.objects} | ${p.validateRssMb} / ${p.rssMb} | ${p.cold.processes} / ${p.noop.processes} / ${p.change.processes} | ${p.cold.changes} / ${p.change.changes} | ${r.nftRules} | ${r.ipRules} |`,
+      `| ${r.shape.name} | ${r.shape.objects} | ${shares} | ${v.rssMb} / ${p.rssMb} | ${p.cold.processes} / ${p.noop.processes} / ${p.change.processes} | ${p.cold.changes} / ${p.change.changes} | ${r.nftRules} | ${r.ipRules} |`,
     );
   }
 }

@@ -2,8 +2,11 @@
  * One netpol operation in a process of its own, as the CLI runs it, so its peak RSS is that
  * operation's alone. Prints one JSON line. Started (bundled) by bench/apply.ts with a job:
  *
- * - `{op: "validate", policy, changed, keyDir, out}`: validates and compiles `policy` (timed),
- *   and writes the rendered files of both policies to out/policy and out/changed for the floor;
+ * - `{op: "validate", policy, keyDir, render?: {changed, out}}`: validates and compiles `policy`,
+ *   timed in full and by share (the YAML read, from the text in memory to the plain data, with
+ *   parsePolicy's size check of well under a ms; the schema; resolving and the checks;
+ *   compiling), and with `render` writes the rendered files of both policies to out/policy and
+ *   out/changed for the floor;
  * - `{op: "apply", policy, netns, stateDir, keyDir}`: applies `policy` as `netpol apply` does,
  *   timed from reading the file to the verified apply, so it includes validation (also reported
  *   on its own as validateMs) or, for a text the last apply applied, reading the state that
@@ -16,22 +19,35 @@ import { applySite } from "../src/apply/apply.js";
 import { readPolicyInput } from "../src/cli/policy-input.js";
 import { compileSite } from "../src/compile/compile.js";
 import type { SiteState } from "../src/compile/desired.js";
-import { parsePolicy } from "../src/policy/load.js";
+import { type PolicyStep, parsePolicy } from "../src/policy/load.js";
 import { renderSiteFiles } from "../src/render/site-files.js";
 import { readPrivateKeys } from "../src/system/private-keys.js";
 import { createRunner } from "../src/system/runner.js";
 
 type Job =
-  | { op: "validate"; policy: string; changed: string; keyDir: string; out: string }
+  | {
+      op: "validate";
+      policy: string;
+      keyDir: string;
+      render?: { changed: string; out: string };
+    }
   | { op: "apply"; policy: string; netns: string; stateDir: string; keyDir: string };
 
 const SITE = "r";
 const job = JSON.parse(process.argv[2] ?? "{}") as Job;
 const rssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 
-async function load(file: string) {
+/** parsePolicy's steps, with the file read before them and the parse and compile after them. */
+type Step = "read" | PolicyStep | "parsed" | "compiled";
+
+async function compiled(file: string, lap?: (step: Step) => void): Promise<SiteState> {
   const text = await readFile(file, "utf8");
-  return { ...parsePolicy(text, path.basename(file)), keyDir: job.keyDir, site: SITE };
+  lap?.("read");
+  const { intent } = parsePolicy(text, path.basename(file), { lap });
+  lap?.("parsed");
+  const state = compileSite(intent, SITE);
+  lap?.("compiled");
+  return state;
 }
 
 async function render(state: SiteState, dir: string): Promise<void> {
@@ -45,15 +61,22 @@ async function render(state: SiteState, dir: string): Promise<void> {
 async function run(): Promise<object> {
   const t0 = performance.now();
   if (job.op === "validate") {
-    const state = compileSite((await load(job.policy)).intent, SITE);
-    const ms = performance.now() - t0;
+    const at = new Map<Step, number>();
+    const state = await compiled(job.policy, (step) => at.set(step, performance.now()));
     const rss = rssMb();
-    await render(state, path.join(job.out, "policy"));
-    await render(
-      compileSite((await load(job.changed)).intent, SITE),
-      path.join(job.out, "changed"),
-    );
-    return { ms, rssMb: rss };
+    if (job.render) {
+      await render(state, path.join(job.render.out, "policy"));
+      await render(await compiled(job.render.changed), path.join(job.render.out, "changed"));
+    }
+    const time = (step: Step) => at.get(step) ?? Number.NaN;
+    return {
+      ms: time("compiled") - t0,
+      yamlMs: time("yaml") - time("read"),
+      schemaMs: time("schema") - time("yaml"),
+      resolveMs: time("parsed") - time("schema"),
+      compileMs: time("compiled") - time("parsed"),
+      rssMb: rss,
+    };
   }
   const runner = createRunner(job.netns);
   const target = { runner, stateDir: job.stateDir, scope: job.netns };

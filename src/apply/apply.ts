@@ -298,7 +298,7 @@ async function verify(
 ): Promise<LiveState> {
   const giveUp = Date.now() + VERIFY_MS;
   for (;;) {
-    const after = await readAfter(target.runner, wanted, before, plan);
+    const after = await readAfter(target.runner, wanted, before, plan, { desired, owned });
     const left = diff(desired, after, ownershipAfter(owned, desired, plan, after)).changes;
     if (left.length === 0) return after;
     if (Date.now() >= giveUp) {

@@ -37,7 +37,7 @@ export function currentOwnership(
       addressKey,
     ),
     sysctls: union([...(recorded?.sysctls ?? []), ...(journal?.sysctls ?? [])], (s) => s.key),
-    ...(recorded?.nftListing !== undefined ? { nftListing: recorded.nftListing } : {}),
+    ...(recorded?.nftSkeleton !== undefined ? { nftSkeleton: recorded.nftSkeleton } : {}),
   };
 }
 
@@ -72,6 +72,6 @@ export function ownershipAfter(
       .sort(),
     addresses: union([...kept, ...added], addressKey),
     sysctls: sysctlsAfter(before, desired, plan),
-    ...(after.nftListing !== undefined ? { nftListing: after.nftListing } : {}),
+    ...(after.nft ? { nftSkeleton: after.nft.skeleton } : {}),
   };
 }

@@ -1,9 +1,12 @@
 import type { SiteState } from "../compile/desired.js";
+import { NetpolError } from "../errors.js";
 import { routeKey, ruleKey } from "../plan/keys.js";
+import { loadedElements, type NftTable } from "../plan/nft-table.js";
 import type { Change, LiveState, Ownership, Plan } from "../plan/types.js";
+import { nftFingerprint } from "../render/nftables.js";
 import { readCaddy } from "../system/caddy/admin.js";
 import { readIp } from "../system/iproute2/iproute2.js";
-import { readNft } from "../system/nftables.js";
+import { readNft, readNftSkeleton } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
 import { readSysctls } from "../system/sysctl.js";
 import { readWireguard } from "../system/wireguard.js";
@@ -61,7 +64,7 @@ async function read(
   // The tools run side by side: nothing one of them reads depends on another's answer.
   const [ip, nft, [wireguard, sysctls, proxy]] = await Promise.all([
     parts.has("ip") || !before ? readIp(runner, protocol) : before,
-    parts.has("nft") || !before ? readNft(runner) : { listing: before.nftListing },
+    parts.has("nft") || !before ? readNft(runner) : before.nft,
     Promise.resolve(wanted).then((want) => {
       const admin = want.proxyAdmin;
       return Promise.all([
@@ -82,7 +85,7 @@ async function read(
     addresses: ip.addresses,
     routes: ip.routes,
     rules: ip.rules,
-    nftListing: nft.listing,
+    nft,
     wireguard: wireguard.live.filter((w) => here.has(w.name)),
     sysctls,
     ...(proxy ? { proxy } : {}),
@@ -152,17 +155,54 @@ function withRouting(before: LiveState, plan: Plan): LiveState {
  * (at 10,000 routes, more than the write). Links, ports and addresses are read back with them:
  * links settle asynchronously, and removing an address takes the routes through it along.
  */
-export function readAfter(
+export async function readAfter(
   runner: Runner,
   want: LiveWanted,
   before: LiveState,
   plan: Plan,
+  expected: { readonly desired: SiteState; readonly owned: Ownership },
 ): Promise<LiveState> {
   const parts = new Set(plan.changes.flatMap((c) => PARTS_OF[c.kind]));
+  parts.delete("nft");
   const routingOnly = !plan.changes.some(
     (c) => c.kind === "link" || c.kind === "port" || c.kind === "address",
   );
-  if (!routingOnly) return read(runner, want.protocol, want, parts, before);
-  parts.delete("ip");
-  return read(runner, want.protocol, want, parts, withRouting(before, plan));
+  if (routingOnly) parts.delete("ip");
+  const [state, nft] = await Promise.all([
+    read(runner, want.protocol, want, parts, routingOnly ? withRouting(before, plan) : before),
+    nftAfter(runner, before.nft, plan, expected),
+  ]);
+  return { ...state, nft };
+}
+
+/**
+ * netpol's table after the plan: `nft -f` is one transaction, so its exit 0 means the kernel
+ * holds the file as written, and the elements are the policy's. Only the skeleton, nft's own
+ * print of the rules, is not known from the file: when just the elements changed (the table
+ * had these rules and was as the last apply left it), it is the one before the write;
+ * otherwise it is listed without the elements (`nft -t`), a quarter of a whole listing.
+ */
+async function nftAfter(
+  runner: Runner,
+  before: NftTable | undefined,
+  plan: Plan,
+  { desired, owned }: { readonly desired: SiteState; readonly owned: Ownership },
+): Promise<NftTable | undefined> {
+  const change = plan.changes.find((c) => c.kind === "nft");
+  if (!change) return before;
+  if (change.op === "remove") return undefined;
+  const unchanged =
+    before !== undefined &&
+    before.fingerprint === nftFingerprint(change.text) &&
+    owned.nftSkeleton === before.skeleton;
+  const skeleton = unchanged ? before.skeleton : await readNftSkeleton(runner);
+  if (skeleton === undefined) {
+    const message = "after apply netpol's nftables table is absent";
+    throw new NetpolError("NETPOL_E_VERIFY_FAILED", message, [], { details: { step: "verify" } });
+  }
+  return {
+    fingerprint: nftFingerprint(skeleton),
+    skeleton,
+    elements: loadedElements(desired.nftSets),
+  };
 }

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { AddressSpec } from "../compile/desired.js";
 import { formatCidr, parseCidr } from "../net/cidr.js";
 import type { LiveLink } from "../plan/live.js";
+import { parseNftListing } from "../plan/nft-table.js";
 import type { Ownership } from "../plan/types.js";
 import { type LoadedPolicy, parsePolicy } from "../policy/load.js";
 import {
@@ -50,8 +51,15 @@ const recordSchema = z.strictObject({
   links: z.array(z.strictObject({ name: z.string().min(1), ifindex: z.number().int() })),
   addresses: z.array(addressEntry),
   sysctls: z.array(sysctlEntry),
+  nftSkeleton: z.string().optional(),
+  /** Written before the skeleton: the whole listing, of which the skeleton is read. */
   nftListing: z.string().optional(),
 });
+
+function nftSkeletonOf(raw: z.infer<typeof recordSchema>): { nftSkeleton?: string } {
+  const skeleton = raw.nftSkeleton ?? (raw.nftListing && parseNftListing(raw.nftListing).skeleton);
+  return skeleton !== undefined ? { nftSkeleton: skeleton } : {};
+}
 
 export const policyHash = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -91,7 +99,7 @@ export async function readRecord(
       links: raw.links.map((l) => l.name),
       addresses: raw.addresses.map(toAddress),
       sysctls: raw.sysctls,
-      ...(raw.nftListing !== undefined ? { nftListing: raw.nftListing } : {}),
+      ...nftSkeletonOf(raw),
     },
   };
   return { record, text };
@@ -131,7 +139,7 @@ export function recordText(record: ApplyRecord, links: readonly LiveLink[]): str
     })),
     addresses: ownership.addresses.map(fromAddress),
     sysctls: [...(ownership.sysctls ?? [])],
-    ...(ownership.nftListing !== undefined ? { nftListing: ownership.nftListing } : {}),
+    ...(ownership.nftSkeleton !== undefined ? { nftSkeleton: ownership.nftSkeleton } : {}),
   };
   return `${JSON.stringify(raw, null, 2)}\n`;
 }

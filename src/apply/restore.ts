@@ -2,6 +2,7 @@ import { z } from "zod";
 import { type LinkSpec, NFT_TABLE, type RouteSpec, type RuleSpec } from "../compile/desired.js";
 import { addressKey, routeKey, ruleKey } from "../plan/keys.js";
 import type { LiveLink } from "../plan/live.js";
+import { kernelListing } from "../plan/nft-table.js";
 import type { LiveState, Ownership, ProxyWrite } from "../plan/types.js";
 import {
   addressArgs,
@@ -154,7 +155,7 @@ function snapshotOf(
       add: batchLine(ruleArgs("add", r, protocol)),
       family: r.family,
     })),
-    nft: live.nftListing ?? null,
+    nft: live.nft ? kernelListing(live.nft) : null,
     wireguard: wireguard.map(([name, conf]) => [name, conf]),
     sysctls: input.sysctlKeys.flatMap((k) => {
       const v = live.sysctls.get(k);
@@ -262,7 +263,7 @@ export function computeRestore(
     ];
   };
   const reset = `table inet ${NFT_TABLE} {}\ndelete table inet ${NFT_TABLE}\n`;
-  const nftNow = now.nftListing ?? null;
+  const nftNow = now.nft?.listing ?? null;
   return {
     createWireguard: snapshot.links
       .filter((l) => l.spec.kind === "wireguard" && !present.has(l.spec.name))

@@ -5,6 +5,7 @@ import { routeArgs } from "../render/ip.js";
 import { nftFingerprint, renderNftables } from "../render/nftables.js";
 import { addressKey, routeKey, ruleKey } from "./keys.js";
 import type { WgLive } from "./live.js";
+import { type NftTable, sameElements } from "./nft-table.js";
 import { proxyPlan } from "./proxy.js";
 import type { Change, LiveState, Ownership, Plan } from "./types.js";
 
@@ -87,6 +88,25 @@ function absentDevices(live: LiveState, desired: SiteState): (device: string) =>
 }
 
 /**
+ * netpol's table is replaced whole (one `nft -f` transaction) when its rules, its skeleton or
+ * its elements are not the policy's.
+ */
+function nftChanges(desired: SiteState, table: NftTable | undefined, owned: Ownership): Change[] {
+  const text = renderNftables(desired);
+  const wanted = nftFingerprint(text);
+  const replace = (reason: string): Change[] => [{ kind: "nft", op: "replace", text, reason }];
+  if (wanted === undefined)
+    return table
+      ? [{ kind: "nft", op: "remove", text, reason: "the policy needs no nftables rules" }]
+      : [];
+  if (table?.fingerprint !== wanted) return replace(table ? "rules differ" : "table absent");
+  if (owned.nftSkeleton !== undefined && table.skeleton !== owned.nftSkeleton)
+    return replace("edited by hand since the last apply");
+  if (!sameElements(desired.nftSets, table)) return replace("set elements differ");
+  return [];
+}
+
+/**
  * Desired state vs live state → ordered changes. Pure. Removes only what netpol owns: routes
  * and rules with its protocol number, links and addresses in its ownership record, its own
  * nftables table.
@@ -163,35 +183,7 @@ export function diff(desired: SiteState, live: LiveState, owned: Ownership): Pla
     ),
   ];
 
-  const nftText = renderNftables(desired);
-  const nft: Change[] = [];
-  const wanted = nftFingerprint(nftText);
-  if (wanted === undefined && live.nftListing !== undefined) {
-    nft.push({
-      kind: "nft",
-      op: "remove",
-      text: nftText,
-      reason: "the policy needs no nftables rules",
-    });
-  } else if (wanted !== undefined && nftFingerprint(live.nftListing) !== wanted) {
-    nft.push({
-      kind: "nft",
-      op: "replace",
-      text: nftText,
-      reason: live.nftListing ? "rules differ" : "table absent",
-    });
-  } else if (
-    wanted !== undefined &&
-    owned.nftListing !== undefined &&
-    live.nftListing !== owned.nftListing
-  ) {
-    nft.push({
-      kind: "nft",
-      op: "replace",
-      text: nftText,
-      reason: "edited by hand since the last apply",
-    });
-  }
+  const nft = nftChanges(desired, live.nft, owned);
 
   const liveWireguard = new Map(live.wireguard.map((w) => [w.name, w]));
   const wireguard: Change[] = desired.wireguard.flatMap((spec) => {

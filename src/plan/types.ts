@@ -7,10 +7,12 @@ import type {
   WireguardSpec,
 } from "../compile/desired.js";
 import type { CaddyLive, CaddyWrite, IpLive, WgLive } from "./live.js";
+import type { NftTable } from "./nft-table.js";
 
 /** The live state of a site, as far as netpol cares: read by the adapters, compared by diff. */
 export interface LiveState extends IpLive {
-  readonly nftListing: string | undefined;
+  /** netpol's nftables table; undefined when it is absent. */
+  readonly nft: NftTable | undefined;
   readonly wireguard: readonly WgLive[];
   readonly sysctls: ReadonlyMap<string, string>;
   /** The running Caddy's config, read where the site publishes HTTP. */
@@ -29,8 +31,8 @@ export interface LiveState extends IpLive {
 export interface Ownership {
   readonly links: readonly string[];
   readonly addresses: readonly AddressSpec[];
-  /** `nft list table` right after the last apply: any other listing was edited by hand. */
-  readonly nftListing?: string;
+  /** The table's skeleton right after the last apply: any other was edited by hand. */
+  readonly nftSkeleton?: string;
   /** sysctls netpol changed, with the value they had before: put back when no longer needed. */
   readonly sysctls?: readonly OwnedSysctl[];
 }

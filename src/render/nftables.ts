@@ -5,22 +5,25 @@ import { NFT_TABLE } from "../compile/desired.js";
 // Long element lists go several to a line: readable, and one line never grows without bound.
 const PER_LINE = 8;
 
+/**
+ * Overlapping prefixes (an `except` list may hold 10.0.0.0/8 and 10.1.0.0/16) are merged; nft
+ * merges plain interval sets only, and netpol's maps and concatenations never overlap.
+ */
+export const autoMerges = (s: NftSet) => s.kind === "set" && s.interval && !s.type.includes(".");
+
+/** A set's declaration; its elements go in between its two lines. */
+function setDeclaration(s: NftSet): [string[], string] {
+  const flags = `${s.interval ? " flags interval;" : ""}${autoMerges(s) ? " auto-merge;" : ""}`;
+  return [[`  ${s.kind} ${s.name} {`, `    type ${s.type};${flags}`], "  }"];
+}
+
 function setLines(s: NftSet): string[] {
   const rows: string[] = [];
   for (let i = 0; i < s.elements.length; i += PER_LINE) {
     rows.push(`      ${s.elements.slice(i, i + PER_LINE).join(", ")}`);
   }
-  // Overlapping prefixes (an `except` list may hold 10.0.0.0/8 and 10.1.0.0/16) are merged;
-  // nft merges plain interval sets only, and netpol's maps and concatenations never overlap.
-  const merge = s.kind === "set" && s.interval && !s.type.includes(".") ? " auto-merge;" : "";
-  return [
-    `  ${s.kind} ${s.name} {`,
-    `    type ${s.type};${s.interval ? " flags interval;" : ""}${merge}`,
-    "    elements = {",
-    rows.join(",\n"),
-    "    }",
-    "  }",
-  ];
+  const [head, end] = setDeclaration(s);
+  return [...head, "    elements = {", rows.join(",\n"), "    }", end];
 }
 
 function chainLines(c: NftChain): string[] {
@@ -39,8 +42,9 @@ function chainLines(c: NftChain): string[] {
  * first makes the delete valid whether or not it exists. No other table is named, so no
  * other table is touched. With no chains, the file just removes netpol's table.
  *
- * The table's comment carries a hash of its sets and chains, so a later read can tell whether
- * the table in the kernel is this one without parsing nft's own formatting.
+ * The table's comment carries a hash of its set declarations and chains (not the elements, which
+ * are compared one by one: src/plan/nft-table.ts), so a later read can tell whether the table
+ * in the kernel has these rules without parsing nft's rule grammar.
  */
 export function renderNftables(state: Pick<SiteState, "site" | "nftSets" | "nftChains">): string {
   const lines = [
@@ -51,7 +55,11 @@ export function renderNftables(state: Pick<SiteState, "site" | "nftSets" | "nftC
   if (state.nftChains.length > 0) {
     const blocks = [...state.nftSets.map(setLines), ...state.nftChains.map(chainLines)];
     const body = blocks.flatMap((b, i) => [...(i > 0 ? [""] : []), ...b]);
-    const hash = createHash("sha256").update(body.join("\n")).digest("hex").slice(0, 16);
+    const rules = [
+      ...state.nftSets.map((s) => setDeclaration(s).flat()),
+      ...state.nftChains.map(chainLines),
+    ];
+    const hash = createHash("sha256").update(rules.flat().join("\n")).digest("hex").slice(0, 16);
     lines.push(`table inet ${NFT_TABLE} {`, `  comment "netpol ${hash}"`, ...body, "}");
   }
   return `${lines.join("\n")}\n`;

@@ -227,7 +227,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     ),
   );
   const groupOf = new Map(groups.flatMap((g) => g.egress.map((e) => [e, g] as const)));
-  const dropped = droppedByGuard(live.nftListing);
+  const dropped = droppedByGuard(live.nft?.listing);
   return {
     site,
     scope: target.scope,

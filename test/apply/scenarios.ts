@@ -1,6 +1,9 @@
+import { readFile, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
 import { applySite, planSite } from "../../src/apply/apply.js";
 import { STEPS } from "../../src/apply/execute.js";
+import { recordPath } from "../../src/apply/record.js";
+import { filesOf } from "../../src/apply/state-file.js";
 import { NetpolError } from "../../src/errors.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { describeChange } from "../../src/plan/format.js";
@@ -61,6 +64,32 @@ export function applyScenarios(start: () => Promise<LabHome>): () => LabHome {
     const again = await applySite(target(), labInput(lab, "home"), "test");
     expect(again.plan.changes.map((c) => describeChange(c, 77))).toEqual([]);
     expect(again.changed).toBe(false);
+  });
+
+  it("changes one set element in place of a listing, and then is in sync", async () => {
+    await applySite(target(), labInput(lab, "home"), "test");
+    const edited = labInput(lab, "home", (t) =>
+      t.replace("except: [192.168.0.0/16]", "except: [192.168.0.0/16, 198.18.0.0/15]"),
+    );
+    const { changes } = (await planSite(target(), edited)).plan;
+    // The rules are the same: only the except set's elements and a route for the new prefix.
+    expect(changes.flatMap((c) => (c.kind === "nft" ? [c.reason] : []))).toEqual([
+      "set elements differ",
+    ]);
+    await applySite(target(), edited, "test");
+    expect((await planSite(target(), edited)).plan.changes).toEqual([]);
+    const table = await node.runner().run("nft", ["list", "table", "inet", "netpol"]);
+    expect(table.stdout).toContain("198.18.0.0/15");
+  });
+
+  it("reads a record that holds the whole nft listing, as earlier versions wrote it", async () => {
+    await applySite(target(), labInput(lab, "home"), "test");
+    const file = recordPath(filesOf(target()));
+    const { nftSkeleton, ...record } = JSON.parse(await readFile(file, "utf8"));
+    expect(nftSkeleton).toContain("chain");
+    const listing = await node.runner().run("nft", ["list", "table", "inet", "netpol"]);
+    await writeFile(file, JSON.stringify({ ...record, nftListing: listing.stdout }));
+    expect((await planSite(target(), labInput(lab, "home"))).plan.changes).toEqual([]);
   });
 
   it("puts back an owned route deleted by hand, and removes what the policy drops", async () => {

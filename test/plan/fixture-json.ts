@@ -15,7 +15,7 @@ import {
 const PREFIX_KEYS = new Set(["dst", "cidr"]);
 // A rule's ends; a sysctl change's `from` and `to` are values.
 const RULE_ENDS = new Set(["from", "to"]);
-const MAP_KEYS = new Set(["sysctls", "wgConfs"]);
+const MAP_KEYS = new Set(["sysctls", "wgConfs", "elements"]);
 
 export function encode(value: unknown): string {
   return `${JSON.stringify(

@@ -131,10 +131,12 @@ function load(tables: FakeNftTable[], text: string): void {
 const listed = (rule: string) =>
   rule.replace(/\bcounter\b(?! packets)/g, "counter packets 0 bytes 0");
 
-export function listTable(t: FakeNftTable): string {
-  const objects = t.objects.map((o) =>
-    [`\t${o.kind} ${o.name} {`, ...o.lines.map((l) => `\t\t${listed(l)}`), "\t}"].join("\n"),
-  );
+/** `terse`: as `nft -t`, without the sets' elements (one line each here). */
+export function listTable(t: FakeNftTable, terse = false): string {
+  const objects = t.objects.map((o) => {
+    const lines = terse ? o.lines.filter((l) => !l.startsWith("elements = ")) : o.lines;
+    return [`\t${o.kind} ${o.name} {`, ...lines.map((l) => `\t\t${listed(l)}`), "\t}"].join("\n");
+  });
   const comment = t.comment !== undefined ? [`\tcomment ${t.comment}`] : [];
   return [`table ${t.family} ${t.name} {`, ...comment, objects.join("\n\n"), "}"]
     .filter((l) => l !== "")
@@ -181,8 +183,12 @@ function listJson(tables: readonly FakeNftTable[]): string {
 }
 
 export function nft(state: KernelState, args: readonly string[], input: string): ToolResult {
-  const json = args[0] === "-j" || args[0] === "--json";
-  const rest = json ? args.slice(1) : args;
+  const flags = args.slice(
+    0,
+    args.findIndex((a) => !/^(-j|--json|-t)$/.test(a)),
+  );
+  const json = flags.includes("-j") || flags.includes("--json");
+  const rest = args.slice(flags.length);
   const ok = (stdout: string): ToolResult => ({ stdout, stderr: "", exitCode: 0 });
   const fail = (stderr: string): ToolResult => ({ stdout: "", stderr: `${stderr}\n`, exitCode: 1 });
   if (rest[0] === "-f") {
@@ -210,7 +216,7 @@ export function nft(state: KernelState, args: readonly string[], input: string):
           `Error: No such file or directory\n${what}\n${" ".repeat(what.length - (rest[3] as string).length)}${"^".repeat((rest[3] as string).length)}`,
         );
       }
-      return ok(json ? listJson([t]) : `${listTable(t)}\n`);
+      return ok(json ? listJson([t]) : `${listTable(t, flags.includes("-t"))}\n`);
     }
   }
   return fail(`fake kernel: \`nft ${args.join(" ")}\` is not emulated`);

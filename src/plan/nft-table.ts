@@ -1,0 +1,228 @@
+import type { NftSet } from "../compile/desired.js";
+import { parseAddress } from "../net/cidr.js";
+import { autoMerges, nftFingerprint } from "../render/nftables.js";
+
+/**
+ * netpol's nftables table as the diff compares it, in two parts that change at different rates.
+ *
+ * - The skeleton: the kernel's listing without set elements and with counters at zero — set
+ *   declarations, chains and rules, as nft prints them. nft's rule grammar is not parsed: the
+ *   skeleton is compared as text with the one recorded after the last apply, so a rule added
+ *   by hand shows, while the packets a fail-closed guard counted do not.
+ * - The elements: each set's, compared with the policy's as written and, where nft printed them
+ *   otherwise (a host prefix bare, an auto-merge set merged), in a canonical form: prefixes and
+ *   ranges as numbers, an auto-merge set as the union it holds. They are what a one-line change
+ *   of a large policy touches, and comparing them needs no listing taken after the write.
+ */
+export interface NftTable {
+  /** The hash in the table's comment: the rendered declarations and chains, without elements. */
+  readonly fingerprint: string | undefined;
+  readonly skeleton: string;
+  /** Each set's elements, by set name; a set with none is absent. */
+  readonly elements: ReadonlyMap<string, NftElements>;
+  /**
+   * The kernel's own listing, when the table was read from the kernel: what a rollback loads
+   * back. Absent for a table an apply just loaded (known from what it loaded).
+   */
+  readonly listing?: string;
+}
+
+export interface NftElements {
+  readonly list: readonly string[];
+  /** An auto-merge set: it holds the union of its elements, however they were written. */
+  readonly merge: boolean;
+}
+
+/**
+ * A range of addresses as numbers: the one form a prefix, an address and a range share. IPv4
+ * is plain arithmetic (a set of 10,000 prefixes is read on every plan); IPv6 needs BigInt.
+ */
+type Range =
+  | { readonly family: 4; readonly first: number; readonly last: number }
+  | { readonly family: 6; readonly first: bigint; readonly last: bigint };
+
+const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+function v4(text: string): number | undefined {
+  const m = V4.exec(text);
+  if (!m) return undefined;
+  const octets = [m[1], m[2], m[3], m[4]].map(Number);
+  return octets.some((o) => o > 255) ? undefined : octets.reduce((a, o) => a * 256 + o, 0);
+}
+
+function v6(text: string): bigint | undefined {
+  const parsed = parseAddress(text);
+  return parsed.ok && parsed.value.family === 6 ? parsed.value.address : undefined;
+}
+
+function parseRange(atom: string): Range | undefined {
+  const [from = "", to] = atom.split("-");
+  const [addr = "", len] = from.split("/");
+  if (to !== undefined && len !== undefined) return undefined;
+  const start4 = v4(addr);
+  if (start4 !== undefined) {
+    if (to !== undefined) {
+      const last = v4(to);
+      return last === undefined ? undefined : { family: 4, first: start4, last };
+    }
+    const size = 2 ** (32 - (len === undefined ? 32 : Number(len)));
+    const first = start4 - (start4 % size);
+    return { family: 4, first, last: first + size - 1 };
+  }
+  const start6 = v6(addr);
+  if (start6 === undefined) return undefined;
+  if (to !== undefined) {
+    const last = v6(to);
+    return last === undefined ? undefined : { family: 6, first: start6, last };
+  }
+  const host = BigInt(128 - (len === undefined ? 128 : Number(len)));
+  const first = (start6 >> host) << host;
+  return { family: 6, first, last: first + (1n << host) - 1n };
+}
+
+const formatRange = (r: Range) => `${r.family}:${r.first.toString(16)}-${r.last.toString(16)}`;
+
+/** One atom of an element: an address, prefix or range as its numbers; anything else as written. */
+function canonicalAtom(atom: string): string {
+  // Ports, protocols, quoted names and verdicts have neither a dot nor a colon.
+  if (atom.startsWith('"') || !/[.:]/.test(atom)) return atom;
+  const range = parseRange(atom);
+  return range ? formatRange(range) : atom;
+}
+
+/** `key : value`, each a concatenation `a . b`, atom by atom. */
+const canonicalElement = (element: string) =>
+  element
+    .split(" : ")
+    .map((side) => side.split(" . ").map(canonicalAtom).join(" . "))
+    .join(" : ");
+
+/** Sorted, and merged where they overlap or touch: the addresses the ranges hold. */
+function union<N extends number | bigint>(
+  ranges: { first: N; last: N }[],
+  next: (n: N) => N,
+): string[] {
+  ranges.sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+  const merged: { first: N; last: N }[] = [];
+  for (const r of ranges) {
+    const top = merged.at(-1);
+    if (top && r.first <= next(top.last)) {
+      if (r.last > top.last) top.last = r.last;
+    } else merged.push({ ...r });
+  }
+  return merged.map((r) => `${r.first.toString(16)}-${r.last.toString(16)}`);
+}
+
+/** The addresses an auto-merge set holds, as the sorted union of its elements' ranges. */
+function mergedRanges(elements: readonly string[]): string[] {
+  const four: { first: number; last: number }[] = [];
+  const six: { first: bigint; last: bigint }[] = [];
+  // An element that is no address at all stays, so a set holding one never compares equal.
+  const odd: string[] = [];
+  for (const e of elements) {
+    const r = parseRange(e);
+    if (r?.family === 4) four.push({ first: r.first, last: r.last });
+    else if (r?.family === 6) six.push({ first: r.first, last: r.last });
+    else odd.push(e);
+  }
+  return [
+    ...union(four, (n) => n + 1).map((r) => `4:${r}`),
+    ...union(six, (n) => n + 1n).map((r) => `6:${r}`),
+    ...odd.sort(),
+  ];
+}
+
+/** A set's elements in canonical form: one string, equal for sets holding the same elements. */
+function canonicalElements({ list, merge }: NftElements): string {
+  return (merge ? mergedRanges(list) : list.map(canonicalElement).sort()).join("\n");
+}
+
+/** The elements of the sets as loaded: what the kernel holds once `nft -f` acked them. */
+export function loadedElements(sets: readonly NftSet[]): Map<string, NftElements> {
+  return new Map(sets.map((s) => [s.name, { list: s.elements, merge: autoMerges(s) }]));
+}
+
+/**
+ * True when the set holds the elements written: the same strings (nft prints most elements
+ * as netpol writes them, and a set's elements are distinct), or else the same canonical form.
+ */
+function holds(set: NftSet, live: NftElements): boolean {
+  if (live.list === set.elements) return true;
+  if (live.list.length === set.elements.length) {
+    const written = new Set(set.elements);
+    if (live.list.every((e) => written.has(e))) return true;
+  }
+  return (
+    canonicalElements(live) === canonicalElements({ list: set.elements, merge: autoMerges(set) })
+  );
+}
+
+/** True when the table holds exactly the sets' elements. */
+export function sameElements(sets: readonly NftSet[], table: NftTable): boolean {
+  const wanted = new Set(sets.map((s) => s.name));
+  if ([...table.elements.keys()].some((name) => !wanted.has(name))) return false;
+  return sets.every((s) => {
+    const live = table.elements.get(s.name);
+    return live ? holds(s, live) : s.elements.length === 0;
+  });
+}
+
+const COUNTER = /counter packets \d+ bytes \d+/g;
+
+/**
+ * `nft list table` (or `nft -t list table`) output → the table as compared. Set blocks open with
+ * `set NAME {` or `map NAME {`; their elements run from `elements = {` to the line that ends
+ * with `}`, one or several elements to a line.
+ */
+export function parseNftListing(listing: string, keepListing = true): NftTable {
+  const skeleton: string[] = [];
+  const raw = new Map<string, { merge: boolean; text: string[] }>();
+  let set: { merge: boolean; text: string[] } | undefined;
+  let inElements = false;
+  for (const line of listing.split("\n")) {
+    const trimmed = line.trim();
+    if (inElements) {
+      set?.text.push(trimmed);
+      inElements = !trimmed.endsWith("}");
+      continue;
+    }
+    const opens = /^(?:set|map) (\S+) \{$/.exec(trimmed);
+    if (opens) {
+      set = { merge: false, text: [] };
+      raw.set(opens[1] ?? "", set);
+    } else if (trimmed === "}") {
+      set = undefined;
+    } else if (set && /\bauto-merge\b/.test(trimmed)) {
+      set.merge = true;
+    }
+    if (set && trimmed.startsWith("elements = {")) {
+      set.text.push(trimmed.slice("elements = {".length));
+      inElements = !trimmed.endsWith("}");
+      continue;
+    }
+    skeleton.push(line.replace(COUNTER, "counter"));
+  }
+  const elements = new Map<string, NftElements>();
+  for (const [name, s] of raw) {
+    const list = s.text
+      .join(" ")
+      .replace(/\}\s*$/, "")
+      .split(",")
+      .map((e) => e.trim())
+      .filter((e) => e !== "");
+    if (list.length > 0) elements.set(name, { list, merge: s.merge });
+  }
+  const text = skeleton.join("\n");
+  return {
+    fingerprint: nftFingerprint(text),
+    skeleton: text,
+    elements,
+    ...(keepListing ? { listing } : {}),
+  };
+}
+
+/** The listing a rollback loads back: a snapshot is taken of the table as read from the kernel. */
+export function kernelListing(table: NftTable): string {
+  if (table.listing === undefined) throw new Error("unreachable: a snapshot of a table not read");
+  return table.listing;
+}
