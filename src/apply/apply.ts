@@ -32,7 +32,7 @@ import {
 } from "./journal.js";
 import { withLock } from "./lock.js";
 import { currentOwnership, isMarked, ownershipAfter } from "./ownership.js";
-import { saveCached } from "./policy-cache.js";
+import { cachePath, saveCached } from "./policy-cache.js";
 import { checkProtocol } from "./protocol.js";
 import {
   type LiveWanted,
@@ -44,7 +44,7 @@ import {
 } from "./read-live.js";
 import { type ApplyRecord, readRecord, recordText, writeRecordText } from "./record.js";
 import { computeRestore, runRestore, type Snapshot, takeSnapshot } from "./restore.js";
-import { filesOf, secretDirOf } from "./state-file.js";
+import { filesOf, removeState, secretDirOf } from "./state-file.js";
 
 /** Everything an apply or a plan needs, passed in: the core reads nothing behind your back. */
 export interface Target {
@@ -146,6 +146,11 @@ export interface ApplyResult {
 export interface ApplyOptions {
   /** `--confirm`: arm a revert before the first change. */
   readonly confirm?: ConfirmRequest;
+  /**
+   * `netpol down`: the (empty) policy's record and compiled state are removed instead of
+   * written, under the apply's lock, so no apply can start between the two and lose its record.
+   */
+  readonly forget?: boolean;
 }
 
 /** Links and wireguard-go settle asynchronously: the read-back gets this long to agree. */
@@ -210,6 +215,10 @@ export async function applySite(
         protocol: desired.protocol,
         ownership,
       });
+      const keptText = (kept: ApplyRecord, links: LiveState["links"]) =>
+        options.forget ? undefined : recordText(kept, links);
+      const keepCache = () =>
+        options.forget ? removeState(cachePath(files)) : saveCached(files, policy, desired);
       if (plan.changes.length === 0) {
         const same =
           !journal &&
@@ -217,9 +226,9 @@ export async function applySite(
           record.site === policy.site &&
           record.protocol === desired.protocol;
         const kept = same && record ? record : stamp(ownershipAfter(owned, desired, plan, live));
-        if (!same) await writeRecordText(files, recordText(kept, live.links));
+        if (!same || options.forget) await writeRecordText(files, keptText(kept, live.links));
         await clearJournal(files);
-        await saveCached(files, policy, desired);
+        await keepCache();
         return { plan, changed: false, record: kept, notes, pending: undefined };
       }
       const snapshot = await takeSnapshot(target.runner, {
@@ -250,10 +259,10 @@ export async function applySite(
         // written while the record and the journal's removal wait on their fsyncs.
         await Promise.all([
           (async () => {
-            await writeRecordText(files, recordText(applied, after.links));
+            await writeRecordText(files, keptText(applied, after.links));
             await clearJournal(files);
           })(),
-          saveCached(files, policy, desired),
+          keepCache(),
         ]);
         const armed =
           pending && options.confirm

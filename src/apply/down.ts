@@ -1,9 +1,8 @@
 import { parseDocument } from "yaml";
 import { parsePolicy } from "../policy/load.js";
 import { type ApplyResult, applySite, type Target } from "./apply.js";
-import { cachePath } from "./policy-cache.js";
-import { loadRecord, writeRecordText } from "./record.js";
-import { filesOf, removeState } from "./state-file.js";
+import { loadRecord } from "./record.js";
+import { filesOf } from "./state-file.js";
 
 /**
  * The policy in force with its site emptied: same settings (so the same route protocol and
@@ -19,7 +18,7 @@ function emptied(text: string, site: string): string {
 
 /**
  * Remove everything netpol owns in a namespace by applying an empty policy through the normal
- * apply (plan, verify, rollback), then forget the record and the empty policy's compiled state.
+ * apply (plan, verify, rollback), which then forgets the record and the compiled state.
  * Undefined when nothing was applied.
  */
 export async function takeDown(
@@ -30,9 +29,7 @@ export async function takeDown(
   if (!record) return undefined;
   const empty = emptied(record.policyText, record.site);
   const loaded = parsePolicy(empty, "(empty policy)");
-  const result = await applySite(target, { ...loaded, keyDir: "", site: record.site }, appliedBy);
-  const files = filesOf(target);
-  await writeRecordText(files, undefined);
-  await removeState(cachePath(files));
-  return result;
+  return applySite(target, { ...loaded, keyDir: "", site: record.site }, appliedBy, {
+    forget: true,
+  });
 }
