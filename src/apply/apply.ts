@@ -62,6 +62,33 @@ export type PolicyInput = {
   readonly site: string;
 } & ({ readonly intent: Intent } | { readonly desired: SiteState });
 
+/**
+ * A policy, or how to read and validate it. The live read needs nothing of a policy but its
+ * route protocol, and that only to sort what it listed: a plan starts its reads first, then
+ * validates (synchronous work) while they run in their own processes.
+ */
+export type PolicySource = PolicyInput | (() => Promise<PolicyInput>);
+
+const protocolOf = (p: PolicyInput) =>
+  "desired" in p ? p.desired.protocol : p.intent.settings.routeProtocol;
+
+/**
+ * The source read once, when first asked for, as a promise that never counts as unhandled:
+ * it may fail (a bad policy) while the caller awaits something else, and is awaited, and its
+ * error thrown, later.
+ */
+function once(source: PolicySource): () => Promise<PolicyInput> {
+  if (typeof source !== "function") return () => Promise.resolve(source);
+  let input: Promise<PolicyInput> | undefined;
+  return () => {
+    if (!input) {
+      input = source();
+      input.catch(() => undefined);
+    }
+    return input;
+  };
+}
+
 export interface Planned {
   readonly desired: SiteState;
   readonly live: LiveState;
@@ -92,17 +119,19 @@ function compileFresh(intent: Intent, site: string): SiteState {
 
 export async function planSite(
   target: Target,
-  policy: PolicyInput,
+  source: PolicySource,
   /** An apply keeps what its rollback needs from the read (WireGuard configs). */
   forApply = false,
 ): Promise<Planned> {
   const files = filesOf(target);
-  // ip and nft, the slow part of the read, need only the protocol: they start at once, and the
-  // policy is compiled and the record and the journal read while they run. What netpol owns
-  // (the record, the journal) adds only sysctl keys and WireGuard names to the read.
-  const protocol =
-    "desired" in policy ? policy.desired.protocol : policy.intent.settings.routeProtocol;
-  const known = Promise.resolve().then(async () => {
+  // ip and nft, the slow part of the read, need only the protocol: they start first, and the
+  // policy is validated and compiled and the record and the journal read while they run. What
+  // netpol owns (the record, the journal) adds only sysctl keys and WireGuard names to the read.
+  let reading!: () => void;
+  const input = new Promise<void>((started) => {
+    reading = started;
+  }).then(once(source));
+  const known = input.then(async (policy) => {
     const desired = "desired" in policy ? policy.desired : compileFresh(policy.intent, policy.site);
     const read = await readRecord(files);
     const journal = await loadJournal(files);
@@ -112,19 +141,20 @@ export async function planSite(
   });
   // Only this read keeps the WireGuard configs: the verify and rollback reads need none, and at
   // 10,000 peers each copy is megabytes of strings.
-  const live = await readLiveWhile(
+  const live = readLiveWhile(
     target.runner,
-    protocol,
+    input.then(protocolOf),
     known.then((k) => ({ ...k.wanted, wireguardConfigs: forApply })),
   );
-  const { desired, read, journal, wanted } = await known;
+  reading();
+  const [liveState, { desired, read, journal, wanted }] = await Promise.all([live, known]);
   const record = read?.record;
-  const owned = currentOwnership(record?.ownership, journal, live);
+  const owned = currentOwnership(record?.ownership, journal, liveState);
   return {
     desired,
-    live,
+    live: liveState,
     owned,
-    plan: diff(desired, live, owned),
+    plan: diff(desired, liveState, owned),
     record,
     recordText: read?.text,
     journal,
@@ -183,19 +213,22 @@ function outcome(interrupted: Interrupted, policyHash: string, record: ApplyReco
  */
 export async function applySite(
   target: Target,
-  policy: PolicyInput,
+  source: PolicySource,
   appliedBy: string,
   options: ApplyOptions = {},
 ): Promise<ApplyResult> {
   const files = filesOf(target);
+  const input = once(source);
   return withLock(
     files,
     async () => {
       await removeStaleSecrets(secretDirOf(files));
       const notes: string[] = [];
-      const settled = await settlePending(target);
+      // A pending revert is settled (perhaps reverted) only for a policy that validated.
+      const settled = await settlePending(target, input);
       if (settled) notes.push(settled);
-      const planned = await planSite(target, policy, true);
+      const planned = await planSite(target, input, true);
+      const policy = await input();
       const { desired, owned, plan, record, journal, interrupted, wanted } = planned;
       if (plan.conflicts.length > 0) {
         throw new NetpolError(
@@ -274,7 +307,11 @@ export async function applySite(
       }
     },
     { command: `apply (${appliedBy})` },
-  );
+  ).catch(async (err: unknown) => {
+    // Busy with another apply: a bad policy is still said to be bad first.
+    if (err instanceof NetpolError && err.code === "NETPOL_E_LOCKED") await input();
+    throw err;
+  });
 }
 
 /**

@@ -143,9 +143,14 @@ export const describePending = (p: Pending) =>
  * apply: the operator confirms or reverts first. One whose timer is gone (killed, or the machine
  * rebooted) is reverted here, as the timer would have, and the apply goes on from there.
  */
-export async function settlePending(target: ConfirmTarget): Promise<string | undefined> {
+export async function settlePending(
+  target: ConfirmTarget,
+  /** The policy about to be applied: its own problems are said before the pending revert's. */
+  policy?: () => Promise<unknown>,
+): Promise<string | undefined> {
   const pending = await loadPending(filesOf(target));
   if (!pending) return undefined;
+  await policy?.();
   if (pending.timer && isRunning(pending.timer)) {
     const netns = target.runner.netns ? ` --netns ${target.runner.netns}` : "";
     throw new NetpolError(

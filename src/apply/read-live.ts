@@ -56,7 +56,7 @@ const ALL: ReadonlySet<Part> = new Set(["ip", "nft", "wireguard", "sysctls", "pr
 
 async function read(
   runner: Runner,
-  protocol: number,
+  protocol: number | Promise<number>,
   wanted: LiveWanted | Promise<LiveWanted>,
   parts: ReadonlySet<Part>,
   before?: LiveState,
@@ -102,12 +102,13 @@ export function readLive(runner: Runner, want: LiveWanted): Promise<LiveState> {
 }
 
 /**
- * readLive while the rest of what to read (sysctl keys, WireGuard names) is still being worked
- * out: ip and nft need only the protocol, so they start at once.
+ * readLive while the policy is still being validated and the rest of what to read (sysctl
+ * keys, WireGuard names) worked out: ip and nft start at once, and only sorting ip's answer
+ * waits for the protocol.
  */
 export function readLiveWhile(
   runner: Runner,
-  protocol: number,
+  protocol: Promise<number>,
   want: Promise<LiveWanted>,
 ): Promise<LiveState> {
   return read(runner, protocol, want, ALL);

@@ -29,7 +29,8 @@ export function registerPlan(program: Command): void {
     const remote = full
       ? await planRemote(otherSites(full.intent, opts.site, full.keyDir).remote, full.text)
       : [];
-    const policy = full ? { ...full, site: opts.site } : await readPolicyInput(file, opts, target);
+    // Read when the plan asks: it reads the live state while the policy is validated.
+    const policy = full ? { ...full, site: opts.site } : () => readPolicyInput(file, opts, target);
     const planned = await planSite(target, policy);
     const { interrupted } = planned;
     // An interrupted apply leaves its record to finish even when the kernel already agrees.

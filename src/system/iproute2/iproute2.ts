@@ -11,9 +11,13 @@ const ROUTES_AND_RULES = "route show table all\nrule show\n";
  * names its own: `ip -4` reads the links (all of them) with IPv4's addresses, routes and
  * rules, `ip -6` the rest.
  */
-export async function readIp(runner: Runner, protocol: number): Promise<IpLive> {
+export async function readIp(
+  runner: Runner,
+  /** Sorts netpol's routes and rules from the rest; the commands do not need it to start. */
+  protocolOf: number | Promise<number>,
+): Promise<IpLive> {
   const step = "reading links, addresses, routes and rules";
-  const [main, v6] = await Promise.all([
+  const [main, v6, protocol] = await Promise.all([
     runner.run("ip", ["-4", "-d", "-N", "-json", "-batch", "-"], {
       input: `link show\naddress show\n${ROUTES_AND_RULES}`,
       step,
@@ -22,6 +26,7 @@ export async function readIp(runner: Runner, protocol: number): Promise<IpLive> 
       input: `address show\n${ROUTES_AND_RULES}`,
       step,
     }),
+    protocolOf,
   ]);
   const [links = [], addresses4 = [], routes4 = [], rules4 = []] = splitBatchJson(main.stdout);
   const [addresses6 = [], routes6 = [], rules6 = []] = splitBatchJson(v6.stdout);
