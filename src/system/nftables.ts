@@ -14,6 +14,7 @@ async function listTable(runner: Runner, flags: readonly string[]): Promise<stri
   try {
     const table = await runner.run("nft", [...flags, "list", "table", "inet", NFT_TABLE], {
       step: "reading nftables",
+      spool: true,
     });
     return table.stdout;
   } catch (err) {

@@ -1,3 +1,7 @@
+import { randomBytes } from "node:crypto";
+import { closeSync, fstatSync, openSync, readSync, unlinkSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { execa } from "execa";
 import { NetpolError } from "../errors.js";
 
@@ -6,6 +10,12 @@ export interface RunOptions {
   readonly input?: string;
   /** The apply step this command belongs to, for the error message. */
   readonly step?: string;
+  /**
+   * A long answer that holds no secret (a listing): the tool writes it to a file rather than
+   * a pipe, so it runs to its end while netpol is busy (validating a policy) instead of
+   * waiting, 64 KiB at a time, for netpol to empty the pipe.
+   */
+  readonly spool?: boolean;
 }
 
 export interface RunResult {
@@ -74,6 +84,29 @@ export function toolFailed(
 }
 
 /**
+ * A file for a tool's answer, unlinked at once so nothing is left behind whatever happens:
+ * the descriptor alone reaches it. Opened synchronously, so the tool starts at once.
+ */
+function spoolFile(): number {
+  const file = path.join(os.tmpdir(), `netpol-${process.pid}-${randomBytes(6).toString("hex")}`);
+  const fd = openSync(file, "wx+", 0o600);
+  unlinkSync(file);
+  return fd;
+}
+
+/** What the tool wrote to the spool file, from its start; the descriptor is closed. */
+function readSpool(fd: number): string {
+  try {
+    const bytes = Buffer.alloc(fstatSync(fd).size);
+    let at = 0;
+    while (at < bytes.length) at += readSync(fd, bytes, at, bytes.length - at, at);
+    return bytes.toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * Runs tools with argument arrays (never a shell). With a namespace, each command runs under
  * `ip netns exec NS`, so the caller's code is the same inside and outside one.
  */
@@ -89,20 +122,24 @@ export function createRunner(netns?: string): Runner {
       spawned++;
       // A tool dies with netpol (parent-death signal): a killed apply leaves no `ip -batch`
       // running on behind the next one, which has taken its stale lock over.
-      const result = await execa("setpriv", ["--pdeathsig", "KILL", ...argv], {
+      const spool = options.spool ? spoolFile() : undefined;
+      const run = await execa("setpriv", ["--pdeathsig", "KILL", ...argv], {
         input: options.input ?? "",
+        // execa hands any descriptor to spawn(2); its types name only 1 and 2.
+        ...(spool !== undefined ? ({ stdout: spool } as unknown as { stdout: 1 }) : {}),
         reject: false,
         env: { LC_ALL: "C", PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` },
         extendEnv: true,
       });
-      if (result.failed) {
-        if ((result as { code?: string }).code === "ENOENT") throw toolMissing("setpriv");
-        if (/failed to execute|exec of .* failed: No such file/.test(result.stderr))
+      const stdout = spool === undefined ? (run.stdout ?? "") : readSpool(spool);
+      if (run.failed) {
+        if ((run as { code?: string }).code === "ENOENT") throw toolMissing("setpriv");
+        if (/failed to execute|exec of .* failed: No such file/.test(run.stderr))
           throw toolMissing(tool);
-        const said = `${result.stderr || result.stdout || result.shortMessage}`;
-        throw toolFailed(tool, args, netns, options, result.exitCode, said);
+        const said = `${run.stderr || stdout || run.shortMessage}`;
+        throw toolFailed(tool, args, netns, options, run.exitCode, said);
       }
-      return { stdout: result.stdout, stderr: result.stderr };
+      return { stdout, stderr: run.stderr };
     },
   };
 }

@@ -21,10 +21,12 @@ export async function readIp(
     runner.run("ip", ["-4", "-d", "-N", "-json", "-batch", "-"], {
       input: `link show\naddress show\n${ROUTES_AND_RULES}`,
       step,
+      spool: true,
     }),
     runner.run("ip", ["-6", "-N", "-json", "-batch", "-"], {
       input: `address show\n${ROUTES_AND_RULES}`,
       step,
+      spool: true,
     }),
     protocolOf,
   ]);
