@@ -94,13 +94,16 @@ function spoolFile(): number {
   return fd;
 }
 
-/** What the tool wrote to the spool file, from its start; the descriptor is closed. */
+/**
+ * What the tool wrote to the spool file, from its start, without its final newline (as execa
+ * gives a pipe's answer: the same listing reads the same either way); the descriptor is closed.
+ */
 function readSpool(fd: number): string {
   try {
     const bytes = Buffer.alloc(fstatSync(fd).size);
     let at = 0;
     while (at < bytes.length) at += readSync(fd, bytes, at, bytes.length - at, at);
-    return bytes.toString("utf8");
+    return bytes.toString("utf8").replace(/\r?\n$/, "");
   } finally {
     closeSync(fd);
   }
