@@ -85,13 +85,18 @@ export function toolFailed(
 
 /**
  * A file for a tool's answer, unlinked at once so nothing is left behind whatever happens:
- * the descriptor alone reaches it. Opened synchronously, so the tool starts at once.
+ * the descriptor alone reaches it. Opened synchronously, so the tool starts at once. Where no
+ * temporary file can be made, the answer comes through a pipe as any other: only slower.
  */
-function spoolFile(): number {
+function spoolFile(): number | undefined {
   const file = path.join(os.tmpdir(), `netpol-${process.pid}-${randomBytes(6).toString("hex")}`);
-  const fd = openSync(file, "wx+", 0o600);
-  unlinkSync(file);
-  return fd;
+  try {
+    const fd = openSync(file, "wx+", 0o600);
+    unlinkSync(file);
+    return fd;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -32,6 +32,20 @@ describeLive("the runner on a live namespace", () => {
     );
   });
 
+  it("answers through a pipe where no temporary file can be made", async () => {
+    const tmp = process.env.TMPDIR;
+    process.env.TMPDIR = "/nonexistent";
+    try {
+      const spooled = await createRunner(ns.name).run("ip", ["-json", "link", "show"], {
+        spool: true,
+      });
+      expect(JSON.parse(spooled.stdout)).toContainEqual(expect.objectContaining({ ifname: "lo" }));
+    } finally {
+      if (tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp;
+    }
+  });
+
   it("reports a spooled command's failure with what the tool said", async () => {
     const runner = createRunner(ns.name);
     await expect(
