@@ -27,7 +27,12 @@ function failingReadBack(inner: Runner, at: () => void): Runner {
   let reads = 0;
   const readBack = (tool: string, args: readonly string[]) =>
     tool === "ip" && args.includes("-d") && ++reads === 2;
-  return failingWhen((tool, args) => readBack(tool, args) && (at(), true), inner, "verify");
+  const failing = (tool: string, args: readonly string[]) => {
+    if (!readBack(tool, args)) return false;
+    at();
+    return true;
+  };
+  return failingWhen(failing, inner, "verify");
 }
 
 let dir: string | undefined;

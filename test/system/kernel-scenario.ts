@@ -63,7 +63,7 @@ export function scenario(wgName: string, wgConfFile: string): (Step | Checkpoint
     batch([
       "address add 192.0.2.1/24 dev a0",
       "address add 10.66.0.2/32 dev a0",
-      "address add 10.99.0.2/24 dev " + wgName,
+      `address add 10.99.0.2/24 dev ${wgName}`,
       "route add table 3 0.0.0.0/0 dev a0 proto 77",
       "route add table 3 unreachable 0.0.0.0/0 metric 4294967295 proto 77",
       "route add table 3 unreachable 192.168.0.0/16 metric 4294967295 proto 77",
