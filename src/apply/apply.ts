@@ -147,7 +147,13 @@ export async function planSite(
     known.then((k) => ({ ...k.wanted, wireguardConfigs: forApply })),
   );
   reading();
-  const [liveState, { desired, read, journal, wanted }] = await Promise.all([live, known]);
+  const [liveState, { desired, read, journal, wanted }] = await Promise.all([live, known]).catch(
+    async (err: unknown) => {
+      // A read that failed (a tool missing, say) is said only of a policy that validated.
+      await known;
+      throw err;
+    },
+  );
   const record = read?.record;
   const owned = currentOwnership(record?.ownership, journal, liveState);
   return {

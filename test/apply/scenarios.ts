@@ -92,6 +92,20 @@ export function applyScenarios(start: () => Promise<LabHome>): () => LabHome {
     expect((await planSite(target(), labInput(lab, "home"))).plan.changes).toEqual([]);
   });
 
+  it("says a bad policy is bad before a tool that failed meanwhile, and applies nothing", async () => {
+    const before = await ownedSnapshot(node);
+    // Validation outlasts the reads it overlaps: the policy is found bad after nft failed.
+    const bad = () =>
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new NetpolError("NETPOL_E_POLICY_INVALID", "policy.yaml")), 50),
+      );
+    const broken = failingWhen((tool) => tool === "nft", node.runner(), "nft");
+    const invalid = { code: "NETPOL_E_POLICY_INVALID" };
+    await expect(planSite(target(broken), bad)).rejects.toMatchObject(invalid);
+    await expect(applySite(target(broken), bad, "test")).rejects.toMatchObject(invalid);
+    expect(await ownedSnapshot(node)).toEqual(before);
+  });
+
   it("puts back an owned route deleted by hand, and removes what the policy drops", async () => {
     await applySite(target(), labInput(lab, "home"), "test");
     await deleteFailClosedRoute(node);
