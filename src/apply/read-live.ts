@@ -1,7 +1,8 @@
 import type { SiteState } from "../compile/desired.js";
 import { NetpolError } from "../errors.js";
 import { routeKey, ruleKey } from "../plan/keys.js";
-import { loadedElements, type NftTable } from "../plan/nft-table.js";
+import { loadedElements } from "../plan/nft-elements.js";
+import type { NftTable } from "../plan/nft-table.js";
 import type { Change, LiveState, Ownership, Plan } from "../plan/types.js";
 import { nftFingerprint } from "../render/nftables.js";
 import { readCaddy } from "../system/caddy/admin.js";

@@ -1,0 +1,147 @@
+import type { NftSet } from "../compile/desired.js";
+import { parseAddress } from "../net/cidr.js";
+import { autoMerges } from "../render/nftables.js";
+
+/**
+ * A set's elements as nft lists them, compared with the ones netpol writes. nft prints most
+ * as written; a host prefix it prints bare, IPv6 shortened, and an auto-merge set as the union
+ * it holds (adjacent prefixes become one range). Those few are compared in a canonical form:
+ * prefixes and ranges as numbers, an auto-merge set as its union.
+ */
+export interface NftElements {
+  readonly list: readonly string[];
+  /** An auto-merge set: it holds the union of its elements, however they were written. */
+  readonly merge: boolean;
+}
+
+/**
+ * A range of addresses as numbers: the one form a prefix, an address and a range share. IPv4
+ * is plain arithmetic (a set of 10,000 prefixes is read on every plan); IPv6 needs BigInt.
+ */
+type Range =
+  | { readonly family: 4; readonly first: number; readonly last: number }
+  | { readonly family: 6; readonly first: bigint; readonly last: bigint };
+
+const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+function v4(text: string): number | undefined {
+  const m = V4.exec(text);
+  if (!m) return undefined;
+  const octets = [m[1], m[2], m[3], m[4]].map(Number);
+  return octets.some((o) => o > 255) ? undefined : octets.reduce((a, o) => a * 256 + o, 0);
+}
+
+function v6(text: string): bigint | undefined {
+  const parsed = parseAddress(text);
+  return parsed.ok && parsed.value.family === 6 ? parsed.value.address : undefined;
+}
+
+function parseRange(atom: string): Range | undefined {
+  const [from = "", to] = atom.split("-");
+  const [addr = "", len] = from.split("/");
+  if (to !== undefined && len !== undefined) return undefined;
+  const start4 = v4(addr);
+  if (start4 !== undefined) {
+    if (to !== undefined) {
+      const last = v4(to);
+      return last === undefined ? undefined : { family: 4, first: start4, last };
+    }
+    const size = 2 ** (32 - (len === undefined ? 32 : Number(len)));
+    const first = start4 - (start4 % size);
+    return { family: 4, first, last: first + size - 1 };
+  }
+  const start6 = v6(addr);
+  if (start6 === undefined) return undefined;
+  if (to !== undefined) {
+    const last = v6(to);
+    return last === undefined ? undefined : { family: 6, first: start6, last };
+  }
+  const host = BigInt(128 - (len === undefined ? 128 : Number(len)));
+  const first = (start6 >> host) << host;
+  return { family: 6, first, last: first + (1n << host) - 1n };
+}
+
+const formatRange = (r: Range) => `${r.family}:${r.first.toString(16)}-${r.last.toString(16)}`;
+
+/** One atom of an element: an address, prefix or range as its numbers; anything else as written. */
+function canonicalAtom(atom: string): string {
+  // Ports, protocols, quoted names and verdicts have neither a dot nor a colon.
+  if (atom.startsWith('"') || !/[.:]/.test(atom)) return atom;
+  const range = parseRange(atom);
+  return range ? formatRange(range) : atom;
+}
+
+/** `key : value`, each a concatenation `a . b`, atom by atom. */
+const canonicalElement = (element: string) =>
+  element
+    .split(" : ")
+    .map((side) => side.split(" . ").map(canonicalAtom).join(" . "))
+    .join(" : ");
+
+/** Sorted, and merged where they overlap or touch: the addresses the ranges hold. */
+function union<N extends number | bigint>(
+  ranges: { first: N; last: N }[],
+  next: (n: N) => N,
+): string[] {
+  ranges.sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+  const merged: { first: N; last: N }[] = [];
+  for (const r of ranges) {
+    const top = merged.at(-1);
+    if (top && r.first <= next(top.last)) {
+      if (r.last > top.last) top.last = r.last;
+    } else merged.push({ ...r });
+  }
+  return merged.map((r) => `${r.first.toString(16)}-${r.last.toString(16)}`);
+}
+
+/** The addresses an auto-merge set holds, as the sorted union of its elements' ranges. */
+function mergedRanges(elements: readonly string[]): string[] {
+  const four: { first: number; last: number }[] = [];
+  const six: { first: bigint; last: bigint }[] = [];
+  // An element that is no address at all stays, so a set holding one never compares equal.
+  const odd: string[] = [];
+  for (const e of elements) {
+    const r = parseRange(e);
+    if (r?.family === 4) four.push({ first: r.first, last: r.last });
+    else if (r?.family === 6) six.push({ first: r.first, last: r.last });
+    else odd.push(e);
+  }
+  return [
+    ...union(four, (n) => n + 1).map((r) => `4:${r}`),
+    ...union(six, (n) => n + 1n).map((r) => `6:${r}`),
+    ...odd.sort(),
+  ];
+}
+
+/** A set's elements in canonical form: one string, equal for sets holding the same elements. */
+function canonicalElements({ list, merge }: NftElements): string {
+  return (merge ? mergedRanges(list) : list.map(canonicalElement).sort()).join("\n");
+}
+
+/** The elements of the sets as loaded: what the kernel holds once `nft -f` acked them. */
+export function loadedElements(sets: readonly NftSet[]): Map<string, NftElements> {
+  return new Map(sets.map((s) => [s.name, { list: s.elements, merge: autoMerges(s) }]));
+}
+
+/**
+ * True when the set holds the elements written. nft prints most elements as netpol writes
+ * them, so only those it printed otherwise (a host prefix bare, ranges an auto-merge set
+ * merged) are compared in canonical form: in a set of 10,000, a one-line change costs two.
+ */
+export function holds(set: NftSet, live: NftElements): boolean {
+  if (live.list === set.elements) return true;
+  const written = new Set(set.elements);
+  const listed = new Set(live.list);
+  const extra = live.list.filter((e) => !written.has(e));
+  const missing = set.elements.filter((e) => !listed.has(e));
+  if (extra.length === 0 && missing.length === 0) return true;
+  const merge = autoMerges(set);
+  // A merged range stands for elements nft printed as written too: the whole union counts.
+  if (merge || live.merge)
+    return canonicalElements(live) === canonicalElements({ list: set.elements, merge });
+  // Each element is one value, and distinct values have distinct canonical forms.
+  return (
+    canonicalElements({ list: extra, merge: false }) ===
+    canonicalElements({ list: missing, merge: false })
+  );
+}
