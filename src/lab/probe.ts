@@ -80,8 +80,12 @@ export async function httpGetHost(
     : { ok: false, text: r.stderr.trim() || `exit ${r.exitCode}` };
 }
 
-// One GET every interval, each answer a line on stdout: "ok BODY" or "fail REASON".
-const LOOP = `const [u,h,i]=process.argv.slice(1);const t=setInterval(()=>{require("http").get(u,{headers:{Host:h},timeout:2000},r=>{let b="";r.on("data",d=>b+=d);r.on("end",()=>console.log((r.statusCode===200&&b?"ok ":"fail "+r.statusCode+" ")+b.trim()))}).on("error",e=>console.log("fail "+e.code)).on("timeout",function(){this.destroy(new Error("timeout"))})},Number(i));process.on("SIGTERM",()=>{clearInterval(t);setTimeout(()=>process.exit(0),2500)})`;
+// One GET every interval, each answer a line on stdout: "ok BODY" or "fail REASON". Node keeps
+// connections alive, and a server that reloads its config closes the idle ones: a request sent
+// on one just as it closes meets ECONNRESET, and is sent once more on a new connection, as
+// HTTP clients do (RFC 9112 §9.3.1, Node's `reusedSocket`). A request on a new connection that
+// fails is a failure.
+const LOOP = `const [u,h,i]=process.argv.slice(1);const ask=(again)=>{const q=require("http").get(u,{headers:{Host:h},timeout:2000},r=>{let b="";r.on("data",d=>b+=d);r.on("end",()=>console.log((r.statusCode===200&&b?"ok ":"fail "+r.statusCode+" ")+b.trim()))});q.on("error",e=>{if(again&&q.reusedSocket&&e.code==="ECONNRESET")ask(false);else console.log("fail "+e.code)}).on("timeout",()=>q.destroy(new Error("timeout")))};const t=setInterval(()=>ask(true),Number(i));process.on("SIGTERM",()=>{clearInterval(t);setTimeout(()=>process.exit(0),2500)})`;
 
 /**
  * Requests `url` with Host `host` every `intervalMs` from inside a namespace until stopped;
