@@ -12,6 +12,7 @@ import { routeKey } from "../plan/keys.js";
 import type { LiveState } from "../plan/types.js";
 import type { Intent } from "../policy/intent.js";
 import { readUpstreams } from "../system/caddy/admin.js";
+import { type ForwardDrop, readForwardDrops } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
 import { VERSION } from "../version.js";
 
@@ -68,6 +69,11 @@ export interface SiteStatus {
     readonly failClosedEngaged: boolean;
     readonly droppedPackets: number | null;
   }[];
+  /**
+   * Chains of other tables on the forward hook whose policy is drop (Docker's FORWARD): what
+   * netpol forwards passes only where one of their own rules accepts it.
+   */
+  readonly forwardDrops: readonly ForwardDrop[];
   readonly services: readonly {
     readonly name: string;
     readonly listen: string;
@@ -161,6 +167,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
       interruptedApply,
       tunnels: [],
       egress: [],
+      forwardDrops: [],
       services: [],
     };
   }
@@ -168,7 +175,10 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   const site = record.site;
   const { intent } = loaded;
   // keyDir is only for applying; a plan reads no keys.
-  const { live, plan, desired } = await planSite(target, { ...loaded, keyDir: "", site });
+  const [{ live, plan, desired }, forwardDrops] = await Promise.all([
+    planSite(target, { ...loaded, keyDir: "", site }),
+    readForwardDrops(target.runner),
+  ]);
   const siteIntent = intent.sites.find((s) => s.name === site);
   const groups = siteIntent ? siteMarks(intent.settings, siteIntent).groups : [];
   const tunnels = peers(intent, live, now);
@@ -251,6 +261,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
         droppedPackets: group ? (dropped.get(guardComment(group)) ?? null) : null,
       };
     }),
+    forwardDrops,
     services,
   };
 }

@@ -37,6 +37,11 @@ export function formatStatus(s: SiteStatus): string {
       e.droppedPackets !== null ? `, ${e.droppedPackets} packets stopped by the guard` : "";
     out.push(`  egress ${e.name} via ${e.device}: ${state}${drops}`);
   }
+  for (const d of s.forwardDrops) {
+    out.push(
+      `  forwarding: chain ${d.chain} of table ${d.table} drops what none of its rules accepts (policy drop), netpol's forwarded traffic too; accept it there (Docker: chain DOCKER-USER, see docs/deploy.md)`,
+    );
+  }
   for (const v of s.services) {
     const r = v.reachable === null ? "unknown" : v.reachable ? "reachable" : "UNREACHABLE";
     const proxy = v.proxy

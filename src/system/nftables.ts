@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { NFT_TABLE } from "../compile/desired.js";
 import { NetpolError } from "../errors.js";
 import { type NftTable, parseNftListing } from "../plan/nft-table.js";
@@ -41,4 +42,51 @@ export async function readNftSkeleton(runner: Runner): Promise<string | undefine
 /** One `nft -f` transaction: the file replaces netpol's table whole, or fails and changes nothing. */
 export async function loadNft(runner: Runner, file: string, step: string): Promise<void> {
   await runner.run("nft", ["-f", "-"], { input: file, step });
+}
+
+/** A base chain of another table that drops, by its policy, what no rule of it accepts. */
+export interface ForwardDrop {
+  /** `ip filter`, say: the family and the table. */
+  readonly table: string;
+  readonly chain: string;
+}
+
+const chainItem = z.object({
+  chain: z.object({
+    family: z.string(),
+    table: z.string(),
+    name: z.string(),
+    hook: z.string().optional(),
+    policy: z.string().optional(),
+  }),
+});
+const chainsListing = z.object({ nftables: z.array(z.unknown()) });
+
+/**
+ * Every chain of another table on the forward hook whose policy is drop: such a chain drops
+ * what netpol forwards unless one of its own rules accepts it, and no accept in netpol's table
+ * can override it (a packet must pass every base chain on the hook). Docker sets one up
+ * (`table ip filter`, chain FORWARD) when it turns forwarding on itself. `nft list chains`
+ * lists no rules, so it stays cheap beside a large ruleset.
+ */
+export async function readForwardDrops(runner: Runner): Promise<ForwardDrop[]> {
+  const { stdout } = await runner.run("nft", ["-j", "list", "chains"], {
+    step: "reading nftables",
+  });
+  // A diagnostic only: a listing it cannot read warns of nothing rather than failing status.
+  let items: unknown[];
+  try {
+    items = chainsListing.parse(JSON.parse(stdout)).nftables;
+  } catch {
+    return [];
+  }
+  return items.flatMap((item) => {
+    const parsed = chainItem.safeParse(item);
+    if (!parsed.success) return [];
+    const { family, table, name, hook, policy } = parsed.data.chain;
+    const ours = family === "inet" && table === NFT_TABLE;
+    return hook === "forward" && policy === "drop" && !ours
+      ? [{ table: `${family} ${table}`, chain: name }]
+      : [];
+  });
 }

@@ -167,8 +167,30 @@ for (const kind of ["fake", "live"] as const) {
           droppedPackets: 0,
         },
       ]);
+      expect(status.forwardDrops).toEqual([]);
       const plan = await app.inject({ url: "/plan", headers: auth });
       expect(plan.json()).toMatchObject({ inSync: true, changes: [] });
+    });
+
+    it("says when another table's forward chain drops by policy, as Docker's does", async () => {
+      // What Docker leaves through iptables-nft when it turns forwarding on itself.
+      const docker = [
+        "table ip filter {",
+        "  chain DOCKER-USER {",
+        "  }",
+        "  chain FORWARD {",
+        "    type filter hook forward priority filter; policy drop;",
+        "  }",
+        "}",
+      ].join("\n");
+      await ns.run("nft", ["-f", "-"], `${docker}\n`);
+      try {
+        const status = (await app.inject({ url: "/status", headers: auth })).json();
+        expect(status.forwardDrops).toEqual([{ table: "ip filter", chain: "FORWARD" }]);
+        expect(status.drift).toMatchObject({ inSync: true });
+      } finally {
+        await ns.run("nft", ["-f", "-"], "delete table ip filter\n");
+      }
     });
 
     it("accepts the same policy as JSON", async () => {

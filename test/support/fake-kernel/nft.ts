@@ -143,27 +143,30 @@ export function listTable(t: FakeNftTable, terse = false): string {
     .join("\n");
 }
 
-function listJson(tables: readonly FakeNftTable[]): string {
+/** `nft -j list ruleset|table`, or `list chains` (`chainsOnly`): the chains without their rules. */
+function listJson(tables: readonly FakeNftTable[], chainsOnly = false): string {
   let handle = 0;
   const items: unknown[] = [{ metainfo: { version: "1.0.6", json_schema_version: 1 } }];
   for (const t of tables) {
-    items.push({ table: { family: t.family, name: t.name, handle: ++handle } });
+    if (!chainsOnly) items.push({ table: { family: t.family, name: t.name, handle: ++handle } });
     for (const o of t.objects) {
       const { family, name: table } = t;
+      if (chainsOnly && o.kind !== "chain") continue;
       if (o.kind !== "chain") {
         items.push({ [o.kind]: { family, table, name: o.name, handle: ++handle } });
         continue;
       }
-      const head = /type (\w+) hook (\w+) priority ([\w-]+);/.exec(o.lines[0] ?? "");
+      const head = /type (\w+) hook (\w+) priority ([\w-]+); policy (\w+);/.exec(o.lines[0] ?? "");
       items.push({
         chain: {
           family,
           table,
           name: o.name,
           handle: ++handle,
-          ...(head ? { type: head[1], hook: head[2], prio: head[3], policy: "accept" } : {}),
+          ...(head ? { type: head[1], hook: head[2], prio: head[3], policy: head[4] } : {}),
         },
       });
+      if (chainsOnly) continue;
       for (const rule of o.lines.slice(head ? 1 : 0)) {
         const comment = /comment "([^"]*)"$/.exec(rule)?.[1];
         items.push({
@@ -206,6 +209,7 @@ export function nft(state: KernelState, args: readonly string[], input: string):
   if (rest[0] === "list") {
     if (rest[1] === "tables")
       return ok(state.nft.map((t) => `table ${t.family} ${t.name}\n`).join(""));
+    if (rest[1] === "chains" && json) return ok(listJson(state.nft, true));
     if (rest[1] === "ruleset")
       return ok(json ? listJson(state.nft) : state.nft.map((t) => `${listTable(t)}\n`).join(""));
     if (rest[1] === "table" && rest.length === 4) {
