@@ -13,7 +13,7 @@ import type { LiveState } from "../plan/types.js";
 import type { Intent } from "../policy/intent.js";
 import { readUpstreams } from "../system/caddy/admin.js";
 import { type ForwardDrop, readForwardDrops } from "../system/nftables.js";
-import type { Runner } from "../system/runner.js";
+import { probeTcp } from "../system/probe.js";
 import { VERSION } from "../version.js";
 
 /** A peer's handshake older than this means the tunnel is down (WireGuard rekeys every 2 min). */
@@ -123,16 +123,9 @@ function droppedByGuard(listing: string | undefined): Map<string, number> {
   return counts;
 }
 
-async function probeTcp(runner: Runner, host: string, port: number): Promise<boolean> {
-  return runner.run("nc", ["-z", "-w", "1", host, String(port)], { step: "status probe" }).then(
-    () => true,
-    () => false,
-  );
-}
-
 /**
  * What a site reports about itself: the policy in force, drift, tunnels, egress and published
- * services. Reads the live state once; probes each published TCP/HTTP target with one connect.
+ * services. Reads the live state once; probes every published TCP/HTTP target at once.
  */
 export async function collectStatus(target: Target, now: number): Promise<SiteStatus> {
   const files = filesOf(target);
@@ -197,37 +190,42 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   const unrouted = new Set(
     plan.changes.flatMap((c) => (c.kind === "proxy" && c.op !== "remove" ? [c.service] : [])),
   );
-  const services: SiteStatus["services"][number][] = [];
-  for (const s of intent.services.filter((x) => x.publishOn === site)) {
+  const published = intent.services.filter((x) => x.publishOn === site);
+  // One probe for every TCP and HTTP target at once: a site may publish thousands.
+  const probed = published.filter((s) => s.kind !== "udp");
+  const answers = await probeTcp(
+    target.runner,
+    probed.map((s) => ({ host: formatAddress(s.target.address), port: s.target.port })),
+  );
+  const reachable = new Map(probed.map((s, i) => [s, answers[i] === true]));
+  const services = published.map((s): SiteStatus["services"][number] => {
     const targetText = formatHostPort(s.target.address, s.target.port);
     const listen = s.kind === "http" ? `http ${s.hostname}` : `${s.kind} ${s.port}`;
     if (s.kind === "udp") {
-      services.push({
+      return {
         name: s.name,
         listen,
         target: targetText,
         reachable: handshakeFresh(s.target.via),
         how: "tunnel handshake",
-      });
-    } else {
-      const ok = await probeTcp(target.runner, formatAddress(s.target.address), s.target.port);
-      services.push({
-        name: s.name,
-        listen,
-        target: targetText,
-        reachable: ok,
-        how: "tcp connect through the tunnel",
-        ...(s.kind === "http"
-          ? {
-              proxy: {
-                routed: live.proxy?.reachable === true && !unrouted.has(s.name),
-                upstreamFails: upstreams?.find((u) => u.address === targetText)?.fails ?? null,
-              },
-            }
-          : {}),
-      });
+      };
     }
-  }
+    return {
+      name: s.name,
+      listen,
+      target: targetText,
+      reachable: reachable.get(s) ?? false,
+      how: "tcp connect through the tunnel",
+      ...(s.kind === "http"
+        ? {
+            proxy: {
+              routed: live.proxy?.reachable === true && !unrouted.has(s.name),
+              upstreamFails: upstreams?.find((u) => u.address === targetText)?.fails ?? null,
+            },
+          }
+        : {}),
+    };
+  });
   // Built once for every egress: at 10,000 egresses a scan per egress is quadratic.
   const upLinks = new Set(live.links.filter((l) => l.up).map((l) => l.name));
   const liveRoutes = new Set(live.routes.owned.map(routeKey));

@@ -45,7 +45,6 @@ const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
   ip: "iproute2",
   nft: "nftables",
   wg: "wireguard-tools",
-  nc: "netcat-openbsd",
   setpriv: "util-linux",
 };
 

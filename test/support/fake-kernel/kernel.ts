@@ -1,3 +1,4 @@
+import { PROBE_SCRIPT } from "../../../src/system/probe.js";
 import { type Runner, toolFailed, toolMissing } from "../../../src/system/runner.js";
 import { ip } from "./ip.js";
 import { type KernelFeatures, THIS_MACHINE } from "./links.js";
@@ -40,7 +41,7 @@ function freshNamespace(): KernelState {
 }
 
 /**
- * A network namespace in memory that answers ip, nft, wg, wireguard-go, sysctl and nc the way
+ * A network namespace in memory that answers ip, nft, wg, wireguard-go, sysctl and status's probe the way
  * the real tools do, errors included. Each command sees the state the previous one left; a
  * failing command leaves it as it was.
  */
@@ -69,10 +70,12 @@ export class FakeKernel {
         return wireguardGo(this.state, args);
       case "sysctl":
         return sysctl(this.state, args);
-      case "nc": {
-        const [host, port] = args.filter((a) => !a.startsWith("-")).slice(-2);
-        const open = this.state.listening.has(`${host}:${port}`);
-        return { stdout: "", stderr: "", exitCode: open ? 0 : 1 };
+      case process.execPath: {
+        // status's probe: "host port" lines in, whether each is listening out.
+        if (args[0] !== "-e" || args[1] !== PROBE_SCRIPT) return undefined;
+        const targets = input.split("\n").filter(Boolean);
+        const open = targets.map((t) => this.state.listening.has(t.replace(" ", ":")));
+        return { stdout: JSON.stringify(open), stderr: "", exitCode: 0 };
       }
       default:
         return undefined;

@@ -97,7 +97,7 @@ export interface KernelState {
   nft: FakeNftTable[];
   wireguard: Map<string, FakeWgDevice>;
   sysctls: Map<string, string>;
-  /** `host:port` pairs that accept a TCP connection (what `nc -z` probes). */
+  /** `host:port` pairs that accept a TCP connection (what status probes). */
   listening: Set<string>;
 }
 
