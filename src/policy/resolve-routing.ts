@@ -148,10 +148,10 @@ function resolveVia(
   return { kind: "tunnel", tunnel: via, device: tunnel.local.device, exit: chosen };
 }
 
-/** One reply path per tunnel that brings this site unchanged client addresses. */
+/** One reply path per tunnel that brings a site unchanged client addresses. */
 export function resolveReplyPaths(
   doc: PolicyDocument,
-  site: string,
+  /** The services aimed at the site. */
   services: readonly ServiceIntent[],
   tunnels: readonly SiteTunnel[],
   tables: IdAllocator,
@@ -159,11 +159,7 @@ export function resolveReplyPaths(
   report: Report,
 ): ReplyPath[] {
   const names = [
-    ...new Set(
-      services
-        .filter((s) => keepsClientAddress(s) && s.target.site === site)
-        .map((s) => s.target.tunnel),
-    ),
+    ...new Set(services.filter(keepsClientAddress).map((s) => s.target.tunnel)),
   ].sort();
   return names.map((tunnel) => {
     const device = tunnels.find((t) => t.tunnel.name === tunnel)?.local.device ?? tunnel;

@@ -85,7 +85,6 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
     );
     const replyPaths = resolveReplyPaths(
       doc,
-      name,
       servicesAt.get(name) ?? [],
       siteTunnels,
       tables,

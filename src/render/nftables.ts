@@ -11,18 +11,17 @@ const PER_LINE = 8;
  */
 export const autoMerges = (s: NftSet) => s.kind === "set" && s.interval && !s.type.includes(".");
 
-/** A set's declaration; its elements go in between its two lines. */
+/** A set's declaration: its lines before the elements, and the one after them. */
 function setDeclaration(s: NftSet): [string[], string] {
   const flags = `${s.interval ? " flags interval;" : ""}${autoMerges(s) ? " auto-merge;" : ""}`;
   return [[`  ${s.kind} ${s.name} {`, `    type ${s.type};${flags}`], "  }"];
 }
 
-function setLines(s: NftSet): string[] {
+function setLines(s: NftSet, [head, end]: [string[], string]): string[] {
   const rows: string[] = [];
   for (let i = 0; i < s.elements.length; i += PER_LINE) {
     rows.push(`      ${s.elements.slice(i, i + PER_LINE).join(", ")}`);
   }
-  const [head, end] = setDeclaration(s);
   return [...head, "    elements = {", rows.join(",\n"), "    }", end];
 }
 
@@ -53,13 +52,13 @@ export function renderNftables(state: Pick<SiteState, "site" | "nftSets" | "nftC
     `delete table inet ${NFT_TABLE}`,
   ];
   if (state.nftChains.length > 0) {
-    const blocks = [...state.nftSets.map(setLines), ...state.nftChains.map(chainLines)];
-    const body = blocks.flatMap((b, i) => [...(i > 0 ? [""] : []), ...b]);
-    const rules = [
-      ...state.nftSets.map((s) => setDeclaration(s).flat()),
-      ...state.nftChains.map(chainLines),
-    ];
-    const hash = createHash("sha256").update(rules.flat().join("\n")).digest("hex").slice(0, 16);
+    const declarations = state.nftSets.map(setDeclaration);
+    const chains = state.nftChains.map(chainLines);
+    const sets = state.nftSets.map((s, i) => setLines(s, declarations[i] ?? [[], ""]));
+    const body = [...sets, ...chains].flatMap((b, i) => [...(i > 0 ? [""] : []), ...b]);
+    // The hash leaves the elements out: declarations and chains only.
+    const hashed = [...declarations.flatMap((d) => d.flat()), ...chains.flat()].join("\n");
+    const hash = createHash("sha256").update(hashed).digest("hex").slice(0, 16);
     lines.push(`table inet ${NFT_TABLE} {`, `  comment "netpol ${hash}"`, ...body, "}");
   }
   return `${lines.join("\n")}\n`;

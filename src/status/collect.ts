@@ -167,35 +167,42 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   const { record, policy: loaded } = inForce;
   const site = record.site;
   const { intent } = loaded;
+  const published = intent.services.filter((x) => x.publishOn === site);
+  // One probe for every TCP and HTTP target at once (a site may publish thousands), while the
+  // live state is read: it needs nothing from it.
+  const probed = published.filter((s) => s.kind !== "udp");
   // keyDir is only for applying; a plan reads no keys.
-  const [{ live, plan, desired }, forwardDrops] = await Promise.all([
+  const [{ live, plan, desired }, forwardDrops, answers] = await Promise.all([
     planSite(target, { ...loaded, keyDir: "", site }),
     readForwardDrops(target.runner),
+    probeTcp(
+      target.runner,
+      probed.map((s) => ({ host: formatAddress(s.target.address), port: s.target.port })),
+    ),
   ]);
   const siteIntent = intent.sites.find((s) => s.name === site);
   const groups = siteIntent ? siteMarks(intent.settings, siteIntent).groups : [];
   const tunnels = peers(intent, live, now);
-  const handshakeFresh = (tunnelDevice: string) =>
+  // Built once, as the look-ups below: a site may publish thousands of services.
+  const freshDevices = new Set(
     tunnels
-      .find((t) => t.interface === tunnelDevice)
-      ?.peers.some(
-        (p) => p.handshakeAgeSeconds !== null && p.handshakeAgeSeconds < HANDSHAKE_STALE_SECONDS,
-      ) ?? false;
+      .filter((t) =>
+        t.peers.some(
+          (p) => p.handshakeAgeSeconds !== null && p.handshakeAgeSeconds < HANDSHAKE_STALE_SECONDS,
+        ),
+      )
+      .map((t) => t.interface),
+  );
 
   const admin = desired.proxy?.settings.adminListen;
   const upstreams =
     admin !== undefined && live.proxy?.reachable
       ? await readUpstreams(target.runner, admin)
       : undefined;
+  const failsOf = new Map<string, number>();
+  for (const u of upstreams ?? []) if (!failsOf.has(u.address)) failsOf.set(u.address, u.fails);
   const unrouted = new Set(
     plan.changes.flatMap((c) => (c.kind === "proxy" && c.op !== "remove" ? [c.service] : [])),
-  );
-  const published = intent.services.filter((x) => x.publishOn === site);
-  // One probe for every TCP and HTTP target at once: a site may publish thousands.
-  const probed = published.filter((s) => s.kind !== "udp");
-  const answers = await probeTcp(
-    target.runner,
-    probed.map((s) => ({ host: formatAddress(s.target.address), port: s.target.port })),
   );
   const reachable = new Map(probed.map((s, i) => [s, answers[i] === true]));
   const services = published.map((s): SiteStatus["services"][number] => {
@@ -206,7 +213,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
         name: s.name,
         listen,
         target: targetText,
-        reachable: handshakeFresh(s.target.via),
+        reachable: freshDevices.has(s.target.via),
         how: "tunnel handshake",
       };
     }
@@ -220,7 +227,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
         ? {
             proxy: {
               routed: live.proxy?.reachable === true && !unrouted.has(s.name),
-              upstreamFails: upstreams?.find((u) => u.address === targetText)?.fails ?? null,
+              upstreamFails: upstreams ? (failsOf.get(targetText) ?? null) : null,
             },
           }
         : {}),

@@ -23,7 +23,13 @@ export async function probeTcp(runner: Runner, targets: readonly TcpTarget[]): P
     input: targets.map((t) => `${t.host} ${t.port}\n`).join(""),
     step: "status probe",
   });
-  const answers = JSON.parse(r.stdout) as unknown;
+  // An answer it cannot read says nothing answered, as a failed connect would.
+  let answers: unknown;
+  try {
+    answers = JSON.parse(r.stdout);
+  } catch {
+    answers = undefined;
+  }
   return Array.isArray(answers) && answers.length === targets.length
     ? answers.map((a) => a === true)
     : targets.map(() => false);

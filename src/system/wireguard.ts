@@ -16,8 +16,8 @@ function* dumpLines(stdout: string, names?: ReadonlySet<string>): Generator<stri
 }
 
 /**
- * Parses `wg show all dump`. The private key column is dropped here, at the edge, so it never
- * travels further into netpol.
+ * Parses `wg show all dump`, without the private key column: only configsOfWgDump, read for an
+ * apply's rollback snapshot, keeps the keys (in memory or 0600 files only).
  */
 export function parseWgDump(stdout: string, names?: ReadonlySet<string>): WgLive[] {
   const byName = new Map<string, { publicKey: string; listenPort: number; peers: WgPeerLive[] }>();
