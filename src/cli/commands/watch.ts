@@ -7,7 +7,7 @@ import { filesOf } from "../../apply/state-file.js";
 import { type Round, watchLinks } from "../../apply/watch.js";
 import { NetpolError } from "../../errors.js";
 import { type OutputOptions, outputOptions } from "../output.js";
-import { readPolicyFile } from "../policy-file.js";
+import { readPolicyInput } from "../policy-input.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 const BUSY = new Set(["NETPOL_E_LOCKED", "NETPOL_E_CONFIRM_PENDING"]);
@@ -35,8 +35,9 @@ export function registerWatch(program: Command): void {
         "NETPOL_E_USAGE",
         `--interval takes a whole number of seconds, not ${opts.interval}`,
       );
-    const started = { ...(await readPolicyFile(file, opts.keyDir)), site: opts.site };
     const target = targetFrom(opts);
+    // The file watch starts with: the state its last apply compiled, when that is this file.
+    const started = await readPolicyInput(file, opts, target);
     // A long-running command reports events, one line each (one JSON object each with --json).
     const event = (stream: NodeJS.WriteStream, text: string, json: Record<string, unknown>) => {
       const time = new Date().toISOString();
@@ -55,7 +56,8 @@ export function registerWatch(program: Command): void {
     };
     const converge = async (policy: () => Promise<PolicyInput> = inForce): Promise<Round> => {
       try {
-        const r = await applySite(target, await policy(), whoAmI("watch"));
+        // Read under the apply's lock: an apply that lands meanwhile is followed, not undone.
+        const r = await applySite(target, policy, whoAmI("watch"));
         const changes = r.plan.changes.length;
         for (const note of r.notes) event(process.stdout, `note: ${note}`, { event: "note", note });
         if (r.changed && !opts.quiet)
