@@ -1,8 +1,10 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { applySite } from "../../src/apply/apply.js";
+import { policyHash, recordPath } from "../../src/apply/record.js";
+import { filesOf } from "../../src/apply/state-file.js";
 import type { NetpolError } from "../../src/errors.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import type { Runner } from "../../src/system/runner.js";
@@ -14,13 +16,11 @@ import { failingWhen } from "./scenarios.js";
  * comes back as it was when a later step fails, without reading the policy in force again.
  */
 
-const policy = (vlan: boolean) =>
-  parsePolicy(
-    `version: 1\nsites:\n  r:\n    interfaces:\n      - { name: eth0, kind: physical }\n${
-      vlan ? "      - { name: eth0.6, kind: vlan, parent: eth0, vlanId: 6 }\n" : ""
-    }`,
-    "policy.yaml",
-  );
+const policyText = (vlan: boolean, vlanId = 6) =>
+  `version: 1\nsites:\n  r:\n    interfaces:\n      - { name: eth0, kind: physical }\n${
+    vlan ? `      - { name: eth0.6, kind: vlan, parent: eth0, vlanId: ${vlanId} }\n` : ""
+  }`;
+const policy = (vlan: boolean) => parsePolicy(policyText(vlan), "policy.yaml");
 
 /** Fails the second read of the links (the read-back after the apply), calling `at` then. */
 function failingReadBack(inner: Runner, at: () => void): Runner {
@@ -49,6 +49,14 @@ it("puts back a removed VLAN with its parent and id when the apply fails after r
   await applySite(target(kernel.runner()), input(true), "test");
   const vlan = () => kernel.state.links.find((l) => l.name === "eth0.6");
   expect(vlan()).toMatchObject({ kind: "vlan", link: "eth0", vlanId: 6, up: true });
+  // The policy in force now names another id: a rollback that read it would make that one.
+  const file = recordPath(filesOf(target(kernel.runner())));
+  const record = JSON.parse(await readFile(file, "utf8"));
+  const other = policyText(true, 7);
+  await writeFile(
+    file,
+    JSON.stringify({ ...record, policyText: other, policyHash: policyHash(other) }),
+  );
 
   let atFailure: unknown = "not reached";
   const failing = failingReadBack(kernel.runner(), () => {

@@ -139,6 +139,11 @@ describeLive("netpol down", () => {
     expect(await netpolTable()).toBe(true);
     expect(await address()).toContain("192.168.6.1/24");
 
+    const ofScope = () =>
+      readdirSync(path.join(tmp, "state")).filter((f) => f.startsWith(`netns-${ns.name}.`));
+    expect(ofScope()).toEqual(
+      expect.arrayContaining([`netns-${ns.name}.json`, `netns-${ns.name}.compiled.json`]),
+    );
     const down = await netpol(["down", ...target]);
     expect(down.code, down.stderr).toBe(0);
     expect(down.stdout).toContain("netpol's state removed");
@@ -149,9 +154,7 @@ describeLive("netpol down", () => {
     expect((await ns.run(["ip", "link", "show", "lan0"])).exitCode).toBe(0);
     expect((await netpol(["status", ...target])).stdout).toContain("no policy applied");
     // Nothing of the scope is left in the state directory: no record, no compiled policy.
-    expect(
-      readdirSync(path.join(tmp, "state")).filter((f) => f.startsWith(`netns-${ns.name}.`)),
-    ).toEqual([]);
+    expect(ofScope()).toEqual([]);
     expect((await netpol(["down", ...target])).stdout).toContain("nothing to remove");
   });
 });

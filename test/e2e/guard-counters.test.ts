@@ -115,7 +115,7 @@ describeLive("a fail-closed guard that has dropped packets", () => {
     expect(egress?.droppedPackets).toBe(await guardPackets());
   });
 
-  it("still finds a rule added by hand, and replaces the table", async () => {
+  it("still finds a rule added by hand, and plans to replace the table", async () => {
     await router?.exec([
       ...["nft", "add", "rule", "inet", "netpol", "filter_forward"],
       ...["ip", "daddr", "203.0.113.9", "counter", "accept", "comment", '"by hand"'],

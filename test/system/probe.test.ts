@@ -13,7 +13,6 @@ describeLive("status's connect probe on a live namespace", () => {
   let server: ResultPromise | undefined;
   beforeAll(async () => {
     ns = await createNetns("probe");
-    await ns.exec(["ip", "link", "set", "lo", "up"]);
     server = execa("ip", [
       "netns",
       "exec",

@@ -27,6 +27,9 @@ describeLive("the runner on a live namespace", () => {
     const spooled = await runner.run("ip", list, { spool: true });
     expect(spooled.stdout.length).toBeGreaterThan(64 * 1024);
     expect(spooled.stdout).toBe(piped.stdout);
+    // It did go through a file, unlinked at once, and not through a pipe.
+    const out = await runner.run("readlink", ["/proc/self/fd/1"], { spool: true });
+    expect(out.stdout).toMatch(/netpol-\d+-[0-9a-f]+ \(deleted\)$/);
     expect(readdirSync(os.tmpdir()).filter((f) => f.startsWith(`netpol-${process.pid}-`))).toEqual(
       [],
     );
@@ -40,6 +43,8 @@ describeLive("the runner on a live namespace", () => {
         spool: true,
       });
       expect(JSON.parse(spooled.stdout)).toContainEqual(expect.objectContaining({ ifname: "lo" }));
+      const out = await createRunner(ns.name).run("readlink", ["/proc/self/fd/1"], { spool: true });
+      expect(out.stdout).toMatch(/^(pipe|socket):/);
     } finally {
       if (tmp === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = tmp;
