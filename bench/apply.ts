@@ -197,7 +197,7 @@ async function measure(
         noop.push(await apply("policy.yaml", "noop"));
         change.push(await apply("changed.yaml", "change"));
         change.push(await apply("policy.yaml", "change-back"));
-        // A changed text is validated in full, so "(without validate)" subtracts a validation.
+        // A changed text is validated in full, so "(beyond validation)" subtracts a validation.
         if ([...cold, ...change].some((a) => a.cached))
           throw new Error("bench bug: a cold apply or a change used the compiled-policy cache");
       });
@@ -247,7 +247,7 @@ const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 
 function print(rows: readonly Row[]): void {
   console.log(
-    "\n| shape | N | validate s | YAML read alone s | cold apply s | floor s | yaml/floor | cold/floor | (without validate) | no-op s | change s | bare change s | change/bare | (without validate) | per object s | per object/floor |",
+    "\n| shape | N | validate s | YAML read alone s | cold apply s | floor s | yaml/floor | cold/floor | (beyond validation) | no-op s | change s | bare change s | change/bare | (beyond validation) | per object s | per object/floor |",
   );
   console.log(`|${" --- |".repeat(1)}${" ---: |".repeat(15)}`);
   for (const r of rows) {
