@@ -63,11 +63,9 @@ export function registerApply(program: Command): void {
     const others = full ? otherSites(full.intent, opts.site, full.keyDir) : undefined;
     const remote =
       full && others ? await applyRemote(others.remote, full.text, seconds, opts.site) : [];
-    // Read when the apply asks: it reads the live state while the policy is validated.
-    const policy = full
-      ? { ...full, site: opts.site }
-      : () => readPolicyInput(file, opts, targetFrom(opts));
     const { target, done } = showingProgress(targetFrom(opts), opts);
+    // Read when the apply asks: it reads the live state while the policy is validated.
+    const policy = full ? { ...full, site: opts.site } : () => readPolicyInput(file, opts, target);
     const result = await applySite(
       target,
       policy,
