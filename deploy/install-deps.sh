@@ -19,6 +19,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+# Another apt (unattended-upgrades, a second install) may hold the lock: wait for it.
+apt_wait=(-o DPkg::Lock::Timeout=600)
+apt-get "${apt_wait[@]}" update -qq
 # Recommends would pull in a kernel image; none of them is needed.
-apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+apt-get "${apt_wait[@]}" install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
