@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
 import { confirmApply, revertIfUnconfirmed, revertNow } from "../../apply/confirm.js";
+import { parseConfirmSeconds } from "../../apply/confirm-window.js";
 import { NetpolError } from "../../errors.js";
 import { formatPlan, formatPlanJson, planJson } from "../../plan/format.js";
 import { applyRemote, confirmRemote, otherSites } from "../all-sites.js";
@@ -50,13 +51,7 @@ export function registerApply(program: Command): void {
         "first apply the other sites that declare `control` through their `netpol serve`, then this one",
       ),
   ).action(async (file: string, opts: ApplyOptions) => {
-    const seconds = opts.confirm === undefined ? undefined : Number(opts.confirm);
-    if (seconds !== undefined && !(Number.isInteger(seconds) && seconds > 0)) {
-      throw new NetpolError(
-        "NETPOL_E_USAGE",
-        `--confirm takes a whole number of seconds, not ${opts.confirm}`,
-      );
-    }
+    const seconds = opts.confirm === undefined ? undefined : parseConfirmSeconds(opts.confirm);
     // --all reads the other sites from the policy, so it is read in full; alone, a policy
     // already in force comes from the cache of what its last apply compiled.
     const full = opts.all ? await readPolicyFile(file, opts.keyDir) : undefined;
