@@ -125,10 +125,13 @@ describeLive("HTTP services published by hostname through the VPS's Caddy", () =
         return real.spawned;
       },
       run(tool, args, options) {
-        if (!args.includes("POST") || !options?.input) return real.run(tool, args, options);
-        const config = JSON.parse(options.input);
+        // The request goes to the node process that makes it as JSON on stdin.
+        const request = tool === process.execPath && JSON.parse(options?.input || "null");
+        if (request?.method !== "POST") return real.run(tool, args, options);
+        const config = JSON.parse(request.body);
         config.apps.http.servers.clash = { listen: [":80"] };
-        return real.run(tool, args, { ...options, input: JSON.stringify(config) });
+        const input = JSON.stringify({ ...request, body: JSON.stringify(config) });
+        return real.run(tool, args, { ...options, input });
       },
     };
     const withMore = (t: string) =>
