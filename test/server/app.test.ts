@@ -232,8 +232,8 @@ for (const kind of ["fake", "live"] as const) {
 }
 
 describe("the error catalog", () => {
-  it("documents every code in the README", async () => {
-    const readme = await readFile(path.join(import.meta.dirname, "../../README.md"), "utf8");
-    for (const code of Object.keys(ERRORS)) expect(readme, code).toContain(code);
+  it("documents every code in docs/api.md", async () => {
+    const api = await readFile(path.join(import.meta.dirname, "../../docs/api.md"), "utf8");
+    for (const code of Object.keys(ERRORS)) expect(api, code).toContain(code);
   });
 });
