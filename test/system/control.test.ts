@@ -93,9 +93,7 @@ describeLive("requests to another site's serve leave from --netns", () => {
     ]);
     const apply = await netpol(inNs(["apply", ...site, "--json"]));
     expect(apply.exitCode, apply.stderr).toBe(0);
-    expect(JSON.parse(apply.stdout).remote).toEqual([
-      expect.objectContaining({ site: "vps" }),
-    ]);
+    expect(JSON.parse(apply.stdout).remote).toEqual([expect.objectContaining({ site: "vps" })]);
     const status = await netpol(inNs(["status", "--all", "--key-dir", dir, ...state, "--json"]));
     expect(status.exitCode, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout).sites.map((s: { site: string }) => s.site)).toEqual([

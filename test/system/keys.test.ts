@@ -5,6 +5,7 @@ import path from "node:path";
 import { execa } from "execa";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { targetOf } from "../../src/apply/target.js";
 import { buildApp } from "../../src/server/app.js";
 import { readTokenFile } from "../../src/server/token.js";
 import { generateKeyPair, readPrivateKey } from "../../src/system/keys.js";
@@ -91,7 +92,7 @@ tunnels:
       const node = fakeNode();
       node.kernel.plug("lan0");
       app = await buildApp({
-        target: { runner: node.runner(), stateDir: path.join(dir, "state"), scope: "test" },
+        target: targetOf(node.runner(), path.join(dir, "state")),
         token,
         keyDir: dir,
         site: "home",
