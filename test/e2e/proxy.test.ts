@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -219,6 +220,13 @@ describeLive("HTTP services published by hostname through the VPS's Caddy", () =
     expect(gone).toEqual({ ok: true, text: "" });
     expect(await ask("blog.example.org")).toEqual({ ok: true, text: HOME_PAGE });
     expect(await ask(OWN_SITE.host)).toEqual({ ok: true, text: OWN_SITE.body });
+    // Caddy is put back last; the revert then writes the record and lets the lock go.
+    const scope = `${lab.dir}/state/netns-${vps()}`;
+    const busy = await eventually(
+      async () => existsSync(`${scope}.pending.json`) || existsSync(`${scope}.lock`),
+      (held) => !held,
+    );
+    expect(busy).toBe(false);
   });
 
   it("removes exactly its own routes when the policy publishes no HTTP service: the config is as it was", async () => {
