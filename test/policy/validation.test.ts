@@ -981,7 +981,7 @@ describe("document structure", () => {
         home(p).netwrks = [];
       },
       expected: [
-        'sites.home.netwrks: unknown field "netwrks"; check its spelling against the README\'s policy reference',
+        'sites.home.netwrks: unknown field "netwrks"; check its spelling against the policy reference (docs/policy.md)',
       ],
     },
     {
@@ -990,7 +990,7 @@ describe("document structure", () => {
         p.service = [];
       },
       expected: [
-        'service: unknown field "service"; check its spelling against the README\'s policy reference',
+        'service: unknown field "service"; check its spelling against the policy reference (docs/policy.md)',
       ],
     },
     {
@@ -999,7 +999,7 @@ describe("document structure", () => {
         home(p).egress[0].masq = true;
       },
       expected: [
-        'sites.home.egress[0].masq: unknown field "masq"; check its spelling against the README\'s policy reference',
+        'sites.home.egress[0].masq: unknown field "masq"; check its spelling against the policy reference (docs/policy.md)',
       ],
     },
     {
@@ -1009,8 +1009,8 @@ describe("document structure", () => {
         member(p, 0).keepAlive = 25;
       },
       expected: [
-        'tunnels[0].members[0].endpiont: unknown field "endpiont"; check its spelling against the README\'s policy reference',
-        'tunnels[0].members[0].keepAlive: unknown field "keepAlive"; check its spelling against the README\'s policy reference',
+        'tunnels[0].members[0].endpiont: unknown field "endpiont"; check its spelling against the policy reference (docs/policy.md)',
+        'tunnels[0].members[0].keepAlive: unknown field "keepAlive"; check its spelling against the policy reference (docs/policy.md)',
       ],
     },
     {
