@@ -2,7 +2,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { applySite, planSite, type Target } from "../../src/apply/apply.js";
+import { applySite, planSite } from "../../src/apply/apply.js";
+import { type Target, targetOf } from "../../src/apply/target.js";
 import { chainsOf } from "../../src/compile/chains.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import { switchPath } from "../../src/system/path-switch.js";
@@ -53,7 +54,7 @@ describe("the active path of a chain (its slot) on a fake kernel", () => {
     kernel.plug("lan0");
     kernel.plug("ext0", "10.1.0.2/24");
     kernel.plug("ext1", "10.2.0.2/24");
-    target = { runner: kernel.runner("slots"), stateDir: dir, scope: "netns-slots" };
+    target = targetOf(kernel.runner("slots"), dir);
     await applySite(target, loaded(), "test");
   });
   afterEach(() => rm(dir, { recursive: true, force: true }));
