@@ -53,7 +53,8 @@ async function statusAt(target: Target, ageMs: number, maxAgeMs?: number): Promi
     target,
     token: TOKEN,
     keyDir: "/nonexistent",
-    ...(maxAgeMs !== undefined ? { statusMaxAgeMs: maxAgeMs } : {}),
+    // As `netpol serve` runs; for max age 0, the same stale window.
+    ...(maxAgeMs !== undefined ? { statusMaxAgeMs: maxAgeMs, statusStaleMs: 30_000 } : {}),
   });
   try {
     const base = await app.listen({ host: "127.0.0.1", port: 0 });

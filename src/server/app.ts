@@ -32,6 +32,7 @@ export interface ServerOptions {
   /**
    * Beyond its max age, a status is still served for this long while a new one is read in the
    * background (stale-while-revalidate), so no request waits for a read; 0: requests wait.
+   * 30 s, or 0 with a max age of 0 (every request reads the site afresh).
    */
   readonly statusStaleMs?: number;
   /**
@@ -88,10 +89,11 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
   });
 
   const metrics = createMetrics();
+  const maxAge = opts.statusMaxAgeMs ?? 1000;
   const statuses = new Revalidating<SiteStatus>(
     (now) => collectStatus(opts.target, now),
-    opts.statusMaxAgeMs ?? 1000,
-    opts.statusStaleMs ?? 30_000,
+    maxAge,
+    opts.statusStaleMs ?? (maxAge > 0 ? 30_000 : 0),
   );
   const status = () => statuses.get();
   // Polled routes log their failures only, unless every request is to be logged.

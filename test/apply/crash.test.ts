@@ -250,13 +250,7 @@ describeLive("crash safety on a live namespace", () => {
 
   it("reports each corrupt state file with a stable code and recovers, on the CLI and over HTTP", async () => {
     const token = "t".repeat(32);
-    const app = await buildApp({
-      target: target(),
-      token,
-      keyDir: site.dir,
-      statusMaxAgeMs: 0,
-      statusStaleMs: 0,
-    });
+    const app = await buildApp({ target: target(), token, keyDir: site.dir, statusMaxAgeMs: 0 });
     const auth = { authorization: `Bearer ${token}` };
     const policyText = await readFile(files.small as string, "utf8");
     try {

@@ -37,7 +37,6 @@ for (const kind of ["fake", "live"] as const) {
         bodyLimit: 4096,
         applyLimit: { max: 14, timeWindow: 60_000 },
         statusMaxAgeMs: 0,
-        statusStaleMs: 0,
       });
     });
     afterAll(async () => {
