@@ -256,13 +256,14 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     interruptedApply,
     tunnels,
     egress: (siteIntent?.egress ?? []).map((e) => {
-      const up = upLinks.has(e.via.device);
+      const device = e.paths[0].device;
+      const up = upLinks.has(device);
       // Up is not enough: until its route through the device is back, the unreachable one answers.
-      const routed = !unroutedDevices.has(e.via.device);
+      const routed = !unroutedDevices.has(device);
       const group = groupOf.get(e);
       return {
         name: e.name,
-        device: e.via.device,
+        device,
         deviceUp: up,
         failClosed: e.failClosed,
         failClosedEngaged: e.failClosed && !(up && routed),
