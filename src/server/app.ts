@@ -2,6 +2,7 @@ import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance } from "fastify";
 import { applySite, planSite } from "../apply/apply.js";
 import { confirmApply } from "../apply/confirm.js";
+import { parseConfirmSeconds } from "../apply/confirm-window.js";
 import { loadRecord } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
@@ -150,13 +151,13 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
         throw new NetpolError("NETPOL_E_USAGE", "say which site to apply: ?site=NAME");
       // A malformed request is refused before the policy costs a validation.
       const seconds =
-        request.query.confirm === undefined ? undefined : Number(request.query.confirm);
-      if (seconds !== undefined && !(Number.isInteger(seconds) && seconds > 0 && opts.revertTimer))
+        request.query.confirm === undefined
+          ? undefined
+          : parseConfirmSeconds(request.query.confirm, "?confirm=");
+      if (seconds !== undefined && !opts.revertTimer)
         throw new NetpolError(
           "NETPOL_E_USAGE",
-          opts.revertTimer
-            ? `confirm takes a whole number of seconds, not ${request.query.confirm}`
-            : "this server cannot arm a revert; apply without ?confirm",
+          "this server cannot arm a revert; apply without ?confirm",
         );
       const validated = await validator.validate(request.body, "request body", site);
       const policy = { ...validated, keyDir: opts.keyDir, site };
