@@ -16,6 +16,8 @@ export async function callSite<T>(
   endpoint: ControlEndpoint,
   path: string,
   body?: string,
+  /** An apply there may take a while (WireGuard, Caddy); a dead tunnel must not hang us. */
+  timeoutMs = 60_000,
 ): Promise<T> {
   const token = await readTokenFile(endpoint.tokenFile);
   const url = new URL(path, endpoint.url);
@@ -28,8 +30,7 @@ export async function callSite<T>(
       ...(body !== undefined ? { "content-type": "application/yaml" } : {}),
     },
     ...(body !== undefined ? { body } : {}),
-    // An apply there may take a while (WireGuard, Caddy); a dead tunnel must not hang us.
-    signal: AbortSignal.timeout(60_000),
+    signal: AbortSignal.timeout(timeoutMs),
   }).catch((err: Error) => {
     throw failed(
       `cannot reach it: ${String((err.cause as Error | undefined)?.message ?? err.message)}`,

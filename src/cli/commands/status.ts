@@ -1,11 +1,9 @@
 import type { Command } from "commander";
-import { loadInForce } from "../../apply/record.js";
-import { filesOf } from "../../apply/state-file.js";
 import { NetpolError } from "../../errors.js";
 import { collectStatus, type SiteStatus } from "../../status/collect.js";
 import { formatStatus } from "../../status/format.js";
 import { callSite } from "../../system/control.js";
-import { otherSites } from "../all-sites.js";
+import { askStatus, controlSitesInForce } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
 
@@ -17,11 +15,9 @@ interface StatusOptions extends TargetOptions, OutputOptions {
 }
 
 /** The sites the policy in force here reaches through `control`, asked for their status. */
-async function othersStatus(opts: StatusOptions, local: SiteStatus): Promise<SiteStatus[]> {
-  const found = await loadInForce(filesOf(targetFrom(opts)));
-  if (!found || local.site === null) return [];
-  const { remote } = otherSites(found.policy.intent, local.site, opts.keyDir);
-  return Promise.all(remote.map((s) => callSite<SiteStatus>(s.name, s.control, "/status")));
+async function othersStatus(opts: StatusOptions): Promise<SiteStatus[]> {
+  const remote = await controlSitesInForce(targetFrom(opts), opts.keyDir)();
+  return Promise.all(remote.map((s) => askStatus(s)));
 }
 
 async function remoteStatus(url: string, tokenFile: string | undefined): Promise<SiteStatus> {
@@ -42,7 +38,7 @@ export function registerStatus(program: Command): void {
       ? await remoteStatus(opts.remote, opts.tokenFile)
       : await collectStatus(targetFrom(opts), Date.now());
     if (opts.all) {
-      const all = [...(await othersStatus(opts, status)), status];
+      const all = [...(await othersStatus(opts)), status];
       report(
         opts,
         () => all.map(formatStatus).join(""),
