@@ -1,6 +1,5 @@
-import type { Target } from "../apply/apply.js";
-import { loadRecord } from "../apply/record.js";
-import { filesOf } from "../apply/state-file.js";
+import { loadRecord } from "../apply/state/record.js";
+import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
 import type { PlanJson } from "../plan/format.js";
 import type { Intent } from "../policy/intent.js";
@@ -50,7 +49,7 @@ export function otherSites(
 export function controlSitesInForce(target: Target, keyDir: string): () => Promise<RemoteSite[]> {
   let known: { hash: string; remote: RemoteSite[] } | undefined;
   return async () => {
-    const record = await loadRecord(filesOf(target));
+    const record = await loadRecord(target.files);
     if (!record) return [];
     if (known?.hash !== record.policyHash) {
       const { intent } = parsePolicy(record.policyText, "policy in force");

@@ -1,9 +1,10 @@
 import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
-import { applySite, type PolicyInput, planSite, type Target } from "../apply/apply.js";
+import { applySite, planSite } from "../apply/apply.js";
 import { confirmApply, revertNow } from "../apply/confirm.js";
-import { loadRecord } from "../apply/record.js";
-import { filesOf } from "../apply/state-file.js";
+import type { PolicyInput } from "../apply/source/input.js";
+import { loadRecord } from "../apply/state/record.js";
+import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
 import { planJson } from "../plan/format.js";
 import { MAX_POLICY_BYTES } from "../policy/load.js";
@@ -132,7 +133,7 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
 
   // The record only: its policy is validated in the worker, never on the event loop.
   const inForce = async () => {
-    const record = await loadRecord(filesOf(opts.target));
+    const record = await loadRecord(opts.target.files);
     if (!record)
       throw new NetpolError(
         "NETPOL_E_NO_POLICY",
@@ -177,7 +178,7 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
         );
       }
       const site =
-        request.query.site ?? opts.site ?? (await loadRecord(filesOf(opts.target)))?.site;
+        request.query.site ?? opts.site ?? (await loadRecord(opts.target.files))?.site;
       if (site === undefined)
         throw new NetpolError("NETPOL_E_USAGE", "say which site to apply: ?site=NAME");
       // A malformed request is refused before the policy costs a validation.
@@ -250,7 +251,7 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
     return applied(request, { ...validated, keyDir: opts.keyDir, site: record.site }, undefined);
   });
 
-  const siteHere = async () => (await loadRecord(filesOf(opts.target)))?.site ?? opts.site ?? null;
+  const siteHere = async () => (await loadRecord(opts.target.files))?.site ?? opts.site ?? null;
 
   app.post("/confirm", async (request) => {
     await confirmApply(opts.target);

@@ -1,4 +1,4 @@
-import type { Target } from "../apply/apply.js";
+import type { Target } from "../apply/target.js";
 import { collectStatus, type SiteStatus } from "../status/collect.js";
 
 /**
