@@ -71,7 +71,9 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? MAX_POLICY_BYTES;
   const app = Fastify({
     bodyLimit,
-    logger: opts.logger ? { level: "info", redact: ["req.headers.authorization", "req.headers.cookie"] } : false,
+    logger: opts.logger
+      ? { level: "info", redact: ["req.headers.authorization", "req.headers.cookie"] }
+      : false,
   });
   installErrorHandling(app, bodyLimit);
   const validator = new Validator();
@@ -177,8 +179,7 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
           "send the policy in the body, as application/yaml or application/json",
         );
       }
-      const site =
-        request.query.site ?? opts.site ?? (await loadRecord(opts.target.files))?.site;
+      const site = request.query.site ?? opts.site ?? (await loadRecord(opts.target.files))?.site;
       if (site === undefined)
         throw new NetpolError("NETPOL_E_USAGE", "say which site to apply: ?site=NAME");
       // A malformed request is refused before the policy costs a validation.

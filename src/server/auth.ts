@@ -57,7 +57,8 @@ export function sameOrigin(request: FastifyRequest): boolean {
   const origin = request.headers.origin;
   if (origin === undefined) return true;
   try {
-    return new URL(origin).host === request.headers.host;
+    // Both through URL: a default port is dropped from one as from the other.
+    return new URL(origin).host === new URL(`${request.protocol}://${request.headers.host}`).host;
   } catch {
     // "null": a sandboxed frame, a file, a redirect from elsewhere.
     return false;

@@ -48,16 +48,17 @@ const LEVEL: Record<Health, Level> = { ok: "info", unknown: "warn", warn: "warn"
 const said = (site: string, i: Item) => `${site}: ${i.kind} ${i.name} ${i.state}`;
 
 /**
- * What changed between two samples, as events: a site, tunnel, peer, egress or service whose
- * health changed, appeared unwell, or went away.
+ * What changed between two samples, as events: a site whose own state changed (drift, a
+ * pending apply, reachable), a tunnel, peer, egress or service whose health changed, appeared
+ * unwell, or went away.
  */
 export function transitions(before: readonly SiteView[], after: readonly SiteView[]): EventInput[] {
   const out: EventInput[] = [];
   const sitesBefore = new Map(before.map((s) => [s.id, s]));
   for (const s of after) {
     const was = sitesBefore.get(s.id);
-    if (was && was.health !== s.health)
-      out.push({ site: s.name, level: LEVEL[s.health], text: `${s.name}: ${s.state}` });
+    if (was && was.state !== s.state)
+      out.push({ site: s.name, level: LEVEL[s.own], text: `${s.name}: ${s.state}` });
   }
   const siteOf = (id: string) => id.split("/")[0] ?? "";
   const old = itemsById(before);

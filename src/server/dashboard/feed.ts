@@ -79,10 +79,15 @@ export class DashboardFeed {
     });
   }
 
-  /** The latest snapshot, looking first if there is none yet. */
+  /**
+   * A snapshot no older than one look while watched: the one a look under way (after a change,
+   * say) brings, or a new look's if the last is older.
+   */
   async current(): Promise<Snapshot> {
     this.schedule();
-    if (!this.snapshot) await this.look(this.timing.activeMs);
+    const stale = !this.snapshot || this.timing.now() - this.snapshot.at > this.timing.activeMs;
+    if (this.lookAgain ?? this.looking) await (this.lookAgain ?? this.looking);
+    else if (stale) await this.look(this.timing.activeMs);
     return this.snapshot ?? this.publish();
   }
 

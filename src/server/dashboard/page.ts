@@ -5,7 +5,7 @@ import { plotSvg } from "./plot.js";
 import { WINDOW_MS } from "./series.js";
 import type { Role } from "./session.js";
 import { topologySvg } from "./topology.js";
-import type { Item, SiteView } from "./view.js";
+import { formatWhen, type Item, type SiteView } from "./view.js";
 
 /** Who the page is drawn for: a viewer gets no buttons; forms carry the session's CSRF token. */
 export interface Viewer {
@@ -21,11 +21,10 @@ export interface AssetPaths {
   readonly icon: string;
 }
 
-export const REGIONS = ["pending", "summary", "topology", "sites", "plots", "events"] as const;
+export const REGIONS = ["pending", "topology", "summary", "events", "plots", "sites"] as const;
 export type Region = (typeof REGIONS)[number];
 
 const clock = (ms: number) => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
-const when = (iso: string) => iso.replace("T", " ").replace(/\.\d+Z$|Z$/, " UTC");
 
 function button(viewer: Viewer, action: string, label: string, kind = ""): Html {
   return html`<form method="post" action="${action}" class="action"><input type="hidden" name="csrf" value="${viewer.csrf}"><button type="submit" class="${kind}">${label}</button></form>`;
@@ -38,7 +37,7 @@ function pending(local: SiteView, viewer: Viewer): Html {
   if (!p) return html``;
   return html`<div class="pending" data-pending="${p.policyHash}">
 <h2>An apply awaits confirmation</h2>
-<p>Policy <code>${p.policyHash}</code>, applied by ${p.appliedBy}, reverts by itself at <time datetime="${p.deadline}">${when(p.deadline)}</time><span data-deadline="${p.deadline}"></span> unless it is confirmed.</p>
+<p>Policy <code>${p.policyHash}</code>, applied by ${p.appliedBy}, reverts by itself at <time datetime="${p.deadline}">${formatWhen(p.deadline)}</time><span data-deadline="${p.deadline}"></span> unless it is confirmed.</p>
 ${viewer.role === "admin" ? html`<div class="actions">${button(viewer, "/confirm", "Confirm: keep it")}${button(viewer, "/revert", "Revert now", "danger")}</div>` : readOnly}
 </div>`;
 }

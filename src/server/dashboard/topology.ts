@@ -80,7 +80,9 @@ export function topologySvg(sites: readonly SiteView[]): Html {
   const xOf = new Map(all.map((s, i) => [s.name, MARGIN + i * (BOX_W + GAP)]));
   const boxes = all.map((s) => box(s, xOf.get(s.name) ?? 0));
   const width = MARGIN * 2 + all.length * BOX_W + (all.length - 1) * GAP;
-  const height = MARGIN * 2 + Math.max(...boxes.map((b) => b.h)) + 40;
+  const adjacent = (e: Edge) => Math.abs((xOf.get(e.a) ?? 0) - (xOf.get(e.b) ?? 0)) === BOX_W + GAP;
+  // Room under the boxes for the arcs that join sites further apart.
+  const height = MARGIN * 2 + Math.max(...boxes.map((b) => b.h)) + (edges.every(adjacent) ? 0 : 40);
   const lines = edges.map((e, k) => {
     const [xa, xb] = [xOf.get(e.a) ?? 0, xOf.get(e.b) ?? 0].sort((p, q) => p - q) as [
       number,
@@ -91,15 +93,14 @@ export function topologySvg(sites: readonly SiteView[]): Html {
     const mid = (from + xb) / 2;
     const state = e.health === "ok" ? "up" : "down";
     // Neighbours are joined straight; sites further apart by an arc under the boxes.
-    const path =
-      xb - from === GAP
-        ? `M${from} ${y} L${xb} ${y}`
-        : `M${xa + BOX_W / 2} ${height - 30} C${xa + BOX_W / 2} ${height} ${xb + BOX_W / 2} ${height} ${xb + BOX_W / 2} ${height - 30}`;
+    const path = adjacent(e)
+      ? `M${from} ${y} L${xb} ${y}`
+      : `M${xa + BOX_W / 2} ${height - 30} C${xa + BOX_W / 2} ${height} ${xb + BOX_W / 2} ${height} ${xb + BOX_W / 2} ${height - 30}`;
     return html`<g class="link" data-link="${e.a}~${e.b}" data-health="${e.health}"><title>${e.labels.join("; ")}</title>
 <path class="edge h-${e.health}" d="${path}"></path>
 <text class="edge-label h-${e.health}" x="${mid}" y="${y - 8}" text-anchor="middle">tunnel ${state}</text></g>`;
   });
-  return html`<svg class="topology" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="topology-title" preserveAspectRatio="xMinYMin meet">
+  return html`<svg class="topology" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="topology-title" preserveAspectRatio="xMinYMin meet">
 <title id="topology-title">${summary(sites, edges)}</title>
 ${lines}
 ${boxes.map((b) => b.svg)}

@@ -46,8 +46,11 @@ export interface SiteView {
   readonly name: string;
   /** The site this server runs on: the only one the page's buttons act on. */
   readonly local: boolean;
+  /** The worst of the site's own state and each of its parts. */
   readonly health: Health;
+  /** The site's own state, in words and as a health: policy, drift, pending, reachable. */
   readonly state: string;
+  readonly own: Health;
   readonly facts: readonly Fact[];
   readonly pending: {
     readonly deadline: string;
@@ -65,6 +68,11 @@ export interface SiteView {
     readonly health: Health;
     readonly label: string;
   }[];
+}
+
+/** A moment as the page says it: `2026-11-22 10:00:00 UTC`. */
+export function formatWhen(iso: string): string {
+  return iso.replace("T", " ").replace(/(\.\d+)?Z$/, " UTC");
 }
 
 export function formatBytes(n: number): string {
@@ -213,13 +221,14 @@ function statusView(name: string, s: SiteStatus, local: boolean, error?: string)
     local,
     health: worst([own, ...[...tunnels, ...egress, ...services].map((i) => i.health)]),
     state,
+    own,
     facts: [
       { label: "scope", value: s.scope },
       { label: "netpol", value: s.version },
       ...(s.policy
         ? [
             { label: "policy", value: s.policy.hash.slice(0, 12) },
-            { label: "applied", value: s.policy.appliedAt },
+            { label: "applied", value: formatWhen(s.policy.appliedAt) },
             { label: "by", value: s.policy.appliedBy },
           ]
         : []),
@@ -254,6 +263,7 @@ function unreachableView(name: string, error: string, local: boolean): SiteView 
     local,
     health: "bad",
     state: "not reachable",
+    own: "bad",
     facts: [],
     pending: null,
     drift: [],
