@@ -64,6 +64,7 @@ export class DashboardFeed {
   private asking: Promise<void> | undefined;
   private publishing = false;
   private closed = false;
+  private started = false;
   private readonly unsubscribeEvents: () => void;
 
   constructor(
@@ -100,7 +101,7 @@ export class DashboardFeed {
     }
     return () => {
       this.listeners.delete(listener);
-      if (this.listeners.size === 0) {
+      if (this.listeners.size === 0 && !this.started) {
         this.links?.abort();
         this.links = undefined;
       }
@@ -138,8 +139,13 @@ export class DashboardFeed {
     this.timer.unref();
   }
 
-  /** Starts looking now, not at the first page view: events and plots from the start. */
+  /**
+   * Starts looking now, not at the first page view, and at each link change: events and plots
+   * from the start.
+   */
   start(): void {
+    this.started = true;
+    this.watchLinks();
     this.schedule(0);
   }
 

@@ -108,7 +108,6 @@ function document(title: string, assets: AssetPaths, head: Html, body: Html): st
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
 ${head}
 <title>${title}</title>
 <link rel="icon" href="${assets.icon}" type="image/svg+xml">

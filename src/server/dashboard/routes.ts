@@ -9,15 +9,15 @@ import { RegionStreams } from "./stream.js";
 
 /**
  * Every answer says: run only this server's own script and style, load nothing from anywhere
- * else, post forms only here, never be framed, send no referrer, sniff no types.
+ * else, post forms only here, never be framed, send no referrer elsewhere, sniff no types.
  */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "content-security-policy":
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
+  // Not no-referrer: under it a browser sends `Origin: null` with the page's own form posts.
+  "referrer-policy": "same-origin",
   "x-frame-options": "DENY",
-  "cross-origin-opener-policy": "same-origin",
   "cross-origin-resource-policy": "same-origin",
 };
 

@@ -87,12 +87,15 @@ async function act(form: HTMLFormElement): Promise<void> {
 
 document.addEventListener("submit", (e) => {
   const form = e.target as HTMLFormElement;
-  // Logging out leaves the page: the plain form post and its redirect do that.
-  if (form.getAttribute("action") === "/logout") return;
+  // Logging in and out leave the page: the plain form post and its redirect do that.
+  if (!((form.getAttribute("action") ?? "") in DONE)) return;
   e.preventDefault();
   void act(form);
 });
 
-tickDeadlines();
-setInterval(tickDeadlines, 1000);
-listen();
+// The login form has no regions to keep current.
+if (document.querySelector("[data-region]")) {
+  tickDeadlines();
+  setInterval(tickDeadlines, 1000);
+  listen();
+}
