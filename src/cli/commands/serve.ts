@@ -13,6 +13,7 @@ interface ServeOptions extends TargetOptions {
   viewerTokenFile?: string;
   site?: string;
   keyDir: string;
+  accessLog?: boolean;
 }
 
 /** How long the page waits for another site's status: a dead tunnel must not stall it. */
@@ -49,7 +50,11 @@ export function registerServe(program: Command): void {
         "127.0.0.1:9470",
       )
       .option("--site <name>", "site applied when a request does not name one")
-      .option("--key-dir <dir>", "directory holding the private key files", "/etc/netpol/keys"),
+      .option("--key-dir <dir>", "directory holding the private key files", "/etc/netpol/keys")
+      .option(
+        "--access-log",
+        "log every request, /healthz, /status and /metrics too (by default those log only failures: scrapers poll them)",
+      ),
   ).action(async (opts: ServeOptions) => {
     const { host, port } = parseListen(opts.listen);
     const token = await readTokenFile(opts.tokenFile);
@@ -69,12 +74,13 @@ export function registerServe(program: Command): void {
       ...(viewerToken !== undefined ? { viewerToken } : {}),
       keyDir: opts.keyDir,
       logger: true,
+      accessLog: opts.accessLog === true,
       revertTimer: (id) => startRevertTimer(opts, id),
       ...(opts.site ? { site: opts.site } : {}),
       otherSites: async () =>
         (await others()).map((s) => ({
           site: s.name,
-          status: () => askStatus(s, OTHER_SITE_TIMEOUT_MS),
+          status: () => askStatus(target.runner, s, OTHER_SITE_TIMEOUT_MS),
         })),
       linkChanges: (onChange, signal) =>
         void watchLinks(

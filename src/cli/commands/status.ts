@@ -16,13 +16,16 @@ interface StatusOptions extends TargetOptions, OutputOptions {
 
 /** The sites the policy in force here reaches through `control`, asked for their status. */
 async function othersStatus(opts: StatusOptions): Promise<SiteStatus[]> {
-  const remote = await controlSitesInForce(targetFrom(opts), opts.keyDir)();
-  return Promise.all(remote.map((s) => askStatus(s)));
+  const target = targetFrom(opts);
+  const remote = await controlSitesInForce(target, opts.keyDir)();
+  return Promise.all(remote.map((s) => askStatus(target.runner, s)));
 }
 
-async function remoteStatus(url: string, tokenFile: string | undefined): Promise<SiteStatus> {
-  if (!tokenFile) throw new NetpolError("NETPOL_E_USAGE", "--remote needs --token-file");
-  return callSite<SiteStatus>("remote", { url, tokenFile }, "/status");
+/** Another site's status, asked from the namespace `--netns` names (the tunnel is there). */
+async function remoteStatus(opts: StatusOptions, url: string): Promise<SiteStatus> {
+  if (!opts.tokenFile) throw new NetpolError("NETPOL_E_USAGE", "--remote needs --token-file");
+  const runner = targetFrom(opts).runner;
+  return callSite<SiteStatus>(runner, "remote", { url, tokenFile: opts.tokenFile }, "/status");
 }
 
 export function registerStatus(program: Command): void {
@@ -35,7 +38,7 @@ export function registerStatus(program: Command): void {
       .option("--key-dir <dir>", "directory holding the token files", "/etc/netpol/keys"),
   ).action(async (opts: StatusOptions) => {
     const status = opts.remote
-      ? await remoteStatus(opts.remote, opts.tokenFile)
+      ? await remoteStatus(opts, opts.remote)
       : await collectStatus(targetFrom(opts), Date.now());
     if (opts.all) {
       const all = [...(await othersStatus(opts)), status];

@@ -17,8 +17,8 @@ export interface RemoteSource {
 export interface FeedSources {
   /** This site's name while it has no policy to say it. */
   readonly site: string;
-  /** This site's status, read no longer than `maxAgeMs` ago. */
-  readonly local: (maxAgeMs: number) => Promise<SiteStatus>;
+  /** This site's status; `fresh`: read now, not the one in hand. */
+  readonly local: (fresh: boolean) => Promise<SiteStatus>;
   /** Asked again each round: the policy in force may have changed. */
   readonly others: () => Promise<readonly RemoteSource[]>;
   /** Calls `onChange` whenever a link changes, until `signal` aborts. */
@@ -88,7 +88,7 @@ export class DashboardFeed {
     this.schedule();
     const stale = !this.snapshot || this.timing.now() - this.snapshot.at > this.timing.activeMs;
     if (this.lookAgain ?? this.looking) await (this.lookAgain ?? this.looking);
-    else if (stale) await this.look(this.timing.activeMs);
+    else if (stale) await this.look(false);
     return this.snapshot ?? this.publish();
   }
 
@@ -110,7 +110,7 @@ export class DashboardFeed {
 
   /** Looks again now: after this server changed something. */
   async refresh(): Promise<void> {
-    await this.look(0);
+    await this.look(true);
   }
 
   close(): void {
@@ -124,7 +124,7 @@ export class DashboardFeed {
   private watchLinks(): void {
     if (!this.sources.linkChanges || this.links) return;
     this.links = new AbortController();
-    this.sources.linkChanges(() => void this.look(0), this.links.signal);
+    this.sources.linkChanges(() => void this.look(true), this.links.signal);
   }
 
   /** The next look, at the pace of whether anyone watches; the first one may come sooner. */
@@ -134,7 +134,7 @@ export class DashboardFeed {
     const pace = this.listeners.size > 0 ? this.timing.activeMs : this.timing.idleMs;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.look(this.timing.activeMs / 2).finally(() => this.schedule());
+      void this.look(false).finally(() => this.schedule());
     }, delay ?? pace);
     this.timer.unref();
   }
@@ -149,21 +149,21 @@ export class DashboardFeed {
     this.schedule(0);
   }
 
-  /** One look here (a status no older than `maxAgeMs`), and a question to the others. */
-  private look(maxAgeMs: number): Promise<void> {
+  /** One look here (`fresh`: a new read, not the status in hand), and a question to the others. */
+  private look(fresh: boolean): Promise<void> {
     void this.askOthers();
     if (this.looking) {
       // A look under way may have read the state before the change that asks for a fresh one.
-      if (maxAgeMs > 0) return this.looking;
+      if (!fresh) return this.looking;
       this.lookAgain ??= this.looking.then(() => {
         this.lookAgain = undefined;
-        return this.look(0);
+        return this.look(true);
       });
       return this.lookAgain;
     }
     this.looking = (async () => {
       try {
-        const status = await this.sources.local(maxAgeMs);
+        const status = await this.sources.local(fresh);
         const site = status.site ?? this.sources.site;
         this.local = { site, status };
         this.series.record(this.timing.now(), readingsOf(site, status));
