@@ -27,6 +27,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   down: async () => (await import("./commands/down.js")).registerDown,
   watch: async () => (await import("./commands/watch.js")).registerWatch,
   status: async () => (await import("./commands/status.js")).registerStatus,
+  "show-policy": async () => (await import("./commands/show-policy.js")).registerShowPolicy,
   serve: async () => (await import("./commands/serve.js")).registerServe,
   demo: async () => (await import("./commands/demo.js")).registerDemo,
   completion: async () => (await import("./commands/completion.js")).registerCompletion,

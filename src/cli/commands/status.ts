@@ -5,6 +5,7 @@ import { formatStatus } from "../../status/format.js";
 import { callSite } from "../../system/control.js";
 import { askStatus, controlSitesInForce } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
+import { DEFAULT_KEY_DIR } from "../policy-source.js";
 import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
 
 interface StatusOptions extends TargetOptions, OutputOptions {
@@ -35,7 +36,11 @@ export function registerStatus(program: Command): void {
       .option("--remote <url>", "ask another site's `netpol serve` instead")
       .option("--token-file <file>", "bearer token for --remote")
       .option("--all", "also the other sites of the policy in force that declare `control`")
-      .option("--key-dir <dir>", "directory holding the token files", "/etc/netpol/keys"),
+      .option(
+        "--key-dir <dir>",
+        "directory the token file names of the policy in force are relative to",
+        DEFAULT_KEY_DIR,
+      ),
   ).action(async (opts: StatusOptions) => {
     const status = opts.remote
       ? await remoteStatus(opts, opts.remote)

@@ -7,13 +7,14 @@ import { loadRecord } from "../../apply/state/record.js";
 import { type Round, watchLinks } from "../../apply/watch.js";
 import { NetpolError } from "../../errors.js";
 import { type OutputOptions, outputOptions } from "../output.js";
-import { readPolicyInput } from "../policy-input.js";
+import { choosePolicy } from "../policy-source.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 const BUSY = new Set(["NETPOL_E_LOCKED", "NETPOL_E_CONFIRM_PENDING"]);
 
 interface WatchOptions extends TargetOptions, OutputOptions {
-  site: string;
+  site?: string;
+  inForce?: boolean;
   keyDir?: string;
   interval: string;
 }
@@ -24,11 +25,15 @@ export function registerWatch(program: Command): void {
       .description(
         "apply, then re-apply the policy in force whenever links change (puts egress routes back when a tunnel returns) and every --interval seconds (puts proxy routes back into a restarted Caddy)",
       )
-      .argument("<policy>", "policy file (YAML)")
-      .requiredOption("--site <name>", "site this machine (or namespace) is")
-      .option("--key-dir <dir>", "directory holding the private key files (default: the policy's)")
+      .argument("[policy]", "policy file (YAML)")
+      .option("--site <name>", "site this machine (or namespace) is")
+      .option("--in-force", "start from the policy in force here instead of a file")
+      .option(
+        "--key-dir <dir>",
+        "directory holding the private key files (default: the policy's; /etc/netpol with --in-force)",
+      )
       .option("--interval <seconds>", "also re-apply this often; 0: only on link changes", "30"),
-  ).action(async (file: string, opts: WatchOptions) => {
+  ).action(async (file: string | undefined, opts: WatchOptions) => {
     const seconds = Number(opts.interval);
     if (!(Number.isInteger(seconds) && seconds >= 0))
       throw new NetpolError(
@@ -36,8 +41,9 @@ export function registerWatch(program: Command): void {
         `--interval takes a whole number of seconds, not ${opts.interval}`,
       );
     const target = targetFrom(opts);
-    // The file watch starts with: the state its last apply compiled, when that is this file.
-    const started = await readPolicyInput(file, opts, target);
+    // What watch starts with: the file (the state its last apply compiled, when that is this
+    // file), or with --in-force the policy in force, which a reboot must not trade for a file.
+    const started = await choosePolicy(file, opts, target)();
     // A long-running command reports events, one line each (one JSON object each with --json).
     const event = (stream: NodeJS.WriteStream, text: string, json: Record<string, unknown>) => {
       const time = new Date().toISOString();
