@@ -15,6 +15,11 @@ interface StatusOptions extends TargetOptions, OutputOptions {
   keyDir: string;
 }
 
+/** Whether a site differs from its policy in force: drift, a conflict, an unfinished apply. */
+const drifting = (s: SiteStatus) =>
+  (s.drift !== null && (!s.drift.inSync || s.drift.conflicts.length > 0)) ||
+  s.interruptedApply !== null;
+
 /** The sites the policy in force here reaches through `control`, asked for their status. */
 async function othersStatus(opts: StatusOptions): Promise<SiteStatus[]> {
   const target = targetFrom(opts);
@@ -45,19 +50,20 @@ export function registerStatus(program: Command): void {
     const status = opts.remote
       ? await remoteStatus(opts, opts.remote)
       : await collectStatus(targetFrom(opts), Date.now());
-    if (opts.all) {
-      const all = [...(await othersStatus(opts)), status];
+    const all = opts.all ? [...(await othersStatus(opts)), status] : [status];
+    if (opts.all)
       report(
         opts,
         () => all.map(formatStatus).join(""),
         () => ({ sites: all }),
       );
-      return;
-    }
-    report(
-      opts,
-      () => formatStatus(status),
-      () => status,
-    );
+    else
+      report(
+        opts,
+        () => formatStatus(status),
+        () => status,
+      );
+    // As `plan`: 2 when a site is not as its policy in force says (--quiet tells by this alone).
+    process.exitCode = all.some(drifting) ? 2 : 0;
   });
 }
