@@ -101,6 +101,8 @@ export interface ErrorDetails {
   readonly stderr?: string;
   /** The command that gets out of this state (for corrupt state files). */
   readonly recovery?: string;
+  /** The code another site's `netpol serve` answered with (NETPOL_E_REMOTE_FAILED). */
+  readonly remoteCode?: string;
 }
 
 export class NetpolError extends Error {

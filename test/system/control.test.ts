@@ -101,4 +101,30 @@ describeLive("requests to another site's serve leave from --netns", () => {
       "home",
     ]);
   });
+
+  it("confirm --all keeps what waits and says where nothing did, instead of failing", async () => {
+    const state = ["--state-dir", path.join(dir, "state")];
+    // A change here only: home gets an address on its lo, armed with --confirm; the VPS gets
+    // nothing to confirm.
+    const file = path.join(dir, "policy-confirm.yaml");
+    await writeFile(
+      file,
+      `version: 1\nsites:\n  home:\n    interfaces: [{ name: lo, kind: physical }]\n    networks: [{ name: n, cidr: 10.8.0.0/24, interface: lo, address: 10.8.0.1 }]\n  vps:\n    control: { url: "${url}", tokenFile: vps.token }\n`,
+    );
+    const armed = await netpol(
+      inNs(["apply", file, "--site", "home", "--confirm", "60", ...state]),
+    );
+    expect(armed.exitCode, armed.stderr).toBe(0);
+    const confirmed = await netpol(
+      inNs(["confirm", file, "--site", "home", "--all", ...state, "--json"]),
+    );
+    expect(confirmed.exitCode, confirmed.stderr).toBe(0);
+    expect(JSON.parse(confirmed.stdout).sites).toEqual([
+      { site: "vps", confirmed: false },
+      { site: "home", confirmed: true },
+    ]);
+    const again = await netpol(inNs(["confirm", file, "--site", "home", "--all", ...state]));
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toContain("no apply is waiting for confirmation at any site (vps, home)");
+  });
 });

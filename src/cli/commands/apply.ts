@@ -122,20 +122,46 @@ export function registerApply(program: Command): void {
       .option("--key-dir <dir>", "directory holding the token files (default: the policy's)"),
   ).action(async (file: string | undefined, opts: ConfirmOptions) => {
     const target = targetFrom(opts);
-    if (opts.all) {
-      if (file === undefined || opts.site === undefined)
-        throw new NetpolError("NETPOL_E_USAGE", "confirm --all needs the policy and --site");
-      const policy = await readPolicyFile(file, opts.keyDir);
-      await confirmRemote(
-        target.runner,
-        otherSites(policy.intent, opts.site, policy.keyDir).remote,
+    if (!opts.all) {
+      await confirmApply(target);
+      report(
+        opts,
+        () => "confirmed\n",
+        () => ({ confirmed: true }),
       );
+      return;
     }
-    await confirmApply(target);
+    if (file === undefined || opts.site === undefined)
+      throw new NetpolError("NETPOL_E_USAGE", "confirm --all needs the policy and --site");
+    const policy = await readPolicyFile(file, opts.keyDir);
+    const sites = await confirmRemote(
+      target.runner,
+      otherSites(policy.intent, opts.site, policy.keyDir).remote,
+    );
+    const here = await confirmApply(target).then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof NetpolError && err.code === "NETPOL_E_NO_CONFIRM_PENDING") return false;
+        throw err;
+      },
+    );
+    sites.push({ site: opts.site, confirmed: here });
+    if (!sites.some((s) => s.confirmed))
+      throw new NetpolError(
+        "NETPOL_E_NO_CONFIRM_PENDING",
+        `no apply is waiting for confirmation at any site (${sites.map((s) => s.site).join(", ")})`,
+      );
     report(
       opts,
-      () => "confirmed\n",
-      () => ({ confirmed: true }),
+      () =>
+        sites
+          .map((s) =>
+            s.confirmed
+              ? `confirmed at site ${s.site}\n`
+              : `nothing was waiting for confirmation at site ${s.site}\n`,
+          )
+          .join(""),
+      () => ({ confirmed: true, sites }),
     );
   });
 
