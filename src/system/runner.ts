@@ -144,8 +144,9 @@ export function createRunner(netns?: string): Runner {
         if ((run as { code?: string }).code === "ENOENT") throw toolMissing("setpriv");
         if (/failed to execute|exec of .* failed: No such file/.test(run.stderr))
           throw toolMissing(tool);
-        const said = `${run.stderr || stdout || run.shortMessage}`;
-        throw toolFailed(tool, args, netns, options, run.exitCode, said);
+        // Both streams: some tools log their error on stdout (wireguard-go), a banner on stderr.
+        const said = [run.stderr, stdout].filter((t) => t.trim() !== "").join("\n");
+        throw toolFailed(tool, args, netns, options, run.exitCode, said || (run.shortMessage ?? ""));
       }
       return { stdout, stderr: run.stderr };
     },
