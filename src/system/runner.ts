@@ -146,7 +146,14 @@ export function createRunner(netns?: string): Runner {
           throw toolMissing(tool);
         // Both streams: some tools log their error on stdout (wireguard-go), a banner on stderr.
         const said = [run.stderr, stdout].filter((t) => t.trim() !== "").join("\n");
-        throw toolFailed(tool, args, netns, options, run.exitCode, said || (run.shortMessage ?? ""));
+        throw toolFailed(
+          tool,
+          args,
+          netns,
+          options,
+          run.exitCode,
+          said || (run.shortMessage ?? ""),
+        );
       }
       return { stdout, stderr: run.stderr };
     },

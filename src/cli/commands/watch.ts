@@ -6,11 +6,14 @@ import { policyInput } from "../../apply/state/compiled-cache.js";
 import { loadRecord } from "../../apply/state/record.js";
 import { type Round, watchLinks } from "../../apply/watch.js";
 import { NetpolError } from "../../errors.js";
+import { changeLine, planJson } from "../../plan/format.js";
 import { type OutputOptions, outputOptions } from "../output.js";
 import { choosePolicy } from "../policy-source.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 const BUSY = new Set(["NETPOL_E_LOCKED", "NETPOL_E_CONFIRM_PENDING"]);
+/** Changes a round's event names; a first round at 10,000 objects says how many more. */
+const LOGGED_CHANGES = 20;
 
 interface WatchOptions extends TargetOptions, OutputOptions {
   site?: string;
@@ -66,8 +69,14 @@ export function registerWatch(program: Command): void {
         const r = await applySite(target, policy, whoAmI("watch"));
         const changes = r.plan.changes.length;
         for (const note of r.notes) event(process.stdout, `note: ${note}`, { event: "note", note });
-        if (r.changed && !opts.quiet)
-          event(process.stdout, `applied ${changes} changes`, { event: "applied", changes });
+        if (r.changed && !opts.quiet) {
+          // Which changes, as a plan lists them: the first few, with how many more.
+          const lines = planJson(r.plan).changes.map(changeLine);
+          const what = lines.slice(0, LOGGED_CHANGES);
+          const more = lines.length - what.length;
+          const text = `applied ${changes} changes: ${what.join("; ")}${more > 0 ? `; and ${more} more` : ""}`;
+          event(process.stdout, text, { event: "applied", changes, what });
+        }
         return "done";
       } catch (err) {
         // Another apply holds the site: this round is tried again once it is free.
