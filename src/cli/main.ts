@@ -1,7 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { ERRORS, NetpolError } from "../errors.js";
 import { formatDiagnostic } from "../policy/diagnostic.js";
-import { errorBody } from "../server/errors.js";
+import { errorDocument } from "../server/errors.js";
 import { VERSION } from "../version.js";
 import { fixFor } from "./fixes.js";
 import { paint } from "./output.js";
@@ -55,12 +55,12 @@ function reportError(err: unknown, json: boolean): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 1;
   if (err instanceof NetpolError) {
     if (json) {
-      process.stdout.write(
-        `${JSON.stringify(errorBody(err.code, err.message, err.diagnostics), null, 2)}\n`,
-      );
+      process.stdout.write(`${JSON.stringify(errorDocument(err), null, 2)}\n`);
       return err.exitCode;
     }
-    process.stderr.write(`${paint(process.stderr, "red", "netpol:")} ${err.message}\n`);
+    // Another site's failure carries its own code in the message; this one's code goes first.
+    const code = err.code === "NETPOL_E_REMOTE_FAILED" ? `${err.code}: ` : "";
+    process.stderr.write(`${paint(process.stderr, "red", "netpol:")} ${code}${err.message}\n`);
     for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
     const fix = fixFor(err);
     if (fix) process.stderr.write(`netpol: ${fix}\n`);
