@@ -80,3 +80,15 @@ export function withGuestsAndUdp(text: string, names: LabNames): string {
       `  - { name: echo, kind: udp, publishOn: vps, port: ${UDP_PORT}, target: "${ADDR.lan1Host}:${UDP_PORT}", clientAddress: preserve }\n`,
     );
 }
+
+/**
+ * Scenario D on the lab: VLAN 6 leaves by the provider while it carries traffic, by the VPS
+ * tunnel when the provider stops answering, and by nothing (never the ISP) when both are dead.
+ * Both paths are probed through themselves towards the internet host.
+ */
+export function withFailover(text: string, names: LabNames, hold = 3): string {
+  return text.replace(
+    `        via: ${names.hma}\n`,
+    `        via: [${names.hma}, ${names.wg}]   # the provider first, then the VPS\n        health: { targets: [${ADDR.www}], hold: ${hold} }\n`,
+  );
+}
