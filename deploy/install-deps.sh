@@ -4,8 +4,8 @@
 # Does nothing when they are all present, so `npm test` and `npm run demo` can call it freely.
 set -euo pipefail
 
-packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy curl iputils-ping procps tcpdump zsh systemd)
-binaries=(ip setpriv nft wg wireguard-go caddy curl ping pgrep tcpdump zsh systemd-analyze)
+packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy curl iputils-ping procps tcpdump zsh systemd conntrack)
+binaries=(ip setpriv nft wg wireguard-go caddy curl ping pgrep tcpdump zsh systemd-analyze conntrack)
 
 missing=()
 for bin in "${binaries[@]}"; do

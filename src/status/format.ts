@@ -22,6 +22,7 @@ export function formatStatus(s: SiteStatus): string {
     for (const c of s.drift.changes) out.push(`    ${c.op} ${c.kind} ${c.what}`);
     for (const w of s.drift.waiting) out.push(`    waiting: ${w}`);
     for (const c of s.drift.conflicts) out.push(`    conflict: ${c}`);
+    for (const w of s.drift.warnings ?? []) out.push(`    warning: ${w}`);
   }
   for (const t of s.tunnels) {
     out.push(`  wireguard ${t.interface} (port ${t.listenPort})`);

@@ -99,4 +99,17 @@ describe("the active path of a chain (its slot) on a fake kernel", () => {
       expect.objectContaining({ op: "add", route: expect.objectContaining({ device: "ext0" }) }),
     );
   });
+
+  it("names routes another program pushed into main through an egress device, with the fix", async () => {
+    for (const half of ["0.0.0.0/1", "128.0.0.0/1"])
+      kernel.must("ip", ["route", "add", half, "dev", "ext1"]);
+    kernel.must("ip", ["route", "add", "10.9.0.0/16", "dev", "ext1"]);
+    const { warnings } = (await planSite(target, loaded())).plan;
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^route 0\.0\.0\.0\/1 dev ext1 in main is not netpol's: .* add route-noexec/,
+      ),
+      expect.stringMatching(/^route 128\.0\.0\.0\/1 dev ext1 in main/),
+    ]);
+  });
 });
