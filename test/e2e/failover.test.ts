@@ -138,6 +138,51 @@ describeLive("scenario D: an egress that fails over from the provider to the VPS
       await blackHole(lab, "provider", false);
       await blackHole(lab, "vps", false);
     }
-    await watch.waitFor((e: WatchEvent) => e.event === "switch" && e.to !== null, 20_000, from);
+    // Back on the provider (perhaps by the VPS first, then failback after the hold time).
+    await watch.waitFor(
+      (e: WatchEvent) => e.event === "switch" && e.to === lab.names.hma,
+      30_000,
+      from,
+    );
+  }, 60_000);
+
+  it("never calls a path with strict rp_filter up: its replies are dropped, traffic moves, status says why", async () => {
+    const key = `net.ipv4.conf.${lab.names.hma}.rp_filter`;
+    const home = lab.run("home");
+    const from = watch.events.length;
+    await home.run("sysctl", ["-q", "-w", `${key}=1`]);
+    try {
+      await switchTo(lab.names.wgHome, from);
+      const path = (await status()).egress[0]?.health?.paths[0];
+      expect(path?.state).toBe("down");
+      expect(path?.reason).toContain(`strict rp_filter (${key} = 1)`);
+    } finally {
+      await home.run("sysctl", ["-q", "-w", `${key}=0`]);
+    }
+    await switchTo(lab.names.hma, watch.events.length);
+  }, 60_000);
+
+  it("names the routes an OpenVPN-style redirect-gateway pushed into main, in plan and status", async () => {
+    const home = lab.run("home");
+    for (const half of ["0.0.0.0/1", "128.0.0.0/1"])
+      await home.run("ip", ["route", "add", half, "dev", lab.names.hma]);
+    try {
+      const plan = await execa(process.execPath, ["bin/netpol.js", "plan", ...homeArgs(lab)], {
+        reject: false,
+      });
+      expect(plan.stdout).toContain(
+        `! warning: route 0.0.0.0/1 dev ${lab.names.hma} in main is not netpol's`,
+      );
+      expect(plan.stdout).toContain("add route-noexec to its config");
+      const text = await execa(process.execPath, [
+        "bin/netpol.js",
+        "status",
+        ...homeArgs(lab).slice(3),
+      ]);
+      expect(text.stdout).toContain(`warning: route 128.0.0.0/1 dev ${lab.names.hma} in main`);
+    } finally {
+      for (const half of ["0.0.0.0/1", "128.0.0.0/1"])
+        await home.run("ip", ["route", "del", half, "dev", lab.names.hma]);
+    }
   }, 60_000);
 });
