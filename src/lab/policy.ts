@@ -92,3 +92,14 @@ export function withFailover(text: string, names: LabNames, hold = 3): string {
     `        via: [${names.hma}, ${names.wg}]   # the provider first, then the VPS\n        health: { targets: [${ADDR.www}], hold: ${hold} }\n`,
   );
 }
+
+/**
+ * The VPS's `control`: where the home's `netpol serve` (and `status --all`) reaches the VPS's,
+ * over the tunnel, with the token in the key directory.
+ */
+export function withControl(text: string, url: string, tokenFile: string): string {
+  return text.replace(
+    "  vps:\n    wan: wan\n",
+    `  vps:\n    wan: wan\n    control: { url: "${url}", tokenFile: ${tokenFile} }\n`,
+  );
+}
