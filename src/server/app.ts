@@ -1,7 +1,8 @@
 import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance } from "fastify";
-import { applySite, planSite } from "../apply/apply.js";
-import { confirmApply } from "../apply/confirm.js";
+import { applySite } from "../apply/apply.js";
+import { confirmApply } from "../apply/rollback/confirm.js";
+import { planSite } from "../apply/site/plan-site.js";
 import { loadRecord } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";

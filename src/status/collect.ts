@@ -1,4 +1,4 @@
-import { planSite } from "../apply/apply.js";
+import { planSite } from "../apply/site/plan-site.js";
 import { describeInterrupted, interruptedBy, loadJournal } from "../apply/state/journal.js";
 import { describePending, loadPending } from "../apply/state/pending.js";
 import { loadInForce } from "../apply/state/record.js";

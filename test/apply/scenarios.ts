@@ -1,7 +1,8 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
-import { applySite, planSite } from "../../src/apply/apply.js";
+import { applySite } from "../../src/apply/apply.js";
 import { STEPS } from "../../src/apply/execute.js";
+import { planSite } from "../../src/apply/site/plan-site.js";
 import { loadRecord, recordPath } from "../../src/apply/state/record.js";
 import { NetpolError } from "../../src/errors.js";
 import type { Lab } from "../../src/lab/lab.js";

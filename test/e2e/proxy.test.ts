@@ -1,7 +1,8 @@
 import { writeFile } from "node:fs/promises";
 import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { applySite, planSite } from "../../src/apply/apply.js";
+import { applySite } from "../../src/apply/apply.js";
+import { planSite } from "../../src/apply/site/plan-site.js";
 import { NetpolError } from "../../src/errors.js";
 import { OWN_SITE } from "../../src/lab/caddy.js";
 import { type Lab, restartCaddy } from "../../src/lab/lab.js";

@@ -3,10 +3,10 @@ import type { SiteState } from "../../compile/desired.js";
 import type { Cidr, Family } from "../../net/cidr.js";
 import type { Address } from "../../policy/intent.js";
 import { parsePolicy } from "../../policy/load.js";
-import { linkSpec } from "../restore.js";
 import type { PolicyInput } from "../source/input.js";
 import { readText, type StateFiles, stateFile, writeState } from "./files.js";
 import { policyHash } from "./record.js";
+import { linkSpec } from "./schemas.js";
 
 /**
  * The site's state compiled from the policy last applied, so applying the same text again (a

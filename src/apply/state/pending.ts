@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { snapshotSchema } from "../restore.js";
+import { snapshotSchema } from "../rollback/snapshot.js";
 import { readState, removeState, type StateFiles, stateFile, writeJson } from "./files.js";
 import { processIdentity, signalIfRunning } from "./process-identity.js";
 

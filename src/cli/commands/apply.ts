@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
-import { confirmApply, revertIfUnconfirmed, revertNow } from "../../apply/confirm.js";
+import { confirmApply, revertIfUnconfirmed, revertNow } from "../../apply/rollback/confirm.js";
 import { NetpolError } from "../../errors.js";
 import { formatPlan, formatPlanJson, planJson } from "../../plan/format.js";
 import { applyRemote, confirmRemote, otherSites } from "../all-sites.js";

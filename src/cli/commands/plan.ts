@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { planSite } from "../../apply/apply.js";
+import { planSite } from "../../apply/site/plan-site.js";
 import { describeInterrupted } from "../../apply/state/journal.js";
 import { formatPlanJson, planJson } from "../../plan/format.js";
 import { otherSites, planRemote } from "../all-sites.js";

@@ -1,23 +1,20 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { NetpolError } from "../errors.js";
-import { removeStaleSecrets } from "../system/secret-file.js";
-import { currentOwnership } from "./ownership.js";
-import { ownedNames, readLive } from "./read-live.js";
-import { computeRestore, runRestore, type Snapshot } from "./restore.js";
-import { type StateFiles, secretDirOf } from "./state/files.js";
-import { clearJournal, interruptedBy, loadJournal } from "./state/journal.js";
-import { withLock } from "./state/lock.js";
+import { NetpolError } from "../../errors.js";
+import type { StateFiles } from "../state/files.js";
+import { interruptedBy, loadJournal } from "../state/journal.js";
+import { withLock } from "../state/lock.js";
 import {
   clearPending,
   describePending,
   loadPending,
   type Pending,
   writePending,
-} from "./state/pending.js";
-import { identityOf, isRunning } from "./state/process-identity.js";
-import { loadRecord, writeRecordText } from "./state/record.js";
-import type { Target } from "./target.js";
+} from "../state/pending.js";
+import { identityOf, isRunning } from "../state/process-identity.js";
+import type { Target } from "../target.js";
+import { restoreTo } from "./restore.js";
+import type { Snapshot } from "./snapshot.js";
 
 /**
  * `apply --confirm N` is a dead-man switch. Before the first change, the snapshot of the state
@@ -29,11 +26,6 @@ import type { Target } from "./target.js";
 const CONFIRM_LOCK_WAIT_MS = 15_000;
 /** How long the timer waits for the pending file of the apply that started it. */
 const ARM_GRACE_MS = 10_000;
-
-/** The apply failed and was rolled back: there is nothing left to confirm or revert. */
-export async function dropPending(target: Target, pending: Pending): Promise<void> {
-  await clearPending(target.files, pending);
-}
 
 export interface ConfirmRequest {
   readonly seconds: number;
@@ -66,32 +58,8 @@ export async function armRevert(
   return pending;
 }
 
-/** Called with the lock held: back to the snapshot, record included. Returns what failed. */
-async function revertUnderLock(target: Target, pending: Pending): Promise<string[]> {
-  const files = target.files;
-  const { snapshot } = pending;
-  await removeStaleSecrets(secretDirOf(files));
-  const record = await loadRecord(files).catch(() => undefined);
-  const journal = await loadJournal(files).catch(() => undefined);
-  const names = ownedNames(record?.ownership, journal);
-  const sysctlKeys = [...snapshot.sysctls.map(([k]) => k), ...names.sysctlKeys];
-  const wgNames = [...snapshot.wireguard.map(([name]) => name), ...names.wgNames];
-  const now = await readLive(target.runner, { protocol: snapshot.protocol, sysctlKeys, wgNames });
-  const owned = currentOwnership(record?.ownership, journal, now);
-  const failures = await runRestore(
-    target.runner,
-    computeRestore(snapshot, now, owned, pending.site),
-    secretDirOf(files),
-  );
-  if (failures.length > 0) return failures;
-  await writeRecordText(files, snapshot.record ?? undefined);
-  await clearJournal(files);
-  await clearPending(files, pending);
-  return [];
-}
-
 async function revertOrThrow(target: Target, pending: Pending): Promise<void> {
-  const failures = await revertUnderLock(target, pending);
+  const failures = await restoreTo(target, pending.snapshot, pending.site, pending);
   if (failures.length > 0) {
     throw new NetpolError(
       "NETPOL_E_ROLLBACK_FAILED",
