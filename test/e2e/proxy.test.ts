@@ -16,7 +16,7 @@ import {
 } from "../../src/lab/probe.js";
 import { ADDR, WHOAMI_PORT } from "../../src/lab/topology.js";
 import { collectStatus } from "../../src/status/collect.js";
-import type { Runner } from "../../src/system/runner.js";
+import { withRun } from "../../src/system/runner.js";
 import { labInput, siteTarget, startLab } from "../support/lab.js";
 import { describeLive } from "../support/layers.js";
 
@@ -120,18 +120,12 @@ describeLive("HTTP services published by hostname through the VPS's Caddy", () =
   it("fails with Caddy's own words when Caddy refuses the config; the old routes keep serving and the kernel side is rolled back", async () => {
     const real = siteTarget(lab, "vps").runner;
     // A config Caddy refuses, slipped in at the runner: the schema would not let one through.
-    const spoiler: Runner = {
-      netns: real.netns,
-      get spawned() {
-        return real.spawned;
-      },
-      run(tool, args, options) {
-        if (!args.includes("POST") || !options?.input) return real.run(tool, args, options);
-        const config = JSON.parse(options.input);
-        config.apps.http.servers.clash = { listen: [":80"] };
-        return real.run(tool, args, { ...options, input: JSON.stringify(config) });
-      },
-    };
+    const spoiler = withRun(real, (tool, args, options) => {
+      if (!args.includes("POST") || !options?.input) return real.run(tool, args, options);
+      const config = JSON.parse(options.input);
+      config.apps.http.servers.clash = { listen: [":80"] };
+      return real.run(tool, args, { ...options, input: JSON.stringify(config) });
+    });
     const withMore = (t: string) =>
       withWiki()(t) +
       '  - { name: extra, kind: tcp, publishOn: vps, port: 2223, target: "192.168.1.10:8080" }\n';

@@ -74,7 +74,7 @@ export function registerWatch(program: Command): void {
     };
     const stop = new AbortController();
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
-    const watching = watchLinks(opts.netns, () => converge(), stop.signal);
+    const watching = watchLinks(target.runner, () => converge(), stop.signal);
     while ((await converge(async () => started)) === "busy") await sleep(250);
     if (!opts.quiet) {
       const where = opts.netns ? ` in netns ${opts.netns}` : "";
