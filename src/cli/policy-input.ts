@@ -5,7 +5,7 @@ import { keyDirOf, readPolicyText } from "./policy-file.js";
 
 /**
  * The policy to plan or apply at `site`: the state compiled when this same text was last
- * applied there (see apply/policy-cache), or the file fully validated.
+ * applied there (see apply/state/compiled-cache), or the file fully validated.
  */
 export async function readPolicyInput(
   file: string,

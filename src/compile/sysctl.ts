@@ -24,7 +24,9 @@ export function compileSysctls(intent: Intent, site: SiteIntent): [string, strin
   // their rp_filter is the operator's: it must not be strict, see docs/policy.md.)
   const loose = new Set([
     ...site.replyPaths.map((r) => r.device),
-    ...site.egress.flatMap((e) => (e.via.kind === "tunnel" ? [e.via.device] : [])),
+    ...site.egress.flatMap((e) =>
+      e.paths.flatMap((via) => (via.kind === "tunnel" ? [via.device] : [])),
+    ),
   ]);
   for (const device of [...loose].sort())
     out.push([`net.ipv4.conf.${sysctlName(device)}.rp_filter`, "2"]);

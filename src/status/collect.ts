@@ -3,6 +3,7 @@ import { describeInterrupted, interruptedBy, loadJournal } from "../apply/state/
 import { describePending, loadPending } from "../apply/state/pending.js";
 import { loadInForce } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
+import { compileSite } from "../compile/compile.js";
 import { siteMarks } from "../compile/egress-groups.js";
 import { guardComment } from "../compile/nftables.js";
 import { formatAddress } from "../net/cidr.js";
@@ -171,9 +172,11 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   // One probe for every TCP and HTTP target at once (a site may publish thousands), while the
   // live state is read: it needs nothing from it.
   const probed = published.filter((s) => s.kind !== "udp");
-  // keyDir is only for applying; a plan reads no keys.
+  // keyDir is only for applying; a plan reads no keys. Compiled here, not by planSite: its
+  // full garbage collection after a validation would stall a server answering meanwhile.
+  const compiled = { hash: loaded.hash, text: loaded.text, desired: compileSite(intent, site) };
   const [{ live, plan, desired }, forwardDrops, answers] = await Promise.all([
-    planSite(target, { ...loaded, keyDir: "", site }),
+    planSite(target, { ...compiled, keyDir: "", site }),
     readForwardDrops(target.runner),
     probeTcp(
       target.runner,
@@ -253,13 +256,14 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     interruptedApply,
     tunnels,
     egress: (siteIntent?.egress ?? []).map((e) => {
-      const up = upLinks.has(e.via.device);
+      const device = e.paths[0].device;
+      const up = upLinks.has(device);
       // Up is not enough: until its route through the device is back, the unreachable one answers.
-      const routed = !unroutedDevices.has(e.via.device);
+      const routed = !unroutedDevices.has(device);
       const group = groupOf.get(e);
       return {
         name: e.name,
-        device: e.via.device,
+        device,
         deviceUp: up,
         failClosed: e.failClosed,
         failClosedEngaged: e.failClosed && !(up && routed),

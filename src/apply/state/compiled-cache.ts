@@ -88,6 +88,9 @@ const siteStateSchema = z.strictObject({
         device: z.string(),
         gateway: address.optional(),
         metric: z.number().int().optional(),
+        choices: z
+          .array(z.strictObject({ device: z.string(), gateway: address.optional() }))
+          .optional(),
       }),
       z.strictObject({
         type: z.literal("unreachable"),

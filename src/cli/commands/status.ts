@@ -20,12 +20,15 @@ async function othersStatus(opts: StatusOptions, local: SiteStatus): Promise<Sit
   const found = await loadInForce(targetFrom(opts).files);
   if (!found || local.site === null) return [];
   const { remote } = otherSites(found.policy.intent, local.site, opts.keyDir);
-  return Promise.all(remote.map((s) => callSite<SiteStatus>(s.name, s.control, "/status")));
+  const runner = targetFrom(opts).runner;
+  return Promise.all(remote.map((s) => callSite<SiteStatus>(runner, s.name, s.control, "/status")));
 }
 
-async function remoteStatus(url: string, tokenFile: string | undefined): Promise<SiteStatus> {
-  if (!tokenFile) throw new NetpolError("NETPOL_E_USAGE", "--remote needs --token-file");
-  return callSite<SiteStatus>("remote", { url, tokenFile }, "/status");
+/** Another site's status, asked from the namespace `--netns` names (the tunnel is there). */
+async function remoteStatus(opts: StatusOptions, url: string): Promise<SiteStatus> {
+  if (!opts.tokenFile) throw new NetpolError("NETPOL_E_USAGE", "--remote needs --token-file");
+  const runner = targetFrom(opts).runner;
+  return callSite<SiteStatus>(runner, "remote", { url, tokenFile: opts.tokenFile }, "/status");
 }
 
 export function registerStatus(program: Command): void {
@@ -38,7 +41,7 @@ export function registerStatus(program: Command): void {
       .option("--key-dir <dir>", "directory holding the token files", "/etc/netpol/keys"),
   ).action(async (opts: StatusOptions) => {
     const status = opts.remote
-      ? await remoteStatus(opts.remote, opts.tokenFile)
+      ? await remoteStatus(opts, opts.remote)
       : await collectStatus(targetFrom(opts), Date.now());
     if (opts.all) {
       const all = [...(await othersStatus(opts, status)), status];

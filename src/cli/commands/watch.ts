@@ -45,7 +45,7 @@ export function registerWatch(program: Command): void {
     };
     // After the first round, the policy is whatever the last apply put in force: an operator's
     // `netpol apply` of another policy is followed, not undone.
-    // Its compiled state is cached by the apply that put it in force (apply/policy-cache), so
+    // Its compiled state is cached by the apply that put it in force (apply/state/compiled-cache), so
     // a round that finds nothing to do does not validate the policy again.
     const inForce = async (): Promise<PolicyInput> => {
       const files = target.files;
