@@ -1,8 +1,5 @@
-import { compileSite } from "../compile/compile.js";
-import type { LinkSpec } from "../compile/desired.js";
 import { NetpolError } from "../errors.js";
 import type { LiveState, Ownership, Plan } from "../plan/types.js";
-import { parsePolicy } from "../policy/load.js";
 import { readPrivateKeys } from "../system/private-keys.js";
 import { execute } from "./execute.js";
 import { clearLeftovers, finishedNote, markInFlight } from "./interrupted.js";
@@ -12,6 +9,7 @@ import { takeSnapshot } from "./rollback/snapshot.js";
 import { ownershipAfter } from "./site/ownership.js";
 import { once, planSite } from "./site/plan-site.js";
 import { verify } from "./site/verify.js";
+import { linksInForce } from "./source/in-force.js";
 import type { PolicySource } from "./source/input.js";
 import { cachePath, saveCached } from "./state/compiled-cache.js";
 import { removeState, secretDirOf } from "./state/files.js";
@@ -39,16 +37,6 @@ export interface ApplyOptions {
    * written, under the apply's lock, so no apply can start between the two and lose its record.
    */
   readonly forget?: boolean;
-}
-
-/** Links named by the policy in force, so one this apply removes can be recreated on revert. */
-function linksInForce(record: ApplyRecord | undefined): readonly LinkSpec[] {
-  if (!record) return [];
-  try {
-    return compileSite(parsePolicy(record.policyText, "policy in force").intent, record.site).links;
-  } catch {
-    return [];
-  }
 }
 
 /**

@@ -4,6 +4,8 @@ import { applySite } from "../apply/apply.js";
 import { confirmApply } from "../apply/rollback/confirm.js";
 import { parseConfirmSeconds } from "../apply/rollback/confirm-window.js";
 import { planSite } from "../apply/site/plan-site.js";
+import { fromInForce } from "../apply/source/in-force.js";
+import { fromText, type Validate } from "../apply/source/text.js";
 import { loadRecord } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
@@ -101,26 +103,26 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
   // Polled routes log their failures only, unless every request is to be logged.
   const polled = { logLevel: opts.accessLog ? "info" : "warn" } as const;
 
-  // The record only: its policy is validated in the worker, never on the event loop.
-  const inForce = async () => {
-    const record = await loadRecord(opts.target.files);
-    if (!record)
-      throw new NetpolError(
-        "NETPOL_E_NO_POLICY",
-        "no policy has been applied here yet; POST one to /apply",
-      );
-    return { record, text: record.policyText };
-  };
+  // A policy is validated in the worker, never on the event loop; one whose compiled state the
+  // cache holds (the text last applied here) is not validated again.
+  const inWorker: Validate = async ({ text, name, site, keyDir }) => ({
+    ...(await validator.validate(text, name, site)),
+    keyDir,
+    site,
+  });
 
   app.get("/healthz", polled, async () => ({ ok: true }));
 
   app.get("/status", polled, async () => status());
 
   app.get("/plan", async () => {
-    const { record, text } = await inForce();
-    const validated = await validator.validate(text, "policy in force", record.site);
-    const policy = { ...validated, keyDir: opts.keyDir, site: record.site };
-    return planJson((await planSite(opts.target, policy)).plan);
+    const inForce = await fromInForce(opts.target.files, opts.keyDir, inWorker);
+    if (!inForce)
+      throw new NetpolError(
+        "NETPOL_E_NO_POLICY",
+        "no policy has been applied here yet; POST one to /apply",
+      );
+    return planJson((await planSite(opts.target, inForce.policy)).plan);
   });
 
   const applyBudget = opts.applyLimit ?? { max: 10, timeWindow: 60_000 };
@@ -160,8 +162,8 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
           "NETPOL_E_USAGE",
           "this server cannot arm a revert; apply without ?confirm",
         );
-      const validated = await validator.validate(request.body, "request body", site);
-      const policy = { ...validated, keyDir: opts.keyDir, site };
+      const body = { text: request.body, name: "request body", site, keyDir: opts.keyDir };
+      const policy = await fromText(opts.target.files, body, inWorker);
       if (isDryRun(request))
         return { dryRun: true, plan: planJson((await planSite(opts.target, policy)).plan) };
       const started = process.hrtime.bigint();

@@ -1,9 +1,8 @@
-import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { LiveLink } from "../../plan/live.js";
 import { parseNftListing } from "../../plan/nft-table.js";
 import type { Ownership } from "../../plan/types.js";
-import { type LoadedPolicy, parsePolicy } from "../../policy/load.js";
+import { policyHash } from "../../policy/hash.js";
 import {
   corrupt,
   parseState,
@@ -52,8 +51,6 @@ function nftSkeletonOf(raw: z.infer<typeof recordSchema>): { nftSkeleton?: strin
   return skeleton !== undefined ? { nftSkeleton: skeleton } : {};
 }
 
-export const policyHash = (text: string) => createHash("sha256").update(text).digest("hex");
-
 export function recordPath(files: StateFiles): string {
   return stateFile(files, RECORD);
 }
@@ -90,19 +87,6 @@ export async function readRecord(
 
 export async function loadRecord(files: StateFiles): Promise<ApplyRecord | undefined> {
   return (await readRecord(files))?.record;
-}
-
-/** The policy in force, parsed; a record whose policy no longer parses is corrupt. */
-export async function loadInForce(
-  files: StateFiles,
-): Promise<{ record: ApplyRecord; policy: LoadedPolicy } | undefined> {
-  const record = await loadRecord(files);
-  if (!record) return undefined;
-  try {
-    return { record, policy: parsePolicy(record.policyText, "policy in force") };
-  } catch {
-    throw corrupt(files, recordPath(files), "ownership record", "its policy no longer parses");
-  }
 }
 
 /** The record as the file will hold it; `links` gives each owned link's index. */

@@ -2,12 +2,11 @@ import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
 import { confirmApply, revertIfUnconfirmed, revertNow } from "../../apply/rollback/confirm.js";
 import { parseConfirmSeconds } from "../../apply/rollback/confirm-window.js";
+import { fromFile, readPolicyFile } from "../../apply/source/file.js";
 import { NetpolError } from "../../errors.js";
 import { formatPlan, formatPlanJson, planJson } from "../../plan/format.js";
 import { applyRemote, confirmRemote, otherSites } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
-import { readPolicyFile } from "../policy-file.js";
-import { readPolicyInput } from "../policy-input.js";
 import { showingProgress } from "../progress.js";
 import { startRevertTimer } from "../revert-timer.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
@@ -63,7 +62,7 @@ export function registerApply(program: Command): void {
         : [];
     const { target, done } = showingProgress(here, opts);
     // Read when the apply asks: it reads the live state while the policy is validated.
-    const policy = full ? { ...full, site: opts.site } : () => readPolicyInput(file, opts, target);
+    const policy = full ? { ...full, site: opts.site } : () => fromFile(target.files, file, opts);
     const result = await applySite(
       target,
       policy,

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { loadInForce } from "../../apply/state/record.js";
+import { loadInForce } from "../../apply/source/in-force.js";
 import { NetpolError } from "../../errors.js";
 import { collectStatus, type SiteStatus } from "../../status/collect.js";
 import { formatStatus } from "../../status/format.js";
