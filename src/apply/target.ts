@@ -1,3 +1,4 @@
+import type { Naming } from "../next-command.js";
 import type { Runner } from "../system/runner.js";
 import type { StateFiles } from "./state/files.js";
 
@@ -12,7 +13,15 @@ export interface Target {
   readonly files: StateFiles;
 }
 
-export function targetOf(runner: Runner, stateDir: string): Target {
-  const netns = runner.netns;
-  return { runner, files: { stateDir, scope: netns ? `netns-${netns}` : "host", netns } };
+/**
+ * The target `runner` reaches, its state in `stateDir`. `naming` is how the operator named it
+ * (the CLI's options as given); by default the namespace and the state directory, in full.
+ */
+export function targetOf(
+  runner: Runner,
+  stateDir: string,
+  naming: Naming = { netns: runner.netns, stateDir },
+): Target {
+  const scope = runner.netns ? `netns-${runner.netns}` : "host";
+  return { runner, files: { stateDir, scope, naming } };
 }

@@ -158,7 +158,7 @@ describe("the compiled-policy cache's file", () => {
   it("gives back exactly the state compiled from each example policy, for each of its sites", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-cache-"));
     try {
-      const files = { stateDir: dir, scope: "test", netns: undefined };
+      const files = { stateDir: dir, scope: "test", naming: {} };
       const examples = (await readdir("policies")).filter((f) => f.endsWith(".yaml"));
       expect(examples).not.toEqual([]);
       for (const example of examples) {

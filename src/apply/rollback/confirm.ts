@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { NetpolError } from "../../errors.js";
+import { commandLine } from "../../next-command.js";
 import type { StateFiles } from "../state/files.js";
 import { interruptedBy, loadJournal } from "../state/journal.js";
 import { withLock } from "../state/lock.js";
@@ -84,10 +85,14 @@ export async function settlePending(
   if (!pending) return undefined;
   await policy?.();
   if (pending.timer && isRunning(pending.timer)) {
-    const netns = target.runner.netns ? ` --netns ${target.runner.netns}` : "";
+    const naming = target.files.naming;
+    const confirm = commandLine({ verb: "confirm" }, naming);
+    const revert = commandLine({ verb: "revert" }, naming);
     throw new NetpolError(
       "NETPOL_E_CONFIRM_PENDING",
-      `${describePending(pending)}; run \`netpol confirm${netns}\` to keep it or \`netpol revert${netns}\` to undo it, then apply again`,
+      `${describePending(pending)}; run \`${confirm}\` to keep it or \`${revert}\` to undo it, then apply again`,
+      [],
+      { details: { next: { verb: "confirm" } } },
     );
   }
   await revertOrThrow(target, pending);
@@ -124,7 +129,7 @@ export async function confirmApply(target: Target): Promise<void> {
       throw new NetpolError(
         "NETPOL_E_CONFIRM_EXPIRED",
         interrupted
-          ? `the apply waiting for confirmation was interrupted before it finished; it is reverted at ${pending.deadline} (or now, with \`netpol revert\`)`
+          ? `the apply waiting for confirmation was interrupted before it finished; it is reverted at ${pending.deadline} (or now, with \`${commandLine({ verb: "revert" }, target.files.naming)}\`)`
           : `too late: the deadline ${pending.deadline} has passed and the apply is being reverted`,
       );
     }

@@ -4,6 +4,7 @@ import { confirmApply, revertIfUnconfirmed, revertNow } from "../../apply/rollba
 import { parseConfirmSeconds } from "../../apply/rollback/confirm-window.js";
 import { fromFile, readPolicyFile } from "../../apply/source/file.js";
 import { NetpolError } from "../../errors.js";
+import { commandLine } from "../../next-command.js";
 import { formatPlan, formatPlanJson, planJson } from "../../plan/format.js";
 import { applyRemote, confirmRemote, otherSites } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
@@ -29,7 +30,7 @@ function notReached(sites: readonly string[], file: string): string {
   return sites
     .map(
       (s) =>
-        `site ${s} has no control endpoint: apply it there (netpol apply ${file} --site ${s})\n`,
+        `site ${s} has no control endpoint: apply it there (${commandLine({ verb: "apply", args: [file, "--site", s] }, {})})\n`,
     )
     .join("");
 }
@@ -72,8 +73,10 @@ export function registerApply(program: Command): void {
         : { confirm: { seconds, startTimer: (id) => startRevertTimer(opts, id) } },
     ).finally(done);
     const pending = result.pending;
-    const netns = opts.netns ? ` --netns ${opts.netns}` : "";
-    const confirmAll = opts.all ? ` ${file} --site ${opts.site} --all` : "";
+    const confirm = commandLine(
+      { verb: "confirm", args: opts.all ? [file, "--site", opts.site, "--all"] : [] },
+      target.files.naming,
+    );
     report(
       opts,
       () =>
@@ -89,7 +92,7 @@ export function registerApply(program: Command): void {
         formatPlan(result.plan, target.files.scope) +
         (result.changed ? `applied and verified (${target.runner.spawned} commands run)\n` : "") +
         (pending
-          ? `run \`netpol confirm${confirmAll}${netns}\` before ${pending.deadline} (${seconds}s), or this apply is reverted\n`
+          ? `run \`${confirm}\` before ${pending.deadline} (${seconds}s), or this apply is reverted\n`
           : ""),
       () => ({
         plan: planJson(result.plan),
@@ -97,7 +100,13 @@ export function registerApply(program: Command): void {
         commandsRun: target.runner.spawned,
         policyHash: result.record.policyHash,
         notes: result.notes,
-        ...(pending ? { confirmWithinSeconds: seconds, confirmDeadline: pending.deadline } : {}),
+        ...(pending
+          ? {
+              confirmWithinSeconds: seconds,
+              confirmDeadline: pending.deadline,
+              confirmCommand: confirm,
+            }
+          : {}),
         ...(opts.all ? { remote, notReached: others?.unreachable ?? [] } : {}),
       }),
     );
