@@ -33,8 +33,13 @@ export async function loadInForce(
 ): Promise<{ record: ApplyRecord; policy: LoadedPolicy } | undefined> {
   const record = await loadRecord(files);
   if (!record) return undefined;
+  return { record, policy: parseInForce(files, record) };
+}
+
+/** The record's policy parsed whole; one that no longer parses makes the record corrupt. */
+export function parseInForce(files: StateFiles, record: ApplyRecord): LoadedPolicy {
   try {
-    return { record, policy: parsePolicy(record.policyText, "policy in force") };
+    return parsePolicy(record.policyText, "policy in force");
   } catch {
     throw corrupt(files, recordPath(files), "ownership record", "its policy no longer parses");
   }
