@@ -16,7 +16,7 @@ export function fixFor(err: NetpolError, args: readonly string[]): string | unde
   const hint = (next: NextCommand) => `\`${hintFor(next, args)}\``;
   switch (err.code) {
     case "NETPOL_E_FOREIGN_STATE":
-      return `choose free ids in the policy (settings.firstTable, settings.firstPriority, or an egress's table/priority), then ${hint({ verb: "plan", args: policy })}`;
+      return `each conflict says what to change; ${hint({ verb: "plan", args: policy })} lists them again once it is done`;
     case "NETPOL_E_APPLY_FAILED":
     case "NETPOL_E_VERIFY_FAILED":
       return `see what still differs with ${hint({ verb: "plan", args: policy })}`;

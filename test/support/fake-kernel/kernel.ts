@@ -3,6 +3,7 @@ import { type Runner, toolFailed, toolMissing } from "../../../src/system/runner
 import { ip } from "./ip.js";
 import { type KernelFeatures, THIS_MACHINE } from "./links.js";
 import { nft } from "./nft.js";
+import { ss } from "./ss.js";
 import { type KernelState, PROTO, TABLE, type ToolResult } from "./state.js";
 import { deviceSysctls, GLOBAL_SYSCTLS, sysctl } from "./sysctl.js";
 import { wg, wireguardGo } from "./wg.js";
@@ -35,6 +36,7 @@ function freshNamespace(): KernelState {
     wireguard: new Map(),
     sysctls: new Map(GLOBAL_SYSCTLS),
     listening: new Set(),
+    sockets: [],
   };
   deviceSysctls(state, "lo");
   return state;
@@ -51,7 +53,7 @@ function linkLines(state: KernelState): Map<number, string> {
 }
 
 /**
- * A network namespace in memory that answers ip, nft, wg, wireguard-go, sysctl and status's probe the way
+ * A network namespace in memory that answers ip, nft, wg, wireguard-go, sysctl, ss and status's probe the way
  * the real tools do, errors included. Each command sees the state the previous one left; a
  * failing command leaves it as it was.
  */
@@ -94,6 +96,8 @@ export class FakeKernel {
         return wireguardGo(this.state, args);
       case "sysctl":
         return sysctl(this.state, args);
+      case "ss":
+        return ss(this.state, args);
       case process.execPath: {
         // status's probe: "host port" lines in, whether each is listening out.
         if (args[0] !== "-e" || args[1] !== PROBE_SCRIPT) return undefined;
