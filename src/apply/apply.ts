@@ -2,6 +2,7 @@ import { NetpolError } from "../errors.js";
 import type { LiveState, Ownership, Plan } from "../plan/types.js";
 import { readPrivateKeys } from "../system/private-keys.js";
 import { execute } from "./execute.js";
+import { isoTime } from "./host.js";
 import { clearLeftovers, finishedNote, markInFlight } from "./interrupted.js";
 import { armRevert, type ConfirmRequest, restartDeadline } from "./rollback/confirm.js";
 import { rollBack } from "./rollback/restore.js";
@@ -53,7 +54,7 @@ export async function applySite(
   const files = target.files;
   const input = once(source);
   return withLock(
-    files,
+    target,
     async () => {
       const notes: string[] = [];
       // A pending revert is settled (perhaps reverted) only for a policy that validated.
@@ -75,7 +76,7 @@ export async function applySite(
         site: policy.site,
         policyHash: policy.hash,
         policyText: policy.text,
-        appliedAt: new Date().toISOString(),
+        appliedAt: isoTime(target.host),
         appliedBy,
         protocol: desired.protocol,
         ownership,
@@ -114,7 +115,7 @@ export async function applySite(
             options.confirm,
           )
         : undefined;
-      await writeJournal(files, plan, policy.hash, appliedBy);
+      await writeJournal(target, plan, policy.hash, appliedBy);
       try {
         await execute(plan, target.runner, keys, secretDirOf(files));
         const after = await verify(target, desired, owned, plan, wanted, live);

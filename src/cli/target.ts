@@ -31,7 +31,9 @@ export function namingOf(opts: TargetOptions): Naming {
 }
 
 export function targetFrom(opts: TargetOptions): Target {
-  return targetOf(createRunner(opts.netns), opts.stateDir ?? DEFAULT_STATE_DIR, namingOf(opts));
+  return targetOf(createRunner(opts.netns), opts.stateDir ?? DEFAULT_STATE_DIR, {
+    naming: namingOf(opts),
+  });
 }
 
 /**

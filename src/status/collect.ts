@@ -143,7 +143,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   const files = target.files;
   const inForce = await loadInForce(files);
   const pending = await loadPending(files);
-  const interrupted = interruptedBy(await loadJournal(files));
+  const interrupted = interruptedBy(await loadJournal(files), target.host);
   const pendingConfirm = pending
     ? {
         deadline: pending.deadline,

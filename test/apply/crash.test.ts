@@ -287,7 +287,7 @@ describeLive("crash safety on a live namespace", () => {
             expect(recovered.exitCode, `${what}: ${recovered.stderr}`).toBe(0);
             expect(recovered.stdout, what).toContain("unreadable");
           } else {
-            expect((await recoverState(target().files)).join("\n"), what).toContain("unreadable");
+            expect((await recoverState(target())).join("\n"), what).toContain("unreadable");
           }
           const again = await applySite(target(), site.policy(2), "test");
           expect(again.record.site, what).toBe("home");

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { NetpolError } from "../../errors.js";
 import { commandLine } from "../../next-command.js";
+import { isoTime } from "../host.js";
 import type { StateFiles } from "../state/files.js";
 import { interruptedBy, loadJournal } from "../state/journal.js";
 import { withLock } from "../state/lock.js";
@@ -12,7 +12,6 @@ import {
   type Pending,
   writePending,
 } from "../state/pending.js";
-import { identityOf, isRunning } from "../state/process-identity.js";
 import type { Target } from "../target.js";
 import { restoreTo } from "./restore.js";
 import type { Snapshot } from "./snapshot.js";
@@ -52,9 +51,9 @@ export async function armRevert(
   const pending: Pending = {
     version: 1,
     id,
-    deadline: new Date(Date.now() + request.seconds * 1000).toISOString(),
+    deadline: isoTime(target.host, request.seconds * 1000),
     ...about,
-    timer: (pid === undefined ? undefined : identityOf(pid)) ?? null,
+    timer: (pid === undefined ? undefined : target.host.identityOf(pid)) ?? null,
     snapshot,
   };
   await writePending(target.files, pending);
@@ -84,7 +83,7 @@ export async function settlePending(
   const pending = await loadPending(target.files);
   if (!pending) return undefined;
   await policy?.();
-  if (pending.timer && isRunning(pending.timer)) {
+  if (pending.timer && target.host.isRunning(pending.timer)) {
     const naming = target.files.naming;
     const confirm = commandLine({ verb: "confirm" }, naming);
     const revert = commandLine({ verb: "revert" }, naming);
@@ -107,7 +106,7 @@ async function withPending(
 ): Promise<void> {
   const files = target.files;
   await withLock(
-    files,
+    target,
     async () => {
       const pending = await loadPending(files);
       if (!pending)
@@ -123,9 +122,10 @@ async function withPending(
 
 export async function confirmApply(target: Target): Promise<void> {
   await withPending(target, "netpol confirm", async (files, pending) => {
-    const interrupted = interruptedBy(await loadJournal(files));
-    const timerAlive = pending.timer !== null && isRunning(pending.timer);
-    if (interrupted || (timerAlive && Date.parse(pending.deadline) <= Date.now())) {
+    const { host } = target;
+    const interrupted = interruptedBy(await loadJournal(files), host);
+    const timerAlive = pending.timer !== null && host.isRunning(pending.timer);
+    if (interrupted || (timerAlive && Date.parse(pending.deadline) <= host.now())) {
       throw new NetpolError(
         "NETPOL_E_CONFIRM_EXPIRED",
         interrupted
@@ -133,7 +133,7 @@ export async function confirmApply(target: Target): Promise<void> {
           : `too late: the deadline ${pending.deadline} has passed and the apply is being reverted`,
       );
     }
-    await clearPending(files, pending);
+    await clearPending(target, pending);
   });
 }
 
@@ -151,7 +151,7 @@ export async function restartDeadline(
   pending: Pending,
   seconds: number,
 ): Promise<Pending> {
-  const restarted = { ...pending, deadline: new Date(Date.now() + seconds * 1000).toISOString() };
+  const restarted = { ...pending, deadline: isoTime(target.host, seconds * 1000) };
   await writePending(target.files, restarted);
   return restarted;
 }
@@ -165,28 +165,28 @@ export async function revertIfUnconfirmed(
   target: Target,
   id: string,
 ): Promise<"reverted" | "confirmed"> {
-  const files = target.files;
-  const armedBy = Date.now() + ARM_GRACE_MS;
+  const { files, host } = target;
+  const armedBy = host.now() + ARM_GRACE_MS;
   for (;;) {
     const pending = await loadPending(files);
     if (pending?.id !== id) {
       // The apply writes the file just after starting this process.
-      if (Date.now() > armedBy) return "confirmed";
-      await sleep(100);
+      if (host.now() > armedBy) return "confirmed";
+      await host.sleep(100);
       continue;
     }
-    const wait = Date.parse(pending.deadline) - Date.now();
+    const wait = Date.parse(pending.deadline) - host.now();
     if (wait > 0) {
       // In steps: a sleep past Node's timer limit (24.8 days) would fire at once, every time.
-      await sleep(Math.min(wait, TIMER_STEP_MS));
+      await host.sleep(Math.min(wait, TIMER_STEP_MS));
       continue;
     }
     const outcome = await withLock(
-      files,
+      target,
       async () => {
         const now = await loadPending(files);
         if (now?.id !== id) return "confirmed" as const;
-        if (Date.parse(now.deadline) > Date.now()) return "later" as const;
+        if (Date.parse(now.deadline) > host.now()) return "later" as const;
         await revertOrThrow(target, now);
         return "reverted" as const;
       },

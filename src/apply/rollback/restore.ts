@@ -225,7 +225,7 @@ export async function restoreTo(
   if (failures.length > 0) return failures;
   await writeRecordText(files, snapshot.record ?? undefined);
   await clearJournal(files);
-  if (pending) await clearPending(files, pending);
+  if (pending) await clearPending(target, pending);
   return [];
 }
 

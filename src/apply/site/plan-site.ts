@@ -106,7 +106,7 @@ export async function planSite(
     record,
     recordText: read?.text,
     journal,
-    interrupted: interruptedBy(journal),
+    interrupted: interruptedBy(journal, target.host),
     wanted,
   };
 }

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { SiteState } from "../../compile/desired.js";
 import { NetpolError } from "../../errors.js";
 import { diff } from "../../plan/diff.js";
@@ -23,12 +22,13 @@ export async function verify(
   wanted: LiveWanted,
   before: LiveState,
 ): Promise<LiveState> {
-  const giveUp = Date.now() + VERIFY_MS;
+  const { host } = target;
+  const giveUp = host.now() + VERIFY_MS;
   for (;;) {
     const after = await readAfter(target.runner, wanted, before, plan, { desired, owned });
     const left = diff(desired, after, ownershipAfter(owned, desired, plan, after)).changes;
     if (left.length === 0) return after;
-    if (Date.now() >= giveUp) {
+    if (host.now() >= giveUp) {
       const what = left.map((c) => describeChange(c, plan.protocol)).join("; ");
       throw new NetpolError(
         "NETPOL_E_VERIFY_FAILED",
@@ -37,6 +37,6 @@ export async function verify(
         { details: { step: "verify" } },
       );
     }
-    await sleep(200);
+    await host.sleep(200);
   }
 }

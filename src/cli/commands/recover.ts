@@ -9,11 +9,14 @@ export function registerRecover(program: Command): void {
       .command("recover")
       .description("set unreadable state files (record, journal, pending, lock) aside"),
   ).action(async (opts: TargetOptions) => {
-    const { files } = targetFrom(opts);
-    const report = await recoverState(files);
+    const target = targetFrom(opts);
+    const report = await recoverState(target);
     if (report.length === 0) process.stdout.write("every state file is readable; nothing to do\n");
     for (const line of report) process.stdout.write(`${line}\n`);
-    const apply = commandLine({ verb: "apply", args: ["FILE", "--site", "SITE"] }, files.naming);
+    const apply = commandLine(
+      { verb: "apply", args: ["FILE", "--site", "SITE"] },
+      target.files.naming,
+    );
     if (report.length > 0) process.stdout.write(`now run \`${apply}\` with the policy to keep\n`);
   });
 }
