@@ -16,10 +16,9 @@ import { readUpstreams } from "../system/caddy/admin.js";
 import { type ForwardDrop, readForwardDrops } from "../system/nftables.js";
 import { probeTcp } from "../system/probe.js";
 import { VERSION } from "../version.js";
-import { type EgressHealthStatus, egressHealth } from "./egress-health.js";
+import { type EgressHealthStatus, egressHealth, HANDSHAKE_STALE_SECONDS } from "./egress-health.js";
 
-/** A peer's handshake older than this means the tunnel is down (WireGuard rekeys every 2 min). */
-export const HANDSHAKE_STALE_SECONDS = 180;
+export { HANDSHAKE_STALE_SECONDS } from "./egress-health.js";
 
 export interface PeerStatus {
   readonly site: string | null;
