@@ -1,3 +1,4 @@
+import type { NextCommand } from "./next-command.js";
 import type { LocatedDiagnostic } from "./policy/diagnostic.js";
 
 /**
@@ -103,6 +104,8 @@ export interface ErrorDetails {
   readonly recovery?: string;
   /** The code another site's `netpol serve` answered with (NETPOL_E_REMOTE_FAILED). */
   readonly remoteCode?: string;
+  /** The netpol command to run next, structured; the CLI prints it with the options given. */
+  readonly next?: NextCommand;
 }
 
 export class NetpolError extends Error {

@@ -51,10 +51,10 @@ async function buildProgram(commandName: string | undefined): Promise<Command> {
 }
 
 /** User mistakes print one clear message, and the command that fixes them; only bugs a stack. */
-function reportError(err: unknown, json: boolean): number {
+function reportError(err: unknown, args: readonly string[]): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 1;
   if (err instanceof NetpolError) {
-    if (json) {
+    if (args.includes("--json")) {
       process.stdout.write(`${JSON.stringify(errorDocument(err), null, 2)}\n`);
       return err.exitCode;
     }
@@ -62,7 +62,7 @@ function reportError(err: unknown, json: boolean): number {
     const code = err.code === "NETPOL_E_REMOTE_FAILED" ? `${err.code}: ` : "";
     process.stderr.write(`${paint(process.stderr, "red", "netpol:")} ${code}${err.message}\n`);
     for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
-    const fix = fixFor(err);
+    const fix = fixFor(err, args);
     if (fix) process.stderr.write(`netpol: ${fix}\n`);
     return err.exitCode;
   }
@@ -85,5 +85,5 @@ try {
   const program = await buildProgram(args[0]);
   await program.parseAsync(process.argv);
 } catch (err) {
-  process.exitCode = reportError(err, args.includes("--json"));
+  process.exitCode = reportError(err, args);
 }

@@ -1,9 +1,9 @@
+import { fromFile } from "../apply/source/file.js";
+import { fromInForce } from "../apply/source/in-force.js";
 import type { PolicyInput } from "../apply/source/input.js";
-import { policyInput } from "../apply/state/compiled-cache.js";
-import { loadRecord, recordPath } from "../apply/state/record.js";
+import { recordPath } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
-import { readPolicyInput } from "./policy-input.js";
 
 /**
  * Where key and token files are looked up when no policy file says (the policy's own directory
@@ -28,23 +28,18 @@ export async function readPolicyInForce(
   target: Target,
   opts: { readonly site?: string; readonly keyDir?: string },
 ): Promise<PolicyInput> {
-  const record = await loadRecord(target.files);
-  if (!record)
+  const found = await fromInForce(target.files, opts.keyDir ?? DEFAULT_KEY_DIR);
+  if (!found)
     throw new NetpolError(
       "NETPOL_E_NO_POLICY",
       `no policy is in force on ${target.files.scope} (no ${recordPath(target.files)}); apply one first: \`netpol apply FILE --site SITE\``,
     );
-  if (opts.site !== undefined && opts.site !== record.site)
+  if (opts.site !== undefined && opts.site !== found.record.site)
     throw new NetpolError(
       "NETPOL_E_USAGE",
-      `the policy in force on ${target.files.scope} is site ${record.site}'s, not ${opts.site}'s`,
+      `the policy in force on ${target.files.scope} is site ${found.record.site}'s, not ${opts.site}'s`,
     );
-  return policyInput(target.files, {
-    text: record.policyText,
-    file: "policy in force",
-    site: record.site,
-    keyDir: opts.keyDir ?? DEFAULT_KEY_DIR,
-  });
+  return found.policy;
 }
 
 /**
@@ -69,6 +64,5 @@ export function choosePolicy(
   const site = opts.site;
   if (site === undefined)
     throw new NetpolError("NETPOL_E_USAGE", "--site is needed: a policy holds every site");
-  return () =>
-    readPolicyInput(file, { site, ...(opts.keyDir ? { keyDir: opts.keyDir } : {}) }, target);
+  return () => fromFile(target.files, file, { site, keyDir: opts.keyDir });
 }
