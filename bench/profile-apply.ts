@@ -45,6 +45,7 @@ try {
         );
       }
     },
+    start: (tool, args, options) => inner.start(tool, args, options),
   };
   const target = targetOf(runner, path.join(dir, "state"));
   for (const [what, p] of [

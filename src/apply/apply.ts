@@ -23,6 +23,7 @@ import { execute } from "./execute.js";
 import { currentOwnership, isMarked, ownershipAfter } from "./ownership.js";
 import { checkProtocol } from "./protocol.js";
 import {
+  type LiveReader,
   type LiveWanted,
   ownedNames,
   readAfter,
@@ -101,6 +102,7 @@ export async function planSite(
   source: PolicySource,
   /** An apply keeps what its rollback needs from the read (WireGuard configs). */
   forApply = false,
+  readLiveState: LiveReader = readLiveWhile,
 ): Promise<Planned> {
   const files = target.files;
   // ip and nft, the slow part of the read, need only the protocol: they start first, and the
@@ -120,7 +122,7 @@ export async function planSite(
   });
   // Only this read keeps the WireGuard configs: the verify and rollback reads need none, and at
   // 10,000 peers each copy is megabytes of strings.
-  const live = readLiveWhile(
+  const live = readLiveState(
     target.runner,
     input.then(protocolOf),
     known.then((k) => ({ ...k.wanted, wireguardConfigs: forApply })),
@@ -156,6 +158,9 @@ export interface ApplyResult {
   readonly notes: readonly string[];
   /** The revert armed by `--confirm`, if any. */
   readonly pending: Pending | undefined;
+  /** The state the site was compiled to, and the live state read (after a change: verified). */
+  readonly desired: SiteState;
+  readonly live: LiveState;
 }
 
 export interface ApplyOptions {
@@ -166,6 +171,13 @@ export interface ApplyOptions {
    * written, under the apply's lock, so no apply can start between the two and lose its record.
    */
   readonly forget?: boolean;
+  /** How the plan reads the live state (a resident process: what changed since its last read). */
+  readonly read?: LiveReader;
+  /**
+   * Asked once the plan is made, before anything changes: false gives the apply up as busy
+   * (NETPOL_E_LOCKED), nothing changed. A resident process lets a reaction go first this way.
+   */
+  readonly proceed?: () => boolean;
 }
 
 /** Links and wireguard-go settle asynchronously: the read-back gets this long to agree. */
@@ -212,9 +224,11 @@ export async function applySite(
       // A pending revert is settled (perhaps reverted) only for a policy that validated.
       const settled = await settlePending(target, input);
       if (settled) notes.push(settled);
-      const planned = await planSite(target, input, true);
+      const planned = await planSite(target, input, true, options.read);
       const policy = await input();
       const { desired, owned, plan, record, journal, interrupted, wanted } = planned;
+      if (options.proceed && !options.proceed())
+        throw new NetpolError("NETPOL_E_LOCKED", "a change made by this process came first");
       if (plan.conflicts.length > 0) {
         throw new NetpolError(
           "NETPOL_E_FOREIGN_STATE",
@@ -247,7 +261,7 @@ export async function applySite(
         if (!same || options.forget) await writeRecordText(files, keptText(kept, live.links));
         await clearJournal(files);
         await keepCache();
-        return { plan, changed: false, record: kept, notes, pending: undefined };
+        return { plan, changed: false, record: kept, notes, pending: undefined, desired, live };
       }
       const snapshot = await takeSnapshot(target.runner, {
         live,
@@ -286,7 +300,15 @@ export async function applySite(
           pending && options.confirm
             ? await restartDeadline(target, pending, options.confirm.seconds)
             : undefined;
-        return { plan, changed: true, record: applied, notes, pending: armed };
+        return {
+          plan,
+          changed: true,
+          record: applied,
+          notes,
+          pending: armed,
+          desired,
+          live: after,
+        };
       } catch (err) {
         throw await rollBack(target, err, { snapshot, owned, plan, created, wanted, pending });
       }

@@ -30,6 +30,7 @@ function withProgress(inner: Runner): { runner: Runner; done: () => void } {
         show();
         return inner.run(tool, args, options);
       },
+      start: (tool, args, options) => inner.start(tool, args, options),
     },
     done: () => process.stderr.write("\r\u001b[K"),
   };

@@ -4,6 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { NetpolError } from "../errors.js";
+import { type Session, spawnSession } from "./session.js";
+import type { WireguardControl } from "./wireguard-uapi.js";
 
 export interface RunOptions {
   /** Written to the tool's stdin (configs with keys go here, never into argv). */
@@ -27,8 +29,18 @@ export interface RunResult {
 export interface Runner {
   readonly netns: string | undefined;
   run(tool: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
-  /** How many processes this runner has started. */
+  /**
+   * Starts a tool that runs on beside netpol (`ip monitor`, `ip -batch -` on a pipe) in the
+   * same namespace, dying with netpol as every tool does.
+   */
+  start(tool: string, args: readonly string[], options?: { readonly step?: string }): Session;
+  /** How many processes this runner has started, with run or start. */
   readonly spawned: number;
+  /**
+   * WireGuard's control sockets, where netpol keeps them open (a resident process): reads and
+   * changes of WireGuard interfaces then cost no `wg` process.
+   */
+  readonly wireguard?: WireguardControl;
 }
 
 /** Hides anything that looks like a WireGuard key before it reaches a message or a log. */
@@ -119,13 +131,16 @@ function readSpool(fd: number): string {
  */
 export function createRunner(netns?: string): Runner {
   let spawned = 0;
+  const argvOf = (tool: string, args: readonly string[]) =>
+    netns ? ["ip", "netns", "exec", netns, tool, ...args] : [tool, ...args];
+  const env = { LC_ALL: "C", PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` };
   return {
     netns,
     get spawned() {
       return spawned;
     },
     async run(tool, args, options = {}) {
-      const argv = netns ? ["ip", "netns", "exec", netns, tool, ...args] : [tool, ...args];
+      const argv = argvOf(tool, args);
       spawned++;
       // A tool dies with netpol (parent-death signal): a killed apply leaves no `ip -batch`
       // running on behind the next one, which has taken its stale lock over.
@@ -135,7 +150,7 @@ export function createRunner(netns?: string): Runner {
         // execa hands any descriptor to spawn(2); its types name only 1 and 2.
         ...(spool !== undefined ? ({ stdout: spool } as unknown as { stdout: 1 }) : {}),
         reject: false,
-        env: { LC_ALL: "C", PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` },
+        env,
         extendEnv: true,
       });
       const stdout = spool === undefined ? (run.stdout ?? "") : readSpool(spool);
@@ -147,6 +162,11 @@ export function createRunner(netns?: string): Runner {
         throw toolFailed(tool, args, netns, options, run.exitCode, said);
       }
       return { stdout, stderr: run.stderr };
+    },
+    start(tool, args) {
+      spawned++;
+      const argv = ["setpriv", "--pdeathsig", "KILL", ...argvOf(tool, args)];
+      return spawnSession(argv, { ...process.env, ...env });
     },
   };
 }

@@ -26,6 +26,7 @@ export function failingWhen(
       fails(tool, args, options)
         ? Promise.reject(new NetpolError("NETPOL_E_TOOL_FAILED", `injected failure in ${what}`))
         : inner.run(tool, args, options),
+    start: (tool, args, options) => inner.start(tool, args, options),
   };
 }
 

@@ -134,6 +134,7 @@ describeLive("HTTP services published by hostname through the VPS's Caddy", () =
         const input = JSON.stringify({ ...request, body: JSON.stringify(config) });
         return real.run(tool, args, { ...options, input });
       },
+      start: (tool, args, options) => real.start(tool, args, options),
     };
     const withMore = (t: string) =>
       withWiki()(t) +

@@ -1,16 +1,12 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
-import { applySite } from "../../apply/apply.js";
-import type { PolicyInput } from "../../apply/source/input.js";
-import { policyInput } from "../../apply/state/compiled-cache.js";
-import { loadRecord } from "../../apply/state/record.js";
-import { type Round, watchLinks } from "../../apply/watch.js";
 import { NetpolError } from "../../errors.js";
+import type { Stamped } from "../../resident/events.js";
+import { inForceFeed } from "../../resident/policy-feed.js";
+import { Resident } from "../../resident/resident.js";
+import { UapiClient } from "../../system/wireguard-uapi.js";
 import { type OutputOptions, outputOptions } from "../output.js";
 import { readPolicyInput } from "../policy-input.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
-
-const BUSY = new Set(["NETPOL_E_LOCKED", "NETPOL_E_CONFIRM_PENDING"]);
 
 interface WatchOptions extends TargetOptions, OutputOptions {
   site: string;
@@ -18,16 +14,40 @@ interface WatchOptions extends TargetOptions, OutputOptions {
   interval: string;
 }
 
+/** One line per event: the event as JSON with --json, a sentence otherwise (none for some). */
+function describe(e: Stamped): string | undefined {
+  switch (e.event) {
+    case "watching":
+      return `watching links${e.netns ? ` in netns ${e.netns}` : ""}`;
+    case "applied":
+      return `applied ${e.changes} changes`;
+    case "note":
+      return `note: ${e.note}`;
+    case "error":
+      return e.message;
+    case "reaction":
+      return `${e.trigger}: ${e.changes} routes back in ${e.ms} ms`;
+    case "confirmed":
+      return `confirmed: the site holds the policy after ${e.after}`;
+    case "link":
+      return undefined;
+  }
+}
+
 export function registerWatch(program: Command): void {
   targetOptions(
     outputOptions(program.command("watch"))
       .description(
-        "apply, then re-apply the policy in force whenever links change (puts egress routes back when a tunnel returns) and every --interval seconds (puts proxy routes back into a restarted Caddy)",
+        "apply, then hold the site to the policy in force: routes through a device are put back the moment it returns, links changing and every --interval seconds reconcile (puts proxy routes back into a restarted Caddy)",
       )
       .argument("<policy>", "policy file (YAML)")
       .requiredOption("--site <name>", "site this machine (or namespace) is")
       .option("--key-dir <dir>", "directory holding the private key files (default: the policy's)")
-      .option("--interval <seconds>", "also re-apply this often; 0: only on link changes", "30"),
+      .option(
+        "--interval <seconds>",
+        "also read everything again and reconcile this often; 0: only on link changes",
+        "30",
+      ),
   ).action(async (file: string, opts: WatchOptions) => {
     const seconds = Number(opts.interval);
     if (!(Number.isInteger(seconds) && seconds >= 0))
@@ -38,51 +58,31 @@ export function registerWatch(program: Command): void {
     const target = targetFrom(opts);
     // The file watch starts with: the state its last apply compiled, when that is this file.
     const started = await readPolicyInput(file, opts, target);
+    const wireguard = new UapiClient();
+    const resident = new Resident({
+      target,
+      // After the first round, the policy in force: an operator's `netpol apply` is followed.
+      feed: inForceFeed(target, started),
+      by: whoAmI("watch"),
+      intervalMs: seconds * 1000,
+      wireguard,
+    });
     // A long-running command reports events, one line each (one JSON object each with --json).
-    const event = (stream: NodeJS.WriteStream, text: string, json: Record<string, unknown>) => {
-      const time = new Date().toISOString();
-      stream.write(opts.json ? `${JSON.stringify({ time, ...json })}\n` : `${time} ${text}\n`);
-    };
-    // After the first round, the policy is whatever the last apply put in force: an operator's
-    // `netpol apply` of another policy is followed, not undone.
-    // Its compiled state is cached by the apply that put it in force (apply/policy-cache), so
-    // a round that finds nothing to do does not validate the policy again.
-    const inForce = async (): Promise<PolicyInput> => {
-      const files = target.files;
-      const record = await loadRecord(files);
-      if (!record) return started;
-      const { policyText: text, site } = record;
-      return policyInput(files, { text, file: "policy in force", site, keyDir: started.keyDir });
-    };
-    const converge = async (policy: () => Promise<PolicyInput> = inForce): Promise<Round> => {
-      try {
-        // Read under the apply's lock: an apply that lands meanwhile is followed, not undone.
-        const r = await applySite(target, policy, whoAmI("watch"));
-        const changes = r.plan.changes.length;
-        for (const note of r.notes) event(process.stdout, `note: ${note}`, { event: "note", note });
-        if (r.changed && !opts.quiet)
-          event(process.stdout, `applied ${changes} changes`, { event: "applied", changes });
-        return "done";
-      } catch (err) {
-        // Another apply holds the site: this round is tried again once it is free.
-        if (err instanceof NetpolError && BUSY.has(err.code)) return "busy";
-        const message = err instanceof Error ? err.message : String(err);
-        const code = err instanceof NetpolError ? err.code : "NETPOL_E_INTERNAL";
-        event(process.stderr, message, { event: "error", code, message });
-        return "failed";
-      }
-    };
+    resident.bus.on((e) => {
+      const problem = e.event === "error";
+      if (opts.quiet && !problem && e.event !== "note") return;
+      const text = opts.json ? JSON.stringify(e) : describe(e);
+      if (text === undefined) return;
+      (problem ? process.stderr : process.stdout).write(
+        opts.json ? `${text}\n` : `${e.time} ${text}\n`,
+      );
+    });
     const stop = new AbortController();
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
-    const watching = watchLinks(opts.netns, () => converge(), stop.signal);
-    while ((await converge(async () => started)) === "busy") await sleep(250);
-    if (!opts.quiet) {
-      const where = opts.netns ? ` in netns ${opts.netns}` : "";
-      event(process.stdout, `watching links${where}`, { event: "watching" });
+    try {
+      await resident.run(stop.signal, started);
+    } finally {
+      wireguard.close();
     }
-    // A restarted Caddy sends no link event: its lost routes are found by looking again.
-    const timer = seconds > 0 ? setInterval(() => void converge(), seconds * 1000) : undefined;
-    stop.signal.addEventListener("abort", () => clearInterval(timer));
-    await watching;
   });
 }

@@ -3,6 +3,7 @@ import { type Runner, toolFailed, toolMissing } from "../../../src/system/runner
 import { ip } from "./ip.js";
 import { type KernelFeatures, THIS_MACHINE } from "./links.js";
 import { nft } from "./nft.js";
+import { batchSession, FakeSession, monitorLines, routingOf } from "./sessions.js";
 import { type KernelState, PROTO, TABLE, type ToolResult } from "./state.js";
 import { deviceSysctls, GLOBAL_SYSCTLS, sysctl } from "./sysctl.js";
 import { wg, wireguardGo } from "./wg.js";
@@ -47,11 +48,48 @@ function freshNamespace(): KernelState {
  */
 export class FakeKernel {
   state: KernelState = freshNamespace();
+  /** The `ip monitor` sessions running: each is told of every change. */
+  private readonly monitors = new Set<FakeSession>();
 
   constructor(readonly features: KernelFeatures = THIS_MACHINE) {}
 
   /** Runs one tool; unknown tools answer undefined, as a missing binary would. */
   exec(tool: string, args: readonly string[], input = ""): ToolResult | undefined {
+    if (this.monitors.size === 0) return this.execQuietly(tool, args, input);
+    const before = routingOf(this.state);
+    const result = this.execQuietly(tool, args, input);
+    const lines = monitorLines(before, this.state);
+    if (lines.length > 0) for (const m of this.monitors) m.print(`${lines.join("\n")}\n`);
+    return result;
+  }
+
+  /**
+   * A tool that runs on: `ip -o monitor …` or `ip [options] -batch -`. Anything else exits at
+   * once with nothing said, as a tool the fake does not know.
+   */
+  startSession(tool: string, args: readonly string[]): FakeSession {
+    if (tool === "ip" && args.includes("monitor")) {
+      const session: FakeSession = new FakeSession(undefined, () => this.monitors.delete(session));
+      this.monitors.add(session);
+      return session;
+    }
+    const batch = args.indexOf("-batch");
+    if (tool === "ip" && batch >= 0 && args[batch + 1] === "-") {
+      return batchSession(
+        (line) => this.exec("ip", args, line) ?? { stdout: "", stderr: "", exitCode: 127 },
+        args.includes("-force"),
+      );
+    }
+    const session = new FakeSession();
+    session.exit(127);
+    return session;
+  }
+
+  private execQuietly(
+    tool: string,
+    args: readonly string[],
+    input: string,
+  ): ToolResult | undefined {
     switch (tool) {
       case "ip": {
         const holder = {
@@ -129,6 +167,10 @@ export class FakeKernel {
         if (r.exitCode !== 0)
           throw toolFailed(tool, args, netns, options, r.exitCode, r.stderr || r.stdout);
         return { stdout: trim(r.stdout), stderr: trim(r.stderr) };
+      },
+      start: (tool, args) => {
+        spawned++;
+        return this.startSession(tool, args);
       },
     };
   }
