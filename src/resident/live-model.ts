@@ -11,13 +11,16 @@ import type { NetlinkEvent } from "../system/iproute2/monitor.js";
  * - addresses, routes and rules: any event about them (or a link that went, taking its routes
  *   along without a word) marks them stale, and the next reconcile reads them again through
  *   the resident's `ip -batch` session, which costs no process;
- * - nftables, WireGuard, sysctls and Caddy send no events here: they are what the last full
- *   read or netpol's own verified apply found, read again by the periodic full reconcile (and
- *   WireGuard whenever an apply needs its configs: its control socket costs no process).
+ * - nftables, WireGuard, sysctls, Caddy and the listening sockets send no events here: they
+ *   are what the last full read or netpol's own verified apply found, read again by the
+ *   periodic full reconcile (WireGuard whenever an apply needs its configs: its control socket
+ *   costs no process; the sockets for each new policy, which may publish ports).
  */
 export class LiveModel {
   private held: { readonly state: LiveState; readonly wanted: LiveWanted } | undefined;
   private ipStale = true;
+  /** Sockets send no event: a new policy (which may publish ports) reads them again. */
+  private socketsStale = true;
   private readonly up = new Map<string, boolean>();
 
   /** Takes one netlink event in; says which link came up, if one did. */
@@ -41,10 +44,16 @@ export class LiveModel {
     return this.up.get(name) ?? false;
   }
 
+  /** The listening sockets are read again at the next reconcile (a new policy may need ports). */
+  socketsChanged(): void {
+    this.socketsStale = true;
+  }
+
   /** Everything is read from the tools at the next reconcile (the periodic full one). */
   forget(): void {
     this.held = undefined;
     this.ipStale = true;
+    this.socketsStale = true;
   }
 
   /** The state an apply verified (or read and found in order): what the model holds now. */
@@ -72,9 +81,11 @@ export class LiveModel {
         parts.add("nft");
       if (!covers(held.wanted.sysctlKeys, want.sysctlKeys)) parts.add("sysctls");
       if (held.wanted.proxyAdmin !== want.proxyAdmin) parts.add("proxy");
+      if (want.listeners && (!held.wanted.listeners || this.socketsStale)) parts.add("sockets");
     }
     // Stale from the moment the read is asked for: an event during it counts for the next.
     if (parts.has("ip")) this.ipStale = false;
+    if (parts.has("sockets")) this.socketsStale = false;
     try {
       const state = await readParts(runner, p, want, parts, held?.state);
       this.settle(state, want);

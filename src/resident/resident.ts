@@ -115,6 +115,7 @@ export class Resident {
 
   /** Applies a policy through the resident (serve's POST /apply, the agent's new policy). */
   apply(source: PolicySource, by: string, options: ApplyOptions = {}): Promise<ApplyResult> {
+    this.model.socketsChanged();
     return this.turns.run(async () => {
       const result = await applySite(this.target, source, by, {
         ...options,

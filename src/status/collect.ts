@@ -58,6 +58,8 @@ export interface SiteStatus {
   } | null;
   readonly tunnels: readonly {
     readonly interface: string;
+    /** The device is up: one set down carries nothing, whatever its last handshake says. */
+    readonly up: boolean;
     readonly listenPort: number;
     readonly peers: readonly PeerStatus[];
   }[];
@@ -86,12 +88,18 @@ export interface SiteStatus {
   }[];
 }
 
-function peers(intent: Intent, live: LiveState, now: number): SiteStatus["tunnels"] {
+function peers(
+  intent: Intent,
+  live: LiveState,
+  upLinks: ReadonlySet<string>,
+  now: number,
+): SiteStatus["tunnels"] {
   const siteOfKey = new Map(
     intent.tunnels.flatMap((t) => t.members.map((m) => [m.publicKey, m.site] as const)),
   );
   return live.wireguard.map((w) => ({
     interface: w.name,
+    up: upLinks.has(w.name),
     listenPort: w.listenPort,
     peers: w.peers.map((p) => ({
       site: siteOfKey.get(p.publicKey) ?? null,
@@ -185,7 +193,9 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   ]);
   const siteIntent = intent.sites.find((s) => s.name === site);
   const groups = siteIntent ? siteMarks(intent.settings, siteIntent).groups : [];
-  const tunnels = peers(intent, live, now);
+  // Built once for every tunnel and egress: at 10,000 egresses a scan per egress is quadratic.
+  const upLinks = new Set(live.links.filter((l) => l.up).map((l) => l.name));
+  const tunnels = peers(intent, live, upLinks, now);
   // Built once, as the look-ups below: a site may publish thousands of services.
   const freshDevices = new Set(
     tunnels
@@ -236,8 +246,6 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
         : {}),
     };
   });
-  // Built once for every egress: at 10,000 egresses a scan per egress is quadratic.
-  const upLinks = new Set(live.links.filter((l) => l.up).map((l) => l.name));
   const liveRoutes = new Set(live.routes.owned.map(routeKey));
   const unroutedDevices = new Set(
     desired.routes.flatMap((r) =>

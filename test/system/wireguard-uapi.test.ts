@@ -159,7 +159,7 @@ describeLive("WireGuard over wireguard-go's control socket", () => {
       }));
     expect(sorted(read.live)).toEqual(sorted(byWg.live));
     const peersOf = (configs: ReadonlyMap<string, string> | undefined) =>
-      parseWgConfig(configs?.get(name) ?? "").peers.sort((x, y) =>
+      [...parseWgConfig(configs?.get(name) ?? "").peers].sort((x, y) =>
         x.publicKey.localeCompare(y.publicKey),
       );
     expect(peersOf(read.configs)).toEqual(peersOf(byWg.configs));

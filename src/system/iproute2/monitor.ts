@@ -42,3 +42,32 @@ export function startMonitor(runner: Runner, onEvent: (event: NetlinkEvent) => v
   });
   return session;
 }
+
+/**
+ * Calls `changed` once a burst of events has settled (`settleMs` without another: a device and
+ * its addresses coming back is one change), until `signal` aborts; a monitor that stops is
+ * started again. For a reader that only needs to know that something changed.
+ */
+export function followChanges(
+  runner: Runner,
+  changed: () => void,
+  signal: AbortSignal,
+  settleMs = 100,
+): void {
+  let settle: NodeJS.Timeout | undefined;
+  const start = (): void => {
+    if (signal.aborted) return;
+    const session = startMonitor(runner, () => {
+      clearTimeout(settle);
+      settle = setTimeout(changed, settleMs);
+    });
+    const stop = () => session.stop();
+    signal.addEventListener("abort", stop, { once: true });
+    void session.exited.then(() => {
+      signal.removeEventListener("abort", stop);
+      if (!signal.aborted) setTimeout(start, 1000);
+    });
+  };
+  signal.addEventListener("abort", () => clearTimeout(settle), { once: true });
+  start();
+}
