@@ -18,8 +18,11 @@ export type ResidentEvent =
       readonly changes: number;
       readonly ms: number;
     }
-  /** A reconcile found the site as the policy says, after a reaction or on its own. */
-  | { readonly event: "confirmed"; readonly after: string }
+  /**
+   * A reconcile found the site as the policy says after a reaction; `processes` is how many
+   * the reaction and its confirmation started between them.
+   */
+  | { readonly event: "confirmed"; readonly after: string; readonly processes: number }
   /** An apply through the resident changed the site. */
   | { readonly event: "applied"; readonly changes: number; readonly by: string }
   /** Something the operator should know: an interrupted apply finished, a revert. */

@@ -1,8 +1,10 @@
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type ApplyOptions, type ApplyResult, applySite } from "../apply/apply.js";
+import { type ApplyOptions, type ApplyResult, applySite, planSite } from "../apply/apply.js";
 import type { PolicyInput, PolicySource } from "../apply/source/input.js";
 import { withLock } from "../apply/state/lock.js";
+import { loadPending } from "../apply/state/pending.js";
+import { isRunning } from "../apply/state/process-identity.js";
 import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
 import { type NetlinkEvent, startMonitor } from "../system/iproute2/monitor.js";
@@ -58,8 +60,8 @@ export class Resident {
   readonly target: Target;
   private readonly runner: SessionRunner;
   private prepared: ReadonlyMap<string, PreparedChange> = new Map();
-  /** Reactions made since the last reconcile, which the next one confirms. */
-  private unconfirmed: string[] = [];
+  /** Reactions made since the last reconcile, which the next one confirms; processes then. */
+  private unconfirmed: { readonly trigger: string; readonly spawned: number }[] = [];
   /** One apply at a time in this process (reactions first); the lock keeps other processes out. */
   private readonly turns = new Turns();
   private dirty = false;
@@ -129,6 +131,7 @@ export class Resident {
   /** Carries out a change computed ahead, under the apply's lock; then a reconcile confirms it. */
   async carryOut(change: PreparedChange, since = performance.now()): Promise<boolean> {
     const { ip4, ip6, trigger } = change;
+    const spawned = this.runner.spawned;
     const step = "reaction";
     const write = async () => {
       if (ip4.length > 0)
@@ -151,7 +154,7 @@ export class Resident {
     }
     const ms = Math.round((performance.now() - since) * 10) / 10;
     this.bus.emit({ event: "reaction", trigger, changes: ip4.length + ip6.length, ms });
-    this.unconfirmed.push(trigger);
+    this.unconfirmed.push({ trigger, spawned });
     this.wake();
     return true;
   }
@@ -210,13 +213,25 @@ export class Resident {
   private async reconcile(source: () => Promise<PolicyInput>): Promise<Round> {
     const confirming = this.unconfirmed;
     this.unconfirmed = [];
+    const confirmed = () => {
+      for (const { trigger, spawned } of confirming) {
+        const processes = this.runner.spawned - spawned;
+        this.bus.emit({ event: "confirmed", after: trigger, processes });
+      }
+    };
     try {
+      // Most reconciles find nothing to do: they look without the apply's lock, so an
+      // operator's `netpol apply` meanwhile is not refused; only a change takes it.
+      if (await this.inOrder(source)) {
+        confirmed();
+        return "done";
+      }
       const result = await applySite(this.target, source, this.opts.by, {
         read: this.model.read,
         proceed: () => !this.turns.urgentWaiting,
       });
       this.took(result);
-      for (const after of confirming) this.bus.emit({ event: "confirmed", after });
+      confirmed();
       return "done";
     } catch (err) {
       this.unconfirmed.push(...confirming);
@@ -224,6 +239,27 @@ export class Resident {
       this.failed(err);
       return "failed";
     }
+  }
+
+  /**
+   * Whether the site holds `source`'s policy as the last apply recorded it, with nothing to
+   * change and nothing left to settle (an interrupted apply, an unconfirmed one whose timer
+   * is gone): then there is nothing to apply.
+   */
+  private async inOrder(source: () => Promise<PolicyInput>): Promise<boolean> {
+    const pending = await loadPending(this.target.files);
+    if (pending && !(pending.timer && isRunning(pending.timer))) return false;
+    const planned = await planSite(this.target, source, false, this.model.read);
+    const policy = await source();
+    const { plan, record, interrupted, desired } = planned;
+    const recorded =
+      record?.policyHash === policy.hash &&
+      record.site === policy.site &&
+      record.protocol === desired.protocol;
+    if (!recorded || interrupted || plan.changes.length > 0 || plan.conflicts.length > 0)
+      return false;
+    this.prepared = deviceReturns(desired);
+    return true;
   }
 
   /** What an apply leaves the resident: the live state it verified, the reactions of its policy. */

@@ -28,7 +28,7 @@ function describe(e: Stamped): string | undefined {
     case "reaction":
       return `${e.trigger}: ${e.changes} routes back in ${e.ms} ms`;
     case "confirmed":
-      return `confirmed: the site holds the policy after ${e.after}`;
+      return `confirmed: the site holds the policy after ${e.after} (${e.processes} processes)`;
     case "link":
       return undefined;
   }
