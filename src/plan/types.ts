@@ -93,6 +93,8 @@ export interface Plan {
   readonly waiting: readonly string[];
   /** Foreign state in the way: apply refuses while any is listed. */
   readonly conflicts: readonly string[];
+  /** Foreign state that defeats the policy without blocking the apply, each with its fix. */
+  readonly warnings: readonly string[];
   /** Present when a proxy route changes. */
   readonly proxy?: ProxyWrite;
 }

@@ -1,4 +1,4 @@
-import { type LiveReader, type LiveWanted, type Part, readParts } from "../apply/read-live.js";
+import { type LiveReader, type LiveWanted, type Part, readParts } from "../apply/site/read-live.js";
 import type { LiveState } from "../plan/types.js";
 import type { NetlinkEvent } from "../system/iproute2/monitor.js";
 

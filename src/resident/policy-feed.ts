@@ -1,14 +1,14 @@
 import { stat } from "node:fs/promises";
+import { fromInForce } from "../apply/source/in-force.js";
 import type { PolicyInput } from "../apply/source/input.js";
-import { policyInput } from "../apply/state/compiled-cache.js";
-import { loadRecord, recordPath } from "../apply/state/record.js";
+import { recordPath } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
 
 /**
  * Where a resident's policy comes from. `current()` is the policy the site is to hold now,
- * asked for at each reconcile (under the apply's lock, so an apply that lands meanwhile is
- * followed, not undone). A feed that learns of a new policy by itself (etcd's watch, in the
- * fleet agent) calls `changed` so the resident reconciles at once instead of at its interval.
+ * asked for at each reconcile (so an apply that lands meanwhile is followed, not undone). A feed
+ * that learns of a new policy by itself (etcd's watch, in the fleet agent) calls `changed` so
+ * the resident reconciles at once instead of at its interval.
  */
 export interface PolicyFeed {
   current(): Promise<PolicyInput>;
@@ -32,18 +32,7 @@ export function inForceFeed(target: Target, started: PolicyInput): PolicyFeed {
         () => undefined,
       );
       if (file !== undefined && last?.file === file) return last.input;
-      const record = await loadRecord(target.files);
-      if (!record) return started;
-      const { policyText: text, site } = record;
-      const input =
-        last?.input.hash === record.policyHash && last.input.site === site
-          ? last.input
-          : await policyInput(target.files, {
-              text,
-              file: "policy in force",
-              site,
-              keyDir: started.keyDir,
-            });
+      const input = (await fromInForce(target.files, started.keyDir))?.policy ?? started;
       if (file !== undefined) last = { file, input };
       return input;
     },

@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type ApplyOptions, type ApplyResult, applySite, planSite } from "../apply/apply.js";
+import { type ApplyOptions, type ApplyResult, applySite } from "../apply/apply.js";
+import { planSite } from "../apply/site/plan-site.js";
 import type { PolicyInput, PolicySource } from "../apply/source/input.js";
 import { withLock } from "../apply/state/lock.js";
 import { loadPending } from "../apply/state/pending.js";
@@ -41,6 +42,11 @@ export interface ResidentOptions {
   readonly intervalMs: number;
   /** WireGuard's control sockets; without them, `wg` processes. */
   readonly wireguard?: WireguardControl;
+  /**
+   * Called after each reconcile that ended done, before the next: what follows the policy in
+   * force (failover's health supervisor) looks at it here.
+   */
+  readonly afterReconcile?: () => Promise<void>;
   readonly bus?: EventBus;
 }
 
@@ -73,7 +79,7 @@ export class Resident {
   constructor(private readonly opts: ResidentOptions) {
     this.bus = opts.bus ?? new EventBus();
     this.runner = withSessions(opts.target.runner, opts.wireguard);
-    this.target = { runner: this.runner, files: opts.target.files };
+    this.target = { ...opts.target, runner: this.runner };
   }
 
   /**
@@ -143,7 +149,7 @@ export class Resident {
       // Ahead of any reconcile of this process (one under way gives way before it changes
       // anything), and under the apply's lock against other processes'.
       await this.turns.run(
-        () => withLock(this.target.files, write, { command: `reaction (${this.opts.by})` }),
+        () => withLock(this.target, write, { command: `reaction (${this.opts.by})` }),
         true,
       );
     } catch (err) {
@@ -211,6 +217,12 @@ export class Resident {
   }
 
   private async reconcile(source: () => Promise<PolicyInput>): Promise<Round> {
+    const round = await this.reconcileOnce(source);
+    if (round === "done") await this.opts.afterReconcile?.().catch((err) => this.failed(err));
+    return round;
+  }
+
+  private async reconcileOnce(source: () => Promise<PolicyInput>): Promise<Round> {
     const confirming = this.unconfirmed;
     this.unconfirmed = [];
     const confirmed = () => {

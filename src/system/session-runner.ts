@@ -40,6 +40,7 @@ export function withSessions(inner: Runner, wireguard?: WireguardControl): Sessi
       return { stdout: printed.join("\n"), stderr: "" };
     },
     start: (tool, args, options) => inner.start(tool, args, options),
+    session: (tool, args, options) => inner.session(tool, args, options),
     close() {
       for (const s of sessions.values()) s.stop();
       sessions.clear();

@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { applySite, planSite } from "../../src/apply/apply.js";
+import { applySite } from "../../src/apply/apply.js";
+import { planSite } from "../../src/apply/site/plan-site.js";
 import { stateFile } from "../../src/apply/state/files.js";
 import { targetOf } from "../../src/apply/target.js";
 import { parsePolicy } from "../../src/policy/load.js";
@@ -59,6 +60,7 @@ function dying(kernel: FakeKernel, stateDir: string) {
       return inner.spawned;
     },
     run: (tool, args, options) => (spend() ? inner.run(tool, args, options) : never),
+    session: (tool, args, options) => inner.session(tool, args, options),
     start: (tool, args, options) => {
       const session = inner.start(tool, args, options);
       const guarded: Session = {

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { planSite } from "../../src/apply/apply.js";
+import { planSite } from "../../src/apply/site/plan-site.js";
 import type { PolicyInput } from "../../src/apply/source/input.js";
 import { describeLive } from "../support/layers.js";
 import { type CrashSite, crashSite } from "../support/state.js";

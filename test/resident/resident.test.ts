@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { planSite } from "../../src/apply/apply.js";
+import { planSite } from "../../src/apply/site/plan-site.js";
 import { targetOf } from "../../src/apply/target.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import type { Stamped } from "../../src/resident/events.js";

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
+import { watchLinks } from "../../apply/watch.js";
 import { NetpolError } from "../../errors.js";
 import { buildApp } from "../../server/app.js";
 import { readTokenFile } from "../../server/token.js";
-import { followChanges } from "../../system/iproute2/monitor.js";
 import { askStatus, controlSitesInForce } from "../all-sites.js";
 import { startRevertTimer } from "../revert-timer.js";
 import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
@@ -82,7 +82,18 @@ export function registerServe(program: Command): void {
           site: s.name,
           status: () => askStatus(target.runner, s, OTHER_SITE_TIMEOUT_MS),
         })),
-      linkChanges: (onChange, signal) => followChanges(target.runner, onChange, signal),
+      // A monitor that fails (the namespace went) leaves the page to its periodic reads.
+      linkChanges: (onChange, signal) =>
+        void watchLinks(
+          target.runner,
+          async () => {
+            onChange();
+            return "done";
+          },
+          signal,
+        ).catch((err: unknown) =>
+          process.stderr.write(`netpol: link monitor stopped: ${(err as Error).message}\n`),
+        ),
       dashboard: { background: true },
     });
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void app.close());

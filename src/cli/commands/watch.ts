@@ -1,11 +1,16 @@
 import type { Command } from "commander";
+import { fromFile } from "../../apply/source/file.js";
+import { loadInForce } from "../../apply/source/in-force.js";
 import { NetpolError } from "../../errors.js";
+import { describeHealthEvent } from "../../health/format.js";
+import type { HealthEvent } from "../../health/monitor.js";
+import { type Supervisor, superviseHealth } from "../../health/supervise.js";
 import type { Stamped } from "../../resident/events.js";
 import { inForceFeed } from "../../resident/policy-feed.js";
 import { Resident } from "../../resident/resident.js";
+import { createSpawner } from "../../system/spawner.js";
 import { UapiClient } from "../../system/wireguard-uapi.js";
 import { type OutputOptions, outputOptions } from "../output.js";
-import { readPolicyInput } from "../policy-input.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 interface WatchOptions extends TargetOptions, OutputOptions {
@@ -57,7 +62,35 @@ export function registerWatch(program: Command): void {
       );
     const target = targetFrom(opts);
     // The file watch starts with: the state its last apply compiled, when that is this file.
-    const started = await readPolicyInput(file, opts, target);
+    const started = await fromFile(target.files, file, opts);
+    const print = (problem: boolean, text: string, json: Record<string, unknown>) => {
+      if (opts.quiet && !problem && json.event !== "note") return;
+      const line = opts.json ? JSON.stringify(json) : `${json.time} ${text}`;
+      (problem ? process.stderr : process.stdout).write(`${line}\n`);
+    };
+    // The health monitor of the policy in force: probes its chains' paths and switches them.
+    // A reconcile that puts another policy in force starts the monitor of that one.
+    const onHealth = (e: HealthEvent) =>
+      print(false, describeHealthEvent(e), { time: new Date().toISOString(), ...e });
+    let health: { hash: string; supervisor: Supervisor | undefined } | undefined;
+    const stop = new AbortController();
+    const followHealth = async () => {
+      if (stop.signal.aborted) return;
+      const now = await loadInForce(target.files).catch(() => undefined);
+      if (!now || now.record.policyHash === health?.hash) return;
+      await health?.supervisor?.stop();
+      const spawner = createSpawner(target.runner.netns);
+      health = {
+        hash: now.record.policyHash,
+        supervisor: await superviseHealth(
+          target,
+          spawner,
+          now.policy.intent,
+          now.record.site,
+          onHealth,
+        ),
+      };
+    };
     const wireguard = new UapiClient();
     const resident = new Resident({
       target,
@@ -66,23 +99,19 @@ export function registerWatch(program: Command): void {
       by: whoAmI("watch"),
       intervalMs: seconds * 1000,
       wireguard,
+      afterReconcile: followHealth,
     });
     // A long-running command reports events, one line each (one JSON object each with --json).
     resident.bus.on((e) => {
-      const problem = e.event === "error";
-      if (opts.quiet && !problem && e.event !== "note") return;
-      const text = opts.json ? JSON.stringify(e) : describe(e);
-      if (text === undefined) return;
-      (problem ? process.stderr : process.stdout).write(
-        opts.json ? `${text}\n` : `${e.time} ${text}\n`,
-      );
+      const text = describe(e);
+      if (text !== undefined || opts.json) print(e.event === "error", text ?? "", e);
     });
-    const stop = new AbortController();
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
     try {
       await resident.run(stop.signal, started);
     } finally {
       wireguard.close();
+      await health?.supervisor?.stop();
     }
   });
 }

@@ -44,30 +44,15 @@ export function startMonitor(runner: Runner, onEvent: (event: NetlinkEvent) => v
 }
 
 /**
- * Calls `changed` once a burst of events has settled (`settleMs` without another: a device and
- * its addresses coming back is one change), until `signal` aborts; a monitor that stops is
- * started again. For a reader that only needs to know that something changed.
+ * `ip -o monitor link` for as long as `signal` allows: `changed` is called for each line, one
+ * per link that appeared, changed or went. It runs through the runner like every other command
+ * (in the namespace, dying with netpol). Ends when the monitor exits; a monitor that fails
+ * (no such namespace) is an error.
  */
-export function followChanges(
+export function monitorLinks(
   runner: Runner,
   changed: () => void,
   signal: AbortSignal,
-  settleMs = 100,
-): void {
-  let settle: NodeJS.Timeout | undefined;
-  const start = (): void => {
-    if (signal.aborted) return;
-    const session = startMonitor(runner, () => {
-      clearTimeout(settle);
-      settle = setTimeout(changed, settleMs);
-    });
-    const stop = () => session.stop();
-    signal.addEventListener("abort", stop, { once: true });
-    void session.exited.then(() => {
-      signal.removeEventListener("abort", stop);
-      if (!signal.aborted) setTimeout(start, 1000);
-    });
-  };
-  signal.addEventListener("abort", () => clearTimeout(settle), { once: true });
-  start();
+): Promise<void> {
+  return runner.session("ip", ["-o", "monitor", "link"], { signal, onLine: changed });
 }
