@@ -91,6 +91,12 @@ export async function grantFleet(
     if (password) created.set(user, password);
     else existing.push(user);
   }
-  if (enableAuth) await etcd.call("/v3/auth/enable", {});
+  if (enableAuth) {
+    // etcd turns authentication on only with a root user: made here when there is none.
+    await ensureRole(etcd, "root", []);
+    const password = await ensureUser(etcd, "root", "root");
+    if (password) created.set("root", password);
+    await etcd.call("/v3/auth/enable", {});
+  }
   return { created, existing, authEnabled: enableAuth };
 }

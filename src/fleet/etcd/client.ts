@@ -45,6 +45,8 @@ const UNAUTHENTICATED = 16;
 /** etcd's answers that a new token cures: expired, or minted before the auth store changed. */
 const STALE_TOKEN =
   /invalid auth token|revision of auth store is old|auth: revision in header is old/;
+/** etcd with --client-cert-auth refuses gateway clients whose certificate has a CN (etcd-io/etcd#10392). */
+const CN_REFUSED = /CommonName of client sending a request against gateway|must have empty CommonName/;
 const DENIED = /permission denied|authentication failed|user name is empty|user name not found/;
 
 const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
@@ -236,7 +238,7 @@ export class Etcd {
       endpoint,
       path,
       JSON.stringify(body),
-      { agent: this.#agent, headers, timeoutMs: undefined, signal },
+      { agent: this.#agent, headers, timeoutMs: this.#timeoutMs, signal },
       (text) => {
         const error = gatewayError(text);
         if (error) {
@@ -271,7 +273,15 @@ export class Etcd {
     if (!error && answer.status >= 200 && answer.status < 300) {
       return { kind: "ok", value: answer.body ? (JSON.parse(answer.body) as unknown) : {} };
     }
-    const message = error?.message ?? `HTTP ${answer.status}`;
+    const message = error?.message ?? `HTTP ${answer.status}: ${answer.body.trim().slice(0, 200)}`;
+    if (CN_REFUSED.test(message))
+      return {
+        kind: "fatal",
+        error: new NetpolError(
+          "NETPOL_E_ETCD_DENIED",
+          "etcd refuses a client certificate with a CommonName on the API netpol uses (its JSON gateway): make this client's certificate with an empty CN (e.g. -subj /O=netpol/OU=SITE) and authenticate with --user and --password-file",
+        ),
+      };
     if (STALE_TOKEN.test(message) || error?.code === UNAUTHENTICATED)
       return { kind: "stale-token", reason: message };
     if (error?.code === UNAVAILABLE || answer.status >= 500)

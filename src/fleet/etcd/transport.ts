@@ -42,8 +42,8 @@ export function agentFor(connection: EtcdConnection): http.Agent {
 export interface PostOptions {
   readonly agent: http.Agent;
   readonly headers: Readonly<Record<string, string>>;
-  /** Abort after this long without an answer; undefined: never (a watch). */
-  readonly timeoutMs: number | undefined;
+  /** Abort after this long without an answer (a watch: without its first line). */
+  readonly timeoutMs: number;
   readonly signal?: AbortSignal;
 }
 
@@ -85,6 +85,8 @@ export function postStream(
 ): Promise<string | undefined> {
   return new Promise((resolve) => {
     const request = open(endpoint, path, body, options, (response) => {
+      // A watch is quiet for as long as nothing changes: only its start has a limit.
+      request.setTimeout(0);
       status(response.statusCode ?? 0);
       response.setEncoding("utf8");
       let pending = "";
@@ -126,11 +128,9 @@ function open(
     },
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  if (options.timeoutMs !== undefined) {
-    request.setTimeout(options.timeoutMs, () =>
-      request.destroy(new Error(`no answer within ${options.timeoutMs} ms`)),
-    );
-  }
+  request.setTimeout(options.timeoutMs, () =>
+    request.destroy(new Error(`no answer within ${options.timeoutMs} ms`)),
+  );
   request.on("response", onResponse);
   request.end(body);
   return request;
