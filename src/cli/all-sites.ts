@@ -3,6 +3,7 @@ import type { PlanJson } from "../plan/format.js";
 import type { Intent } from "../policy/intent.js";
 import { type ControlEndpoint, callSite } from "../system/control.js";
 import { resolveKeyPath } from "../system/keys.js";
+import type { Runner } from "../system/runner.js";
 
 export interface RemoteSite {
   readonly name: string;
@@ -46,11 +47,12 @@ export interface RemoteApplied {
 }
 
 /**
- * Applies the policy at each remote site in turn, stopping at the first failure (a
+ * Applies the policy at each remote site in turn (requests from `runner`'s namespace), stopping at the first failure (a
  * NETPOL_E_REMOTE_FAILED naming the site); the caller applies its own site only after all of
  * them succeeded.
  */
 export async function applyRemote(
+  runner: Runner,
   sites: readonly RemoteSite[],
   policyText: string,
   confirmSeconds: number | undefined,
@@ -62,6 +64,7 @@ export async function applyRemote(
     if (confirmSeconds !== undefined) query.set("confirm", String(confirmSeconds));
     try {
       const r = await callSite<Omit<RemoteApplied, "site">>(
+        runner,
         s.name,
         s.control,
         `/apply?${query}`,
@@ -81,17 +84,22 @@ export async function applyRemote(
 }
 
 /** `netpol confirm --all`: keeps the remote applies made with `apply --all --confirm`. */
-export async function confirmRemote(sites: readonly RemoteSite[]): Promise<void> {
-  for (const s of sites) await callSite(s.name, s.control, "/confirm", "");
+export async function confirmRemote(runner: Runner, sites: readonly RemoteSite[]): Promise<void> {
+  for (const s of sites) await callSite(runner, s.name, s.control, "/confirm", "");
 }
 
 /** What each remote site would change under this policy (its dry run). */
-export function planRemote(sites: readonly RemoteSite[], policyText: string): Promise<PlanJson[]> {
+export function planRemote(
+  runner: Runner,
+  sites: readonly RemoteSite[],
+  policyText: string,
+): Promise<PlanJson[]> {
   return Promise.all(
     sites.map(async (s) => {
       const query = new URLSearchParams({ site: s.name, dryRun: "1" });
-      return (await callSite<{ plan: PlanJson }>(s.name, s.control, `/apply?${query}`, policyText))
-        .plan;
+      return (
+        await callSite<{ plan: PlanJson }>(runner, s.name, s.control, `/apply?${query}`, policyText)
+      ).plan;
     }),
   );
 }

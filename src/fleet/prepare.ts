@@ -1,4 +1,4 @@
-import { policyHash } from "../apply/record.js";
+import { policyHash } from "../apply/state/record.js";
 import { compileSite } from "../compile/compile.js";
 import type { RolloutIntent } from "../policy/intent.js";
 import { parsePolicy } from "../policy/load.js";

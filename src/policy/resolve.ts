@@ -8,6 +8,7 @@ import {
   checkExitsHaveWan,
   checkRepliesComeFirst,
   resolveEgress,
+  resolvePathTables,
   resolveReplyPaths,
 } from "./resolve-routing.js";
 import { resolveServices, type SiteNetworks } from "./resolve-services.js";
@@ -93,6 +94,7 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
       report,
     );
     checkRepliesComeFirst(name, egress, replyPaths, report);
+    const pathTables = resolvePathTables(egress, tables, report);
     return {
       name,
       ...(siteDoc.wan ? { wan: siteDoc.wan } : {}),
@@ -104,6 +106,7 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
       })),
       egress,
       replyPaths,
+      pathTables,
       ...(siteDoc.proxy ? { proxy: siteDoc.proxy } : {}),
       ...(siteDoc.control ? { control: siteDoc.control } : {}),
       tunnels: siteTunnels,

@@ -1,15 +1,17 @@
 import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance } from "fastify";
-import { applySite, planSite, type Target } from "../apply/apply.js";
+import { applySite, planSite } from "../apply/apply.js";
 import { confirmApply } from "../apply/confirm.js";
-import { loadRecord } from "../apply/record.js";
-import { filesOf } from "../apply/state-file.js";
+import { parseConfirmSeconds } from "../apply/confirm-window.js";
+import { loadRecord } from "../apply/state/record.js";
+import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
 import { planJson } from "../plan/format.js";
 import { MAX_POLICY_BYTES } from "../policy/load.js";
 import { collectStatus, type SiteStatus } from "../status/collect.js";
 import { createMetrics } from "../status/metrics.js";
 import { errorBody, installErrorHandling } from "./errors.js";
+import { Revalidating } from "./revalidating.js";
 import { tokenMatches } from "./token.js";
 import { Validator } from "./validator.js";
 
@@ -20,13 +22,25 @@ export interface ServerOptions {
   readonly keyDir: string;
   /** The site this server applies, when a posted policy does not say (?site=). */
   readonly site?: string;
-  readonly logger?: boolean;
+  /** Logs to stdout (pino), or to the stream given. */
+  readonly logger?: boolean | { readonly stream: NodeJS.WritableStream };
   readonly bodyLimit?: number;
   readonly applyLimit?: Budget;
   /** Dry runs cost no change but a full validation: a budget of their own, apart from applies. */
   readonly dryRunLimit?: Budget;
   /** A status is reused for this long, so a busy /status or /metrics spawns no extra processes. */
   readonly statusMaxAgeMs?: number;
+  /**
+   * Beyond its max age, a status is still served for this long while a new one is read in the
+   * background (stale-while-revalidate), so no request waits for a read; 0: requests wait.
+   * 30 s, or 0 with a max age of 0 (every request reads the site afresh).
+   */
+  readonly statusStaleMs?: number;
+  /**
+   * Log every request at info. Off: /healthz, /status and /metrics, which scrapers and probes
+   * poll, log only their failures (a busy scraper wrote megabytes a minute).
+   */
+  readonly accessLog?: boolean;
   /** Starts the process that reverts an apply made with ?confirm=N unless POST /confirm comes. */
   readonly revertTimer?: (id: string) => number | undefined;
 }
@@ -49,7 +63,13 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? MAX_POLICY_BYTES;
   const app = Fastify({
     bodyLimit,
-    logger: opts.logger ? { level: "info", redact: ["req.headers.authorization"] } : false,
+    logger: opts.logger
+      ? {
+          level: "info",
+          redact: ["req.headers.authorization"],
+          ...(typeof opts.logger === "object" ? { stream: opts.logger.stream } : {}),
+        }
+      : false,
   });
   installErrorHandling(app, bodyLimit);
   const validator = new Validator();
@@ -71,22 +91,18 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
 
   const metrics = createMetrics();
   const maxAge = opts.statusMaxAgeMs ?? 1000;
-  let cached: { at: number; status: Promise<SiteStatus> } | undefined;
-  const status = () => {
-    const now = Date.now();
-    if (!cached || now - cached.at > maxAge) {
-      const fresh = collectStatus(opts.target, now);
-      cached = { at: now, status: fresh };
-      fresh.catch(() => {
-        cached = undefined;
-      });
-    }
-    return cached.status;
-  };
+  const statuses = new Revalidating<SiteStatus>(
+    (now) => collectStatus(opts.target, now),
+    maxAge,
+    opts.statusStaleMs ?? (maxAge > 0 ? 30_000 : 0),
+  );
+  const status = () => statuses.get();
+  // Polled routes log their failures only, unless every request is to be logged.
+  const polled = { logLevel: opts.accessLog ? "info" : "warn" } as const;
 
   // The record only: its policy is validated in the worker, never on the event loop.
   const inForce = async () => {
-    const record = await loadRecord(filesOf(opts.target));
+    const record = await loadRecord(opts.target.files);
     if (!record)
       throw new NetpolError(
         "NETPOL_E_NO_POLICY",
@@ -95,9 +111,9 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
     return { record, text: record.policyText };
   };
 
-  app.get("/healthz", async () => ({ ok: true }));
+  app.get("/healthz", polled, async () => ({ ok: true }));
 
-  app.get("/status", async () => status());
+  app.get("/status", polled, async () => status());
 
   app.get("/plan", async () => {
     const { record, text } = await inForce();
@@ -130,19 +146,18 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
           "send the policy in the body, as application/yaml or application/json",
         );
       }
-      const site =
-        request.query.site ?? opts.site ?? (await loadRecord(filesOf(opts.target)))?.site;
+      const site = request.query.site ?? opts.site ?? (await loadRecord(opts.target.files))?.site;
       if (site === undefined)
         throw new NetpolError("NETPOL_E_USAGE", "say which site to apply: ?site=NAME");
       // A malformed request is refused before the policy costs a validation.
       const seconds =
-        request.query.confirm === undefined ? undefined : Number(request.query.confirm);
-      if (seconds !== undefined && !(Number.isInteger(seconds) && seconds > 0 && opts.revertTimer))
+        request.query.confirm === undefined
+          ? undefined
+          : parseConfirmSeconds(request.query.confirm, "?confirm=");
+      if (seconds !== undefined && !opts.revertTimer)
         throw new NetpolError(
           "NETPOL_E_USAGE",
-          opts.revertTimer
-            ? `confirm takes a whole number of seconds, not ${request.query.confirm}`
-            : "this server cannot arm a revert; apply without ?confirm",
+          "this server cannot arm a revert; apply without ?confirm",
         );
       const validated = await validator.validate(request.body, "request body", site);
       const policy = { ...validated, keyDir: opts.keyDir, site };
@@ -175,18 +190,18 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
         throw err;
       } finally {
         metrics.applySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-        cached = undefined;
+        statuses.invalidate();
       }
     },
   );
 
   app.post("/confirm", async () => {
     await confirmApply(opts.target);
-    cached = undefined;
+    statuses.invalidate();
     return { confirmed: true };
   });
 
-  app.get("/metrics", async (_request, reply) => {
+  app.get("/metrics", polled, async (_request, reply) => {
     metrics.observe(await status());
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });

@@ -6,7 +6,13 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { eventually } from "../../src/lab/probe.js";
 import { stopWireguardGoByName } from "../../src/lab/processes.js";
 import { generateKeyPair, writePrivateKey } from "../../src/system/keys.js";
-import { type Cluster, type Segment, SEGMENT, makeSegment, startCluster } from "../support/etcd-cluster.js";
+import {
+  type Cluster,
+  makeSegment,
+  SEGMENT,
+  type Segment,
+  startCluster,
+} from "../support/etcd-cluster.js";
 import { describeLive } from "../support/layers.js";
 import { createNetns, type Netns, uniqueSuffix } from "../support/netns.js";
 
@@ -87,15 +93,32 @@ describeLive("a fleet in etcd: publish, rollouts, partitions, a failing canary",
 
   const etcdFlags = (user: string) => [
     ...["--etcd", etcd().endpoints.join(","), "--cacert", etcd().certs.ca],
-    ...["--cert", path.join(etcd().certs.dir, `${user}.crt`), "--key", path.join(etcd().certs.dir, `${user}.key`)],
+    ...[
+      "--cert",
+      path.join(etcd().certs.dir, `${user}.crt`),
+      "--key",
+      path.join(etcd().certs.dir, `${user}.key`),
+    ],
     ...["--user", user, "--password-file", path.join(dir, "passwords", `${user}.password`)],
   ];
 
   /** netpol in the control namespace (the operator's machine) as `user`. */
   const netpol = (args: readonly string[], user = "netpol-publisher") =>
-    execa("ip", ["netns", "exec", control().name, process.execPath, "bin/netpol.js", ...args, ...etcdFlags(user)], {
-      reject: false,
-    });
+    execa(
+      "ip",
+      [
+        "netns",
+        "exec",
+        control().name,
+        process.execPath,
+        "bin/netpol.js",
+        ...args,
+        ...etcdFlags(user),
+      ],
+      {
+        reject: false,
+      },
+    );
 
   const publish = async (args: readonly string[] = []) => {
     const file = path.join(dir, "policy.yaml");
@@ -114,13 +137,18 @@ describeLive("a fleet in etcd: publish, rollouts, partitions, a failing canary",
   };
   const fleet = async () => {
     const r = await netpol(["status", "--fleet", "--json"]);
-    return JSON.parse(String(r.stdout)) as { sites: { site: string; serial: number | null; stale: boolean; state: string }[] };
+    return JSON.parse(String(r.stdout)) as {
+      sites: { site: string; serial: number | null; stale: boolean; state: string }[];
+    };
   };
   /** Waits until every site reports `serial`; the rows as read last. */
   const converged = async (serial: number, except: readonly string[] = []) =>
     eventually(
       fleet,
-      (f) => f.sites.filter((s) => !except.includes(s.site)).every((s) => s.serial === serial && s.state === "in force"),
+      (f) =>
+        f.sites
+          .filter((s) => !except.includes(s.site))
+          .every((s) => s.serial === serial && s.state === "in force"),
       40_000,
     );
 
@@ -130,8 +158,22 @@ describeLive("a fleet in etcd: publish, rollouts, partitions, a failing canary",
     const child = execa(
       "ip",
       [
-        ...["netns", "exec", ns(site).name, process.execPath, "bin/netpol.js", "agent", "--site", site],
-        ...["--state-dir", path.join(dir, "state", site), "--key-dir", path.join(dir, "keys", site)],
+        ...[
+          "netns",
+          "exec",
+          ns(site).name,
+          process.execPath,
+          "bin/netpol.js",
+          "agent",
+          "--site",
+          site,
+        ],
+        ...[
+          "--state-dir",
+          path.join(dir, "state", site),
+          "--key-dir",
+          path.join(dir, "keys", site),
+        ],
         ...["--report-ttl", "3", "--interval", "0", "--json", ...etcdFlags(user)],
       ],
       { reject: false, stdin: "ignore", buffer: false, cleanup: true },
@@ -146,7 +188,11 @@ describeLive("a fleet in etcd: publish, rollouts, partitions, a failing canary",
       }
     });
     child.stderr?.on("data", (d: Buffer) => {
-      for (const line of d.toString().split("\n").filter((l) => l.startsWith("{"))) events.push(JSON.parse(line) as AgentEvent);
+      for (const line of d
+        .toString()
+        .split("\n")
+        .filter((l) => l.startsWith("{")))
+        events.push(JSON.parse(line) as AgentEvent);
     });
     agents.set(site, { child, events });
   };
@@ -163,7 +209,10 @@ describeLive("a fleet in etcd: publish, rollouts, partitions, a failing canary",
   /** The persistent keepalive a site's WireGuard peers have in its kernel. */
   const kernelKeepalive = async (site: string) => {
     const { stdout } = await ns(site).exec(["wg", "show", ifname(site), "persistent-keepalive"]);
-    return stdout.trim().split("\n").map((l) => l.split("\t")[1]);
+    return stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split("\t")[1]);
   };
   const reachHub = (site: string) =>
     eventually(
@@ -201,9 +250,31 @@ describeLive("a fleet in etcd: publish, rollouts, partitions, a failing canary",
     const grant = await execa(
       "ip",
       [
-        ...["netns", "exec", control().name, process.execPath, "bin/netpol.js", "fleet", "grant", file],
-        ...["--out", path.join(dir, "passwords"), "--enable-auth", "--etcd", etcd().endpoints.join(",")],
-        ...["--cacert", root.ca, "--cert", path.join(root.dir, "admin.crt"), "--key", path.join(root.dir, "admin.key")],
+        ...[
+          "netns",
+          "exec",
+          control().name,
+          process.execPath,
+          "bin/netpol.js",
+          "fleet",
+          "grant",
+          file,
+        ],
+        ...[
+          "--out",
+          path.join(dir, "passwords"),
+          "--enable-auth",
+          "--etcd",
+          etcd().endpoints.join(","),
+        ],
+        ...[
+          "--cacert",
+          root.ca,
+          "--cert",
+          path.join(root.dir, "admin.crt"),
+          "--key",
+          path.join(root.dir, "admin.key"),
+        ],
       ],
       { reject: false },
     );
@@ -239,7 +310,9 @@ describeLive("a fleet in etcd: publish, rollouts, partitions, a failing canary",
     for (const s of SITES.slice(1)) expect(await reachHub(s), `${s} reaches the hub`).toBe(true);
     expect((await rollout()).progress.kind).toBe("complete");
     // The canary went first: the hub's agent waited for it.
-    expect(agents.get("hub")?.events.some((e) => e.event === "waiting" && e.serial === 1)).toBe(true);
+    expect(agents.get("hub")?.events.some((e) => e.event === "waiting" && e.serial === 1)).toBe(
+      true,
+    );
   }, 90_000);
 
   it("lets a site's credentials write only its own report, and never the policy", async () => {
@@ -264,7 +337,14 @@ describeLive("a fleet in etcd: publish, rollouts, partitions, a failing canary",
     const { serial } = await publish();
     // The canary applied: the rollout is under way. Kill the leader now.
     await eventually(
-      async () => (await etcd().etcdctl(control(), ["get", "/netpol/reports/s1/ledger", "--print-value-only"])).stdout,
+      async () =>
+        (
+          await etcd().etcdctl(control(), [
+            "get",
+            "/netpol/reports/s1/ledger",
+            "--print-value-only",
+          ])
+        ).stdout,
       (v) => v.includes(`"serial":${serial}`),
       20_000,
     );
@@ -281,11 +361,18 @@ describeLive("a fleet in etcd: publish, rollouts, partitions, a failing canary",
     const block = (op: "add" | "delete") =>
       ns(cut).exec(
         op === "add"
-          ? ["nft", `add table inet cut; add chain inet cut out { type filter hook output priority 0; }; add rule inet cut out tcp dport 2379 drop`]
+          ? [
+              "nft",
+              `add table inet cut; add chain inet cut out { type filter hook output priority 0; }; add rule inet cut out tcp dport 2379 drop`,
+            ]
           : ["nft", "delete table inet cut"],
       );
     await block("add");
-    const stale = await eventually(fleet, (f) => f.sites.find((s) => s.site === cut)?.stale === true, 20_000);
+    const stale = await eventually(
+      fleet,
+      (f) => f.sites.find((s) => s.site === cut)?.stale === true,
+      20_000,
+    );
     expect(stale.sites.find((s) => s.site === cut)).toMatchObject({ stale: true, serial: 2 });
     keepalive = 7;
     const { serial } = await publish();
@@ -293,7 +380,8 @@ describeLive("a fleet in etcd: publish, rollouts, partitions, a failing canary",
     // Cut off, it keeps what it had: the tunnel still works, with the old settings.
     expect(await kernelKeepalive(cut)).toEqual(["6"]);
     expect(await reachHub(cut)).toBe(true);
-    const revision = (await etcd().etcdctl(control(), ["get", "/netpol/head", "-w", "json"])).stdout;
+    const revision = (await etcd().etcdctl(control(), ["get", "/netpol/head", "-w", "json"]))
+      .stdout;
     const compactTo = (JSON.parse(revision) as { header: { revision: number } }).header.revision;
     expect((await etcd().etcdctl(control(), ["compact", String(compactTo)])).exitCode).toBe(0);
     await block("delete");
@@ -313,7 +401,17 @@ describeLive("a fleet in etcd: publish, rollouts, partitions, a failing canary",
     const { serial } = await publish();
     const view = await eventually(rollout, (r) => r.progress.kind === "halted", 40_000);
     expect(view.progress.failed).toEqual(["s1"]);
-    expect(view.sites.filter((s) => s.state === "held").map((s) => s.site).sort()).toEqual(SITES.slice(1).filter((s) => s !== "s1").concat("hub").sort());
+    expect(
+      view.sites
+        .filter((s) => s.state === "held")
+        .map((s) => s.site)
+        .sort(),
+    ).toEqual(
+      SITES.slice(1)
+        .filter((s) => s !== "s1")
+        .concat("hub")
+        .sort(),
+    );
     // Untouched: the hub still has the canary's old key, the spokes revision 3's keepalive; the
     // canary is back on revision 3.
     const hubPeers = (await ns("hub").exec(["wg", "show", ifname("hub"), "peers"])).stdout;

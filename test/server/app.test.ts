@@ -3,6 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { recordPath } from "../../src/apply/state/record.js";
+import { type Target, targetOf } from "../../src/apply/target.js";
 import { ERRORS } from "../../src/errors.js";
 import { buildApp } from "../../src/server/app.js";
 import { describeLive } from "../support/layers.js";
@@ -18,6 +20,7 @@ for (const kind of ["fake", "live"] as const) {
     let ns: TestNode;
     let stateDir: string;
     let app: FastifyInstance;
+    let target: Target;
 
     beforeAll(async () => {
       ns = await newNode(kind, "npsrv");
@@ -25,14 +28,16 @@ for (const kind of ["fake", "live"] as const) {
       await ns.run("ip", ["tuntap", "add", "ext0", "mode", "tun"]);
       for (const d of ["lan0", "lan1", "ext0"]) await ns.run("ip", ["link", "set", d, "up"]);
       stateDir = await mkdtemp(path.join(os.tmpdir(), "netpol-srv-"));
+      target = targetOf(ns.runner(), stateDir);
       app = await buildApp({
-        target: { runner: ns.runner(), stateDir, scope: "test" },
+        target,
         token: TOKEN,
         keyDir: stateDir,
         site: "home",
         bodyLimit: 4096,
-        applyLimit: { max: 14, timeWindow: 60_000 },
+        applyLimit: { max: 19, timeWindow: 60_000 },
         statusMaxAgeMs: 0,
+        revertTimer: () => undefined,
       });
     });
     afterAll(async () => {
@@ -103,9 +108,22 @@ for (const kind of ["fake", "live"] as const) {
         const { error } = r.json();
         expect(error.code).toBe("NETPOL_E_POLICY_INVALID");
         expect(error.problems[0]).toMatchObject({ file: "request body", line });
-        await expect(stat(path.join(stateDir, "test.json"))).rejects.toThrow();
+        await expect(stat(recordPath(target.files))).rejects.toThrow();
       },
     );
+
+    it("refuses a confirm window that is not 1 to 86400 decimal seconds, applying nothing", async () => {
+      const before = await ownedRules();
+      for (const confirm of ["1e99", "0x10", "2147484", "-1", "1.5"]) {
+        const r = await post(VLAN_EGRESS_POLICY, "application/yaml", `/apply?confirm=${confirm}`);
+        expect(r.statusCode).toBe(400);
+        expect(r.json().error).toMatchObject({
+          code: "NETPOL_E_USAGE",
+          message: expect.stringContaining("from 1 to 86400"),
+        });
+      }
+      expect(await ownedRules()).toEqual(before);
+    });
 
     it("says host bits are set, with the fix, at the policy path", async () => {
       const r = await post(VLAN_EGRESS_POLICY.replace("192.168.6.0/24", "192.168.6.1/24"));
@@ -216,7 +234,7 @@ for (const kind of ["fake", "live"] as const) {
 
     it("rate-limits applies", async () => {
       const codes: number[] = [];
-      for (let i = 0; i < 14; i++) codes.push((await post(VLAN_EGRESS_POLICY)).statusCode);
+      for (let i = 0; i < 19; i++) codes.push((await post(VLAN_EGRESS_POLICY)).statusCode);
       expect(codes).toContain(429);
       expect(codes.filter((c) => c !== 429).every((c) => c === 200)).toBe(true);
       const limited = await post(VLAN_EGRESS_POLICY);
@@ -232,8 +250,8 @@ for (const kind of ["fake", "live"] as const) {
 }
 
 describe("the error catalog", () => {
-  it("documents every code in the README", async () => {
-    const readme = await readFile(path.join(import.meta.dirname, "../../README.md"), "utf8");
-    for (const code of Object.keys(ERRORS)) expect(readme, code).toContain(code);
+  it("documents every code in docs/api.md", async () => {
+    const api = await readFile(path.join(import.meta.dirname, "../../docs/api.md"), "utf8");
+    for (const code of Object.keys(ERRORS)) expect(api, code).toContain(code);
   });
 });

@@ -40,12 +40,46 @@ async function openssl(args: readonly string[], cwd: string): Promise<void> {
 export async function makeCerts(dir: string, addresses: readonly string[]): Promise<Certs> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  await openssl(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=netpol-test-ca", "-days", "2"], dir);
+  await openssl(
+    [
+      "req",
+      "-x509",
+      ...ec,
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+      "-subj",
+      "/CN=netpol-test-ca",
+      "-days",
+      "2",
+    ],
+    dir,
+  );
   const sign = async (name: string, ext: string, subject = `/CN=${name}`) => {
-    await openssl(["req", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject], dir);
+    await openssl(
+      ["req", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject],
+      dir,
+    );
     await writeFile(path.join(dir, `${name}.ext`), ext);
     await openssl(
-      ["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${name}.crt`, "-days", "2", "-extfile", `${name}.ext`],
+      [
+        "x509",
+        "-req",
+        "-in",
+        `${name}.csr`,
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        `${name}.crt`,
+        "-days",
+        "2",
+        "-extfile",
+        `${name}.ext`,
+      ],
       dir,
     );
   };
@@ -55,7 +89,11 @@ export async function makeCerts(dir: string, addresses: readonly string[]): Prom
     dir,
     ca: path.join(dir, "ca.crt"),
     async client(name, cn = false) {
-      await sign(name, "extendedKeyUsage=clientAuth\n", cn ? `/CN=${name}` : `/O=netpol/OU=${name}`);
+      await sign(
+        name,
+        "extendedKeyUsage=clientAuth\n",
+        cn ? `/CN=${name}` : `/O=netpol/OU=${name}`,
+      );
       return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
     },
   };
@@ -77,7 +115,19 @@ export async function makeSegment(prefix: string): Promise<Segment> {
     sw,
     async join(ns, ifname, address) {
       const port = `p${n++}`;
-      await sw.exec(["ip", "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", ns.name]);
+      await sw.exec([
+        "ip",
+        "link",
+        "add",
+        port,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        ifname,
+        "netns",
+        ns.name,
+      ]);
       await sw.exec(["ip", "link", "set", port, "master", "br0", "up"]);
       await ns.exec(["ip", "address", "add", `${address}/24`, "dev", ifname]);
       await ns.exec(["ip", "link", "set", ifname, "up"]);
@@ -90,7 +140,11 @@ export interface Cluster {
   readonly endpoints: readonly string[];
   readonly certs: Certs;
   /** etcdctl in `ns` with the root client certificate (and `user` from the environment, if given). */
-  etcdctl(ns: Netns, args: readonly string[], env?: Record<string, string>): Promise<{ stdout: string; stderr: string; exitCode: number }>;
+  etcdctl(
+    ns: Netns,
+    args: readonly string[],
+    env?: Record<string, string>,
+  ): Promise<{ stdout: string; stderr: string; exitCode: number }>;
   kill(member: Member): Promise<void>;
   start(member: Member): Promise<void>;
   /** The member that leads now, by asking each live one. */
@@ -98,7 +152,12 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(dir: string, segment: Segment, prefix: string, size = 3): Promise<Cluster> {
+export async function startCluster(
+  dir: string,
+  segment: Segment,
+  prefix: string,
+  size = 3,
+): Promise<Cluster> {
   const addresses = Array.from({ length: size }, (_, i) => memberAddress(i));
   const certs = await makeCerts(path.join(dir, "pki"), addresses);
   const root = await certs.client("root", true);
@@ -108,7 +167,9 @@ export async function startCluster(dir: string, segment: Segment, prefix: string
     await segment.join(ns, "eth0", memberAddress(i));
     members.push({ name: `m${i}`, ns, url: `https://${memberAddress(i)}:2379`, pid: undefined });
   }
-  const initialCluster = members.map((m, i) => `${m.name}=https://${memberAddress(i)}:2380`).join(",");
+  const initialCluster = members
+    .map((m, i) => `${m.name}=https://${memberAddress(i)}:2380`)
+    .join(",");
   const children = new Map<Member, ResultPromise>();
   const server = (f: string) => path.join(certs.dir, `etcd-member.${f}`);
   const start = async (m: Member) => {
@@ -117,13 +178,60 @@ export async function startCluster(dir: string, segment: Segment, prefix: string
     const child = execa(
       "ip",
       [
-        ...["netns", "exec", m.ns.name, "etcd", "--name", m.name, "--data-dir", path.join(dir, m.name)],
-        ...["--listen-client-urls", `https://${a}:2379`, "--advertise-client-urls", `https://${a}:2379`],
-        ...["--listen-peer-urls", `https://${a}:2380`, "--initial-advertise-peer-urls", `https://${a}:2380`],
-        ...["--initial-cluster", initialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", prefix],
-        ...["--cert-file", server("crt"), "--key-file", server("key"), "--client-cert-auth", "--trusted-ca-file", certs.ca],
-        ...["--peer-cert-file", server("crt"), "--peer-key-file", server("key"), "--peer-client-cert-auth"],
-        ...["--peer-trusted-ca-file", certs.ca, "--logger", "zap", "--log-outputs", path.join(dir, `${m.name}.log`)],
+        ...[
+          "netns",
+          "exec",
+          m.ns.name,
+          "etcd",
+          "--name",
+          m.name,
+          "--data-dir",
+          path.join(dir, m.name),
+        ],
+        ...[
+          "--listen-client-urls",
+          `https://${a}:2379`,
+          "--advertise-client-urls",
+          `https://${a}:2379`,
+        ],
+        ...[
+          "--listen-peer-urls",
+          `https://${a}:2380`,
+          "--initial-advertise-peer-urls",
+          `https://${a}:2380`,
+        ],
+        ...[
+          "--initial-cluster",
+          initialCluster,
+          "--initial-cluster-state",
+          "new",
+          "--initial-cluster-token",
+          prefix,
+        ],
+        ...[
+          "--cert-file",
+          server("crt"),
+          "--key-file",
+          server("key"),
+          "--client-cert-auth",
+          "--trusted-ca-file",
+          certs.ca,
+        ],
+        ...[
+          "--peer-cert-file",
+          server("crt"),
+          "--peer-key-file",
+          server("key"),
+          "--peer-client-cert-auth",
+        ],
+        ...[
+          "--peer-trusted-ca-file",
+          certs.ca,
+          "--logger",
+          "zap",
+          "--log-outputs",
+          path.join(dir, `${m.name}.log`),
+        ],
       ],
       { stdin: "ignore", stdout: "ignore", stderr: "ignore", reject: false, cleanup: true },
     );
@@ -134,8 +242,25 @@ export async function startCluster(dir: string, segment: Segment, prefix: string
     const r = await execa(
       "ip",
       [
-        ...["netns", "exec", ns.name, "etcdctl", "--endpoints", members.map((m) => m.url).join(",")],
-        ...["--cacert", certs.ca, "--cert", root.cert, "--key", root.key, "--command-timeout", "5s", ...args],
+        ...[
+          "netns",
+          "exec",
+          ns.name,
+          "etcdctl",
+          "--endpoints",
+          members.map((m) => m.url).join(","),
+        ],
+        ...[
+          "--cacert",
+          certs.ca,
+          "--cert",
+          root.cert,
+          "--key",
+          root.key,
+          "--command-timeout",
+          "5s",
+          ...args,
+        ],
       ],
       { reject: false, env: { ETCDCTL_API: "3", ...env }, stdin: "ignore" },
     );
@@ -158,8 +283,16 @@ export async function startCluster(dir: string, segment: Segment, prefix: string
     async leader(ns, env) {
       for (let tries = 0; tries < 50; tries++) {
         for (const m of members.filter((x) => x.pid !== undefined)) {
-          const r = await etcdctl(ns, ["--endpoints", m.url, "endpoint", "status", "-w", "json"], env);
-          const status = (JSON.parse(r.stdout || "[]") as { Status?: { leader?: number; header?: { member_id?: number } } }[])[0]?.Status;
+          const r = await etcdctl(
+            ns,
+            ["--endpoints", m.url, "endpoint", "status", "-w", "json"],
+            env,
+          );
+          const status = (
+            JSON.parse(r.stdout || "[]") as {
+              Status?: { leader?: number; header?: { member_id?: number } };
+            }[]
+          )[0]?.Status;
           if (status?.leader && status.leader === status.header?.member_id) return m;
         }
         await sleep(200);

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { planSite } from "../../apply/apply.js";
-import { describeInterrupted } from "../../apply/journal.js";
+import { describeInterrupted } from "../../apply/state/journal.js";
 import { formatPlanJson, planJson } from "../../plan/format.js";
 import { otherSites, planRemote } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
@@ -27,7 +27,11 @@ export function registerPlan(program: Command): void {
     // --all reads the other sites from the policy, so it is read in full (see apply).
     const full = opts.all ? await readPolicyFile(file, opts.keyDir) : undefined;
     const remote = full
-      ? await planRemote(otherSites(full.intent, opts.site, full.keyDir).remote, full.text)
+      ? await planRemote(
+          target.runner,
+          otherSites(full.intent, opts.site, full.keyDir).remote,
+          full.text,
+        )
       : [];
     // Read when the plan asks: it reads the live state while the policy is validated.
     const policy = full ? { ...full, site: opts.site } : () => readPolicyInput(file, opts, target);
@@ -45,13 +49,13 @@ export function registerPlan(program: Command): void {
         opts,
         () =>
           note +
-          plans.map((p) => formatPlanJson(p, p === local ? target.scope : "remote")).join(""),
+          plans.map((p) => formatPlanJson(p, p === local ? target.files.scope : "remote")).join(""),
         () => ({ sites: plans }),
       );
     else
       report(
         opts,
-        () => note + formatPlanJson(local, target.scope),
+        () => note + formatPlanJson(local, target.files.scope),
         () => local,
       );
     process.exitCode = plans.some((p) => p.conflicts.length > 0)

@@ -10,6 +10,7 @@ interface ServeOptions extends TargetOptions {
   tokenFile: string;
   site?: string;
   keyDir: string;
+  accessLog?: boolean;
 }
 
 function parseListen(text: string): { host: string; port: number } {
@@ -39,7 +40,11 @@ export function registerServe(program: Command): void {
         "127.0.0.1:9470",
       )
       .option("--site <name>", "site applied when a request does not name one")
-      .option("--key-dir <dir>", "directory holding the private key files", "/etc/netpol/keys"),
+      .option("--key-dir <dir>", "directory holding the private key files", "/etc/netpol/keys")
+      .option(
+        "--access-log",
+        "log every request, /healthz, /status and /metrics too (by default those log only failures: scrapers poll them)",
+      ),
   ).action(async (opts: ServeOptions) => {
     const { host, port } = parseListen(opts.listen);
     const token = await readTokenFile(opts.tokenFile);
@@ -48,6 +53,7 @@ export function registerServe(program: Command): void {
       token,
       keyDir: opts.keyDir,
       logger: true,
+      accessLog: opts.accessLog === true,
       revertTimer: (id) => startRevertTimer(opts, id),
       ...(opts.site ? { site: opts.site } : {}),
     });

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { loadInForce } from "../../apply/record.js";
-import { filesOf } from "../../apply/state-file.js";
+import { loadInForce } from "../../apply/state/record.js";
 import { NetpolError } from "../../errors.js";
 import { collectStatus, type SiteStatus } from "../../status/collect.js";
 import { formatStatus } from "../../status/format.js";
@@ -20,15 +19,18 @@ interface StatusOptions extends TargetOptions, OutputOptions, EtcdOptions {
 
 /** The sites the policy in force here reaches through `control`, asked for their status. */
 async function othersStatus(opts: StatusOptions, local: SiteStatus): Promise<SiteStatus[]> {
-  const found = await loadInForce(filesOf(targetFrom(opts)));
+  const found = await loadInForce(targetFrom(opts).files);
   if (!found || local.site === null) return [];
   const { remote } = otherSites(found.policy.intent, local.site, opts.keyDir);
-  return Promise.all(remote.map((s) => callSite<SiteStatus>(s.name, s.control, "/status")));
+  const runner = targetFrom(opts).runner;
+  return Promise.all(remote.map((s) => callSite<SiteStatus>(runner, s.name, s.control, "/status")));
 }
 
-async function remoteStatus(url: string, tokenFile: string | undefined): Promise<SiteStatus> {
-  if (!tokenFile) throw new NetpolError("NETPOL_E_USAGE", "--remote needs --token-file");
-  return callSite<SiteStatus>("remote", { url, tokenFile }, "/status");
+/** Another site's status, asked from the namespace `--netns` names (the tunnel is there). */
+async function remoteStatus(opts: StatusOptions, url: string): Promise<SiteStatus> {
+  if (!opts.tokenFile) throw new NetpolError("NETPOL_E_USAGE", "--remote needs --token-file");
+  const runner = targetFrom(opts).runner;
+  return callSite<SiteStatus>(runner, "remote", { url, tokenFile: opts.tokenFile }, "/status");
 }
 
 /** `--fleet`: every site's report, from etcd in one read. */
@@ -64,7 +66,7 @@ export function registerStatus(program: Command): void {
   ).action(async (opts: StatusOptions) => {
     if (opts.fleet) return fleetStatus(opts);
     const status = opts.remote
-      ? await remoteStatus(opts.remote, opts.tokenFile)
+      ? await remoteStatus(opts, opts.remote)
       : await collectStatus(targetFrom(opts), Date.now());
     if (opts.all) {
       const all = [...(await othersStatus(opts, status)), status];

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { applySite, type PolicyInput, type Target } from "../../apply/apply.js";
-import { policyInput } from "../../apply/policy-cache.js";
-import { type ApplyRecord, loadRecord } from "../../apply/record.js";
-import { filesOf } from "../../apply/state-file.js";
+import { applySite } from "../../apply/apply.js";
+import type { PolicyInput } from "../../apply/source/input.js";
+import { policyInput } from "../../apply/state/compiled-cache.js";
+import { type ApplyRecord, loadRecord } from "../../apply/state/record.js";
+import type { Target } from "../../apply/target.js";
 import { NetpolError } from "../../errors.js";
 import { parsePolicy } from "../../policy/load.js";
 import { type Desired, desiredSchema, type Ledger, type Result, readValue } from "../documents.js";
@@ -83,7 +84,7 @@ export class Agent {
 
   constructor(options: AgentOptions) {
     this.#o = options;
-    this.#files = filesOf(options.target);
+    this.#files = options.target.files;
     this.#reporter = new Reporter(
       options.etcd,
       options.site,

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { readState, type StateFiles, stateFile, writeJson } from "../../apply/state-file.js";
+import { readState, type StateFiles, stateFile, writeJson } from "../../apply/state/files.js";
 
 /**
  * What the agent remembers between runs, beside the apply record: the last fleet revision it

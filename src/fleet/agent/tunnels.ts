@@ -1,6 +1,5 @@
-import type { Target } from "../../apply/apply.js";
-import { loadRecord } from "../../apply/record.js";
-import { filesOf } from "../../apply/state-file.js";
+import { loadRecord } from "../../apply/state/record.js";
+import type { Target } from "../../apply/target.js";
 import { HANDSHAKE_STALE_SECONDS } from "../../status/collect.js";
 import { readWireguard } from "../../system/wireguard.js";
 
@@ -10,7 +9,7 @@ import { readWireguard } from "../../system/wireguard.js";
  */
 export async function tunnelCount(target: Target): Promise<{ up: number; of: number }> {
   try {
-    const record = await loadRecord(filesOf(target));
+    const record = await loadRecord(target.files);
     if (!record) return { up: 0, of: 0 };
     const { live } = await readWireguard(target.runner, new Set(record.ownership.links));
     const now = Date.now() / 1000;

@@ -46,7 +46,8 @@ const UNAUTHENTICATED = 16;
 const STALE_TOKEN =
   /invalid auth token|revision of auth store is old|auth: revision in header is old/;
 /** etcd with --client-cert-auth refuses gateway clients whose certificate has a CN (etcd-io/etcd#10392). */
-const CN_REFUSED = /CommonName of client sending a request against gateway|must have empty CommonName/;
+const CN_REFUSED =
+  /CommonName of client sending a request against gateway|must have empty CommonName/;
 const DENIED = /permission denied|authentication failed|user name is empty|user name not found/;
 
 const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
