@@ -281,23 +281,23 @@ export async function startCluster(
     kill,
     start,
     async leader(ns, env) {
-      for (let tries = 0; tries < 50; tries++) {
+      let last = "";
+      for (const giveUp = Date.now() + 30_000; Date.now() < giveUp; ) {
         for (const m of members.filter((x) => x.pid !== undefined)) {
           const r = await etcdctl(
             ns,
             ["--endpoints", m.url, "endpoint", "status", "-w", "json"],
             env,
           );
-          const status = (
-            JSON.parse(r.stdout || "[]") as {
-              Status?: { leader?: number; header?: { member_id?: number } };
-            }[]
-          )[0]?.Status;
-          if (status?.leader && status.leader === status.header?.member_id) return m;
+          last = `${r.stdout}${r.stderr}`;
+          // Member ids are 64-bit: compared as the digits etcdctl prints, never as JS numbers.
+          const id = /"member_id":(\d+)/.exec(r.stdout)?.[1];
+          const leads = /"leader":(\d+)/.exec(r.stdout)?.[1];
+          if (id && id === leads) return m;
         }
         await sleep(200);
       }
-      throw new Error("no etcd member leads");
+      throw new Error(`no etcd member leads; the last answer: ${last}`);
     },
     async stop() {
       for (const m of members) if (m.pid !== undefined) await kill(m);

@@ -106,6 +106,9 @@ export class Agent {
   async run(): Promise<void> {
     const { signal } = this.#o;
     this.#local = await loadLocal(this.#files);
+    // At boot the kernel lost what the last revision put there: it is put back first, from the
+    // record, whether or not etcd answers.
+    void this.#exclusive(() => this.#driftRound());
     const keeping = this.#reporter.keepAlive(signal);
     const worker = this.#work();
     const drift = this.#driftRounds();
