@@ -283,17 +283,20 @@ export async function startCluster(
     async leader(ns, env) {
       let last = "";
       for (const giveUp = Date.now() + 30_000; Date.now() < giveUp; ) {
-        for (const m of members.filter((x) => x.pid !== undefined)) {
-          const r = await etcdctl(
-            ns,
-            ["--endpoints", m.url, "endpoint", "status", "-w", "json"],
-            env,
-          );
-          last = `${r.stdout}${r.stderr}`;
-          // Member ids are 64-bit: compared as the digits etcdctl prints, never as JS numbers.
-          const id = /"member_id":(\d+)/.exec(r.stdout)?.[1];
-          const leads = /"leader":(\d+)/.exec(r.stdout)?.[1];
-          if (id && id === leads) return m;
+        const live = members.filter((x) => x.pid !== undefined);
+        const r = await etcdctl(
+          ns,
+          ["--endpoints", live.map((m) => m.url).join(","), "endpoint", "status", "-w", "json"],
+          env,
+        );
+        last = `${r.stdout}${r.stderr}`;
+        // One entry per member; ids are 64-bit, so compared as the digits etcdctl prints.
+        for (const entry of r.stdout.split('{"Endpoint":').slice(1)) {
+          const url = /^"([^"]+)"/.exec(entry)?.[1];
+          const id = /"member_id":(\d+)/.exec(entry)?.[1];
+          const leads = /"leader":(\d+)/.exec(entry)?.[1];
+          const member = live.find((m) => m.url === url);
+          if (member && id && id === leads) return member;
         }
         await sleep(200);
       }

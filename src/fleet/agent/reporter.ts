@@ -41,9 +41,15 @@ export class Reporter {
     return this.#live;
   }
 
-  /** Keeps the lease alive every third of its TTL until `signal` aborts, then revokes it. */
+  /**
+   * Writes the live report, then keeps its lease alive every third of its TTL until `signal`
+   * aborts, then revokes it (the report goes at once, not a TTL later).
+   */
   async keepAlive(signal: AbortSignal): Promise<void> {
     const every = Math.max(500, (this.#ttl * 1000) / 3);
+    await this.update({}).catch((err: unknown) =>
+      this.#lost(err instanceof Error ? err.message : String(err)),
+    );
     while (!signal.aborted) {
       await sleep(every, undefined, { signal }).catch(() => undefined);
       if (signal.aborted) break;
