@@ -1,6 +1,10 @@
+import { loadRecord } from "../apply/state/record.js";
+import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
 import type { PlanJson } from "../plan/format.js";
 import type { Intent } from "../policy/intent.js";
+import { parsePolicy } from "../policy/load.js";
+import type { SiteStatus } from "../status/collect.js";
 import { type ControlEndpoint, callSite } from "../system/control.js";
 import { resolveKeyPath } from "../system/keys.js";
 import type { Runner } from "../system/runner.js";
@@ -37,6 +41,35 @@ export function otherSites(
     ),
     unreachable: others.filter((s) => !s.control).map((s) => s.name),
   };
+}
+
+/**
+ * The sites `status --all` and the page ask for their status: those of the policy in force
+ * here that declare `control`. The policy is parsed again only when another one is in force.
+ */
+export function controlSitesInForce(target: Target, keyDir: string): () => Promise<RemoteSite[]> {
+  let known: { hash: string; remote: RemoteSite[] } | undefined;
+  return async () => {
+    const record = await loadRecord(target.files);
+    if (!record) return [];
+    if (known?.hash !== record.policyHash) {
+      const { intent } = parsePolicy(record.policyText, "policy in force");
+      known = { hash: record.policyHash, remote: otherSites(intent, record.site, keyDir).remote };
+    }
+    return known.remote;
+  };
+}
+
+/**
+ * A site's status through its `netpol serve`, asked from `runner`'s namespace; `timeoutMs`
+ * bounds a dead tunnel's wait.
+ */
+export function askStatus(
+  runner: Runner,
+  site: RemoteSite,
+  timeoutMs?: number,
+): Promise<SiteStatus> {
+  return callSite<SiteStatus>(runner, site.name, site.control, "/status", undefined, timeoutMs);
 }
 
 export interface RemoteApplied {

@@ -25,11 +25,19 @@ export interface Owned<T> {
   readonly foreign: number[];
 }
 
+/** A route another program put in main that catches all traffic: a default or a /1 half. */
+export interface CatchAllRoute {
+  readonly dst: string;
+  readonly device: string;
+}
+
 export interface IpLive {
   readonly links: readonly LiveLink[];
   readonly addresses: readonly AddressSpec[];
   readonly routes: Owned<RouteSpec>;
   readonly rules: Owned<RuleSpec>;
+  /** Read where it is asked for (plan, status): what an OpenVPN `redirect-gateway` pushes. */
+  readonly catchAll?: readonly CatchAllRoute[];
 }
 
 export interface WgPeerLive {
@@ -61,4 +69,16 @@ export interface CaddyWrite {
   /** The ETag of the config the new one was computed from: Caddy refuses the write if it moved. */
   readonly etag: string;
   readonly config: unknown;
+}
+
+/** A listening TCP or UDP socket of the namespace, as `ss -l` shows it. */
+export interface Listener {
+  readonly proto: "tcp" | "udp";
+  /** The address bound, as ss prints it without brackets: `*`, `0.0.0.0`, `::`, `192.0.2.1`. */
+  readonly address: string;
+  /** The device it is bound to (`%eth0`), if any. */
+  readonly device?: string;
+  readonly port: number;
+  /** Who holds it, where /proc lets ss see: the first process named. */
+  readonly process?: { readonly name: string; readonly pid: number };
 }

@@ -38,9 +38,17 @@ export async function readTokenFile(file: string): Promise<string> {
 }
 
 /** Constant-time comparison: digests have one length whatever was sent. */
-export function tokenMatches(expected: string, header: string | undefined): boolean {
-  // The auth scheme is case-insensitive (RFC 9110 §11.1): "bearer" is "Bearer".
-  const sent = /^bearer +(.+)$/i.exec(header ?? "")?.[1] ?? "";
+export function sameSecret(expected: string, sent: string): boolean {
   const digest = (s: string) => createHash("sha256").update(s).digest();
   return timingSafeEqual(digest(expected), digest(sent)) && sent.length > 0;
+}
+
+/** The token an Authorization header carries, or "" for none. */
+export function bearerOf(header: string | undefined): string {
+  // The auth scheme is case-insensitive (RFC 9110 §11.1): "bearer" is "Bearer".
+  return /^bearer +(.+)$/i.exec(header ?? "")?.[1] ?? "";
+}
+
+export function tokenMatches(expected: string, header: string | undefined): boolean {
+  return sameSecret(expected, bearerOf(header));
 }

@@ -16,6 +16,7 @@ import { readUpstreams } from "../system/caddy/admin.js";
 import { type ForwardDrop, readForwardDrops } from "../system/nftables.js";
 import { probeTcp } from "../system/probe.js";
 import { VERSION } from "../version.js";
+import { type EgressHealthStatus, egressHealth } from "./egress-health.js";
 
 /** A peer's handshake older than this means the tunnel is down (WireGuard rekeys every 2 min). */
 export const HANDSHAKE_STALE_SECONDS = 180;
@@ -58,6 +59,8 @@ export interface SiteStatus {
   } | null;
   readonly tunnels: readonly {
     readonly interface: string;
+    /** The device is up: one set down carries nothing, whatever its last handshake says. */
+    readonly up: boolean;
     readonly listenPort: number;
     readonly peers: readonly PeerStatus[];
   }[];
@@ -69,6 +72,8 @@ export interface SiteStatus {
     /** The tunnel is down and the unreachable route is what answers. */
     readonly failClosedEngaged: boolean;
     readonly droppedPackets: number | null;
+    /** Probed egresses (a chain, or `health` set): the path in use and each path's health. */
+    readonly health: EgressHealthStatus | null;
   }[];
   /**
    * Chains of other tables on the forward hook whose policy is drop (Docker's FORWARD): what
@@ -86,12 +91,18 @@ export interface SiteStatus {
   }[];
 }
 
-function peers(intent: Intent, live: LiveState, now: number): SiteStatus["tunnels"] {
+function peers(
+  intent: Intent,
+  live: LiveState,
+  upLinks: ReadonlySet<string>,
+  now: number,
+): SiteStatus["tunnels"] {
   const siteOfKey = new Map(
     intent.tunnels.flatMap((t) => t.members.map((m) => [m.publicKey, m.site] as const)),
   );
   return live.wireguard.map((w) => ({
     interface: w.name,
+    up: upLinks.has(w.name),
     listenPort: w.listenPort,
     peers: w.peers.map((p) => ({
       site: siteOfKey.get(p.publicKey) ?? null,
@@ -185,7 +196,9 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   ]);
   const siteIntent = intent.sites.find((s) => s.name === site);
   const groups = siteIntent ? siteMarks(intent.settings, siteIntent).groups : [];
-  const tunnels = peers(intent, live, now);
+  // Built once for every tunnel and egress: at 10,000 egresses a scan per egress is quadratic.
+  const upLinks = new Set(live.links.filter((l) => l.up).map((l) => l.name));
+  const tunnels = peers(intent, live, upLinks, now);
   // Built once, as the look-ups below: a site may publish thousands of services.
   const freshDevices = new Set(
     tunnels
@@ -236,8 +249,6 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
         : {}),
     };
   });
-  // Built once for every egress: at 10,000 egresses a scan per egress is quadratic.
-  const upLinks = new Set(live.links.filter((l) => l.up).map((l) => l.name));
   const liveRoutes = new Set(live.routes.owned.map(routeKey));
   const unroutedDevices = new Set(
     desired.routes.flatMap((r) =>
@@ -246,6 +257,17 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   );
   const groupOf = new Map(groups.flatMap((g) => g.egress.map((e) => [e, g] as const)));
   const dropped = droppedByGuard(live.nft?.listing);
+  const handshakes = new Map(
+    tunnels.map((t) => {
+      const ages = t.peers.flatMap((p) =>
+        p.handshakeAgeSeconds === null ? [] : [p.handshakeAgeSeconds],
+      );
+      return [t.interface, ages.length > 0 ? Math.min(...ages) : null] as const;
+    }),
+  );
+  const health = siteIntent
+    ? await egressHealth(target, intent, siteIntent, live, (d) => handshakes.get(d) ?? null)
+    : new Map<string, EgressHealthStatus>();
   return {
     site,
     scope: target.files.scope,
@@ -256,11 +278,14 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     interruptedApply,
     tunnels,
     egress: (siteIntent?.egress ?? []).map((e) => {
-      const device = e.paths[0].device;
+      const group = groupOf.get(e);
+      const judged = health.get(group?.egress[0]?.name ?? e.name) ?? null;
+      // A chain routes by whichever path is active; a single path by its device.
+      const device =
+        judged && e.paths.length > 1 ? (judged.active ?? e.paths[0].device) : e.paths[0].device;
       const up = upLinks.has(device);
       // Up is not enough: until its route through the device is back, the unreachable one answers.
-      const routed = !unroutedDevices.has(device);
-      const group = groupOf.get(e);
+      const routed = e.paths.length > 1 ? judged?.active != null : !unroutedDevices.has(device);
       return {
         name: e.name,
         device,
@@ -268,6 +293,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
         failClosed: e.failClosed,
         failClosedEngaged: e.failClosed && !(up && routed),
         droppedPackets: group ? (dropped.get(guardComment(group)) ?? null) : null,
+        health: judged,
       };
     }),
     forwardDrops,

@@ -1,6 +1,7 @@
 import type { SiteStatus } from "./collect.js";
 
-function age(seconds: number | null): string {
+/** How long ago, as a person says it: "42s ago", "5m ago", "never". */
+export function formatAge(seconds: number | null): string {
   if (seconds === null) return "never";
   if (seconds < 120) return `${seconds}s ago`;
   if (seconds < 7200) return `${Math.round(seconds / 60)}m ago`;
@@ -22,12 +23,13 @@ export function formatStatus(s: SiteStatus): string {
     for (const c of s.drift.changes) out.push(`    ${c.op} ${c.kind} ${c.what}`);
     for (const w of s.drift.waiting) out.push(`    waiting: ${w}`);
     for (const c of s.drift.conflicts) out.push(`    conflict: ${c}`);
+    for (const w of s.drift.warnings ?? []) out.push(`    warning: ${w}`);
   }
   for (const t of s.tunnels) {
-    out.push(`  wireguard ${t.interface} (port ${t.listenPort})`);
+    out.push(`  wireguard ${t.interface} (port ${t.listenPort})${t.up ? "" : ": DOWN"}`);
     for (const p of t.peers) {
       out.push(
-        `    peer ${p.site ?? p.publicKey}: handshake ${age(p.handshakeAgeSeconds)}, rx ${p.rxBytes} B, tx ${p.txBytes} B, endpoint ${p.endpoint ?? "-"}, allowed ${p.allowedIps.join(", ")}`,
+        `    peer ${p.site ?? p.publicKey}: handshake ${formatAge(p.handshakeAgeSeconds)}, rx ${p.rxBytes} B, tx ${p.txBytes} B, endpoint ${p.endpoint ?? "-"}, allowed ${p.allowedIps.join(", ")}`,
       );
     }
   }
@@ -36,6 +38,25 @@ export function formatStatus(s: SiteStatus): string {
     const drops =
       e.droppedPackets !== null ? `, ${e.droppedPackets} packets stopped by the guard` : "";
     out.push(`  egress ${e.name} via ${e.device}: ${state}${drops}`);
+    if (e.health) {
+      const h = e.health;
+      const switched =
+        h.switches !== null
+          ? `, ${h.switches} switches${h.lastSwitchAt ? `, last ${h.lastSwitchAt}` : ""}`
+          : "";
+      const allDown = h.paths.every((p) => p.state === "down");
+      out.push(
+        `    active path: ${h.active ?? (allDown ? "none: all paths are down, fail-closed engaged" : "none")} (judged by the ${h.judgedBy}${switched})`,
+      );
+      for (const p of h.paths) {
+        const rtt = p.lastRttMs !== null ? `, rtt ${p.lastRttMs} ms` : "";
+        const misses = p.misses > 0 ? `, ${p.misses} missed` : "";
+        const hs =
+          p.handshakeAgeSeconds !== null ? `, handshake ${age(p.handshakeAgeSeconds)}` : "";
+        const why = p.reason ? `: ${p.reason}` : "";
+        out.push(`    path ${p.device}: ${p.state.toUpperCase()}${rtt}${misses}${hs}${why}`);
+      }
+    }
   }
   for (const d of s.forwardDrops) {
     out.push(

@@ -24,6 +24,7 @@ export async function callSite<T>(
   endpoint: ControlEndpoint,
   path: string,
   body?: string,
+  timeoutMs = CONTROL_TIMEOUT_MS,
 ): Promise<T> {
   const token = await readTokenFile(endpoint.tokenFile);
   const url = new URL(path, endpoint.url);
@@ -42,7 +43,7 @@ export async function callSite<T>(
       ...(body !== undefined ? { "content-type": "application/yaml" } : {}),
     },
     ...(body !== undefined ? { body } : {}),
-    timeoutMs: CONTROL_TIMEOUT_MS,
+    timeoutMs,
   });
   if (answer.status === 0) throw failed(`cannot reach it: ${answer.error ?? "no answer"}`);
   let parsed: unknown;

@@ -1,10 +1,9 @@
 import type { Command } from "commander";
-import { loadInForce } from "../../apply/state/record.js";
 import { NetpolError } from "../../errors.js";
 import { collectStatus, type SiteStatus } from "../../status/collect.js";
 import { formatStatus } from "../../status/format.js";
 import { callSite } from "../../system/control.js";
-import { otherSites } from "../all-sites.js";
+import { askStatus, controlSitesInForce } from "../all-sites.js";
 import { type EtcdOptions, etcdFrom, etcdOptions } from "../etcd-options.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
@@ -18,12 +17,10 @@ interface StatusOptions extends TargetOptions, OutputOptions, EtcdOptions {
 }
 
 /** The sites the policy in force here reaches through `control`, asked for their status. */
-async function othersStatus(opts: StatusOptions, local: SiteStatus): Promise<SiteStatus[]> {
-  const found = await loadInForce(targetFrom(opts).files);
-  if (!found || local.site === null) return [];
-  const { remote } = otherSites(found.policy.intent, local.site, opts.keyDir);
-  const runner = targetFrom(opts).runner;
-  return Promise.all(remote.map((s) => callSite<SiteStatus>(runner, s.name, s.control, "/status")));
+async function othersStatus(opts: StatusOptions): Promise<SiteStatus[]> {
+  const target = targetFrom(opts);
+  const remote = await controlSitesInForce(target, opts.keyDir)();
+  return Promise.all(remote.map((s) => askStatus(target.runner, s)));
 }
 
 /** Another site's status, asked from the namespace `--netns` names (the tunnel is there). */
@@ -69,7 +66,7 @@ export function registerStatus(program: Command): void {
       ? await remoteStatus(opts, opts.remote)
       : await collectStatus(targetFrom(opts), Date.now());
     if (opts.all) {
-      const all = [...(await othersStatus(opts, status)), status];
+      const all = [...(await othersStatus(opts)), status];
       report(
         opts,
         () => all.map(formatStatus).join(""),
