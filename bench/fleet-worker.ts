@@ -4,6 +4,7 @@
  * its sites from argv, says `ready` (one JSON line) once every agent follows etcd, answers
  * `report` on stdin with its memory and how many times each agent applied each revision.
  */
+import { setMaxListeners } from "node:events";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -15,6 +16,8 @@ import { FakeKernel } from "../test/support/fake-kernel/kernel.js";
 const [endpoint = "", dir = "", keyDir = "", list = ""] = process.argv.slice(2);
 const sites = list.split(",").filter(Boolean);
 const stop = new AbortController();
+// Every agent of this process listens on it: as many listeners as agents is no leak.
+setMaxListeners(0, stop.signal);
 const agents: Agent[] = [];
 let connected = 0;
 let errors = 0;

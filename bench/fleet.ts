@@ -14,7 +14,7 @@
  *   npm run bench:fleet              # 1,000 and 10,000
  *   npm run bench:fleet -- --quick   # 1,000 only
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -33,6 +33,15 @@ interface Worker {
 }
 
 const spoke = (i: number) => `s${i}`;
+
+/** Stops a process this script started, by its PID; one already gone is no error. */
+function kill(pid: number | undefined): void {
+  try {
+    if (pid !== undefined) process.kill(pid, "SIGKILL");
+  } catch {
+    // gone already
+  }
+}
 
 /** Two hubs, each the hub of a tunnel to half the spokes; spokes advertise nothing. */
 function fleetPolicy(n: number, keys: readonly string[], change = ""): string {
@@ -153,6 +162,8 @@ async function measure(n: number) {
       ...[
         "--quota-backend-bytes",
         String(8 * 1024 ** 3),
+        "--logger",
+        "zap",
         "--log-outputs",
         path.join(dir, "etcd.log"),
       ],
@@ -161,7 +172,17 @@ async function measure(n: number) {
   );
   const workers: Worker[] = [];
   try {
-    await sleep(1_500);
+    for (const giveUp = Date.now() + 60_000; ; ) {
+      const r = await execa("ip", ["netns", "exec", ns, "etcdctl", "--endpoints", ENDPOINT, "endpoint", "health"], {
+        reject: false,
+      });
+      if (r.exitCode === 0) break;
+      if (Date.now() > giveUp) {
+        const log = await readFile(path.join(dir, "etcd.log"), "utf8").catch(() => "(no log)");
+        throw new Error(`etcd did not start: ${r.stderr}\n${log.slice(-2000)}`);
+      }
+      await sleep(500);
+    }
     const keyDir = path.join(dir, "keys");
     await mkdir(keyDir, { mode: 0o700 });
     const keys: string[] = [];
@@ -198,13 +219,14 @@ async function measure(n: number) {
     const rss = after.reduce((s, r) => s + (r.rss ?? 0), 0);
     void ready;
     return { n, startup, perAgent, first, second, twice, applies, errors, rss, publishSeconds };
+  } catch (err) {
+    console.error(`bench at ${n} agents failed: ${err instanceof Error ? err.stack : String(err)}`);
+    throw err;
   } finally {
     for (const w of workers) w.child.stdin?.write("stop\n");
     await Promise.all(workers.map((w) => Promise.race([w.child, sleep(10_000)])));
-    for (const w of workers)
-      if (w.child.pid !== undefined && w.child.exitCode === null)
-        process.kill(w.child.pid, "SIGKILL");
-    if (etcd.pid !== undefined) process.kill(etcd.pid, "SIGKILL");
+    for (const w of workers) kill(w.child.pid);
+    kill(etcd.pid);
     await etcd;
     await execa("ip", ["netns", "del", ns], { reject: false });
     await rm(dir, { recursive: true, force: true });
