@@ -1,5 +1,5 @@
-import { policyHash } from "../apply/state/record.js";
 import { compileSite } from "../compile/compile.js";
+import { policyHash } from "../policy/hash.js";
 import type { RolloutIntent } from "../policy/intent.js";
 import { parsePolicy } from "../policy/load.js";
 import { readYaml } from "../policy/read-yaml.js";

@@ -8,6 +8,9 @@ import type { Intent, SiteIntent } from "../policy/intent.js";
 import { pingOnce } from "../system/ping-prober.js";
 import { readSysctls } from "../system/sysctl.js";
 
+/** A peer's handshake older than this means the tunnel is down (WireGuard rekeys every 2 min). */
+export const HANDSHAKE_STALE_SECONDS = 180;
+
 export interface PathStatus {
   readonly device: string;
   /** unknown: not probed (an egress without `health`), or not judged yet. */
@@ -95,13 +98,18 @@ export async function egressHealth(
         const judged = monitor?.paths[i] ?? once?.[i];
         const strict = strictRpFilter(sysctls, p.device);
         const gone = up.has(p.device) ? undefined : `device ${p.device} is absent or down`;
-        const trap = gone ?? strict;
+        const handshake = handshakeAge(p.device);
+        const stale =
+          handshake !== null && handshake >= HANDSHAKE_STALE_SECONDS
+            ? `no WireGuard handshake for ${handshake} s: the peer is gone`
+            : undefined;
+        const trap = gone ?? strict ?? stale;
         return {
           device: p.device,
           state: trap ? "down" : (judged?.state ?? "unknown"),
           lastRttMs: judged?.lastRttMs ?? null,
           misses: judged?.misses ?? 0,
-          handshakeAgeSeconds: handshakeAge(p.device),
+          handshakeAgeSeconds: handshake,
           reason: trap ?? judged?.reason ?? null,
         };
       });

@@ -52,7 +52,7 @@ export function formatStatus(s: SiteStatus): string {
         const rtt = p.lastRttMs !== null ? `, rtt ${p.lastRttMs} ms` : "";
         const misses = p.misses > 0 ? `, ${p.misses} missed` : "";
         const hs =
-          p.handshakeAgeSeconds !== null ? `, handshake ${age(p.handshakeAgeSeconds)}` : "";
+          p.handshakeAgeSeconds !== null ? `, handshake ${formatAge(p.handshakeAgeSeconds)}` : "";
         const why = p.reason ? `: ${p.reason}` : "";
         out.push(`    path ${p.device}: ${p.state.toUpperCase()}${rtt}${misses}${hs}${why}`);
       }

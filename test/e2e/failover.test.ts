@@ -185,4 +185,12 @@ describeLive("scenario D: an egress that fails over from the provider to the VPS
         await home.run("ip", ["route", "del", half, "dev", lab.names.hma]);
     }
   }, 60_000);
+
+  it("without a running monitor, status probes each path once itself", async () => {
+    await watch.stop();
+    const s = (await status()).egress[0];
+    expect(s?.health?.judgedBy).toBe("status probe");
+    expect(s?.health?.paths.map((p) => p.state)).toEqual(["up", "up"]);
+    expect(s?.health?.active).toBe(lab.names.hma);
+  }, 30_000);
 });

@@ -99,7 +99,7 @@ export function registerAgent(program: Command): void {
       interval,
       signal: stop.signal,
       event,
-      watchSite: (round, signal) => watchLinks(opts.netns, round, signal),
+      watchSite: (round, signal) => watchLinks(target.runner, round, signal),
     });
     try {
       await agent.run();

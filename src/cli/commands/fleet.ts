@@ -1,11 +1,11 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
+import { readPolicyText } from "../../apply/source/file.js";
 import { grantFleet } from "../../fleet/grant.js";
 import { parsePolicy } from "../../policy/load.js";
 import { type EtcdOptions, etcdFrom, etcdOptions } from "../etcd-options.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
-import { readPolicyText } from "../policy-file.js";
 
 interface GrantOptions extends EtcdOptions, OutputOptions {
   out: string;

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { readPolicyText } from "../../apply/source/file.js";
 import { NetpolError } from "../../errors.js";
 import { dryRun, formatDryRun } from "../../fleet/dry-run.js";
 import { formatPublished } from "../../fleet/format.js";
@@ -6,7 +7,6 @@ import { preparePolicy } from "../../fleet/prepare.js";
 import { publish } from "../../fleet/publish.js";
 import { type EtcdOptions, etcdFrom, etcdOptions } from "../etcd-options.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
-import { readPolicyText } from "../policy-file.js";
 import { whoAmI } from "../target.js";
 
 interface PublishOptions extends EtcdOptions, OutputOptions {

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
+import { fromFile } from "../../apply/source/file.js";
+import { fromInForce, loadInForce } from "../../apply/source/in-force.js";
 import type { PolicyInput } from "../../apply/source/input.js";
-import { policyInput } from "../../apply/state/compiled-cache.js";
-import { loadInForce, loadRecord } from "../../apply/state/record.js";
 import { type Round, watchLinks } from "../../apply/watch.js";
 import { NetpolError } from "../../errors.js";
 import { describeHealthEvent } from "../../health/format.js";
@@ -11,7 +11,6 @@ import type { HealthEvent } from "../../health/monitor.js";
 import { type Supervisor, superviseHealth } from "../../health/supervise.js";
 import { createSpawner } from "../../system/spawner.js";
 import { type OutputOptions, outputOptions } from "../output.js";
-import { readPolicyInput } from "../policy-input.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 const BUSY = new Set(["NETPOL_E_LOCKED", "NETPOL_E_CONFIRM_PENDING"]);
@@ -41,7 +40,7 @@ export function registerWatch(program: Command): void {
       );
     const target = targetFrom(opts);
     // The file watch starts with: the state its last apply compiled, when that is this file.
-    const started = await readPolicyInput(file, opts, target);
+    const started = await fromFile(target.files, file, opts);
     // A long-running command reports events, one line each (one JSON object each with --json).
     const event = (stream: NodeJS.WriteStream, text: string, json: Record<string, unknown>) => {
       const time = new Date().toISOString();
@@ -49,15 +48,10 @@ export function registerWatch(program: Command): void {
     };
     // After the first round, the policy is whatever the last apply put in force: an operator's
     // `netpol apply` of another policy is followed, not undone.
-    // Its compiled state is cached by the apply that put it in force (apply/policy-cache), so
-    // a round that finds nothing to do does not validate the policy again.
-    const inForce = async (): Promise<PolicyInput> => {
-      const files = target.files;
-      const record = await loadRecord(files);
-      if (!record) return started;
-      const { policyText: text, site } = record;
-      return policyInput(files, { text, file: "policy in force", site, keyDir: started.keyDir });
-    };
+    // Its compiled state is cached by the apply that put it in force (apply/state/compiled-cache),
+    // so a round that finds nothing to do does not validate the policy again.
+    const inForce = async (): Promise<PolicyInput> =>
+      (await fromInForce(target.files, started.keyDir))?.policy ?? started;
     const converge = async (policy: () => Promise<PolicyInput> = inForce): Promise<Round> => {
       try {
         // Read under the apply's lock: an apply that lands meanwhile is followed, not undone.
@@ -103,7 +97,7 @@ export function registerWatch(program: Command): void {
     };
     const stop = new AbortController();
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
-    const watching = watchLinks(opts.netns, () => converged(), stop.signal);
+    const watching = watchLinks(target.runner, () => converged(), stop.signal);
     while ((await converged(async () => started)) === "busy") await sleep(250);
     if (!opts.quiet) {
       const where = opts.netns ? ` in netns ${opts.netns}` : "";

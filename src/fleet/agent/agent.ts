@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { applySite } from "../../apply/apply.js";
 import type { PolicyInput } from "../../apply/source/input.js";
-import { policyInput } from "../../apply/state/compiled-cache.js";
+import { fromText } from "../../apply/source/text.js";
 import { type ApplyRecord, loadRecord } from "../../apply/state/record.js";
 import type { Target } from "../../apply/target.js";
 import { NetpolError } from "../../errors.js";
@@ -258,9 +258,6 @@ export class Agent {
       const crashed = before?.phase === "applying" && before.serial === desired.serial;
       return { result: crashed ? "applied" : "unchanged", changes: 0 };
     }
-    await this.#reporter
-      .update({ state: "applying", serial: desired.serial, message: undefined })
-      .catch(() => undefined);
     this.#local = {
       version: 1,
       serial: desired.serial,
@@ -340,7 +337,7 @@ export class Agent {
   async #input(text: string, file: string, peers: boolean): Promise<PolicyInput> {
     const { site, keyDir } = this.#o;
     if (peers) return { ...parsePolicy(text, file), site, keyDir };
-    return policyInput(this.#files, { text, file, site, keyDir });
+    return fromText(this.#files, { text, name: file, site, keyDir });
   }
 
   /** Runs `fn` when no other apply of this agent runs. */
@@ -368,9 +365,9 @@ export class Agent {
     const record = await loadRecord(this.#files).catch(() => undefined);
     if (!record || this.#local?.phase !== "done") return "done";
     try {
-      const input = await policyInput(this.#files, {
+      const input = await fromText(this.#files, {
         text: record.policyText,
-        file: "policy in force",
+        name: "policy in force",
         site: record.site,
         keyDir: this.#o.keyDir,
       });

@@ -42,6 +42,16 @@ function freshNamespace(): KernelState {
   return state;
 }
 
+/** Each link as `ip -o monitor link` prints it, by index: what a monitor compares. */
+function linkLines(state: KernelState): Map<number, string> {
+  return new Map(
+    state.links.map((l) => [
+      l.index,
+      `${l.index}: ${l.name}: <${l.up ? "UP,LOWER_UP" : ""}> mtu ${l.mtu}${l.master ? ` master ${l.master}` : ""}`,
+    ]),
+  );
+}
+
 /**
  * A network namespace in memory that answers ip, nft, wg, wireguard-go, sysctl, ss and status's probe the way
  * the real tools do, errors included. Each command sees the state the previous one left; a
@@ -49,11 +59,25 @@ function freshNamespace(): KernelState {
  */
 export class FakeKernel {
   state: KernelState = freshNamespace();
+  /** Sessions of `ip -o monitor link`: each gets a line per link that appeared, changed or went. */
+  private readonly monitors = new Set<(line: string) => void>();
 
   constructor(readonly features: KernelFeatures = THIS_MACHINE) {}
 
   /** Runs one tool; unknown tools answer undefined, as a missing binary would. */
   exec(tool: string, args: readonly string[], input = ""): ToolResult | undefined {
+    if (this.monitors.size === 0) return this.answer(tool, args, input);
+    const before = linkLines(this.state);
+    const result = this.answer(tool, args, input);
+    const after = linkLines(this.state);
+    for (const [index, line] of after)
+      if (before.get(index) !== line) for (const m of this.monitors) m(line);
+    for (const [index, line] of before)
+      if (!after.has(index)) for (const m of this.monitors) m(`Deleted ${line}`);
+    return result;
+  }
+
+  private answer(tool: string, args: readonly string[], input: string): ToolResult | undefined {
     switch (tool) {
       case "ip": {
         const holder = {
@@ -133,6 +157,15 @@ export class FakeKernel {
         if (r.exitCode !== 0)
           throw toolFailed(tool, args, netns, options, r.exitCode, r.stderr || r.stdout);
         return { stdout: trim(r.stdout), stderr: trim(r.stderr) };
+      },
+      session: async (tool, args, { signal, onLine }) => {
+        spawned++;
+        if (tool !== "ip" || args.join(" ") !== "-o monitor link")
+          throw toolFailed(tool, args, netns, {}, 1, "fake kernel: no such session");
+        if (signal.aborted) return;
+        this.monitors.add(onLine);
+        await new Promise<void>((ended) => signal.addEventListener("abort", () => ended()));
+        this.monitors.delete(onLine);
       },
     };
   }

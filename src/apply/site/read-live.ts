@@ -1,18 +1,18 @@
-import type { SiteState } from "../compile/desired.js";
-import { NetpolError } from "../errors.js";
-import { routeKey, ruleKey } from "../plan/keys.js";
-import { loadedElements } from "../plan/nft-elements.js";
-import type { NftTable } from "../plan/nft-table.js";
-import type { Change, LiveState, Ownership, Plan } from "../plan/types.js";
-import { nftFingerprint } from "../render/nftables.js";
-import { readCaddy } from "../system/caddy/admin.js";
-import { readIp } from "../system/iproute2/iproute2.js";
-import { readNft, readNftSkeleton } from "../system/nftables.js";
-import type { Runner } from "../system/runner.js";
-import { readListeners } from "../system/sockets.js";
-import { readSysctls } from "../system/sysctl.js";
-import { readWireguard } from "../system/wireguard.js";
-import type { Journal } from "./state/journal.js";
+import type { SiteState } from "../../compile/desired.js";
+import { NetpolError } from "../../errors.js";
+import { routeKey, ruleKey } from "../../plan/keys.js";
+import { loadedElements } from "../../plan/nft-elements.js";
+import type { NftTable } from "../../plan/nft-table.js";
+import type { Change, LiveState, Ownership, Plan } from "../../plan/types.js";
+import { nftFingerprint } from "../../render/nftables.js";
+import { readCaddy } from "../../system/caddy/admin.js";
+import { readIp } from "../../system/iproute2/iproute2.js";
+import { readNft, readNftSkeleton } from "../../system/nftables.js";
+import type { Runner } from "../../system/runner.js";
+import { readListeners } from "../../system/sockets.js";
+import { readSysctls } from "../../system/sysctl.js";
+import { readWireguard } from "../../system/wireguard.js";
+import type { Journal } from "../state/journal.js";
 
 /** What to read besides links, addresses, routes, rules and nftables (always read whole). */
 export interface LiveWanted {
