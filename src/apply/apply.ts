@@ -1,3 +1,4 @@
+import type { SiteState } from "../compile/desired.js";
 import { NetpolError } from "../errors.js";
 import type { LiveState, Ownership, Plan } from "../plan/types.js";
 import { readPrivateKeys } from "../system/private-keys.js";
@@ -9,6 +10,7 @@ import { rollBack } from "./rollback/restore.js";
 import { takeSnapshot } from "./rollback/snapshot.js";
 import { ownershipAfter } from "./site/ownership.js";
 import { once, planSite } from "./site/plan-site.js";
+import type { LiveReader } from "./site/read-live.js";
 import { verify } from "./site/verify.js";
 import { linksInForce } from "./source/in-force.js";
 import type { PolicySource } from "./source/input.js";
@@ -28,6 +30,9 @@ export interface ApplyResult {
   readonly notes: readonly string[];
   /** The revert armed by `--confirm`, if any. */
   readonly pending: Pending | undefined;
+  /** The state the site was compiled to, and the live state read (after a change: verified). */
+  readonly desired: SiteState;
+  readonly live: LiveState;
 }
 
 export interface ApplyOptions {
@@ -38,6 +43,13 @@ export interface ApplyOptions {
    * written, under the apply's lock, so no apply can start between the two and lose its record.
    */
   readonly forget?: boolean;
+  /** How the plan reads the live state (a resident process: what changed since its last read). */
+  readonly read?: LiveReader;
+  /**
+   * Asked once the plan is made, before anything changes: false gives the apply up as busy
+   * (NETPOL_E_LOCKED), nothing changed. A resident process lets a reaction go first this way.
+   */
+  readonly proceed?: () => boolean;
 }
 
 /**
@@ -60,9 +72,11 @@ export async function applySite(
       // A pending revert is settled (perhaps reverted) only for a policy that validated.
       const settled = await clearLeftovers(target, input);
       if (settled) notes.push(settled);
-      const planned = await planSite(target, input, true);
+      const planned = await planSite(target, input, true, options.read);
       const policy = await input();
       const { desired, owned, plan, record, journal, interrupted, wanted } = planned;
+      if (options.proceed && !options.proceed())
+        throw new NetpolError("NETPOL_E_LOCKED", "a change made by this process came first");
       if (plan.conflicts.length > 0) {
         throw new NetpolError(
           "NETPOL_E_FOREIGN_STATE",
@@ -95,7 +109,7 @@ export async function applySite(
         if (!same || options.forget) await writeRecordText(files, keptText(kept, live.links));
         await clearJournal(files);
         await keepCache();
-        return { plan, changed: false, record: kept, notes, pending: undefined };
+        return { plan, changed: false, record: kept, notes, pending: undefined, desired, live };
       }
       const snapshot = await takeSnapshot(target.runner, {
         live,
@@ -133,7 +147,15 @@ export async function applySite(
           pending && options.confirm
             ? await restartDeadline(target, pending, options.confirm.seconds)
             : undefined;
-        return { plan, changed: true, record: applied, notes, pending: armed };
+        return {
+          plan,
+          changed: true,
+          record: applied,
+          notes,
+          pending: armed,
+          desired,
+          live: after,
+        };
       } catch (err) {
         throw await rollBack(target, err, {
           snapshot,

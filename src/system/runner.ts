@@ -4,6 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { NetpolError } from "../errors.js";
+import { type Session, spawnSession } from "./session.js";
+import type { WireguardControl } from "./wireguard-uapi.js";
 
 export interface RunOptions {
   /** Written to the tool's stdin (configs with keys go here, never into argv). */
@@ -40,8 +42,18 @@ export interface Runner {
    * signal, counted.
    */
   session(tool: string, args: readonly string[], options: SessionOptions): Promise<void>;
+  /**
+   * Starts a tool that runs on beside netpol and takes input for as long as it runs (`ip
+   * -batch -` on a pipe): the same namespace, parent-death signal and count as every other.
+   */
+  start(tool: string, args: readonly string[], options?: { readonly step?: string }): Session;
   /** How many processes this runner has started. */
   readonly spawned: number;
+  /**
+   * WireGuard's control sockets, where netpol keeps them open (a resident process): reads and
+   * changes of WireGuard interfaces then cost no `wg` process.
+   */
+  readonly wireguard?: WireguardControl;
 }
 
 /** `inner` with its `run` replaced (a test's injected failure, a progress line). */
@@ -53,6 +65,8 @@ export function withRun(inner: Runner, run: Runner["run"]): Runner {
     },
     run,
     session: (tool, args, options) => inner.session(tool, args, options),
+    start: (tool, args, options) => inner.start(tool, args, options),
+    ...(inner.wireguard ? { wireguard: inner.wireguard } : {}),
   };
 }
 
@@ -185,6 +199,10 @@ export function createRunner(netns?: string): Runner {
       const stdout = spool === undefined ? (run.stdout ?? "") : readSpool(spool);
       if (run.failed) throw failure(tool, args, options, run, stdout);
       return { stdout, stderr: run.stderr };
+    },
+    start(tool, args) {
+      spawned++;
+      return spawnSession(["setpriv", ...argv(tool, args)], { ...process.env, ...env });
     },
     async session(tool, args, { signal, onLine }) {
       spawned++;

@@ -9,7 +9,13 @@ import { type ApplyRecord, readRecord } from "../state/record.js";
 import type { Target } from "../target.js";
 import { currentOwnership } from "./ownership.js";
 import { checkProtocol } from "./protocol.js";
-import { type LiveWanted, ownedNames, readLiveWhile, wantedFor } from "./read-live.js";
+import {
+  type LiveReader,
+  type LiveWanted,
+  ownedNames,
+  readLiveWhile,
+  wantedFor,
+} from "./read-live.js";
 
 const protocolOf = (p: PolicyInput) =>
   "desired" in p ? p.desired.protocol : p.intent.settings.routeProtocol;
@@ -64,6 +70,8 @@ export async function planSite(
   source: PolicySource,
   /** An apply keeps what its rollback needs from the read (WireGuard configs). */
   forApply = false,
+  /** How the live state is read: all of it from the tools, unless a resident knows better. */
+  readLiveState: LiveReader = readLiveWhile,
 ): Promise<Planned> {
   const files = target.files;
   // ip and nft, the slow part of the read, need only the protocol: they start first, and the
@@ -83,7 +91,7 @@ export async function planSite(
   });
   // Only this read keeps the WireGuard configs: the verify and rollback reads need none, and at
   // 10,000 peers each copy is megabytes of strings.
-  const live = readLiveWhile(
+  const live = readLiveState(
     target.runner,
     input.then(protocolOf),
     known.then((k) => ({ ...k.wanted, wireguardConfigs: forApply })),
