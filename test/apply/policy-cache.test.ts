@@ -4,13 +4,8 @@ import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { applySite } from "../../src/apply/apply.js";
 import type { PolicyInput } from "../../src/apply/source/input.js";
-import {
-  BUILD,
-  cachePath,
-  loadCached,
-  policyInput,
-  saveCached,
-} from "../../src/apply/state/compiled-cache.js";
+import { fromText, validateHere } from "../../src/apply/source/text.js";
+import { BUILD, cachePath, loadCached, saveCached } from "../../src/apply/state/compiled-cache.js";
 import { compileSite } from "../../src/compile/compile.js";
 import { labPolicy } from "../../src/lab/policy.js";
 import { parsePolicy } from "../../src/policy/load.js";
@@ -36,12 +31,17 @@ describe("the compiled-policy cache", () => {
   const read = (
     over: Partial<{ text: string; site: string; keyDir: string }> = {},
     build?: string,
-  ): Promise<PolicyInput> =>
-    policyInput(
-      files(),
-      { text: text(), file: "policy.yaml", site: "home", keyDir: home.lab.dir, ...over },
-      build,
-    );
+  ): Promise<PolicyInput> => {
+    const policy = {
+      text: text(),
+      name: "policy.yaml",
+      site: "home",
+      keyDir: home.lab.dir,
+      ...over,
+    };
+    if (build === undefined) return fromText(files(), policy);
+    return loadCached(files(), policy, build).then((cached) => cached ?? validateHere(policy));
+  };
   const fromCache = (p: PolicyInput) => "cached" in p;
 
   beforeEach(async () => {
@@ -158,7 +158,7 @@ describe("the compiled-policy cache's file", () => {
   it("gives back exactly the state compiled from each example policy, for each of its sites", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-cache-"));
     try {
-      const files = { stateDir: dir, scope: "test", netns: undefined };
+      const files = { stateDir: dir, scope: "test", naming: {} };
       const examples = (await readdir("policies")).filter((f) => f.endsWith(".yaml"));
       expect(examples).not.toEqual([]);
       for (const example of examples) {

@@ -1,12 +1,13 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
-import { applySite, planSite } from "../../src/apply/apply.js";
+import { applySite } from "../../src/apply/apply.js";
 import { STEPS } from "../../src/apply/execute.js";
+import { planSite } from "../../src/apply/site/plan-site.js";
 import { loadRecord, recordPath } from "../../src/apply/state/record.js";
 import { NetpolError } from "../../src/errors.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { describeChange } from "../../src/plan/format.js";
-import type { Runner } from "../../src/system/runner.js";
+import { type Runner, withRun } from "../../src/system/runner.js";
 import { deleteFailClosedRoute, emptyInput, labInput, siteTarget } from "../support/lab.js";
 import type { LabHome } from "../support/lab-home.js";
 import { ownedSnapshot, routes, rules, type TestNode } from "../support/node.js";
@@ -17,16 +18,11 @@ export function failingWhen(
   inner: Runner,
   what: string,
 ): Runner {
-  return {
-    netns: inner.netns,
-    get spawned() {
-      return inner.spawned;
-    },
-    run: (tool, args, options) =>
-      fails(tool, args, options)
-        ? Promise.reject(new NetpolError("NETPOL_E_TOOL_FAILED", `injected failure in ${what}`))
-        : inner.run(tool, args, options),
-  };
+  return withRun(inner, (tool, args, options) =>
+    fails(tool, args, options)
+      ? Promise.reject(new NetpolError("NETPOL_E_TOOL_FAILED", `injected failure in ${what}`))
+      : inner.run(tool, args, options),
+  );
 }
 
 /** A runner that fails every command of one apply step. */
