@@ -29,6 +29,11 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   status: async () => (await import("./commands/status.js")).registerStatus,
   "show-policy": async () => (await import("./commands/show-policy.js")).registerShowPolicy,
   serve: async () => (await import("./commands/serve.js")).registerServe,
+  publish: async () => (await import("./commands/publish.js")).registerPublish,
+  agent: async () => (await import("./commands/agent.js")).registerAgent,
+  rollout: async () => (await import("./commands/rollout.js")).registerRollout,
+  rollback: async () => (await import("./commands/rollout.js")).registerRollback,
+  fleet: async () => (await import("./commands/fleet.js")).registerFleet,
   demo: async () => (await import("./commands/demo.js")).registerDemo,
   completion: async () => (await import("./commands/completion.js")).registerCompletion,
 };
