@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system tools netpol drives (and its tests and demo use; zsh only checks the
 # completion script, systemd only for systemd-analyze on the units, chromium only runs the
-# dashboard's browser test), on Debian 12 as root.
+# dashboard's browser test; etcd and openssl for the fleet's tests, which start etcd members of
+# their own), on Debian 12 as root.
 # Does nothing when they are all present, so `npm test` and `npm run demo` can call it freely.
 set -euo pipefail
 
-packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy curl iputils-ping procps tcpdump zsh systemd chromium conntrack)
-binaries=(ip setpriv nft wg wireguard-go caddy curl ping pgrep tcpdump zsh systemd-analyze chromium conntrack)
+packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy curl iputils-ping procps tcpdump zsh systemd chromium conntrack etcd-server etcd-client openssl)
+binaries=(ip setpriv nft wg wireguard-go caddy curl ping pgrep tcpdump zsh systemd-analyze chromium conntrack etcd etcdctl openssl)
 
 missing=()
 for bin in "${binaries[@]}"; do

@@ -2,16 +2,21 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { applySite } from "../../src/apply/apply.js";
-import type { PolicyInput } from "../../src/apply/source/input.js";
-import { fromText, validateHere } from "../../src/apply/source/text.js";
-import { BUILD, cachePath, loadCached, saveCached } from "../../src/apply/state/compiled-cache.js";
-import { compileSite } from "../../src/compile/compile.js";
-import { labPolicy } from "../../src/lab/policy.js";
-import { parsePolicy } from "../../src/policy/load.js";
-import { deleteFailClosedRoute, emptyInput, siteTarget } from "../support/lab.js";
-import { fakeHome, type LabHome } from "../support/lab-home.js";
-import { ownedSnapshot } from "../support/node.js";
+import { applySite } from "../../../src/apply/apply.js";
+import type { PolicyInput } from "../../../src/apply/source/input.js";
+import { fromText, validateHere } from "../../../src/apply/source/text.js";
+import {
+  BUILD,
+  cachePath,
+  loadCached,
+  saveCached,
+} from "../../../src/apply/state/compiled-cache.js";
+import { compileSite } from "../../../src/compile/compile.js";
+import { labPolicy } from "../../../src/lab/policy.js";
+import { parsePolicy } from "../../../src/policy/load.js";
+import { deleteFailClosedRoute, emptyInput, siteTarget } from "../../support/lab.js";
+import { fakeHome, type LabHome } from "../../support/lab-home.js";
+import { ownedSnapshot } from "../../support/node.js";
 
 /**
  * The compiled state an apply leaves for the next apply of the same text: used only for exactly
