@@ -186,6 +186,9 @@ export class Resident {
 
   private observe(event: NetlinkEvent, at: number): void {
     const { cameUp } = this.model.observe(event);
+    // ip keeps each device's index by name for as long as it runs: a device that went (and may
+    // come back under the same name, as OpenVPN's tun does) needs ip processes that never knew it.
+    if (event.kind === "link" && event.gone) this.runner.forgetDevices();
     if (event.kind === "link") {
       this.bus.emit({ event: "link", name: event.name, up: event.up, gone: event.gone });
     }
