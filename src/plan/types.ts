@@ -76,6 +76,12 @@ export type Change =
       /** The route's `@id` is `netpol-<service>`. */
       readonly service: string;
       readonly detail: string;
+    }
+  | {
+      /** Caddy's TLS automation policy for netpol's hostnames (`@id: netpol:acme`) and its log. */
+      readonly kind: "certificates";
+      readonly op: "add" | "set" | "remove";
+      readonly detail: string;
     };
 
 /** The whole new Caddy config, written in one request, and the one it replaces (for rollback). */
@@ -91,6 +97,6 @@ export interface Plan {
   readonly waiting: readonly string[];
   /** Foreign state in the way: apply refuses while any is listed. */
   readonly conflicts: readonly string[];
-  /** Present when a proxy route changes. */
+  /** Present when a proxy route or the certificate policy changes. */
   readonly proxy?: ProxyWrite;
 }

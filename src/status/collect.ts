@@ -15,6 +15,8 @@ import { readUpstreams } from "../system/caddy/admin.js";
 import { type ForwardDrop, readForwardDrops } from "../system/nftables.js";
 import { probeTcp } from "../system/probe.js";
 import { VERSION } from "../version.js";
+import type { CertificateStatus } from "./certificates.js";
+import { collectCertificates } from "./collect-certificates.js";
 
 /** A peer's handshake older than this means the tunnel is down (WireGuard rekeys every 2 min). */
 export const HANDSHAKE_STALE_SECONDS = 180;
@@ -83,6 +85,8 @@ export interface SiteStatus {
     /** HTTP services: whether Caddy holds the route, and the failures its proxy counted. */
     readonly proxy?: { readonly routed: boolean; readonly upstreamFails: number | null };
   }[];
+  /** Hostnames published with `tls: auto`: the certificate served, the last issuance error. */
+  readonly certificates: readonly CertificateStatus[];
 }
 
 function peers(intent: Intent, live: LiveState, now: number): SiteStatus["tunnels"] {
@@ -162,6 +166,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
       egress: [],
       forwardDrops: [],
       services: [],
+      certificates: [],
     };
   }
   const { record, policy: loaded } = inForce;
@@ -195,10 +200,10 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   );
 
   const admin = desired.proxy?.settings.adminListen;
-  const upstreams =
-    admin !== undefined && live.proxy?.reachable
-      ? await readUpstreams(target.runner, admin)
-      : undefined;
+  const [upstreams, certificates] = await Promise.all([
+    admin !== undefined && live.proxy?.reachable ? readUpstreams(target.runner, admin) : undefined,
+    collectCertificates(target.runner, desired, live, published),
+  ]);
   const failsOf = new Map<string, number>();
   for (const u of upstreams ?? []) if (!failsOf.has(u.address)) failsOf.set(u.address, u.fails);
   const unrouted = new Set(
@@ -268,5 +273,6 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     }),
     forwardDrops,
     services,
+    certificates,
   };
 }

@@ -66,6 +66,18 @@ export function createMetrics() {
     labelNames: ["service"] as const,
     registers: [registry],
   });
+  const certExpiry = new Gauge({
+    name: "netpol_certificate_expiry_timestamp_seconds",
+    help: "When the certificate Caddy serves for a published hostname expires (absent: none served)",
+    labelNames: ["hostname", "issuer"] as const,
+    registers: [registry],
+  });
+  const certError = new Gauge({
+    name: "netpol_certificate_issuance_failing",
+    help: "1 when Caddy's last attempt to get a published hostname's certificate failed",
+    labelNames: ["hostname"] as const,
+    registers: [registry],
+  });
   const applies = new Counter({
     name: "netpol_applies_total",
     help: "Applies through this server, by result",
@@ -80,7 +92,18 @@ export function createMetrics() {
   });
 
   function observe(status: SiteStatus): void {
-    for (const g of [handshakeAge, rx, tx, egressUp, dropped, reachable, routed, upstreamFails])
+    for (const g of [
+      handshakeAge,
+      rx,
+      tx,
+      egressUp,
+      dropped,
+      reachable,
+      routed,
+      upstreamFails,
+      certExpiry,
+      certError,
+    ])
       g.reset();
     for (const t of status.tunnels) {
       for (const p of t.peers) {
@@ -100,6 +123,14 @@ export function createMetrics() {
       if (s.proxy) routed.set({ service: s.name }, s.proxy.routed ? 1 : 0);
       if (s.proxy?.upstreamFails != null)
         upstreamFails.set({ service: s.name }, s.proxy.upstreamFails);
+    }
+    for (const c of status.certificates) {
+      if (c.served)
+        certExpiry.set(
+          { hostname: c.hostname, issuer: c.served.issuer },
+          Date.parse(c.served.notAfter) / 1000,
+        );
+      certError.set({ hostname: c.hostname }, c.lastIssuanceError ? 1 : 0);
     }
   }
 

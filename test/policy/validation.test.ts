@@ -592,6 +592,76 @@ describe("ports", () => {
   });
 });
 
+describe("certificates and the ports Caddy holds", () => {
+  runTable([
+    {
+      name: "an ACME directory that is not an https URL",
+      mutate: (p) => {
+        vps(p).proxy = { acme: { ca: "http://acme.example.org/directory" } };
+      },
+      expected: [
+        "sites.vps.proxy.acme.ca: an ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory",
+      ],
+    },
+    {
+      name: "an email without an @",
+      mutate: (p) => {
+        vps(p).proxy = { acme: { email: "ops.example.org" } };
+      },
+      expected: ["sites.vps.proxy.acme.email: an email address, e.g. ops@example.org"],
+    },
+    {
+      name: "a relative path to a trusted root",
+      mutate: (p) => {
+        vps(p).proxy = { acme: { trustedRoots: ["pebble.pem"] } };
+      },
+      expected: [
+        "sites.vps.proxy.acme.trustedRoots[0]: an absolute path on the site, e.g. /etc/netpol/ca.pem",
+      ],
+    },
+    {
+      name: "a raw TCP port on Caddy's HTTP port, where the HTTP-01 challenges arrive",
+      mutate: (p) => {
+        service(p, 2).port = 80;
+      },
+      expected: [
+        "services[2].port: tcp port 80 of vps is Caddy's HTTP port, where the CA's HTTP-01 challenges and the redirects to HTTPS arrive; publish the service on another port",
+      ],
+    },
+    {
+      name: "a raw UDP port on Caddy's HTTPS port (HTTP/3)",
+      mutate: (p) => {
+        vps(p).proxy = { httpsPort: 8443 };
+        service(p, 1).port = 8443;
+      },
+      expected: [
+        "services[1].port: udp port 8443 of vps is Caddy's HTTP/3 port; publish the service on another port",
+      ],
+    },
+    {
+      name: "Caddy's HTTP port with tls: off",
+      mutate: (p) => {
+        vps(p).proxy = { tls: "off", httpPort: 8080 };
+        service(p, 2).port = 8080;
+      },
+      expected: [
+        "services[2].port: tcp port 8080 of vps is Caddy's HTTP port, where the published hostnames are served; publish the service on another port",
+      ],
+    },
+  ]);
+
+  it("leaves port 443 to raw services with tls: off, and port 80 where the site serves no HTTP", () => {
+    const p = validPolicy();
+    vps(p).proxy = { tls: "off" };
+    service(p, 2).port = 443;
+    expect(() => load(toYaml(p))).not.toThrow();
+    const q = validPolicy();
+    q.services.splice(0, 1);
+    service(q, 1).port = 80;
+    expect(() => load(toYaml(q))).not.toThrow();
+  });
+});
+
 describe("references to unknown names", () => {
   const knownDevices = "br0, eth0, eth0.6, eth1, eth2, tun-hma, wg-home";
   runTable([
