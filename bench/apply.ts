@@ -11,7 +11,7 @@
  * (each way), each in a process of its own (the bundled worker with bin/netpol.js's node flags,
  * as the CLI runs) timed from reading the policy to the verified apply, so they include
  * validation but not Node's start-up (the no-op, as `netpol apply` of the policy in force, reads
- * the state its last apply compiled instead: src/apply/policy-cache.ts; the cold apply and the
+ * the state its last apply compiled instead: src/apply/state/compiled-cache.ts; the cold apply and the
  * change validate in full);
  * the floor (wireguard-go, `ip -batch`, `sysctl -p`, `nft -f`, `wg setconf` on netpol's own
  * rendered files); the bare change (the live read plus only the lines that differ); one process

@@ -10,12 +10,13 @@
  * - `{op: "apply", policy, netns, stateDir, keyDir}`: applies `policy` as `netpol apply` does,
  *   timed from reading the file to the verified apply, so it includes validation (also reported
  *   on its own as validateMs) or, for a text the last apply applied, reading the state that
- *   apply compiled (src/apply/policy-cache.ts).
+ *   apply compiled (src/apply/state/compiled-cache.ts).
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { applySite } from "../src/apply/apply.js";
+import { targetOf } from "../src/apply/target.js";
 import { readPolicyInput } from "../src/cli/policy-input.js";
 import { compileSite } from "../src/compile/compile.js";
 import type { SiteState } from "../src/compile/desired.js";
@@ -79,7 +80,7 @@ async function run(): Promise<object> {
     };
   }
   const runner = createRunner(job.netns);
-  const target = { runner, stateDir: job.stateDir, scope: job.netns };
+  const target = targetOf(runner, job.stateDir);
   // As `netpol apply` does: the apply asks for the policy once its live read is under way.
   let validateMs = Number.NaN;
   let cached = false;

@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { applySite } from "../src/apply/apply.js";
+import { targetOf } from "../src/apply/target.js";
 import { parsePolicy } from "../src/policy/load.js";
 import { generateKeyPair } from "../src/system/keys.js";
 import { createRunner, type Runner } from "../src/system/runner.js";
@@ -45,7 +46,7 @@ try {
       }
     },
   };
-  const target = { runner, stateDir: path.join(dir, "state"), scope: ns.name };
+  const target = targetOf(runner, path.join(dir, "state"));
   for (const [what, p] of [
     ["cold", policy],
     ["no-op", policy],

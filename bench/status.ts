@@ -12,6 +12,7 @@ import autocannon from "autocannon";
 import { execa } from "execa";
 import Fastify, { type FastifyInstance } from "fastify";
 import { applySite } from "../src/apply/apply.js";
+import { targetOf } from "../src/apply/target.js";
 import { parsePolicy } from "../src/policy/load.js";
 import { buildApp } from "../src/server/app.js";
 import { createRunner } from "../src/system/runner.js";
@@ -37,7 +38,7 @@ try {
   await inNs("ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1");
   await inNs("ip", "tuntap", "add", "ext0", "mode", "tun");
   for (const d of ["lan0", "lan1", "ext0"]) await inNs("ip", "link", "set", d, "up");
-  const target = { runner: createRunner(ns), stateDir, scope: "bench" };
+  const target = targetOf(createRunner(ns), stateDir);
   await applySite(
     target,
     { ...parsePolicy(VLAN_EGRESS_POLICY, "bench.yaml"), keyDir: stateDir, site: "home" },

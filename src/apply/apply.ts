@@ -16,23 +16,11 @@ import {
   armRevert,
   type ConfirmRequest,
   dropPending,
-  type Pending,
   restartDeadline,
   settlePending,
 } from "./confirm.js";
 import { execute } from "./execute.js";
-import {
-  clearJournal,
-  describeInterrupted,
-  type Interrupted,
-  interruptedBy,
-  type Journal,
-  loadJournal,
-  writeJournal,
-} from "./journal.js";
-import { withLock } from "./lock.js";
 import { currentOwnership, isMarked, ownershipAfter } from "./ownership.js";
-import { cachePath, saveCached } from "./policy-cache.js";
 import { checkProtocol } from "./protocol.js";
 import {
   type LiveWanted,
@@ -42,32 +30,23 @@ import {
   readLiveWhile,
   wantedFor,
 } from "./read-live.js";
-import { type ApplyRecord, readRecord, recordText, writeRecordText } from "./record.js";
 import { computeRestore, runRestore, type Snapshot, takeSnapshot } from "./restore.js";
-import { filesOf, removeState, secretDirOf } from "./state-file.js";
-
-/** Everything an apply or a plan needs, passed in: the core reads nothing behind your back. */
-export interface Target {
-  readonly runner: Runner;
-  readonly stateDir: string;
-  /** Names the namespace in records and locks: the netns name, or "host". */
-  readonly scope: string;
-}
-
-/** A policy to plan or apply: its intent, or the site's state compiled already (the server compiles off-thread). */
-export type PolicyInput = {
-  readonly hash: string;
-  readonly text: string;
-  readonly keyDir: string;
-  readonly site: string;
-} & ({ readonly intent: Intent } | { readonly desired: SiteState });
-
-/**
- * A policy, or how to read and validate it. The live read needs nothing of a policy but its
- * route protocol, and that only to sort what it listed: a plan starts its reads first, then
- * validates (synchronous work) while they run in their own processes.
- */
-export type PolicySource = PolicyInput | (() => Promise<PolicyInput>);
+import type { PolicyInput, PolicySource } from "./source/input.js";
+import { cachePath, saveCached } from "./state/compiled-cache.js";
+import { removeState, secretDirOf } from "./state/files.js";
+import {
+  clearJournal,
+  describeInterrupted,
+  type Interrupted,
+  interruptedBy,
+  type Journal,
+  loadJournal,
+  writeJournal,
+} from "./state/journal.js";
+import { withLock } from "./state/lock.js";
+import type { Pending } from "./state/pending.js";
+import { type ApplyRecord, readRecord, recordText, writeRecordText } from "./state/record.js";
+import type { Target } from "./target.js";
 
 const protocolOf = (p: PolicyInput) =>
   "desired" in p ? p.desired.protocol : p.intent.settings.routeProtocol;
@@ -123,7 +102,7 @@ export async function planSite(
   /** An apply keeps what its rollback needs from the read (WireGuard configs). */
   forApply = false,
 ): Promise<Planned> {
-  const files = filesOf(target);
+  const files = target.files;
   // ip and nft, the slow part of the read, need only the protocol: they start first, and the
   // policy is validated and compiled and the record and the journal read while they run. What
   // netpol owns (the record, the journal) adds only sysctl keys and WireGuard names to the read.
@@ -223,7 +202,7 @@ export async function applySite(
   appliedBy: string,
   options: ApplyOptions = {},
 ): Promise<ApplyResult> {
-  const files = filesOf(target);
+  const files = target.files;
   const input = once(source);
   return withLock(
     files,
@@ -379,7 +358,7 @@ async function rollBack(
     pending: Pending | undefined;
   },
 ): Promise<NetpolError> {
-  const files = filesOf(target);
+  const files = target.files;
   const { snapshot, owned, plan, created, wanted } = applied;
   const now = await readLive(target.runner, wanted);
   const marked = currentOwnership(owned, undefined, now).links;

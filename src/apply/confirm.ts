@@ -1,25 +1,23 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { z } from "zod";
 import { NetpolError } from "../errors.js";
-import type { Runner } from "../system/runner.js";
 import { removeStaleSecrets } from "../system/secret-file.js";
-import { clearJournal, interruptedBy, loadJournal } from "./journal.js";
-import { withLock } from "./lock.js";
 import { currentOwnership } from "./ownership.js";
-import { identityOf, isRunning, processIdentity, signalIfRunning } from "./process-identity.js";
 import { ownedNames, readLive } from "./read-live.js";
-import { loadRecord, writeRecordText } from "./record.js";
-import { computeRestore, runRestore, type Snapshot, snapshotSchema } from "./restore.js";
+import { computeRestore, runRestore, type Snapshot } from "./restore.js";
+import { type StateFiles, secretDirOf } from "./state/files.js";
+import { clearJournal, interruptedBy, loadJournal } from "./state/journal.js";
+import { withLock } from "./state/lock.js";
 import {
-  filesOf,
-  readState,
-  removeState,
-  type StateFiles,
-  secretDirOf,
-  stateFile,
-  writeJson,
-} from "./state-file.js";
+  clearPending,
+  describePending,
+  loadPending,
+  type Pending,
+  writePending,
+} from "./state/pending.js";
+import { identityOf, isRunning } from "./state/process-identity.js";
+import { loadRecord, writeRecordText } from "./state/record.js";
+import type { Target } from "./target.js";
 
 /**
  * `apply --confirm N` is a dead-man switch. Before the first change, the snapshot of the state
@@ -28,46 +26,13 @@ import {
  * lock, or takes it over from a killed apply, and puts back exactly what the snapshot holds.
  * `netpol confirm` deletes the file and stops the process.
  */
-const pendingSchema = z.strictObject({
-  version: z.literal(1),
-  id: z.string().min(1),
-  deadline: z.string().datetime(),
-  site: z.string().min(1),
-  policyHash: z.string(),
-  appliedBy: z.string(),
-  timer: processIdentity.nullable(),
-  snapshot: snapshotSchema,
-});
-export type Pending = z.infer<typeof pendingSchema>;
-
-interface ConfirmTarget {
-  readonly runner: Runner;
-  readonly stateDir: string;
-  readonly scope: string;
-}
-
-const PENDING = ".pending.json";
 const CONFIRM_LOCK_WAIT_MS = 15_000;
 /** How long the timer waits for the pending file of the apply that started it. */
 const ARM_GRACE_MS = 10_000;
 
-export async function loadPending(files: StateFiles): Promise<Pending | undefined> {
-  return readState(files, PENDING, "pending confirmation", pendingSchema);
-}
-
-async function writePending(files: StateFiles, pending: Pending): Promise<void> {
-  await writeJson(stateFile(files, PENDING), pending);
-}
-
-async function clearPending(files: StateFiles, pending: Pending): Promise<void> {
-  await removeState(stateFile(files, PENDING));
-  // The timer may be this very process (it reverts, then exits on its own).
-  if (pending.timer && pending.timer.pid !== process.pid) signalIfRunning(pending.timer);
-}
-
 /** The apply failed and was rolled back: there is nothing left to confirm or revert. */
-export async function dropPending(target: ConfirmTarget, pending: Pending): Promise<void> {
-  await clearPending(filesOf(target), pending);
+export async function dropPending(target: Target, pending: Pending): Promise<void> {
+  await clearPending(target.files, pending);
 }
 
 export interface ConfirmRequest {
@@ -82,7 +47,7 @@ export interface ConfirmRequest {
  * nothing has changed yet and the timer, finding no pending file, leaves.
  */
 export async function armRevert(
-  target: ConfirmTarget,
+  target: Target,
   snapshot: Snapshot,
   about: { site: string; policyHash: string; appliedBy: string },
   request: ConfirmRequest,
@@ -97,13 +62,13 @@ export async function armRevert(
     timer: (pid === undefined ? undefined : identityOf(pid)) ?? null,
     snapshot,
   };
-  await writePending(filesOf(target), pending);
+  await writePending(target.files, pending);
   return pending;
 }
 
 /** Called with the lock held: back to the snapshot, record included. Returns what failed. */
-async function revertUnderLock(target: ConfirmTarget, pending: Pending): Promise<string[]> {
-  const files = filesOf(target);
+async function revertUnderLock(target: Target, pending: Pending): Promise<string[]> {
+  const files = target.files;
   const { snapshot } = pending;
   await removeStaleSecrets(secretDirOf(files));
   const record = await loadRecord(files).catch(() => undefined);
@@ -125,7 +90,7 @@ async function revertUnderLock(target: ConfirmTarget, pending: Pending): Promise
   return [];
 }
 
-async function revertOrThrow(target: ConfirmTarget, pending: Pending): Promise<void> {
+async function revertOrThrow(target: Target, pending: Pending): Promise<void> {
   const failures = await revertUnderLock(target, pending);
   if (failures.length > 0) {
     throw new NetpolError(
@@ -135,20 +100,17 @@ async function revertOrThrow(target: ConfirmTarget, pending: Pending): Promise<v
   }
 }
 
-export const describePending = (p: Pending) =>
-  `an apply made with --confirm (policy ${p.policyHash.slice(0, 12)}, by ${p.appliedBy}) awaits confirmation until ${p.deadline}`;
-
 /**
  * Called with the lock held by an apply. A pending confirmation whose timer runs refuses the
  * apply: the operator confirms or reverts first. One whose timer is gone (killed, or the machine
  * rebooted) is reverted here, as the timer would have, and the apply goes on from there.
  */
 export async function settlePending(
-  target: ConfirmTarget,
+  target: Target,
   /** The policy about to be applied: its own problems are said before the pending revert's. */
   policy?: () => Promise<unknown>,
 ): Promise<string | undefined> {
-  const pending = await loadPending(filesOf(target));
+  const pending = await loadPending(target.files);
   if (!pending) return undefined;
   await policy?.();
   if (pending.timer && isRunning(pending.timer)) {
@@ -164,11 +126,11 @@ export async function settlePending(
 
 /** Runs `work` on the pending confirmation under the lock; none pending is an error. */
 async function withPending(
-  target: ConfirmTarget,
+  target: Target,
   command: string,
   work: (files: StateFiles, pending: Pending) => Promise<void>,
 ): Promise<void> {
-  const files = filesOf(target);
+  const files = target.files;
   await withLock(
     files,
     async () => {
@@ -176,7 +138,7 @@ async function withPending(
       if (!pending)
         throw new NetpolError(
           "NETPOL_E_NO_CONFIRM_PENDING",
-          `no apply on ${target.scope} is waiting for confirmation`,
+          `no apply on ${target.files.scope} is waiting for confirmation`,
         );
       await work(files, pending);
     },
@@ -184,7 +146,7 @@ async function withPending(
   );
 }
 
-export async function confirmApply(target: ConfirmTarget): Promise<void> {
+export async function confirmApply(target: Target): Promise<void> {
   await withPending(target, "netpol confirm", async (files, pending) => {
     const interrupted = interruptedBy(await loadJournal(files));
     const timerAlive = pending.timer !== null && isRunning(pending.timer);
@@ -201,7 +163,7 @@ export async function confirmApply(target: ConfirmTarget): Promise<void> {
 }
 
 /** `netpol revert`: undo a pending apply now instead of at its deadline. */
-export async function revertNow(target: ConfirmTarget): Promise<void> {
+export async function revertNow(target: Target): Promise<void> {
   await withPending(target, "netpol revert", (_files, pending) => revertOrThrow(target, pending));
 }
 
@@ -210,12 +172,12 @@ export async function revertNow(target: ConfirmTarget): Promise<void> {
  * deadline armed before the first change holds only for an apply that never finishes.
  */
 export async function restartDeadline(
-  target: ConfirmTarget,
+  target: Target,
   pending: Pending,
   seconds: number,
 ): Promise<Pending> {
   const restarted = { ...pending, deadline: new Date(Date.now() + seconds * 1000).toISOString() };
-  await writePending(filesOf(target), restarted);
+  await writePending(target.files, restarted);
   return restarted;
 }
 
@@ -225,10 +187,10 @@ export async function restartDeadline(
  * deadline moved meanwhile is slept on again.
  */
 export async function revertIfUnconfirmed(
-  target: ConfirmTarget,
+  target: Target,
   id: string,
 ): Promise<"reverted" | "confirmed"> {
-  const files = filesOf(target);
+  const files = target.files;
   const armedBy = Date.now() + ARM_GRACE_MS;
   for (;;) {
     const pending = await loadPending(files);

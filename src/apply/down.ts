@@ -1,8 +1,8 @@
 import { parseDocument } from "yaml";
 import { parsePolicy } from "../policy/load.js";
-import { type ApplyResult, applySite, type Target } from "./apply.js";
-import { loadRecord } from "./record.js";
-import { filesOf } from "./state-file.js";
+import { type ApplyResult, applySite } from "./apply.js";
+import { loadRecord } from "./state/record.js";
+import type { Target } from "./target.js";
 
 /**
  * The policy in force with its site emptied: same settings (so the same route protocol and
@@ -25,7 +25,7 @@ export async function takeDown(
   target: Target,
   appliedBy: string,
 ): Promise<ApplyResult | undefined> {
-  const record = await loadRecord(filesOf(target));
+  const record = await loadRecord(target.files);
   if (!record) return undefined;
   const empty = emptied(record.policyText, record.site);
   const loaded = parsePolicy(empty, "(empty policy)");

@@ -11,7 +11,7 @@ import { readNft, readNftSkeleton } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
 import { readSysctls } from "../system/sysctl.js";
 import { readWireguard } from "../system/wireguard.js";
-import type { Journal } from "./journal.js";
+import type { Journal } from "./state/journal.js";
 
 /** What to read besides links, addresses, routes, rules and nftables (always read whole). */
 export interface LiveWanted {

@@ -19,7 +19,7 @@ import { loadNft } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
 import { writeSysctls } from "../system/sysctl.js";
 import { createWireguardLink, syncWireguard } from "../system/wireguard.js";
-import { addressEntry, fromAddress, toAddress } from "./record.js";
+import { addressEntry, fromAddress, toAddress } from "./state/record.js";
 
 /**
  * The state netpol owns, taken before an apply changes anything: enough to put every link,

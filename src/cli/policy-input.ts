@@ -1,6 +1,6 @@
-import type { PolicyInput, Target } from "../apply/apply.js";
-import { policyInput } from "../apply/policy-cache.js";
-import { filesOf } from "../apply/state-file.js";
+import type { PolicyInput } from "../apply/source/input.js";
+import { policyInput } from "../apply/state/compiled-cache.js";
+import type { Target } from "../apply/target.js";
 import { keyDirOf, readPolicyText } from "./policy-file.js";
 
 /**
@@ -13,7 +13,7 @@ export async function readPolicyInput(
   target: Target,
 ): Promise<PolicyInput> {
   const text = await readPolicyText(file);
-  return policyInput(filesOf(target), {
+  return policyInput(target.files, {
     text,
     file,
     site: opts.site,

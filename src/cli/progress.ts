@@ -1,4 +1,4 @@
-import type { Target } from "../apply/apply.js";
+import type { Target } from "../apply/target.js";
 import type { Runner } from "../system/runner.js";
 import type { OutputOptions } from "./output.js";
 

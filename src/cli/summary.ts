@@ -12,13 +12,15 @@ export function summarize(intent: Intent): string {
     }
     for (const e of site.egress) {
       const except = e.except.length > 0 ? ` except ${e.except.map(formatCidr).join(", ")}` : "";
-      const exit = e.via.kind === "tunnel" ? ` (exits at ${e.via.exit})` : "";
+      const via = e.paths
+        .map((p) => `${p.device}${p.kind === "tunnel" ? ` (exits at ${p.exit})` : ""}`)
+        .join(", then ");
       const flags = [
         e.masquerade ? "masquerade" : "",
         e.failClosed ? "fail-closed" : "fails open",
       ].filter(Boolean);
       out.push(
-        `  egress ${e.name}: ${e.sources.map(formatCidr).join(", ")} → ${e.via.device}${exit}${except}; table ${e.table}, priority ${e.priority}; ${flags.join(", ")}`,
+        `  egress ${e.name}: ${e.sources.map(formatCidr).join(", ")} → ${via}${except}; table ${e.table}, priority ${e.priority}; ${flags.join(", ")}`,
       );
     }
     for (const { tunnel: t, local: me, peers: mine } of site.tunnels) {

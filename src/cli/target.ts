@@ -1,6 +1,6 @@
 import os from "node:os";
 import type { Command } from "commander";
-import type { Target } from "../apply/apply.js";
+import { type Target, targetOf } from "../apply/target.js";
 import { createRunner } from "../system/runner.js";
 
 export interface TargetOptions {
@@ -22,11 +22,7 @@ export function targetOptions(command: Command): Command {
 }
 
 export function targetFrom(opts: TargetOptions): Target {
-  return {
-    runner: createRunner(opts.netns),
-    stateDir: opts.stateDir ?? DEFAULT_STATE_DIR,
-    scope: opts.netns ? `netns-${opts.netns}` : "host",
-  };
+  return targetOf(createRunner(opts.netns), opts.stateDir ?? DEFAULT_STATE_DIR);
 }
 
 export function whoAmI(via: string): string {

@@ -26,6 +26,12 @@ export interface AddressSpec {
 /** "main" is the kernel's table 254; numbered tables are netpol's own. */
 export type TableRef = number | "main";
 
+/** Where a route leads: a device, and a next hop on it where the device needs one. */
+export interface NextHop {
+  readonly device: string;
+  readonly gateway?: Address;
+}
+
 export type RouteSpec =
   | {
       readonly type: "unicast";
@@ -34,6 +40,12 @@ export type RouteSpec =
       readonly device: string;
       readonly gateway?: Address;
       readonly metric?: number;
+      /**
+       * The active path of a chain (this route names the preferred one): the health monitor
+       * replaces it in place by another of these, or by an unreachable route while none is
+       * healthy, and the plan takes any of those as in force (plan/slots).
+       */
+      readonly choices?: readonly NextHop[];
     }
   | {
       readonly type: "unreachable";

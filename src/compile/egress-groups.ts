@@ -1,6 +1,13 @@
 import { type Cidr, compareCidr, type Family, formatAddress, formatCidr } from "../net/cidr.js";
 import type { Diagnostic } from "../policy/diagnostic.js";
-import type { EgressIntent, Intent, ReplyPath, Settings, SiteIntent } from "../policy/intent.js";
+import type {
+  EgressIntent,
+  Intent,
+  PathTable,
+  ReplyPath,
+  Settings,
+  SiteIntent,
+} from "../policy/intent.js";
 import { type MarkLayout, markLayout, slotMark } from "./marks.js";
 
 /**
@@ -14,7 +21,8 @@ export interface EgressGroup {
   readonly egress: readonly EgressIntent[];
   readonly table: number;
   readonly priority: number;
-  readonly via: EgressIntent["via"];
+  /** In order of preference; a chain when there are several. */
+  readonly paths: EgressIntent["paths"];
   readonly failClosed: boolean;
   readonly except: readonly Cidr[];
   readonly sources: readonly Cidr[];
@@ -22,19 +30,30 @@ export interface EgressGroup {
   readonly mark: number;
 }
 
+/** A path of a chain: its table, and the mark its probes carry to look that table up. */
+export interface PathMark extends PathTable {
+  readonly mark: number;
+}
+
 export interface SiteMarks {
   readonly layout: MarkLayout;
   readonly replies: readonly (ReplyPath & { readonly mark: number })[];
   readonly groups: readonly EgressGroup[];
+  readonly paths: readonly PathMark[];
 }
 
 function groupKey(e: EgressIntent): string {
-  const gateway = e.via.kind === "device" && e.via.gateway ? formatAddress(e.via.gateway) : "";
+  const paths = e.paths
+    .map(
+      (via) =>
+        `${via.device}${via.kind === "device" && via.gateway ? ` ${formatAddress(via.gateway)}` : ""}`,
+    )
+    .join(",");
   const except = [...e.except].sort(compareCidr).map(formatCidr).join(",");
-  return `${e.via.device} ${gateway} ${e.failClosed} ${except}`;
+  return `${paths} ${e.failClosed} ${except}`;
 }
 
-/** Marks for one site: reply paths take the first slots, egress groups the next ones. */
+/** Marks for one site: reply paths take the first slots, egress groups the next, then chain paths. */
 export function siteMarks(settings: Pick<Settings, "markMask">, site: SiteIntent): SiteMarks {
   const layout = markLayout(settings);
   const replies = site.replyPaths.map((r, i) => ({ ...r, mark: slotMark(layout, i + 1) }));
@@ -51,26 +70,31 @@ export function siteMarks(settings: Pick<Settings, "markMask">, site: SiteIntent
       egress,
       table: first.table,
       priority: first.priority,
-      via: first.via,
+      paths: first.paths,
       failClosed: first.failClosed,
       except: first.except,
       sources: egress.flatMap((e) => e.sources),
       mark: slotMark(layout, replies.length + i + 1),
     };
   });
-  return { layout, replies, groups };
+  const paths = site.pathTables.map((p, i) => ({
+    ...p,
+    mark: slotMark(layout, replies.length + groups.length + i + 1),
+  }));
+  return { layout, replies, groups, paths };
 }
 
 /** Every site's reply paths and egress groups need a mark of their own inside the mask. */
 export function checkMarkRoom(intent: Intent): Diagnostic[] {
   const { slots, mask } = markLayout(intent.settings);
   return intent.sites.flatMap((site): Diagnostic[] => {
-    const needed = site.replyPaths.length + new Set(site.egress.map(groupKey)).size;
+    const needed =
+      site.replyPaths.length + new Set(site.egress.map(groupKey)).size + site.pathTables.length;
     if (needed <= slots) return [];
     return [
       {
         path: ["settings", "markMask"],
-        message: `site ${site.name} needs ${needed} marks (reply paths and egress tables), but markMask 0x${mask.toString(16)} holds ${slots}; widen it by a bit or more`,
+        message: `site ${site.name} needs ${needed} marks (reply paths, egress tables and chain paths), but markMask 0x${mask.toString(16)} holds ${slots}; widen it by a bit or more`,
       },
     ];
   });

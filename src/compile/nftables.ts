@@ -89,7 +89,10 @@ function marking(
         ? [`${IP[family]} daddr ${except} ${setMark("meta", mask, (g.mark | flag) >>> 0)} return`]
         : [];
     });
-    return { name: chainOf(i + 1), rules: [...local, setMark("meta", mask, g.mark)] };
+    // A chain's connections carry its mark too, so a path switch clears exactly them
+    // (conntrack): their address translation belongs to the path they started on.
+    const pinned = g.paths.length > 1 ? [`ct state new ${setMark("ct", mask, g.mark)}`] : [];
+    return { name: chainOf(i + 1), rules: [...local, ...pinned, setMark("meta", mask, g.mark)] };
   });
   for (const family of FAMILIES) {
     const from = sets.add({
@@ -119,7 +122,7 @@ function guard(site: SiteIntent, marks: SiteMarks, sets: Sets): string[] {
   const networkOf = new Map(site.networks.map((n) => [formatCidr(n.cidr), n]));
   return marks.groups.flatMap((g, i) => {
     if (!g.failClosed) return [];
-    const out = `${notReply} oifname != ${quote(g.via.device)} counter drop`;
+    const out = `${notReply} oifname != ${devices(g.paths.map((p) => p.device))} counter drop`;
     return FAMILIES.flatMap((family) => {
       const except = ofFamily(g.except, family).length > 0;
       const notExcept = except ? ` ${IP[family]} daddr != @${chainOf(i + 1)}_except${family}` : "";
@@ -167,15 +170,19 @@ function masquerade(intent: Intent, site: SiteIntent, sets: Sets): string[] {
       elements: site.egress
         .filter((e) => e.masquerade)
         .flatMap((e) =>
-          ofFamily(e.sources, family).map((c) => `${quote(e.via.device)} . ${formatCidr(c)}`),
+          e.paths.flatMap((via) =>
+            ofFamily(e.sources, family).map((c) => `${quote(via.device)} . ${formatCidr(c)}`),
+          ),
         ),
     });
     return set ? [`oifname . ${IP[family]} saddr ${set} masquerade comment "egress"`] : [];
   });
   const exits = new Set(
     intent.sites.flatMap((s) =>
-      s.egress.flatMap(({ via }) =>
-        via.kind === "tunnel" && via.exit === site.name ? [deviceOn(site, via.tunnel)] : [],
+      s.egress.flatMap(({ paths }) =>
+        paths.flatMap((via) =>
+          via.kind === "tunnel" && via.exit === site.name ? [deviceOn(site, via.tunnel)] : [],
+        ),
       ),
     ),
   );
@@ -247,7 +254,10 @@ function publish(
 /** Devices whose path MTU is below the LAN's: clamp MSS both ways (stalls over WireGuard otherwise). */
 function clamp(site: SiteIntent): string[] {
   const list = [
-    ...new Set([...tunnelDevices(site), ...site.egress.map((e) => e.via.device)]),
+    ...new Set([
+      ...tunnelDevices(site),
+      ...site.egress.flatMap((e) => e.paths.map((via) => via.device)),
+    ]),
   ].sort();
   if (list.length === 0) return [];
   return ["oifname", "iifname"].map(

@@ -4,9 +4,11 @@ import {
   keepsClientAddress,
   type ReplyPath,
   type SiteIntent,
+  type Via,
 } from "../policy/intent.js";
 import {
   FAIL_CLOSED_METRIC,
+  type NextHop,
   type RouteSpec,
   type RuleSpec,
   type WireguardSpec,
@@ -58,14 +60,13 @@ export function compileEgressGroup(
   });
   const routes: RouteSpec[] = familiesOf(g.sources).flatMap((family): RouteSpec[] => {
     const dst = defaultRoute(family);
-    const gateway =
-      g.via.kind === "device" && g.via.gateway?.family === family ? g.via.gateway : undefined;
+    const [preferred, ...others] = g.paths.map((via) => nextHop(via, family));
     const up: RouteSpec = {
       type: "unicast",
       table: g.table,
       dst,
-      device: g.via.device,
-      ...(gateway ? { gateway } : {}),
+      ...(preferred as NextHop),
+      ...(others.length > 0 ? { choices: [preferred as NextHop, ...others] } : {}),
     };
     const closed: RouteSpec = {
       type: "unreachable",
@@ -79,6 +80,42 @@ export function compileEgressGroup(
     return g.failClosed ? [up, closed, ...local] : [up];
   });
   return { rules, routes };
+}
+
+/** A path's device, with its gateway where it has one of this family. */
+function nextHop(via: Via, family: Family): NextHop {
+  const gateway = via.kind === "device" && via.gateway?.family === family ? via.gateway : undefined;
+  return { device: via.device, ...(gateway ? { gateway } : {}) };
+}
+
+/**
+ * Each path of a chain has a table of its own, which packets carrying the path's mark look up
+ * (the health probes): they take that path whichever one the egress uses, and never the uplink.
+ * The rule sits beside the first chain's egress rule; it matches nothing else.
+ */
+export function compilePathTables(marks: SiteMarks): { rules: RuleSpec[]; routes: RouteSpec[] } {
+  const parts = marks.paths.flatMap((p) => {
+    const chains = marks.groups.filter((g) => g.paths.some((via) => via.device === p.device));
+    const first = chains[0];
+    const via = first?.paths.find((v) => v.device === p.device);
+    if (!first || !via) return [];
+    return familiesOf(chains.flatMap((g) => g.sources)).map((family) => {
+      const dst = defaultRoute(family);
+      const rule: RuleSpec = {
+        family,
+        priority: first.priority + 1,
+        fwmark: p.mark,
+        fwmask: marks.layout.mask,
+        table: p.table,
+      };
+      const routes: RouteSpec[] = [
+        { type: "unicast", table: p.table, dst, ...nextHop(via, family) },
+        { type: "unreachable", table: p.table, dst, metric: FAIL_CLOSED_METRIC },
+      ];
+      return { rule, routes };
+    });
+  });
+  return { rules: parts.map((p) => p.rule), routes: parts.flatMap((p) => p.routes) };
 }
 
 /** Marked replies (see nftables reply marks) go back into the tunnel they came from. */
@@ -138,6 +175,7 @@ export function compileRouting(
   const parts = [
     ...marks.groups.map((g) => compileEgressGroup(g, marks.layout)),
     ...marks.replies.map((r) => compileReplyPath(intent, site.name, r, marks.layout)),
+    compilePathTables(marks),
   ];
   return {
     rules: parts.flatMap((p) => p.rules),

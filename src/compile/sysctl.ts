@@ -21,10 +21,12 @@ export function compileSysctls(intent: Intent, site: SiteIntent): [string, strin
   // reverse-path filtering would drop it before the connection mark can steer the reply.
   // Likewise replies arriving through an egress tunnel: egress is routed by packet marks, and
   // the kernel's reverse-path lookup sees no mark. (External egress devices come and go, so
-  // their rp_filter is the operator's: it must not be strict, see the README.)
+  // their rp_filter is the operator's: it must not be strict, see docs/policy.md.)
   const loose = new Set([
     ...site.replyPaths.map((r) => r.device),
-    ...site.egress.flatMap((e) => (e.via.kind === "tunnel" ? [e.via.device] : [])),
+    ...site.egress.flatMap((e) =>
+      e.paths.flatMap((via) => (via.kind === "tunnel" ? [via.device] : [])),
+    ),
   ]);
   for (const device of [...loose].sort())
     out.push([`net.ipv4.conf.${sysctlName(device)}.rp_filter`, "2"]);

@@ -2,7 +2,8 @@ import { spawn } from "node:child_process";
 import { openSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { applySite, planSite, type Target } from "../apply/apply.js";
+import { applySite, planSite } from "../apply/apply.js";
+import { type Target, targetOf } from "../apply/target.js";
 import { formatPlan } from "../plan/format.js";
 import { parsePolicy } from "../policy/load.js";
 import { createRunner } from "../system/runner.js";
@@ -37,12 +38,7 @@ interface Check {
 }
 
 function target(lab: Lab, role: "home" | "vps"): Target {
-  const netns = lab.names.ns(role);
-  return {
-    runner: createRunner(netns),
-    stateDir: path.join(lab.dir, "state"),
-    scope: `netns-${netns}`,
-  };
+  return targetOf(createRunner(lab.names.ns(role)), path.join(lab.dir, "state"));
 }
 
 async function check(
@@ -156,7 +152,7 @@ export async function runDemo(main: string, say: Say, name = DEMO_NAME): Promise
   for (const site of ["vps", "home"] as const) {
     const t = target(lab, site);
     const policy = input(site);
-    say(formatPlan((await planSite(t, policy)).plan, t.scope).trimEnd());
+    say(formatPlan((await planSite(t, policy)).plan, t.files.scope).trimEnd());
     const r = await applySite(t, policy, "netpol demo");
     say(`  applied and verified with ${t.runner.spawned} commands\n`);
     if (!r.changed) say("  (nothing changed)");
@@ -252,7 +248,7 @@ export async function runDemo(main: string, say: Say, name = DEMO_NAME): Promise
 
   for (const site of ["home", "vps"] as const) {
     const t = target(lab, site);
-    say(formatPlan((await planSite(t, input(site))).plan, t.scope).trimEnd());
+    say(formatPlan((await planSite(t, input(site))).plan, t.files.scope).trimEnd());
   }
   const failed = checks.filter((c) => !c.ok).length;
   say(

@@ -7,6 +7,7 @@ import { addressKey, routeKey, ruleKey } from "./keys.js";
 import type { WgLive } from "./live.js";
 import { type NftTable, sameElements } from "./nft-table.js";
 import { proxyPlan } from "./proxy.js";
+import { settleSlots } from "./slots.js";
 import type { Change, LiveState, Ownership, Plan } from "./types.js";
 
 function missingFrom<T>(wanted: readonly T[], have: readonly T[], key: (t: T) => string): T[] {
@@ -111,7 +112,8 @@ function nftChanges(desired: SiteState, table: NftTable | undefined, owned: Owne
  * and rules with its protocol number, links and addresses in its ownership record, its own
  * nftables table.
  */
-export function diff(desired: SiteState, live: LiveState, owned: Ownership): Plan {
+export function diff(compiled: SiteState, live: LiveState, owned: Ownership): Plan {
+  const desired = settleSlots(compiled, live);
   const links = linkChanges(desired, live, owned);
   const absentDevice = absentDevices(live, desired);
   const waiting: string[] = [];

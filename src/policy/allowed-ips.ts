@@ -61,9 +61,11 @@ export function allowedIpsOf(intent: Intent, st: SiteTunnel): PeerAllowedIps[] {
   }
   for (const site of intent.sites) {
     for (const e of site.egress) {
-      if (e.via.kind !== "tunnel" || e.via.tunnel !== tunnel.name) continue;
-      if (site.name === me) toward(e.via.exit)?.push(...families(e.sources).map(defaultRoute));
-      if (e.via.exit === me && !e.masquerade) toward(site.name)?.push(...e.sources);
+      for (const via of e.paths) {
+        if (via.kind !== "tunnel" || via.tunnel !== tunnel.name) continue;
+        if (site.name === me) toward(via.exit)?.push(...families(e.sources).map(defaultRoute));
+        if (via.exit === me && !e.masquerade) toward(site.name)?.push(...e.sources);
+      }
     }
   }
   return st.peers.map((peer) => ({

@@ -48,11 +48,25 @@ export interface Address {
   readonly address: bigint;
 }
 
+/** How the paths of an egress are probed and judged (see the policy's `health`). */
+export interface HealthSettings {
+  /** Probed through every path, beside the path's own peer. */
+  readonly targets: readonly Address[];
+  readonly interval: number;
+  readonly timeout: number;
+  readonly downAfter: number;
+  readonly upAfter: number;
+  readonly hold: number;
+}
+
 export interface EgressIntent {
   readonly name: string;
   readonly sources: readonly Cidr[];
   readonly except: readonly Cidr[];
-  readonly via: Via;
+  /** In order of preference: the first is the egress's path while it is healthy. */
+  readonly paths: readonly [Via, ...Via[]];
+  /** Present for a chain of paths (always probed) and wherever the policy asks for probes. */
+  readonly health?: HealthSettings;
   readonly masquerade: boolean;
   readonly failClosed: boolean;
   readonly table: number;
@@ -94,6 +108,12 @@ export interface SiteTunnel {
   readonly peers: readonly MemberIntent[];
 }
 
+/** A path of a chain: its own table, which its probes (marked) look up whichever path is active. */
+export interface PathTable {
+  readonly device: string;
+  readonly table: number;
+}
+
 export interface SiteIntent {
   readonly name: string;
   readonly wan?: string;
@@ -102,6 +122,8 @@ export interface SiteIntent {
   readonly external: readonly { readonly name: string; readonly gateway?: Address }[];
   readonly egress: readonly EgressIntent[];
   readonly replyPaths: readonly ReplyPath[];
+  /** One per device that is a path of a chain, in the order first named. */
+  readonly pathTables: readonly PathTable[];
   /** Absent when the site does not declare one: the defaults apply if it publishes HTTP. */
   readonly proxy?: ProxySettings;
   /** Where this site's `netpol serve` answers the other sites. */

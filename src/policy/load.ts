@@ -32,7 +32,7 @@ function zodDiagnostics(error: z.ZodError): Diagnostic[] {
     if (issue.code === "unrecognized_keys") {
       return issue.keys.map((key) => ({
         path: [...path, key],
-        message: `unknown field ${quoted(key)}; check its spelling against the README's policy reference`,
+        message: `unknown field ${quoted(key)}; check its spelling against the policy reference (docs/policy.md)`,
       }));
     }
     if (issue.code === "invalid_key") {

@@ -3,15 +3,22 @@ import type { Path, Report } from "./diagnostic.js";
 import type { IdAllocator } from "./ids.js";
 import {
   type EgressIntent,
+  type HealthSettings,
   keepsClientAddress,
   type NetworkIntent,
+  type PathTable,
   type ReplyPath,
   type ServiceIntent,
   type SiteIntent,
   type SiteTunnel,
   type Via,
 } from "./intent.js";
-import type { PolicyDocument } from "./schema.js";
+import {
+  type EgressDocument,
+  HEALTH_DEFAULTS,
+  type HealthDocument,
+  type PolicyDocument,
+} from "./schema.js";
 
 export function resolveEgress(
   doc: PolicyDocument,
@@ -75,14 +82,15 @@ export function resolveEgress(
       }
       return [found.cidr];
     });
-    const via = resolveVia(doc, site, e.via, e.exit, tunnels, exitsOf, path, report);
-    if (!via) return [];
+    const paths = resolvePaths(doc, site, e, tunnels, exitsOf, path, report);
+    if (!paths) return [];
     return [
       {
         name: e.name,
         sources,
         except: withTunnelSubnets(e.except, tunnels),
-        via,
+        paths,
+        ...(e.health || paths.length > 1 ? { health: healthOf(e.health) } : {}),
         masquerade: e.masquerade,
         failClosed: e.failClosed,
         table:
@@ -109,6 +117,51 @@ function withTunnelSubnets(except: readonly Cidr[], tunnels: readonly SiteTunnel
   return [...except, ...own.filter((net) => !except.some((x) => contains(x, net)))];
 }
 
+/** The policy's health settings, or their defaults: 1 probe a second, down after 2 misses. */
+function healthOf(doc: HealthDocument | undefined): HealthSettings {
+  const { targets, interval, timeout, downAfter, upAfter, hold } = doc ?? HEALTH_DEFAULTS;
+  return { targets, interval, timeout, downAfter, upAfter, hold };
+}
+
+/**
+ * Each name of `via`, in order. A path is a device or tunnel the site declares: the uplink is
+ * one only where the policy names it. A chain's paths are probed, so each needs a target: its
+ * peer (a tunnel's exit, an external device's gateway) or the egress's `health.targets`.
+ */
+function resolvePaths(
+  doc: PolicyDocument,
+  site: string,
+  e: EgressDocument,
+  tunnels: readonly SiteTunnel[],
+  exitsOf: (tunnel: SiteTunnel) => ReadonlySet<string>,
+  path: Path,
+  report: Report,
+): [Via, ...Via[]] | undefined {
+  const seen = new Set<string>();
+  const paths = e.via.flatMap((name, idx): Via[] => {
+    const at: Path = e.via.length > 1 ? [...path, "via", idx] : [...path, "via"];
+    if (seen.has(name)) {
+      report({ path: at, message: `${name} is named twice in this chain; keep one` });
+      return [];
+    }
+    seen.add(name);
+    const via = resolveVia(doc, site, name, e.exit, tunnels, exitsOf, at, path, report);
+    if (!via) return [];
+    const probed = e.via.length > 1 || e.health !== undefined;
+    if (probed && !peerKnown(via) && (e.health?.targets.length ?? 0) === 0) {
+      report({
+        path: at,
+        message: `netpol knows no peer of ${name} to probe through it: set its gateway under sites.${site}.external, or name a probe target under health.targets`,
+      });
+    }
+    return [via];
+  });
+  const [first, ...rest] = paths;
+  return first && paths.length === e.via.length ? [first, ...rest] : undefined;
+}
+
+const peerKnown = (via: Via) => via.kind === "tunnel" || via.gateway !== undefined;
+
 function resolveVia(
   doc: PolicyDocument,
   site: string,
@@ -116,7 +169,9 @@ function resolveVia(
   exit: string | undefined,
   tunnels: readonly SiteTunnel[],
   exitsOf: (tunnel: SiteTunnel) => ReadonlySet<string>,
+  /** Where this name is written, and the egress it belongs to (for `exit`). */
   path: Path,
+  egressPath: Path,
   report: Report,
 ): Via | undefined {
   const external = doc.sites[site]?.external.find((x) => x.name === via);
@@ -129,7 +184,7 @@ function resolveVia(
   const tunnel = tunnels.find((t) => t.tunnel.name === via);
   if (!tunnel) {
     report({
-      path: [...path, "via"],
+      path,
       message: `${via} is neither an external device of ${site} nor a tunnel ${site} is a member of; declare it under sites.${site}.external or tunnels`,
     });
     return undefined;
@@ -140,7 +195,7 @@ function resolveVia(
   if (chosen === undefined || !exitsOf(tunnel).has(chosen)) {
     const others = tunnel.peers.map((m) => m.site);
     report({
-      path: [...path, exit === undefined ? "via" : "exit"],
+      path: exit === undefined ? path : [...egressPath, "exit"],
       message: `say which member of ${via} the traffic exits through: set exit to one of ${others.join(", ")}`,
     });
     return undefined;
@@ -180,6 +235,27 @@ export function resolveReplyPaths(
   });
 }
 
+/**
+ * A table for each device that is a path of a chain, taken after every other id so a policy
+ * without chains keeps the ids it had: a probe marked for the path looks it up, so it takes
+ * its path whichever path the egress uses.
+ */
+export function resolvePathTables(
+  egress: readonly EgressIntent[],
+  tables: IdAllocator,
+  report: Report,
+): PathTable[] {
+  const devices = [
+    ...new Set(
+      egress.filter((e) => e.paths.length > 1).flatMap((e) => e.paths.map((p) => p.device)),
+    ),
+  ];
+  return devices.map((device) => ({
+    device,
+    table: orReport(tables.allocate(1, `path ${device}`), ["settings", "firstTable"], report),
+  }));
+}
+
 /** An id the allocator could not find: reported against the setting that sets where they start. */
 function orReport(id: number | undefined, path: Path, report: Report): number {
   if (id !== undefined) return id;
@@ -212,12 +288,14 @@ export function checkExitsHaveWan(
 ) {
   for (const site of sites) {
     site.egress.forEach((e, idx) => {
-      if (e.via.kind === "tunnel" && doc.sites[e.via.exit]?.wan === undefined) {
-        report({
-          path: ["sites", site.name, "egress", idx, "via"],
-          message: `traffic leaves through ${e.via.exit}, which has no wan interface; set sites.${e.via.exit}.wan`,
-        });
-      }
+      e.paths.forEach((via, pidx) => {
+        if (via.kind === "tunnel" && doc.sites[via.exit]?.wan === undefined) {
+          report({
+            path: ["sites", site.name, "egress", idx, "via", ...(e.paths.length > 1 ? [pidx] : [])],
+            message: `traffic leaves through ${via.exit}, which has no wan interface; set sites.${via.exit}.wan`,
+          });
+        }
+      });
     });
   }
 }

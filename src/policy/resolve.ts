@@ -7,6 +7,7 @@ import {
   checkExitsHaveWan,
   checkRepliesComeFirst,
   resolveEgress,
+  resolvePathTables,
   resolveReplyPaths,
 } from "./resolve-routing.js";
 import { resolveServices, type SiteNetworks } from "./resolve-services.js";
@@ -92,6 +93,7 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
       report,
     );
     checkRepliesComeFirst(name, egress, replyPaths, report);
+    const pathTables = resolvePathTables(egress, tables, report);
     return {
       name,
       ...(siteDoc.wan ? { wan: siteDoc.wan } : {}),
@@ -103,6 +105,7 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
       })),
       egress,
       replyPaths,
+      pathTables,
       ...(siteDoc.proxy ? { proxy: siteDoc.proxy } : {}),
       ...(siteDoc.control ? { control: siteDoc.control } : {}),
       tunnels: siteTunnels,

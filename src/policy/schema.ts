@@ -50,10 +50,29 @@ const externalDevice = z.strictObject({
   gateway: hostAddress.optional(),
 });
 
+/**
+ * How an egress with a chain of paths judges each path: probes through the path itself, down
+ * after `downAfter` rounds in a row without an answer, up again after `upAfter` answered ones,
+ * and back on a preferred path only once it has stayed up for `hold` seconds.
+ */
+const healthSchema = z.strictObject({
+  /** Probed through every path, beside the path's peer (ICMP echo). */
+  targets: z.array(hostAddress).max(8, "at most 8 probe targets").default([]),
+  interval: z.number().min(0.2, "probe at most 5 times a second").max(60).default(1),
+  timeout: z.number().min(0.1).max(30).default(1),
+  downAfter: z.number().int().min(1).max(100).default(2),
+  upAfter: z.number().int().min(1).max(100).default(3),
+  hold: z.number().min(0).max(86400).default(30),
+});
+
 const egressSchema = z.strictObject({
   name: objectName,
   from: z.array(objectName).min(1, "name at least one network of this site"),
-  via: ifname,
+  /** One device or tunnel, or a chain of them in order of preference. */
+  via: z
+    .union([ifname, z.array(ifname).min(1, "name at least one path").max(8, "at most 8 paths")])
+    .transform((v) => (typeof v === "string" ? [v] : v)),
+  health: healthSchema.optional(),
   /** For a tunnel with several members: the site whose uplink the traffic leaves by. */
   exit: siteName.optional(),
   except: z.array(network).default([]),
@@ -283,3 +302,5 @@ export type SiteDocument = z.output<typeof siteSchema>;
 export type TunnelDocument = z.output<typeof tunnelSchema>;
 export type ServiceDocument = z.output<typeof serviceSchema>;
 export type EgressDocument = z.output<typeof egressSchema>;
+export type HealthDocument = z.output<typeof healthSchema>;
+export const HEALTH_DEFAULTS: HealthDocument = healthSchema.parse({});

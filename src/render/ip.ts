@@ -71,7 +71,11 @@ export function addressArgs(verb: "add" | "del", a: AddressSpec): string[] {
   return ["address", verb, formatCidr(a.cidr), "dev", a.device];
 }
 
-export function routeArgs(verb: "add" | "del", r: RouteSpec, protocol: number): string[] {
+export function routeArgs(
+  verb: "add" | "del" | "replace",
+  r: RouteSpec,
+  protocol: number,
+): string[] {
   const head = ["route", verb, "table", table(r.table)];
   if (r.type === "unreachable") {
     return [

@@ -1,9 +1,9 @@
 import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance } from "fastify";
-import { applySite, planSite, type Target } from "../apply/apply.js";
+import { applySite, planSite } from "../apply/apply.js";
 import { confirmApply } from "../apply/confirm.js";
-import { loadRecord } from "../apply/record.js";
-import { filesOf } from "../apply/state-file.js";
+import { loadRecord } from "../apply/state/record.js";
+import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
 import { planJson } from "../plan/format.js";
 import { MAX_POLICY_BYTES } from "../policy/load.js";
@@ -86,7 +86,7 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
 
   // The record only: its policy is validated in the worker, never on the event loop.
   const inForce = async () => {
-    const record = await loadRecord(filesOf(opts.target));
+    const record = await loadRecord(opts.target.files);
     if (!record)
       throw new NetpolError(
         "NETPOL_E_NO_POLICY",
@@ -130,8 +130,7 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
           "send the policy in the body, as application/yaml or application/json",
         );
       }
-      const site =
-        request.query.site ?? opts.site ?? (await loadRecord(filesOf(opts.target)))?.site;
+      const site = request.query.site ?? opts.site ?? (await loadRecord(opts.target.files))?.site;
       if (site === undefined)
         throw new NetpolError("NETPOL_E_USAGE", "say which site to apply: ?site=NAME");
       // A malformed request is refused before the policy costs a validation.

@@ -1,8 +1,8 @@
-import { planSite, type Target } from "../apply/apply.js";
-import { describePending, loadPending } from "../apply/confirm.js";
-import { describeInterrupted, interruptedBy, loadJournal } from "../apply/journal.js";
-import { loadInForce } from "../apply/record.js";
-import { filesOf } from "../apply/state-file.js";
+import { planSite } from "../apply/apply.js";
+import { describeInterrupted, interruptedBy, loadJournal } from "../apply/state/journal.js";
+import { describePending, loadPending } from "../apply/state/pending.js";
+import { loadInForce } from "../apply/state/record.js";
+import type { Target } from "../apply/target.js";
 import { siteMarks } from "../compile/egress-groups.js";
 import { guardComment } from "../compile/nftables.js";
 import { formatAddress } from "../net/cidr.js";
@@ -132,7 +132,7 @@ function droppedByGuard(listing: string | undefined): Map<string, number> {
  * services. Reads the live state once; probes every published TCP/HTTP target at once.
  */
 export async function collectStatus(target: Target, now: number): Promise<SiteStatus> {
-  const files = filesOf(target);
+  const files = target.files;
   const inForce = await loadInForce(files);
   const pending = await loadPending(files);
   const interrupted = interruptedBy(await loadJournal(files));
@@ -156,7 +156,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     // Nothing applied here, so nothing here is netpol's to report on.
     return {
       site: null,
-      scope: target.scope,
+      scope: target.files.scope,
       version: VERSION,
       policy: null,
       drift: null,
@@ -250,7 +250,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   const dropped = droppedByGuard(live.nft?.listing);
   return {
     site,
-    scope: target.scope,
+    scope: target.files.scope,
     version: VERSION,
     policy: { hash: record.policyHash, appliedAt: record.appliedAt, appliedBy: record.appliedBy },
     drift: planJson(plan),
@@ -258,13 +258,14 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     interruptedApply,
     tunnels,
     egress: (siteIntent?.egress ?? []).map((e) => {
-      const up = upLinks.has(e.via.device);
+      const device = e.paths[0].device;
+      const up = upLinks.has(device);
       // Up is not enough: until its route through the device is back, the unreachable one answers.
-      const routed = !unroutedDevices.has(e.via.device);
+      const routed = !unroutedDevices.has(device);
       const group = groupOf.get(e);
       return {
         name: e.name,
-        device: e.via.device,
+        device,
         deviceUp: up,
         failClosed: e.failClosed,
         failClosedEngaged: e.failClosed && !(up && routed),

@@ -4,9 +4,9 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { applySite, type PolicyInput, planSite } from "../../src/apply/apply.js";
-import { recoverState } from "../../src/apply/recover.js";
-import { filesOf } from "../../src/apply/state-file.js";
+import { applySite, planSite } from "../../src/apply/apply.js";
+import type { PolicyInput } from "../../src/apply/source/input.js";
+import { recoverState } from "../../src/apply/state/set-aside.js";
 import { buildApp } from "../../src/server/app.js";
 import { describeLive } from "../support/layers.js";
 import { liveNode, ownedSnapshot } from "../support/node.js";
@@ -286,9 +286,7 @@ describeLive("crash safety on a live namespace", () => {
             expect(recovered.exitCode, `${what}: ${recovered.stderr}`).toBe(0);
             expect(recovered.stdout, what).toContain("unreadable");
           } else {
-            expect((await recoverState(filesOf(target()))).join("\n"), what).toContain(
-              "unreadable",
-            );
+            expect((await recoverState(target().files)).join("\n"), what).toContain("unreadable");
           }
           const again = await applySite(target(), site.policy(2), "test");
           expect(again.record.site, what).toBe("home");

@@ -2,15 +2,15 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { applySite, type PolicyInput } from "../../src/apply/apply.js";
+import { applySite } from "../../src/apply/apply.js";
+import type { PolicyInput } from "../../src/apply/source/input.js";
 import {
   BUILD,
   cachePath,
   loadCached,
   policyInput,
   saveCached,
-} from "../../src/apply/policy-cache.js";
-import { filesOf } from "../../src/apply/state-file.js";
+} from "../../src/apply/state/compiled-cache.js";
 import { compileSite } from "../../src/compile/compile.js";
 import { labPolicy } from "../../src/lab/policy.js";
 import { parsePolicy } from "../../src/policy/load.js";
@@ -31,7 +31,7 @@ describe("the compiled-policy cache", () => {
     await home?.down();
   });
   const target = () => siteTarget(home.lab, "home", home.node.runner());
-  const files = () => filesOf(target());
+  const files = () => target().files;
   const text = () => labPolicy(home.lab.names, home.lab.keys);
   const read = (
     over: Partial<{ text: string; site: string; keyDir: string }> = {},

@@ -3,8 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { applySite } from "../../src/apply/apply.js";
-import { policyHash, recordPath } from "../../src/apply/record.js";
-import { filesOf } from "../../src/apply/state-file.js";
+import { policyHash, recordPath } from "../../src/apply/state/record.js";
+import { targetOf } from "../../src/apply/target.js";
 import type { NetpolError } from "../../src/errors.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import type { Runner } from "../../src/system/runner.js";
@@ -44,13 +44,13 @@ it("puts back a removed VLAN with its parent and id when the apply fails after r
   dir = await mkdtemp(path.join(os.tmpdir(), "netpol-vlan-"));
   const kernel = new FakeKernel({ linkKinds: ["bridge", "veth", "vlan"] });
   kernel.plug("eth0");
-  const target = (runner: Runner) => ({ runner, stateDir: dir as string, scope: "fake" });
+  const target = (runner: Runner) => targetOf(runner, dir as string);
   const input = (vlan: boolean) => ({ ...policy(vlan), keyDir: dir as string, site: "r" });
   await applySite(target(kernel.runner()), input(true), "test");
   const vlan = () => kernel.state.links.find((l) => l.name === "eth0.6");
   expect(vlan()).toMatchObject({ kind: "vlan", link: "eth0", vlanId: 6, up: true });
   // The policy in force now names another id: a rollback that read it would make that one.
-  const file = recordPath(filesOf(target(kernel.runner())));
+  const file = recordPath(target(kernel.runner()).files);
   const record = JSON.parse(await readFile(file, "utf8"));
   const other = policyText(true, 7);
   await writeFile(

@@ -2,8 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
 import { applySite, planSite } from "../../src/apply/apply.js";
 import { STEPS } from "../../src/apply/execute.js";
-import { loadRecord, recordPath } from "../../src/apply/record.js";
-import { filesOf } from "../../src/apply/state-file.js";
+import { loadRecord, recordPath } from "../../src/apply/state/record.js";
 import { NetpolError } from "../../src/errors.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { describeChange } from "../../src/plan/format.js";
@@ -90,12 +89,12 @@ export function applyScenarios(start: () => Promise<LabHome>): () => LabHome {
 
   it("reads a record that holds the whole nft listing, as earlier versions wrote it", async () => {
     await applySite(target(), labInput(lab, "home"), "test");
-    const file = recordPath(filesOf(target()));
+    const file = recordPath(target().files);
     const { nftSkeleton, ...record } = JSON.parse(await readFile(file, "utf8"));
     expect(nftSkeleton).toContain("chain");
     const listing = await node.runner().run("nft", ["list", "table", "inet", "netpol"]);
     await writeFile(file, JSON.stringify({ ...record, nftListing: listing.stdout }));
-    expect((await loadRecord(filesOf(target())))?.ownership.nftSkeleton).toBe(nftSkeleton);
+    expect((await loadRecord(target().files))?.ownership.nftSkeleton).toBe(nftSkeleton);
     expect((await planSite(target(), labInput(lab, "home"))).plan.changes).toEqual([]);
   });
 

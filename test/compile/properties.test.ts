@@ -516,7 +516,10 @@ describe("compiler properties", () => {
           if (excepted) return;
           const d = kernel.decide(p);
           expect(d?.table, label(e, p, d)).toBe(kernel.tableOf(e));
-          expect(d?.route, label(e, p, d)).toMatchObject({ type: "unicast", device: e.via.device });
+          expect(d?.route, label(e, p, d)).toMatchObject({
+            type: "unicast",
+            device: e.paths[0].device,
+          });
         });
       }),
       { numRuns: 200 },
@@ -650,7 +653,7 @@ describe("compiler properties", () => {
               expect.objectContaining({
                 type: "unicast",
                 dst: defaultRoute(family),
-                device: e.via.device,
+                device: e.paths[0].device,
               }),
             );
           }

@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadRecord } from "../../src/apply/record.js";
+import { loadRecord } from "../../src/apply/state/record.js";
+import { targetOf } from "../../src/apply/target.js";
 import { renderPolicyFile } from "../../src/cli/commands/render.js";
 import { NetpolError } from "../../src/errors.js";
 import { formatDiagnostic } from "../../src/policy/diagnostic.js";
@@ -161,7 +162,7 @@ describe("the hostile corpus", () => {
 
     beforeAll(async () => {
       app = await buildApp({
-        target: { runner: node.runner(), stateDir: stateDir(), scope: "hostile" },
+        target: targetOf(node.runner(), stateDir()),
         token: TOKEN,
         keyDir: dir,
         site: "home",
@@ -199,9 +200,7 @@ describe("the hostile corpus", () => {
         }
       }
       expect(wrong).toEqual([]);
-      expect(
-        await loadRecord({ stateDir: stateDir(), scope: "hostile", netns: undefined }),
-      ).toBeUndefined();
+      expect(await loadRecord(targetOf(node.runner(), stateDir()).files)).toBeUndefined();
       const links = await node.run("ip", ["-json", "link", "show"]);
       expect(links).not.toContain("wg0");
       // The parsing worker has a heap cap of its own; the server grows by far less.

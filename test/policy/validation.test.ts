@@ -1051,7 +1051,7 @@ describe("document structure", () => {
         home(p).netwrks = [];
       },
       expected: [
-        'sites.home.netwrks: unknown field "netwrks"; check its spelling against the README\'s policy reference',
+        'sites.home.netwrks: unknown field "netwrks"; check its spelling against the policy reference (docs/policy.md)',
       ],
     },
     {
@@ -1060,7 +1060,7 @@ describe("document structure", () => {
         p.service = [];
       },
       expected: [
-        'service: unknown field "service"; check its spelling against the README\'s policy reference',
+        'service: unknown field "service"; check its spelling against the policy reference (docs/policy.md)',
       ],
     },
     {
@@ -1069,7 +1069,7 @@ describe("document structure", () => {
         home(p).egress[0].masq = true;
       },
       expected: [
-        'sites.home.egress[0].masq: unknown field "masq"; check its spelling against the README\'s policy reference',
+        'sites.home.egress[0].masq: unknown field "masq"; check its spelling against the policy reference (docs/policy.md)',
       ],
     },
     {
@@ -1079,8 +1079,8 @@ describe("document structure", () => {
         member(p, 0).keepAlive = 25;
       },
       expected: [
-        'tunnels[0].members[0].endpiont: unknown field "endpiont"; check its spelling against the README\'s policy reference',
-        'tunnels[0].members[0].keepAlive: unknown field "keepAlive"; check its spelling against the README\'s policy reference',
+        'tunnels[0].members[0].endpiont: unknown field "endpiont"; check its spelling against the policy reference (docs/policy.md)',
+        'tunnels[0].members[0].keepAlive: unknown field "keepAlive"; check its spelling against the policy reference (docs/policy.md)',
       ],
     },
     {
@@ -1186,7 +1186,7 @@ describe("document structure", () => {
         p.settings = { markMask: 0x03000000 };
       },
       expected: [
-        "settings.markMask: site home needs 2 marks (reply paths and egress tables), but markMask 0x3000000 holds 1; widen it by a bit or more",
+        "settings.markMask: site home needs 2 marks (reply paths, egress tables and chain paths), but markMask 0x3000000 holds 1; widen it by a bit or more",
       ],
     },
   ]);
@@ -1412,5 +1412,52 @@ describe("ids chosen by netpol", () => {
     const p = validPolicy();
     home(p).egress[0].priority = 32765;
     idsStayOurs(p);
+  });
+});
+
+describe("egress chains", () => {
+  const chain = (p: PolicyObject, via: unknown, health?: PolicyObject) => {
+    const e = home(p).egress[0];
+    e.via = via;
+    if (health) e.health = health;
+  };
+  runTable([
+    {
+      name: "a path named twice",
+      mutate: (p) => chain(p, ["wg-home", "wg-home"]),
+      expected: ["sites.home.egress[0].via[1]: wg-home is named twice in this chain; keep one"],
+    },
+    {
+      name: "an unknown path in a chain, located at its index",
+      mutate: (p) => chain(p, ["wg-home", "tun9"]),
+      expected: [
+        "sites.home.egress[0].via[1]: tun9 is neither an external device of home nor a tunnel home is a member of; declare it under sites.home.external or tunnels",
+      ],
+    },
+    {
+      name: "an external path with no peer and no probe target",
+      mutate: (p) => chain(p, ["wg-home", "tun-hma"]),
+      expected: [
+        "sites.home.egress[0].via[1]: netpol knows no peer of tun-hma to probe through it: set its gateway under sites.home.external, or name a probe target under health.targets",
+      ],
+    },
+    {
+      name: "an empty chain",
+      mutate: (p) => chain(p, []),
+      expected: ["sites.home.egress[0].via: name at least one path"],
+    },
+    {
+      name: "probes faster than five a second",
+      mutate: (p) => chain(p, ["wg-home", "tun-hma"], { targets: ["192.0.2.1"], interval: 0.1 }),
+      expected: ["sites.home.egress[0].health.interval: probe at most 5 times a second"],
+    },
+  ]);
+
+  it("accepts a chain whose paths each have a probe target", () => {
+    const p = validPolicy();
+    chain(p, ["tun-hma", "wg-home"], { targets: ["192.0.2.1"] });
+    const egress = load(toYaml(p)).intent.sites.find((s) => s.name === "home")?.egress[0];
+    expect(egress?.paths.map((v) => v.device)).toEqual(["tun-hma", "wg-home"]);
+    expect(egress?.health).toMatchObject({ interval: 1, timeout: 1, downAfter: 2, upAfter: 3 });
   });
 });

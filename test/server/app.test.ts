@@ -3,6 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { recordPath } from "../../src/apply/state/record.js";
+import { type Target, targetOf } from "../../src/apply/target.js";
 import { ERRORS } from "../../src/errors.js";
 import { buildApp } from "../../src/server/app.js";
 import { describeLive } from "../support/layers.js";
@@ -18,6 +20,7 @@ for (const kind of ["fake", "live"] as const) {
     let ns: TestNode;
     let stateDir: string;
     let app: FastifyInstance;
+    let target: Target;
 
     beforeAll(async () => {
       ns = await newNode(kind, "npsrv");
@@ -25,8 +28,9 @@ for (const kind of ["fake", "live"] as const) {
       await ns.run("ip", ["tuntap", "add", "ext0", "mode", "tun"]);
       for (const d of ["lan0", "lan1", "ext0"]) await ns.run("ip", ["link", "set", d, "up"]);
       stateDir = await mkdtemp(path.join(os.tmpdir(), "netpol-srv-"));
+      target = targetOf(ns.runner(), stateDir);
       app = await buildApp({
-        target: { runner: ns.runner(), stateDir, scope: "test" },
+        target,
         token: TOKEN,
         keyDir: stateDir,
         site: "home",
@@ -103,7 +107,7 @@ for (const kind of ["fake", "live"] as const) {
         const { error } = r.json();
         expect(error.code).toBe("NETPOL_E_POLICY_INVALID");
         expect(error.problems[0]).toMatchObject({ file: "request body", line });
-        await expect(stat(path.join(stateDir, "test.json"))).rejects.toThrow();
+        await expect(stat(recordPath(target.files))).rejects.toThrow();
       },
     );
 
@@ -232,8 +236,8 @@ for (const kind of ["fake", "live"] as const) {
 }
 
 describe("the error catalog", () => {
-  it("documents every code in the README", async () => {
-    const readme = await readFile(path.join(import.meta.dirname, "../../README.md"), "utf8");
-    for (const code of Object.keys(ERRORS)) expect(readme, code).toContain(code);
+  it("documents every code in docs/api.md", async () => {
+    const api = await readFile(path.join(import.meta.dirname, "../../docs/api.md"), "utf8");
+    for (const code of Object.keys(ERRORS)) expect(api, code).toContain(code);
   });
 });

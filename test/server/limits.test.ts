@@ -4,6 +4,7 @@ import path from "node:path";
 import { execa } from "execa";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { targetOf } from "../../src/apply/target.js";
 import { MAX_POLICY_BYTES } from "../../src/policy/load.js";
 import { buildApp, type ServerOptions } from "../../src/server/app.js";
 import { egressPolicy } from "../support/large-policy.js";
@@ -27,7 +28,7 @@ describe("the server's limits", () => {
   async function app(extra: Partial<ServerOptions> = {}) {
     const node = fakeNode();
     const built = await buildApp({
-      target: { runner: node.runner(), stateDir, scope: `limits-${apps.length}` },
+      target: targetOf(node.runner(), path.join(stateDir, `app-${apps.length}`)),
       token: TOKEN,
       keyDir: stateDir,
       site: "home",

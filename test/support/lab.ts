@@ -1,7 +1,8 @@
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { PolicyInput, Target } from "../../src/apply/apply.js";
+import type { PolicyInput } from "../../src/apply/source/input.js";
+import { type Target, targetOf } from "../../src/apply/target.js";
 import { type Lab, labDown, labUp } from "../../src/lab/lab.js";
 import { labPolicy } from "../../src/lab/policy.js";
 import { parsePolicy } from "../../src/policy/load.js";
@@ -47,7 +48,7 @@ export function siteTarget(
   role: "home" | "vps",
   runner = createRunner(lab.names.ns(role)),
 ): Target {
-  return { runner, stateDir: path.join(lab.dir, "state"), scope: `netns-${lab.names.ns(role)}` };
+  return targetOf(runner, path.join(lab.dir, "state"));
 }
 
 /** The lab's policy for one site, optionally edited as text first. */

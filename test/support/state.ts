@@ -2,7 +2,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
-import type { PolicyInput, Target } from "../../src/apply/apply.js";
+import type { PolicyInput } from "../../src/apply/source/input.js";
+import { type Target, targetOf } from "../../src/apply/target.js";
 import { stopWireguardGoByName } from "../../src/lab/processes.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import { generateKeyPair, writePrivateKey } from "../../src/system/keys.js";
@@ -110,11 +111,7 @@ tunnels:
         await writeFile(file, input.text);
         return file;
       },
-      target: (runner = createRunner(ns.name)) => ({
-        runner,
-        stateDir,
-        scope: `netns-${ns.name}`,
-      }),
+      target: (runner = createRunner(ns.name)) => targetOf(runner, stateDir),
       cliArgs: (file) => [file, "--site", "home", "--netns", ns.name, "--state-dir", stateDir],
       destroy: async () => {
         await stopWireguardGoByName([wg]);

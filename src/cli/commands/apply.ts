@@ -89,7 +89,7 @@ export function registerApply(program: Command): void {
           .join("") +
         notReached(others?.unreachable ?? [], file) +
         result.notes.map((n) => `note: ${n}\n`).join("") +
-        formatPlan(result.plan, target.scope) +
+        formatPlan(result.plan, target.files.scope) +
         (result.changed ? `applied and verified (${target.runner.spawned} commands run)\n` : "") +
         (pending
           ? `run \`netpol confirm${confirmAll}${netns}\` before ${pending.deadline} (${seconds}s), or this apply is reverted\n`

@@ -17,8 +17,8 @@ export function registerDown(program: Command): void {
       opts,
       () =>
         result
-          ? `${formatPlan(result.plan, target.scope)}netpol's state removed from ${target.scope}\n`
-          : `nothing applied on ${target.scope}: nothing to remove\n`,
+          ? `${formatPlan(result.plan, target.files.scope)}netpol's state removed from ${target.files.scope}\n`
+          : `nothing applied on ${target.files.scope}: nothing to remove\n`,
       () => ({ removed: result !== undefined, plan: result ? planJson(result.plan) : null }),
     );
   });

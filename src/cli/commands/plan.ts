@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { planSite } from "../../apply/apply.js";
-import { describeInterrupted } from "../../apply/journal.js";
+import { describeInterrupted } from "../../apply/state/journal.js";
 import { formatPlanJson, planJson } from "../../plan/format.js";
 import { otherSites, planRemote } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
@@ -45,13 +45,13 @@ export function registerPlan(program: Command): void {
         opts,
         () =>
           note +
-          plans.map((p) => formatPlanJson(p, p === local ? target.scope : "remote")).join(""),
+          plans.map((p) => formatPlanJson(p, p === local ? target.files.scope : "remote")).join(""),
         () => ({ sites: plans }),
       );
     else
       report(
         opts,
-        () => note + formatPlanJson(local, target.scope),
+        () => note + formatPlanJson(local, target.files.scope),
         () => local,
       );
     process.exitCode = plans.some((p) => p.conflicts.length > 0)

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { loadInForce } from "../../apply/record.js";
-import { filesOf } from "../../apply/state-file.js";
+import { loadInForce } from "../../apply/state/record.js";
 import { NetpolError } from "../../errors.js";
 import { collectStatus, type SiteStatus } from "../../status/collect.js";
 import { formatStatus } from "../../status/format.js";
@@ -18,7 +17,7 @@ interface StatusOptions extends TargetOptions, OutputOptions {
 
 /** The sites the policy in force here reaches through `control`, asked for their status. */
 async function othersStatus(opts: StatusOptions, local: SiteStatus): Promise<SiteStatus[]> {
-  const found = await loadInForce(filesOf(targetFrom(opts)));
+  const found = await loadInForce(targetFrom(opts).files);
   if (!found || local.site === null) return [];
   const { remote } = otherSites(found.policy.intent, local.site, opts.keyDir);
   return Promise.all(remote.map((s) => callSite<SiteStatus>(s.name, s.control, "/status")));

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
-import { applySite, type PolicyInput } from "../../apply/apply.js";
-import { policyInput } from "../../apply/policy-cache.js";
-import { loadRecord } from "../../apply/record.js";
-import { filesOf } from "../../apply/state-file.js";
+import { applySite } from "../../apply/apply.js";
+import type { PolicyInput } from "../../apply/source/input.js";
+import { policyInput } from "../../apply/state/compiled-cache.js";
+import { loadRecord } from "../../apply/state/record.js";
 import { type Round, watchLinks } from "../../apply/watch.js";
 import { NetpolError } from "../../errors.js";
 import { type OutputOptions, outputOptions } from "../output.js";
@@ -48,7 +48,7 @@ export function registerWatch(program: Command): void {
     // Its compiled state is cached by the apply that put it in force (apply/policy-cache), so
     // a round that finds nothing to do does not validate the policy again.
     const inForce = async (): Promise<PolicyInput> => {
-      const files = filesOf(target);
+      const files = target.files;
       const record = await loadRecord(files);
       if (!record) return started;
       const { policyText: text, site } = record;

@@ -1,12 +1,12 @@
 import { z } from "zod";
-import type { SiteState } from "../compile/desired.js";
-import type { Cidr, Family } from "../net/cidr.js";
-import type { Address } from "../policy/intent.js";
-import { parsePolicy } from "../policy/load.js";
-import type { PolicyInput } from "./apply.js";
+import type { SiteState } from "../../compile/desired.js";
+import type { Cidr, Family } from "../../net/cidr.js";
+import type { Address } from "../../policy/intent.js";
+import { parsePolicy } from "../../policy/load.js";
+import { linkSpec } from "../restore.js";
+import type { PolicyInput } from "../source/input.js";
+import { readText, type StateFiles, stateFile, writeState } from "./files.js";
 import { policyHash } from "./record.js";
-import { linkSpec } from "./restore.js";
-import { readText, type StateFiles, stateFile, writeState } from "./state-file.js";
 
 /**
  * The site's state compiled from the policy last applied, so applying the same text again (a
@@ -88,6 +88,9 @@ const siteStateSchema = z.strictObject({
         device: z.string(),
         gateway: address.optional(),
         metric: z.number().int().optional(),
+        choices: z
+          .array(z.strictObject({ device: z.string(), gateway: address.optional() }))
+          .optional(),
       }),
       z.strictObject({
         type: z.literal("unreachable"),

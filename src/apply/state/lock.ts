@@ -1,9 +1,9 @@
 import { link, mkdir, rename, unlink, writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { NetpolError } from "../errors.js";
+import { NetpolError } from "../../errors.js";
+import { parseState, readText, type StateFiles, stateFile } from "./files.js";
 import { isRunning, processIdentity, thisProcess } from "./process-identity.js";
-import { parseState, readText, type StateFiles, stateFile } from "./state-file.js";
 
 const lockSchema = z.strictObject({
   holder: processIdentity,

@@ -2,7 +2,7 @@ import { mkdir, open, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import type { z } from "zod";
-import { NetpolError } from "../errors.js";
+import { NetpolError } from "../../errors.js";
 
 /**
  * Files netpol keeps in its state directory: parsed with a schema on the way in (a truncated or
@@ -103,15 +103,6 @@ async function syncDir(dir: string): Promise<void> {
   const handle = await open(dir, "r").catch(() => undefined);
   if (!handle) return;
   await handle.sync().finally(() => handle.close());
-}
-
-/** The state files of an apply target (anything with a runner, a state dir and a scope). */
-export function filesOf(target: {
-  readonly stateDir: string;
-  readonly scope: string;
-  readonly runner: { readonly netns: string | undefined };
-}): StateFiles {
-  return { stateDir: target.stateDir, scope: target.scope, netns: target.runner.netns };
 }
 
 /** Where 0600 files that hand secrets to tools live for a moment: never the shared temp dir. */

@@ -1,8 +1,8 @@
 import { z } from "zod";
-import type { Plan } from "../plan/types.js";
+import type { Plan } from "../../plan/types.js";
+import { readState, removeState, type StateFiles, stateFile, writeJson } from "./files.js";
 import { isRunning, processIdentity, thisProcess } from "./process-identity.js";
 import { addressEntry, fromAddress, sysctlEntry } from "./record.js";
-import { readState, removeState, type StateFiles, stateFile, writeJson } from "./state-file.js";
 
 /**
  * Written (atomically, fsynced) before an apply changes anything: what it is about to create.

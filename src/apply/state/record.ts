@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import type { AddressSpec } from "../compile/desired.js";
-import { formatCidr, parseCidr } from "../net/cidr.js";
-import type { LiveLink } from "../plan/live.js";
-import { parseNftListing } from "../plan/nft-table.js";
-import type { Ownership } from "../plan/types.js";
-import { type LoadedPolicy, parsePolicy } from "../policy/load.js";
+import type { AddressSpec } from "../../compile/desired.js";
+import { formatCidr, parseCidr } from "../../net/cidr.js";
+import type { LiveLink } from "../../plan/live.js";
+import { parseNftListing } from "../../plan/nft-table.js";
+import type { Ownership } from "../../plan/types.js";
+import { type LoadedPolicy, parsePolicy } from "../../policy/load.js";
 import {
   corrupt,
   parseState,
@@ -14,7 +14,7 @@ import {
   type StateFiles,
   stateFile,
   writeState,
-} from "./state-file.js";
+} from "./files.js";
 
 /** What netpol remembers about a namespace between runs: ownership and the policy in force. */
 export interface ApplyRecord {

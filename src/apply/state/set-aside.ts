@@ -1,10 +1,10 @@
 import { rename, rm } from "node:fs/promises";
-import { NetpolError } from "../errors.js";
-import { loadPending } from "./confirm.js";
+import { NetpolError } from "../../errors.js";
+import { type StateFiles, stateFile } from "./files.js";
 import { loadJournal } from "./journal.js";
 import { lockHolder } from "./lock.js";
+import { loadPending, pendingPath } from "./pending.js";
 import { loadRecord, recordPath } from "./record.js";
-import { type StateFiles, stateFile } from "./state-file.js";
 
 const isCorrupt = (err: unknown) =>
   err instanceof NetpolError && err.code === "NETPOL_E_STATE_CORRUPT";
@@ -40,7 +40,7 @@ export async function recoverState(files: StateFiles): Promise<string[]> {
   }
   if (await corruptBy(() => loadPending(files)))
     await setAside(
-      stateFile(files, ".pending.json"),
+      pendingPath(files),
       "pending confirmation",
       "the apply it guarded stays in force (apply the previous policy to go back)",
     );

@@ -1,0 +1,88 @@
+import type { Family } from "../net/cidr.js";
+import type {
+  Address,
+  HealthSettings,
+  Intent,
+  SiteIntent,
+  SiteTunnel,
+  Via,
+} from "../policy/intent.js";
+import type { NextHop } from "./desired.js";
+import { type EgressGroup, siteMarks } from "./egress-groups.js";
+
+/**
+ * What the health monitor needs of each probed egress, compiled from the policy: its table
+ * (whose default route is the active path of a chain), and each path's probe mark and targets.
+ * Pure, like the rest of compile/.
+ */
+export interface ProbedPath {
+  readonly device: string;
+  /** The route to put in the egress table while this path is the active one, per family. */
+  readonly hops: Readonly<Partial<Record<Family, NextHop>>>;
+  /** The mark its probes carry: its own table's (a chain), or the egress's (a single path). */
+  readonly mark: number;
+  /** Its peer, then the egress's `health.targets`. */
+  readonly targets: readonly Address[];
+}
+
+export interface ChainSpec {
+  /** The first egress of the group, by which status and events name it. */
+  readonly name: string;
+  readonly table: number;
+  readonly families: readonly Family[];
+  /** In order of preference; more than one makes it a chain that switches. */
+  readonly paths: readonly ProbedPath[];
+  readonly health: HealthSettings;
+  /** The connection mark of the egress's connections (a chain's), cleared on a switch. */
+  readonly connMark: number;
+  readonly mask: number;
+}
+
+/** A tunnel path's peer is its exit member's tunnel address; an external device's, its gateway. */
+function peerOf(via: Via, tunnels: readonly SiteTunnel[]): Address | undefined {
+  if (via.kind === "device") return via.gateway;
+  const exit = tunnels
+    .find((t) => t.tunnel.name === via.tunnel)
+    ?.peers.find((m) => m.site === via.exit);
+  return exit ? { family: exit.address.family, address: exit.address.address } : undefined;
+}
+
+function hopsOf(via: Via, families: readonly Family[]): Partial<Record<Family, NextHop>> {
+  const hops: Partial<Record<Family, NextHop>> = {};
+  for (const family of families) {
+    const gateway =
+      via.kind === "device" && via.gateway?.family === family ? via.gateway : undefined;
+    hops[family] = { device: via.device, ...(gateway ? { gateway } : {}) };
+  }
+  return hops;
+}
+
+export function chainsOf(intent: Intent, site: SiteIntent): ChainSpec[] {
+  const marks = siteMarks(intent.settings, site);
+  const pathMark = new Map(marks.paths.map((p) => [p.device, p.mark]));
+  return marks.groups.flatMap((g: EgressGroup): ChainSpec[] => {
+    const health = g.egress[0]?.health;
+    if (!health) return [];
+    const families = [...new Set(g.sources.map((c) => c.family))].sort();
+    const paths = g.paths.map((via): ProbedPath => {
+      const peer = peerOf(via, site.tunnels);
+      return {
+        device: via.device,
+        hops: hopsOf(via, families),
+        mark: g.paths.length > 1 ? (pathMark.get(via.device) ?? g.mark) : g.mark,
+        targets: [...(peer ? [peer] : []), ...health.targets],
+      };
+    });
+    return [
+      {
+        name: g.egress[0]?.name ?? "",
+        table: g.table,
+        families,
+        paths,
+        health,
+        connMark: g.mark,
+        mask: marks.layout.mask,
+      },
+    ];
+  });
+}
