@@ -49,6 +49,8 @@ export async function collectCertificates(
   desired: SiteState,
   live: LiveState,
   published: readonly ServiceIntent[],
+  /** The site's uplink: the CA reaches the site by its addresses. */
+  wan: string | undefined,
 ): Promise<CertificateStatus[]> {
   const proxy = desired.proxy;
   if (proxy?.settings.tls !== "auto") return [];
@@ -64,7 +66,7 @@ export async function collectCertificates(
     readAcmeLog(proxy.settings.acme.log).catch(() => undefined),
   ]);
   const errors = lastIssuanceErrors(log ?? "");
-  const own = addressTexts(live.addresses);
+  const own = addressTexts(live.addresses.filter((a) => wan === undefined || a.device === wan));
   return names.map((s, i) =>
     certificateStatus(
       s.hostname,

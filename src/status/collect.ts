@@ -202,7 +202,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   const admin = desired.proxy?.settings.adminListen;
   const [upstreams, certificates] = await Promise.all([
     admin !== undefined && live.proxy?.reachable ? readUpstreams(target.runner, admin) : undefined,
-    collectCertificates(target.runner, desired, live, published),
+    collectCertificates(target.runner, desired, live, published, siteIntent?.wan),
   ]);
   const failsOf = new Map<string, number>();
   for (const u of upstreams ?? []) if (!failsOf.has(u.address)) failsOf.set(u.address, u.fails);

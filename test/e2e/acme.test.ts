@@ -182,7 +182,7 @@ describeLive(
           problem: "urn:ietf:params:acme:error:connection",
         },
         reason: expect.stringMatching(
-          /^nowhere\.example\.org resolves to 192\.0\.2\.99, which is not this site \(203\.0\.113\.70/,
+          /^nowhere\.example\.org resolves to 192\.0\.2\.99, which is not this site \(203\.0\.113\.70\): /,
         ),
       });
       expect(formatStatus(s)).toMatch(
