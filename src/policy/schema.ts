@@ -3,6 +3,7 @@ import { maskProblem } from "../compile/marks.js";
 import {
   hostAddress,
   hostPort,
+  hostPorts,
   ifname,
   interfaceAddress,
   keyFile,
@@ -197,6 +198,8 @@ const httpService = z.strictObject({
 const portService = z.strictObject({
   ...serviceBase,
   kind: z.enum(["tcp", "udp"]),
+  /** One target, or one per address family: IPv4 clients reach the IPv4 one, IPv6 the IPv6. */
+  target: hostPorts,
   port,
   /** preserve: no SNAT on the publishing site; the target's site routes replies back by conntrack mark. */
   clientAddress: z.enum(["proxy", "preserve"]).default("proxy"),

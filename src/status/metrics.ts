@@ -118,12 +118,15 @@ export function createMetrics() {
       egressUp.set({ egress: e.name }, e.deviceUp ? 1 : 0);
       if (e.droppedPackets !== null) dropped.set({ egress: e.name }, e.droppedPackets);
     }
+    // A port published for both address families is one entry per target: 1 only when all answer.
+    const answers = new Map<string, boolean>();
     for (const s of status.services) {
-      if (s.reachable !== null) reachable.set({ service: s.name }, s.reachable ? 1 : 0);
+      if (s.reachable !== null) answers.set(s.name, (answers.get(s.name) ?? true) && s.reachable);
       if (s.proxy) routed.set({ service: s.name }, s.proxy.routed ? 1 : 0);
       if (s.proxy?.upstreamFails != null)
         upstreamFails.set({ service: s.name }, s.proxy.upstreamFails);
     }
+    for (const [service, ok] of answers) reachable.set({ service }, ok ? 1 : 0);
     for (const c of status.certificates) {
       if (c.served)
         certExpiry.set(
