@@ -3,9 +3,10 @@
 // ~400 modules; resolving them cost more than running the command). It reads the TypeScript
 // sources itself (esbuild strips the types; `npm run typecheck` checks them), so lib/ does not
 // wait for tsc: `npm run test:unit` bundles in half a second and runs what ships.
-import { rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { build } from "esbuild";
 import { BUNDLE_BANNER, bundleDefine } from "./bundle-banner.mjs";
+import { bundleClient } from "./client-bundle.mjs";
 
 await rm("lib", { recursive: true, force: true });
 
@@ -22,3 +23,9 @@ await build({
   banner: { js: BUNDLE_BANNER },
   define: await bundleDefine(),
 });
+
+// The dashboard's own script and stylesheet, served from lib/ui (src/server/dashboard/assets.ts).
+const client = await bundleClient();
+await mkdir("lib/ui", { recursive: true });
+await writeFile("lib/ui/dashboard.js", client.script);
+await writeFile("lib/ui/dashboard.css", client.style);

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system tools netpol drives (and its tests and demo use; zsh only checks the
-# completion script, systemd only for systemd-analyze on the units), on Debian 12 as root.
+# completion script, systemd only for systemd-analyze on the units, chromium only runs the
+# dashboard's browser test), on Debian 12 as root.
 # Does nothing when they are all present, so `npm test` and `npm run demo` can call it freely.
 set -euo pipefail
 
 # pebble (Let's Encrypt's test CA, with pebble-challtestsrv as its DNS) and openssl: the ACME tests.
-packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy curl iputils-ping procps tcpdump zsh systemd pebble openssl)
-binaries=(ip setpriv nft wg wireguard-go caddy curl ping pgrep tcpdump zsh systemd-analyze pebble pebble-challtestsrv openssl)
+packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy curl iputils-ping procps tcpdump zsh systemd chromium pebble openssl)
+binaries=(ip setpriv nft wg wireguard-go caddy curl ping pgrep tcpdump zsh systemd-analyze chromium pebble pebble-challtestsrv openssl)
 
 missing=()
 for bin in "${binaries[@]}"; do

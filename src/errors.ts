@@ -48,6 +48,12 @@ export const ERRORS = {
       "another site's `netpol serve` failed or could not be reached; this site was not applied",
   },
   NETPOL_E_UNAUTHORIZED: { exit: 1, http: 401, summary: "missing or wrong token" },
+  NETPOL_E_FORBIDDEN: {
+    exit: 1,
+    http: 403,
+    summary:
+      "the read-only token cannot change anything, or the page's request came from another site or without its CSRF token",
+  },
   NETPOL_E_NOT_FOUND: { exit: 1, http: 404, summary: "no such route" },
   NETPOL_E_PAYLOAD: {
     exit: 1,

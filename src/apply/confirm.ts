@@ -29,6 +29,8 @@ import type { Target } from "./target.js";
 const CONFIRM_LOCK_WAIT_MS = 15_000;
 /** How long the timer waits for the pending file of the apply that started it. */
 const ARM_GRACE_MS = 10_000;
+/** The longest one sleep of the timer: the deadline is looked at again at least this often. */
+const TIMER_STEP_MS = 60_000;
 
 /** The apply failed and was rolled back: there is nothing left to confirm or revert. */
 export async function dropPending(target: Target, pending: Pending): Promise<void> {
@@ -202,7 +204,8 @@ export async function revertIfUnconfirmed(
     }
     const wait = Date.parse(pending.deadline) - Date.now();
     if (wait > 0) {
-      await sleep(wait);
+      // In steps: a sleep past Node's timer limit (24.8 days) would fire at once, every time.
+      await sleep(Math.min(wait, TIMER_STEP_MS));
       continue;
     }
     const outcome = await withLock(

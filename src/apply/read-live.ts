@@ -9,6 +9,7 @@ import { readCaddy } from "../system/caddy/admin.js";
 import { readIp } from "../system/iproute2/iproute2.js";
 import { readNft, readNftSkeleton } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
+import { readListeners } from "../system/sockets.js";
 import { readSysctls } from "../system/sysctl.js";
 import { readWireguard } from "../system/wireguard.js";
 import type { Journal } from "./state/journal.js";
@@ -24,6 +25,8 @@ export interface LiveWanted {
   readonly proxyAdmin?: string;
   /** An apply keeps the WireGuard configs of its read for the rollback snapshot. */
   readonly wireguardConfigs?: boolean;
+  /** The listening sockets, where the policy publishes TCP/UDP ports (a port taken is refused). */
+  readonly listeners?: boolean;
 }
 
 /** The sysctl keys and WireGuard names netpol owns by its record and an interrupted apply's journal. */
@@ -48,12 +51,13 @@ export function wantedFor(
     sysctlKeys: [...new Set([...desired.sysctls.map(([k]) => k), ...(extra.sysctlKeys ?? [])])],
     wgNames: [...new Set([...desired.wireguard.map((w) => w.name), ...(extra.wgNames ?? [])])],
     ...(admin !== undefined ? { proxyAdmin: admin } : {}),
+    ...(desired.published ? { listeners: true } : {}),
   };
 }
 
 /** The tools a live read asks; each part is one or a few processes whatever the state's size. */
-type Part = "ip" | "nft" | "wireguard" | "sysctls" | "proxy";
-const ALL: ReadonlySet<Part> = new Set(["ip", "nft", "wireguard", "sysctls", "proxy"]);
+type Part = "ip" | "nft" | "wireguard" | "sysctls" | "proxy" | "sockets";
+const ALL: ReadonlySet<Part> = new Set(["ip", "nft", "wireguard", "sysctls", "proxy", "sockets"]);
 
 async function read(
   runner: Runner,
@@ -63,7 +67,7 @@ async function read(
   before?: LiveState,
 ): Promise<LiveState> {
   // The tools run side by side: nothing one of them reads depends on another's answer.
-  const [ip, nft, [wireguard, sysctls, proxy]] = await Promise.all([
+  const [ip, nft, [wireguard, sysctls, proxy, listeners]] = await Promise.all([
     parts.has("ip") || !before ? readIp(runner, protocol) : before,
     parts.has("nft") || !before ? readNft(runner) : before.nft,
     Promise.resolve(wanted).then((want) => {
@@ -76,6 +80,9 @@ async function read(
         admin !== undefined && (parts.has("proxy") || !before)
           ? readCaddy(runner, admin)
           : before?.proxy,
+        want.listeners && (parts.has("sockets") || !before)
+          ? readListeners(runner)
+          : before?.listeners,
       ]);
     }),
   ]);
@@ -90,13 +97,15 @@ async function read(
     wireguard: wireguard.live.filter((w) => here.has(w.name)),
     sysctls,
     ...(proxy ? { proxy } : {}),
+    ...(listeners ? { listeners } : {}),
     ...(wireguard.configs ? { wireguardConfigs: wireguard.configs } : {}),
   };
 }
 
 /**
  * Reads what the diff needs, with a fixed number of processes: ip (2), nft (1), wg (0–1),
- * sysctl (0–1), node (0–1: the running Caddy's config), however many routes, rules and peers there are.
+ * sysctl (0–1), node (0–1: the running Caddy's config), ss (0–1: the listening sockets), however
+ * many routes, rules and peers there are.
  */
 export function readLive(runner: Runner, want: LiveWanted): Promise<LiveState> {
   return read(runner, want.protocol, want, ALL);

@@ -1,8 +1,13 @@
+import { loadRecord } from "../apply/state/record.js";
+import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
 import type { PlanJson } from "../plan/format.js";
 import type { Intent } from "../policy/intent.js";
+import { parsePolicy } from "../policy/load.js";
+import type { SiteStatus } from "../status/collect.js";
 import { type ControlEndpoint, callSite } from "../system/control.js";
 import { resolveKeyPath } from "../system/keys.js";
+import type { Runner } from "../system/runner.js";
 
 export interface RemoteSite {
   readonly name: string;
@@ -38,6 +43,35 @@ export function otherSites(
   };
 }
 
+/**
+ * The sites `status --all` and the page ask for their status: those of the policy in force
+ * here that declare `control`. The policy is parsed again only when another one is in force.
+ */
+export function controlSitesInForce(target: Target, keyDir: string): () => Promise<RemoteSite[]> {
+  let known: { hash: string; remote: RemoteSite[] } | undefined;
+  return async () => {
+    const record = await loadRecord(target.files);
+    if (!record) return [];
+    if (known?.hash !== record.policyHash) {
+      const { intent } = parsePolicy(record.policyText, "policy in force");
+      known = { hash: record.policyHash, remote: otherSites(intent, record.site, keyDir).remote };
+    }
+    return known.remote;
+  };
+}
+
+/**
+ * A site's status through its `netpol serve`, asked from `runner`'s namespace; `timeoutMs`
+ * bounds a dead tunnel's wait.
+ */
+export function askStatus(
+  runner: Runner,
+  site: RemoteSite,
+  timeoutMs?: number,
+): Promise<SiteStatus> {
+  return callSite<SiteStatus>(runner, site.name, site.control, "/status", undefined, timeoutMs);
+}
+
 export interface RemoteApplied {
   readonly site: string;
   readonly changed: boolean;
@@ -46,11 +80,12 @@ export interface RemoteApplied {
 }
 
 /**
- * Applies the policy at each remote site in turn, stopping at the first failure (a
+ * Applies the policy at each remote site in turn (requests from `runner`'s namespace), stopping at the first failure (a
  * NETPOL_E_REMOTE_FAILED naming the site); the caller applies its own site only after all of
  * them succeeded.
  */
 export async function applyRemote(
+  runner: Runner,
   sites: readonly RemoteSite[],
   policyText: string,
   confirmSeconds: number | undefined,
@@ -62,6 +97,7 @@ export async function applyRemote(
     if (confirmSeconds !== undefined) query.set("confirm", String(confirmSeconds));
     try {
       const r = await callSite<Omit<RemoteApplied, "site">>(
+        runner,
         s.name,
         s.control,
         `/apply?${query}`,
@@ -81,17 +117,22 @@ export async function applyRemote(
 }
 
 /** `netpol confirm --all`: keeps the remote applies made with `apply --all --confirm`. */
-export async function confirmRemote(sites: readonly RemoteSite[]): Promise<void> {
-  for (const s of sites) await callSite(s.name, s.control, "/confirm", "");
+export async function confirmRemote(runner: Runner, sites: readonly RemoteSite[]): Promise<void> {
+  for (const s of sites) await callSite(runner, s.name, s.control, "/confirm", "");
 }
 
 /** What each remote site would change under this policy (its dry run). */
-export function planRemote(sites: readonly RemoteSite[], policyText: string): Promise<PlanJson[]> {
+export function planRemote(
+  runner: Runner,
+  sites: readonly RemoteSite[],
+  policyText: string,
+): Promise<PlanJson[]> {
   return Promise.all(
     sites.map(async (s) => {
       const query = new URLSearchParams({ site: s.name, dryRun: "1" });
-      return (await callSite<{ plan: PlanJson }>(s.name, s.control, `/apply?${query}`, policyText))
-        .plan;
+      return (
+        await callSite<{ plan: PlanJson }>(runner, s.name, s.control, `/apply?${query}`, policyText)
+      ).plan;
     }),
   );
 }

@@ -7,7 +7,7 @@ import type { NetpolError } from "../errors.js";
 export function fixFor(err: NetpolError): string | undefined {
   switch (err.code) {
     case "NETPOL_E_FOREIGN_STATE":
-      return "choose free ids in the policy (settings.firstTable, settings.firstPriority, or an egress's table/priority), then `netpol plan FILE --site SITE`";
+      return "each conflict says what to change; `netpol plan FILE --site SITE` lists them again once it is done";
     case "NETPOL_E_APPLY_FAILED":
     case "NETPOL_E_VERIFY_FAILED":
       return "see what still differs with `netpol plan FILE --site SITE`";

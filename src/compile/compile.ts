@@ -25,6 +25,11 @@ export function compileSite(intent: Intent, siteName: string): SiteState {
   const { rules, routes } = compileRouting(intent, site, marks, wireguard);
   const nft = compileNftables(intent, site, marks);
   const proxy = compileProxy(intent, site);
+  const published = intent.services.flatMap((s) =>
+    s.kind !== "http" && s.publishOn === siteName
+      ? [{ service: s.name, kind: s.kind, port: s.port }]
+      : [],
+  );
   return {
     site: siteName,
     protocol: intent.settings.routeProtocol,
@@ -38,5 +43,6 @@ export function compileSite(intent: Intent, siteName: string): SiteState {
     wireguard,
     sysctls: compileSysctls(intent, site),
     ...(proxy ? { proxy } : {}),
+    ...(site.wan && published.length > 0 ? { published: { wan: site.wan, ports: published } } : {}),
   };
 }

@@ -118,6 +118,13 @@ export interface ProxySpec {
   readonly routes: readonly ProxyRoute[];
 }
 
+/** A TCP or UDP port the site publishes (DNAT from its uplink into a tunnel). */
+export interface PublishedPort {
+  readonly service: string;
+  readonly kind: "tcp" | "udp";
+  readonly port: number;
+}
+
 export interface SiteState {
   readonly site: string;
   readonly protocol: number;
@@ -131,6 +138,8 @@ export interface SiteState {
   readonly wireguard: readonly WireguardSpec[];
   readonly sysctls: readonly (readonly [string, string])[];
   readonly proxy?: ProxySpec;
+  /** The ports published on the uplink `wan`: whatever else listens there loses them. */
+  readonly published?: { readonly wan: string; readonly ports: readonly PublishedPort[] };
 }
 
 /** The name of netpol's own nftables table (family inet). */

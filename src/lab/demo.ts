@@ -8,6 +8,7 @@ import { formatPlan } from "../plan/format.js";
 import { parsePolicy } from "../policy/load.js";
 import { createRunner } from "../system/runner.js";
 import { OWN_SITE } from "./caddy.js";
+import { startServers, VPS_CONTROL_URL, VPS_TOKEN_FILE, writeServeTokens } from "./dashboard.js";
 import {
   adoptPid,
   dialOutOnly,
@@ -17,7 +18,7 @@ import {
   providerDown,
   providerUp,
 } from "./lab.js";
-import { labPolicy, withGuestsAndUdp } from "./policy.js";
+import { labPolicy, withControl, withGuestsAndUdp } from "./policy.js";
 import { addCounter, counterPackets, eventually, httpGet, httpGetHost, udpAsk } from "./probe.js";
 import { ADDR, UDP_PORT, WHOAMI_PORT } from "./topology.js";
 
@@ -143,7 +144,12 @@ export async function runDemo(main: string, say: Say, name = DEMO_NAME): Promise
   // The home gives up its static address: its ISP lets no connection in.
   await dialOutOnly(lab);
   const policyFile = path.join(dir, "policy.yaml");
-  const text = withGuestsAndUdp(labPolicy(lab.names, lab.keys), lab.names);
+  await writeServeTokens(dir);
+  const text = withControl(
+    withGuestsAndUdp(labPolicy(lab.names, lab.keys), lab.names),
+    VPS_CONTROL_URL,
+    VPS_TOKEN_FILE,
+  );
   await writeFile(policyFile, text, { mode: 0o600 });
   const loaded = parsePolicy(text, policyFile);
   const input = (site: "home" | "vps") => ({ ...loaded, keyDir: dir, site });
@@ -163,6 +169,28 @@ export async function runDemo(main: string, say: Say, name = DEMO_NAME): Promise
     checks.push(c);
     say(`  ${c.ok ? "ok  " : "FAIL"} ${c.what}: ${c.saw}`);
   };
+  // Started before the checks, so the page's events tell what they did.
+  const dashboard = await startServers(lab, main);
+  say("netpol serve on each site (the VPS's on its tunnel address, the home's on its LAN):");
+  const login = await eventually(
+    () => httpGet(lab.names.ns("lan1"), dashboard.url),
+    (r) => r.ok,
+  );
+  note({
+    what: `the home's LAN → the dashboard at ${dashboard.url}`,
+    ok: login.ok && login.text.includes('action="/login"'),
+    saw: login.ok ? "its login form" : `failed: ${login.text}`,
+  });
+  note(
+    await check(
+      `the home → the VPS's netpol serve over the tunnel (${VPS_CONTROL_URL}/healthz)`,
+      eventually(
+        () => httpGet(lab.names.ns("home"), `${VPS_CONTROL_URL}/healthz`),
+        (r) => r.ok,
+      ),
+      (r) => r.text === '{"ok":true}',
+    ),
+  );
   say("published through the VPS, the home taking no inbound connection:");
   await publishedChecks(lab, note);
 
@@ -256,6 +284,12 @@ export async function runDemo(main: string, say: Say, name = DEMO_NAME): Promise
       ? `\nall ${checks.length} checks passed`
       : `\n${failed} of ${checks.length} checks FAILED`,
   );
-  say("remove the lab with: netpol demo --down");
+  say(
+    `\ndashboard: ${dashboard.url} (from the home's LAN; token in ${dashboard.tokenFile}, read-only token in ${dashboard.viewerTokenFile})`,
+  );
+  say(
+    `  open it from the LAN host: ip netns exec ${lab.names.ns("lan1")} chromium --no-sandbox --user-data-dir=$(mktemp -d) ${dashboard.url}`,
+  );
+  say(`remove the lab with: netpol demo --down${name === DEMO_NAME ? "" : ` --name ${name}`}`);
   return failed === 0;
 }

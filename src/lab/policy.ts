@@ -80,3 +80,14 @@ export function withGuestsAndUdp(text: string, names: LabNames): string {
       `  - { name: echo, kind: udp, publishOn: vps, port: ${UDP_PORT}, target: "${ADDR.lan1Host}:${UDP_PORT}", clientAddress: preserve }\n`,
     );
 }
+
+/**
+ * The VPS's `control`: where the home's `netpol serve` (and `status --all`) reaches the VPS's,
+ * over the tunnel, with the token in the key directory.
+ */
+export function withControl(text: string, url: string, tokenFile: string): string {
+  return text.replace(
+    "  vps:\n    wan: wan\n",
+    `  vps:\n    wan: wan\n    control: { url: "${url}", tokenFile: ${tokenFile} }\n`,
+  );
+}

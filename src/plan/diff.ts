@@ -6,6 +6,7 @@ import { nftFingerprint, renderNftables } from "../render/nftables.js";
 import { addressKey, routeKey, ruleKey } from "./keys.js";
 import type { WgLive } from "./live.js";
 import { type NftTable, sameElements } from "./nft-table.js";
+import { portConflicts } from "./ports.js";
 import { proxyPlan } from "./proxy.js";
 import { settleSlots } from "./slots.js";
 import type { Change, LiveState, Ownership, Plan } from "./types.js";
@@ -132,7 +133,7 @@ export function diff(compiled: SiteState, live: LiveState, owned: Ownership): Pl
     return false;
   });
 
-  const conflicts = [...links.conflicts];
+  const conflicts = [...links.conflicts, ...portConflicts(desired, live)];
   const ourTables = new Set(desired.routes.map((r) => r.table).filter((t) => t !== "main"));
   for (const t of new Set(live.routes.foreign)) {
     if (ourTables.has(t))

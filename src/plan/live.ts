@@ -62,3 +62,15 @@ export interface CaddyWrite {
   readonly etag: string;
   readonly config: unknown;
 }
+
+/** A listening TCP or UDP socket of the namespace, as `ss -l` shows it. */
+export interface Listener {
+  readonly proto: "tcp" | "udp";
+  /** The address bound, as ss prints it without brackets: `*`, `0.0.0.0`, `::`, `192.0.2.1`. */
+  readonly address: string;
+  /** The device it is bound to (`%eth0`), if any. */
+  readonly device?: string;
+  readonly port: number;
+  /** Who holds it, where /proc lets ss see: the first process named. */
+  readonly process?: { readonly name: string; readonly pid: number };
+}

@@ -6,7 +6,7 @@ import type {
   RuleSpec,
   WireguardSpec,
 } from "../compile/desired.js";
-import type { CaddyLive, CaddyWrite, IpLive, WgLive } from "./live.js";
+import type { CaddyLive, CaddyWrite, IpLive, Listener, WgLive } from "./live.js";
 import type { NftTable } from "./nft-table.js";
 
 /** The live state of a site, as far as netpol cares: read by the adapters, compared by diff. */
@@ -17,6 +17,8 @@ export interface LiveState extends IpLive {
   readonly sysctls: ReadonlyMap<string, string>;
   /** The running Caddy's config, read where the site publishes HTTP. */
   readonly proxy?: CaddyLive;
+  /** The namespace's listening sockets, read by a plan where the site publishes TCP/UDP ports. */
+  readonly listeners?: readonly Listener[];
   /**
    * An apply's read only: each WireGuard interface's config for a rollback, from the same dump.
    * It holds private keys: kept in memory (a Map, never serialized) and 0600 files only.

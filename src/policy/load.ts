@@ -6,6 +6,7 @@ import { quoted } from "../net/quote.js";
 import { checkAllowedIps } from "./allowed-ips.js";
 import type { Diagnostic, LocatedDiagnostic, Path } from "./diagnostic.js";
 import type { Intent } from "./intent.js";
+import { checkListenPorts } from "./listen-ports.js";
 import { readYaml } from "./read-yaml.js";
 import { resolvePolicy } from "./resolve.js";
 import { type PolicyDocument, policySchema } from "./schema.js";
@@ -97,7 +98,11 @@ export function parsePolicy(
   const { data, place } = readShape(text, file, lap);
   const resolved = resolvePolicy(data);
   if (!resolved.ok) throw invalid(file, resolved.diagnostics.map(place));
-  const clashes = [...checkAllowedIps(resolved.intent), ...checkMarkRoom(resolved.intent)];
+  const clashes = [
+    ...checkAllowedIps(resolved.intent),
+    ...checkMarkRoom(resolved.intent),
+    ...checkListenPorts(resolved.intent),
+  ];
   if (clashes.length > 0) throw invalid(file, clashes.map(place));
   return { intent: resolved.intent, hash: createHash("sha256").update(text).digest("hex"), text };
 }

@@ -35,35 +35,6 @@ function findTarget(
   return undefined;
 }
 
-/** The ports a site's Caddy holds, by protocol: what a raw port published there would steal. */
-function caddyPorts(doc: PolicyDocument): Map<string, string> {
-  const held = new Map<string, string>();
-  for (const [name, site] of Object.entries(doc.sites)) {
-    const serves =
-      site.proxy !== undefined ||
-      doc.services.some((s) => s.kind === "http" && s.publishOn === name);
-    if (!serves) continue;
-    const { tls, httpPort, httpsPort } = site.proxy ?? {
-      tls: "auto",
-      httpPort: 80,
-      httpsPort: 443,
-    };
-    held.set(
-      `${name} tcp ${httpPort}`,
-      tls === "auto"
-        ? "Caddy's HTTP port, where the CA's HTTP-01 challenges and the redirects to HTTPS arrive"
-        : "Caddy's HTTP port, where the published hostnames are served",
-    );
-    if (tls !== "auto") continue;
-    held.set(
-      `${name} tcp ${httpsPort}`,
-      "Caddy's HTTPS port, where the published hostnames are served",
-    );
-    held.set(`${name} udp ${httpsPort}`, "Caddy's HTTP/3 port");
-  }
-  return held;
-}
-
 /** A target's address family, where it is an address at all. */
 const familyOf = (t: HostPort) => t.address?.family;
 
@@ -87,7 +58,6 @@ export function resolveServices(
 ): ServiceIntent[] {
   const listeners = new Map<string, string>();
   const names = new Set<string>();
-  const caddy = caddyPorts(doc);
   return doc.services.flatMap((s, idx): ServiceIntent[] => {
     const path: Path = ["services", idx];
     checkUnique(names, "service", s.name, path, report);
@@ -115,13 +85,6 @@ export function resolveServices(
       });
     }
     for (const l of listening) listeners.set(l, s.name);
-    const held = s.kind === "http" ? undefined : caddy.get(`${s.publishOn} ${s.kind} ${s.port}`);
-    if (held !== undefined && s.kind !== "http") {
-      report({
-        path: [...path, "port"],
-        message: `${s.kind} port ${s.port} of ${s.publishOn} is ${held}; publish the service on another port`,
-      });
-    }
     if (s.kind !== "http" && site.wan === undefined) {
       report({
         path: [...path, "publishOn"],

@@ -1,7 +1,9 @@
 import rateLimit from "@fastify/rate-limit";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { applySite, planSite } from "../apply/apply.js";
-import { confirmApply } from "../apply/confirm.js";
+import { confirmApply, revertNow } from "../apply/confirm.js";
+import { parseConfirmSeconds } from "../apply/confirm-window.js";
+import type { PolicyInput } from "../apply/source/input.js";
 import { loadRecord } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
@@ -9,26 +11,60 @@ import { planJson } from "../plan/format.js";
 import { MAX_POLICY_BYTES } from "../policy/load.js";
 import { collectStatus, type SiteStatus } from "../status/collect.js";
 import { createMetrics } from "../status/metrics.js";
-import { errorBody, installErrorHandling } from "./errors.js";
-import { tokenMatches } from "./token.js";
+import { installAuth } from "./auth.js";
+import { pageAssets } from "./dashboard/assets.js";
+import { EventLog } from "./dashboard/events.js";
+import {
+  DashboardFeed,
+  type FeedSources,
+  type FeedTiming,
+  type RemoteSource,
+} from "./dashboard/feed.js";
+import { loginPage } from "./dashboard/page.js";
+import { registerDashboard } from "./dashboard/routes.js";
+import { SeriesStore } from "./dashboard/series.js";
+import { SessionStore } from "./dashboard/session.js";
+import { installErrorHandling } from "./errors.js";
+import { Revalidating } from "./revalidating.js";
 import { Validator } from "./validator.js";
 
 export interface ServerOptions {
   readonly target: Target;
   readonly token: string;
+  /** A token that reads everything (the page included) and changes nothing. */
+  readonly viewerToken?: string;
   /** Where key files named by posted policies are looked up; nothing outside it is read. */
   readonly keyDir: string;
   /** The site this server applies, when a posted policy does not say (?site=). */
   readonly site?: string;
-  readonly logger?: boolean;
+  /** Logs to stdout (pino), or to the stream given. */
+  readonly logger?: boolean | { readonly stream: NodeJS.WritableStream };
   readonly bodyLimit?: number;
   readonly applyLimit?: Budget;
   /** Dry runs cost no change but a full validation: a budget of their own, apart from applies. */
   readonly dryRunLimit?: Budget;
   /** A status is reused for this long, so a busy /status or /metrics spawns no extra processes. */
   readonly statusMaxAgeMs?: number;
+  /**
+   * Beyond its max age, a status is still served for this long while a new one is read in the
+   * background (stale-while-revalidate), so no request waits for a read; 0: requests wait.
+   * 30 s, or 0 with a max age of 0 (every request reads the site afresh).
+   */
+  readonly statusStaleMs?: number;
+  /**
+   * Log every request at info. Off: /healthz, /status and /metrics, which scrapers and probes
+   * poll, log only their failures (a busy scraper wrote megabytes a minute).
+   */
+  readonly accessLog?: boolean;
   /** Starts the process that reverts an apply made with ?confirm=N unless POST /confirm comes. */
   readonly revertTimer?: (id: string) => number | undefined;
+  /** The other sites the page shows beside this one, asked through their `control`. */
+  readonly otherSites?: FeedSources["others"];
+  /** Calls back when a link changes here, so the page shows it at once. */
+  readonly linkChanges?: FeedSources["linkChanges"];
+  /** How often the page's data is looked at; `background` starts looking before the first view. */
+  readonly dashboard?: Partial<FeedTiming> & { readonly background?: boolean };
+  readonly loginLimit?: Budget;
 }
 
 export interface Budget {
@@ -49,7 +85,13 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? MAX_POLICY_BYTES;
   const app = Fastify({
     bodyLimit,
-    logger: opts.logger ? { level: "info", redact: ["req.headers.authorization"] } : false,
+    logger: opts.logger
+      ? {
+          level: "info",
+          redact: ["req.headers.authorization", "req.headers.cookie"],
+          ...(typeof opts.logger === "object" ? { stream: opts.logger.stream } : {}),
+        }
+      : false,
   });
   installErrorHandling(app, bodyLimit);
   const validator = new Validator();
@@ -62,26 +104,61 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
     done(null, body),
   );
 
-  app.addHook("onRequest", async (request, reply) => {
-    if (request.url === "/healthz") return;
-    if (!tokenMatches(opts.token, request.headers.authorization)) {
-      return reply.status(401).send(errorBody("NETPOL_E_UNAUTHORIZED", "missing or wrong token"));
-    }
+  app.addContentTypeParser(
+    "application/x-www-form-urlencoded",
+    { parseAs: "string" },
+    (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))),
+  );
+
+  const sessions = new SessionStore();
+  installAuth(app, {
+    token: opts.token,
+    ...(opts.viewerToken !== undefined ? { viewerToken: opts.viewerToken } : {}),
+    sessions,
+    loginPage: async () => loginPage((await pageAssets()).paths),
   });
 
   const metrics = createMetrics();
   const maxAge = opts.statusMaxAgeMs ?? 1000;
-  let cached: { at: number; status: Promise<SiteStatus> } | undefined;
-  const status = () => {
-    const now = Date.now();
-    if (!cached || now - cached.at > maxAge) {
-      const fresh = collectStatus(opts.target, now);
-      cached = { at: now, status: fresh };
-      fresh.catch(() => {
-        cached = undefined;
-      });
-    }
-    return cached.status;
+  const statuses = new Revalidating<SiteStatus>(
+    (now) => collectStatus(opts.target, now),
+    maxAge,
+    opts.statusStaleMs ?? (maxAge > 0 ? 30_000 : 0),
+  );
+  const status = () => statuses.get();
+  // Polled routes log their failures only, unless every request is to be logged.
+  const polled = { logLevel: opts.accessLog ? "info" : "warn" } as const;
+
+  const events = new EventLog();
+  const timing = { activeMs: 1000, idleMs: 10_000, now: Date.now, ...opts.dashboard };
+  const feed = new DashboardFeed(
+    {
+      site: opts.site ?? "this site",
+      // A look that must see the site as it is now (a link changed) reads it again.
+      local: (fresh) => {
+        if (fresh) statuses.invalidate();
+        return statuses.get();
+      },
+      others: opts.otherSites ?? (async (): Promise<RemoteSource[]> => []),
+      ...(opts.linkChanges ? { linkChanges: opts.linkChanges } : {}),
+    },
+    events,
+    new SeriesStore(),
+    timing,
+  );
+  if (opts.dashboard?.background) feed.start();
+  await registerDashboard(app, {
+    feed,
+    sessions,
+    token: opts.token,
+    ...(opts.viewerToken !== undefined ? { viewerToken: opts.viewerToken } : {}),
+    loginLimit: opts.loginLimit ?? { max: 10, timeWindow: 60_000 },
+  });
+  /** After this server changed the site: the next status is a new read, and pages see it. */
+  const changed = (site: string | null, text: string) => {
+    statuses.invalidate();
+    events.record({ site, level: "info", text });
+    void feed.refresh();
   };
 
   // The record only: its policy is validated in the worker, never on the event loop.
@@ -95,9 +172,9 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
     return { record, text: record.policyText };
   };
 
-  app.get("/healthz", async () => ({ ok: true }));
+  app.get("/healthz", polled, async () => ({ ok: true }));
 
-  app.get("/status", async () => status());
+  app.get("/status", polled, async () => status());
 
   app.get("/plan", async () => {
     const { record, text } = await inForce();
@@ -135,57 +212,97 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
         throw new NetpolError("NETPOL_E_USAGE", "say which site to apply: ?site=NAME");
       // A malformed request is refused before the policy costs a validation.
       const seconds =
-        request.query.confirm === undefined ? undefined : Number(request.query.confirm);
-      if (seconds !== undefined && !(Number.isInteger(seconds) && seconds > 0 && opts.revertTimer))
+        request.query.confirm === undefined
+          ? undefined
+          : parseConfirmSeconds(request.query.confirm, "?confirm=");
+      if (seconds !== undefined && !opts.revertTimer)
         throw new NetpolError(
           "NETPOL_E_USAGE",
-          opts.revertTimer
-            ? `confirm takes a whole number of seconds, not ${request.query.confirm}`
-            : "this server cannot arm a revert; apply without ?confirm",
+          "this server cannot arm a revert; apply without ?confirm",
         );
       const validated = await validator.validate(request.body, "request body", site);
       const policy = { ...validated, keyDir: opts.keyDir, site };
       if (isDryRun(request))
         return { dryRun: true, plan: planJson((await planSite(opts.target, policy)).plan) };
-      const started = process.hrtime.bigint();
-      try {
-        const timer = opts.revertTimer;
-        const result = await applySite(
-          opts.target,
-          policy,
-          `http ${request.ip}`,
-          seconds !== undefined && timer ? { confirm: { seconds, startTimer: timer } } : {},
-        );
-        metrics.applies.inc({ result: result.changed ? "changed" : "unchanged" });
-        return {
-          changed: result.changed,
-          plan: planJson(result.plan),
-          policy: { hash: result.record.policyHash, appliedAt: result.record.appliedAt },
-          ...(result.pending
-            ? { confirmWithinSeconds: seconds, confirmDeadline: result.pending.deadline }
-            : {}),
-          ...(result.notes.length > 0 ? { notes: result.notes } : {}),
-        };
-      } catch (err) {
-        metrics.applies.inc({
-          result:
-            err instanceof NetpolError && err.code === "NETPOL_E_LOCKED" ? "refused" : "failed",
-        });
-        throw err;
-      } finally {
-        metrics.applySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-        cached = undefined;
-      }
+      return applied(request, policy, seconds);
     },
   );
 
-  app.post("/confirm", async () => {
+  /** Applies through the same code as the CLI, counts it, and tells the page. */
+  async function applied(
+    request: FastifyRequest,
+    policy: PolicyInput,
+    seconds: number | undefined,
+  ) {
+    const by = `${request.principal?.session ? "dashboard" : "http"} ${request.ip}`;
+    const started = process.hrtime.bigint();
+    try {
+      const timer = opts.revertTimer;
+      const result = await applySite(
+        opts.target,
+        policy,
+        by,
+        seconds !== undefined && timer ? { confirm: { seconds, startTimer: timer } } : {},
+      );
+      metrics.applies.inc({ result: result.changed ? "changed" : "unchanged" });
+      const n = result.plan.changes.length;
+      changed(
+        policy.site,
+        `${policy.site}: policy ${result.record.policyHash.slice(0, 12)} applied by ${by}, ${n} change${n === 1 ? "" : "s"}${result.pending ? `; reverts at ${result.pending.deadline} unless confirmed` : ""}`,
+      );
+      return {
+        changed: result.changed,
+        plan: planJson(result.plan),
+        policy: { hash: result.record.policyHash, appliedAt: result.record.appliedAt },
+        ...(result.pending
+          ? { confirmWithinSeconds: seconds, confirmDeadline: result.pending.deadline }
+          : {}),
+        ...(result.notes.length > 0 ? { notes: result.notes } : {}),
+      };
+    } catch (err) {
+      const refused = err instanceof NetpolError && err.code === "NETPOL_E_LOCKED";
+      metrics.applies.inc({ result: refused ? "refused" : "failed" });
+      statuses.invalidate();
+      events.record({
+        site: policy.site,
+        level: "bad",
+        text: `${policy.site}: apply by ${by} ${refused ? "refused" : "failed"}: ${err instanceof Error ? err.message : String(err)}`,
+      });
+      throw err;
+    } finally {
+      metrics.applySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  app.post("/reapply", { config: { rateLimit: applyBudget } }, async (request) => {
+    const { record, text } = await inForce();
+    const validated = await validator.validate(text, "policy in force", record.site);
+    return applied(request, { ...validated, keyDir: opts.keyDir, site: record.site }, undefined);
+  });
+
+  const siteHere = async () => (await loadRecord(opts.target.files))?.site ?? opts.site ?? null;
+
+  app.post("/confirm", async (request) => {
     await confirmApply(opts.target);
-    cached = undefined;
+    const site = await siteHere();
+    changed(
+      site,
+      `${site ?? "this site"}: the apply awaiting confirmation was confirmed from ${request.ip}`,
+    );
     return { confirmed: true };
   });
 
-  app.get("/metrics", async (_request, reply) => {
+  app.post("/revert", async (request) => {
+    await revertNow(opts.target);
+    const site = await siteHere();
+    changed(
+      site,
+      `${site ?? "this site"}: the apply awaiting confirmation was reverted from ${request.ip}`,
+    );
+    return { reverted: true };
+  });
+
+  app.get("/metrics", polled, async (_request, reply) => {
     metrics.observe(await status());
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });

@@ -1,20 +1,33 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
 import { NetpolError } from "../errors.js";
+import { readSmallFile } from "../system/small-file.js";
 
 const MIN_TOKEN_LENGTH = 16;
 
+/** A token is some 64 characters; a file far larger is not a token file. */
+const MAX_TOKEN_FILE_BYTES = 4096;
+
 /** Reads the API token, refusing a file others can read and a token too short to resist guessing. */
 export async function readTokenFile(file: string): Promise<string> {
-  const info = await stat(file).catch(() => undefined);
-  if (!info?.isFile()) throw new NetpolError("NETPOL_E_USAGE", `token file ${file} does not exist`);
-  if ((info.mode & 0o077) !== 0) {
+  const read = await readSmallFile(file, MAX_TOKEN_FILE_BYTES);
+  if (!read.ok) {
+    const problem =
+      read.why === "missing"
+        ? "does not exist"
+        : read.why === "not a file"
+          ? `is ${read.is}, not a file`
+          : read.why === "too large"
+            ? `is ${read.size} bytes, too large for a token`
+            : `cannot be read (${read.why === "error" ? read.code : read.why})`;
+    throw new NetpolError("NETPOL_E_USAGE", `token file ${file} ${problem}`);
+  }
+  if ((read.mode & 0o077) !== 0) {
     throw new NetpolError(
       "NETPOL_E_USAGE",
       `token file ${file} is readable by others; run \`chmod 600 ${file}\``,
     );
   }
-  const token = (await readFile(file, "utf8")).trim();
+  const token = read.text.trim();
   if (token.length < MIN_TOKEN_LENGTH) {
     throw new NetpolError(
       "NETPOL_E_USAGE",
@@ -25,9 +38,17 @@ export async function readTokenFile(file: string): Promise<string> {
 }
 
 /** Constant-time comparison: digests have one length whatever was sent. */
-export function tokenMatches(expected: string, header: string | undefined): boolean {
-  // The auth scheme is case-insensitive (RFC 9110 §11.1): "bearer" is "Bearer".
-  const sent = /^bearer +(.+)$/i.exec(header ?? "")?.[1] ?? "";
+export function sameSecret(expected: string, sent: string): boolean {
   const digest = (s: string) => createHash("sha256").update(s).digest();
   return timingSafeEqual(digest(expected), digest(sent)) && sent.length > 0;
+}
+
+/** The token an Authorization header carries, or "" for none. */
+export function bearerOf(header: string | undefined): string {
+  // The auth scheme is case-insensitive (RFC 9110 §11.1): "bearer" is "Bearer".
+  return /^bearer +(.+)$/i.exec(header ?? "")?.[1] ?? "";
+}
+
+export function tokenMatches(expected: string, header: string | undefined): boolean {
+  return sameSecret(expected, bearerOf(header));
 }

@@ -3,6 +3,7 @@ import { describeInterrupted, interruptedBy, loadJournal } from "../apply/state/
 import { describePending, loadPending } from "../apply/state/pending.js";
 import { loadInForce } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
+import { compileSite } from "../compile/compile.js";
 import { siteMarks } from "../compile/egress-groups.js";
 import { guardComment } from "../compile/nftables.js";
 import { formatAddress } from "../net/cidr.js";
@@ -59,6 +60,8 @@ export interface SiteStatus {
   } | null;
   readonly tunnels: readonly {
     readonly interface: string;
+    /** The device is up: one set down carries nothing, whatever its last handshake says. */
+    readonly up: boolean;
     readonly listenPort: number;
     readonly peers: readonly PeerStatus[];
   }[];
@@ -89,12 +92,18 @@ export interface SiteStatus {
   readonly certificates: readonly CertificateStatus[];
 }
 
-function peers(intent: Intent, live: LiveState, now: number): SiteStatus["tunnels"] {
+function peers(
+  intent: Intent,
+  live: LiveState,
+  upLinks: ReadonlySet<string>,
+  now: number,
+): SiteStatus["tunnels"] {
   const siteOfKey = new Map(
     intent.tunnels.flatMap((t) => t.members.map((m) => [m.publicKey, m.site] as const)),
   );
   return live.wireguard.map((w) => ({
     interface: w.name,
+    up: upLinks.has(w.name),
     listenPort: w.listenPort,
     peers: w.peers.map((p) => ({
       site: siteOfKey.get(p.publicKey) ?? null,
@@ -176,9 +185,11 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   // One probe for every TCP and HTTP target at once (a site may publish thousands), while the
   // live state is read: it needs nothing from it.
   const probed = published.filter((s) => s.kind !== "udp");
-  // keyDir is only for applying; a plan reads no keys.
+  // keyDir is only for applying; a plan reads no keys. Compiled here, not by planSite: its
+  // full garbage collection after a validation would stall a server answering meanwhile.
+  const compiled = { hash: loaded.hash, text: loaded.text, desired: compileSite(intent, site) };
   const [{ live, plan, desired }, forwardDrops, answers] = await Promise.all([
-    planSite(target, { ...loaded, keyDir: "", site }),
+    planSite(target, { ...compiled, keyDir: "", site }),
     readForwardDrops(target.runner),
     probeTcp(
       target.runner,
@@ -187,7 +198,9 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   ]);
   const siteIntent = intent.sites.find((s) => s.name === site);
   const groups = siteIntent ? siteMarks(intent.settings, siteIntent).groups : [];
-  const tunnels = peers(intent, live, now);
+  // Built once for every tunnel and egress: at 10,000 egresses a scan per egress is quadratic.
+  const upLinks = new Set(live.links.filter((l) => l.up).map((l) => l.name));
+  const tunnels = peers(intent, live, upLinks, now);
   // Built once, as the look-ups below: a site may publish thousands of services.
   const freshDevices = new Set(
     tunnels
@@ -238,8 +251,6 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
         : {}),
     };
   });
-  // Built once for every egress: at 10,000 egresses a scan per egress is quadratic.
-  const upLinks = new Set(live.links.filter((l) => l.up).map((l) => l.name));
   const liveRoutes = new Set(live.routes.owned.map(routeKey));
   const unroutedDevices = new Set(
     desired.routes.flatMap((r) =>

@@ -1,6 +1,7 @@
 import type { SiteStatus } from "./collect.js";
 
-function age(seconds: number | null): string {
+/** How long ago, as a person says it: "42s ago", "5m ago", "never". */
+export function formatAge(seconds: number | null): string {
   if (seconds === null) return "never";
   if (seconds < 120) return `${seconds}s ago`;
   if (seconds < 7200) return `${Math.round(seconds / 60)}m ago`;
@@ -35,10 +36,10 @@ export function formatStatus(s: SiteStatus): string {
     for (const c of s.drift.conflicts) out.push(`    conflict: ${c}`);
   }
   for (const t of s.tunnels) {
-    out.push(`  wireguard ${t.interface} (port ${t.listenPort})`);
+    out.push(`  wireguard ${t.interface} (port ${t.listenPort})${t.up ? "" : ": DOWN"}`);
     for (const p of t.peers) {
       out.push(
-        `    peer ${p.site ?? p.publicKey}: handshake ${age(p.handshakeAgeSeconds)}, rx ${p.rxBytes} B, tx ${p.txBytes} B, endpoint ${p.endpoint ?? "-"}, allowed ${p.allowedIps.join(", ")}`,
+        `    peer ${p.site ?? p.publicKey}: handshake ${formatAge(p.handshakeAgeSeconds)}, rx ${p.rxBytes} B, tx ${p.txBytes} B, endpoint ${p.endpoint ?? "-"}, allowed ${p.allowedIps.join(", ")}`,
       );
     }
   }

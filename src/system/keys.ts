@@ -1,9 +1,9 @@
 import { createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
-import { constants } from "node:fs";
 import { open, realpath } from "node:fs/promises";
 import path from "node:path";
 import { NetpolError } from "../errors.js";
 import { wireguardKeyProblem } from "../net/names.js";
+import { readSmallFile } from "./small-file.js";
 
 const b64 = (buf: Buffer) => buf.toString("base64");
 
@@ -49,10 +49,14 @@ function missing(file: string): NetpolError {
   );
 }
 
+/** A key file holds 45 bytes (base64 and a newline): anything past this is not a key file. */
+export const MAX_KEY_FILE_BYTES = 4096;
+
 /**
  * Reads a private key, refusing one that group or others may read. The name is checked as
  * written and again after following links: a link in the key directory that points out of it
  * is refused, and the file is opened with O_NOFOLLOW, so a link swapped in meanwhile is too.
+ * Only a regular file of a key's size is read (see readSmallFile: a FIFO does not block).
  */
 export async function readPrivateKey(keyDir: string, name: string): Promise<string> {
   const file = resolveKeyPath(keyDir, name);
@@ -66,34 +70,36 @@ export async function readPrivateKey(keyDir: string, name: string): Promise<stri
     `key file ${file} is a link to ${real}, outside the key directory ${root}; put the key itself in the key directory`,
   );
   if (!inside(root, real)) throw linkedOut;
-  const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
-    (err: NodeJS.ErrnoException) => {
-      if (err.code === "ELOOP") throw linkedOut;
-      if (err.code === "ENOENT") throw missing(file);
-      throw new NetpolError("NETPOL_E_KEY_FILE", `cannot read key file ${file}: ${err.code}`);
-    },
-  );
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw missing(file);
-    if ((info.mode & 0o077) !== 0) {
-      const mode = (info.mode & 0o777).toString(8);
-      throw new NetpolError(
-        "NETPOL_E_KEY_FILE",
-        `key file ${file} has mode ${mode}; others can read it. Run \`chmod 600 ${file}\``,
-      );
-    }
-    const text = (await handle.readFile("utf8")).trim();
-    if (wireguardKeyProblem(text) !== undefined) {
-      throw new NetpolError(
-        "NETPOL_E_KEY_FILE",
-        `key file ${file} does not hold a WireGuard private key; make one with \`netpol keygen --out ${file}\``,
-      );
-    }
-    return text;
-  } finally {
-    await handle.close();
+  const read = await readSmallFile(real, MAX_KEY_FILE_BYTES, { noFollow: true });
+  if (!read.ok) {
+    if (read.why === "missing") throw missing(file);
+    if (read.why === "link") throw linkedOut;
+    const problem =
+      read.why === "not a file"
+        ? `is ${read.is}, not a file`
+        : read.why === "too large"
+          ? `is ${read.size} bytes; a WireGuard key file holds 45`
+          : `cannot be read (${read.code})`;
+    throw new NetpolError(
+      "NETPOL_E_KEY_FILE",
+      `key file ${file} ${problem}; put the key there with \`netpol keygen --out ${file}\` (after removing what is there)`,
+    );
   }
+  if ((read.mode & 0o077) !== 0) {
+    const mode = (read.mode & 0o777).toString(8);
+    throw new NetpolError(
+      "NETPOL_E_KEY_FILE",
+      `key file ${file} has mode ${mode}; others can read it. Run \`chmod 600 ${file}\``,
+    );
+  }
+  const text = read.text.trim();
+  if (wireguardKeyProblem(text) !== undefined) {
+    throw new NetpolError(
+      "NETPOL_E_KEY_FILE",
+      `key file ${file} does not hold a WireGuard private key; make one with \`netpol keygen --out ${file}\``,
+    );
+  }
+  return text;
 }
 
 /** Creates the file with mode 0600 from the start, never widening an existing file's mode. */

@@ -43,6 +43,7 @@ export function commandLine(tool: string, args: readonly string[]): string {
 /** Where the tools netpol runs come from on Debian and Ubuntu, for the "not installed" error. */
 const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
   ip: "iproute2",
+  ss: "iproute2",
   nft: "nftables",
   wg: "wireguard-tools",
   setpriv: "util-linux",

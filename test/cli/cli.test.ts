@@ -325,3 +325,30 @@ describe("netpol render", () => {
     expect(existsSync(out)).toBe(false);
   });
 });
+
+describe("netpol apply --confirm", () => {
+  it.each(["1e99", "0x10", "2147484", "0"])(
+    "refuses --confirm %s with one usage line, exit 1, before touching anything",
+    async (value) => {
+      const file = path.join(tmp, "confirm.yaml");
+      await writeFile(file, "version: 1\nsites:\n  home: {}\n");
+      const state = path.join(tmp, "confirm-state");
+      const r = await netpol([
+        "apply",
+        file,
+        "--site",
+        "home",
+        "--confirm",
+        value,
+        "--state-dir",
+        state,
+      ]);
+      expect(r.code).toBe(1);
+      noStack(r.stderr);
+      expect(lines(r.stderr)).toEqual([
+        `netpol: --confirm takes a whole number of seconds from 1 to 86400 (a day), written in decimal digits, not "${value}"`,
+      ]);
+      expect(existsSync(state)).toBe(false);
+    },
+  );
+});

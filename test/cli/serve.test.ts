@@ -54,6 +54,8 @@ describeLive("netpol serve and netpol status --remote", () => {
         ns.name,
         "--state-dir",
         dir,
+        // Every request logged, the polled routes too: the token must not be in any line.
+        "--access-log",
       ],
       { reject: false },
     );

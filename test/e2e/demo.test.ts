@@ -20,7 +20,7 @@ async function leftovers(): Promise<string[]> {
       "pgrep",
       [
         "-af",
-        `wireguard-go (-f )?${NAME}|netpol.js watch .*netpol-demo-${NAME}|caddy run --config /run/netpol-demo-${NAME}`,
+        `wireguard-go (-f )?${NAME}|netpol.js (watch|serve) .*netpol-demo-${NAME}|caddy run --config /run/netpol-demo-${NAME}`,
       ],
       {
         reject: false,
@@ -38,7 +38,7 @@ describeLive("netpol demo", () => {
     const run = await netpol(["demo", "--name", NAME]);
     try {
       expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
-      expect(run.stdout).toContain("all 15 checks passed");
+      expect(run.stdout).toContain("all 17 checks passed");
       expect(run.stdout).toMatch(/plan for site home .*\n {2}in sync/);
     } finally {
       const downed = await netpol(["demo", "--down", "--name", NAME]);

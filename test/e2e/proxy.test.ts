@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -125,10 +126,13 @@ describeLive("HTTP services published by hostname through the VPS's Caddy", () =
         return real.spawned;
       },
       run(tool, args, options) {
-        if (!args.includes("POST") || !options?.input) return real.run(tool, args, options);
-        const config = JSON.parse(options.input);
+        // The request goes to the node process that makes it as JSON on stdin.
+        const request = tool === process.execPath && JSON.parse(options?.input || "null");
+        if (request?.method !== "POST") return real.run(tool, args, options);
+        const config = JSON.parse(request.body);
         config.apps.http.servers.clash = { listen: [":80"] };
-        return real.run(tool, args, { ...options, input: JSON.stringify(config) });
+        const input = JSON.stringify({ ...request, body: JSON.stringify(config) });
+        return real.run(tool, args, { ...options, input });
       },
     };
     const withMore = (t: string) =>
@@ -216,6 +220,13 @@ describeLive("HTTP services published by hostname through the VPS's Caddy", () =
     expect(gone).toEqual({ ok: true, text: "" });
     expect(await ask("blog.example.org")).toEqual({ ok: true, text: HOME_PAGE });
     expect(await ask(OWN_SITE.host)).toEqual({ ok: true, text: OWN_SITE.body });
+    // Caddy is put back last; the revert then writes the record and lets the lock go.
+    const scope = `${lab.dir}/state/netns-${vps()}`;
+    const busy = await eventually(
+      async () => existsSync(`${scope}.pending.json`) || existsSync(`${scope}.lock`),
+      (held) => !held,
+    );
+    expect(busy).toBe(false);
   });
 
   it("removes exactly its own routes when the policy publishes no HTTP service: the config is as it was", async () => {

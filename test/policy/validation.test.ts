@@ -592,7 +592,7 @@ describe("ports", () => {
   });
 });
 
-describe("certificates and the ports Caddy holds", () => {
+describe("where certificates come from", () => {
   runTable([
     {
       name: "an ACME directory that is not an https URL",
@@ -619,47 +619,7 @@ describe("certificates and the ports Caddy holds", () => {
         "sites.vps.proxy.acme.trustedRoots[0]: an absolute path on the site, e.g. /etc/netpol/ca.pem",
       ],
     },
-    {
-      name: "a raw TCP port on Caddy's HTTP port, where the HTTP-01 challenges arrive",
-      mutate: (p) => {
-        service(p, 2).port = 80;
-      },
-      expected: [
-        "services[2].port: tcp port 80 of vps is Caddy's HTTP port, where the CA's HTTP-01 challenges and the redirects to HTTPS arrive; publish the service on another port",
-      ],
-    },
-    {
-      name: "a raw UDP port on Caddy's HTTPS port (HTTP/3)",
-      mutate: (p) => {
-        vps(p).proxy = { httpsPort: 8443 };
-        service(p, 1).port = 8443;
-      },
-      expected: [
-        "services[1].port: udp port 8443 of vps is Caddy's HTTP/3 port; publish the service on another port",
-      ],
-    },
-    {
-      name: "Caddy's HTTP port with tls: off",
-      mutate: (p) => {
-        vps(p).proxy = { tls: "off", httpPort: 8080 };
-        service(p, 2).port = 8080;
-      },
-      expected: [
-        "services[2].port: tcp port 8080 of vps is Caddy's HTTP port, where the published hostnames are served; publish the service on another port",
-      ],
-    },
   ]);
-
-  it("leaves port 443 to raw services with tls: off, and port 80 where the site serves no HTTP", () => {
-    const p = validPolicy();
-    vps(p).proxy = { tls: "off" };
-    service(p, 2).port = 443;
-    expect(() => load(toYaml(p))).not.toThrow();
-    const q = validPolicy();
-    q.services.splice(0, 1);
-    service(q, 1).port = 80;
-    expect(() => load(toYaml(q))).not.toThrow();
-  });
 });
 
 describe("references to unknown names", () => {
@@ -1510,5 +1470,73 @@ describe("egress chains", () => {
     const egress = load(toYaml(p)).intent.sites.find((s) => s.name === "home")?.egress[0];
     expect(egress?.paths.map((v) => v.device)).toEqual(["tun-hma", "wg-home"]);
     expect(egress?.health).toMatchObject({ interval: 1, timeout: 1, downAfter: 2, upAfter: 3 });
+  });
+});
+
+describe("ports another listener of the site already holds", () => {
+  runTable([
+    {
+      name: "a tcp port on the Caddy's HTTPS port (the default proxy of a site publishing HTTP)",
+      mutate: (p) => {
+        service(p, 2).port = 443;
+      },
+      expected: [
+        "services[2].port: port 443/tcp on vps is vps's Caddy (proxy.httpsPort); publishing it would take that port from it. Pick another port",
+      ],
+    },
+    {
+      name: "a tcp port on the Caddy's HTTP port of a declared proxy",
+      mutate: (p) => {
+        vps(p).proxy = { tls: "off", httpPort: 8080 };
+        service(p, 2).port = 8080;
+      },
+      expected: [
+        "services[2].port: port 8080/tcp on vps is vps's Caddy (proxy.httpPort); publishing it would take that port from it. Pick another port",
+      ],
+    },
+    {
+      name: "a udp port on the Caddy's HTTPS port, where it serves HTTP/3",
+      mutate: (p) => {
+        service(p, 1).port = 443;
+      },
+      expected: [
+        "services[1].port: port 443/udp on vps is vps's Caddy (proxy.httpsPort, HTTP/3); publishing it would take that port from it. Pick another port",
+      ],
+    },
+    {
+      name: "a udp port on the tunnel's listen port (from its endpoint)",
+      mutate: (p) => {
+        service(p, 1).port = 51820;
+      },
+      expected: [
+        "services[1].port: port 51820/udp on vps is tunnel wg-home (wg-home's WireGuard listen port); publishing it would take that port from it. Pick another port",
+      ],
+    },
+    {
+      name: "two tunnels of one site on one listen port",
+      mutate: (p) => {
+        p.tunnels.push({
+          name: "wg-two",
+          members: [
+            { ...member(p, 0), address: "10.98.0.1/24", publicKey: KEYS.vps2 },
+            {
+              ...member(p, 1),
+              address: "10.98.0.2/24",
+              publicKey: "bBoaT5t3SPNzmXqHnXmYrZnrweV88qFWhQFPT7sEuzk=",
+            },
+          ],
+        });
+      },
+      expected: [
+        "tunnels[1].members[0].listenPort: port 51820/udp on vps is already tunnel wg-home (wg-home's WireGuard listen port); give this member another listenPort",
+      ],
+    },
+  ]);
+
+  it("leaves a tcp port on 443 to the live check where the site runs no proxy of netpol's", () => {
+    const p = validPolicy();
+    p.services = [service(p, 2)];
+    service(p, 0).port = 443;
+    expect(() => load(toYaml(p))).not.toThrow();
   });
 });

@@ -35,8 +35,9 @@ for (const kind of ["fake", "live"] as const) {
         keyDir: stateDir,
         site: "home",
         bodyLimit: 4096,
-        applyLimit: { max: 14, timeWindow: 60_000 },
+        applyLimit: { max: 19, timeWindow: 60_000 },
         statusMaxAgeMs: 0,
+        revertTimer: () => undefined,
       });
     });
     afterAll(async () => {
@@ -110,6 +111,19 @@ for (const kind of ["fake", "live"] as const) {
         await expect(stat(recordPath(target.files))).rejects.toThrow();
       },
     );
+
+    it("refuses a confirm window that is not 1 to 86400 decimal seconds, applying nothing", async () => {
+      const before = await ownedRules();
+      for (const confirm of ["1e99", "0x10", "2147484", "-1", "1.5"]) {
+        const r = await post(VLAN_EGRESS_POLICY, "application/yaml", `/apply?confirm=${confirm}`);
+        expect(r.statusCode).toBe(400);
+        expect(r.json().error).toMatchObject({
+          code: "NETPOL_E_USAGE",
+          message: expect.stringContaining("from 1 to 86400"),
+        });
+      }
+      expect(await ownedRules()).toEqual(before);
+    });
 
     it("says host bits are set, with the fix, at the policy path", async () => {
       const r = await post(VLAN_EGRESS_POLICY.replace("192.168.6.0/24", "192.168.6.1/24"));
@@ -220,7 +234,7 @@ for (const kind of ["fake", "live"] as const) {
 
     it("rate-limits applies", async () => {
       const codes: number[] = [];
-      for (let i = 0; i < 14; i++) codes.push((await post(VLAN_EGRESS_POLICY)).statusCode);
+      for (let i = 0; i < 19; i++) codes.push((await post(VLAN_EGRESS_POLICY)).statusCode);
       expect(codes).toContain(429);
       expect(codes.filter((c) => c !== 429).every((c) => c === 200)).toBe(true);
       const limited = await post(VLAN_EGRESS_POLICY);

@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { Writable } from "node:stream";
 import { execa } from "execa";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -72,6 +73,29 @@ describe("the server's limits", () => {
     }
     const wrong = await a.inject({ url: "/status", headers: { authorization: `Basic ${TOKEN}` } });
     expect(wrong.statusCode).toBe(401);
+  });
+
+  it("logs polled routes only when asked to, and every other request always", async () => {
+    const logged = async (accessLog: boolean) => {
+      const lines: string[] = [];
+      const stream = new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(...chunk.toString().split("\n").filter(Boolean));
+          done();
+        },
+      });
+      const a = await app({ logger: { stream }, accessLog });
+      const headers = { authorization: `Bearer ${TOKEN}` };
+      for (const url of ["/healthz", "/status", "/metrics"]) {
+        expect((await a.inject({ url, headers })).statusCode, url).toBe(200);
+      }
+      expect((await a.inject({ url: "/plan", headers })).statusCode).toBe(404);
+      return lines.map((l) => JSON.parse(l) as { msg: string; req?: { url: string } });
+    };
+    const urls = (lines: { msg: string; req?: { url: string } }[]) =>
+      lines.filter((l) => l.msg === "incoming request").map((l) => l.req?.url);
+    expect(urls(await logged(false))).toEqual(["/plan"]);
+    expect(urls(await logged(true))).toEqual(["/healthz", "/status", "/metrics", "/plan"]);
   });
 
   it("refuses a body over the policy size limit with 413, saying the limit", async () => {

@@ -4,6 +4,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseListeners } from "../../src/system/sockets.js";
 import { FakeKernel } from "../support/fake-kernel/kernel.js";
 import type { ToolResult } from "../support/fake-kernel/state.js";
 import { describeLive } from "../support/layers.js";
@@ -83,6 +84,10 @@ async function readState(exec: Exec, wgName: string) {
     wireguard: (await out("wg", "show", "all", "dump"))
       .split("\n")
       .filter((l) => l.startsWith(`${wgName}\t`))
+      .sort(),
+    // As netpol reads them; pids differ from run to run, the process names do not.
+    listeners: parseListeners(await out("ss", "-H", "-l", "-n", "-t", "-u", "-p"))
+      .map((l) => JSON.stringify({ ...l, process: l.process?.name }))
       .sort(),
     sysctls: await out(
       "sysctl",

@@ -173,6 +173,12 @@ const siteStateSchema = z.strictObject({
       ),
     })
     .optional(),
+  published: z
+    .strictObject({
+      wan: z.string(),
+      ports: z.array(z.strictObject({ service: z.string(), kind: z.enum(["tcp", "udp"]), port })),
+    })
+    .optional(),
 }) satisfies z.ZodType<SiteState>;
 
 const keySchema = z.strictObject({

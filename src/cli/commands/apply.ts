@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
 import { confirmApply, revertIfUnconfirmed, revertNow } from "../../apply/confirm.js";
+import { parseConfirmSeconds } from "../../apply/confirm-window.js";
 import { NetpolError } from "../../errors.js";
 import { formatPlan, formatPlanJson, planJson } from "../../plan/format.js";
 import { applyRemote, confirmRemote, otherSites } from "../all-sites.js";
@@ -50,20 +51,17 @@ export function registerApply(program: Command): void {
         "first apply the other sites that declare `control` through their `netpol serve`, then this one",
       ),
   ).action(async (file: string, opts: ApplyOptions) => {
-    const seconds = opts.confirm === undefined ? undefined : Number(opts.confirm);
-    if (seconds !== undefined && !(Number.isInteger(seconds) && seconds > 0)) {
-      throw new NetpolError(
-        "NETPOL_E_USAGE",
-        `--confirm takes a whole number of seconds, not ${opts.confirm}`,
-      );
-    }
+    const seconds = opts.confirm === undefined ? undefined : parseConfirmSeconds(opts.confirm);
     // --all reads the other sites from the policy, so it is read in full; alone, a policy
     // already in force comes from the cache of what its last apply compiled.
     const full = opts.all ? await readPolicyFile(file, opts.keyDir) : undefined;
     const others = full ? otherSites(full.intent, opts.site, full.keyDir) : undefined;
+    const here = targetFrom(opts);
     const remote =
-      full && others ? await applyRemote(others.remote, full.text, seconds, opts.site) : [];
-    const { target, done } = showingProgress(targetFrom(opts), opts);
+      full && others
+        ? await applyRemote(here.runner, others.remote, full.text, seconds, opts.site)
+        : [];
+    const { target, done } = showingProgress(here, opts);
     // Read when the apply asks: it reads the live state while the policy is validated.
     const policy = full ? { ...full, site: opts.site } : () => readPolicyInput(file, opts, target);
     const result = await applySite(
@@ -113,13 +111,17 @@ export function registerApply(program: Command): void {
       .option("--site <name>", "with --all: the site this machine is")
       .option("--key-dir <dir>", "directory holding the token files (default: the policy's)"),
   ).action(async (file: string | undefined, opts: ConfirmOptions) => {
+    const target = targetFrom(opts);
     if (opts.all) {
       if (file === undefined || opts.site === undefined)
         throw new NetpolError("NETPOL_E_USAGE", "confirm --all needs the policy and --site");
       const policy = await readPolicyFile(file, opts.keyDir);
-      await confirmRemote(otherSites(policy.intent, opts.site, policy.keyDir).remote);
+      await confirmRemote(
+        target.runner,
+        otherSites(policy.intent, opts.site, policy.keyDir).remote,
+      );
     }
-    await confirmApply(targetFrom(opts));
+    await confirmApply(target);
     report(
       opts,
       () => "confirmed\n",

@@ -27,7 +27,11 @@ export function registerPlan(program: Command): void {
     // --all reads the other sites from the policy, so it is read in full (see apply).
     const full = opts.all ? await readPolicyFile(file, opts.keyDir) : undefined;
     const remote = full
-      ? await planRemote(otherSites(full.intent, opts.site, full.keyDir).remote, full.text)
+      ? await planRemote(
+          target.runner,
+          otherSites(full.intent, opts.site, full.keyDir).remote,
+          full.text,
+        )
       : [];
     // Read when the plan asks: it reads the live state while the policy is validated.
     const policy = full ? { ...full, site: opts.site } : () => readPolicyInput(file, opts, target);

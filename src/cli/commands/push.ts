@@ -1,10 +1,12 @@
 import type { Command } from "commander";
 import { formatPlanJson, type PlanJson } from "../../plan/format.js";
 import { callSite } from "../../system/control.js";
+import { createRunner } from "../../system/runner.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { readPolicyFile } from "../policy-file.js";
 
 interface PushOptions extends OutputOptions {
+  netns?: string;
   site: string;
   remote: string;
   tokenFile: string;
@@ -27,12 +29,17 @@ export function registerPush(program: Command): void {
       .requiredOption("--site <name>", "the site the remote machine is")
       .requiredOption("--remote <url>", "its `netpol serve`, e.g. http://10.99.0.1:9470")
       .requiredOption("--token-file <file>", "its bearer token (mode 0600)")
-      .option("--dry-run", "only show the remote's plan"),
+      .option("--dry-run", "only show the remote's plan")
+      .option(
+        "--netns <name>",
+        "send the request from this network namespace (where the tunnel is)",
+      ),
   ).action(async (file: string, opts: PushOptions) => {
     // Checked here first: a broken policy is reported with its lines, and nothing is sent.
     const policy = await readPolicyFile(file);
     const query = new URLSearchParams({ site: opts.site, ...(opts.dryRun ? { dryRun: "1" } : {}) });
     const answer = await callSite<{ plan: PlanJson; changed?: boolean }>(
+      createRunner(opts.netns),
       opts.site,
       { url: opts.remote, tokenFile: opts.tokenFile },
       `/apply?${query}`,

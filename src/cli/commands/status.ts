@@ -1,10 +1,9 @@
 import type { Command } from "commander";
-import { loadInForce } from "../../apply/state/record.js";
 import { NetpolError } from "../../errors.js";
 import { collectStatus, type SiteStatus } from "../../status/collect.js";
 import { formatStatus } from "../../status/format.js";
 import { callSite } from "../../system/control.js";
-import { otherSites } from "../all-sites.js";
+import { askStatus, controlSitesInForce } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
 
@@ -16,16 +15,17 @@ interface StatusOptions extends TargetOptions, OutputOptions {
 }
 
 /** The sites the policy in force here reaches through `control`, asked for their status. */
-async function othersStatus(opts: StatusOptions, local: SiteStatus): Promise<SiteStatus[]> {
-  const found = await loadInForce(targetFrom(opts).files);
-  if (!found || local.site === null) return [];
-  const { remote } = otherSites(found.policy.intent, local.site, opts.keyDir);
-  return Promise.all(remote.map((s) => callSite<SiteStatus>(s.name, s.control, "/status")));
+async function othersStatus(opts: StatusOptions): Promise<SiteStatus[]> {
+  const target = targetFrom(opts);
+  const remote = await controlSitesInForce(target, opts.keyDir)();
+  return Promise.all(remote.map((s) => askStatus(target.runner, s)));
 }
 
-async function remoteStatus(url: string, tokenFile: string | undefined): Promise<SiteStatus> {
-  if (!tokenFile) throw new NetpolError("NETPOL_E_USAGE", "--remote needs --token-file");
-  return callSite<SiteStatus>("remote", { url, tokenFile }, "/status");
+/** Another site's status, asked from the namespace `--netns` names (the tunnel is there). */
+async function remoteStatus(opts: StatusOptions, url: string): Promise<SiteStatus> {
+  if (!opts.tokenFile) throw new NetpolError("NETPOL_E_USAGE", "--remote needs --token-file");
+  const runner = targetFrom(opts).runner;
+  return callSite<SiteStatus>(runner, "remote", { url, tokenFile: opts.tokenFile }, "/status");
 }
 
 export function registerStatus(program: Command): void {
@@ -38,10 +38,10 @@ export function registerStatus(program: Command): void {
       .option("--key-dir <dir>", "directory holding the token files", "/etc/netpol/keys"),
   ).action(async (opts: StatusOptions) => {
     const status = opts.remote
-      ? await remoteStatus(opts.remote, opts.tokenFile)
+      ? await remoteStatus(opts, opts.remote)
       : await collectStatus(targetFrom(opts), Date.now());
     if (opts.all) {
-      const all = [...(await othersStatus(opts, status)), status];
+      const all = [...(await othersStatus(opts)), status];
       report(
         opts,
         () => all.map(formatStatus).join(""),

@@ -1,12 +1,13 @@
 import { NetpolError } from "../../errors.js";
 import type { CaddyLive, CaddyWrite } from "../../plan/live.js";
+import { type HttpAnswer, httpRequest } from "../http-request.js";
 import type { Runner } from "../runner.js";
 
 /**
  * Caddy's admin API listens on the localhost of the namespace Caddy runs in, so each request is
- * made by a small node process run through the Runner (`ip netns exec NS node ...` with --netns),
- * which a request from this process could not do. Node, not curl: Caddy 2.6 sends the config's
- * ETag as an HTTP trailer, which node hands over as such.
+ * made from that namespace (see httpRequest), which a request from this process could not do.
+ * Node, not curl: Caddy 2.6 sends the config's ETag as an HTTP trailer, which node hands over
+ * as such.
  */
 
 /** `host:port` of the admin listener → the base URL; anything else is refused, never spliced into a URL. */
@@ -19,37 +20,31 @@ export function adminUrl(admin: string): string {
   return `http://${admin}`;
 }
 
-// argv: method, url, If-Match ("" for none); stdin: the body to send ("" for none).
-// stdout: one JSON line {status, etag, body}, or {status: 0, error} when nothing answered.
-const REQUEST = `const [m,u,e]=process.argv.slice(1);let i="";process.stdin.on("data",d=>i+=d).on("end",()=>{const q=require("http").request(u,{method:m,timeout:10000,headers:{...(i?{"Content-Type":"application/json"}:{}),...(e?{"If-Match":e}:{})}},r=>{let b="";r.setEncoding("utf8").on("data",d=>b+=d).on("end",()=>process.stdout.write(JSON.stringify({status:r.statusCode,etag:r.trailers.etag??r.headers.etag,body:b})))});q.on("timeout",()=>q.destroy(new Error("no answer within 10 s"))).on("error",x=>process.stdout.write(JSON.stringify({status:0,body:"",error:x.code??x.message})));q.end(i||undefined)})`;
+/** How long a request to the admin API may take before netpol gives up on its answer. */
+const ADMIN_TIMEOUT_MS = 10_000;
 
-interface Answer {
-  readonly status: number;
-  readonly body: string;
-  readonly etag?: string;
-  readonly error?: string;
-}
-
-async function request(
+function request(
   runner: Runner,
   admin: string,
   method: "GET" | "POST",
   path: string,
   options: { body?: string; etag?: string; step?: string } = {},
-): Promise<Answer> {
-  const r = await runner.run(
-    process.execPath,
-    ["-e", REQUEST, method, `${adminUrl(admin)}${path}`, options.etag ?? ""],
-    {
-      input: options.body ?? "",
-      ...(options.step !== undefined ? { step: options.step } : {}),
+): Promise<HttpAnswer> {
+  return httpRequest(runner, {
+    method,
+    url: `${adminUrl(admin)}${path}`,
+    headers: {
+      ...(options.body ? { "Content-Type": "application/json" } : {}),
+      ...(options.etag ? { "If-Match": options.etag } : {}),
     },
-  );
-  return JSON.parse(r.stdout) as Answer;
+    ...(options.body ? { body: options.body } : {}),
+    timeoutMs: ADMIN_TIMEOUT_MS,
+    ...(options.step !== undefined ? { step: options.step } : {}),
+  });
 }
 
 /** Caddy's own words from an error answer (`{"error": "..."}`), or the raw body. */
-function caddyError({ body, error }: Answer): string {
+function caddyError({ body, error }: HttpAnswer): string {
   if (error !== undefined) return `no answer (${error})`;
   try {
     const parsed = JSON.parse(body) as { error?: unknown };
@@ -60,11 +55,23 @@ function caddyError({ body, error }: Answer): string {
   return body.trim() || "(empty answer)";
 }
 
+/** An answer's JSON; undefined for one that is not (a body cut short by a wrong Content-Length). */
+function parseJson(body: string): { value: unknown } | undefined {
+  try {
+    return { value: JSON.parse(body) as unknown };
+  } catch {
+    return undefined;
+  }
+}
+
 export async function readCaddy(runner: Runner, admin: string): Promise<CaddyLive> {
   const r = await request(runner, admin, "GET", "/config/");
   if (r.status !== 200 || r.etag === undefined)
     return { reachable: false, error: `GET /config/: ${caddyError(r)}` };
-  return { reachable: true, config: JSON.parse(r.body) as unknown, etag: r.etag };
+  const config = parseJson(r.body);
+  if (config === undefined)
+    return { reachable: false, error: "GET /config/: the answer is not JSON (cut short?)" };
+  return { reachable: true, config: config.value, etag: r.etag };
 }
 
 /**
@@ -103,9 +110,9 @@ export async function readUpstreams(
   admin: string,
 ): Promise<readonly CaddyUpstream[] | undefined> {
   const r = await request(runner, admin, "GET", "/reverse_proxy/upstreams");
-  if (r.status !== 200) return undefined;
-  const list = JSON.parse(r.body) as { address: string; fails?: number; num_requests?: number }[];
-  return list.map((u) => ({
+  const list = r.status === 200 ? parseJson(r.body)?.value : undefined;
+  if (!Array.isArray(list)) return undefined;
+  return (list as { address: string; fails?: number; num_requests?: number }[]).map((u) => ({
     address: u.address,
     fails: u.fails ?? 0,
     requests: u.num_requests ?? 0,

@@ -3,6 +3,7 @@ import { type Runner, toolFailed, toolMissing } from "../../../src/system/runner
 import { ip } from "./ip.js";
 import { type KernelFeatures, THIS_MACHINE } from "./links.js";
 import { nft } from "./nft.js";
+import { ss } from "./ss.js";
 import { type KernelState, PROTO, TABLE, type ToolResult } from "./state.js";
 import { deviceSysctls, GLOBAL_SYSCTLS, sysctl } from "./sysctl.js";
 import { wg, wireguardGo } from "./wg.js";
@@ -35,13 +36,14 @@ function freshNamespace(): KernelState {
     wireguard: new Map(),
     sysctls: new Map(GLOBAL_SYSCTLS),
     listening: new Set(),
+    sockets: [],
   };
   deviceSysctls(state, "lo");
   return state;
 }
 
 /**
- * A network namespace in memory that answers ip, nft, wg, wireguard-go, sysctl and status's probe the way
+ * A network namespace in memory that answers ip, nft, wg, wireguard-go, sysctl, ss and status's probe the way
  * the real tools do, errors included. Each command sees the state the previous one left; a
  * failing command leaves it as it was.
  */
@@ -70,6 +72,8 @@ export class FakeKernel {
         return wireguardGo(this.state, args);
       case "sysctl":
         return sysctl(this.state, args);
+      case "ss":
+        return ss(this.state, args);
       case process.execPath: {
         // status's probe: "host port" lines in, whether each is listening out.
         if (args[0] !== "-e" || args[1] !== PROBE_SCRIPT) return undefined;

@@ -1,4 +1,5 @@
 import type { Cidr, Family } from "../../../src/net/cidr.js";
+import type { FakeSocket } from "./ss.js";
 
 /**
  * What the fake kernel holds: one network namespace as plain data. Every tool the fake
@@ -99,6 +100,8 @@ export interface KernelState {
   sysctls: Map<string, string>;
   /** `host:port` pairs that accept a TCP connection (what status probes). */
   listening: Set<string>;
+  /** Listening sockets of processes in the namespace, for `ss` (WireGuard's are added to them). */
+  sockets: FakeSocket[];
 }
 
 /** rtnetlink numbers, as `ip -N` prints them. */

@@ -1,0 +1,112 @@
+/**
+ * Does an open page cost `/status` anything? GET /status loaded by autocannon with no event
+ * stream open, then with 50 (the page's `GET /events`, each kept open), alternately, twice
+ * each, in one run on one machine, from one app serving a namespace this script creates (and
+ * removes) with a small applied policy. Target: 50 streams slow /status by at most 10 %.
+ *
+ *   npm run bench:dashboard
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import autocannon from "autocannon";
+import { execa } from "execa";
+import { applySite } from "../src/apply/apply.js";
+import { targetOf } from "../src/apply/target.js";
+import { parsePolicy } from "../src/policy/load.js";
+import { buildApp } from "../src/server/app.js";
+import { createRunner } from "../src/system/runner.js";
+import { VLAN_EGRESS_POLICY } from "../test/support/vlan-egress.js";
+
+const TOKEN = "bench-token-0123456789abcdef";
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const STREAMS = 50;
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+async function load(base: string) {
+  const r = await autocannon({
+    url: `${base}/status`,
+    connections: 10,
+    duration: SECONDS,
+    headers: auth,
+  });
+  if (r.non2xx > 0 || r.errors > 0)
+    throw new Error(`${r.non2xx} non-2xx answers, ${r.errors} errors`);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+}
+
+/** Opens `n` event streams and reads each until it is closed; resolves once all sent their first regions. */
+async function openStreams(base: string, n: number) {
+  const stop = new AbortController();
+  let events = 0;
+  const opened = Array.from({ length: n }, async () => {
+    const r = await fetch(`${base}/events`, { headers: auth, signal: stop.signal });
+    const reader = r.body?.getReader();
+    const first = (async () => {
+      for (;;) {
+        const chunk = await reader?.read();
+        if (!chunk || chunk.done) return;
+        events += (new TextDecoder().decode(chunk.value).match(/event: regions/g) ?? []).length;
+      }
+    })().catch(() => undefined);
+    return first;
+  });
+  while (events < n) await new Promise((r) => setTimeout(r, 50));
+  return {
+    events: () => events,
+    close: async () => {
+      stop.abort();
+      await Promise.all(opened);
+    },
+  };
+}
+
+const ns = `npbench-${process.pid}`;
+const stateDir = await mkdtemp(path.join(os.tmpdir(), "netpol-bench-"));
+try {
+  await execa("ip", ["netns", "add", ns]);
+  const inNs = (...args: string[]) => execa("ip", ["netns", "exec", ns, ...args]);
+  await inNs("ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1");
+  await inNs("ip", "tuntap", "add", "ext0", "mode", "tun");
+  for (const d of ["lan0", "lan1", "ext0"]) await inNs("ip", "link", "set", d, "up");
+  const target = targetOf(createRunner(ns), stateDir);
+  await applySite(
+    target,
+    { ...parsePolicy(VLAN_EGRESS_POLICY, "bench.yaml"), keyDir: stateDir, site: "home" },
+    "bench",
+  );
+  const app = await buildApp({ target, token: TOKEN, keyDir: stateDir });
+  const base = await app.listen({ host: "127.0.0.1", port: 0 });
+  const rows: [string, Awaited<ReturnType<typeof load>>][] = [];
+  let sent = 0;
+  for (let round = 1; round <= 2; round++) {
+    rows.push([`no stream open (${round})`, await load(base)]);
+    const streams = await openStreams(base, STREAMS);
+    const before = streams.events();
+    rows.push([`${STREAMS} streams open (${round})`, await load(base)]);
+    sent += streams.events() - before;
+    await streams.close();
+  }
+  await app.close();
+  const mean = (match: string) => {
+    const picked = rows.filter(([name]) => name.startsWith(match)).map(([, r]) => r.rps);
+    return picked.reduce((a, b) => a + b, 0) / picked.length;
+  };
+  const ratio = mean(`${STREAMS} streams`) / mean("no stream");
+  console.log(
+    `\n${SECONDS} s each, 10 connections, loopback, ${os.cpus().length} CPUs, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}\n`,
+  );
+  console.log("| GET /status | req/s | p50 ms | p99 ms |");
+  console.log("| --- | ---: | ---: | ---: |");
+  for (const [name, r] of rows)
+    console.log(`| ${name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} |`);
+  console.log(
+    `\n${STREAMS} open streams received ${sent} updates while loaded; /status with them: ${ratio.toFixed(3)} of its rate without (${ratio >= 0.9 ? "within" : "BEYOND"} the 10 % budget)`,
+  );
+} finally {
+  await execa("ip", ["netns", "delete", ns], { reject: false });
+  await rm(stateDir, { recursive: true, force: true });
+}

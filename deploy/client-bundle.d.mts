@@ -1,0 +1,1 @@
+export declare function bundleClient(root?: string): Promise<{ script: string; style: string }>;

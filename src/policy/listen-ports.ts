@@ -1,0 +1,89 @@
+import { DEFAULT_PROXY } from "../compile/proxy.js";
+import type { Diagnostic, Path } from "./diagnostic.js";
+import type { Intent, SiteIntent } from "./intent.js";
+
+/** Something on a site that listens on a port, as the policy alone says. */
+interface Claim {
+  readonly proto: "tcp" | "udp";
+  readonly port: number;
+  /** Who holds it, in words. */
+  readonly holder: string;
+  readonly path: Path;
+}
+
+/**
+ * The Caddy a site drives serves HTTP on `httpPort` and, with `tls: auto`, HTTPS on
+ * `httpsPort` over TCP and HTTP/3 over UDP (Caddy 2.6's default).
+ */
+function proxyClaims(intent: Intent, site: SiteIntent): Claim[] {
+  const publishesHttp = intent.services.some((s) => s.kind === "http" && s.publishOn === site.name);
+  if (!publishesHttp && !site.proxy) return [];
+  const p = site.proxy ?? DEFAULT_PROXY;
+  const path: Path = ["sites", site.name, "proxy"];
+  return [
+    { proto: "tcp", port: p.httpPort, holder: `${site.name}'s Caddy (proxy.httpPort)`, path },
+    ...(p.tls === "auto"
+      ? (["tcp", "udp"] as const).map((proto) => ({
+          proto,
+          port: p.httpsPort,
+          holder: `${site.name}'s Caddy (proxy.httpsPort${proto === "udp" ? ", HTTP/3" : ""})`,
+          path,
+        }))
+      : []),
+  ];
+}
+
+/** Each WireGuard interface of the site listens on its member's UDP port. */
+function tunnelClaims(intent: Intent, site: SiteIntent): Claim[] {
+  return site.tunnels.flatMap(({ tunnel, local }) =>
+    local.listenPort === undefined
+      ? []
+      : [
+          {
+            proto: "udp" as const,
+            port: local.listenPort,
+            holder: `tunnel ${tunnel.name} (${local.device}'s WireGuard listen port)`,
+            path: [
+              "tunnels",
+              intent.tunnels.indexOf(tunnel),
+              "members",
+              tunnel.members.indexOf(local),
+              "listenPort",
+            ],
+          },
+        ],
+  );
+}
+
+/**
+ * A port published with `kind: tcp|udp` is taken, by DNAT, from whatever else listens on it
+ * there: the site's Caddy (its own sites and every published hostname would fail), or the
+ * tunnel that carries the published traffic. Two tunnels cannot share a listen port either.
+ * What the policy alone shows is refused here; live listeners are refused by `plan`.
+ */
+export function checkListenPorts(intent: Intent): Diagnostic[] {
+  const problems: Diagnostic[] = [];
+  for (const site of intent.sites) {
+    const held = new Map<string, Claim>();
+    for (const claim of [...proxyClaims(intent, site), ...tunnelClaims(intent, site)]) {
+      const key = `${claim.port}/${claim.proto}`;
+      const first = held.get(key);
+      if (first && claim.holder.startsWith("tunnel") && first.holder.startsWith("tunnel"))
+        problems.push({
+          path: claim.path,
+          message: `port ${key} on ${site.name} is already ${first.holder}; give this member another listenPort`,
+        });
+      if (!first) held.set(key, claim);
+    }
+    intent.services.forEach((s, idx) => {
+      if (s.kind === "http" || s.publishOn !== site.name) return;
+      const claim = held.get(`${s.port}/${s.kind}`);
+      if (!claim) return;
+      problems.push({
+        path: ["services", idx, "port"],
+        message: `port ${s.port}/${s.kind} on ${site.name} is ${claim.holder}; publishing it would take that port from it. Pick another port`,
+      });
+    });
+  }
+  return problems;
+}
