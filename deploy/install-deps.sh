@@ -6,8 +6,8 @@
 set -euo pipefail
 
 # pebble (Let's Encrypt's test CA, with pebble-challtestsrv as its DNS) and openssl: the ACME tests.
-packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy curl iputils-ping procps tcpdump zsh systemd chromium pebble openssl)
-binaries=(ip setpriv nft wg wireguard-go caddy curl ping pgrep tcpdump zsh systemd-analyze chromium pebble pebble-challtestsrv openssl)
+packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy curl iputils-ping procps tcpdump zsh systemd chromium conntrack pebble openssl)
+binaries=(ip setpriv nft wg wireguard-go caddy curl ping pgrep tcpdump zsh systemd-analyze chromium conntrack pebble pebble-challtestsrv openssl)
 
 missing=()
 for bin in "${binaries[@]}"; do

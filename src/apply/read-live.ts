@@ -93,6 +93,7 @@ async function read(
     addresses: ip.addresses,
     routes: ip.routes,
     rules: ip.rules,
+    ...(ip.catchAll ? { catchAll: ip.catchAll } : {}),
     nft,
     wireguard: wireguard.live.filter((w) => here.has(w.name)),
     sysctls,

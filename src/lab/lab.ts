@@ -22,6 +22,7 @@ import {
   ROLES,
   type Role,
   UDP_PORT,
+  WG_PORT,
   WHOAMI_PORT,
   WIRES,
 } from "./topology.js";
@@ -238,4 +239,17 @@ export async function adoptPid(dir: string, pid: number): Promise<void> {
   const file = JSON.parse(await readFile(labFile(dir), "utf8")) as LabFile;
   file.pids.push(pid);
   await writeFile(labFile(dir), JSON.stringify(file), { mode: 0o600 });
+}
+
+/**
+ * Drops a tunnel's UDP at the ISP, both ways, while its devices stay up: a provider (or VPS)
+ * that stops answering, as a dead server or a blocked path looks from the home.
+ */
+export async function blackHole(lab: Lab, which: "provider" | "vps", on: boolean): Promise<void> {
+  const [address, port] = which === "provider" ? [ADDR.vpnExit, HMA_PORT] : [ADDR.vps, WG_PORT];
+  const table = `labblack${which}`;
+  const input = on
+    ? `table inet ${table} {\n chain black { type filter hook forward priority -200; ip daddr ${address} udp dport ${port} drop; ip saddr ${address} udp sport ${port} drop; }\n}\n`
+    : `table inet ${table} {}\ndelete table inet ${table}\n`;
+  await lab.run("isp").run("nft", ["-f", "-"], { input });
 }

@@ -82,6 +82,18 @@ export function withGuestsAndUdp(text: string, names: LabNames): string {
 }
 
 /**
+ * Scenario D on the lab: VLAN 6 leaves by the provider while it carries traffic, by the VPS
+ * tunnel when the provider stops answering, and by nothing (never the ISP) when both are dead.
+ * Both paths are probed through themselves towards the internet host.
+ */
+export function withFailover(text: string, names: LabNames, hold = 3): string {
+  return text.replace(
+    `        via: ${names.hma}\n`,
+    `        via: [${names.hma}, ${names.wg}]   # the provider first, then the VPS\n        health: { targets: [${ADDR.www}], hold: ${hold} }\n`,
+  );
+}
+
+/**
  * The VPS's `control`: where the home's `netpol serve` (and `status --all`) reaches the VPS's,
  * over the tunnel, with the token in the key directory.
  */

@@ -99,13 +99,15 @@ export function requestLoop(ns: string, url: string, host: string, intervalMs = 
     { reject: false },
   );
   return {
-    async stop(): Promise<{ ok: number; failed: string[] }> {
+    /** Every answer in order (`ok BODY` or `fail REASON`), the oks counted, the failures listed. */
+    async stop(): Promise<{ ok: number; failed: string[]; answers: string[] }> {
       child.kill("SIGTERM");
       const r = await child;
       const lines = String(r.stdout).split("\n").filter(Boolean);
       return {
         ok: lines.filter((l) => l.startsWith("ok ")).length,
         failed: lines.filter((l) => !l.startsWith("ok ")),
+        answers: lines,
       };
     },
   };

@@ -109,6 +109,27 @@ function nftChanges(desired: SiteState, table: NftTable | undefined, owned: Owne
 }
 
 /**
+ * Routes another program put in main through an egress device (OpenVPN pushes `0.0.0.0/1` and
+ * `128.0.0.0/1` with `redirect-gateway`): the whole site then leaves by that device, not only
+ * the egress's networks, and nothing netpol owns is wrong. Named with the fix.
+ */
+function pushedRoutes(desired: SiteState, live: LiveState): string[] {
+  const egressDevices = new Set(
+    desired.routes.flatMap((r) =>
+      r.type === "unicast" && r.table !== "main"
+        ? [r.device, ...(r.choices ?? []).map((c) => c.device)]
+        : [],
+    ),
+  );
+  return (live.catchAll ?? [])
+    .filter((r) => egressDevices.has(r.device))
+    .map(
+      (r) =>
+        `route ${r.dst} dev ${r.device} in main is not netpol's: it sends the whole site's traffic by egress device ${r.device}, not only its egress's networks; an OpenVPN client pushed it (redirect-gateway): add route-noexec to its config, then \`ip route del ${r.dst} dev ${r.device}\``,
+    );
+}
+
+/**
  * Desired state vs live state → ordered changes. Pure. Removes only what netpol owns: routes
  * and rules with its protocol number, links and addresses in its ownership record, its own
  * nftables table.
@@ -210,6 +231,7 @@ export function diff(compiled: SiteState, live: LiveState, owned: Ownership): Pl
     ],
     waiting: [...waiting, ...proxy.waiting],
     conflicts: [...conflicts, ...proxy.conflicts],
+    warnings: pushedRoutes(desired, live),
     ...(proxy.write ? { proxy: proxy.write } : {}),
   };
 }

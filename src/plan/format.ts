@@ -43,6 +43,8 @@ export function formatPlanJson(plan: PlanJson, scope: string): string {
     );
   for (const w of plan.waiting) lines.push(`  … waiting: ${w}`);
   for (const c of plan.conflicts) lines.push(`  ! conflict: ${c}`);
+  // A plan from another site's older netpol has none.
+  for (const w of plan.warnings ?? []) lines.push(`  ! warning: ${w}`);
   const count = (op: string) => plan.changes.filter((c) => c.op === op).length;
   const changed = count("set") + count("replace") + count("sync");
   lines.push(
@@ -67,5 +69,6 @@ export function planJson(plan: Plan) {
     })),
     waiting: plan.waiting,
     conflicts: plan.conflicts,
+    warnings: plan.warnings,
   };
 }

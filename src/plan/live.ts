@@ -25,11 +25,19 @@ export interface Owned<T> {
   readonly foreign: number[];
 }
 
+/** A route another program put in main that catches all traffic: a default or a /1 half. */
+export interface CatchAllRoute {
+  readonly dst: string;
+  readonly device: string;
+}
+
 export interface IpLive {
   readonly links: readonly LiveLink[];
   readonly addresses: readonly AddressSpec[];
   readonly routes: Owned<RouteSpec>;
   readonly rules: Owned<RuleSpec>;
+  /** Read where it is asked for (plan, status): what an OpenVPN `redirect-gateway` pushes. */
+  readonly catchAll?: readonly CatchAllRoute[];
 }
 
 export interface WgPeerLive {

@@ -52,8 +52,8 @@ export interface Address {
 export interface HealthSettings {
   /** Probed through every path, beside the path's own peer. */
   readonly targets: readonly Address[];
+  /** Seconds between probes; a probe not answered by the next one is a miss. */
   readonly interval: number;
-  readonly timeout: number;
   readonly downAfter: number;
   readonly upAfter: number;
   readonly hold: number;

@@ -53,14 +53,14 @@ const externalDevice = z.strictObject({
 
 /**
  * How an egress with a chain of paths judges each path: probes through the path itself, down
- * after `downAfter` rounds in a row without an answer, up again after `upAfter` answered ones,
- * and back on a preferred path only once it has stayed up for `hold` seconds.
+ * once every target missed `downAfter` probes in a row, up again once one target answered
+ * `upAfter` in a row, and back on a preferred path only once it has stayed up `hold` seconds.
  */
 const healthSchema = z.strictObject({
   /** Probed through every path, beside the path's peer (ICMP echo). */
   targets: z.array(hostAddress).max(8, "at most 8 probe targets").default([]),
+  /** Seconds between probes; a probe not answered by the next one is a miss. */
   interval: z.number().min(0.2, "probe at most 5 times a second").max(60).default(1),
-  timeout: z.number().min(0.1).max(30).default(1),
   downAfter: z.number().int().min(1).max(100).default(2),
   upAfter: z.number().int().min(1).max(100).default(3),
   hold: z.number().min(0).max(86400).default(30),

@@ -16,11 +16,14 @@ import { readUpstreams } from "../system/caddy/admin.js";
 import { type ForwardDrop, readForwardDrops } from "../system/nftables.js";
 import { probeTcp } from "../system/probe.js";
 import { VERSION } from "../version.js";
+<<<<<<< HEAD
 import type { CertificateStatus } from "./certificates.js";
 import { collectCertificates } from "./collect-certificates.js";
+=======
+import { type EgressHealthStatus, egressHealth, HANDSHAKE_STALE_SECONDS } from "./egress-health.js";
+>>>>>>> main
 
-/** A peer's handshake older than this means the tunnel is down (WireGuard rekeys every 2 min). */
-export const HANDSHAKE_STALE_SECONDS = 180;
+export { HANDSHAKE_STALE_SECONDS } from "./egress-health.js";
 
 export interface PeerStatus {
   readonly site: string | null;
@@ -73,6 +76,8 @@ export interface SiteStatus {
     /** The tunnel is down and the unreachable route is what answers. */
     readonly failClosedEngaged: boolean;
     readonly droppedPackets: number | null;
+    /** Probed egresses (a chain, or `health` set): the path in use and each path's health. */
+    readonly health: EgressHealthStatus | null;
   }[];
   /**
    * Chains of other tables on the forward hook whose policy is drop (Docker's FORWARD): what
@@ -259,6 +264,17 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   );
   const groupOf = new Map(groups.flatMap((g) => g.egress.map((e) => [e, g] as const)));
   const dropped = droppedByGuard(live.nft?.listing);
+  const handshakes = new Map(
+    tunnels.map((t) => {
+      const ages = t.peers.flatMap((p) =>
+        p.handshakeAgeSeconds === null ? [] : [p.handshakeAgeSeconds],
+      );
+      return [t.interface, ages.length > 0 ? Math.min(...ages) : null] as const;
+    }),
+  );
+  const health = siteIntent
+    ? await egressHealth(target, intent, siteIntent, live, (d) => handshakes.get(d) ?? null)
+    : new Map<string, EgressHealthStatus>();
   return {
     site,
     scope: target.files.scope,
@@ -269,11 +285,14 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     interruptedApply,
     tunnels,
     egress: (siteIntent?.egress ?? []).map((e) => {
-      const device = e.paths[0].device;
+      const group = groupOf.get(e);
+      const judged = health.get(group?.egress[0]?.name ?? e.name) ?? null;
+      // A chain routes by whichever path is active; a single path by its device.
+      const device =
+        judged && e.paths.length > 1 ? (judged.active ?? e.paths[0].device) : e.paths[0].device;
       const up = upLinks.has(device);
       // Up is not enough: until its route through the device is back, the unreachable one answers.
-      const routed = !unroutedDevices.has(device);
-      const group = groupOf.get(e);
+      const routed = e.paths.length > 1 ? judged?.active != null : !unroutedDevices.has(device);
       return {
         name: e.name,
         device,
@@ -281,6 +300,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
         failClosed: e.failClosed,
         failClosedEngaged: e.failClosed && !(up && routed),
         droppedPackets: group ? (dropped.get(guardComment(group)) ?? null) : null,
+        health: judged,
       };
     }),
     forwardDrops,

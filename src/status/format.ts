@@ -34,6 +34,7 @@ export function formatStatus(s: SiteStatus): string {
     for (const c of s.drift.changes) out.push(`    ${c.op} ${c.kind} ${c.what}`);
     for (const w of s.drift.waiting) out.push(`    waiting: ${w}`);
     for (const c of s.drift.conflicts) out.push(`    conflict: ${c}`);
+    for (const w of s.drift.warnings ?? []) out.push(`    warning: ${w}`);
   }
   for (const t of s.tunnels) {
     out.push(`  wireguard ${t.interface} (port ${t.listenPort})${t.up ? "" : ": DOWN"}`);
@@ -48,6 +49,25 @@ export function formatStatus(s: SiteStatus): string {
     const drops =
       e.droppedPackets !== null ? `, ${e.droppedPackets} packets stopped by the guard` : "";
     out.push(`  egress ${e.name} via ${e.device}: ${state}${drops}`);
+    if (e.health) {
+      const h = e.health;
+      const switched =
+        h.switches !== null
+          ? `, ${h.switches} switches${h.lastSwitchAt ? `, last ${h.lastSwitchAt}` : ""}`
+          : "";
+      const allDown = h.paths.every((p) => p.state === "down");
+      out.push(
+        `    active path: ${h.active ?? (allDown ? "none: all paths are down, fail-closed engaged" : "none")} (judged by the ${h.judgedBy}${switched})`,
+      );
+      for (const p of h.paths) {
+        const rtt = p.lastRttMs !== null ? `, rtt ${p.lastRttMs} ms` : "";
+        const misses = p.misses > 0 ? `, ${p.misses} missed` : "";
+        const hs =
+          p.handshakeAgeSeconds !== null ? `, handshake ${formatAge(p.handshakeAgeSeconds)}` : "";
+        const why = p.reason ? `: ${p.reason}` : "";
+        out.push(`    path ${p.device}: ${p.state.toUpperCase()}${rtt}${misses}${hs}${why}`);
+      }
+    }
   }
   for (const d of s.forwardDrops) {
     out.push(

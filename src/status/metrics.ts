@@ -48,6 +48,37 @@ export function createMetrics() {
     labelNames: ["egress"] as const,
     registers: [registry],
   });
+  const pathLabels = ["egress", "path"] as const;
+  const pathUp = new Gauge({
+    name: "netpol_egress_path_up",
+    help: "1 when a probed path of an egress answers its probes, 0 when it is down (absent: not judged yet)",
+    labelNames: pathLabels,
+    registers: [registry],
+  });
+  const pathRtt = new Gauge({
+    name: "netpol_egress_path_rtt_seconds",
+    help: "The round trip of the latest answered probe through a path",
+    labelNames: pathLabels,
+    registers: [registry],
+  });
+  const pathMisses = new Gauge({
+    name: "netpol_egress_path_missed_probes",
+    help: "Probes through a path missed in a row",
+    labelNames: pathLabels,
+    registers: [registry],
+  });
+  const activePath = new Gauge({
+    name: "netpol_egress_active_path",
+    help: '1 for the path an egress uses now (path="none" while it fails closed)',
+    labelNames: pathLabels,
+    registers: [registry],
+  });
+  const switches = new Gauge({
+    name: "netpol_egress_path_switches",
+    help: "Path switches of an egress since its health monitor started",
+    labelNames: ["egress"] as const,
+    registers: [registry],
+  });
   const reachable = new Gauge({
     name: "netpol_service_target_reachable",
     help: "1 when a published service's target answers",
@@ -98,11 +129,22 @@ export function createMetrics() {
       tx,
       egressUp,
       dropped,
+<<<<<<< HEAD
       reachable,
       routed,
       upstreamFails,
       certExpiry,
       certError,
+=======
+      pathUp,
+      pathRtt,
+      pathMisses,
+      activePath,
+      switches,
+      reachable,
+      routed,
+      upstreamFails,
+>>>>>>> main
     ])
       g.reset();
     for (const t of status.tunnels) {
@@ -117,6 +159,15 @@ export function createMetrics() {
     for (const e of status.egress) {
       egressUp.set({ egress: e.name }, e.deviceUp ? 1 : 0);
       if (e.droppedPackets !== null) dropped.set({ egress: e.name }, e.droppedPackets);
+      if (!e.health) continue;
+      activePath.set({ egress: e.name, path: e.health.active ?? "none" }, 1);
+      if (e.health.switches !== null) switches.set({ egress: e.name }, e.health.switches);
+      for (const p of e.health.paths) {
+        const labels = { egress: e.name, path: p.device };
+        if (p.state !== "unknown") pathUp.set(labels, p.state === "up" ? 1 : 0);
+        if (p.lastRttMs !== null) pathRtt.set(labels, p.lastRttMs / 1000);
+        pathMisses.set(labels, p.misses);
+      }
     }
     // A port published for both address families is one entry per target: 1 only when all answer.
     const answers = new Map<string, boolean>();

@@ -2,14 +2,12 @@ import type { ChainSpec } from "../compile/chains.js";
 import type { RouteSpec } from "../compile/desired.js";
 import { hexMark } from "../compile/marks.js";
 import { NetpolError } from "../errors.js";
+import type { Active } from "../health/choose.js";
 import { defaultRoute, type Family } from "../net/cidr.js";
 import { slotMetric } from "../plan/slots.js";
 import { batchLine, routeArgs } from "../render/ip.js";
 import { runIpBatch } from "./iproute2/iproute2.js";
 import type { Runner } from "./runner.js";
-
-/** Which path an egress uses: a path of its chain by index, or none (it fails closed). */
-export type Active = number | "none";
 
 /**
  * The slot's route for each family: the path's device, or unreachable at the slot's metric.

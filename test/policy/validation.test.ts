@@ -1469,7 +1469,7 @@ describe("egress chains", () => {
     chain(p, ["tun-hma", "wg-home"], { targets: ["192.0.2.1"] });
     const egress = load(toYaml(p)).intent.sites.find((s) => s.name === "home")?.egress[0];
     expect(egress?.paths.map((v) => v.device)).toEqual(["tun-hma", "wg-home"]);
-    expect(egress?.health).toMatchObject({ interval: 1, timeout: 1, downAfter: 2, upAfter: 3 });
+    expect(egress?.health).toMatchObject({ interval: 1, downAfter: 2, upAfter: 3, hold: 30 });
   });
 });
 

@@ -183,6 +183,8 @@ for (const kind of ["fake", "live"] as const) {
           failClosed: true,
           failClosedEngaged: false,
           droppedPackets: 0,
+          // Not probed: the policy asks for no health checks.
+          health: null,
         },
       ]);
       expect(status.forwardDrops).toEqual([]);

@@ -3,9 +3,13 @@ import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
 import type { PolicyInput } from "../../apply/source/input.js";
 import { policyInput } from "../../apply/state/compiled-cache.js";
-import { loadRecord } from "../../apply/state/record.js";
+import { loadInForce, loadRecord } from "../../apply/state/record.js";
 import { type Round, watchLinks } from "../../apply/watch.js";
 import { NetpolError } from "../../errors.js";
+import { describeHealthEvent } from "../../health/format.js";
+import type { HealthEvent } from "../../health/monitor.js";
+import { type Supervisor, superviseHealth } from "../../health/supervise.js";
+import { createSpawner } from "../../system/spawner.js";
 import { type OutputOptions, outputOptions } from "../output.js";
 import { readPolicyInput } from "../policy-input.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
@@ -72,17 +76,44 @@ export function registerWatch(program: Command): void {
         return "failed";
       }
     };
+    // The health monitor of the policy in force: probes its chains' paths and switches them.
+    // A round that puts another policy in force starts the monitor of that one.
+    const onHealth = (e: HealthEvent) => event(process.stdout, describeHealthEvent(e), { ...e });
+    let health: { hash: string; supervisor: Supervisor | undefined } | undefined;
+    let following = Promise.resolve();
+    const followHealth = () => {
+      following = following.then(async () => {
+        if (stop.signal.aborted) return;
+        const now = await loadInForce(target.files).catch(() => undefined);
+        if (!now || now.record.policyHash === health?.hash) return;
+        await health?.supervisor?.stop();
+        const { intent } = now.policy;
+        const spawner = createSpawner(target.runner.netns);
+        health = {
+          hash: now.record.policyHash,
+          supervisor: await superviseHealth(target, spawner, intent, now.record.site, onHealth),
+        };
+      });
+      return following;
+    };
+    const converged = async (policy?: () => Promise<PolicyInput>): Promise<Round> => {
+      const round = await converge(policy);
+      if (round === "done") await followHealth();
+      return round;
+    };
     const stop = new AbortController();
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
-    const watching = watchLinks(opts.netns, () => converge(), stop.signal);
-    while ((await converge(async () => started)) === "busy") await sleep(250);
+    const watching = watchLinks(opts.netns, () => converged(), stop.signal);
+    while ((await converged(async () => started)) === "busy") await sleep(250);
     if (!opts.quiet) {
       const where = opts.netns ? ` in netns ${opts.netns}` : "";
       event(process.stdout, `watching links${where}`, { event: "watching" });
     }
     // A restarted Caddy sends no link event: its lost routes are found by looking again.
-    const timer = seconds > 0 ? setInterval(() => void converge(), seconds * 1000) : undefined;
+    const timer = seconds > 0 ? setInterval(() => void converged(), seconds * 1000) : undefined;
     stop.signal.addEventListener("abort", () => clearInterval(timer));
     await watching;
+    await following;
+    await health?.supervisor?.stop();
   });
 }

@@ -1,7 +1,14 @@
 import type { Family } from "../../net/cidr.js";
 import type { IpLive, Owned } from "../../plan/live.js";
 import type { Runner } from "../runner.js";
-import { parseAddresses, parseLinks, parseRoutes, parseRules, splitBatchJson } from "./parse.js";
+import {
+  parseAddresses,
+  parseCatchAll,
+  parseLinks,
+  parseRoutes,
+  parseRules,
+  splitBatchJson,
+} from "./parse.js";
 
 const ROUTES_AND_RULES = "route show table all\nrule show\n";
 
@@ -46,6 +53,7 @@ export async function readIp(
     addresses: [...parseAddresses(addresses4), ...parseAddresses(addresses6)],
     routes: both(parseRoutes, routes4, routes6),
     rules: both(parseRules, rules4, rules6),
+    catchAll: [...parseCatchAll(routes4, 4, protocol), ...parseCatchAll(routes6, 6, protocol)],
   };
 }
 

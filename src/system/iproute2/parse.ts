@@ -1,6 +1,6 @@
 import type { AddressSpec, RouteSpec, RuleSpec, TableRef } from "../../compile/desired.js";
 import { type Cidr, defaultRoute, type Family, parseAddress, parseCidr } from "../../net/cidr.js";
-import type { LiveLink, Owned } from "../../plan/live.js";
+import type { CatchAllRoute, LiveLink, Owned } from "../../plan/live.js";
 
 /** Readers for `ip -N -json` output. They keep only what netpol models and ignore the rest. */
 
@@ -92,6 +92,28 @@ export function parseRoutes(json: unknown[], family: Family, protocol: number): 
     }
   }
   return { owned, foreign: [...foreign].sort((a, b) => a - b) };
+}
+
+/**
+ * Routes of other programs in main that catch all traffic by a device: a default route or one
+ * of the /1 halves that OpenVPN's `redirect-gateway def1` pushes (they outrank the default).
+ */
+export function parseCatchAll(json: unknown[], family: Family, protocol: number): CatchAllRoute[] {
+  return (json as JsonRoute[]).flatMap((r): CatchAllRoute[] => {
+    const routeFamily = r.pref !== undefined || r.dst.includes(":") ? 6 : 4;
+    if (routeFamily !== family || tableOf(r.table) !== "main" || r.dev === undefined) return [];
+    if (String(r.protocol) === String(protocol)) return [];
+    const dst = prefixOf(r.dst, undefined, family);
+    if (
+      !dst ||
+      dst.prefix > 1 ||
+      (r.type !== undefined && r.type !== "unicast" && r.type !== RTN_UNICAST)
+    )
+      return [];
+    return [
+      { dst: r.dst === "default" ? (family === 4 ? "0.0.0.0/0" : "::/0") : r.dst, device: r.dev },
+    ];
+  });
 }
 
 export function parseRules(json: unknown[], family: Family, protocol: number): Owned<RuleSpec> {

@@ -14,7 +14,7 @@ export function homeStatus(over: Partial<SiteStatus> = {}): SiteStatus {
       appliedAt: "2026-11-22T10:00:00.000Z",
       appliedBy: "root@lab (cli)",
     },
-    drift: { site: "home", inSync: true, changes: [], waiting: [], conflicts: [] },
+    drift: { site: "home", inSync: true, changes: [], waiting: [], conflicts: [], warnings: [] },
     pendingConfirm: null,
     interruptedApply: null,
     tunnels: [
@@ -44,6 +44,7 @@ export function homeStatus(over: Partial<SiteStatus> = {}): SiteStatus {
         failClosed: true,
         failClosedEngaged: false,
         droppedPackets: 0,
+        health: null,
       },
       {
         name: "via-vps",
@@ -52,6 +53,7 @@ export function homeStatus(over: Partial<SiteStatus> = {}): SiteStatus {
         failClosed: true,
         failClosedEngaged: false,
         droppedPackets: 3,
+        health: null,
       },
     ],
     forwardDrops: [],
