@@ -99,12 +99,8 @@ export interface Plan {
   readonly waiting: readonly string[];
   /** Foreign state in the way: apply refuses while any is listed. */
   readonly conflicts: readonly string[];
-<<<<<<< HEAD
-  /** Present when a proxy route or the certificate policy changes. */
-=======
   /** Foreign state that defeats the policy without blocking the apply, each with its fix. */
   readonly warnings: readonly string[];
-  /** Present when a proxy route changes. */
->>>>>>> main
+  /** Present when a proxy route or the certificate policy changes. */
   readonly proxy?: ProxyWrite;
 }

@@ -16,12 +16,9 @@ import { readUpstreams } from "../system/caddy/admin.js";
 import { type ForwardDrop, readForwardDrops } from "../system/nftables.js";
 import { probeTcp } from "../system/probe.js";
 import { VERSION } from "../version.js";
-<<<<<<< HEAD
 import type { CertificateStatus } from "./certificates.js";
 import { collectCertificates } from "./collect-certificates.js";
-=======
 import { type EgressHealthStatus, egressHealth, HANDSHAKE_STALE_SECONDS } from "./egress-health.js";
->>>>>>> main
 
 export { HANDSHAKE_STALE_SECONDS } from "./egress-health.js";
 

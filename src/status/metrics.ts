@@ -129,13 +129,6 @@ export function createMetrics() {
       tx,
       egressUp,
       dropped,
-<<<<<<< HEAD
-      reachable,
-      routed,
-      upstreamFails,
-      certExpiry,
-      certError,
-=======
       pathUp,
       pathRtt,
       pathMisses,
@@ -144,7 +137,8 @@ export function createMetrics() {
       reachable,
       routed,
       upstreamFails,
->>>>>>> main
+      certExpiry,
+      certError,
     ])
       g.reset();
     for (const t of status.tunnels) {
