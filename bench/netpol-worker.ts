@@ -16,8 +16,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { applySite } from "../src/apply/apply.js";
+import { fromFile } from "../src/apply/source/file.js";
 import { targetOf } from "../src/apply/target.js";
-import { readPolicyInput } from "../src/cli/policy-input.js";
 import { compileSite } from "../src/compile/compile.js";
 import type { SiteState } from "../src/compile/desired.js";
 import { type PolicyStep, parsePolicy } from "../src/policy/load.js";
@@ -88,7 +88,7 @@ async function run(): Promise<object> {
     target,
     async () => {
       const t = performance.now();
-      const policy = await readPolicyInput(job.policy, { site: SITE, keyDir: job.keyDir }, target);
+      const policy = await fromFile(target.files, job.policy, { site: SITE, keyDir: job.keyDir });
       validateMs = performance.now() - t;
       cached = "cached" in policy;
       return policy;

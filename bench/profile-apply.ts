@@ -12,7 +12,7 @@ import { applySite } from "../src/apply/apply.js";
 import { targetOf } from "../src/apply/target.js";
 import { parsePolicy } from "../src/policy/load.js";
 import { generateKeyPair } from "../src/system/keys.js";
-import { createRunner, type Runner } from "../src/system/runner.js";
+import { createRunner, withRun } from "../src/system/runner.js";
 import { createBenchNs, suffix } from "./namespace.js";
 import { makeShape, type ShapeName } from "./shapes.js";
 
@@ -29,23 +29,17 @@ try {
   console.log(`validate ×2 ${((performance.now() - t) / 1000).toFixed(2)} s`);
   const inner = createRunner(ns.name);
   // Each command's wall time, to tell the tools' share from netpol's own.
-  const runner: Runner = {
-    netns: inner.netns,
-    get spawned() {
-      return inner.spawned;
-    },
-    async run(tool, args, options) {
-      const t0 = performance.now();
-      try {
-        return await inner.run(tool, args, options);
-      } finally {
-        const lines = options?.input?.split("\n").length ?? 0;
-        console.log(
-          `  ${(performance.now() - t0).toFixed(0).padStart(6)} ms  ${tool} ${args.join(" ")} (${lines} lines in)`,
-        );
-      }
-    },
-  };
+  const runner = withRun(inner, async (tool, args, options) => {
+    const t0 = performance.now();
+    try {
+      return await inner.run(tool, args, options);
+    } finally {
+      const lines = options?.input?.split("\n").length ?? 0;
+      console.log(
+        `  ${(performance.now() - t0).toFixed(0).padStart(6)} ms  ${tool} ${args.join(" ")} (${lines} lines in)`,
+      );
+    }
+  });
   const target = targetOf(runner, path.join(dir, "state"));
   for (const [what, p] of [
     ["cold", policy],

@@ -31,7 +31,14 @@ export type ShapeName = (typeof SHAPES)[number];
 const randomKey = () => randomBytes(32).toString("base64");
 
 /** Distinct /24s: i-th of 10.0.0.0/10-ish space starting at `first` (second octet). */
-const net24 = (first: number, i: number, a = 10) => `${a}.${first + (i >> 8)}.${i & 255}.0/24`;
+const net24 = (first: number, i: number) => `10.${first + (i >> 8)}.${i & 255}.0/24`;
+
+/**
+ * The i-th `except` prefix: the lower half of a /24 of 100.64.0.0/10 each, so there is a gap
+ * between any two. nft merges adjacent prefixes of an auto-merge set into one range: adjacent
+ * /24s would make 10,000 excepts one element in the kernel.
+ */
+const exceptPrefix = (i: number) => `100.${64 + (i >> 8)}.${i & 255}.0/25`;
 
 const header = "version: 1\nsites:\n";
 
@@ -54,11 +61,11 @@ function egressPerNetwork(n: number): Pick<Shape, "policy" | "changed"> {
 }
 
 function manyExcept(n: number): Pick<Shape, "policy" | "changed"> {
-  const excepts = Array.from({ length: n }, (_, i) => net24(64, i, 100));
+  const excepts = Array.from({ length: n }, (_, i) => exceptPrefix(i));
   const site = (list: string[]) =>
     `${header}  r:\n    interfaces: [{ name: lan0, kind: physical }]\n    external: [{ name: ext0 }]\n    networks: [{ name: files, cidr: 192.168.6.0/24, interface: lan0 }]\n    egress:\n      - name: out\n        from: [files]\n        via: ext0\n        masquerade: true\n        except:\n${list.map((c) => `          - ${c}`).join("\n")}\n`;
   const edited = [...excepts];
-  edited[n - 1] = "100.127.255.0/24";
+  edited[n - 1] = "100.127.255.0/25";
   return { policy: site(excepts), changed: site(edited) };
 }
 
@@ -102,7 +109,7 @@ function mixed(n: number, wg: string, hubKey: Keys): Pick<Shape, "policy" | "cha
   const spokeKeys = Array.from({ length: k }, randomKey);
   const t = tunnelLines(k, wg, hubKey, spokeKeys, true);
   const { nets, egress } = networksWithEgress(k);
-  const excepts = Array.from({ length: k }, (_, i) => `          - ${net24(64, i, 100)}`);
+  const excepts = Array.from({ length: k }, (_, i) => `          - ${exceptPrefix(i)}`);
   const services = (first: number) =>
     Array.from(
       { length: k },

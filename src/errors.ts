@@ -1,3 +1,4 @@
+import type { NextCommand } from "./next-command.js";
 import type { LocatedDiagnostic } from "./policy/diagnostic.js";
 
 /**
@@ -101,6 +102,8 @@ export interface ErrorDetails {
   readonly stderr?: string;
   /** The command that gets out of this state (for corrupt state files). */
   readonly recovery?: string;
+  /** The netpol command to run next, structured; the CLI prints it with the options given. */
+  readonly next?: NextCommand;
 }
 
 export class NetpolError extends Error {

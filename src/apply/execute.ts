@@ -78,21 +78,19 @@ async function settleAll(work: readonly Promise<void>[]): Promise<void> {
  * Carries a plan out: links first, then the steps that only need them side by side, link
  * removal and the proxy last; a fixed number of processes per step (a WireGuard
  * interface costs one `wg` call). Each command names its step, so a failure says where it was.
- * Links it creates are pushed to `created` as they appear, so a rollback after a failure in a
- * later step knows what to remove.
+ * A failure may leave links made but not yet marked: the journal names every link the plan
+ * creates, so the rollback counts those as netpol's too (site/ownership.ts).
  */
 export async function execute(
   plan: Plan,
   runner: Runner,
   privateKeys: ReadonlyMap<string, string>,
-  created: string[],
   /** A private directory for the 0600 files that hand WireGuard configs to `wg`. */
   secretDir: string,
 ): Promise<void> {
   const added = pick(plan.changes, "link", "add").map((c) => c.link);
   for (const link of added.filter((l) => l.kind === "wireguard")) {
     await createWireguardLink(runner, link.name, "links");
-    created.push(link.name);
   }
   const kernelLinks = added.filter((l) => l.kind !== "wireguard");
   const setUp = [
@@ -106,7 +104,6 @@ export async function execute(
     ...pick(plan.changes, "port", "add").map((c) => portSet(c.port)),
     ...setUp,
   ].map(batchLine);
-  created.push(...kernelLinks.map((l) => l.name));
   await runIpBatch(runner, linkLines, "any", "links");
 
   // Once the links exist, sysctls, routing, nftables and WireGuard need nothing from each

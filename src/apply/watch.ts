@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { execa } from "execa";
+import { monitorLinks } from "../system/iproute2/monitor.js";
+import type { Runner } from "../system/runner.js";
 
 /** How a round ended: done; refused because another apply holds the site (try again soon); failed. */
 export type Round = "done" | "busy" | "failed";
@@ -15,18 +16,11 @@ const FAILED_RETRIES_MS = [1_000, 2_000, 4_000];
  * round runs make one more round after it, and a round refused because another apply holds
  * the lock is tried again once the lock is free, so no wake-up is lost.
  */
-export function watchLinks(
-  netns: string | undefined,
+export async function watchLinks(
+  runner: Runner,
   round: () => Promise<Round>,
   signal: AbortSignal,
 ): Promise<void> {
-  const argv = [...(netns ? ["-n", netns] : []), "-o", "monitor", "link"];
-  const monitor = execa("ip", argv, {
-    cancelSignal: signal,
-    reject: false,
-    buffer: false,
-    stdin: "ignore",
-  });
   let dirty = false;
   let loop: Promise<void> | undefined;
   const drain = async () => {
@@ -47,13 +41,14 @@ export function watchLinks(
     loop = undefined;
   };
   let settle: NodeJS.Timeout | undefined;
-  monitor.stdout?.on("data", () => {
+  const changed = () => {
     clearTimeout(settle);
     settle = setTimeout(() => {
       dirty = true;
       loop ??= drain();
     }, SETTLE_MS);
-  });
+  };
   signal.addEventListener("abort", () => clearTimeout(settle));
-  return monitor.then(() => loop);
+  await monitorLinks(runner, changed, signal);
+  await loop;
 }

@@ -1,9 +1,9 @@
+import { parseInForce } from "../apply/source/in-force.js";
 import { loadRecord } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
 import type { PlanJson } from "../plan/format.js";
 import type { Intent } from "../policy/intent.js";
-import { parsePolicy } from "../policy/load.js";
 import type { SiteStatus } from "../status/collect.js";
 import { type ControlEndpoint, callSite } from "../system/control.js";
 import { resolveKeyPath } from "../system/keys.js";
@@ -53,7 +53,7 @@ export function controlSitesInForce(target: Target, keyDir: string): () => Promi
     const record = await loadRecord(target.files);
     if (!record) return [];
     if (known?.hash !== record.policyHash) {
-      const { intent } = parsePolicy(record.policyText, "policy in force");
+      const { intent } = parseInForce(target.files, record);
       known = { hash: record.policyHash, remote: otherSites(intent, record.site, keyDir).remote };
     }
     return known.remote;

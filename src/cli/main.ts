@@ -50,10 +50,10 @@ async function buildProgram(commandName: string | undefined): Promise<Command> {
 }
 
 /** User mistakes print one clear message, and the command that fixes them; only bugs a stack. */
-function reportError(err: unknown, json: boolean): number {
+function reportError(err: unknown, args: readonly string[]): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 1;
   if (err instanceof NetpolError) {
-    if (json) {
+    if (args.includes("--json")) {
       process.stdout.write(
         `${JSON.stringify(errorBody(err.code, err.message, err.diagnostics), null, 2)}\n`,
       );
@@ -61,7 +61,7 @@ function reportError(err: unknown, json: boolean): number {
     }
     process.stderr.write(`${paint(process.stderr, "red", "netpol:")} ${err.message}\n`);
     for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
-    const fix = fixFor(err);
+    const fix = fixFor(err, args);
     if (fix) process.stderr.write(`netpol: ${fix}\n`);
     return err.exitCode;
   }
@@ -84,5 +84,5 @@ try {
   const program = await buildProgram(args[0]);
   await program.parseAsync(process.argv);
 } catch (err) {
-  process.exitCode = reportError(err, args.includes("--json"));
+  process.exitCode = reportError(err, args);
 }

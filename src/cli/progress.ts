@@ -1,5 +1,5 @@
 import type { Target } from "../apply/target.js";
-import type { Runner } from "../system/runner.js";
+import { type Runner, withRun } from "../system/runner.js";
 import type { OutputOptions } from "./output.js";
 
 /**
@@ -19,18 +19,12 @@ function withProgress(inner: Runner): { runner: Runner; done: () => void } {
     process.stderr.write(`\r\u001b[K${phase} (${inner.spawned} commands, ${seconds}s)`);
   };
   return {
-    runner: {
-      netns: inner.netns,
-      get spawned() {
-        return inner.spawned;
-      },
-      run(tool, args, options) {
-        step = options?.step;
-        changing ||= step !== undefined && !step.startsWith("reading");
-        show();
-        return inner.run(tool, args, options);
-      },
-    },
+    runner: withRun(inner, (tool, args, options) => {
+      step = options?.step;
+      changing ||= step !== undefined && !step.startsWith("reading");
+      show();
+      return inner.run(tool, args, options);
+    }),
     done: () => process.stderr.write("\r\u001b[K"),
   };
 }

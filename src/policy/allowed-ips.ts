@@ -94,8 +94,10 @@ export function checkAllowedIps(intent: Intent): Diagnostic[] {
     for (const st of site.tunnels) {
       if (st.peers.length < 2) continue;
       const tidx = intent.tunnels.indexOf(st.tunnel);
+      // Each peer's place among the members, looked up once: a hub has thousands.
+      const order = new Map(st.tunnel.members.map((m, i) => [m, i]));
       const claims = allowedIpsOf(intent, st).flatMap(({ peer, allowedIps }) =>
-        allowedIps.map((cidr) => ({ peer, cidr, order: st.tunnel.members.indexOf(peer) })),
+        allowedIps.map((cidr) => ({ peer, cidr, order: order.get(peer) ?? -1 })),
       );
       for (const [outer, inner] of nestedPairs(claims, (c) => c.cidr)) {
         if (outer.peer === inner.peer || !clashes(outer.cidr, inner.cidr)) continue;

@@ -1,10 +1,10 @@
-import { createHash } from "node:crypto";
 import type { z } from "zod";
 import { checkMarkRoom } from "../compile/egress-groups.js";
 import { NetpolError } from "../errors.js";
 import { quoted } from "../net/quote.js";
 import { checkAllowedIps } from "./allowed-ips.js";
 import type { Diagnostic, LocatedDiagnostic, Path } from "./diagnostic.js";
+import { policyHash } from "./hash.js";
 import type { Intent } from "./intent.js";
 import { checkListenPorts } from "./listen-ports.js";
 import { readYaml } from "./read-yaml.js";
@@ -104,7 +104,7 @@ export function parsePolicy(
     ...checkListenPorts(resolved.intent),
   ];
   if (clashes.length > 0) throw invalid(file, clashes.map(place));
-  return { intent: resolved.intent, hash: createHash("sha256").update(text).digest("hex"), text };
+  return { intent: resolved.intent, hash: policyHash(text), text };
 }
 
 /**

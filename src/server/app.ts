@@ -1,9 +1,12 @@
 import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
-import { applySite, planSite } from "../apply/apply.js";
-import { confirmApply, revertNow } from "../apply/confirm.js";
-import { parseConfirmSeconds } from "../apply/confirm-window.js";
+import { applySite } from "../apply/apply.js";
+import { confirmApply, revertNow } from "../apply/rollback/confirm.js";
+import { parseConfirmSeconds } from "../apply/rollback/confirm-window.js";
+import { planSite } from "../apply/site/plan-site.js";
+import { fromInForce } from "../apply/source/in-force.js";
 import type { PolicyInput } from "../apply/source/input.js";
+import { fromText, type Validate } from "../apply/source/text.js";
 import { loadRecord } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
@@ -161,27 +164,29 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
     void feed.refresh();
   };
 
-  // The record only: its policy is validated in the worker, never on the event loop.
-  const inForce = async () => {
-    const record = await loadRecord(opts.target.files);
-    if (!record)
-      throw new NetpolError(
-        "NETPOL_E_NO_POLICY",
-        "no policy has been applied here yet; POST one to /apply",
-      );
-    return { record, text: record.policyText };
-  };
+  // A policy is validated in the worker, never on the event loop; one whose compiled state the
+  // cache holds (the text last applied here) is not validated again.
+  const inWorker: Validate = async ({ text, name, site, keyDir }) => ({
+    ...(await validator.validate(text, name, site)),
+    keyDir,
+    site,
+  });
 
   app.get("/healthz", polled, async () => ({ ok: true }));
 
   app.get("/status", polled, async () => status());
 
-  app.get("/plan", async () => {
-    const { record, text } = await inForce();
-    const validated = await validator.validate(text, "policy in force", record.site);
-    const policy = { ...validated, keyDir: opts.keyDir, site: record.site };
-    return planJson((await planSite(opts.target, policy)).plan);
-  });
+  const inForce = async (): Promise<PolicyInput> => {
+    const found = await fromInForce(opts.target.files, opts.keyDir, inWorker);
+    if (!found)
+      throw new NetpolError(
+        "NETPOL_E_NO_POLICY",
+        "no policy has been applied here yet; POST one to /apply",
+      );
+    return found.policy;
+  };
+
+  app.get("/plan", async () => planJson((await planSite(opts.target, await inForce())).plan));
 
   const applyBudget = opts.applyLimit ?? { max: 10, timeWindow: 60_000 };
   const dryRunBudget = opts.dryRunLimit ?? { max: 30, timeWindow: 60_000 };
@@ -220,8 +225,8 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
           "NETPOL_E_USAGE",
           "this server cannot arm a revert; apply without ?confirm",
         );
-      const validated = await validator.validate(request.body, "request body", site);
-      const policy = { ...validated, keyDir: opts.keyDir, site };
+      const body = { text: request.body, name: "request body", site, keyDir: opts.keyDir };
+      const policy = await fromText(opts.target.files, body, inWorker);
       if (isDryRun(request))
         return { dryRun: true, plan: planJson((await planSite(opts.target, policy)).plan) };
       return applied(request, policy, seconds);
@@ -275,9 +280,7 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
   }
 
   app.post("/reapply", { config: { rateLimit: applyBudget } }, async (request) => {
-    const { record, text } = await inForce();
-    const validated = await validator.validate(text, "policy in force", record.site);
-    return applied(request, { ...validated, keyDir: opts.keyDir, site: record.site }, undefined);
+    return applied(request, await inForce(), undefined);
   });
 
   const siteHere = async () => (await loadRecord(opts.target.files))?.site ?? opts.site ?? null;

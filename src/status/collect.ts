@@ -1,7 +1,7 @@
-import { planSite } from "../apply/apply.js";
+import { planSite } from "../apply/site/plan-site.js";
+import { loadInForce } from "../apply/source/in-force.js";
 import { describeInterrupted, interruptedBy, loadJournal } from "../apply/state/journal.js";
 import { describePending, loadPending } from "../apply/state/pending.js";
-import { loadInForce } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
 import { compileSite } from "../compile/compile.js";
 import { siteMarks } from "../compile/egress-groups.js";
@@ -146,7 +146,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   const files = target.files;
   const inForce = await loadInForce(files);
   const pending = await loadPending(files);
-  const interrupted = interruptedBy(await loadJournal(files));
+  const interrupted = interruptedBy(await loadJournal(files), target.host);
   const pendingConfirm = pending
     ? {
         deadline: pending.deadline,

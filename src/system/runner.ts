@@ -4,6 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { NetpolError } from "../errors.js";
+import { type Session, spawnSession } from "./session.js";
+import type { WireguardControl } from "./wireguard-uapi.js";
 
 export interface RunOptions {
   /** Written to the tool's stdin (configs with keys go here, never into argv). */
@@ -23,12 +25,49 @@ export interface RunResult {
   readonly stderr: string;
 }
 
+export interface SessionOptions {
+  /** Stops the tool; the session then ends without an error. */
+  readonly signal: AbortSignal;
+  /** Each line the tool writes to stdout, as it comes. */
+  readonly onLine: (line: string) => void;
+}
+
 /** Every system command netpol runs goes through one Runner, so tests can count and aim them. */
 export interface Runner {
   readonly netns: string | undefined;
   run(tool: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /**
+   * A tool that runs until stopped (`ip monitor`), read line by line; ends when the tool exits.
+   * It runs where and as every other command does: in the namespace, with the parent-death
+   * signal, counted.
+   */
+  session(tool: string, args: readonly string[], options: SessionOptions): Promise<void>;
+  /**
+   * Starts a tool that runs on beside netpol and takes input for as long as it runs (`ip
+   * -batch -` on a pipe): the same namespace, parent-death signal and count as every other.
+   */
+  start(tool: string, args: readonly string[], options?: { readonly step?: string }): Session;
   /** How many processes this runner has started. */
   readonly spawned: number;
+  /**
+   * WireGuard's control sockets, where netpol keeps them open (a resident process): reads and
+   * changes of WireGuard interfaces then cost no `wg` process.
+   */
+  readonly wireguard?: WireguardControl;
+}
+
+/** `inner` with its `run` replaced (a test's injected failure, a progress line). */
+export function withRun(inner: Runner, run: Runner["run"]): Runner {
+  return {
+    netns: inner.netns,
+    get spawned() {
+      return inner.spawned;
+    },
+    run,
+    session: (tool, args, options) => inner.session(tool, args, options),
+    start: (tool, args, options) => inner.start(tool, args, options),
+    ...(inner.wireguard ? { wireguard: inner.wireguard } : {}),
+  };
 }
 
 /** Hides anything that looks like a WireGuard key before it reaches a message or a log. */
@@ -120,34 +159,69 @@ function readSpool(fd: number): string {
  */
 export function createRunner(netns?: string): Runner {
   let spawned = 0;
+  // A tool dies with netpol (parent-death signal): a killed apply leaves no `ip -batch`
+  // running on behind the next one, which has taken its stale lock over.
+  const argv = (tool: string, args: readonly string[]) => [
+    "--pdeathsig",
+    "KILL",
+    ...(netns ? ["ip", "netns", "exec", netns, tool, ...args] : [tool, ...args]),
+  ];
+  const env = { LC_ALL: "C", PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` };
+  const failure = (
+    tool: string,
+    args: readonly string[],
+    options: RunOptions,
+    run: { code?: string; stderr?: unknown; exitCode?: number; shortMessage?: string },
+    stdout: string,
+  ): NetpolError => {
+    const stderr = typeof run.stderr === "string" ? run.stderr : "";
+    if (run.code === "ENOENT") return toolMissing("setpriv");
+    if (/failed to execute|exec of .* failed: No such file/.test(stderr)) return toolMissing(tool);
+    const said = `${stderr || stdout || run.shortMessage}`;
+    return toolFailed(tool, args, netns, options, run.exitCode, said);
+  };
   return {
     netns,
     get spawned() {
       return spawned;
     },
     async run(tool, args, options = {}) {
-      const argv = netns ? ["ip", "netns", "exec", netns, tool, ...args] : [tool, ...args];
       spawned++;
-      // A tool dies with netpol (parent-death signal): a killed apply leaves no `ip -batch`
-      // running on behind the next one, which has taken its stale lock over.
       const spool = options.spool ? spoolFile() : undefined;
-      const run = await execa("setpriv", ["--pdeathsig", "KILL", ...argv], {
+      const run = await execa("setpriv", argv(tool, args), {
         input: options.input ?? "",
         // execa hands any descriptor to spawn(2); its types name only 1 and 2.
         ...(spool !== undefined ? ({ stdout: spool } as unknown as { stdout: 1 }) : {}),
         reject: false,
-        env: { LC_ALL: "C", PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` },
+        env,
         extendEnv: true,
       });
       const stdout = spool === undefined ? (run.stdout ?? "") : readSpool(spool);
-      if (run.failed) {
-        if ((run as { code?: string }).code === "ENOENT") throw toolMissing("setpriv");
-        if (/failed to execute|exec of .* failed: No such file/.test(run.stderr))
-          throw toolMissing(tool);
-        const said = `${run.stderr || stdout || run.shortMessage}`;
-        throw toolFailed(tool, args, netns, options, run.exitCode, said);
-      }
+      if (run.failed) throw failure(tool, args, options, run, stdout);
       return { stdout, stderr: run.stderr };
+    },
+    start(tool, args) {
+      spawned++;
+      return spawnSession(["setpriv", ...argv(tool, args)], { ...process.env, ...env });
+    },
+    async session(tool, args, { signal, onLine }) {
+      spawned++;
+      const child = execa("setpriv", argv(tool, args), {
+        cancelSignal: signal,
+        reject: false,
+        buffer: { stdout: false },
+        stdin: "ignore",
+        env,
+        extendEnv: true,
+      });
+      let partial = "";
+      child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+        const lines = (partial + chunk).split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) onLine(line);
+      });
+      const run = await child;
+      if (run.failed && !signal.aborted) throw failure(tool, args, {}, run, "");
     },
   };
 }

@@ -2,6 +2,12 @@ import { NetpolError } from "../errors.js";
 import type { WgLive, WgPeerLive } from "../plan/live.js";
 import type { Runner } from "./runner.js";
 import { withSecretFile } from "./secret-file.js";
+import {
+  deviceDumpLines,
+  parseWgConfig,
+  syncLines,
+  type WireguardControl,
+} from "./wireguard-uapi.js";
 
 /**
  * The dump's lines about the interfaces named (all without `names`). wireguard-go's sockets are
@@ -87,9 +93,19 @@ export async function readWireguard(
   configs = false,
 ): Promise<WgRead> {
   if (names.size === 0) return { live: [] };
-  const { stdout } = await runner.run("wg", ["show", "all", "dump"], { step: "reading WireGuard" });
+  const stdout = runner.wireguard
+    ? await dumpOver(runner.wireguard, names)
+    : (await runner.run("wg", ["show", "all", "dump"], { step: "reading WireGuard" })).stdout;
   const live = parseWgDump(stdout, names);
   return configs ? { live, configs: configsOfWgDump(stdout, names) } : { live };
+}
+
+/** The named interfaces' lines of `wg show all dump`, asked of their sockets instead of `wg`. */
+async function dumpOver(control: WireguardControl, names: ReadonlySet<string>): Promise<string> {
+  const devices = await Promise.all(
+    [...names].map(async (n) => [n, await control.get(n)] as const),
+  );
+  return devices.flatMap(([name, d]) => (d ? deviceDumpLines(name, d) : [])).join("\n");
 }
 
 /**
@@ -122,6 +138,14 @@ export async function syncWireguard(
   secretDir: string,
   step: string,
 ): Promise<void> {
+  const control = runner.wireguard;
+  const now = control ? await control.get(name) : undefined;
+  const lines = now ? syncLines(now, parseWgConfig(config)) : undefined;
+  // Over the socket, only what differs; without one (or with a name to look up), `wg syncconf`.
+  if (control && lines) {
+    if (lines.length > 0) await control.set(name, lines);
+    return;
+  }
   await withSecretFile(secretDir, config, (file) =>
     runner.run("wg", ["syncconf", name, file], { step }),
   );

@@ -66,7 +66,10 @@ describeLive("apply on a live namespace", () => {
     const kept = await cli("apply", "--confirm", "2");
     expect(kept.exitCode, kept.stderr).toBe(0);
     const ns = lab.names.ns("home");
-    const confirmed = await netpol(["confirm", "--netns", ns, "--state-dir", stateDir]);
+    // The command the apply prints, run as printed, finds the apply it names.
+    const printed = /run `netpol (confirm [^`]*)`/.exec(kept.stdout)?.[1] ?? "";
+    expect(printed).toBe(`confirm --netns ${ns} --state-dir ${stateDir}`);
+    const confirmed = await netpol(printed.split(" "));
     expect(confirmed.exitCode, confirmed.stderr).toBe(0);
     await new Promise((r) => setTimeout(r, 3000));
     expect(await owned()).not.toEqual([]);

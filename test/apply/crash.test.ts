@@ -4,7 +4,8 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { applySite, planSite } from "../../src/apply/apply.js";
+import { applySite } from "../../src/apply/apply.js";
+import { planSite } from "../../src/apply/site/plan-site.js";
 import type { PolicyInput } from "../../src/apply/source/input.js";
 import { recoverState } from "../../src/apply/state/set-aside.js";
 import { buildApp } from "../../src/server/app.js";
@@ -286,7 +287,7 @@ describeLive("crash safety on a live namespace", () => {
             expect(recovered.exitCode, `${what}: ${recovered.stderr}`).toBe(0);
             expect(recovered.stdout, what).toContain("unreadable");
           } else {
-            expect((await recoverState(target().files)).join("\n"), what).toContain("unreadable");
+            expect((await recoverState(target())).join("\n"), what).toContain("unreadable");
           }
           const again = await applySite(target(), site.policy(2), "test");
           expect(again.record.site, what).toBe("home");

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { applySite, planSite } from "../../src/apply/apply.js";
+import { applySite } from "../../src/apply/apply.js";
+import { planSite } from "../../src/apply/site/plan-site.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { routeKey, ruleKey } from "../../src/plan/keys.js";
 import { labInput, siteTarget } from "../support/lab.js";

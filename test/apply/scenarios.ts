@@ -1,12 +1,14 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
-import { applySite, planSite } from "../../src/apply/apply.js";
+import { applySite } from "../../src/apply/apply.js";
 import { STEPS } from "../../src/apply/execute.js";
+import { planSite } from "../../src/apply/site/plan-site.js";
 import { loadRecord, recordPath } from "../../src/apply/state/record.js";
+import { compileSite } from "../../src/compile/compile.js";
 import { NetpolError } from "../../src/errors.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { describeChange } from "../../src/plan/format.js";
-import type { Runner } from "../../src/system/runner.js";
+import { type Runner, withRun } from "../../src/system/runner.js";
 import { deleteFailClosedRoute, emptyInput, labInput, siteTarget } from "../support/lab.js";
 import type { LabHome } from "../support/lab-home.js";
 import { ownedSnapshot, routes, rules, type TestNode } from "../support/node.js";
@@ -17,16 +19,11 @@ export function failingWhen(
   inner: Runner,
   what: string,
 ): Runner {
-  return {
-    netns: inner.netns,
-    get spawned() {
-      return inner.spawned;
-    },
-    run: (tool, args, options) =>
-      fails(tool, args, options)
-        ? Promise.reject(new NetpolError("NETPOL_E_TOOL_FAILED", `injected failure in ${what}`))
-        : inner.run(tool, args, options),
-  };
+  return withRun(inner, (tool, args, options) =>
+    fails(tool, args, options)
+      ? Promise.reject(new NetpolError("NETPOL_E_TOOL_FAILED", `injected failure in ${what}`))
+      : inner.run(tool, args, options),
+  );
 }
 
 /** A runner that fails every command of one apply step. */
@@ -227,9 +224,20 @@ export function applyScenarios(start: () => Promise<LabHome>): () => LabHome {
   });
 
   it("plans only what is in the policy for a site it is asked about", async () => {
-    const { plan } = await planSite(target(), labInput(lab, "home"));
+    const input = labInput(lab, "home");
+    const { plan, desired } = await planSite(target(), input);
+    if (!("intent" in input)) throw new Error("labInput gives an intent");
     expect(plan.site).toBe("home");
     expect(plan.conflicts).toEqual([]);
+    expect(desired).toEqual(compileSite(input.intent, "home"));
+    // From nothing, it adds home's links and none of the VPS's, and no Caddy route (the VPS's).
+    const added = plan.changes.flatMap((c) =>
+      c.kind === "link" && c.op === "add" ? [c.link.name] : [],
+    );
+    expect(added.sort()).toEqual(desired.links.map((l) => l.name).sort());
+    const vps = compileSite(input.intent, "vps");
+    for (const link of vps.links) expect(added).not.toContain(link.name);
+    expect(plan.proxy).toBeUndefined();
   });
 
   return () => home;

@@ -2,7 +2,8 @@ import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { applySite, planSite } from "../../src/apply/apply.js";
+import { applySite } from "../../src/apply/apply.js";
+import { planSite } from "../../src/apply/site/plan-site.js";
 import { NetpolError } from "../../src/errors.js";
 import { OWN_SITE } from "../../src/lab/caddy.js";
 import { type Lab, restartCaddy } from "../../src/lab/lab.js";
@@ -16,7 +17,7 @@ import {
 } from "../../src/lab/probe.js";
 import { ADDR, WHOAMI_PORT } from "../../src/lab/topology.js";
 import { collectStatus } from "../../src/status/collect.js";
-import type { Runner } from "../../src/system/runner.js";
+import { withRun } from "../../src/system/runner.js";
 import { labInput, siteTarget, startLab } from "../support/lab.js";
 import { describeLive } from "../support/layers.js";
 
@@ -120,21 +121,15 @@ describeLive("HTTP services published by hostname through the VPS's Caddy", () =
   it("fails with Caddy's own words when Caddy refuses the config; the old routes keep serving and the kernel side is rolled back", async () => {
     const real = siteTarget(lab, "vps").runner;
     // A config Caddy refuses, slipped in at the runner: the schema would not let one through.
-    const spoiler: Runner = {
-      netns: real.netns,
-      get spawned() {
-        return real.spawned;
-      },
-      run(tool, args, options) {
-        // The request goes to the node process that makes it as JSON on stdin.
-        const request = tool === process.execPath && JSON.parse(options?.input || "null");
-        if (request?.method !== "POST") return real.run(tool, args, options);
-        const config = JSON.parse(request.body);
-        config.apps.http.servers.clash = { listen: [":80"] };
-        const input = JSON.stringify({ ...request, body: JSON.stringify(config) });
-        return real.run(tool, args, { ...options, input });
-      },
-    };
+    const spoiler = withRun(real, (tool, args, options) => {
+      // The request goes to the node process that makes it as JSON on stdin.
+      const request = tool === process.execPath && JSON.parse(options?.input || "null");
+      if (request?.method !== "POST") return real.run(tool, args, options);
+      const config = JSON.parse(request.body);
+      config.apps.http.servers.clash = { listen: [":80"] };
+      const input = JSON.stringify({ ...request, body: JSON.stringify(config) });
+      return real.run(tool, args, { ...options, input });
+    });
     const withMore = (t: string) =>
       withWiki()(t) +
       '  - { name: extra, kind: tcp, publishOn: vps, port: 2223, target: "192.168.1.10:8080" }\n';

@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { computeRestore, snapshotSchema } from "../../src/apply/restore.js";
+import { computeRestore } from "../../src/apply/rollback/restore.js";
+import { snapshotSchema } from "../../src/apply/rollback/snapshot.js";
 import type { SiteState } from "../../src/compile/desired.js";
 import { diff } from "../../src/plan/diff.js";
 import type { LiveState, Ownership, Plan } from "../../src/plan/types.js";

@@ -1,6 +1,7 @@
 import { readdirSync } from "node:fs";
 import os from "node:os";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { execa } from "execa";
+import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import { createRunner } from "../../src/system/runner.js";
 import { describeLive } from "../support/layers.js";
 import { createNetns, type Netns } from "../support/netns.js";
@@ -56,5 +57,41 @@ describeLive("the runner on a live namespace", () => {
     await expect(
       runner.run("nft", ["list", "table", "inet", "absent"], { spool: true }),
     ).rejects.toThrow(/No such file or directory/);
+  });
+
+  it("runs a session (ip monitor) in the namespace, line by line, until stopped", async () => {
+    const runner = createRunner(ns.name);
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const session = runner.session("ip", ["-o", "monitor", "link"], {
+      signal: stop.signal,
+      onLine: (line) => lines.push(line),
+    });
+    // The monitor runs inside the namespace (setpriv and `ip netns exec` exec into it).
+    const monitors = async () => {
+      const pids = (await execa("pgrep", ["-f", "^ip -o monitor link$"], { reject: false })).stdout
+        .split("\n")
+        .filter(Boolean);
+      const here = await Promise.all(
+        pids.map(async (pid) => (await execa("ip", ["netns", "identify", pid])).stdout === ns.name),
+      );
+      return pids.filter((_, i) => here[i]);
+    };
+    await vi.waitFor(async () => expect(await monitors()).toHaveLength(1), { timeout: 10_000 });
+    await ns.exec(["ip", "link", "add", "mon0", "type", "bridge"]);
+    await vi.waitFor(() => expect(lines.join("\n")).toMatch(/: mon0: /), { timeout: 10_000 });
+    stop.abort();
+    await session;
+    await vi.waitFor(async () => expect(await monitors()).toEqual([]), { timeout: 10_000 });
+  });
+
+  it("reports a session that fails as a tool failure", async () => {
+    const stop = new AbortController();
+    await expect(
+      createRunner(`${ns.name}-absent`).session("ip", ["-o", "monitor", "link"], {
+        signal: stop.signal,
+        onLine: () => {},
+      }),
+    ).rejects.toMatchObject({ code: "NETPOL_E_TOOL_FAILED" });
   });
 });

@@ -1,12 +1,11 @@
 import { z } from "zod";
 import type { SiteState } from "../../compile/desired.js";
 import type { Cidr, Family } from "../../net/cidr.js";
+import { policyHash } from "../../policy/hash.js";
 import type { Address } from "../../policy/intent.js";
-import { parsePolicy } from "../../policy/load.js";
-import { linkSpec } from "../restore.js";
 import type { PolicyInput } from "../source/input.js";
 import { readText, type StateFiles, stateFile, writeState } from "./files.js";
-import { policyHash } from "./record.js";
+import { linkSpec } from "./schemas.js";
 
 /**
  * The site's state compiled from the policy last applied, so applying the same text again (a
@@ -229,21 +228,8 @@ export async function loadCached(
   if (!key.success || !sameKey(key.data, keyOf({ ...policy, hash }, build))) return undefined;
   const desired = siteStateSchema.safeParse(key.data.desired);
   if (!desired.success || desired.data.site !== policy.site) return undefined;
-  return { ...policy, hash, desired: desired.data, cached: true };
-}
-
-/**
- * The policy to plan or apply from `text`: its cached state when the cache holds this text's,
- * otherwise the text read, validated and compiled in full (a bad policy is refused as always).
- */
-export async function policyInput(
-  files: StateFiles,
-  policy: { text: string; file: string; site: string; keyDir: string },
-  build = BUILD,
-): Promise<PolicyInput> {
-  const { text, file, site, keyDir } = policy;
-  const cached = await loadCached(files, { text, site, keyDir }, build);
-  return cached ?? { ...parsePolicy(text, file), site, keyDir };
+  const { site, keyDir } = policy;
+  return { text: policy.text, site, keyDir, hash, desired: desired.data, cached: true };
 }
 
 /** Keeps the state an apply brought, for the next apply of the same text. */

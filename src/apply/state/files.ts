@@ -3,35 +3,32 @@ import path from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import type { z } from "zod";
 import { NetpolError } from "../../errors.js";
+import { commandLine, type Naming } from "../../next-command.js";
 
 /**
  * Files netpol keeps in its state directory: parsed with a schema on the way in (a truncated or
  * hand-edited file is reported, never trusted), written atomically and durably on the way out.
  */
 
-/** Where a scope's state files live; `netns` names the namespace for the recovery command. */
+/** Where a scope's state files live, and how the operator named it (for the commands we hint). */
 export interface StateFiles {
   readonly stateDir: string;
   readonly scope: string;
-  readonly netns: string | undefined;
+  readonly naming: Naming;
 }
 
 export function stateFile(files: StateFiles, suffix: string): string {
   return path.join(files.stateDir, `${files.scope}${suffix}`);
 }
 
-function recoverCommand(files: StateFiles): string {
-  const netns = files.netns ? ` --netns ${files.netns}` : "";
-  return `netpol recover${netns} --state-dir ${files.stateDir}`;
-}
-
 export function corrupt(files: StateFiles, file: string, what: string, why: string): NetpolError {
-  const recovery = recoverCommand(files);
+  const next = { verb: "recover" } as const;
+  const recovery = commandLine(next, files.naming);
   return new NetpolError(
     "NETPOL_E_STATE_CORRUPT",
     `${what} ${file} is unreadable (${why}); run \`${recovery}\` to set it aside, then apply again`,
     [],
-    { details: { recovery } },
+    { details: { recovery, next } },
   );
 }
 

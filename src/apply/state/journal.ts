@@ -1,8 +1,10 @@
 import { z } from "zod";
 import type { Plan } from "../../plan/types.js";
+import { type Host, isoTime } from "../host.js";
+import type { Target } from "../target.js";
 import { readState, removeState, type StateFiles, stateFile, writeJson } from "./files.js";
-import { isRunning, processIdentity, thisProcess } from "./process-identity.js";
-import { addressEntry, fromAddress, sysctlEntry } from "./record.js";
+import { processIdentity } from "./process-identity.js";
+import { addressEntry, fromAddress, sysctlEntry } from "./schemas.js";
 
 /**
  * Written (atomically, fsynced) before an apply changes anything: what it is about to create.
@@ -28,15 +30,15 @@ export async function loadJournal(files: StateFiles): Promise<Journal | undefine
 }
 
 export async function writeJournal(
-  files: StateFiles,
+  { files, host }: Target,
   plan: Plan,
   policyHash: string,
   appliedBy: string,
 ): Promise<void> {
   const journal: Journal = {
     version: 1,
-    writer: thisProcess(),
-    startedAt: new Date().toISOString(),
+    writer: host.self(),
+    startedAt: isoTime(host),
     site: plan.site,
     policyHash,
     appliedBy,
@@ -65,10 +67,10 @@ export interface Interrupted {
   readonly running: boolean;
 }
 
-export function interruptedBy(journal: Journal | undefined): Interrupted | undefined {
+export function interruptedBy(journal: Journal | undefined, host: Host): Interrupted | undefined {
   if (!journal) return undefined;
   const { startedAt, policyHash, appliedBy } = journal;
-  return { startedAt, policyHash, appliedBy, running: isRunning(journal.writer) };
+  return { startedAt, policyHash, appliedBy, running: host.isRunning(journal.writer) };
 }
 
 export function describeInterrupted(i: Interrupted): string {

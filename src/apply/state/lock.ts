@@ -1,9 +1,10 @@
 import { link, mkdir, rename, unlink, writeFile } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { NetpolError } from "../../errors.js";
+import { isoTime } from "../host.js";
+import type { Target } from "../target.js";
 import { parseState, readText, type StateFiles, stateFile } from "./files.js";
-import { isRunning, processIdentity, thisProcess } from "./process-identity.js";
+import { processIdentity } from "./process-identity.js";
 
 const lockSchema = z.strictObject({
   holder: processIdentity,
@@ -24,12 +25,12 @@ export interface LockOptions {
 }
 
 /** The lock's holder if it is still running; a crashed or recycled one is stale. */
-export async function lockHolder(files: StateFiles): Promise<LockFile | undefined> {
+export async function lockHolder({ files, host }: Target): Promise<LockFile | undefined> {
   const file = stateFile(files, LOCK);
   const text = await readText(file);
   if (text === undefined) return undefined;
   const held = parseState(files, file, "lock file", lockSchema, text);
-  return isRunning(held.holder) ? held : undefined;
+  return host.isRunning(held.holder) ? held : undefined;
 }
 
 /**
@@ -58,7 +59,7 @@ async function tryCreate(files: StateFiles, content: LockFile): Promise<boolean>
  * Moves a stale lock out of the way. Renaming first means two processes that both found it
  * stale cannot remove each other's fresh lock: whoever renamed a live one puts it back.
  */
-async function clearStale(files: StateFiles): Promise<void> {
+async function clearStale({ files, host }: Target): Promise<void> {
   const file = stateFile(files, LOCK);
   const aside = `${file}.stale.${process.pid}.${Date.now()}`;
   const moved = await rename(file, aside).then(
@@ -72,7 +73,7 @@ async function clearStale(files: StateFiles): Promise<void> {
   } catch {
     held = undefined;
   }
-  if (held && isRunning(held.holder)) await link(aside, file).catch(() => undefined);
+  if (held && host.isRunning(held.holder)) await link(aside, file).catch(() => undefined);
   await unlink(aside).catch(() => undefined);
 }
 
@@ -83,31 +84,32 @@ async function clearStale(files: StateFiles): Promise<void> {
  * command that clears it.
  */
 export async function withLock<T>(
-  files: StateFiles,
+  target: Target,
   work: () => Promise<T>,
   options: LockOptions = {},
 ): Promise<T> {
+  const { files, host } = target;
   await mkdir(files.stateDir, { recursive: true, mode: 0o700 });
   const me: LockFile = {
-    holder: thisProcess(),
+    holder: host.self(),
     command: options.command ?? process.argv.slice(2, 3).join(" "),
-    since: new Date().toISOString(),
+    since: isoTime(host),
   };
-  const giveUp = Date.now() + (options.waitMs ?? 0);
+  const giveUp = host.now() + (options.waitMs ?? 0);
   for (;;) {
     if (await tryCreate(files, me)) break;
-    const holder = await lockHolder(files);
+    const holder = await lockHolder(target);
     if (!holder) {
-      await clearStale(files);
+      await clearStale(target);
       continue;
     }
-    if (Date.now() >= giveUp) {
+    if (host.now() >= giveUp) {
       throw new NetpolError(
         "NETPOL_E_LOCKED",
         `another apply (pid ${holder.holder.pid}) is running on ${files.scope} since ${holder.since} (${holder.command || "netpol"}); wait for it to finish (lock: ${stateFile(files, LOCK)})`,
       );
     }
-    await sleep(100);
+    await host.sleep(100);
   }
   try {
     return await work();

@@ -1,7 +1,8 @@
 import { z } from "zod";
-import { snapshotSchema } from "../restore.js";
+import { snapshotSchema } from "../rollback/snapshot.js";
+import type { Target } from "../target.js";
 import { readState, removeState, type StateFiles, stateFile, writeJson } from "./files.js";
-import { processIdentity, signalIfRunning } from "./process-identity.js";
+import { processIdentity } from "./process-identity.js";
 
 /**
  * An apply made with `--confirm` that waits for `netpol confirm`: its deadline, the detached
@@ -33,10 +34,10 @@ export async function writePending(files: StateFiles, pending: Pending): Promise
 }
 
 /** Nothing is left to confirm or revert: the file goes, and its timer is stopped. */
-export async function clearPending(files: StateFiles, pending: Pending): Promise<void> {
+export async function clearPending({ files, host }: Target, pending: Pending): Promise<void> {
   await removeState(pendingPath(files));
   // The timer may be this very process (it reverts, then exits on its own).
-  if (pending.timer && pending.timer.pid !== process.pid) signalIfRunning(pending.timer);
+  if (pending.timer && pending.timer.pid !== host.self().pid) host.stop(pending.timer);
 }
 
 export const describePending = (p: Pending) =>

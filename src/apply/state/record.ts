@@ -1,11 +1,8 @@
-import { createHash } from "node:crypto";
 import { z } from "zod";
-import type { AddressSpec } from "../../compile/desired.js";
-import { formatCidr, parseCidr } from "../../net/cidr.js";
 import type { LiveLink } from "../../plan/live.js";
 import { parseNftListing } from "../../plan/nft-table.js";
 import type { Ownership } from "../../plan/types.js";
-import { type LoadedPolicy, parsePolicy } from "../../policy/load.js";
+import { policyHash } from "../../policy/hash.js";
 import {
   corrupt,
   parseState,
@@ -15,6 +12,7 @@ import {
   stateFile,
   writeState,
 } from "./files.js";
+import { addressEntry, fromAddress, sysctlEntry, toAddress } from "./schemas.js";
 
 /** What netpol remembers about a namespace between runs: ownership and the policy in force. */
 export interface ApplyRecord {
@@ -30,14 +28,6 @@ export interface ApplyRecord {
 }
 
 const RECORD = ".json";
-
-const cidrText = z.string().refine((t) => parseCidr(t).ok, "not a CIDR");
-export const addressEntry = z.strictObject({ device: z.string().min(1), cidr: cidrText });
-export const sysctlEntry = z.strictObject({
-  key: z.string().min(1),
-  original: z.string(),
-  value: z.string(),
-});
 
 const recordSchema = z.strictObject({
   version: z.literal(2),
@@ -60,16 +50,6 @@ function nftSkeletonOf(raw: z.infer<typeof recordSchema>): { nftSkeleton?: strin
   const skeleton = raw.nftSkeleton ?? (raw.nftListing && parseNftListing(raw.nftListing).skeleton);
   return skeleton !== undefined ? { nftSkeleton: skeleton } : {};
 }
-
-export const policyHash = (text: string) => createHash("sha256").update(text).digest("hex");
-
-export function toAddress(a: z.infer<typeof addressEntry>): AddressSpec {
-  const cidr = parseCidr(a.cidr);
-  if (!cidr.ok) throw new Error(`unreachable: schema checked ${a.cidr}`);
-  return { device: a.device, cidr: cidr.value };
-}
-
-export const fromAddress = (a: AddressSpec) => ({ device: a.device, cidr: formatCidr(a.cidr) });
 
 export function recordPath(files: StateFiles): string {
   return stateFile(files, RECORD);
@@ -107,19 +87,6 @@ export async function readRecord(
 
 export async function loadRecord(files: StateFiles): Promise<ApplyRecord | undefined> {
   return (await readRecord(files))?.record;
-}
-
-/** The policy in force, parsed; a record whose policy no longer parses is corrupt. */
-export async function loadInForce(
-  files: StateFiles,
-): Promise<{ record: ApplyRecord; policy: LoadedPolicy } | undefined> {
-  const record = await loadRecord(files);
-  if (!record) return undefined;
-  try {
-    return { record, policy: parsePolicy(record.policyText, "policy in force") };
-  } catch {
-    throw corrupt(files, recordPath(files), "ownership record", "its policy no longer parses");
-  }
 }
 
 /** The record as the file will hold it; `links` gives each owned link's index. */

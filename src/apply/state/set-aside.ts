@@ -1,6 +1,8 @@
 import { rename, rm } from "node:fs/promises";
 import { NetpolError } from "../../errors.js";
-import { type StateFiles, stateFile } from "./files.js";
+import { isoTime } from "../host.js";
+import type { Target } from "../target.js";
+import { stateFile } from "./files.js";
 import { loadJournal } from "./journal.js";
 import { lockHolder } from "./lock.js";
 import { loadPending, pendingPath } from "./pending.js";
@@ -26,15 +28,16 @@ async function corruptBy(load: () => Promise<unknown>): Promise<boolean> {
  * protocol, nftables by its table; what only a lost record knew is said, so the next apply's
  * result can be checked.
  */
-export async function recoverState(files: StateFiles): Promise<string[]> {
-  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+export async function recoverState(target: Target): Promise<string[]> {
+  const { files } = target;
+  const stamp = isoTime(target.host).replace(/[:.]/g, "-");
   const report: string[] = [];
   const setAside = async (file: string, what: string, consequence: string) => {
     const aside = `${file}.corrupt-${stamp}`;
     await rename(file, aside);
     report.push(`${what} ${file} was unreadable: moved to ${aside}; ${consequence}`);
   };
-  if (await corruptBy(() => lockHolder(files))) {
+  if (await corruptBy(() => lockHolder(target))) {
     await rm(stateFile(files, ".lock"), { force: true });
     report.push(`lock ${stateFile(files, ".lock")} was unreadable: removed`);
   }

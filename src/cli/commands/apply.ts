@@ -1,13 +1,13 @@
 import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
-import { confirmApply, revertIfUnconfirmed, revertNow } from "../../apply/confirm.js";
-import { parseConfirmSeconds } from "../../apply/confirm-window.js";
+import { confirmApply, revertIfUnconfirmed, revertNow } from "../../apply/rollback/confirm.js";
+import { parseConfirmSeconds } from "../../apply/rollback/confirm-window.js";
+import { fromFile, readPolicyFile } from "../../apply/source/file.js";
 import { NetpolError } from "../../errors.js";
+import { commandLine } from "../../next-command.js";
 import { formatPlan, formatPlanJson, planJson } from "../../plan/format.js";
 import { applyRemote, confirmRemote, otherSites } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
-import { readPolicyFile } from "../policy-file.js";
-import { readPolicyInput } from "../policy-input.js";
 import { showingProgress } from "../progress.js";
 import { startRevertTimer } from "../revert-timer.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
@@ -30,7 +30,7 @@ function notReached(sites: readonly string[], file: string): string {
   return sites
     .map(
       (s) =>
-        `site ${s} has no control endpoint: apply it there (netpol apply ${file} --site ${s})\n`,
+        `site ${s} has no control endpoint: apply it there (${commandLine({ verb: "apply", args: [file, "--site", s] }, {})})\n`,
     )
     .join("");
 }
@@ -63,7 +63,7 @@ export function registerApply(program: Command): void {
         : [];
     const { target, done } = showingProgress(here, opts);
     // Read when the apply asks: it reads the live state while the policy is validated.
-    const policy = full ? { ...full, site: opts.site } : () => readPolicyInput(file, opts, target);
+    const policy = full ? { ...full, site: opts.site } : () => fromFile(target.files, file, opts);
     const result = await applySite(
       target,
       policy,
@@ -73,8 +73,10 @@ export function registerApply(program: Command): void {
         : { confirm: { seconds, startTimer: (id) => startRevertTimer(opts, id) } },
     ).finally(done);
     const pending = result.pending;
-    const netns = opts.netns ? ` --netns ${opts.netns}` : "";
-    const confirmAll = opts.all ? ` ${file} --site ${opts.site} --all` : "";
+    const confirm = commandLine(
+      { verb: "confirm", args: opts.all ? [file, "--site", opts.site, "--all"] : [] },
+      target.files.naming,
+    );
     report(
       opts,
       () =>
@@ -90,7 +92,7 @@ export function registerApply(program: Command): void {
         formatPlan(result.plan, target.files.scope) +
         (result.changed ? `applied and verified (${target.runner.spawned} commands run)\n` : "") +
         (pending
-          ? `run \`netpol confirm${confirmAll}${netns}\` before ${pending.deadline} (${seconds}s), or this apply is reverted\n`
+          ? `run \`${confirm}\` before ${pending.deadline} (${seconds}s), or this apply is reverted\n`
           : ""),
       () => ({
         plan: planJson(result.plan),
@@ -98,7 +100,13 @@ export function registerApply(program: Command): void {
         commandsRun: target.runner.spawned,
         policyHash: result.record.policyHash,
         notes: result.notes,
-        ...(pending ? { confirmWithinSeconds: seconds, confirmDeadline: pending.deadline } : {}),
+        ...(pending
+          ? {
+              confirmWithinSeconds: seconds,
+              confirmDeadline: pending.deadline,
+              confirmCommand: confirm,
+            }
+          : {}),
         ...(opts.all ? { remote, notReached: others?.unreachable ?? [] } : {}),
       }),
     );

@@ -1,11 +1,10 @@
 import type { Command } from "commander";
-import { planSite } from "../../apply/apply.js";
+import { planSite } from "../../apply/site/plan-site.js";
+import { fromFile, readPolicyFile } from "../../apply/source/file.js";
 import { describeInterrupted } from "../../apply/state/journal.js";
 import { formatPlanJson, planJson } from "../../plan/format.js";
 import { otherSites, planRemote } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
-import { readPolicyFile } from "../policy-file.js";
-import { readPolicyInput } from "../policy-input.js";
 import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
 
 interface PlanOptions extends TargetOptions, OutputOptions {
@@ -34,7 +33,7 @@ export function registerPlan(program: Command): void {
         )
       : [];
     // Read when the plan asks: it reads the live state while the policy is validated.
-    const policy = full ? { ...full, site: opts.site } : () => readPolicyInput(file, opts, target);
+    const policy = full ? { ...full, site: opts.site } : () => fromFile(target.files, file, opts);
     const planned = await planSite(target, policy);
     const { interrupted } = planned;
     // An interrupted apply leaves its record to finish even when the kernel already agrees.

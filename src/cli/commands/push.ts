@@ -1,9 +1,9 @@
 import type { Command } from "commander";
+import { readPolicyFile } from "../../apply/source/file.js";
 import { formatPlanJson, type PlanJson } from "../../plan/format.js";
 import { callSite } from "../../system/control.js";
 import { createRunner } from "../../system/runner.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
-import { readPolicyFile } from "../policy-file.js";
 
 interface PushOptions extends OutputOptions {
   netns?: string;

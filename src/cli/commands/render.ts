@@ -1,13 +1,13 @@
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
+import { readPolicyFile } from "../../apply/source/file.js";
 import { compileSite } from "../../compile/compile.js";
 import type { SiteState } from "../../compile/desired.js";
 import { renderSiteFiles } from "../../render/site-files.js";
 import { resolveKeyPath } from "../../system/keys.js";
 import { readPrivateKeys } from "../../system/private-keys.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
-import { readPolicyFile } from "../policy-file.js";
 
 /**
  * The site's private keys, with a placeholder (and a warning) for each key file that does not

@@ -82,14 +82,17 @@ export function registerServe(program: Command): void {
           site: s.name,
           status: () => askStatus(target.runner, s, OTHER_SITE_TIMEOUT_MS),
         })),
+      // A monitor that fails (the namespace went) leaves the page to its periodic reads.
       linkChanges: (onChange, signal) =>
         void watchLinks(
-          opts.netns,
+          target.runner,
           async () => {
             onChange();
             return "done";
           },
           signal,
+        ).catch((err: unknown) =>
+          process.stderr.write(`netpol: link monitor stopped: ${(err as Error).message}\n`),
         ),
       dashboard: { background: true },
     });

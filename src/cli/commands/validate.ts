@@ -1,6 +1,6 @@
 import type { Command } from "commander";
+import { readPolicyFile } from "../../apply/source/file.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
-import { readPolicyFile } from "../policy-file.js";
 import { summarize } from "../summary.js";
 
 export function registerValidate(program: Command): void {

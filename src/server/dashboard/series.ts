@@ -21,7 +21,7 @@ export interface Series {
   readonly points: readonly Point[];
 }
 
-/** What the page plots of a site: throughput per tunnel, packets each guard stops. */
+/** What the page plots of a site: throughput per tunnel, probe RTT per path, guard drops. */
 export function readingsOf(site: string, s: SiteStatus): Reading[] {
   return [
     ...s.tunnels.map(
@@ -32,6 +32,21 @@ export function readingsOf(site: string, s: SiteStatus): Reading[] {
         kind: "counter",
         value: t.peers.reduce((sum, p) => sum + p.rxBytes + p.txBytes, 0),
       }),
+    ),
+    ...s.egress.flatMap((e) =>
+      (e.health?.paths ?? []).flatMap((p): Reading[] =>
+        p.lastRttMs === null
+          ? []
+          : [
+              {
+                key: `${site}/egress/${e.name}/path/${p.device}`,
+                title: `${site}: egress ${e.name} path ${p.device} probe RTT`,
+                unit: "ms",
+                kind: "gauge",
+                value: p.lastRttMs,
+              },
+            ],
+      ),
     ),
     ...s.egress.flatMap((e): Reading[] =>
       e.droppedPackets === null

@@ -49,7 +49,8 @@ export class RegionStreams {
         this.stop = undefined;
       }
     });
-    this.send(client, render(first, role), first.at);
+    const rendered = render(first, role);
+    this.send(client, rendered, message({}, rendered, first.at));
     this.stop ??= this.feed.subscribe((s) => this.push(s));
   }
 
@@ -59,27 +60,36 @@ export class RegionStreams {
 
   private push(snapshot: Snapshot): void {
     const byRole = new Map<Role, Rendered>();
+    // Pages sent the same regions last time get the same message: it is written once.
+    const messages = new Map<Partial<Rendered>, string>();
     for (const c of this.clients) {
       let rendered = byRole.get(c.role);
       if (!rendered) {
         rendered = render(snapshot, c.role);
         byRole.set(c.role, rendered);
       }
-      this.send(c, rendered, snapshot.at);
+      const text = messages.get(c.sent) ?? message(c.sent, rendered, snapshot.at);
+      messages.set(c.sent, text);
+      this.send(c, rendered, text);
     }
   }
 
-  private send(c: Client, rendered: Rendered, at: number): void {
+  private send(c: Client, rendered: Rendered, text: string): void {
     if (c.res.writableLength > MAX_BACKLOG) {
       c.res.destroy();
       return;
     }
-    const changed: Partial<Rendered> = {};
-    for (const r of REGIONS) if (c.sent[r] !== rendered[r]) changed[r] = rendered[r];
     c.sent = rendered;
-    const data = JSON.stringify({ at: new Date(at).toISOString(), regions: changed });
-    c.res.write(`event: regions\ndata: ${data}\n\n`);
+    c.res.write(text);
   }
+}
+
+/** The regions that differ from what a page was sent, as one server-sent event. */
+function message(sent: Partial<Rendered>, rendered: Rendered, at: number): string {
+  const changed: Partial<Rendered> = {};
+  for (const r of REGIONS) if (sent[r] !== rendered[r]) changed[r] = rendered[r];
+  const data = JSON.stringify({ at: new Date(at).toISOString(), regions: changed });
+  return `event: regions\ndata: ${data}\n\n`;
 }
 
 function render(s: Snapshot, role: Role): Rendered {

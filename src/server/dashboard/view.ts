@@ -137,20 +137,56 @@ function tunnelItem(site: string, t: Tunnel): Item {
   );
 }
 
-function egressItem(site: string, e: SiteStatus["egress"][number]): Item {
+type Egress = SiteStatus["egress"][number];
+type Path = NonNullable<Egress["health"]>["paths"][number];
+
+const PATH_HEALTH: Record<Path["state"], Health> = { up: "ok", down: "bad", unknown: "unknown" };
+
+function pathItem(site: string, e: Egress, p: Path): Item {
+  const active = e.health?.active === p.device;
+  return item(
+    `${site}/egress/${e.name}/path/${p.device}`,
+    "path",
+    p.device,
+    PATH_HEALTH[p.state],
+    `${active ? "active, " : ""}${p.state === "unknown" ? "not judged" : p.state}`,
+    [
+      ...(p.lastRttMs !== null ? [{ label: "probe RTT", value: `${p.lastRttMs} ms` }] : []),
+      ...(p.misses > 0 ? [{ label: "missed probes", value: String(p.misses) }] : []),
+      ...(p.handshakeAgeSeconds !== null
+        ? [{ label: "handshake", value: formatAge(p.handshakeAgeSeconds) }]
+        : []),
+      ...(p.reason !== null ? [{ label: "why", value: p.reason }] : []),
+    ],
+  );
+}
+
+function egressItem(site: string, e: Egress): Item {
+  const h = e.health;
+  const closed = h !== null && h.active === null;
   return item(
     `${site}/egress/${e.name}`,
     "egress",
     e.name,
-    e.deviceUp ? "ok" : "bad",
-    e.deviceUp ? "up" : e.failClosedEngaged ? "down, fail-closed engaged" : "down",
+    e.deviceUp && !closed ? "ok" : "bad",
+    closed
+      ? "no path up, fail-closed engaged"
+      : e.deviceUp
+        ? "up"
+        : e.failClosedEngaged
+          ? "down, fail-closed engaged"
+          : "down",
     [
-      { label: "via", value: e.device },
+      { label: h && h.paths.length > 1 ? "active path" : "via", value: e.device },
       { label: "fail closed", value: e.failClosed ? "yes" : "no" },
       ...(e.droppedPackets !== null
         ? [{ label: "stopped by the guard", value: `${e.droppedPackets} packets` }]
         : []),
+      ...(h?.switches != null ? [{ label: "switches", value: String(h.switches) }] : []),
+      ...(h?.lastSwitchAt ? [{ label: "last switch", value: formatWhen(h.lastSwitchAt) }] : []),
+      ...(h ? [{ label: "judged by", value: h.judgedBy }] : []),
     ],
+    (h?.paths ?? []).map((p) => pathItem(site, e, p)),
   );
 }
 
@@ -192,6 +228,7 @@ function statusView(name: string, s: SiteStatus, local: boolean, error?: string)
     ...(s.interruptedApply ? [s.interruptedApply.message] : []),
     ...(s.drift?.waiting ?? []).map((w) => `waiting: ${w}`),
     ...(s.drift?.conflicts ?? []).map((c) => `conflict: ${c}`),
+    ...(s.drift?.warnings ?? []).map((w) => `warning: ${w}`),
     ...s.forwardDrops.map(
       (d) =>
         `chain ${d.chain} of table ${d.table} drops forwarded traffic none of its rules accepts (policy drop)`,

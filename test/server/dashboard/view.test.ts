@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { transitions } from "../../../src/server/dashboard/events.js";
 import { regions } from "../../../src/server/dashboard/page.js";
-import { SeriesStore } from "../../../src/server/dashboard/series.js";
+import { readingsOf, SeriesStore } from "../../../src/server/dashboard/series.js";
 import { itemsById, sitesView } from "../../../src/server/dashboard/view.js";
+import type { SiteStatus } from "../../../src/status/collect.js";
 import { homeStatus, vpsStatus } from "./statuses.js";
 
 const health = (sites: ReturnType<typeof sitesView>) =>
@@ -55,6 +56,69 @@ describe("the page's view of the status documents", () => {
     });
     expect(sites[1]).toMatchObject({ health: "bad", state: "not reachable" });
     expect(sites[1]?.notes[0]).toContain("cannot reach it: timeout");
+  });
+
+  it("shows an egress chain's active path and each path's health, and plots each path's RTT", () => {
+    const home = homeStatus();
+    const chain = homeStatus({
+      egress: [
+        {
+          ...(home.egress[0] as SiteStatus["egress"][number]),
+          device: "wg-vps",
+          health: {
+            active: "wg-vps",
+            switches: 1,
+            lastSwitchAt: "2026-11-22T10:00:30.000Z",
+            judgedBy: "monitor",
+            paths: [
+              {
+                device: "npdhma",
+                state: "down",
+                lastRttMs: null,
+                misses: 3,
+                handshakeAgeSeconds: null,
+                reason: "no answer from 198.51.100.9",
+              },
+              {
+                device: "wg-vps",
+                state: "up",
+                lastRttMs: 12,
+                misses: 0,
+                handshakeAgeSeconds: 4,
+                reason: null,
+              },
+            ],
+          },
+        },
+      ],
+    });
+    const sites = sitesView({ site: "home", status: chain }, []);
+    expect(health(sites)).toMatchObject({
+      "home/egress/vpn": "ok up",
+      "home/egress/vpn/path/npdhma": "bad down",
+      "home/egress/vpn/path/wg-vps": "ok active, up",
+    });
+    expect(sites[0]?.egress[0]?.facts).toContainEqual({ label: "active path", value: "wg-vps" });
+    const store = new SeriesStore();
+    store.record(1000, readingsOf("home", chain));
+    expect(store.all().map((x) => [x.title, x.points.at(-1)?.value])).toContainEqual([
+      "home: egress vpn path wg-vps probe RTT",
+      12,
+    ]);
+    const closed = homeStatus({
+      egress: [
+        {
+          ...(chain.egress[0] as SiteStatus["egress"][number]),
+          health: {
+            ...(chain.egress[0]?.health as NonNullable<SiteStatus["egress"][number]["health"]>),
+            active: null,
+          },
+        },
+      ],
+    });
+    expect(health(sitesView({ site: "home", status: closed }, []))["home/egress/vpn"]).toBe(
+      "bad no path up, fail-closed engaged",
+    );
   });
 
   it("tells what changed between two looks as events, and nothing when nothing did", () => {

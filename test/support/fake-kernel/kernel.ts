@@ -3,6 +3,7 @@ import { type Runner, toolFailed, toolMissing } from "../../../src/system/runner
 import { ip } from "./ip.js";
 import { type KernelFeatures, THIS_MACHINE } from "./links.js";
 import { nft } from "./nft.js";
+import { batchSession, FakeSession, monitorLines, routingOf } from "./sessions.js";
 import { ss } from "./ss.js";
 import { type KernelState, PROTO, TABLE, type ToolResult } from "./state.js";
 import { deviceSysctls, GLOBAL_SYSCTLS, sysctl } from "./sysctl.js";
@@ -42,6 +43,16 @@ function freshNamespace(): KernelState {
   return state;
 }
 
+/** Each link as `ip -o monitor link` prints it, by index: what a monitor compares. */
+function linkLines(state: KernelState): Map<number, string> {
+  return new Map(
+    state.links.map((l) => [
+      l.index,
+      `${l.index}: ${l.name}: <${l.up ? "UP,LOWER_UP" : ""}> mtu ${l.mtu}${l.master ? ` master ${l.master}` : ""}`,
+    ]),
+  );
+}
+
 /**
  * A network namespace in memory that answers ip, nft, wg, wireguard-go, sysctl, ss and status's probe the way
  * the real tools do, errors included. Each command sees the state the previous one left; a
@@ -49,11 +60,55 @@ function freshNamespace(): KernelState {
  */
 export class FakeKernel {
   state: KernelState = freshNamespace();
+  /** Sessions of `ip -o monitor link`: each gets a line per link that appeared, changed or went. */
+  private readonly monitors = new Set<(line: string) => void>();
+  /** Sessions of `ip -o monitor link address route rule` (started): told of every change. */
+  private readonly fullMonitors = new Set<FakeSession>();
 
   constructor(readonly features: KernelFeatures = THIS_MACHINE) {}
 
   /** Runs one tool; unknown tools answer undefined, as a missing binary would. */
   exec(tool: string, args: readonly string[], input = ""): ToolResult | undefined {
+    if (this.monitors.size === 0 && this.fullMonitors.size === 0)
+      return this.answer(tool, args, input);
+    const before = linkLines(this.state);
+    const routing = this.fullMonitors.size > 0 ? routingOf(this.state) : undefined;
+    const result = this.answer(tool, args, input);
+    const after = linkLines(this.state);
+    for (const [index, line] of after)
+      if (before.get(index) !== line) for (const m of this.monitors) m(line);
+    for (const [index, line] of before)
+      if (!after.has(index)) for (const m of this.monitors) m(`Deleted ${line}`);
+    const lines = routing ? monitorLines(routing, this.state) : [];
+    if (lines.length > 0) for (const m of this.fullMonitors) m.print(`${lines.join("\n")}\n`);
+    return result;
+  }
+
+  /**
+   * A tool that runs on and takes input: `ip -o monitor …` (every change) or `ip [options]
+   * -batch -`. Anything else exits at once with nothing said, as a tool the fake does not know.
+   */
+  startSession(tool: string, args: readonly string[]): FakeSession {
+    if (tool === "ip" && args.includes("monitor")) {
+      const session: FakeSession = new FakeSession(undefined, () =>
+        this.fullMonitors.delete(session),
+      );
+      this.fullMonitors.add(session);
+      return session;
+    }
+    const batch = args.indexOf("-batch");
+    if (tool === "ip" && batch >= 0 && args[batch + 1] === "-") {
+      return batchSession(
+        (line) => this.exec("ip", args, line) ?? { stdout: "", stderr: "", exitCode: 127 },
+        args.includes("-force"),
+      );
+    }
+    const session = new FakeSession();
+    session.exit(127);
+    return session;
+  }
+
+  private answer(tool: string, args: readonly string[], input: string): ToolResult | undefined {
     switch (tool) {
       case "ip": {
         const holder = {
@@ -133,6 +188,19 @@ export class FakeKernel {
         if (r.exitCode !== 0)
           throw toolFailed(tool, args, netns, options, r.exitCode, r.stderr || r.stdout);
         return { stdout: trim(r.stdout), stderr: trim(r.stderr) };
+      },
+      start: (tool, args) => {
+        spawned++;
+        return this.startSession(tool, args);
+      },
+      session: async (tool, args, { signal, onLine }) => {
+        spawned++;
+        if (tool !== "ip" || args.join(" ") !== "-o monitor link")
+          throw toolFailed(tool, args, netns, {}, 1, "fake kernel: no such session");
+        if (signal.aborted) return;
+        this.monitors.add(onLine);
+        await new Promise<void>((ended) => signal.addEventListener("abort", () => ended()));
+        this.monitors.delete(onLine);
       },
     };
   }

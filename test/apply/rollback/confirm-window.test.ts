@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { MAX_CONFIRM_SECONDS, parseConfirmSeconds } from "../../src/apply/confirm-window.js";
+import {
+  MAX_CONFIRM_SECONDS,
+  parseConfirmSeconds,
+} from "../../../src/apply/rollback/confirm-window.js";
 
 describe("the --confirm window", () => {
   it.each(["1", "60", "0120", String(MAX_CONFIRM_SECONDS)])("takes %s", (text) => {

@@ -1,18 +1,18 @@
-import type { SiteState } from "../compile/desired.js";
-import { NetpolError } from "../errors.js";
-import { routeKey, ruleKey } from "../plan/keys.js";
-import { loadedElements } from "../plan/nft-elements.js";
-import type { NftTable } from "../plan/nft-table.js";
-import type { Change, LiveState, Ownership, Plan } from "../plan/types.js";
-import { nftFingerprint } from "../render/nftables.js";
-import { readCaddy } from "../system/caddy/admin.js";
-import { readIp } from "../system/iproute2/iproute2.js";
-import { readNft, readNftSkeleton } from "../system/nftables.js";
-import type { Runner } from "../system/runner.js";
-import { readListeners } from "../system/sockets.js";
-import { readSysctls } from "../system/sysctl.js";
-import { readWireguard } from "../system/wireguard.js";
-import type { Journal } from "./state/journal.js";
+import type { SiteState } from "../../compile/desired.js";
+import { NetpolError } from "../../errors.js";
+import { routeKey, ruleKey } from "../../plan/keys.js";
+import { loadedElements } from "../../plan/nft-elements.js";
+import type { NftTable } from "../../plan/nft-table.js";
+import type { Change, LiveState, Ownership, Plan } from "../../plan/types.js";
+import { nftFingerprint } from "../../render/nftables.js";
+import { readCaddy } from "../../system/caddy/admin.js";
+import { readIp } from "../../system/iproute2/iproute2.js";
+import { readNft, readNftSkeleton } from "../../system/nftables.js";
+import type { Runner } from "../../system/runner.js";
+import { readListeners } from "../../system/sockets.js";
+import { readSysctls } from "../../system/sysctl.js";
+import { readWireguard } from "../../system/wireguard.js";
+import type { Journal } from "../state/journal.js";
 
 /** What to read besides links, addresses, routes, rules and nftables (always read whole). */
 export interface LiveWanted {
@@ -56,8 +56,29 @@ export function wantedFor(
 }
 
 /** The tools a live read asks; each part is one or a few processes whatever the state's size. */
-type Part = "ip" | "nft" | "wireguard" | "sysctls" | "proxy" | "sockets";
+export type Part = "ip" | "nft" | "wireguard" | "sysctls" | "proxy" | "sockets";
 const ALL: ReadonlySet<Part> = new Set(["ip", "nft", "wireguard", "sysctls", "proxy", "sockets"]);
+
+/**
+ * How a plan reads the live state: by default every part from the tools (readLiveWhile); a
+ * resident process reads only what changed since, and takes the rest from what it holds.
+ */
+export type LiveReader = (
+  runner: Runner,
+  protocol: Promise<number>,
+  want: Promise<LiveWanted>,
+) => Promise<LiveState>;
+
+/** The `parts` asked of the tools again; the rest taken from `before`. */
+export function readParts(
+  runner: Runner,
+  protocol: number | Promise<number>,
+  wanted: LiveWanted | Promise<LiveWanted>,
+  parts: ReadonlySet<Part>,
+  before: LiveState | undefined,
+): Promise<LiveState> {
+  return read(runner, protocol, wanted, parts, before);
+}
 
 async function read(
   runner: Runner,

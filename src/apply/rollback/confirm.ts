@@ -1,23 +1,20 @@
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
-import { NetpolError } from "../errors.js";
-import { removeStaleSecrets } from "../system/secret-file.js";
-import { currentOwnership } from "./ownership.js";
-import { ownedNames, readLive } from "./read-live.js";
-import { computeRestore, runRestore, type Snapshot } from "./restore.js";
-import { type StateFiles, secretDirOf } from "./state/files.js";
-import { clearJournal, interruptedBy, loadJournal } from "./state/journal.js";
-import { withLock } from "./state/lock.js";
+import { NetpolError } from "../../errors.js";
+import { commandLine } from "../../next-command.js";
+import { isoTime } from "../host.js";
+import type { StateFiles } from "../state/files.js";
+import { interruptedBy, loadJournal } from "../state/journal.js";
+import { withLock } from "../state/lock.js";
 import {
   clearPending,
   describePending,
   loadPending,
   type Pending,
   writePending,
-} from "./state/pending.js";
-import { identityOf, isRunning } from "./state/process-identity.js";
-import { loadRecord, writeRecordText } from "./state/record.js";
-import type { Target } from "./target.js";
+} from "../state/pending.js";
+import type { Target } from "../target.js";
+import { restoreTo } from "./restore.js";
+import type { Snapshot } from "./snapshot.js";
 
 /**
  * `apply --confirm N` is a dead-man switch. Before the first change, the snapshot of the state
@@ -31,11 +28,6 @@ const CONFIRM_LOCK_WAIT_MS = 15_000;
 const ARM_GRACE_MS = 10_000;
 /** The longest one sleep of the timer: the deadline is looked at again at least this often. */
 const TIMER_STEP_MS = 60_000;
-
-/** The apply failed and was rolled back: there is nothing left to confirm or revert. */
-export async function dropPending(target: Target, pending: Pending): Promise<void> {
-  await clearPending(target.files, pending);
-}
 
 export interface ConfirmRequest {
   readonly seconds: number;
@@ -59,41 +51,17 @@ export async function armRevert(
   const pending: Pending = {
     version: 1,
     id,
-    deadline: new Date(Date.now() + request.seconds * 1000).toISOString(),
+    deadline: isoTime(target.host, request.seconds * 1000),
     ...about,
-    timer: (pid === undefined ? undefined : identityOf(pid)) ?? null,
+    timer: (pid === undefined ? undefined : target.host.identityOf(pid)) ?? null,
     snapshot,
   };
   await writePending(target.files, pending);
   return pending;
 }
 
-/** Called with the lock held: back to the snapshot, record included. Returns what failed. */
-async function revertUnderLock(target: Target, pending: Pending): Promise<string[]> {
-  const files = target.files;
-  const { snapshot } = pending;
-  await removeStaleSecrets(secretDirOf(files));
-  const record = await loadRecord(files).catch(() => undefined);
-  const journal = await loadJournal(files).catch(() => undefined);
-  const names = ownedNames(record?.ownership, journal);
-  const sysctlKeys = [...snapshot.sysctls.map(([k]) => k), ...names.sysctlKeys];
-  const wgNames = [...snapshot.wireguard.map(([name]) => name), ...names.wgNames];
-  const now = await readLive(target.runner, { protocol: snapshot.protocol, sysctlKeys, wgNames });
-  const owned = currentOwnership(record?.ownership, journal, now);
-  const failures = await runRestore(
-    target.runner,
-    computeRestore(snapshot, now, owned, pending.site),
-    secretDirOf(files),
-  );
-  if (failures.length > 0) return failures;
-  await writeRecordText(files, snapshot.record ?? undefined);
-  await clearJournal(files);
-  await clearPending(files, pending);
-  return [];
-}
-
 async function revertOrThrow(target: Target, pending: Pending): Promise<void> {
-  const failures = await revertUnderLock(target, pending);
+  const failures = await restoreTo(target, pending.snapshot, pending.site, pending);
   if (failures.length > 0) {
     throw new NetpolError(
       "NETPOL_E_ROLLBACK_FAILED",
@@ -115,11 +83,15 @@ export async function settlePending(
   const pending = await loadPending(target.files);
   if (!pending) return undefined;
   await policy?.();
-  if (pending.timer && isRunning(pending.timer)) {
-    const netns = target.runner.netns ? ` --netns ${target.runner.netns}` : "";
+  if (pending.timer && target.host.isRunning(pending.timer)) {
+    const naming = target.files.naming;
+    const confirm = commandLine({ verb: "confirm" }, naming);
+    const revert = commandLine({ verb: "revert" }, naming);
     throw new NetpolError(
       "NETPOL_E_CONFIRM_PENDING",
-      `${describePending(pending)}; run \`netpol confirm${netns}\` to keep it or \`netpol revert${netns}\` to undo it, then apply again`,
+      `${describePending(pending)}; run \`${confirm}\` to keep it or \`${revert}\` to undo it, then apply again`,
+      [],
+      { details: { next: { verb: "confirm" } } },
     );
   }
   await revertOrThrow(target, pending);
@@ -134,7 +106,7 @@ async function withPending(
 ): Promise<void> {
   const files = target.files;
   await withLock(
-    files,
+    target,
     async () => {
       const pending = await loadPending(files);
       if (!pending)
@@ -150,17 +122,18 @@ async function withPending(
 
 export async function confirmApply(target: Target): Promise<void> {
   await withPending(target, "netpol confirm", async (files, pending) => {
-    const interrupted = interruptedBy(await loadJournal(files));
-    const timerAlive = pending.timer !== null && isRunning(pending.timer);
-    if (interrupted || (timerAlive && Date.parse(pending.deadline) <= Date.now())) {
+    const { host } = target;
+    const interrupted = interruptedBy(await loadJournal(files), host);
+    const timerAlive = pending.timer !== null && host.isRunning(pending.timer);
+    if (interrupted || (timerAlive && Date.parse(pending.deadline) <= host.now())) {
       throw new NetpolError(
         "NETPOL_E_CONFIRM_EXPIRED",
         interrupted
-          ? `the apply waiting for confirmation was interrupted before it finished; it is reverted at ${pending.deadline} (or now, with \`netpol revert\`)`
+          ? `the apply waiting for confirmation was interrupted before it finished; it is reverted at ${pending.deadline} (or now, with \`${commandLine({ verb: "revert" }, target.files.naming)}\`)`
           : `too late: the deadline ${pending.deadline} has passed and the apply is being reverted`,
       );
     }
-    await clearPending(files, pending);
+    await clearPending(target, pending);
   });
 }
 
@@ -178,7 +151,7 @@ export async function restartDeadline(
   pending: Pending,
   seconds: number,
 ): Promise<Pending> {
-  const restarted = { ...pending, deadline: new Date(Date.now() + seconds * 1000).toISOString() };
+  const restarted = { ...pending, deadline: isoTime(target.host, seconds * 1000) };
   await writePending(target.files, restarted);
   return restarted;
 }
@@ -192,28 +165,28 @@ export async function revertIfUnconfirmed(
   target: Target,
   id: string,
 ): Promise<"reverted" | "confirmed"> {
-  const files = target.files;
-  const armedBy = Date.now() + ARM_GRACE_MS;
+  const { files, host } = target;
+  const armedBy = host.now() + ARM_GRACE_MS;
   for (;;) {
     const pending = await loadPending(files);
     if (pending?.id !== id) {
       // The apply writes the file just after starting this process.
-      if (Date.now() > armedBy) return "confirmed";
-      await sleep(100);
+      if (host.now() > armedBy) return "confirmed";
+      await host.sleep(100);
       continue;
     }
-    const wait = Date.parse(pending.deadline) - Date.now();
+    const wait = Date.parse(pending.deadline) - host.now();
     if (wait > 0) {
       // In steps: a sleep past Node's timer limit (24.8 days) would fire at once, every time.
-      await sleep(Math.min(wait, TIMER_STEP_MS));
+      await host.sleep(Math.min(wait, TIMER_STEP_MS));
       continue;
     }
     const outcome = await withLock(
-      files,
+      target,
       async () => {
         const now = await loadPending(files);
         if (now?.id !== id) return "confirmed" as const;
-        if (Date.parse(now.deadline) > Date.now()) return "later" as const;
+        if (Date.parse(now.deadline) > host.now()) return "later" as const;
         await revertOrThrow(target, now);
         return "reverted" as const;
       },

@@ -1,4 +1,4 @@
-import { NetpolError } from "../errors.js";
+import { NetpolError } from "../../errors.js";
 
 /**
  * The longest `--confirm` window: a day. A revert is a safety net for the session that made

@@ -1,10 +1,10 @@
-import type { SiteState } from "../compile/desired.js";
-import { addressKey } from "../plan/keys.js";
-import type { LiveLink } from "../plan/live.js";
-import type { LiveState, OwnedSysctl, Ownership, Plan } from "../plan/types.js";
-import { LINK_MARK } from "../render/ip.js";
-import type { Journal } from "./state/journal.js";
-import { toAddress } from "./state/record.js";
+import type { SiteState } from "../../compile/desired.js";
+import { addressKey } from "../../plan/keys.js";
+import type { LiveLink } from "../../plan/live.js";
+import type { LiveState, OwnedSysctl, Ownership, Plan } from "../../plan/types.js";
+import { LINK_MARK } from "../../render/ip.js";
+import type { Journal } from "../state/journal.js";
+import { toAddress } from "../state/schemas.js";
 
 /**
  * netpol's mark on the links it creates, kept by the kernel in the link's ifalias. A link with

@@ -1,7 +1,10 @@
 import { open } from "node:fs/promises";
 import path from "node:path";
-import { NetpolError } from "../errors.js";
-import { type LoadedPolicy, MAX_POLICY_BYTES, parsePolicy } from "../policy/load.js";
+import { NetpolError } from "../../errors.js";
+import { type LoadedPolicy, MAX_POLICY_BYTES, parsePolicy } from "../../policy/load.js";
+import type { StateFiles } from "../state/files.js";
+import type { PolicyInput } from "./input.js";
+import { fromText } from "./text.js";
 
 export interface PolicyFile extends LoadedPolicy {
   readonly file: string;
@@ -45,4 +48,19 @@ export const keyDirOf = (file: string, keyDir?: string) =>
 export async function readPolicyFile(file: string, keyDir?: string): Promise<PolicyFile> {
   const text = await readPolicyText(file);
   return { ...parsePolicy(text, file), file, keyDir: keyDirOf(file, keyDir) };
+}
+
+/** The policy in `file`, to plan or apply at `site`: cached or validated in full (fromText). */
+export async function fromFile(
+  files: StateFiles,
+  file: string,
+  opts: { readonly site: string; readonly keyDir?: string | undefined },
+): Promise<PolicyInput> {
+  const text = await readPolicyText(file);
+  return fromText(files, {
+    text,
+    name: file,
+    site: opts.site,
+    keyDir: keyDirOf(file, opts.keyDir),
+  });
 }

@@ -1,15 +1,15 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { type Cidr, parseAddress, parseCidr } from "../../src/net/cidr.js";
+import { type Cidr, parseAddress, parseCidr } from "../../../src/net/cidr.js";
 import {
   parseAddresses,
   parseLinks,
   parseRoutes,
   parseRules,
   splitBatchJson,
-} from "../../src/system/iproute2/parse.js";
-import { configsOfWgDump, parseWgDump } from "../../src/system/wireguard.js";
+} from "../../../src/system/iproute2/parse.js";
+import { configsOfWgDump, parseWgDump } from "../../../src/system/wireguard.js";
 
 /**
  * The readers on what the real tools printed (captured/capture.sh, run on the lab): the two
@@ -17,7 +17,7 @@ import { configsOfWgDump, parseWgDump } from "../../src/system/wireguard.js";
  */
 
 const captured = (file: string) =>
-  readFileSync(path.join(import.meta.dirname, "captured", file), "utf8");
+  readFileSync(path.join(import.meta.dirname, "..", "captured", file), "utf8");
 const cidr = (text: string): Cidr => {
   const parsed = parseCidr(text);
   if (!parsed.ok) throw new Error(parsed.error);

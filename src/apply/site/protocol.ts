@@ -1,8 +1,8 @@
-import type { SiteState } from "../compile/desired.js";
-import { NetpolError } from "../errors.js";
-import { readIp } from "../system/iproute2/iproute2.js";
-import { readRtProtos } from "../system/rt-protos.js";
-import type { Target } from "./target.js";
+import type { SiteState } from "../../compile/desired.js";
+import { NetpolError } from "../../errors.js";
+import { readIp } from "../../system/iproute2/iproute2.js";
+import { readRtProtos } from "../../system/rt-protos.js";
+import type { Target } from "../target.js";
 
 /** The one name netpol's own number may carry in rt_protos (a user may name it for `ip` output). */
 const OWN_NAME = "netpol";

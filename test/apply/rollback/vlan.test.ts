@@ -2,14 +2,15 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, expect, it } from "vitest";
-import { applySite } from "../../src/apply/apply.js";
-import { policyHash, recordPath } from "../../src/apply/state/record.js";
-import { targetOf } from "../../src/apply/target.js";
-import type { NetpolError } from "../../src/errors.js";
-import { parsePolicy } from "../../src/policy/load.js";
-import type { Runner } from "../../src/system/runner.js";
-import { FakeKernel } from "../support/fake-kernel/kernel.js";
-import { failingWhen } from "./scenarios.js";
+import { applySite } from "../../../src/apply/apply.js";
+import { recordPath } from "../../../src/apply/state/record.js";
+import { targetOf } from "../../../src/apply/target.js";
+import type { NetpolError } from "../../../src/errors.js";
+import { policyHash } from "../../../src/policy/hash.js";
+import { parsePolicy } from "../../../src/policy/load.js";
+import type { Runner } from "../../../src/system/runner.js";
+import { FakeKernel } from "../../support/fake-kernel/kernel.js";
+import { failingWhen } from "../scenarios.js";
 
 /**
  * The rollback snapshot takes a VLAN's parent and id from the kernel: a VLAN the apply removed

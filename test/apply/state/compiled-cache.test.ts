@@ -2,21 +2,21 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { applySite } from "../../src/apply/apply.js";
-import type { PolicyInput } from "../../src/apply/source/input.js";
+import { applySite } from "../../../src/apply/apply.js";
+import type { PolicyInput } from "../../../src/apply/source/input.js";
+import { fromText, validateHere } from "../../../src/apply/source/text.js";
 import {
   BUILD,
   cachePath,
   loadCached,
-  policyInput,
   saveCached,
-} from "../../src/apply/state/compiled-cache.js";
-import { compileSite } from "../../src/compile/compile.js";
-import { labPolicy } from "../../src/lab/policy.js";
-import { parsePolicy } from "../../src/policy/load.js";
-import { deleteFailClosedRoute, emptyInput, siteTarget } from "../support/lab.js";
-import { fakeHome, type LabHome } from "../support/lab-home.js";
-import { ownedSnapshot } from "../support/node.js";
+} from "../../../src/apply/state/compiled-cache.js";
+import { compileSite } from "../../../src/compile/compile.js";
+import { labPolicy } from "../../../src/lab/policy.js";
+import { parsePolicy } from "../../../src/policy/load.js";
+import { deleteFailClosedRoute, emptyInput, siteTarget } from "../../support/lab.js";
+import { fakeHome, type LabHome } from "../../support/lab-home.js";
+import { ownedSnapshot } from "../../support/node.js";
 
 /**
  * The compiled state an apply leaves for the next apply of the same text: used only for exactly
@@ -36,12 +36,17 @@ describe("the compiled-policy cache", () => {
   const read = (
     over: Partial<{ text: string; site: string; keyDir: string }> = {},
     build?: string,
-  ): Promise<PolicyInput> =>
-    policyInput(
-      files(),
-      { text: text(), file: "policy.yaml", site: "home", keyDir: home.lab.dir, ...over },
-      build,
-    );
+  ): Promise<PolicyInput> => {
+    const policy = {
+      text: text(),
+      name: "policy.yaml",
+      site: "home",
+      keyDir: home.lab.dir,
+      ...over,
+    };
+    if (build === undefined) return fromText(files(), policy);
+    return loadCached(files(), policy, build).then((cached) => cached ?? validateHere(policy));
+  };
   const fromCache = (p: PolicyInput) => "cached" in p;
 
   beforeEach(async () => {
@@ -158,7 +163,7 @@ describe("the compiled-policy cache's file", () => {
   it("gives back exactly the state compiled from each example policy, for each of its sites", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-cache-"));
     try {
-      const files = { stateDir: dir, scope: "test", netns: undefined };
+      const files = { stateDir: dir, scope: "test", naming: {} };
       const examples = (await readdir("policies")).filter((f) => f.endsWith(".yaml"));
       expect(examples).not.toEqual([]);
       for (const example of examples) {

@@ -1,0 +1,120 @@
+import { compileSite } from "../../compile/compile.js";
+import type { SiteState } from "../../compile/desired.js";
+import { diff } from "../../plan/diff.js";
+import type { LiveState, Ownership, Plan } from "../../plan/types.js";
+import type { Intent } from "../../policy/intent.js";
+import type { PolicyInput, PolicySource } from "../source/input.js";
+import { type Interrupted, interruptedBy, type Journal, loadJournal } from "../state/journal.js";
+import { type ApplyRecord, readRecord } from "../state/record.js";
+import type { Target } from "../target.js";
+import { currentOwnership } from "./ownership.js";
+import { checkProtocol } from "./protocol.js";
+import {
+  type LiveReader,
+  type LiveWanted,
+  ownedNames,
+  readLiveWhile,
+  wantedFor,
+} from "./read-live.js";
+
+const protocolOf = (p: PolicyInput) =>
+  "desired" in p ? p.desired.protocol : p.intent.settings.routeProtocol;
+
+/**
+ * The source read once, when first asked for, as a promise that never counts as unhandled:
+ * it may fail (a bad policy) while the caller awaits something else, and is awaited, and its
+ * error thrown, later.
+ */
+export function once(source: PolicySource): () => Promise<PolicyInput> {
+  if (typeof source !== "function") return () => Promise.resolve(source);
+  let input: Promise<PolicyInput> | undefined;
+  return () => {
+    if (!input) {
+      input = source();
+      input.catch(() => undefined);
+    }
+    return input;
+  };
+}
+
+export interface Planned {
+  readonly desired: SiteState;
+  readonly live: LiveState;
+  readonly owned: Ownership;
+  readonly plan: Plan;
+  readonly record: ApplyRecord | undefined;
+  /** The record file's text as read, for putting it back exactly on a revert. */
+  readonly recordText: string | undefined;
+  readonly journal: Journal | undefined;
+  /** An apply that left its journal: under way, or killed. */
+  readonly interrupted: Interrupted | undefined;
+  readonly wanted: LiveWanted;
+}
+
+/**
+ * The state compiled from a policy validated by this process, then one full garbage collection:
+ * validating 10,000 objects leaves some 90 MB of garbage (the YAML reader's events and tree,
+ * zod's copy) beside a few tens of MB kept, and V8 schedules its next full collection from the
+ * heap it grew to, so the live read, verify and record that follow grew the heap 25–35 MB past
+ * validation's peak first. The collection (some 20 ms) runs while ip and nft are read.
+ * bin/netpol.js exposes `gc`; where it is not (tests, a library caller) it is skipped.
+ */
+function compileFresh(intent: Intent, site: string): SiteState {
+  const desired = compileSite(intent, site);
+  globalThis.gc?.();
+  return desired;
+}
+
+export async function planSite(
+  target: Target,
+  source: PolicySource,
+  /** An apply keeps what its rollback needs from the read (WireGuard configs). */
+  forApply = false,
+  /** How the live state is read: all of it from the tools, unless a resident knows better. */
+  readLiveState: LiveReader = readLiveWhile,
+): Promise<Planned> {
+  const files = target.files;
+  // ip and nft, the slow part of the read, need only the protocol: they start first, and the
+  // policy is validated and compiled and the record and the journal read while they run. What
+  // netpol owns (the record, the journal) adds only sysctl keys and WireGuard names to the read.
+  let reading!: () => void;
+  const input = new Promise<void>((started) => {
+    reading = started;
+  }).then(once(source));
+  const known = input.then(async (policy) => {
+    const desired = "desired" in policy ? policy.desired : compileFresh(policy.intent, policy.site);
+    const read = await readRecord(files);
+    const journal = await loadJournal(files);
+    await checkProtocol(target, desired, read?.record.protocol);
+    const wanted = wantedFor(desired, ownedNames(read?.record.ownership, journal));
+    return { desired, read, journal, wanted };
+  });
+  // Only this read keeps the WireGuard configs: the verify and rollback reads need none, and at
+  // 10,000 peers each copy is megabytes of strings.
+  const live = readLiveState(
+    target.runner,
+    input.then(protocolOf),
+    known.then((k) => ({ ...k.wanted, wireguardConfigs: forApply })),
+  );
+  reading();
+  const [liveState, { desired, read, journal, wanted }] = await Promise.all([live, known]).catch(
+    async (err: unknown) => {
+      // A read that failed (a tool missing, say) is said only of a policy that validated.
+      await known;
+      throw err;
+    },
+  );
+  const record = read?.record;
+  const owned = currentOwnership(record?.ownership, journal, liveState);
+  return {
+    desired,
+    live: liveState,
+    owned,
+    plan: diff(desired, liveState, owned),
+    record,
+    recordText: read?.text,
+    journal,
+    interrupted: interruptedBy(journal, target.host),
+    wanted,
+  };
+}

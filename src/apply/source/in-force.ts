@@ -1,0 +1,74 @@
+import { parseDocument } from "yaml";
+import { compileSite } from "../../compile/compile.js";
+import type { LinkSpec } from "../../compile/desired.js";
+import { type LoadedPolicy, parsePolicy } from "../../policy/load.js";
+import { corrupt, type StateFiles } from "../state/files.js";
+import { type ApplyRecord, loadRecord, recordPath } from "../state/record.js";
+import type { PolicyInput } from "./input.js";
+import { fromText, type Validate } from "./text.js";
+
+/**
+ * The policy in force: the text the last apply put there, kept in the record. `watch` follows
+ * it, `serve` plans it, `status` reports on it, `down` empties it.
+ */
+
+/** The policy in force, to plan or apply again: cached or validated (fromText); none applied: undefined. */
+export async function fromInForce(
+  files: StateFiles,
+  keyDir: string,
+  validate?: Validate,
+): Promise<{ readonly record: ApplyRecord; readonly policy: PolicyInput } | undefined> {
+  const record = await loadRecord(files);
+  if (!record) return undefined;
+  const text = { text: record.policyText, name: "policy in force", site: record.site, keyDir };
+  return { record, policy: await fromText(files, text, validate) };
+}
+
+/**
+ * The policy in force parsed whole, for what needs more than its compiled state (status names
+ * tunnel peers and services); a record whose policy no longer parses is corrupt.
+ */
+export async function loadInForce(
+  files: StateFiles,
+): Promise<{ record: ApplyRecord; policy: LoadedPolicy } | undefined> {
+  const record = await loadRecord(files);
+  if (!record) return undefined;
+  return { record, policy: parseInForce(files, record) };
+}
+
+/** The record's policy parsed whole; one that no longer parses makes the record corrupt. */
+export function parseInForce(files: StateFiles, record: ApplyRecord): LoadedPolicy {
+  try {
+    return parsePolicy(record.policyText, "policy in force");
+  } catch {
+    throw corrupt(files, recordPath(files), "ownership record", "its policy no longer parses");
+  }
+}
+
+/**
+ * Links the policy in force declares, so a link an apply removes can be recreated on revert.
+ * Asked only for an owned link the kernel does not describe whole.
+ */
+export function linksInForce(record: ApplyRecord | undefined): readonly LinkSpec[] {
+  if (!record) return [];
+  try {
+    return compileSite(parsePolicy(record.policyText, "policy in force").intent, record.site).links;
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The policy in force with its site emptied, for `netpol down`: same settings (so the same
+ * route protocol and table ranges say what is netpol's), no networks, egress, tunnels or
+ * services. Undefined when nothing was applied.
+ */
+export async function emptiedInForce(files: StateFiles): Promise<PolicyInput | undefined> {
+  const record = await loadRecord(files);
+  if (!record) return undefined;
+  const doc = parseDocument(record.policyText);
+  doc.setIn(["sites"], doc.createNode({ [record.site]: {} }));
+  doc.delete("tunnels");
+  doc.delete("services");
+  return { ...parsePolicy(doc.toString(), "(empty policy)"), keyDir: "", site: record.site };
+}

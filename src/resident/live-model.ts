@@ -1,0 +1,103 @@
+import { type LiveReader, type LiveWanted, type Part, readParts } from "../apply/site/read-live.js";
+import type { LiveState } from "../plan/types.js";
+import type { NetlinkEvent } from "../system/iproute2/monitor.js";
+
+/**
+ * The site's live state as a resident process holds it, kept current from the kernel's own
+ * reports instead of read again in full for every reconcile:
+ *
+ * - links (present, up) change with each `ip monitor` event, at once: a reaction to a device
+ *   coming back needs nothing else;
+ * - addresses, routes and rules: any event about them (or a link that went, taking its routes
+ *   along without a word) marks them stale, and the next reconcile reads them again through
+ *   the resident's `ip -batch` session, which costs no process;
+ * - nftables, WireGuard, sysctls, Caddy and the listening sockets send no events here: they
+ *   are what the last full read or netpol's own verified apply found, read again by the
+ *   periodic full reconcile (WireGuard whenever an apply needs its configs: its control socket
+ *   costs no process; the sockets for each new policy, which may publish ports).
+ */
+export class LiveModel {
+  private held: { readonly state: LiveState; readonly wanted: LiveWanted } | undefined;
+  private ipStale = true;
+  /** Sockets send no event: a new policy (which may publish ports) reads them again. */
+  private socketsStale = true;
+  private readonly up = new Map<string, boolean>();
+
+  /** Takes one netlink event in; says which link came up, if one did. */
+  observe(event: NetlinkEvent): { readonly cameUp?: string } {
+    if (event.kind !== "link") {
+      this.ipStale = true;
+      return {};
+    }
+    this.ipStale = true;
+    const was = this.up.get(event.name) ?? false;
+    if (event.gone) {
+      this.up.delete(event.name);
+      return {};
+    }
+    this.up.set(event.name, event.up);
+    return event.up && !was ? { cameUp: event.name } : {};
+  }
+
+  /** Whether the model last saw this link up. */
+  isUp(name: string): boolean {
+    return this.up.get(name) ?? false;
+  }
+
+  /** The listening sockets are read again at the next reconcile (a new policy may need ports). */
+  socketsChanged(): void {
+    this.socketsStale = true;
+  }
+
+  /** Everything is read from the tools at the next reconcile (the periodic full one). */
+  forget(): void {
+    this.held = undefined;
+    this.ipStale = true;
+    this.socketsStale = true;
+  }
+
+  /** The state an apply verified (or read and found in order): what the model holds now. */
+  settle(state: LiveState, wanted: LiveWanted | undefined = this.held?.wanted): void {
+    // Private keys (an apply's WireGuard configs) are not kept beyond the apply that read them.
+    const { wireguardConfigs: _, ...kept } = state;
+    if (wanted) this.held = { state: kept, wanted: { ...wanted, wireguardConfigs: false } };
+    for (const l of state.links) this.up.set(l.name, l.up);
+  }
+
+  /** How a reconcile reads the site: only the parts that may have changed since. */
+  readonly read: LiveReader = async (runner, protocol, wanting) => {
+    const [p, want] = await Promise.all([protocol, wanting]);
+    const held = this.held;
+    const parts = new Set<Part>();
+    if (!held)
+      for (const part of ["ip", "nft", "wireguard", "sysctls", "proxy"] as const) parts.add(part);
+    else {
+      if (this.ipStale || held.wanted.protocol !== p) parts.add("ip");
+      if (!covers(held.wanted.wgNames, want.wgNames) || want.wireguardConfigs)
+        parts.add("wireguard");
+      // An apply's rollback snapshot keeps nft's own listing; after netpol's write only the
+      // skeleton and the elements are known.
+      if (want.wireguardConfigs && held.state.nft && held.state.nft.listing === undefined)
+        parts.add("nft");
+      if (!covers(held.wanted.sysctlKeys, want.sysctlKeys)) parts.add("sysctls");
+      if (held.wanted.proxyAdmin !== want.proxyAdmin) parts.add("proxy");
+      if (want.listeners && (!held.wanted.listeners || this.socketsStale)) parts.add("sockets");
+    }
+    // Stale from the moment the read is asked for: an event during it counts for the next.
+    if (parts.has("ip")) this.ipStale = false;
+    if (parts.has("sockets")) this.socketsStale = false;
+    try {
+      const state = await readParts(runner, p, want, parts, held?.state);
+      this.settle(state, want);
+      return state;
+    } catch (err) {
+      this.forget();
+      throw err;
+    }
+  };
+}
+
+const covers = (had: readonly string[], want: readonly string[]) => {
+  const set = new Set(had);
+  return want.every((w) => set.has(w));
+};
