@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system tools netpol drives (and its tests and demo use; zsh only checks the
 # completion script, systemd only for systemd-analyze on the units, chromium only runs the
-# dashboard's browser test), on Debian 12 as root.
+# dashboard's browser test; etcd and openssl for the fleet's tests, which start etcd members of
+# their own), on Debian 12 as root.
 # Does nothing when they are all present, so `npm test` and `npm run demo` can call it freely.
 set -euo pipefail
 
 # pebble (Let's Encrypt's test CA, with pebble-challtestsrv as its DNS) and openssl: the ACME tests.
-packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy curl iputils-ping procps tcpdump zsh systemd chromium conntrack pebble openssl)
-binaries=(ip setpriv nft wg wireguard-go caddy curl ping pgrep tcpdump zsh systemd-analyze chromium conntrack pebble pebble-challtestsrv openssl)
+packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy curl iputils-ping procps tcpdump zsh systemd chromium conntrack etcd-server etcd-client openssl pebble)
+binaries=(ip setpriv nft wg wireguard-go caddy curl ping pgrep tcpdump zsh systemd-analyze chromium conntrack etcd etcdctl openssl pebble pebble-challtestsrv)
 
 missing=()
 for bin in "${binaries[@]}"; do

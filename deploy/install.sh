@@ -27,7 +27,7 @@ networkd="$DESTDIR/etc/systemd/networkd.conf.d"
 bash_completion="$DESTDIR/usr/share/bash-completion/completions/netpol"
 zsh_completion="$DESTDIR/usr/share/zsh/vendor-completions/_netpol"
 bin="$DESTDIR$PREFIX/bin/netpol"
-unit_names=(netpol-apply.service netpol-watch.service netpol-serve.service)
+unit_names=(netpol-apply.service netpol-watch.service netpol-serve.service netpol-agent.service)
 
 say() { echo "netpol-install: $*" >&2; }
 die() {

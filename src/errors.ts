@@ -88,6 +88,27 @@ export const ERRORS = {
     summary:
       "a state file (record, journal, pending revert, lock) is unreadable; run `netpol recover`",
   },
+  NETPOL_E_ETCD_UNREACHABLE: {
+    exit: 1,
+    http: 503,
+    summary: "no etcd member answered (the fleet's control plane); the sites keep their state",
+  },
+  NETPOL_E_ETCD_DENIED: {
+    exit: 1,
+    http: 403,
+    summary: "etcd refused these credentials, or their role may not read or write that key",
+  },
+  NETPOL_E_ETCD_FAILED: { exit: 1, http: 502, summary: "etcd answered the request with an error" },
+  NETPOL_E_PUBLISH_CONFLICT: {
+    exit: 1,
+    http: 409,
+    summary: "another revision was published since the one this publish was based on",
+  },
+  NETPOL_E_NO_REVISION: {
+    exit: 1,
+    http: 404,
+    summary: "etcd holds no published policy of that revision (none yet, or pruned)",
+  },
   NETPOL_E_INTERNAL: { exit: 70, http: 500, summary: "a bug in netpol; please report it" },
 } as const;
 

@@ -28,6 +28,11 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   watch: async () => (await import("./commands/watch.js")).registerWatch,
   status: async () => (await import("./commands/status.js")).registerStatus,
   serve: async () => (await import("./commands/serve.js")).registerServe,
+  publish: async () => (await import("./commands/publish.js")).registerPublish,
+  agent: async () => (await import("./commands/agent.js")).registerAgent,
+  rollout: async () => (await import("./commands/rollout.js")).registerRollout,
+  rollback: async () => (await import("./commands/rollout.js")).registerRollback,
+  fleet: async () => (await import("./commands/fleet.js")).registerFleet,
   demo: async () => (await import("./commands/demo.js")).registerDemo,
   completion: async () => (await import("./commands/completion.js")).registerCompletion,
 };

@@ -197,9 +197,18 @@ export function keepsClientAddress(s: {
   return s.kind !== "http" && s.clientAddress === "preserve";
 }
 
+/** The order a fleet rollout takes (see policy/resolve-rollout): every site in exactly one wave. */
+export interface RolloutIntent {
+  readonly waves: readonly (readonly string[])[];
+  readonly failureBudget: number;
+  readonly healthSeconds: number;
+}
+
 export interface Intent {
   readonly settings: Settings;
   readonly sites: readonly SiteIntent[];
   readonly tunnels: readonly TunnelIntent[];
   readonly services: readonly ServiceIntent[];
+  /** Set by resolvePolicy; only the fleet (`netpol publish`) reads it. */
+  readonly rollout?: RolloutIntent;
 }

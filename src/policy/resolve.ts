@@ -3,6 +3,7 @@ import type { Diagnostic } from "./diagnostic.js";
 import { IdAllocator, KERNEL_PRIORITIES, KERNEL_TABLES, MAX_PRIORITY, MAX_TABLE } from "./ids.js";
 import type { Intent, NetworkIntent, ServiceIntent, SiteIntent, TunnelIntent } from "./intent.js";
 import { MemberNetworks } from "./member-networks.js";
+import { resolveRollout } from "./resolve-rollout.js";
 import {
   checkExitsHaveWan,
   checkRepliesComeFirst,
@@ -113,6 +114,7 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
   });
 
   checkExitsHaveWan(doc, sites, report);
+  const rollout = resolveRollout(doc.rollout, siteNames, tunnels, report);
   if (problems.length > 0) return { ok: false, diagnostics: problems };
-  return { ok: true, intent: { settings: doc.settings, sites, tunnels, services } };
+  return { ok: true, intent: { settings: doc.settings, sites, tunnels, services, rollout } };
 }

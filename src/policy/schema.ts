@@ -290,6 +290,19 @@ const settingsSchema = z
     });
   });
 
+/**
+ * How a fleet rollout (`netpol publish` to etcd) reaches the sites: wave after wave, each
+ * starting once every site of the one before applied the revision. Only the fleet reads it.
+ */
+const rolloutSchema = z.strictObject({
+  /** Sites in order, e.g. a canary first, then the hubs; sites named in none form a last wave. */
+  waves: z.array(z.array(siteName).min(1, "a wave names at least one site")).default([]),
+  /** Sites that may fail before the rollout stops; 0: the first failure stops it. */
+  failureBudget: z.number().int().min(0).default(0),
+  /** Seconds a site has after an apply to show that the tunnels that worked still do; 0: no check. */
+  healthSeconds: z.number().int().min(0).max(3600).default(30),
+});
+
 export const policySchema = z.strictObject({
   version: z.literal(1, { error: "this netpol reads policy version 1; add `version: 1`" }),
   settings: settingsSchema.default(settingsSchema.parse({})),
@@ -298,6 +311,7 @@ export const policySchema = z.strictObject({
     .refine((s) => Object.keys(s).length > 0, "declare at least one site"),
   tunnels: z.array(tunnelSchema).default([]),
   services: z.array(serviceSchema).default([]),
+  rollout: rolloutSchema.optional(),
 });
 
 export type PolicyDocument = z.output<typeof policySchema>;
@@ -305,5 +319,6 @@ export type SiteDocument = z.output<typeof siteSchema>;
 export type TunnelDocument = z.output<typeof tunnelSchema>;
 export type ServiceDocument = z.output<typeof serviceSchema>;
 export type EgressDocument = z.output<typeof egressSchema>;
+export type RolloutDocument = z.output<typeof rolloutSchema>;
 export type HealthDocument = z.output<typeof healthSchema>;
 export const HEALTH_DEFAULTS: HealthDocument = healthSchema.parse({});

@@ -125,6 +125,7 @@ describeLive("deploy/install.sh into a temporary root", () => {
     await cp(path.join(destdir, "etc/systemd/system"), units, { recursive: true });
     const names = (await readdir(units)).filter((f) => f.endsWith(".service"));
     expect(names.sort()).toEqual([
+      "netpol-agent.service",
       "netpol-apply.service",
       "netpol-serve.service",
       "netpol-watch.service",

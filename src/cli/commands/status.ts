@@ -4,10 +4,12 @@ import { collectStatus, type SiteStatus } from "../../status/collect.js";
 import { formatStatus } from "../../status/format.js";
 import { callSite } from "../../system/control.js";
 import { askStatus, controlSitesInForce } from "../all-sites.js";
+import { type EtcdOptions, etcdFrom, etcdOptions } from "../etcd-options.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
 
-interface StatusOptions extends TargetOptions, OutputOptions {
+interface StatusOptions extends TargetOptions, OutputOptions, EtcdOptions {
+  fleet?: boolean;
   remote?: string;
   tokenFile?: string;
   all?: boolean;
@@ -28,15 +30,38 @@ async function remoteStatus(opts: StatusOptions, url: string): Promise<SiteStatu
   return callSite<SiteStatus>(runner, "remote", { url, tokenFile: opts.tokenFile }, "/status");
 }
 
+/** `--fleet`: every site's report, from etcd in one read. */
+async function fleetStatus(opts: StatusOptions): Promise<void> {
+  const { fleetRows, readFleet } = await import("../../fleet/view.js");
+  const { formatFleet } = await import("../../fleet/format.js");
+  const etcd = await etcdFrom(opts);
+  try {
+    const fleet = await readFleet(etcd);
+    const sites = fleetRows(fleet, Date.now());
+    const serial = fleet.head?.serial;
+    report(
+      opts,
+      () => formatFleet(sites, serial),
+      () => ({ revision: serial ?? null, sites }),
+    );
+  } finally {
+    etcd.close();
+  }
+}
+
 export function registerStatus(program: Command): void {
-  targetOptions(
-    outputOptions(program.command("status"))
-      .description("the policy in force, drift, tunnels, egress and published services")
-      .option("--remote <url>", "ask another site's `netpol serve` instead")
-      .option("--token-file <file>", "bearer token for --remote")
-      .option("--all", "also the other sites of the policy in force that declare `control`")
-      .option("--key-dir <dir>", "directory holding the token files", "/etc/netpol/keys"),
+  etcdOptions(
+    targetOptions(
+      outputOptions(program.command("status"))
+        .description("the policy in force, drift, tunnels, egress and published services")
+        .option("--remote <url>", "ask another site's `netpol serve` instead")
+        .option("--token-file <file>", "bearer token for --remote")
+        .option("--all", "also the other sites of the policy in force that declare `control`")
+        .option("--key-dir <dir>", "directory holding the token files", "/etc/netpol/keys")
+        .option("--fleet", "every site of the fleet in etcd at a glance (with --etcd)"),
+    ),
   ).action(async (opts: StatusOptions) => {
+    if (opts.fleet) return fleetStatus(opts);
     const status = opts.remote
       ? await remoteStatus(opts, opts.remote)
       : await collectStatus(targetFrom(opts), Date.now());

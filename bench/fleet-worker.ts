@@ -1,0 +1,77 @@
+/**
+ * One process of bench/fleet.ts: hosts many fleet agents, each with a fake kernel of its own
+ * behind the Runner, its own state directory and its own etcd client, against one etcd. Reads
+ * its sites from argv, says `ready` (one JSON line) once every agent follows etcd, answers
+ * `report` on stdin with its memory and how many times each agent applied each revision.
+ */
+import { setMaxListeners } from "node:events";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { targetOf } from "../src/apply/target.js";
+import { Agent } from "../src/fleet/agent/agent.js";
+import { Etcd } from "../src/fleet/etcd/client.js";
+import { FakeKernel } from "../test/support/fake-kernel/kernel.js";
+
+const [endpoint = "", dir = "", keyDir = "", list = ""] = process.argv.slice(2);
+const sites = list.split(",").filter(Boolean);
+const stop = new AbortController();
+// Every agent of this process listens on it: as many listeners as agents is no leak.
+setMaxListeners(0, stop.signal);
+const agents: Agent[] = [];
+let connected = 0;
+let errors = 0;
+const baseline = process.memoryUsage().rss;
+
+/** Agents start in groups, as machines would not all boot in the same millisecond. */
+const GROUP = 200;
+for (let i = 0; i < sites.length; i += GROUP) {
+  await Promise.all(
+    sites.slice(i, i + GROUP).map(async (site) => {
+      const kernel = new FakeKernel();
+      kernel.plug("eth0");
+      const stateDir = path.join(dir, site);
+      await mkdir(stateDir, { recursive: true, mode: 0o700 });
+      const agent = new Agent({
+        site,
+        target: targetOf(kernel.runner(site), stateDir),
+        etcd: new Etcd({ endpoints: [endpoint], timeoutMs: 30_000 }),
+        keyDir,
+        appliedBy: `bench (${site})`,
+        reportTtl: 60,
+        interval: 0,
+        signal: stop.signal,
+        event: (e) => {
+          if (e.event === "connected") connected++;
+          if (e.event === "error" || e.event === "failed") {
+            errors++;
+            if (errors <= 5) process.stderr.write(`${site}: ${JSON.stringify(e)}\n`);
+          }
+        },
+      });
+      agents.push(agent);
+      void agent.run();
+    }),
+  );
+}
+while (connected < sites.length) await new Promise((r) => setTimeout(r, 100));
+globalThis.gc?.();
+process.stdout.write(`${JSON.stringify({ ready: true, agents: sites.length, baseline })}\n`);
+
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line === "report") {
+    globalThis.gc?.();
+    const twice = agents.filter((a) => [...a.applies.values()].some((n) => n > 1)).length;
+    const applies = agents.reduce(
+      (n, a) => n + [...a.applies.values()].reduce((x, y) => x + y, 0),
+      0,
+    );
+    process.stdout.write(
+      `${JSON.stringify({ rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, baseline, twice, applies, errors })}\n`,
+    );
+  } else if (line === "stop") {
+    stop.abort();
+    break;
+  }
+}
+process.exit(0);

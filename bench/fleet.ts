@@ -1,0 +1,268 @@
+/**
+ * The fleet at scale: 1,000 and 10,000 agents in a few processes (bench/fleet-worker.ts), each
+ * agent with a fake kernel behind the Runner, against one etcd member that runs in a namespace
+ * this script creates (and removes). A hub-and-spoke fleet: two hubs, a canary, the spokes; the
+ * policy's rollout is canary → hubs → the rest, as docs/fleet.md suggests.
+ *
+ * For each size it publishes (the real `netpol publish`, in the namespace) and measures, from
+ * the moment etcd holds the new head to each site's ledger showing the revision: p50, p99 and
+ * the last site; etcd's write rate meanwhile (its revision counts every write); memory per agent
+ * (the workers' resident memory above their baseline, over the agents); how many agents applied
+ * a revision twice (must be 0). A second publish changes one spoke only. Last, one real
+ * `netpol agent` process, idle, for its resident memory.
+ *
+ *   npm run bench:fleet              # 1,000 and 10,000
+ *   npm run bench:fleet -- --quick   # 1,000 only
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
+import { execa, type ResultPromise } from "execa";
+import { generateKeyPair, writePrivateKey } from "../src/system/keys.js";
+import { suffix } from "./namespace.js";
+
+const SIZES = process.argv.includes("--quick") ? [1_000] : [1_000, 10_000];
+const WORKERS = 4;
+const ENDPOINT = "http://127.0.0.1:2379";
+
+interface Worker {
+  readonly child: ResultPromise;
+  readonly lines: AsyncIterator<string>;
+}
+
+const spoke = (i: number) => `s${i}`;
+
+/** Stops a process this script started, by its PID; one already gone is no error. */
+function kill(pid: number | undefined): void {
+  try {
+    if (pid !== undefined) process.kill(pid, "SIGKILL");
+  } catch {
+    // gone already
+  }
+}
+
+/** Two hubs, each the hub of a tunnel to half the spokes; spokes advertise nothing. */
+function fleetPolicy(n: number, keys: readonly string[], change = ""): string {
+  const lines = ["version: 1", "sites:", "  hub0: {}", "  hub1: {}"];
+  for (let i = 0; i < n; i++) {
+    const lan = `10.${128 + (i >> 8)}.${i & 0xff}`;
+    const extra = i === 7 && change ? `, { name: extra, cidr: ${change}, interface: eth0 }` : "";
+    lines.push(
+      `  ${spoke(i)}: { interfaces: [{ name: eth0, kind: physical }], networks: [{ name: lan, cidr: ${lan}.0/24, interface: eth0, address: ${lan}.1 }${extra}] }`,
+    );
+  }
+  lines.push("tunnels:");
+  for (const h of [0, 1]) {
+    lines.push(
+      `  - name: wg${h}`,
+      "    topology: hub",
+      `    hub: hub${h}`,
+      "    members:",
+      `      - { site: hub${h}, address: 172.${16 + h}.0.1/16, endpoint: "203.0.113.${10 + h}:51820", publicKey: "${keys[n + h]}", privateKeyFile: hub${h}.key }`,
+    );
+    for (let i = h; i < n; i += 2) {
+      const a = `172.${16 + h}.${((i + 2) >> 8) & 0xff}.${(i + 2) & 0xff}/16`;
+      lines.push(
+        `      - { site: ${spoke(i)}, address: ${a}, publicKey: "${keys[i]}", privateKeyFile: ${spoke(i)}.key }`,
+      );
+    }
+  }
+  lines.push("rollout:", "  waves: [[s0], [hub0, hub1]]", "  healthSeconds: 0", "");
+  return lines.join("\n");
+}
+
+async function startWorker(
+  ns: string,
+  dir: string,
+  keyDir: string,
+  sites: readonly string[],
+): Promise<Worker> {
+  const child = execa(
+    "ip",
+    [
+      ...["netns", "exec", ns, "prlimit", "--nofile=20000", "--"],
+      ...[process.execPath, "--expose-gc", "--import", "tsx", "bench/fleet-worker.ts"],
+      ...[ENDPOINT, dir, keyDir, sites.join(",")],
+    ],
+    { stdin: "pipe", stdout: "pipe", stderr: "inherit", buffer: false, reject: false },
+  );
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[
+    Symbol.asyncIterator
+  ]();
+  return { child, lines };
+}
+
+async function ask(w: Worker, line?: string): Promise<Record<string, number>> {
+  if (line) w.child.stdin?.write(`${line}\n`);
+  const next = await w.lines.next();
+  if (next.done) throw new Error("a worker ended");
+  return JSON.parse(next.value) as Record<string, number>;
+}
+
+const netpol = (ns: string, args: readonly string[]) =>
+  execa("ip", ["netns", "exec", ns, process.execPath, "bin/netpol.js", ...args], { reject: false });
+
+/** Times each site's ledger reaching `serial`, from when the head did (a watch, in the namespace). */
+async function timeRollout(ns: string, sites: number, publish: () => Promise<void>) {
+  const watcher = execa(
+    "ip",
+    [
+      "netns",
+      "exec",
+      ns,
+      process.execPath,
+      "--import",
+      "tsx",
+      "bench/fleet-watch.ts",
+      ENDPOINT,
+      String(sites),
+    ],
+    { stdout: "pipe", stderr: "inherit", reject: false, buffer: false },
+  );
+  const lines = createInterface({ input: watcher.stdout as NodeJS.ReadableStream })[
+    Symbol.asyncIterator
+  ]();
+  await lines.next(); // watching
+  await publish();
+  const result = await lines.next();
+  await watcher;
+  return JSON.parse(String(result.value)) as {
+    p50: number;
+    p99: number;
+    last: number;
+    writes: number;
+    seconds: number;
+  };
+}
+
+async function measure(n: number) {
+  const ns = `npfleet-${suffix()}`;
+  const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-bench-fleet-"));
+  const shm = await mkdtemp("/dev/shm/netpol-bench-fleet-");
+  await execa("ip", ["netns", "add", ns]);
+  await execa("ip", ["-n", ns, "link", "set", "lo", "up"]);
+  const etcd = execa(
+    "ip",
+    [
+      ...["netns", "exec", ns, "etcd", "--name", "b", "--data-dir", path.join(dir, "etcd")],
+      ...["--listen-client-urls", ENDPOINT, "--advertise-client-urls", ENDPOINT],
+      ...[
+        "--listen-peer-urls",
+        "http://127.0.0.1:2380",
+        "--initial-advertise-peer-urls",
+        "http://127.0.0.1:2380",
+      ],
+      ...[
+        "--initial-cluster",
+        "b=http://127.0.0.1:2380",
+        "--max-request-bytes",
+        String(16 * 1024 * 1024),
+      ],
+      ...[
+        "--quota-backend-bytes",
+        String(8 * 1024 ** 3),
+        "--logger",
+        "zap",
+        "--log-outputs",
+        path.join(dir, "etcd.log"),
+      ],
+    ],
+    { stdin: "ignore", stdout: "ignore", stderr: "ignore", reject: false },
+  );
+  const workers: Worker[] = [];
+  try {
+    for (const giveUp = Date.now() + 60_000; ; ) {
+      const r = await execa(
+        "ip",
+        ["netns", "exec", ns, "etcdctl", "--endpoints", ENDPOINT, "endpoint", "health"],
+        {
+          reject: false,
+        },
+      );
+      if (r.exitCode === 0) break;
+      if (Date.now() > giveUp) {
+        const log = await readFile(path.join(dir, "etcd.log"), "utf8").catch(() => "(no log)");
+        throw new Error(`etcd did not start: ${r.stderr}\n${log.slice(-2000)}`);
+      }
+      await sleep(500);
+    }
+    const keyDir = path.join(dir, "keys");
+    await mkdir(keyDir, { mode: 0o700 });
+    const keys: string[] = [];
+    const names = [...Array.from({ length: n }, (_, i) => spoke(i)), "hub0", "hub1"];
+    for (const name of names) {
+      const pair = generateKeyPair();
+      await writePrivateKey(path.join(keyDir, `${name}.key`), pair.privateKey);
+      keys.push(pair.publicKey);
+    }
+    const file = path.join(dir, "policy.yaml");
+    await writeFile(file, fleetPolicy(n, keys));
+    const started = Date.now();
+    for (let w = 0; w < WORKERS; w++) {
+      const mine = names.filter((_, i) => i % WORKERS === w);
+      // The agents' state on tmpfs: each site has a disk of its own, and a thousand sites' fsyncs
+      // queued on this machine's one disk would measure the disk, not the fleet.
+      workers.push(await startWorker(ns, path.join(shm, `w${w}`), keyDir, mine));
+    }
+    const ready = await Promise.all(workers.map((w) => ask(w)));
+    const startup = (Date.now() - started) / 1000;
+    const idle = await Promise.all(workers.map((w) => ask(w, "report")));
+    const perAgent = idle.reduce((s, r) => s + ((r.rss ?? 0) - (r.baseline ?? 0)), 0) / (n + 2);
+    const publish = (text: string) => async () => {
+      await writeFile(file, text);
+      const r = await netpol(ns, ["publish", file, "--etcd", ENDPOINT, "--json"]);
+      if (r.exitCode !== 0) throw new Error(`publish: ${r.stderr}${r.stdout}`);
+    };
+    const publishStart = Date.now();
+    const first = await timeRollout(ns, n + 2, publish(fleetPolicy(n, keys)));
+    const publishSeconds = (Date.now() - publishStart) / 1000 - first.seconds;
+    const second = await timeRollout(ns, n + 2, publish(fleetPolicy(n, keys, "10.250.0.0/24")));
+    const after = await Promise.all(workers.map((w) => ask(w, "report")));
+    const twice = after.reduce((s, r) => s + (r.twice ?? 0), 0);
+    const applies = after.reduce((s, r) => s + (r.applies ?? 0), 0);
+    const errors = after.reduce((s, r) => s + (r.errors ?? 0), 0);
+    const rss = after.reduce((s, r) => s + (r.rss ?? 0), 0);
+    void ready;
+    return { n, startup, perAgent, first, second, twice, applies, errors, rss, publishSeconds };
+  } catch (err) {
+    console.error(`bench at ${n} agents failed: ${err instanceof Error ? err.stack : String(err)}`);
+    throw err;
+  } finally {
+    for (const w of workers) w.child.stdin?.write("stop\n");
+    await Promise.all(workers.map((w) => Promise.race([w.child, sleep(10_000)])));
+    for (const w of workers) kill(w.child.pid);
+    kill(etcd.pid);
+    await etcd;
+    await execa("ip", ["netns", "del", ns], { reject: false });
+    await rm(dir, { recursive: true, force: true });
+    await rm(shm, { recursive: true, force: true });
+  }
+}
+
+const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+const s = (x: number) => x.toFixed(2);
+console.log(
+  `fleet bench: ${WORKERS} worker processes, one etcd ${(await execa("etcd", ["--version"])).stdout.split("\n")[0]}, load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ")}`,
+);
+console.log(
+  "| agents | publish → all reported: p50 / p99 / last (s) | etcd writes/s | one spoke changed: p50 / p99 / last (s) | agent memory (above the process's own) | applies / twice | start-up (s) |",
+);
+console.log("| --- | --- | --- | --- | --- | --- | --- |");
+for (const n of SIZES) {
+  const r = await measure(n);
+  console.log(
+    `| ${n + 2} | ${s(r.first.p50)} / ${s(r.first.p99)} / ${s(r.first.last)} | ${Math.round(r.first.writes / r.first.seconds)} | ${s(r.second.p50)} / ${s(r.second.p99)} / ${s(r.second.last)} | ${(r.perAgent / 1024).toFixed(0)} KiB (workers ${mb(r.rss)} MB in all) | ${r.applies} / ${r.twice} | ${s(r.startup)} |`,
+  );
+  if (r.errors > 0) console.log(`  (${r.errors} agent errors; see stderr)`);
+  console.log(
+    `  publish itself (validate, cut ${n + 2} parts, write): ${s(r.publishSeconds)} s; load ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`,
+  );
+}

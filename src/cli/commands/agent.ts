@@ -1,0 +1,110 @@
+import path from "node:path";
+import type { Command } from "commander";
+import { watchLinks } from "../../apply/watch.js";
+import { NetpolError } from "../../errors.js";
+import { Agent, type AgentEvent } from "../../fleet/agent/agent.js";
+import { type EtcdOptions, etcdFrom, etcdOptions } from "../etcd-options.js";
+import { type OutputOptions, outputOptions } from "../output.js";
+import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
+
+interface AgentOptions extends TargetOptions, EtcdOptions, OutputOptions {
+  site: string;
+  keyDir: string;
+  reportTtl: string;
+  interval: string;
+}
+
+const seconds = (text: string, flag: string, min: number) => {
+  const n = Number(text);
+  if (!(Number.isInteger(n) && n >= min))
+    throw new NetpolError(
+      "NETPOL_E_USAGE",
+      `${flag} takes a whole number of seconds (at least ${min}), not ${text}`,
+    );
+  return n;
+};
+
+/** One line per event: `time text`, or one JSON object with --json. */
+function describe(e: AgentEvent): string {
+  switch (e.event) {
+    case "connected":
+      return `following etcd (${e.endpoint})`;
+    case "etcd-lost":
+      return `etcd out of reach (${e.reason}); the site keeps its state`;
+    case "compacted":
+      return `etcd compacted its history to ${e.revision}; reading the desired state again`;
+    case "waiting":
+      return `revision ${e.serial}: wave ${e.wave} waits for ${e.for.join(", ")}`;
+    case "held":
+      return `revision ${e.serial}: the rollout stopped before this site (${e.failed.join(", ") || "earlier waves"} failed); nothing applied`;
+    case "applied":
+      return `revision ${e.serial}: applied ${e.changes} changes`;
+    case "unchanged":
+      return `revision ${e.serial}: already in force here`;
+    case "failed":
+      return `revision ${e.serial}: FAILED: ${e.error ?? ""}`;
+    case "reverted":
+      return `revision ${e.serial}: put the previous policy back (${e.reason})`;
+    case "drift":
+      return `put ${e.changes} drifted changes back`;
+    case "error":
+      return e.message;
+  }
+}
+
+export function registerAgent(program: Command): void {
+  targetOptions(
+    etcdOptions(
+      outputOptions(program.command("agent"))
+        .description(
+          "the site's resident agent for a fleet in etcd: applies each revision published for this site when its wave starts, reports under a lease, keeps the policy in force",
+        )
+        .requiredOption("--site <name>", "site this machine (or namespace) is")
+        .requiredOption("--key-dir <dir>", "directory holding the private key files")
+        .option(
+          "--report-ttl <seconds>",
+          "how long the site's report outlives a silent agent",
+          "30",
+        )
+        .option(
+          "--interval <seconds>",
+          "also put the policy in force back this often; 0: only on link changes",
+          "30",
+        ),
+    ),
+  ).action(async (opts: AgentOptions) => {
+    const reportTtl = seconds(opts.reportTtl, "--report-ttl", 2);
+    const interval = seconds(opts.interval, "--interval", 0);
+    const target = targetFrom(opts);
+    const etcd = await etcdFrom(opts);
+    const stop = new AbortController();
+    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
+    const event = (e: AgentEvent) => {
+      if (opts.quiet && e.event !== "failed" && e.event !== "error") return;
+      const time = new Date().toISOString();
+      const stream = e.event === "failed" || e.event === "error" ? process.stderr : process.stdout;
+      stream.write(
+        opts.json
+          ? `${JSON.stringify({ time, site: opts.site, ...e })}\n`
+          : `${time} ${describe(e)}\n`,
+      );
+    };
+    const agent = new Agent({
+      site: opts.site,
+      target,
+      etcd,
+      keyDir: path.resolve(opts.keyDir),
+      appliedBy: whoAmI("agent"),
+      reportTtl,
+      interval,
+      signal: stop.signal,
+      event,
+      watchSite: (round, signal) => watchLinks(target.runner, round, signal),
+    });
+    try {
+      await agent.run();
+    } finally {
+      etcd.close();
+    }
+  });
+}

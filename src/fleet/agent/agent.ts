@@ -1,0 +1,392 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { applySite } from "../../apply/apply.js";
+import type { PolicyInput } from "../../apply/source/input.js";
+import { fromText } from "../../apply/source/text.js";
+import { type ApplyRecord, loadRecord } from "../../apply/state/record.js";
+import type { Target } from "../../apply/target.js";
+import { NetpolError } from "../../errors.js";
+import { parsePolicy } from "../../policy/load.js";
+import { type Desired, desiredSchema, type Ledger, type Result, readValue } from "../documents.js";
+import type { Etcd } from "../etcd/client.js";
+import { watch } from "../etcd/watch.js";
+import { desiredKey } from "../keys.js";
+import { waitForGate } from "./gate-wait.js";
+import { type PeerProbe, peerAddresses, pingPeers } from "./health.js";
+import { type LocalState, loadLocal, saveLocal } from "./local.js";
+import { Reporter } from "./reporter.js";
+import { tunnelCount } from "./tunnels.js";
+
+/** What the agent tells its operator, one event at a time (`--json`: one object per line). */
+export type AgentEvent =
+  | { readonly event: "connected"; readonly endpoint: string }
+  | { readonly event: "etcd-lost"; readonly reason: string }
+  | { readonly event: "compacted"; readonly revision: number }
+  | {
+      readonly event: "waiting";
+      readonly serial: number;
+      readonly wave: number;
+      readonly for: readonly string[];
+    }
+  | { readonly event: "held"; readonly serial: number; readonly failed: readonly string[] }
+  | {
+      readonly event: "applied" | "unchanged" | "failed";
+      readonly serial: number;
+      readonly changes: number;
+      readonly error?: string;
+    }
+  | { readonly event: "reverted"; readonly serial: number; readonly reason: string }
+  | { readonly event: "drift"; readonly changes: number }
+  | { readonly event: "error"; readonly message: string };
+
+export interface AgentOptions {
+  readonly site: string;
+  readonly target: Target;
+  readonly etcd: Etcd;
+  readonly keyDir: string;
+  readonly appliedBy: string;
+  /** Seconds the live report outlives a silent agent. */
+  readonly reportTtl: number;
+  /** Put the policy in force back every this many seconds (drift); 0: never. */
+  readonly interval: number;
+  readonly signal: AbortSignal;
+  readonly event: (e: AgentEvent) => void;
+  readonly probe?: PeerProbe;
+  /** Runs `round` when something outside netpol changes the site (links); see apply/watch. */
+  readonly watchSite?: (
+    round: () => Promise<"done" | "busy" | "failed">,
+    signal: AbortSignal,
+  ) => Promise<void>;
+}
+
+const BUSY = new Set(["NETPOL_E_LOCKED", "NETPOL_E_CONFIRM_PENDING"]);
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * The site's agent: follows the site's desired key in etcd and applies each new revision once,
+ * when its wave may start; reports what it did (ledger) and how the site is (live report, under
+ * a lease); between revisions it keeps the policy in force as `netpol watch` does. Without etcd
+ * the site keeps what it has: nothing is reverted because the control plane is gone.
+ */
+export class Agent {
+  readonly #o: AgentOptions;
+  readonly #files;
+  readonly #reporter: Reporter;
+  #local: LocalState | undefined;
+  /** The newest desired value seen, and a way to stop whatever waits on an older one. */
+  #latest: Desired | undefined;
+  #superseded = new AbortController();
+  #wake: (() => void) | undefined;
+  /** One apply at a time: the rollout's and the drift rounds'. */
+  #applying: Promise<unknown> = Promise.resolve();
+  #watch: { kick: () => void } | undefined;
+  /** Revisions applied by this process: the bench checks none is applied twice. */
+  readonly applies = new Map<number, number>();
+
+  constructor(options: AgentOptions) {
+    this.#o = options;
+    this.#files = options.target.files;
+    this.#reporter = new Reporter(
+      options.etcd,
+      options.site,
+      options.reportTtl,
+      {
+        lost: (reason) => {
+          options.event({ event: "etcd-lost", reason });
+          // The watch may hang on a member that went away without closing it: start another.
+          this.#watch?.kick();
+        },
+        contact: () => {
+          if (this.#local) this.#local = { ...this.#local, lastContact: new Date().toISOString() };
+        },
+      },
+      { serial: 0, state: "starting", drift: 0, tunnels: { up: 0, of: 0 } },
+    );
+  }
+
+  async run(): Promise<void> {
+    const { signal } = this.#o;
+    this.#local = await loadLocal(this.#files);
+    // At boot the kernel lost what the last revision put there: it is put back first, from the
+    // record, whether or not etcd answers.
+    void this.#exclusive(() => this.#driftRound());
+    const keeping = this.#reporter.keepAlive(signal);
+    const worker = this.#work();
+    const drift = this.#driftRounds();
+    await this.#follow();
+    this.#wake?.();
+    await Promise.all([keeping, worker, drift]);
+  }
+
+  /** Reads the desired key, then follows it; reads it again after a compaction or an outage. */
+  async #follow(): Promise<void> {
+    const { etcd, site, signal, event } = this.#o;
+    for (let failures = 0; !signal.aborted; ) {
+      try {
+        const { kv, revision } = await etcd.get(desiredKey(site));
+        failures = 0;
+        event({ event: "connected", endpoint: etcd.endpoints.join(",") });
+        this.#offer(readValue(desiredSchema, kv?.value));
+        const w = watch(
+          etcd,
+          desiredKey(site),
+          { startRevision: revision + 1 },
+          (events) => {
+            for (const e of events)
+              if (e.type === "put") this.#offer(readValue(desiredSchema, e.kv.value));
+          },
+          signal,
+        );
+        this.#watch = w;
+        const end = await w.done;
+        if (end.kind === "compacted") event({ event: "compacted", revision: end.compactRevision });
+      } catch (err) {
+        event({ event: "etcd-lost", reason: messageOf(err) });
+        await sleep(Math.min(10_000, 500 * 2 ** failures++), undefined, { signal }).catch(
+          () => undefined,
+        );
+      }
+    }
+  }
+
+  #offer(desired: Desired | undefined): void {
+    if (!desired || (this.#latest && desired.serial <= this.#latest.serial)) return;
+    this.#latest = desired;
+    this.#superseded.abort();
+    this.#superseded = new AbortController();
+    this.#wake?.();
+  }
+
+  /** Takes each newest desired value in turn; one that a newer one overtakes is dropped. */
+  async #work(): Promise<void> {
+    const { signal, event } = this.#o;
+    let done: Desired | undefined;
+    while (!signal.aborted) {
+      const desired = this.#latest;
+      if (!desired || desired === done) {
+        await new Promise<void>((wake) => {
+          this.#wake = wake;
+        });
+        continue;
+      }
+      done = desired;
+      try {
+        await this.#take(desired, AbortSignal.any([signal, this.#superseded.signal]));
+      } catch (err) {
+        event({ event: "error", message: messageOf(err) });
+        // Unsettled (etcd out of reach while reporting): taken again, not applied again.
+        done = undefined;
+        await sleep(1_000, undefined, { signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  async #take(desired: Desired, superseded: AbortSignal): Promise<void> {
+    const { event } = this.#o;
+    const local = this.#local;
+    if (local && local.serial >= desired.serial && local.phase === "done") {
+      // Already taken up (before a restart, say): report it, never apply it again.
+      await this.#report(local);
+      return;
+    }
+    const opened = await waitForGate(this.#o.etcd, desired, superseded, (sites) => {
+      event({ event: "waiting", serial: desired.serial, wave: desired.wave, for: sites });
+      void this.#reporter.update({
+        state: "waiting",
+        message: `revision ${desired.serial}: wave ${desired.wave} waits for ${sites.join(", ")}`,
+      });
+    });
+    if (!opened) return;
+    if (opened.kind === "halted") {
+      event({ event: "held", serial: desired.serial, failed: opened.failed });
+      await this.#reporter.update({
+        state: "held",
+        message: `revision ${desired.serial} stopped before wave ${desired.wave}: ${opened.failed.join(", ") || "earlier waves"} failed`,
+      });
+      return;
+    }
+    const outcome = await this.#exclusive(() => this.#apply(desired, local));
+    const settled: LocalState = {
+      version: 1,
+      serial: desired.serial,
+      phase: "done",
+      result: outcome.result,
+      hash: desired.hash,
+      failuresBefore: opened.failuresBefore,
+      ...(outcome.error ? { error: outcome.error } : {}),
+      at: new Date().toISOString(),
+      endpoints: [...this.#o.etcd.endpoints],
+      ...(this.#local?.lastContact ? { lastContact: this.#local.lastContact } : {}),
+    };
+    this.#local = settled;
+    await saveLocal(this.#files, settled);
+    event({
+      event: outcome.result,
+      serial: desired.serial,
+      changes: outcome.changes,
+      ...(outcome.error ? { error: outcome.error } : {}),
+    });
+    await this.#report(settled);
+  }
+
+  /** The ledger of what the site took up, and its live report, until etcd takes them. */
+  async #report(local: LocalState): Promise<void> {
+    const ledger: Ledger = {
+      serial: local.serial,
+      result: local.result ?? "applied",
+      failuresBefore: local.failuresBefore,
+      hash: local.hash,
+      at: local.at,
+      ...(local.error ? { error: local.error } : {}),
+    };
+    const failed = ledger.result === "failed";
+    await this.#reporter.record(ledger, {
+      serial: local.serial,
+      state: failed ? "failed" : "in force",
+      ...(failed ? { message: local.error ?? "failed" } : { message: undefined }),
+      tunnels: await this.#tunnels(),
+    });
+  }
+
+  async #apply(
+    desired: Desired,
+    before: LocalState | undefined,
+  ): Promise<{ result: Result; changes: number; error?: string }> {
+    const { target, appliedBy, event } = this.#o;
+    const record = await loadRecord(this.#files);
+    if (record?.policyHash === desired.hash) {
+      // A crash between an apply and its outcome: the record says it got there.
+      const crashed = before?.phase === "applying" && before.serial === desired.serial;
+      return { result: crashed ? "applied" : "unchanged", changes: 0 };
+    }
+    this.#local = {
+      version: 1,
+      serial: desired.serial,
+      phase: "applying",
+      hash: desired.hash,
+      failuresBefore: 0,
+      at: new Date().toISOString(),
+      endpoints: [...this.#o.etcd.endpoints],
+    };
+    await saveLocal(this.#files, this.#local);
+    const checked = desired.healthSeconds > 0;
+    const input = await this.#input(desired.text, `revision ${desired.serial}`, checked);
+    const probe = this.#o.probe ?? pingPeers;
+    const peers = "intent" in input ? peerAddresses(input.intent, input.site) : [];
+    const answering = peers.length > 0 ? await probe(target.runner, peers) : new Set<string>();
+    this.applies.set(desired.serial, (this.applies.get(desired.serial) ?? 0) + 1);
+    let changes: number;
+    try {
+      const r = await applySite(target, input, appliedBy);
+      changes = r.plan.changes.length;
+    } catch (err) {
+      return { result: "failed", changes: 0, error: messageOf(err) };
+    }
+    if (!checked || changes === 0) return { result: "applied", changes };
+    const harm = await this.#harm(desired.healthSeconds, [...answering], probe);
+    if (!harm) return { result: "applied", changes };
+    const reason = `health: ${harm}`;
+    if (record) await this.#revert(record, desired.serial, reason);
+    else
+      event({
+        event: "reverted",
+        serial: desired.serial,
+        reason: `${reason}; nothing to go back to`,
+      });
+    return { result: "failed", changes, error: reason };
+  }
+
+  /** What the apply broke, if anything, within `seconds`: peers that stopped answering, or etcd. */
+  async #harm(
+    seconds: number,
+    answering: readonly string[],
+    probe: PeerProbe,
+  ): Promise<string | undefined> {
+    const giveUp = Date.now() + seconds * 1000;
+    let silent = answering;
+    let etcd: string | undefined = "etcd not asked yet";
+    for (;;) {
+      if (silent.length > 0) {
+        const now = await probe(this.#o.target.runner, silent);
+        silent = silent.filter((a) => !now.has(a));
+      }
+      if (etcd) {
+        etcd = await this.#o.etcd
+          .get(desiredKey(this.#o.site))
+          .then(() => undefined)
+          .catch((err: unknown) => messageOf(err));
+      }
+      if (silent.length === 0 && !etcd) return undefined;
+      if (Date.now() >= giveUp) {
+        const peers =
+          silent.length > 0 ? `tunnel peers ${silent.join(", ")} stopped answering` : "";
+        return [peers, etcd ? `etcd is out of reach (${etcd})` : ""].filter(Boolean).join("; ");
+      }
+      await sleep(1_000);
+    }
+  }
+
+  async #revert(record: ApplyRecord, serial: number, reason: string): Promise<void> {
+    const input = await this.#input(record.policyText, "policy in force before", false);
+    await applySite(this.#o.target, input, `${this.#o.appliedBy} (revert)`).catch((err: unknown) =>
+      this.#o.event({ event: "error", message: `revert: ${messageOf(err)}` }),
+    );
+    this.#o.event({ event: "reverted", serial, reason });
+  }
+
+  /** The policy to apply; with `peers`, validated (not from the cache) for its tunnel peers. */
+  async #input(text: string, file: string, peers: boolean): Promise<PolicyInput> {
+    const { site, keyDir } = this.#o;
+    if (peers) return { ...parsePolicy(text, file), site, keyDir };
+    return fromText(this.#files, { text, name: file, site, keyDir });
+  }
+
+  /** Runs `fn` when no other apply of this agent runs. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#applying.catch(() => undefined).then(fn);
+    this.#applying = run;
+    return run;
+  }
+
+  /** Puts the policy in force back when links change and every `interval` (drift), as watch does. */
+  async #driftRounds(): Promise<void> {
+    const { interval, signal, watchSite } = this.#o;
+    const round = () => this.#exclusive(() => this.#driftRound());
+    const timer = interval > 0 ? setInterval(() => void round(), interval * 1000) : undefined;
+    signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+    if (watchSite) await watchSite(round, signal);
+    else
+      await new Promise<void>((stop) =>
+        signal.addEventListener("abort", () => stop(), { once: true }),
+      );
+  }
+
+  async #driftRound(): Promise<"done" | "busy" | "failed"> {
+    const { target, appliedBy, event } = this.#o;
+    const record = await loadRecord(this.#files).catch(() => undefined);
+    if (!record || this.#local?.phase !== "done") return "done";
+    try {
+      const input = await fromText(this.#files, {
+        text: record.policyText,
+        name: "policy in force",
+        site: record.site,
+        keyDir: this.#o.keyDir,
+      });
+      const r = await applySite(target, input, `${appliedBy} (drift)`);
+      const changes = r.plan.changes.length;
+      if (changes > 0) event({ event: "drift", changes });
+      if (changes !== this.#reporter.live.drift || changes > 0)
+        await this.#reporter
+          .update({ drift: changes, tunnels: await this.#tunnels() })
+          .catch(() => undefined);
+      return "done";
+    } catch (err) {
+      if (err instanceof NetpolError && BUSY.has(err.code)) return "busy";
+      event({ event: "error", message: messageOf(err) });
+      return "failed";
+    }
+  }
+
+  #tunnels(): Promise<{ up: number; of: number }> {
+    return tunnelCount(this.#o.target);
+  }
+}
