@@ -1,7 +1,8 @@
 /**
- * `npm run bench`: every benchmark of issue 11 in one run, one after the other so they do not
- * share the CPUs: the apply path against the bare tools (bench/apply.ts), validation scaling
- * and command start-up. Arguments (`--quick`, `--shapes`, `--sizes`, `--profile DIR`) go to
+ * `npm run bench`: every benchmark in one run, one after the other so they do not share the
+ * CPUs: the apply path against the bare tools (bench/apply.ts), validation scaling, command
+ * start-up, the resident's reaction to a device coming back against a one-line script
+ * (bench/reaction.ts) and GET /status against bare fastify (bench/status.ts). Arguments (`--quick`, `--shapes`, `--sizes`, `--profile DIR`) go to
  * the apply benchmark; `--quick` also shortens the others.
  *
  *   npm run bench              # 1,000 and 10,000 objects
@@ -20,6 +21,9 @@ const parts: { script: string; args: string[]; env?: Record<string, string> }[] 
   { script: "apply.ts", args },
   { script: "validate.ts", args: quick ? ["--quick"] : [] },
   { script: "startup.ts", args: [], env: quick ? { RUNS: "5" } : {} },
+  // Issue 19: the resident's reaction against the one-line script, and /status under load.
+  { script: "reaction.ts", args: [], env: quick ? { RETURNS: "5" } : {} },
+  { script: "status.ts", args: [], env: quick ? { BENCH_SECONDS: "1" } : {} },
 ];
 
 let failed = false;

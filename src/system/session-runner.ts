@@ -2,8 +2,10 @@ import { IpBatchSession, printsOneLine } from "./iproute2/batch-session.js";
 import type { Runner } from "./runner.js";
 import type { WireguardControl } from "./wireguard-uapi.js";
 
-/** A runner that keeps tools open; `close` stops them. */
+/** A runner that keeps tools open; `close` stops them (the next request starts them anew). */
 export interface SessionRunner extends Runner {
+  /** A device went: the ip processes that knew it by name are started anew when next needed. */
+  forgetDevices(): void;
   close(): void;
 }
 
@@ -41,6 +43,9 @@ export function withSessions(inner: Runner, wireguard?: WireguardControl): Sessi
     },
     start: (tool, args, options) => inner.start(tool, args, options),
     session: (tool, args, options) => inner.session(tool, args, options),
+    forgetDevices() {
+      for (const s of sessions.values()) s.forgetDevices();
+    },
     close() {
       for (const s of sessions.values()) s.stop();
       sessions.clear();

@@ -98,6 +98,25 @@ for (const kind of ["fake", "live"] as const) {
         const { plan } = await planSite(target, policy);
         expect(plan.changes).toEqual([]);
       });
+
+      it("puts the route back through a device deleted and created again under its name, as OpenVPN's tun is", async () => {
+        const target = await start();
+        for (let round = 0; round < 2; round++) {
+          await new Promise((r) => setTimeout(r, 300));
+          const from = events.length;
+          await node.run("ip", ["tuntap", "del", "ext0", "mode", "tun"]);
+          await new Promise((r) => setTimeout(r, 200));
+          const spawned = target.runner.spawned;
+          await node.run("ip", ["tuntap", "add", "ext0", "mode", "tun"]);
+          await node.run("ip", ["link", "set", "ext0", "up"]);
+          const reaction = await next(events, from, (e) => e.event === "reaction");
+          expect(reaction).toMatchObject({ trigger: "device ext0 up", changes: 1 });
+          expect(await egressRoute(), `round ${round}`).toBe(true);
+          await next(events, from, (e) => e.event === "confirmed");
+          expect(target.runner.spawned - spawned, `round ${round}`).toBeLessThanOrEqual(1);
+          expect(events.slice(from).filter((e) => e.event === "error")).toEqual([]);
+        }
+      });
     },
   );
 }

@@ -13,6 +13,8 @@ import type { Session } from "../session.js";
 export class IpBatchSession {
   private session: Session | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Whether the process has made a change: it then knows devices by name (see forgetDevices). */
+  private changed = false;
   /** The request waiting for its lines; undefined between requests. */
   private waiting:
     | {
@@ -42,9 +44,22 @@ export class IpBatchSession {
     const prints = lines.filter(printsOneLine).length;
     if (prints !== 0 && prints !== lines.length)
       throw new Error("unreachable: an ip session request mixes shows and changes");
+    if (prints === 0) this.changed = true;
     const turn = this.queue.then(() => this.request(lines, prints, options));
     this.queue = turn.catch(() => undefined);
     return turn;
+  }
+
+  /**
+   * ip resolves a device's name to its index once and keeps it for as long as it runs: after a
+   * device went (and may come back under its name with another index, as OpenVPN's tun does), a
+   * process that made changes by name is stopped, so the next change starts one that never
+   * knew the old index. Listing needs no names: those processes stay.
+   */
+  forgetDevices(): void {
+    if (!this.changed) return;
+    this.changed = false;
+    this.stop();
   }
 
   /** Stops the process; a later request starts another. */
