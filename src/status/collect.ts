@@ -1,3 +1,4 @@
+import { revertExpired } from "../apply/rollback/confirm.js";
 import { planSite } from "../apply/site/plan-site.js";
 import { loadInForce } from "../apply/source/in-force.js";
 import { describeInterrupted, interruptedBy, loadJournal } from "../apply/state/journal.js";
@@ -144,6 +145,8 @@ function droppedByGuard(listing: string | undefined): Map<string, number> {
  */
 export async function collectStatus(target: Target, now: number): Promise<SiteStatus> {
   const files = target.files;
+  // A revert past its deadline with no timer left to do it is done first: what follows is true.
+  await revertExpired(target);
   const inForce = await loadInForce(files);
   const pending = await loadPending(files);
   const interrupted = interruptedBy(await loadJournal(files), target.host);

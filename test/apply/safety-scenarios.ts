@@ -8,6 +8,7 @@ import { stateFile } from "../../src/apply/state/files.js";
 import { withLock } from "../../src/apply/state/lock.js";
 import { loadPending } from "../../src/apply/state/pending.js";
 import { type Target, targetOf } from "../../src/apply/target.js";
+import { collectStatus } from "../../src/status/collect.js";
 import type { Runner } from "../../src/system/runner.js";
 import { dyingAfter, FakeMachine } from "../support/fake-kernel/machine.js";
 import { emptyInput, labInput } from "../support/lab.js";
@@ -196,6 +197,18 @@ export function safetyScenarios(
       code: "NETPOL_E_CONFIRM_EXPIRED",
       message: expect.stringContaining("has been reverted now"),
     });
+    expect(await ownedSnapshot(home.node)).toEqual(before);
+    expect(await loadPending(target().files)).toBeUndefined();
+  });
+
+  it("has status carry out a revert past its deadline whose timer was killed, and show none pending", async () => {
+    const before = await ownedSnapshot(home.node);
+    const timer = machine.host();
+    expect(await killedApply(Number.POSITIVE_INFINITY, { seconds: 1, timer })).toBe("finished");
+    machine.kill(timer.self());
+    await machine.host().sleep(1_500);
+    const status = await collectStatus(target(), machine.now());
+    expect(status.pendingConfirm).toBeNull();
     expect(await ownedSnapshot(home.node)).toEqual(before);
     expect(await loadPending(target().files)).toBeUndefined();
   });

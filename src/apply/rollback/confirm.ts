@@ -98,6 +98,27 @@ export async function settlePending(
   return `an unconfirmed apply (policy ${pending.policyHash.slice(0, 12)}) whose revert timer was gone has been reverted first`;
 }
 
+/**
+ * A pending revert past its deadline whose timer is gone (killed, a reboot) is carried out by
+ * whichever command finds it (status, serve's status), under the lock: nothing else would, and
+ * the site must not go on being shown as "awaiting confirmation". Says so when it did.
+ */
+export async function revertExpired(target: Target): Promise<string | undefined> {
+  const pending = await loadPending(target.files);
+  if (!pending || Date.parse(pending.deadline) > target.host.now()) return undefined;
+  if (pending.timer && target.host.isRunning(pending.timer)) return undefined;
+  return withLock(
+    target,
+    async () => {
+      const now = await loadPending(target.files);
+      if (now?.id !== pending.id) return undefined;
+      await revertOrThrow(target, now);
+      return `an unconfirmed apply (policy ${now.policyHash.slice(0, 12)}) past its deadline ${now.deadline}, whose revert timer was gone, has been reverted`;
+    },
+    { command: "netpol revert (deadline passed)", waitMs: CONFIRM_LOCK_WAIT_MS },
+  );
+}
+
 /** Runs `work` on the pending confirmation under the lock; none pending is an error. */
 async function withPending(
   target: Target,
