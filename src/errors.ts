@@ -123,6 +123,8 @@ export interface ErrorDetails {
   readonly stderr?: string;
   /** The command that gets out of this state (for corrupt state files). */
   readonly recovery?: string;
+  /** The code another site's `netpol serve` answered with (NETPOL_E_REMOTE_FAILED). */
+  readonly remoteCode?: string;
   /** The netpol command to run next, structured; the CLI prints it with the options given. */
   readonly next?: NextCommand;
 }

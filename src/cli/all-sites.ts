@@ -116,9 +116,34 @@ export async function applyRemote(
   return done;
 }
 
-/** `netpol confirm --all`: keeps the remote applies made with `apply --all --confirm`. */
-export async function confirmRemote(runner: Runner, sites: readonly RemoteSite[]): Promise<void> {
-  for (const s of sites) await callSite(runner, s.name, s.control, "/confirm", "");
+/** What `confirm --all` did at one site. */
+export interface SiteConfirmed {
+  readonly site: string;
+  /** False: nothing was waiting for confirmation there (an apply made without --confirm). */
+  readonly confirmed: boolean;
+}
+
+/**
+ * `netpol confirm --all`: keeps the remote applies made with `apply --all --confirm`. A site
+ * with nothing waiting is said so, not a failure: `apply --all` arms a revert only where it
+ * changed something.
+ */
+export async function confirmRemote(
+  runner: Runner,
+  sites: readonly RemoteSite[],
+): Promise<SiteConfirmed[]> {
+  const done: SiteConfirmed[] = [];
+  for (const s of sites) {
+    try {
+      await callSite(runner, s.name, s.control, "/confirm", "");
+      done.push({ site: s.name, confirmed: true });
+    } catch (err) {
+      if (!(err instanceof NetpolError) || err.details.remoteCode !== "NETPOL_E_NO_CONFIRM_PENDING")
+        throw err;
+      done.push({ site: s.name, confirmed: false });
+    }
+  }
+  return done;
 }
 
 /** What each remote site would change under this policy (its dry run). */

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { ERRORS, NetpolError } from "../errors.js";
 import { formatDiagnostic } from "../policy/diagnostic.js";
-import { errorBody } from "../server/errors.js";
+import { errorDocument } from "../server/errors.js";
 import { VERSION } from "../version.js";
 import { fixFor } from "./fixes.js";
 import { paint } from "./output.js";
@@ -27,6 +27,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   down: async () => (await import("./commands/down.js")).registerDown,
   watch: async () => (await import("./commands/watch.js")).registerWatch,
   status: async () => (await import("./commands/status.js")).registerStatus,
+  "show-policy": async () => (await import("./commands/show-policy.js")).registerShowPolicy,
   serve: async () => (await import("./commands/serve.js")).registerServe,
   publish: async () => (await import("./commands/publish.js")).registerPublish,
   agent: async () => (await import("./commands/agent.js")).registerAgent,
@@ -59,12 +60,12 @@ function reportError(err: unknown, args: readonly string[]): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 1;
   if (err instanceof NetpolError) {
     if (args.includes("--json")) {
-      process.stdout.write(
-        `${JSON.stringify(errorBody(err.code, err.message, err.diagnostics), null, 2)}\n`,
-      );
+      process.stdout.write(`${JSON.stringify(errorDocument(err), null, 2)}\n`);
       return err.exitCode;
     }
-    process.stderr.write(`${paint(process.stderr, "red", "netpol:")} ${err.message}\n`);
+    // Another site's failure carries its own code in the message; this one's code goes first.
+    const code = err.code === "NETPOL_E_REMOTE_FAILED" ? `${err.code}: ` : "";
+    process.stderr.write(`${paint(process.stderr, "red", "netpol:")} ${code}${err.message}\n`);
     for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
     const fix = fixFor(err, args);
     if (fix) process.stderr.write(`netpol: ${fix}\n`);

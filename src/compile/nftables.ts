@@ -216,17 +216,28 @@ function publish(
   const wan = `iifname ${quote(site.wan)}`;
   const { flag } = marks.layout;
   const prerouting: string[] = [];
-  const proxied = sets.add({
-    name: "proxied",
-    kind: "set",
-    type: "inet_proto . inet_service",
-    interval: false,
-    elements: services
-      .filter((s) => s.clientAddress === "proxy")
-      .map((s) => `${s.kind} . ${s.port}`),
+  // Per family: a port may keep client addresses on one family and not on the other.
+  const proxied = FAMILIES.flatMap((family) => {
+    const set = sets.add({
+      name: `proxied${family}`,
+      kind: "set",
+      type: "inet_proto . inet_service",
+      interval: false,
+      elements: [
+        ...new Set(
+          services
+            .filter((s) => s.clientAddress === "proxy" && s.target.address.family === family)
+            .map((s) => `${s.kind} . ${s.port}`),
+        ),
+      ],
+    });
+    return set
+      ? [
+          `${wan} meta nfproto ${NFPROTO[family]} meta l4proto . th dport ${set} ${setMark("ct", flag, flag)}`,
+        ]
+      : [];
   });
-  if (proxied)
-    prerouting.push(`${wan} meta l4proto . th dport ${proxied} ${setMark("ct", flag, flag)}`);
+  prerouting.push(...proxied);
   for (const family of FAMILIES) {
     const map = sets.add({
       name: `published${family}`,
@@ -245,9 +256,10 @@ function publish(
       );
     }
   }
-  const postrouting = proxied
-    ? [`ct status dnat ${matchMark("ct", flag, [flag])} masquerade comment "published, proxied"`]
-    : [];
+  const postrouting =
+    proxied.length > 0
+      ? [`ct status dnat ${matchMark("ct", flag, [flag])} masquerade comment "published, proxied"`]
+      : [];
   return { prerouting, postrouting };
 }
 

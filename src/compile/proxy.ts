@@ -1,5 +1,6 @@
 import { formatHostPort } from "../net/host-port.js";
 import type { Intent, ProxySettings, SiteIntent } from "../policy/intent.js";
+import { DEFAULT_ACME_LOG, LETS_ENCRYPT } from "../policy/schema.js";
 import type { ProxySpec } from "./desired.js";
 
 export const DEFAULT_PROXY: ProxySettings = {
@@ -7,6 +8,7 @@ export const DEFAULT_PROXY: ProxySettings = {
   httpPort: 80,
   httpsPort: 443,
   adminListen: "localhost:2019",
+  acme: { ca: LETS_ENCRYPT, trustedRoots: [], log: DEFAULT_ACME_LOG },
 };
 
 /**

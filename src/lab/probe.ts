@@ -84,17 +84,18 @@ export async function httpGetHost(
 // connections alive, and a server that reloads its config closes the idle ones: a request sent
 // on one just as it closes meets ECONNRESET, and is sent once more on a new connection, as
 // HTTP clients do (RFC 9112 §9.3.1, Node's `reusedSocket`). A request on a new connection that
-// fails is a failure.
-const LOOP = `const [u,h,i]=process.argv.slice(1);const ask=(again)=>{const q=require("http").get(u,{headers:{Host:h},timeout:2000},r=>{let b="";r.on("data",d=>b+=d);r.on("end",()=>console.log((r.statusCode===200&&b?"ok ":"fail "+r.statusCode+" ")+b.trim()))});q.on("error",e=>{if(again&&q.reusedSocket&&e.code==="ECONNRESET")ask(false);else console.log("fail "+e.code)}).on("timeout",()=>q.destroy(new Error("timeout")))};const t=setInterval(()=>ask(true),Number(i));process.on("SIGTERM",()=>{clearInterval(t);setTimeout(()=>process.exit(0),2500)})`;
+// fails is a failure. Over HTTPS the certificate is verified for the Host, against `ca` alone.
+const LOOP = `const [u,h,i,ca]=process.argv.slice(1);const tls=u.startsWith("https:");const m=require(tls?"https":"http");const o={headers:{Host:h},timeout:2000,...(tls?{servername:h,ca:require("fs").readFileSync(ca)}:{})};const ask=(again)=>{const q=m.get(u,o,r=>{let b="";r.on("data",d=>b+=d);r.on("end",()=>console.log((r.statusCode===200&&b?"ok ":"fail "+r.statusCode+" ")+b.trim()))});q.on("error",e=>{if(again&&q.reusedSocket&&e.code==="ECONNRESET")ask(false);else console.log("fail "+e.code)}).on("timeout",()=>q.destroy(new Error("timeout")))};const t=setInterval(()=>ask(true),Number(i));process.on("SIGTERM",()=>{clearInterval(t);setTimeout(()=>process.exit(0),2500)})`;
 
 /**
  * Requests `url` with Host `host` every `intervalMs` from inside a namespace until stopped;
- * `stop()` waits for the answers in flight and returns every answer.
+ * `stop()` waits for the answers in flight and returns every answer. An https URL is verified
+ * for `host` against the PEM roots in `caFile` only.
  */
-export function requestLoop(ns: string, url: string, host: string, intervalMs = 50) {
+export function requestLoop(ns: string, url: string, host: string, intervalMs = 50, caFile = "") {
   const child = execa(
     "ip",
-    ["netns", "exec", ns, process.execPath, "-e", LOOP, url, host, String(intervalMs)],
+    ["netns", "exec", ns, process.execPath, "-e", LOOP, url, host, String(intervalMs), caFile],
     { reject: false },
   );
   return {

@@ -25,6 +25,8 @@ export function describeChange(c: Change, protocol: number): string {
       return `wireguard ${c.spec.name}: ${c.reasons.join("; ")}`;
     case "proxy":
       return `proxy route netpol-${c.service}: ${c.detail}`;
+    case "certificates":
+      return `proxy TLS policy netpol:acme: ${c.detail}`;
   }
 }
 
@@ -35,10 +37,7 @@ export function formatPlan(plan: Plan, scope: string): string {
 /** A plan as a person reads it, from its JSON form: the same for a plan made at another site. */
 export function formatPlanJson(plan: PlanJson, scope: string): string {
   const lines = [`plan for site ${plan.site} (${scope}):`];
-  for (const c of plan.changes)
-    lines.push(
-      `  ${SIGN[c.op]} ${c.kind === "address" || c.kind === "route" || c.kind === "rule" ? `${c.kind} ` : ""}${c.what}`,
-    );
+  for (const c of plan.changes) lines.push(`  ${changeLine(c)}`);
   for (const w of plan.waiting) lines.push(`  … waiting: ${w}`);
   for (const c of plan.conflicts) lines.push(`  ! conflict: ${c}`);
   // A plan from another site's older netpol has none.
@@ -54,6 +53,12 @@ export function formatPlanJson(plan: PlanJson, scope: string): string {
 }
 
 export type PlanJson = ReturnType<typeof planJson>;
+
+/** One change as a plan lists it: `+ route …`, `~ nftables …`, `- link …`. */
+export function changeLine(c: PlanJson["changes"][number]): string {
+  const kind = c.kind === "address" || c.kind === "route" || c.kind === "rule" ? `${c.kind} ` : "";
+  return `${SIGN[c.op]} ${kind}${c.what}`;
+}
 
 /** The JSON form of a plan: stable and free of bigints and keys. */
 export function planJson(plan: Plan) {

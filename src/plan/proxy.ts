@@ -7,26 +7,14 @@ import {
   proxyPort,
   ROUTE_ID_PREFIX,
 } from "../render/caddy.js";
+import { canonical, child, dropEmpty, isObj, type Obj } from "./caddy-json.js";
 import type { CaddyLive } from "./live.js";
+import { mergeTls } from "./proxy-tls.js";
 import type { Change, ProxyWrite } from "./types.js";
 
-type Obj = Record<string, unknown>;
-
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 const routeId = (route: unknown) =>
   isObj(route) && typeof route["@id"] === "string" ? route["@id"] : undefined;
 const isOurs = (route: unknown) => routeId(route)?.startsWith(ROUTE_ID_PREFIX) ?? false;
-
-/** JSON with keys sorted, as Caddy hands a config back: equal configs compare equal. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
-  if (isObj(v))
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
-      .join(",")}}`;
-  return JSON.stringify(v);
-}
 
 /** The ports a Caddy listen address covers: ":80", "0.0.0.0:80", "tcp/[::]:80", ":8000-8010". */
 function listensOn(address: unknown, port: number): boolean {
@@ -78,10 +66,10 @@ export function proxyPlan(desired: ProxySpec | undefined, live: CaddyLive | unde
     };
   }
   const config: Obj = isObj(live.config) ? structuredClone(live.config) : {};
-  const apps = isObj(config.apps) ? config.apps : {};
+  const apps = child(config, "apps");
   const fresh = !isObj(apps.http);
-  const http = isObj(apps.http) ? apps.http : {};
-  const servers = isObj(http.servers) ? http.servers : {};
+  const http = child(apps, "http");
+  const servers = child(http, "servers");
 
   // Take netpol's routes out of every server, remembering what and where they were.
   const before = new Map<string, { server: string; route: Obj }>();
@@ -136,6 +124,9 @@ export function proxyPlan(desired: ProxySpec | undefined, live: CaddyLive | unde
         detail: `${describe(had.route)} in server ${had.server}`,
       });
   }
+  const tls = mergeTls(config, desired);
+  changes.push(...tls.changes);
+  conflicts.push(...tls.conflicts);
   if (changes.length === 0) return { ...none, conflicts };
 
   if (wanted.length > 0) {
@@ -143,14 +134,11 @@ export function proxyPlan(desired: ProxySpec | undefined, live: CaddyLive | unde
       server.routes = [...wanted, ...(Array.isArray(server.routes) ? server.routes : [])];
     else servers[host] = ownServer(desired, wanted);
   }
-  // Put the pieces back, leaving out only what is empty because netpol's part left it.
-  http.servers = servers;
+  // Leave out only what is empty because netpol's part left it.
   if (fresh) Object.assign(http, httpPorts(desired));
-  apps.http = http;
-  config.apps = apps;
-  if (Object.keys(servers).length === 0) delete http.servers;
-  if (Object.keys(http).length === 0) delete apps.http;
-  if (Object.keys(apps).length === 0) delete config.apps;
+  dropEmpty(http, "servers");
+  dropEmpty(apps, "http");
+  dropEmpty(config, "apps");
   if (!isObj(live.config)) config.admin = { listen: admin };
   return {
     changes,

@@ -78,6 +78,12 @@ export type Change =
       /** The route's `@id` is `netpol-<service>`. */
       readonly service: string;
       readonly detail: string;
+    }
+  | {
+      /** Caddy's TLS automation policy for netpol's hostnames (`@id: netpol:acme`) and its log. */
+      readonly kind: "certificates";
+      readonly op: "add" | "set" | "remove";
+      readonly detail: string;
     };
 
 /** The whole new Caddy config, written in one request, and the one it replaces (for rollback). */
@@ -95,6 +101,6 @@ export interface Plan {
   readonly conflicts: readonly string[];
   /** Foreign state that defeats the policy without blocking the apply, each with its fix. */
   readonly warnings: readonly string[];
-  /** Present when a proxy route changes. */
+  /** Present when a proxy route or the certificate policy changes. */
   readonly proxy?: ProxyWrite;
 }

@@ -98,6 +98,37 @@ export const hostPort = z.string().transform((text, ctx) => {
   return { host, port: portNumber, address: addr.ok ? addr.value : undefined };
 });
 
+export type HostPort = z.output<typeof hostPort>;
+
+/**
+ * One `host:port`, or a list of them (at most one per address family, checked where the
+ * addresses are resolved): always a list on the way out. Each problem is located at its item.
+ */
+export const hostPorts = z.unknown().transform((value, ctx) => {
+  const items = Array.isArray(value) ? value : [value];
+  if (items.length === 0) {
+    ctx.addIssue({ code: "custom", message: "name at least one target, e.g. 192.168.1.22:22" });
+    return z.NEVER;
+  }
+  let failed = false;
+  const out = items.map((item, i) => {
+    const parsed = hostPort.safeParse(item);
+    if (parsed.success) return parsed.data;
+    failed = true;
+    for (const issue of parsed.error.issues)
+      ctx.addIssue({
+        code: "custom",
+        message:
+          typeof item === "string"
+            ? issue.message
+            : "a target is a string host:port, e.g. 192.168.1.22:22 or [2001:db8::22]:22",
+        path: Array.isArray(value) ? [i] : [],
+      });
+    return undefined;
+  });
+  return failed ? z.NEVER : out.filter((t) => t !== undefined);
+});
+
 export const publicKey = z.string().superRefine((key, ctx) => {
   const problem = wireguardKeyProblem(key);
   if (problem) ctx.addIssue({ code: "custom", message: problem });

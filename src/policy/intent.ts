@@ -82,11 +82,22 @@ export interface ReplyPath {
   readonly priority: number;
 }
 
+/** The ACME CA `tls: auto` certificates come from, and where Caddy logs what it did. */
+export interface AcmeSettings {
+  readonly ca: string;
+  readonly email?: string;
+  /** PEM files of roots trusted for the CA's own HTTPS (a private ACME server). */
+  readonly trustedRoots: readonly string[];
+  /** The file Caddy writes certificate events to, read by `netpol status`. */
+  readonly log: string;
+}
+
 export interface ProxySettings {
   readonly tls: "auto" | "off";
   readonly httpPort: number;
   readonly httpsPort: number;
   readonly adminListen: string;
+  readonly acme: AcmeSettings;
 }
 
 /** A tunnel as one member site sees it: its own end and the members it peers with. */

@@ -1,5 +1,6 @@
 import { formatAddress } from "../net/cidr.js";
 import { checkUnique, type Path, type Report } from "./diagnostic.js";
+import type { HostPort } from "./fields.js";
 import {
   type Address,
   keepsClientAddress,
@@ -9,7 +10,7 @@ import {
   type TunnelIntent,
 } from "./intent.js";
 import type { MemberNetworks, NetworkHolding } from "./member-networks.js";
-import type { PolicyDocument } from "./schema.js";
+import type { PolicyDocument, ServiceDocument } from "./schema.js";
 
 /** Where sites' networks are: each site's own lookup, and per tunnel its members'. */
 export interface SiteNetworks {
@@ -34,6 +35,21 @@ function findTarget(
   return undefined;
 }
 
+/** A target's address family, where it is an address at all. */
+const familyOf = (t: HostPort) => t.address?.family;
+
+/** At most one target per address family: a port publishes each family by its own DNAT. */
+function checkFamilies(targets: readonly HostPort[], path: Path, report: Report): boolean {
+  const families = targets.map(familyOf).filter((f) => f !== undefined);
+  if (targets.length <= 2 && new Set(families).size === families.length) return true;
+  report({
+    path: [...path, "target"],
+    message:
+      "list at most one IPv4 and one IPv6 target: clients of each family reach the target of theirs",
+  });
+  return false;
+}
+
 export function resolveServices(
   doc: PolicyDocument,
   tunnelsBySite: ReadonlyMap<string, readonly SiteTunnel[]>,
@@ -53,82 +69,100 @@ export function resolveServices(
       });
       return [];
     }
-    const listener =
+    const targets = s.kind === "http" ? [s.target] : s.target;
+    // A port listens once per family it publishes: the same port may go elsewhere for the other.
+    const listening =
       s.kind === "http"
-        ? `${s.publishOn} http ${s.hostname.toLowerCase()}`
-        : `${s.publishOn} ${s.kind} ${s.port}`;
-    const taken = listeners.get(listener);
+        ? [`${s.publishOn} http ${s.hostname.toLowerCase()}`]
+        : [...new Set(targets.map(familyOf))].map(
+            (f) => `${s.publishOn} ${s.kind} ${s.port} ${f ?? "?"}`,
+          );
+    const taken = listening.map((l) => listeners.get(l)).find((t) => t !== undefined);
     if (taken !== undefined) {
       report({
         path: [...path, s.kind === "http" ? "hostname" : "port"],
         message: `service ${taken} already listens there on ${s.publishOn}; pick another ${s.kind === "http" ? "hostname" : "port"}`,
       });
     }
-    listeners.set(listener, s.name);
+    for (const l of listening) listeners.set(l, s.name);
     if (s.kind !== "http" && site.wan === undefined) {
       report({
         path: [...path, "publishOn"],
         message: `site ${s.publishOn} publishes a ${s.kind} port but has no wan interface; set sites.${s.publishOn}.wan`,
       });
     }
-    const address = s.target.address;
-    if (!address) {
-      report({
-        path: [...path, "target"],
-        message: "the target must be an IP address, not a host name",
-      });
-      return [];
-    }
-    const tunnels = tunnelsBySite.get(s.publishOn) ?? [];
-    const found = findTarget(s.publishOn, address, tunnels, networks);
-    if (!found) {
-      report({
-        path: [...path, "target"],
-        message: `${formatAddress(address)} is not in a network of any site joined to ${s.publishOn} by a tunnel, so ${s.publishOn} cannot reach it; declare the network on the target's site and join the sites with a tunnel`,
-      });
-      return [];
-    }
-    const shared = tunnels.find((t) => t.tunnel.name === found.tunnel);
-    const front = shared?.local;
-    // Only SNAT and the reverse proxy need a source address of the target's family; a port
-    // that keeps the client's address forwards the client's own.
-    const keepsClient = s.kind !== "http" && s.clientAddress === "preserve";
-    if (front && front.address.family !== address.family && !keepsClient) {
-      report({
-        path: [...path, "target"],
-        message: `the target is IPv${address.family} but ${s.publishOn}'s address on ${found.tunnel} is IPv${front.address.family}, so ${s.publishOn} has no source address to reach it; use an IPv${front.address.family} target`,
-      });
-      return [];
-    }
-    const hub = shared?.tunnel.hub;
-    const spokes = hub !== undefined && hub !== s.publishOn && hub !== found.site;
-    if (spokes && keepsClientAddress(s)) {
-      report({
-        path: [...path, "clientAddress"],
-        message: `${s.publishOn} and ${found.site} are both spokes of ${found.tunnel}: replies keeping the client's address would need a default route through the hub for one spoke only; publish it on the hub ${hub}, or use clientAddress: proxy`,
-      });
-    }
-    const target: ServiceTarget = { address, port: s.target.port, ...found };
-    if (s.kind === "http") {
+    if (!checkFamilies(targets, path, report)) return [];
+    return targets.flatMap((t, i): ServiceIntent[] => {
+      const at: Path = targets.length > 1 ? [...path, "target", i] : [...path, "target"];
+      const target = resolveTarget(s, t, at, tunnelsBySite, networks, report);
+      if (!target) return [];
+      if (s.kind === "http") {
+        return [
+          {
+            kind: "http",
+            name: s.name,
+            publishOn: s.publishOn,
+            hostname: s.hostname.toLowerCase(),
+            target,
+          },
+        ];
+      }
       return [
         {
-          kind: "http",
+          kind: s.kind,
           name: s.name,
           publishOn: s.publishOn,
-          hostname: s.hostname.toLowerCase(),
+          port: s.port,
+          clientAddress: s.clientAddress,
           target,
         },
       ];
-    }
-    return [
-      {
-        kind: s.kind,
-        name: s.name,
-        publishOn: s.publishOn,
-        port: s.port,
-        clientAddress: s.clientAddress,
-        target,
-      },
-    ];
+    });
   });
+}
+
+/** Where one target of a service is: which site's network holds it, through which tunnel. */
+function resolveTarget(
+  s: ServiceDocument,
+  t: HostPort,
+  at: Path,
+  tunnelsBySite: ReadonlyMap<string, readonly SiteTunnel[]>,
+  networks: SiteNetworks,
+  report: Report,
+): ServiceTarget | undefined {
+  const address = t.address;
+  if (!address) {
+    report({ path: at, message: "the target must be an IP address, not a host name" });
+    return undefined;
+  }
+  const tunnels = tunnelsBySite.get(s.publishOn) ?? [];
+  const found = findTarget(s.publishOn, address, tunnels, networks);
+  if (!found) {
+    report({
+      path: at,
+      message: `${formatAddress(address)} is not in a network of any site joined to ${s.publishOn} by a tunnel, so ${s.publishOn} cannot reach it; declare the network on the target's site and join the sites with a tunnel`,
+    });
+    return undefined;
+  }
+  const shared = tunnels.find((x) => x.tunnel.name === found.tunnel);
+  const front = shared?.local;
+  // Only SNAT and the reverse proxy need a source address of the target's family; a port
+  // that keeps the client's address forwards the client's own.
+  const keepsClient = keepsClientAddress(s);
+  if (front && front.address.family !== address.family && !keepsClient) {
+    report({
+      path: at,
+      message: `the target is IPv${address.family} but ${s.publishOn}'s address on ${found.tunnel} is IPv${front.address.family}, so ${s.publishOn} has no source address to reach it; use an IPv${front.address.family} target`,
+    });
+    return undefined;
+  }
+  const hub = shared?.tunnel.hub;
+  const spokes = hub !== undefined && hub !== s.publishOn && hub !== found.site;
+  if (spokes && keepsClient) {
+    report({
+      path: [...at.slice(0, 2), "clientAddress"],
+      message: `${s.publishOn} and ${found.site} are both spokes of ${found.tunnel}: replies keeping the client's address would need a default route through the hub for one spoke only; publish it on the hub ${hub}, or use clientAddress: proxy`,
+    });
+  }
+  return { address, port: t.port, ...found };
 }

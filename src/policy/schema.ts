@@ -3,6 +3,7 @@ import { maskProblem } from "../compile/marks.js";
 import {
   hostAddress,
   hostPort,
+  hostPorts,
   ifname,
   interfaceAddress,
   keyFile,
@@ -82,11 +83,43 @@ const egressSchema = z.strictObject({
   priority: rulePriority.optional(),
 });
 
+/** Let's Encrypt's production directory: where `tls: auto` certificates come from unless told. */
+export const LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory";
+/** In the log directory Debian's caddy package makes for the caddy user. */
+export const DEFAULT_ACME_LOG = "/var/log/caddy/netpol-acme.log";
+
+/** A path Caddy opens on the site itself: absolute, since Caddy's working directory is its own. */
+const absolutePath = z
+  .string()
+  .regex(/^\/[^\0]*$/, "an absolute path on the site, e.g. /etc/netpol/ca.pem");
+
+const acmeSchema = z.strictObject({
+  /** The ACME directory URL of the CA certificates come from. */
+  ca: z
+    .string()
+    .regex(
+      /^https:\/\/[^\s/?#]+(\/[^\s#]*)?$/,
+      "an ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory",
+    )
+    .default(LETS_ENCRYPT),
+  /** The ACME account's contact: the CA writes here before a certificate expires unrenewed. */
+  email: z
+    .string()
+    .regex(/^[^\s@]+@[^\s@]+$/, "an email address, e.g. ops@example.org")
+    .optional(),
+  /** PEM files of roots to trust for the CA's own HTTPS (a private ACME server's root). */
+  trustedRoots: z.array(absolutePath).default([]),
+  /** Where Caddy writes its certificate events for `netpol status`; its directory must exist. */
+  log: absolutePath.default(DEFAULT_ACME_LOG),
+});
+
 const proxySchema = z.strictObject({
   tls: z.enum(["auto", "off"]).default("auto"),
   httpPort: port.default(80),
   httpsPort: port.default(443),
   adminListen: z.string().default("localhost:2019"),
+  /** Where `tls: auto` certificates come from. */
+  acme: acmeSchema.default(acmeSchema.parse({})),
 });
 
 const siteSchema = z.strictObject({
@@ -165,6 +198,8 @@ const httpService = z.strictObject({
 const portService = z.strictObject({
   ...serviceBase,
   kind: z.enum(["tcp", "udp"]),
+  /** One target, or one per address family: IPv4 clients reach the IPv4 one, IPv6 the IPv6. */
+  target: hostPorts,
   port,
   /** preserve: no SNAT on the publishing site; the target's site routes replies back by conntrack mark. */
   clientAddress: z.enum(["proxy", "preserve"]).default("proxy"),

@@ -4,6 +4,12 @@ import type { ProxyRoute, ProxySpec } from "../compile/desired.js";
 export const ROUTE_ID_PREFIX = "netpol-";
 /** The server netpol adds when no server of the user's listens on the port it needs. */
 export const OWN_SERVER = "netpol";
+/** The `@id` of netpol's TLS automation policy: a ':' no route's `netpol-<service>` can hold. */
+export const TLS_POLICY_ID = "netpol:acme";
+/** The name of the log Caddy writes certificate events to, for `netpol status`. */
+export const ACME_LOG = "netpol-acme";
+/** Caddy 2.6's loggers for obtaining and renewing certificates and for its ACME client. */
+export const ACME_LOGGERS = ["tls.obtain", "tls.renew", "tls.issuance", "http.acme_client"];
 
 /**
  * One hostname's route: reverse_proxy to the target over the tunnel. Caddy sets
@@ -43,18 +49,55 @@ export function httpPorts(proxy: ProxySpec): Record<string, number> {
 }
 
 /**
+ * How Caddy gets certificates for netpol's hostnames (`tls: auto`): one automation policy for
+ * exactly those names, so the user's own sites keep theirs. HTTP-01 only: a certificate that
+ * cannot be had then has one cause to look for, the CA not reaching Caddy on port 80.
+ */
+export function tlsPolicy(proxy: ProxySpec): Record<string, unknown> | undefined {
+  if (proxy.settings.tls !== "auto" || proxy.routes.length === 0) return undefined;
+  const { acme } = proxy.settings;
+  return {
+    "@id": TLS_POLICY_ID,
+    subjects: proxy.routes.map((r) => r.hostname),
+    issuers: [
+      {
+        module: "acme",
+        ca: acme.ca,
+        ...(acme.email !== undefined ? { email: acme.email } : {}),
+        ...(acme.trustedRoots.length > 0 ? { trusted_roots_pem_files: acme.trustedRoots } : {}),
+        challenges: { "tls-alpn": { disabled: true } },
+      },
+    ],
+  };
+}
+
+/** The log of certificate events that `netpol status` reads the last issuance error from. */
+export function acmeLog(proxy: ProxySpec): Record<string, unknown> | undefined {
+  if (!tlsPolicy(proxy)) return undefined;
+  return {
+    writer: { output: "file", filename: proxy.settings.acme.log, roll_size_mb: 1, roll_keep: 1 },
+    encoder: { format: "json" },
+    include: ACME_LOGGERS,
+  };
+}
+
+/**
  * Caddy's native JSON config for a Caddy of netpol's alone (what `caddy run --config` reads):
  * one server, one route per hostname. A running Caddy is not given this: netpol merges its
  * routes into the running config instead (plan/proxy.ts).
  */
 export function caddyConfig(proxy: ProxySpec): unknown {
+  const policy = tlsPolicy(proxy);
+  const log = acmeLog(proxy);
   return {
     admin: { listen: proxy.settings.adminListen },
+    ...(log ? { logging: { logs: { [ACME_LOG]: log } } } : {}),
     apps: {
       http: {
         servers: { [OWN_SERVER]: ownServer(proxy, proxy.routes.map(caddyRoute)) },
         ...httpPorts(proxy),
       },
+      ...(policy ? { tls: { automation: { policies: [policy] } } } : {}),
     },
   };
 }

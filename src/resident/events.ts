@@ -24,7 +24,13 @@ export type ResidentEvent =
    */
   | { readonly event: "confirmed"; readonly after: string; readonly processes: number }
   /** An apply through the resident changed the site. */
-  | { readonly event: "applied"; readonly changes: number; readonly by: string }
+  | {
+      readonly event: "applied";
+      readonly changes: number;
+      readonly by: string;
+      /** The first changes, as a plan lists them (`+ route …`). */
+      readonly what: readonly string[];
+    }
   /** Something the operator should know: an interrupted apply finished, a revert. */
   | { readonly event: "note"; readonly note: string }
   /** A reconcile or reaction failed; the resident tries again. */

@@ -8,6 +8,7 @@ import { loadPending } from "../apply/state/pending.js";
 import { isRunning } from "../apply/state/process-identity.js";
 import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
+import { changeLine, planJson } from "../plan/format.js";
 import { type NetlinkEvent, startMonitor } from "../system/iproute2/monitor.js";
 import type { Session } from "../system/session.js";
 import { type SessionRunner, withSessions } from "../system/session-runner.js";
@@ -17,6 +18,9 @@ import { LiveModel } from "./live-model.js";
 import type { PolicyFeed } from "./policy-feed.js";
 import { deviceReturns, type PreparedChange } from "./reactions.js";
 import { Turns } from "./turns.js";
+
+/** Changes an "applied" event names; a first round at 10,000 objects says how many. */
+const LOGGED_CHANGES = 20;
 
 /**
  * The resident process: one long-lived reconciler per site. `netpol watch` hosts it today;
@@ -283,7 +287,12 @@ export class Resident {
     this.prepared = deviceReturns(result.desired);
     for (const note of result.notes) this.bus.emit({ event: "note", note });
     if (result.changed)
-      this.bus.emit({ event: "applied", changes: result.plan.changes.length, by: this.opts.by });
+      this.bus.emit({
+        event: "applied",
+        changes: result.plan.changes.length,
+        by: this.opts.by,
+        what: planJson(result.plan).changes.slice(0, LOGGED_CHANGES).map(changeLine),
+      });
   }
 
   private failed(err: unknown): void {

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from "fastify";
-import { type ErrorCode, NetpolError } from "../errors.js";
+import { type ErrorCode, type ErrorDetails, NetpolError } from "../errors.js";
 import type { LocatedDiagnostic } from "../policy/diagnostic.js";
 import { formatPath } from "../policy/diagnostic.js";
 
@@ -15,6 +15,7 @@ export interface ErrorBody {
       path: string;
       message: string;
     }[];
+    readonly details?: ErrorDetails;
   };
 }
 
@@ -40,6 +41,13 @@ export function errorBody(
         : {}),
     },
   };
+}
+
+/** A NetpolError as the one error document: the CLI's `--json` and the HTTP answer alike. */
+export function errorDocument(err: NetpolError): ErrorBody {
+  const body = errorBody(err.code, err.message, err.diagnostics);
+  const details = Object.keys(err.details).length > 0 ? { details: err.details } : {};
+  return { error: { ...body.error, ...details } };
 }
 
 /** Fastify's own client errors, mapped to netpol codes with their real status. */
@@ -75,11 +83,7 @@ function clientError(
 
 export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err instanceof NetpolError) {
-      const body = errorBody(err.code, err.message, err.diagnostics);
-      const details = Object.keys(err.details).length > 0 ? { details: err.details } : {};
-      return reply.status(err.httpStatus).send({ error: { ...body.error, ...details } });
-    }
+    if (err instanceof NetpolError) return reply.status(err.httpStatus).send(errorDocument(err));
     const client = clientError(bodyLimit, err);
     if (client) return reply.status(client.status).send(errorBody(client.code, client.message));
     request.log.error({ err }, "internal error");

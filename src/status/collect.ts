@@ -16,6 +16,8 @@ import { readUpstreams } from "../system/caddy/admin.js";
 import { type ForwardDrop, readForwardDrops } from "../system/nftables.js";
 import { probeTcp } from "../system/probe.js";
 import { VERSION } from "../version.js";
+import type { CertificateStatus } from "./certificates.js";
+import { collectCertificates } from "./collect-certificates.js";
 import { type EgressHealthStatus, egressHealth, HANDSHAKE_STALE_SECONDS } from "./egress-health.js";
 
 export { HANDSHAKE_STALE_SECONDS } from "./egress-health.js";
@@ -88,6 +90,8 @@ export interface SiteStatus {
     /** HTTP services: whether Caddy holds the route, and the failures its proxy counted. */
     readonly proxy?: { readonly routed: boolean; readonly upstreamFails: number | null };
   }[];
+  /** Hostnames published with `tls: auto`: the certificate served, the last issuance error. */
+  readonly certificates: readonly CertificateStatus[];
 }
 
 function peers(
@@ -173,6 +177,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
       egress: [],
       forwardDrops: [],
       services: [],
+      certificates: [],
     };
   }
   const { record, policy: loaded } = inForce;
@@ -210,10 +215,10 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   );
 
   const admin = desired.proxy?.settings.adminListen;
-  const upstreams =
-    admin !== undefined && live.proxy?.reachable
-      ? await readUpstreams(target.runner, admin)
-      : undefined;
+  const [upstreams, certificates] = await Promise.all([
+    admin !== undefined && live.proxy?.reachable ? readUpstreams(target.runner, admin) : undefined,
+    collectCertificates(target.runner, desired, live, published, siteIntent?.wan),
+  ]);
   const failsOf = new Map<string, number>();
   for (const u of upstreams ?? []) if (!failsOf.has(u.address)) failsOf.set(u.address, u.fails);
   const unrouted = new Set(
@@ -297,5 +302,6 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     }),
     forwardDrops,
     services,
+    certificates,
   };
 }

@@ -8,6 +8,17 @@ export function formatAge(seconds: number | null): string {
   return `${Math.round(seconds / 3600)}h ago`;
 }
 
+function certificateLines(c: SiteStatus["certificates"][number]): string[] {
+  const served = c.served
+    ? `${c.served.issuer}, expires ${c.served.notAfter}${c.servedError ? ` (${c.servedError})` : ""}`
+    : `NONE SERVED (${c.servedError ?? "no answer"})`;
+  const lines = [`  certificate ${c.hostname}: ${served}`];
+  const e = c.lastIssuanceError;
+  if (e) lines.push(`    last issuance error at ${e.at}: ${e.message}`);
+  if (c.reason) lines.push(`    reason: ${c.reason}`);
+  return lines;
+}
+
 /** The status as a person reads it. */
 export function formatStatus(s: SiteStatus): string {
   const out = [`site ${s.site ?? "(none)"} (${s.scope}), netpol ${s.version}`];
@@ -70,5 +81,6 @@ export function formatStatus(s: SiteStatus): string {
       : "";
     out.push(`  service ${v.name} (${v.listen} → ${v.target}): ${r} (${v.how}${proxy})`);
   }
+  for (const c of s.certificates) out.push(...certificateLines(c));
   return `${out.join("\n")}\n`;
 }

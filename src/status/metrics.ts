@@ -97,6 +97,18 @@ export function createMetrics() {
     labelNames: ["service"] as const,
     registers: [registry],
   });
+  const certExpiry = new Gauge({
+    name: "netpol_certificate_expiry_timestamp_seconds",
+    help: "When the certificate Caddy serves for a published hostname expires (absent: none served)",
+    labelNames: ["hostname", "issuer"] as const,
+    registers: [registry],
+  });
+  const certError = new Gauge({
+    name: "netpol_certificate_issuance_failing",
+    help: "1 when Caddy's last attempt to get a published hostname's certificate failed",
+    labelNames: ["hostname"] as const,
+    registers: [registry],
+  });
   const applies = new Counter({
     name: "netpol_applies_total",
     help: "Applies through this server, by result",
@@ -125,6 +137,8 @@ export function createMetrics() {
       reachable,
       routed,
       upstreamFails,
+      certExpiry,
+      certError,
     ])
       g.reset();
     for (const t of status.tunnels) {
@@ -149,11 +163,22 @@ export function createMetrics() {
         pathMisses.set(labels, p.misses);
       }
     }
+    // A port published for both address families is one entry per target: 1 only when all answer.
+    const answers = new Map<string, boolean>();
     for (const s of status.services) {
-      if (s.reachable !== null) reachable.set({ service: s.name }, s.reachable ? 1 : 0);
+      if (s.reachable !== null) answers.set(s.name, (answers.get(s.name) ?? true) && s.reachable);
       if (s.proxy) routed.set({ service: s.name }, s.proxy.routed ? 1 : 0);
       if (s.proxy?.upstreamFails != null)
         upstreamFails.set({ service: s.name }, s.proxy.upstreamFails);
+    }
+    for (const [service, ok] of answers) reachable.set({ service }, ok ? 1 : 0);
+    for (const c of status.certificates) {
+      if (c.served)
+        certExpiry.set(
+          { hostname: c.hostname, issuer: c.served.issuer },
+          Date.parse(c.served.notAfter) / 1000,
+        );
+      certError.set({ hostname: c.hostname }, c.lastIssuanceError ? 1 : 0);
     }
   }
 

@@ -33,8 +33,10 @@ export async function callSite<T>(
       "NETPOL_E_USAGE",
       `site ${site}: ${endpoint.url} is not an http:// or https:// URL`,
     );
-  const failed = (why: string) =>
-    new NetpolError("NETPOL_E_REMOTE_FAILED", `site ${site} (${endpoint.url}): ${why}`);
+  const failed = (why: string, remoteCode?: string) =>
+    new NetpolError("NETPOL_E_REMOTE_FAILED", `site ${site} (${endpoint.url}): ${why}`, [], {
+      details: remoteCode ? { remoteCode } : {},
+    });
   const answer = await httpRequest(runner, {
     method: body === undefined ? "GET" : "POST",
     url: url.href,
@@ -54,7 +56,10 @@ export async function callSite<T>(
   }
   const error = (parsed as { error?: { code?: string; message?: string } }).error;
   if (answer.status >= 400 || error) {
-    throw failed(`${error?.code ?? `HTTP ${answer.status}`}: ${error?.message ?? "(no message)"}`);
+    throw failed(
+      `${error?.code ?? `HTTP ${answer.status}`}: ${error?.message ?? "(no message)"}`,
+      error?.code,
+    );
   }
   return parsed as T;
 }

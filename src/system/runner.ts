@@ -177,8 +177,9 @@ export function createRunner(netns?: string): Runner {
     const stderr = typeof run.stderr === "string" ? run.stderr : "";
     if (run.code === "ENOENT") return toolMissing("setpriv");
     if (/failed to execute|exec of .* failed: No such file/.test(stderr)) return toolMissing(tool);
-    const said = `${stderr || stdout || run.shortMessage}`;
-    return toolFailed(tool, args, netns, options, run.exitCode, said);
+    // Both streams: some tools log their error on stdout (wireguard-go), a banner on stderr.
+    const said = [stderr, stdout].filter((t) => t.trim() !== "").join("\n");
+    return toolFailed(tool, args, netns, options, run.exitCode, said || `${run.shortMessage}`);
   };
   return {
     netns,

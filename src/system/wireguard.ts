@@ -122,8 +122,34 @@ export async function createWireguardLink(
   } catch (err) {
     if (!(err instanceof NetpolError) || !/Unknown device type|not supported/i.test(err.message))
       throw err;
-    await runner.run("wireguard-go", [name], { step });
+    await runner.run("wireguard-go", [name], { step }).catch((failed: unknown) => {
+      throw wireguardGoFailed(failed, name, step);
+    });
   }
+}
+
+/** The box wireguard-go draws on stderr ("Running wireguard-go is not required..."). */
+const BANNER_LINE = /^[┌│└]/;
+
+/**
+ * wireguard-go's own error, without the banner it prints first (which said nothing else), and
+ * what to do about the one a namespace cannot see: its control sockets are machine-wide.
+ */
+function wireguardGoFailed(err: unknown, name: string, step: string): unknown {
+  if (!(err instanceof NetpolError) || err.code !== "NETPOL_E_TOOL_FAILED") return err;
+  const said = (err.details.stderr ?? "")
+    .split("\n")
+    .filter((l) => l.trim() !== "" && !BANNER_LINE.test(l))
+    .join("; ");
+  const inUse = /unix socket in use/.test(said)
+    ? `; another WireGuard interface named ${name} runs on this machine (wireguard-go's control sockets, /var/run/wireguard/${name}.sock, are shared by every namespace): give this one another name (the tunnel member's \`interface:\`)`
+    : "";
+  return new NetpolError(
+    "NETPOL_E_TOOL_FAILED",
+    `\`wireguard-go ${name}\` failed during ${step}: ${said || "no message"}${inUse}`,
+    [],
+    { cause: err, details: { ...err.details, stderr: said } },
+  );
 }
 
 /**

@@ -186,6 +186,20 @@ export function safetyScenarios(
     expect(await ownedSnapshot(home.node)).toEqual(before);
   });
 
+  it("refuses a confirm after the deadline and, its revert timer gone, reverts then and there", async () => {
+    const before = await ownedSnapshot(home.node);
+    const timer = machine.host();
+    expect(await killedApply(Number.POSITIVE_INFINITY, { seconds: 1, timer })).toBe("finished");
+    machine.kill(timer.self());
+    await machine.host().sleep(1_500);
+    await expect(confirmApply(target())).rejects.toMatchObject({
+      code: "NETPOL_E_CONFIRM_EXPIRED",
+      message: expect.stringContaining("has been reverted now"),
+    });
+    expect(await ownedSnapshot(home.node)).toEqual(before);
+    expect(await loadPending(target().files)).toBeUndefined();
+  });
+
   it("reverts at once with netpol revert, and then has nothing to confirm", async () => {
     const before = await ownedSnapshot(home.node);
     const timer = machine.host();

@@ -352,3 +352,26 @@ describe("netpol apply --confirm", () => {
     },
   );
 });
+
+describe("netpol apply and watch: a file or --in-force", () => {
+  it.each([
+    [["apply"], "give the policy file to apply, or --in-force for the policy in force here"],
+    [["apply", "p.yaml", "--in-force"], "give a policy file or --in-force, not both"],
+    [["apply", "p.yaml"], "--site is needed: a policy holds every site"],
+    [["watch"], "give the policy file to apply, or --in-force for the policy in force here"],
+  ])("netpol %j is one usage line", async (args, says) => {
+    const r = await netpol([...args, "--state-dir", path.join(tmp, "choice-state")]);
+    expect(r.code).toBe(1);
+    noStack(r.stderr);
+    expect(lines(r.stderr)).toEqual([`netpol: ${says}`]);
+  });
+
+  it("says there is no policy in force, for --in-force and show-policy", async () => {
+    const state = ["--state-dir", path.join(tmp, "empty-state")];
+    for (const args of [["apply", "--in-force"], ["show-policy"]]) {
+      const r = await netpol([...args, ...state]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("no policy is in force on host");
+    }
+  });
+});

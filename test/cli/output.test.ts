@@ -123,6 +123,26 @@ describeLive("--json and --quiet", () => {
     const plan = await netpol(["plan", policy, "--site", "home", ...target, "--quiet"]);
     expect(plan).toEqual({ code: 2, stdout: "", stderr: "" });
   });
+
+  it("status exits 0 in sync and 2 with drift, --quiet or not", async () => {
+    expect((await netpol(["apply", policy, "--site", "home", ...target])).code).toBe(0);
+    expect(await netpol(["status", ...target, "--quiet"])).toEqual({
+      code: 0,
+      stdout: "",
+      stderr: "",
+    });
+    await ns.exec(["ip", "rule", "del", "priority", "201"]);
+    expect(await netpol(["status", ...target, "--quiet"])).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: "",
+    });
+    const human = await netpol(["status", ...target]);
+    expect(human.code).toBe(2);
+    expect(human.stdout).toContain("drift: 1 changes pending");
+    expect((await netpol(["apply", policy, "--site", "home", ...target])).code).toBe(0);
+    expect((await netpol(["status", ...target, "--quiet"])).code).toBe(0);
+  });
 });
 
 describeLive("netpol down", () => {

@@ -230,7 +230,7 @@ describe("scenario B: home services published through a VPS", () => {
 
   it("the VPS DNATs DNS on udp and tcp 53 and ssh on tcp 2222 arriving on its wan", () => {
     expect(rulesOf(vps, "nat_prerouting")).toEqual([
-      'iifname "eth0" meta l4proto . th dport @proxied ct mark set ct mark & 0xfeffffff | 0x01000000',
+      'iifname "eth0" meta nfproto ipv4 meta l4proto . th dport @proxied4 ct mark set ct mark & 0xfeffffff | 0x01000000',
       'iifname "eth0" meta nfproto ipv4 dnat ip to meta l4proto . th dport map @published4 comment "published"',
     ]);
     expect(set(vps, "published4")?.elements).toEqual([
@@ -242,7 +242,7 @@ describe("scenario B: home services published through a VPS", () => {
 
   it("the VPS masquerades only the ssh path, keeping DNS clients' addresses", () => {
     // Connections to ssh's port carry the flag in their connection mark; only they are SNATed.
-    expect(set(vps, "proxied")?.elements).toEqual(["tcp . 2222"]);
+    expect(set(vps, "proxied4")?.elements).toEqual(["tcp . 2222"]);
     expect(rulesOf(vps, "nat_postrouting")).toEqual([
       'ct status dnat ct mark & 0x01000000 == 0x01000000 masquerade comment "published, proxied"',
     ]);
@@ -347,5 +347,52 @@ describe("a published service whose target sits in an egress's sources", () => {
   // the reply up in main (into wg-home), not in table 3 (out through the commercial VPN).
   it("routes replies to the VPS's tunnel address by main, into wg-home", () => {
     expect(lookup(intent, home, "192.168.6.22", "10.99.0.1")).toBe("main");
+  });
+});
+
+describe("a port published on the VPS's IPv4 and IPv6 addresses", () => {
+  // Scenario B with an IPv6 network at home: DNS keeps client addresses on both families, SSH
+  // keeps them over IPv6 only (a second service on the same port, for IPv6 clients).
+  const doc = parse(scenarioText("b-publish-via-vps.yaml"));
+  doc.sites.home.networks.push({ name: "servers6", cidr: "2001:db8:1::/64", interface: "eth0" });
+  doc.services[1].target = ["192.168.1.53:53", "[2001:db8:1::53]:53"];
+  doc.services.push({
+    name: "ssh6",
+    kind: "tcp",
+    publishOn: "vps",
+    port: 2222,
+    target: "[2001:db8:1::22]:22",
+    clientAddress: "preserve",
+  });
+  const intent = parsePolicy(stringify(doc), "dual.yaml").intent;
+  const vps = compileSite(intent, "vps");
+  const home = compileSite(intent, "home");
+
+  it("DNATs each family to the target of its own family", () => {
+    expect(rulesOf(vps, "nat_prerouting")).toEqual([
+      'iifname "eth0" meta nfproto ipv4 meta l4proto . th dport @proxied4 ct mark set ct mark & 0xfeffffff | 0x01000000',
+      'iifname "eth0" meta nfproto ipv4 dnat ip to meta l4proto . th dport map @published4 comment "published"',
+      'iifname "eth0" meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @published6 comment "published"',
+    ]);
+    expect(set(vps, "published6")?.elements).toEqual([
+      "udp . 53 : 2001:db8:1::53 . 53",
+      "tcp . 2222 : 2001:db8:1::22 . 22",
+    ]);
+  });
+
+  it("masquerades tcp 2222 for IPv4 clients only: IPv6 clients of the same port keep their address", () => {
+    expect(set(vps, "proxied4")?.elements).toEqual(["tcp . 2222"]);
+    expect(set(vps, "proxied6")).toBeUndefined();
+  });
+
+  it("routes marked replies back into the tunnel for both families at home", () => {
+    const replies = home.rules.filter((r) => r.fwmark !== undefined);
+    expect(replies.map((r) => r.family)).toEqual([4, 6]);
+    expect(home.routes).toContainEqual(
+      expect.objectContaining({ type: "unicast", table: replies[0]?.table, dst: cidr("::/0") }),
+    );
+    expect(home.wireguard[0]?.peers[0]?.allowedIps).toEqual(
+      expect.arrayContaining([cidr("0.0.0.0/0"), cidr("::/0")]),
+    );
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { compileSite } from "../../src/compile/compile.js";
 import type { SiteState } from "../../src/compile/desired.js";
+import { DEFAULT_PROXY } from "../../src/compile/proxy.js";
 import type { Cidr } from "../../src/net/cidr.js";
 import type {
   EgressIntent,
@@ -28,7 +29,7 @@ const v4 = (n: number, prefix: number): Cidr => ({ family: 4, address: BigInt(n)
 const net = (i: number) => v4((10 << 24) + (i << 8), 24);
 const host = (i: number) => v4(((172 << 24) + (16 << 16) + i) >>> 0, 32);
 
-const PROXY = { tls: "auto", httpPort: 80, httpsPort: 443, adminListen: "localhost:2019" } as const;
+const PROXY = DEFAULT_PROXY;
 
 function site(name: string, extra: Partial<SiteIntent>): SiteIntent {
   return {

@@ -116,7 +116,7 @@ describeLive("deploy/install.sh into a temporary root", () => {
     );
     expect(existsSync(at("etc/systemd/networkd.conf.d/netpol.conf"))).toBe(true);
     const unit = readFileSync(at("etc/systemd/system/netpol-apply.service"), "utf8");
-    expect(unit).toContain("ExecStart=/usr/local/bin/netpol apply /etc/netpol/policy.yaml");
+    expect(unit).toContain("ExecStart=/usr/local/bin/netpol apply --in-force");
   }, 120_000);
 
   it("installs units that pass systemd-analyze verify, with a low exposure score", async () => {

@@ -5,7 +5,7 @@ import type { Lab } from "../../src/lab/lab.js";
 import { providerDown } from "../../src/lab/lab.js";
 import { addCounter, counterPackets, eventually, httpGet } from "../../src/lab/probe.js";
 import type { Role } from "../../src/lab/topology.js";
-import { WHOAMI_PORT } from "../../src/lab/topology.js";
+import { ADDR, WHOAMI_PORT } from "../../src/lab/topology.js";
 import { collectStatus } from "../../src/status/collect.js";
 import { labInput, siteTarget, startLab } from "../support/lab.js";
 import { describeLive } from "../support/layers.js";
@@ -24,6 +24,8 @@ const V6 = {
   vl6Host: "2001:db8:6::10",
 } as const;
 const PUBLISHED_PORT = 8086;
+/** One service on both of the VPS's addresses, each family to the home host's own address. */
+const DUAL_PORT = 8087;
 
 /** Per namespace: addresses (device, cidr) and a default route (via, device). */
 const PLAN: Partial<Record<Role, { addresses: [string, string][]; via?: [string, string] }>> = {
@@ -87,7 +89,7 @@ const withV6 = (text: string) =>
     .replace("from: [files]", "from: [files, files6]")
     .replace(
       "services:\n",
-      `services:\n  - { name: web6, kind: tcp, publishOn: vps, port: ${PUBLISHED_PORT}, target: "[${V6.lan1Host}]:${WHOAMI_PORT}", clientAddress: preserve }\n`,
+      `services:\n  - { name: web6, kind: tcp, publishOn: vps, port: ${PUBLISHED_PORT}, target: "[${V6.lan1Host}]:${WHOAMI_PORT}", clientAddress: preserve }\n  - { name: web-dual, kind: tcp, publishOn: vps, port: ${DUAL_PORT}, target: ["${ADDR.lan1Host}:${WHOAMI_PORT}", "[${V6.lan1Host}]:${WHOAMI_PORT}"], clientAddress: preserve }\n`,
     );
 
 describeLive(
@@ -131,6 +133,25 @@ describeLive(
         (x) => x.ok,
       );
       expect(r).toEqual({ ok: true, text: V6.www });
+    });
+
+    it("publishes one port on both of the VPS's addresses, each family to its own target, keeping the client's address", async () => {
+      const v6 = await eventually(
+        () => httpGet(lab.names.ns("www"), `http://[${V6.vps}]:${DUAL_PORT}/`),
+        (x) => x.ok,
+      );
+      expect(v6).toEqual({ ok: true, text: V6.www });
+      const v4 = await httpGet(lab.names.ns("www"), `http://${ADDR.vps}:${DUAL_PORT}/`);
+      expect(v4).toEqual({ ok: true, text: ADDR.www });
+    });
+
+    it("publishes a port with an IPv4 target on the VPS's IPv4 address only", async () => {
+      expect(await httpGet(lab.names.ns("www"), `http://${ADDR.vps}:2222/`)).toEqual({
+        ok: true,
+        text: "10.99.0.1",
+      });
+      const v6 = await httpGet(lab.names.ns("www"), `http://[${V6.vps}]:2222/`, 1500);
+      expect(v6.ok).toBe(false);
     });
 
     it("reaches nothing over IPv6 while the tunnel is gone, with not one packet on the ISP link", async () => {

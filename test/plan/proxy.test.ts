@@ -3,6 +3,7 @@ import type { ProxySpec } from "../../src/compile/desired.js";
 import { DEFAULT_PROXY } from "../../src/compile/proxy.js";
 import type { CaddyLive } from "../../src/plan/live.js";
 import { proxyPlan } from "../../src/plan/proxy.js";
+import { LETS_ENCRYPT } from "../../src/policy/schema.js";
 
 // The merge of netpol's routes into a running Caddy config, on configs as found on real VPSes.
 
@@ -52,6 +53,11 @@ describe("proxy routes merged into a running Caddy", () => {
         service: "blog",
         detail: "blog.example.org → 192.168.1.20:80 in server srv0",
       },
+      {
+        kind: "certificates",
+        op: "add",
+        detail: `certificates for blog.example.org from ${LETS_ENCRYPT} (events to /var/log/caddy/netpol-acme.log)`,
+      },
     ]);
     const servers = written(plan).apps.http.servers;
     expect(servers.srv0?.routes?.map((r) => r["@id"] ?? "user")).toEqual(["netpol-blog", "user"]);
@@ -88,7 +94,10 @@ describe("proxy routes merged into a running Caddy", () => {
     const added = written(proxyPlan(spec("auto", ["blog", "blog.example.org"]), live(userConfig)));
     expect(proxyPlan(spec("auto", ["blog", "blog.example.org"]), live(added)).changes).toEqual([]);
     const emptied = proxyPlan(spec("auto"), live(added));
-    expect(emptied.changes).toEqual([expect.objectContaining({ op: "remove", service: "blog" })]);
+    expect(emptied.changes).toEqual([
+      expect.objectContaining({ op: "remove", service: "blog" }),
+      expect.objectContaining({ op: "remove", kind: "certificates" }),
+    ]);
     expect(emptied.write?.config).toEqual(userConfig);
   });
 
@@ -122,6 +131,120 @@ describe("proxy routes merged into a running Caddy", () => {
     expect(plan.changes).toEqual([]);
     expect(plan.waiting).toEqual([
       "proxy route blog.example.org (Caddy's admin API at localhost:2019 does not answer: GET /config/: no answer (ECONNREFUSED))",
+    ]);
+  });
+});
+
+/** A user's Caddy with its own certificate policy (DNS-01 for its wildcard) and its own log. */
+const userTls = {
+  ...userConfig,
+  logging: { logs: { access: { include: ["http.log.access"] } } },
+  apps: {
+    ...userConfig.apps,
+    tls: {
+      automation: {
+        policies: [
+          { subjects: ["*.example.net"], issuers: [{ module: "acme", challenges: { dns: {} } }] },
+        ],
+      },
+    },
+  },
+};
+
+const withAcme = (s: ProxySpec, acme: Partial<ProxySpec["settings"]["acme"]>): ProxySpec => ({
+  ...s,
+  settings: { ...s.settings, acme: { ...s.settings.acme, ...acme } },
+});
+
+interface TlsConfig {
+  logging: { logs: Record<string, unknown> };
+  apps: { tls: { automation: { policies: Record<string, unknown>[] } } };
+}
+const tlsOf = (plan: ReturnType<typeof proxyPlan>) => plan.write?.config as TlsConfig;
+
+describe("netpol's certificate policy in a running Caddy", () => {
+  const pebble = withAcme(
+    spec("auto", ["blog", "blog.example.org"], ["wiki", "wiki.example.org"]),
+    {
+      ca: "https://192.0.2.80:14000/dir",
+      email: "ops@example.org",
+      trustedRoots: ["/etc/netpol/pebble-ca.pem"],
+      log: "/var/log/caddy/acme.log",
+    },
+  );
+
+  it("asks the policy's CA for exactly its hostnames, by HTTP-01, before the user's own policies, and logs the events", () => {
+    const config = tlsOf(proxyPlan(pebble, live(userTls)));
+    expect(config.apps.tls.automation.policies).toEqual([
+      {
+        "@id": "netpol:acme",
+        subjects: ["blog.example.org", "wiki.example.org"],
+        issuers: [
+          {
+            module: "acme",
+            ca: "https://192.0.2.80:14000/dir",
+            email: "ops@example.org",
+            trusted_roots_pem_files: ["/etc/netpol/pebble-ca.pem"],
+            challenges: { "tls-alpn": { disabled: true } },
+          },
+        ],
+      },
+      userTls.apps.tls.automation.policies[0],
+    ]);
+    expect(config.logging.logs).toEqual({
+      access: userTls.logging.logs.access,
+      "netpol-acme": {
+        writer: {
+          output: "file",
+          filename: "/var/log/caddy/acme.log",
+          roll_size_mb: 1,
+          roll_keep: 1,
+        },
+        encoder: { format: "json" },
+        include: ["tls.obtain", "tls.renew", "tls.issuance", "http.acme_client"],
+      },
+    });
+  });
+
+  it("is in sync once written, changes the policy when the CA changes, and takes out exactly what it added", () => {
+    const added = tlsOf(proxyPlan(pebble, live(userTls)));
+    expect(proxyPlan(pebble, live(added)).changes).toEqual([]);
+    const moved = proxyPlan(withAcme(pebble, { ca: LETS_ENCRYPT }), live(added));
+    expect(moved.changes).toEqual([
+      expect.objectContaining({
+        kind: "certificates",
+        op: "set",
+        detail: expect.stringContaining(LETS_ENCRYPT),
+      }),
+    ]);
+    const emptied = proxyPlan(spec("auto"), live(added));
+    expect(emptied.changes.map((c) => `${c.kind} ${c.op}`)).toEqual([
+      "proxy remove",
+      "proxy remove",
+      "certificates remove",
+    ]);
+    expect(emptied.write?.config).toEqual(userTls);
+  });
+
+  it("asks for no certificates with tls: off", () => {
+    const plan = proxyPlan(spec("off", ["blog", "blog.example.org"]), live(userTls));
+    expect(plan.changes.map((c) => c.kind)).toEqual(["proxy"]);
+    expect(plan.write?.config).toMatchObject({
+      apps: { tls: userTls.apps.tls },
+      logging: userTls.logging,
+    });
+  });
+
+  it("refuses a hostname the user's own certificate policy already covers", () => {
+    const mine = {
+      ...userTls,
+      apps: {
+        ...userTls.apps,
+        tls: { automation: { policies: [{ subjects: ["Blog.example.org"] }] } },
+      },
+    };
+    expect(proxyPlan(pebble, live(mine)).conflicts).toEqual([
+      "Caddy's TLS automation policy 0 already covers blog.example.org, a hostname netpol publishes; remove it there or publish another hostname",
     ]);
   });
 });

@@ -592,6 +592,36 @@ describe("ports", () => {
   });
 });
 
+describe("where certificates come from", () => {
+  runTable([
+    {
+      name: "an ACME directory that is not an https URL",
+      mutate: (p) => {
+        vps(p).proxy = { acme: { ca: "http://acme.example.org/directory" } };
+      },
+      expected: [
+        "sites.vps.proxy.acme.ca: an ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory",
+      ],
+    },
+    {
+      name: "an email without an @",
+      mutate: (p) => {
+        vps(p).proxy = { acme: { email: "ops.example.org" } };
+      },
+      expected: ["sites.vps.proxy.acme.email: an email address, e.g. ops@example.org"],
+    },
+    {
+      name: "a relative path to a trusted root",
+      mutate: (p) => {
+        vps(p).proxy = { acme: { trustedRoots: ["pebble.pem"] } };
+      },
+      expected: [
+        "sites.vps.proxy.acme.trustedRoots[0]: an absolute path on the site, e.g. /etc/netpol/ca.pem",
+      ],
+    },
+  ]);
+});
+
 describe("references to unknown names", () => {
   const knownDevices = "br0, eth0, eth0.6, eth1, eth2, tun-hma, wg-home";
   runTable([
@@ -945,6 +975,57 @@ describe("services", () => {
       expected: ["services[2].kind: kind must be http, tcp or udp"],
     },
   ]);
+
+  runTable([
+    {
+      name: "two targets of one family",
+      mutate: (p) => {
+        service(p, 2).target = ["192.168.1.22:22", "192.168.1.23:22"];
+      },
+      expected: [
+        "services[2].target: list at most one IPv4 and one IPv6 target: clients of each family reach the target of theirs",
+      ],
+    },
+    {
+      name: "a host name among the targets",
+      mutate: (p) => {
+        home(p).networks.push({ name: "lan6", cidr: "2001:db8:1::/64", interface: "eth0" });
+        service(p, 1).target = ["192.168.1.53:53", "ns.home.arpa:53"];
+      },
+      expected: ["services[1].target[1]: the target must be an IP address, not a host name"],
+    },
+    {
+      name: "a target that is not host:port, in a list",
+      mutate: (p) => {
+        service(p, 2).target = ["192.168.1.22:22", 22];
+      },
+      expected: [
+        "services[2].target[1]: a target is a string host:port, e.g. 192.168.1.22:22 or [2001:db8::22]:22",
+      ],
+    },
+    {
+      name: "an empty list of targets",
+      mutate: (p) => {
+        service(p, 2).target = [];
+      },
+      expected: ["services[2].target: name at least one target, e.g. 192.168.1.22:22"],
+    },
+  ]);
+
+  it("accepts one port for IPv4 and IPv6 clients, by one service with a target of each family or by two", () => {
+    const p = validPolicy();
+    home(p).networks.push({ name: "lan6", cidr: "2001:db8:1::/64", interface: "eth0" });
+    service(p, 1).target = ["192.168.1.53:53", "[2001:db8:1::53]:53"];
+    p.services.push({
+      name: "ssh6",
+      kind: "tcp",
+      publishOn: "vps",
+      port: 2222,
+      target: "[2001:db8:1::22]:22",
+      clientAddress: "preserve",
+    });
+    expect(() => load(toYaml(p))).not.toThrow();
+  });
 
   it("accepts the same port number for tcp and udp", () => {
     const p = validPolicy();

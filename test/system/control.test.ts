@@ -4,6 +4,7 @@ import path from "node:path";
 import { execa, type ResultPromise } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { eventually, httpGet } from "../../src/lab/probe.js";
+import { generateKeyPair } from "../../src/system/keys.js";
 import { describeLive } from "../support/layers.js";
 import { createNetns, type Netns } from "../support/netns.js";
 
@@ -100,5 +101,58 @@ describeLive("requests to another site's serve leave from --netns", () => {
       "vps",
       "home",
     ]);
+  });
+
+  it("confirm --all keeps what waits and says where nothing did, instead of failing", async () => {
+    const state = ["--state-dir", path.join(dir, "state")];
+    // A change here only: home gets an address on its lo, armed with --confirm; the VPS gets
+    // nothing to confirm.
+    const file = path.join(dir, "policy-confirm.yaml");
+    await writeFile(
+      file,
+      `version: 1\nsites:\n  home:\n    interfaces: [{ name: lo, kind: physical }]\n    networks: [{ name: n, cidr: 10.8.0.0/24, interface: lo, address: 10.8.0.1 }]\n  vps:\n    control: { url: "${url}", tokenFile: vps.token }\n`,
+    );
+    const armed = await netpol(
+      inNs(["apply", file, "--site", "home", "--confirm", "60", ...state]),
+    );
+    expect(armed.exitCode, armed.stderr).toBe(0);
+    const confirmed = await netpol(
+      inNs(["confirm", file, "--site", "home", "--all", ...state, "--json"]),
+    );
+    expect(confirmed.exitCode, confirmed.stderr).toBe(0);
+    expect(JSON.parse(confirmed.stdout).sites).toEqual([
+      { site: "vps", confirmed: false },
+      { site: "home", confirmed: true },
+    ]);
+    const again = await netpol(inNs(["confirm", file, "--site", "home", "--all", ...state]));
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toContain("no apply is waiting for confirmation at any site (vps, home)");
+  });
+
+  it("says another site's failure with both codes: this side's first, the site's own after", async () => {
+    // Valid here; there the key file it names is missing.
+    const file = path.join(dir, "policy-nokey.yaml");
+    await writeFile(
+      file,
+      `version: 1\nsites:\n  vps: {}\n  far: {}\ntunnels:\n  - name: t9\n    members:\n      - { site: vps, address: 10.96.0.1/24, endpoint: 192.0.2.9:51820, publicKey: ${generateKeyPair().publicKey}, privateKeyFile: missing.key }\n      - { site: far, address: 10.96.0.2/24, publicKey: ${generateKeyPair().publicKey}, privateKeyFile: far.key }\n`,
+    );
+    const push = (...extra: string[]) =>
+      netpol(
+        inNs([
+          ...["push", file, "--site", "vps", "--remote", url],
+          ...["--token-file", path.join(dir, "vps.token"), ...extra],
+        ]),
+      );
+    const human = await push();
+    expect(human.exitCode).toBe(1);
+    expect(human.stderr).toMatch(
+      /^netpol: NETPOL_E_REMOTE_FAILED: site vps \(http:\/\/127\.0\.0\.1:\d+\): NETPOL_E_KEY_FILE: key file \S+missing\.key does not exist/,
+    );
+    const json = await push("--json");
+    expect(json.exitCode).toBe(1);
+    expect(JSON.parse(json.stdout).error).toMatchObject({
+      code: "NETPOL_E_REMOTE_FAILED",
+      details: { remoteCode: "NETPOL_E_KEY_FILE" },
+    });
   });
 });

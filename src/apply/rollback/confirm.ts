@@ -125,7 +125,16 @@ export async function confirmApply(target: Target): Promise<void> {
     const { host } = target;
     const interrupted = interruptedBy(await loadJournal(files), host);
     const timerAlive = pending.timer !== null && host.isRunning(pending.timer);
-    if (interrupted || (timerAlive && Date.parse(pending.deadline) <= host.now())) {
+    const expired = Date.parse(pending.deadline) <= host.now();
+    // Past the deadline nothing is kept: the timer reverts, or, when it is gone, this does.
+    if (expired && !timerAlive) {
+      await revertOrThrow(target, pending);
+      throw new NetpolError(
+        "NETPOL_E_CONFIRM_EXPIRED",
+        `too late: the deadline ${pending.deadline} has passed; its revert timer was gone, so the apply has been reverted now`,
+      );
+    }
+    if (interrupted || expired) {
       throw new NetpolError(
         "NETPOL_E_CONFIRM_EXPIRED",
         interrupted

@@ -156,6 +156,7 @@ const PARTS_OF: Record<Change["kind"], readonly Part[]> = {
   nft: ["nft"],
   wireguard: ["wireguard"],
   proxy: ["proxy"],
+  certificates: ["proxy"],
 };
 
 /** The routes and rules of `before` with the plan's route and rule changes made. */

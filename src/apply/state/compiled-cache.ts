@@ -160,6 +160,12 @@ const siteStateSchema = z.strictObject({
         httpPort: port,
         httpsPort: port,
         adminListen: z.string(),
+        acme: z.strictObject({
+          ca: z.string(),
+          email: z.string().optional(),
+          trustedRoots: z.array(z.string()),
+          log: z.string(),
+        }),
       }),
       routes: z.array(
         z.strictObject({ service: z.string(), hostname: z.string(), upstream: z.string() }),

@@ -2,18 +2,20 @@ import type { Command } from "commander";
 import { applySite } from "../../apply/apply.js";
 import { confirmApply, revertIfUnconfirmed, revertNow } from "../../apply/rollback/confirm.js";
 import { parseConfirmSeconds } from "../../apply/rollback/confirm-window.js";
-import { fromFile, readPolicyFile } from "../../apply/source/file.js";
+import { readPolicyFile } from "../../apply/source/file.js";
 import { NetpolError } from "../../errors.js";
 import { commandLine } from "../../next-command.js";
 import { formatPlan, formatPlanJson, planJson } from "../../plan/format.js";
 import { applyRemote, confirmRemote, otherSites } from "../all-sites.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
+import { choosePolicy } from "../policy-source.js";
 import { showingProgress } from "../progress.js";
 import { startRevertTimer } from "../revert-timer.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 interface ApplyOptions extends TargetOptions, OutputOptions {
-  site: string;
+  site?: string;
+  inForce?: boolean;
   keyDir?: string;
   confirm?: string;
   all?: boolean;
@@ -39,9 +41,16 @@ export function registerApply(program: Command): void {
   targetOptions(
     outputOptions(program.command("apply"))
       .description("make the live state match the policy; roll back if any step fails")
-      .argument("<policy>", "policy file (YAML)")
-      .requiredOption("--site <name>", "site this machine (or namespace) is")
-      .option("--key-dir <dir>", "directory holding the private key files (default: the policy's)")
+      .argument("[policy]", "policy file (YAML)")
+      .option("--site <name>", "site this machine (or namespace) is")
+      .option(
+        "--in-force",
+        "apply the policy in force here (what the last apply or push recorded) instead of a file",
+      )
+      .option(
+        "--key-dir <dir>",
+        "directory holding the private key files (default: the policy's; /etc/netpol with --in-force)",
+      )
       .option(
         "--confirm <seconds>",
         "revert by itself unless `netpol confirm` runs within this time",
@@ -50,20 +59,22 @@ export function registerApply(program: Command): void {
         "--all",
         "first apply the other sites that declare `control` through their `netpol serve`, then this one",
       ),
-  ).action(async (file: string, opts: ApplyOptions) => {
+  ).action(async (file: string | undefined, opts: ApplyOptions) => {
     const seconds = opts.confirm === undefined ? undefined : parseConfirmSeconds(opts.confirm);
+    const here = targetFrom(opts);
+    // Read when the apply asks: it reads the live state while the policy is validated.
+    const chosen = choosePolicy(file, opts, here);
+    if (opts.all && (opts.inForce || file === undefined || opts.site === undefined))
+      throw new NetpolError("NETPOL_E_USAGE", "--all needs the policy file and --site");
     // --all reads the other sites from the policy, so it is read in full; alone, a policy
     // already in force comes from the cache of what its last apply compiled.
-    const full = opts.all ? await readPolicyFile(file, opts.keyDir) : undefined;
-    const others = full ? otherSites(full.intent, opts.site, full.keyDir) : undefined;
-    const here = targetFrom(opts);
+    const full = opts.all && file ? await readPolicyFile(file, opts.keyDir) : undefined;
+    const site = opts.site ?? "";
+    const others = full ? otherSites(full.intent, site, full.keyDir) : undefined;
     const remote =
-      full && others
-        ? await applyRemote(here.runner, others.remote, full.text, seconds, opts.site)
-        : [];
+      full && others ? await applyRemote(here.runner, others.remote, full.text, seconds, site) : [];
     const { target, done } = showingProgress(here, opts);
-    // Read when the apply asks: it reads the live state while the policy is validated.
-    const policy = full ? { ...full, site: opts.site } : () => fromFile(target.files, file, opts);
+    const policy = full ? { ...full, site } : chosen;
     const result = await applySite(
       target,
       policy,
@@ -74,7 +85,7 @@ export function registerApply(program: Command): void {
     ).finally(done);
     const pending = result.pending;
     const confirm = commandLine(
-      { verb: "confirm", args: opts.all ? [file, "--site", opts.site, "--all"] : [] },
+      { verb: "confirm", args: opts.all ? [file ?? "", "--site", site, "--all"] : [] },
       target.files.naming,
     );
     report(
@@ -87,7 +98,7 @@ export function registerApply(program: Command): void {
               (r.changed ? `applied and verified at site ${r.site}\n` : ""),
           )
           .join("") +
-        notReached(others?.unreachable ?? [], file) +
+        notReached(others?.unreachable ?? [], file ?? "") +
         result.notes.map((n) => `note: ${n}\n`).join("") +
         formatPlan(result.plan, target.files.scope) +
         (result.changed ? `applied and verified (${target.runner.spawned} commands run)\n` : "") +
@@ -120,20 +131,46 @@ export function registerApply(program: Command): void {
       .option("--key-dir <dir>", "directory holding the token files (default: the policy's)"),
   ).action(async (file: string | undefined, opts: ConfirmOptions) => {
     const target = targetFrom(opts);
-    if (opts.all) {
-      if (file === undefined || opts.site === undefined)
-        throw new NetpolError("NETPOL_E_USAGE", "confirm --all needs the policy and --site");
-      const policy = await readPolicyFile(file, opts.keyDir);
-      await confirmRemote(
-        target.runner,
-        otherSites(policy.intent, opts.site, policy.keyDir).remote,
+    if (!opts.all) {
+      await confirmApply(target);
+      report(
+        opts,
+        () => "confirmed\n",
+        () => ({ confirmed: true }),
       );
+      return;
     }
-    await confirmApply(target);
+    if (file === undefined || opts.site === undefined)
+      throw new NetpolError("NETPOL_E_USAGE", "confirm --all needs the policy and --site");
+    const policy = await readPolicyFile(file, opts.keyDir);
+    const sites = await confirmRemote(
+      target.runner,
+      otherSites(policy.intent, opts.site, policy.keyDir).remote,
+    );
+    const here = await confirmApply(target).then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof NetpolError && err.code === "NETPOL_E_NO_CONFIRM_PENDING") return false;
+        throw err;
+      },
+    );
+    sites.push({ site: opts.site, confirmed: here });
+    if (!sites.some((s) => s.confirmed))
+      throw new NetpolError(
+        "NETPOL_E_NO_CONFIRM_PENDING",
+        `no apply is waiting for confirmation at any site (${sites.map((s) => s.site).join(", ")})`,
+      );
     report(
       opts,
-      () => "confirmed\n",
-      () => ({ confirmed: true }),
+      () =>
+        sites
+          .map((s) =>
+            s.confirmed
+              ? `confirmed at site ${s.site}\n`
+              : `nothing was waiting for confirmation at site ${s.site}\n`,
+          )
+          .join(""),
+      () => ({ confirmed: true, sites }),
     );
   });
 

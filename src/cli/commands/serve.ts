@@ -4,6 +4,7 @@ import { NetpolError } from "../../errors.js";
 import { buildApp } from "../../server/app.js";
 import { readTokenFile } from "../../server/token.js";
 import { askStatus, controlSitesInForce } from "../all-sites.js";
+import { DEFAULT_KEY_DIR } from "../policy-source.js";
 import { startRevertTimer } from "../revert-timer.js";
 import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
 
@@ -50,7 +51,11 @@ export function registerServe(program: Command): void {
         "127.0.0.1:9470",
       )
       .option("--site <name>", "site applied when a request does not name one")
-      .option("--key-dir <dir>", "directory holding the private key files", "/etc/netpol/keys")
+      .option(
+        "--key-dir <dir>",
+        "directory the key file names of posted policies are relative to",
+        DEFAULT_KEY_DIR,
+      )
       .option(
         "--access-log",
         "log every request, /healthz, /status and /metrics too (by default those log only failures: scrapers poll them)",

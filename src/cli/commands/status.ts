@@ -6,6 +6,7 @@ import { callSite } from "../../system/control.js";
 import { askStatus, controlSitesInForce } from "../all-sites.js";
 import { type EtcdOptions, etcdFrom, etcdOptions } from "../etcd-options.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
+import { DEFAULT_KEY_DIR } from "../policy-source.js";
 import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
 
 interface StatusOptions extends TargetOptions, OutputOptions, EtcdOptions {
@@ -15,6 +16,11 @@ interface StatusOptions extends TargetOptions, OutputOptions, EtcdOptions {
   all?: boolean;
   keyDir: string;
 }
+
+/** Whether a site differs from its policy in force: drift, a conflict, an unfinished apply. */
+const drifting = (s: SiteStatus) =>
+  (s.drift !== null && (!s.drift.inSync || s.drift.conflicts.length > 0)) ||
+  s.interruptedApply !== null;
 
 /** The sites the policy in force here reaches through `control`, asked for their status. */
 async function othersStatus(opts: StatusOptions): Promise<SiteStatus[]> {
@@ -57,7 +63,11 @@ export function registerStatus(program: Command): void {
         .option("--remote <url>", "ask another site's `netpol serve` instead")
         .option("--token-file <file>", "bearer token for --remote")
         .option("--all", "also the other sites of the policy in force that declare `control`")
-        .option("--key-dir <dir>", "directory holding the token files", "/etc/netpol/keys")
+        .option(
+          "--key-dir <dir>",
+          "directory the token file names of the policy in force are relative to",
+          DEFAULT_KEY_DIR,
+        )
         .option("--fleet", "every site of the fleet in etcd at a glance (with --etcd)"),
     ),
   ).action(async (opts: StatusOptions) => {
@@ -65,19 +75,20 @@ export function registerStatus(program: Command): void {
     const status = opts.remote
       ? await remoteStatus(opts, opts.remote)
       : await collectStatus(targetFrom(opts), Date.now());
-    if (opts.all) {
-      const all = [...(await othersStatus(opts)), status];
+    const all = opts.all ? [...(await othersStatus(opts)), status] : [status];
+    if (opts.all)
       report(
         opts,
         () => all.map(formatStatus).join(""),
         () => ({ sites: all }),
       );
-      return;
-    }
-    report(
-      opts,
-      () => formatStatus(status),
-      () => status,
-    );
+    else
+      report(
+        opts,
+        () => formatStatus(status),
+        () => status,
+      );
+    // As `plan`: 2 when a site is not as its policy in force says (--quiet tells by this alone).
+    process.exitCode = all.some(drifting) ? 2 : 0;
   });
 }

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { fromFile } from "../../apply/source/file.js";
 import { loadInForce } from "../../apply/source/in-force.js";
 import { NetpolError } from "../../errors.js";
 import { describeHealthEvent } from "../../health/format.js";
@@ -11,10 +10,12 @@ import { Resident } from "../../resident/resident.js";
 import { createSpawner } from "../../system/spawner.js";
 import { UapiClient } from "../../system/wireguard-uapi.js";
 import { type OutputOptions, outputOptions } from "../output.js";
+import { choosePolicy } from "../policy-source.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 interface WatchOptions extends TargetOptions, OutputOptions {
-  site: string;
+  site?: string;
+  inForce?: boolean;
   keyDir?: string;
   interval: string;
 }
@@ -25,7 +26,7 @@ function describe(e: Stamped): string | undefined {
     case "watching":
       return `watching links${e.netns ? ` in netns ${e.netns}` : ""}`;
     case "applied":
-      return `applied ${e.changes} changes`;
+      return `applied ${e.changes} changes: ${e.what.join("; ")}${e.changes > e.what.length ? `; and ${e.changes - e.what.length} more` : ""}`;
     case "note":
       return `note: ${e.note}`;
     case "error":
@@ -45,15 +46,19 @@ export function registerWatch(program: Command): void {
       .description(
         "apply, then hold the site to the policy in force: routes through a device are put back the moment it returns, links changing and every --interval seconds reconcile (puts proxy routes back into a restarted Caddy)",
       )
-      .argument("<policy>", "policy file (YAML)")
-      .requiredOption("--site <name>", "site this machine (or namespace) is")
-      .option("--key-dir <dir>", "directory holding the private key files (default: the policy's)")
+      .argument("[policy]", "policy file (YAML)")
+      .option("--site <name>", "site this machine (or namespace) is")
+      .option("--in-force", "start from the policy in force here instead of a file")
+      .option(
+        "--key-dir <dir>",
+        "directory holding the private key files (default: the policy's; /etc/netpol with --in-force)",
+      )
       .option(
         "--interval <seconds>",
         "also read everything again and reconcile this often; 0: only on link changes",
         "30",
       ),
-  ).action(async (file: string, opts: WatchOptions) => {
+  ).action(async (file: string | undefined, opts: WatchOptions) => {
     const seconds = Number(opts.interval);
     if (!(Number.isInteger(seconds) && seconds >= 0))
       throw new NetpolError(
@@ -61,8 +66,9 @@ export function registerWatch(program: Command): void {
         `--interval takes a whole number of seconds, not ${opts.interval}`,
       );
     const target = targetFrom(opts);
-    // The file watch starts with: the state its last apply compiled, when that is this file.
-    const started = await fromFile(target.files, file, opts);
+    // What watch starts with: the file (the state its last apply compiled, when that is this
+    // file), or with --in-force the policy in force, which a reboot must not trade for a file.
+    const started = await choosePolicy(file, opts, target)();
     const print = (problem: boolean, text: string, json: Record<string, unknown>) => {
       if (opts.quiet && !problem && json.event !== "note") return;
       const line = opts.json ? JSON.stringify(json) : `${json.time} ${text}`;

@@ -58,6 +58,7 @@ export function homeStatus(over: Partial<SiteStatus> = {}): SiteStatus {
     ],
     forwardDrops: [],
     services: [],
+    certificates: [],
     ...over,
   };
 }
