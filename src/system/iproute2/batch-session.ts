@@ -60,6 +60,9 @@ export class IpBatchSession {
     if (!this.changed) return;
     this.changed = false;
     this.stop();
+    // Started now, not when the device is back: the change that answers its return waits for
+    // no process to start.
+    this.open();
   }
 
   /** Stops the process; a later request starts another. */
