@@ -55,6 +55,19 @@ export async function superviseHealth(
   });
 
   let dirty = true;
+  // Writes run one after another, each with the snapshot of its own moment, so a slow write
+  // never lands after a newer one.
+  let writing = Promise.resolve();
+  const write = () => {
+    writing = writing.then(async () => {
+      if (!dirty) return;
+      dirty = false;
+      await writeHealthReport(target.files, monitor.snapshot(), Date.now()).catch(() => {
+        dirty = true;
+      });
+    });
+    return writing;
+  };
   const monitor = new HealthMonitor(chains, initial, {
     switchTo: (chain, active) => switchPath(target.runner, chain, active, protocol),
     clearFlows: (chain) => clearFlows(target.runner, chain),
@@ -62,15 +75,11 @@ export async function superviseHealth(
     emit: (event) => {
       dirty = true;
       emit(event);
+      // A change of state reaches `status` now, not at the next tick: what watch said and
+      // what status says must agree.
+      void write();
     },
   });
-  const write = async () => {
-    if (!dirty) return;
-    dirty = false;
-    await writeHealthReport(target.files, monitor.snapshot(), Date.now()).catch(() => {
-      dirty = true;
-    });
-  };
   const prober = startPingProber(spawner, probes, (i, result) => {
     dirty = true;
     for (const at of fanOut[i] ?? []) monitor.report({ ...at, result });
@@ -83,6 +92,7 @@ export async function superviseHealth(
       clearInterval(timer);
       await prober.stop();
       await monitor.idle();
+      await writing;
     },
   };
 }
