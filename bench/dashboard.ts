@@ -6,17 +6,10 @@
  *
  *   npm run bench:dashboard
  */
-import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
-import path from "node:path";
 import autocannon from "autocannon";
-import { execa } from "execa";
-import { applySite } from "../src/apply/apply.js";
-import { targetOf } from "../src/apply/target.js";
-import { parsePolicy } from "../src/policy/load.js";
 import { buildApp } from "../src/server/app.js";
-import { createRunner } from "../src/system/runner.js";
-import { VLAN_EGRESS_POLICY } from "../test/support/vlan-egress.js";
+import { statusBenchSite } from "./namespace.js";
 
 const TOKEN = "bench-token-0123456789abcdef";
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -62,20 +55,9 @@ async function openStreams(base: string, n: number) {
   };
 }
 
-const ns = `npbench-${process.pid}`;
-const stateDir = await mkdtemp(path.join(os.tmpdir(), "netpol-bench-"));
+const site = await statusBenchSite();
 try {
-  await execa("ip", ["netns", "add", ns]);
-  const inNs = (...args: string[]) => execa("ip", ["netns", "exec", ns, ...args]);
-  await inNs("ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1");
-  await inNs("ip", "tuntap", "add", "ext0", "mode", "tun");
-  for (const d of ["lan0", "lan1", "ext0"]) await inNs("ip", "link", "set", d, "up");
-  const target = targetOf(createRunner(ns), stateDir);
-  await applySite(
-    target,
-    { ...parsePolicy(VLAN_EGRESS_POLICY, "bench.yaml"), keyDir: stateDir, site: "home" },
-    "bench",
-  );
+  const { target, stateDir } = site;
   const app = await buildApp({ target, token: TOKEN, keyDir: stateDir });
   const base = await app.listen({ host: "127.0.0.1", port: 0 });
   const rows: [string, Awaited<ReturnType<typeof load>>][] = [];
@@ -124,6 +106,5 @@ try {
     `\npair ratios (with / without): ${ratios.map((r) => r.toFixed(3)).join(", ")}; median ${median.toFixed(3)} (${median >= 0.9 ? "within" : "BEYOND"} the 10 % budget); the open streams received ${sent} updates while loaded`,
   );
 } finally {
-  await execa("ip", ["netns", "delete", ns], { reject: false });
-  await rm(stateDir, { recursive: true, force: true });
+  await site.destroy();
 }

@@ -1,6 +1,14 @@
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { execa } from "execa";
+import { applySite } from "../src/apply/apply.js";
+import { type Target, targetOf } from "../src/apply/target.js";
 import { stopWireguardGoByName } from "../src/lab/processes.js";
+import { parsePolicy } from "../src/policy/load.js";
+import { createRunner } from "../src/system/runner.js";
+import { VLAN_EGRESS_POLICY } from "../test/support/vlan-egress.js";
 
 /**
  * A throwaway network namespace with the devices a bench policy expects. Every command of the
@@ -52,4 +60,30 @@ export async function createBenchNs(devices: {
     throw err;
   }
   return ns;
+}
+
+/**
+ * The site the `/status` benches serve: a namespace holding the VLAN-egress test policy,
+ * applied, and its state directory. `destroy` removes both.
+ */
+export async function statusBenchSite(): Promise<{
+  readonly target: Target;
+  readonly stateDir: string;
+  destroy(): Promise<void>;
+}> {
+  const ns = await createBenchNs({ physical: ["lan0"], external: ["ext0"], wireguard: [] });
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), "netpol-bench-"));
+  const destroy = async () => {
+    await ns.destroy();
+    await rm(stateDir, { recursive: true, force: true });
+  };
+  try {
+    const target = targetOf(createRunner(ns.name), stateDir);
+    const policy = parsePolicy(VLAN_EGRESS_POLICY, "bench.yaml");
+    await applySite(target, { ...policy, keyDir: stateDir, site: "home" }, "bench");
+    return { target, stateDir, destroy };
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
 }

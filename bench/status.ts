@@ -11,19 +11,13 @@
  *   npm run bench:status                  # 5 s per row
  *   BENCH_SECONDS=2 npm run bench:status  # what `npm run bench -- --quick` runs
  */
-import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
-import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
-import { execa } from "execa";
 import Fastify, { type FastifyInstance } from "fastify";
-import { applySite } from "../src/apply/apply.js";
-import { type Target, targetOf } from "../src/apply/target.js";
-import { parsePolicy } from "../src/policy/load.js";
+import type { Target } from "../src/apply/target.js";
 import { buildApp } from "../src/server/app.js";
-import { createRunner } from "../src/system/runner.js";
-import { VLAN_EGRESS_POLICY } from "../test/support/vlan-egress.js";
+import { statusBenchSite } from "./namespace.js";
 
 const TOKEN = "bench-token-0123456789abcdef";
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -68,20 +62,9 @@ async function statusAt(target: Target, ageMs: number, maxAgeMs?: number): Promi
   }
 }
 
-const ns = `npbench-${process.pid}`;
-const stateDir = await mkdtemp(path.join(os.tmpdir(), "netpol-bench-"));
+const site = await statusBenchSite();
 try {
-  await execa("ip", ["netns", "add", ns]);
-  const inNs = (...args: string[]) => execa("ip", ["netns", "exec", ns, ...args]);
-  await inNs("ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1");
-  await inNs("ip", "tuntap", "add", "ext0", "mode", "tun");
-  for (const d of ["lan0", "lan1", "ext0"]) await inNs("ip", "link", "set", d, "up");
-  const target = targetOf(createRunner(ns), stateDir);
-  await applySite(
-    target,
-    { ...parsePolicy(VLAN_EGRESS_POLICY, "bench.yaml"), keyDir: stateDir, site: "home" },
-    "bench",
-  );
+  const { target } = site;
 
   const hello = Fastify();
   hello.get("/hello", async () => ({ ok: true }));
@@ -109,6 +92,5 @@ try {
     );
   }
 } finally {
-  await execa("ip", ["netns", "delete", ns], { reject: false });
-  await rm(stateDir, { recursive: true, force: true });
+  await site.destroy();
 }
