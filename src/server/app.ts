@@ -285,23 +285,23 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
 
   const siteHere = async () => (await loadRecord(opts.target.files))?.site ?? opts.site ?? null;
 
-  app.post("/confirm", async (request) => {
-    await confirmApply(opts.target);
+  const settled = async (how: "confirmed" | "reverted", from: string) => {
     const site = await siteHere();
     changed(
       site,
-      `${site ?? "this site"}: the apply awaiting confirmation was confirmed from ${request.ip}`,
+      `${site ?? "this site"}: the apply awaiting confirmation was ${how} from ${from}`,
     );
+  };
+
+  app.post("/confirm", async (request) => {
+    await confirmApply(opts.target);
+    await settled("confirmed", request.ip);
     return { confirmed: true };
   });
 
   app.post("/revert", async (request) => {
     await revertNow(opts.target);
-    const site = await siteHere();
-    changed(
-      site,
-      `${site ?? "this site"}: the apply awaiting confirmation was reverted from ${request.ip}`,
-    );
+    await settled("reverted", request.ip);
     return { reverted: true };
   });
 
