@@ -22,6 +22,8 @@ const WG_KINDS = new Set(["wireguard", "tun"]);
 function linkChanges(desired: SiteState, live: LiveState, owned: Ownership) {
   const changes: Change[] = [];
   const conflicts: string[] = [];
+  /** WireGuard interfaces of the policy's names that another tool made: never configured. */
+  const foreignTunnels = new Set<string>();
   const byName = new Map(live.links.map((l) => [l.name, l]));
   for (const link of desired.links) {
     const found = byName.get(link.name);
@@ -31,9 +33,18 @@ function linkChanges(desired: SiteState, live: LiveState, owned: Ownership) {
     }
     const fits =
       link.kind === "wireguard" ? WG_KINDS.has(found.kind ?? "") : found.kind === link.kind;
-    if (!fits && !owned.links.includes(link.name)) {
+    const ours = owned.links.includes(link.name);
+    if (!fits && !ours) {
       conflicts.push(
         `device ${link.name} exists as ${found.kind ?? "a plain device"}, not ${link.kind}; netpol does not replace devices it did not create`,
+      );
+      continue;
+    }
+    // A tunnel's key, port and peers are its owner's: configuring it would take it over.
+    if (link.kind === "wireguard" && !ours) {
+      foreignTunnels.add(link.name);
+      conflicts.push(
+        `WireGuard interface ${link.name} exists but netpol did not create it (it has no netpol mark: a wg-quick tunnel, or a wireguard-go someone else started); netpol does not take over its key, port and peers: give the tunnel member another \`interface:\` in the policy, or remove that interface (\`ip link del ${link.name}\`) if it is no longer used`,
       );
       continue;
     }
@@ -47,7 +58,7 @@ function linkChanges(desired: SiteState, live: LiveState, owned: Ownership) {
   }
   const wanted = new Set(desired.links.map((l) => l.name));
   const removed = owned.links.filter((name) => byName.has(name) && !wanted.has(name));
-  return { changes, conflicts, removed };
+  return { changes, conflicts, removed, foreignTunnels };
 }
 
 function wireguardReasons(spec: WireguardSpec, live: WgLive | undefined): string[] {
@@ -211,6 +222,7 @@ export function diff(compiled: SiteState, live: LiveState, owned: Ownership): Pl
 
   const liveWireguard = new Map(live.wireguard.map((w) => [w.name, w]));
   const wireguard: Change[] = desired.wireguard.flatMap((spec) => {
+    if (links.foreignTunnels.has(spec.name)) return [];
     const reasons = wireguardReasons(spec, liveWireguard.get(spec.name));
     return reasons.length > 0 ? [{ kind: "wireguard", op: "sync", spec, reasons } as const] : [];
   });

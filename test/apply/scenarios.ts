@@ -1,4 +1,5 @@
 import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
 import { applySite } from "../../src/apply/apply.js";
 import { STEPS } from "../../src/apply/execute.js";
@@ -8,10 +9,12 @@ import { compileSite } from "../../src/compile/compile.js";
 import { NetpolError } from "../../src/errors.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { describeChange } from "../../src/plan/format.js";
+import { generateKeyPair } from "../../src/system/keys.js";
 import { type Runner, withRun } from "../../src/system/runner.js";
+import { withSecretFile } from "../../src/system/secret-file.js";
 import { deleteFailClosedRoute, emptyInput, labInput, siteTarget } from "../support/lab.js";
 import type { LabHome } from "../support/lab-home.js";
-import { ownedSnapshot, routes, rules, type TestNode } from "../support/node.js";
+import { ipJson, ownedSnapshot, routes, rules, type TestNode } from "../support/node.js";
 
 /** A runner that fails each command `fails` picks, as a broken tool would. */
 export function failingWhen(
@@ -159,6 +162,33 @@ export function applyScenarios(start: () => Promise<LabHome>): () => LabHome {
       expect(await ownedSnapshot(node)).toEqual(before);
     } finally {
       await node.run("ip", ["route", "del", "table", "3", "10.125.0.0/24"]);
+    }
+  });
+
+  it("refuses a same-named WireGuard interface it did not create, and leaves its key, port and peers", async () => {
+    const name = lab.names.wgHome;
+    // A tunnel of the operator's own (wireguard-go, as wg-quick starts it without the module).
+    await node.run("wireguard-go", [name]);
+    try {
+      const conf = `[Interface]\nPrivateKey = ${generateKeyPair().privateKey}\nListenPort = 51999\n[Peer]\nPublicKey = ${generateKeyPair().publicKey}\nAllowedIPs = 10.77.0.0/24\n`;
+      await withSecretFile(path.join(lab.dir, "secrets"), conf, (file) =>
+        node.run("wg", ["setconf", name, file]),
+      );
+      const dump = () => node.run("wg", ["show", name, "dump"]);
+      const theirs = await dump();
+      const planned = await planSite(target(), labInput(lab, "home"));
+      expect(planned.plan.conflicts).toContainEqual(
+        expect.stringContaining(`WireGuard interface ${name} exists but netpol did not create it`),
+      );
+      expect(planned.plan.changes.filter((c) => c.kind === "wireguard")).toEqual([]);
+      const err = await applySite(target(), labInput(lab, "home"), "test").catch((e) => e);
+      expect(err).toMatchObject({ code: "NETPOL_E_FOREIGN_STATE" });
+      expect(String(err.message)).toContain(`ip link del ${name}`);
+      expect(await dump()).toBe(theirs);
+      const [link] = await ipJson(node, ["link", "show", "dev", name]);
+      expect(link?.ifalias).toBeUndefined();
+    } finally {
+      await node.run("ip", ["link", "del", "dev", name]);
     }
   });
 
