@@ -233,4 +233,19 @@ describeLive("HTTP services published by hostname through the VPS's Caddy", () =
     expect(await ask(OWN_SITE.host)).toEqual({ ok: true, text: OWN_SITE.body });
     expect(await ask("blog.example.org")).toEqual({ ok: true, text: "" });
   });
+
+  it("`netpol down` takes netpol's routes out of Caddy: the user's site answers and the config is as it was", async () => {
+    await applySite(siteTarget(lab, "vps"), labInput(lab, "vps"), "test");
+    expect(await ask("blog.example.org")).toEqual({ ok: true, text: HOME_PAGE });
+    const taken = await execa(
+      process.execPath,
+      ["bin/netpol.js", "down", "--netns", vps(), "--state-dir", `${lab.dir}/state`],
+      { reject: false },
+    );
+    expect(taken.exitCode, String(taken.stderr)).toBe(0);
+    expect(String(taken.stdout)).toContain("- proxy route netpol-blog");
+    expect((await admin("/config/")).text).toBe(original);
+    expect(await ask(OWN_SITE.host)).toEqual({ ok: true, text: OWN_SITE.body });
+    expect(await ask("blog.example.org")).toEqual({ ok: true, text: "" });
+  });
 });

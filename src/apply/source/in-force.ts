@@ -1,6 +1,7 @@
 import { parseDocument } from "yaml";
 import { compileSite } from "../../compile/compile.js";
 import type { LinkSpec } from "../../compile/desired.js";
+import { compileProxy } from "../../compile/proxy.js";
 import { type LoadedPolicy, parsePolicy } from "../../policy/load.js";
 import { corrupt, type StateFiles } from "../state/files.js";
 import { type ApplyRecord, loadRecord, recordPath } from "../state/record.js";
@@ -61,13 +62,20 @@ export function linksInForce(record: ApplyRecord | undefined): readonly LinkSpec
 /**
  * The policy in force with its site emptied, for `netpol down`: same settings (so the same
  * route protocol and table ranges say what is netpol's), no networks, egress, tunnels or
- * services. Undefined when nothing was applied.
+ * services. A site that had a proxy keeps its `proxy` block (Caddy's admin address, the
+ * default one where the policy named none): with no route left to publish, the apply then
+ * takes netpol's routes (`@id: netpol-…`) out of Caddy. Undefined when nothing was applied.
  */
 export async function emptiedInForce(files: StateFiles): Promise<PolicyInput | undefined> {
   const record = await loadRecord(files);
   if (!record) return undefined;
+  const { intent } = parseInForce(files, record);
+  const site = intent.sites.find((s) => s.name === record.site);
+  const proxied = site !== undefined && compileProxy(intent, site) !== undefined;
   const doc = parseDocument(record.policyText);
+  const proxy = doc.getIn(["sites", record.site, "proxy"], true) ?? doc.createNode({});
   doc.setIn(["sites"], doc.createNode({ [record.site]: {} }));
+  if (proxied) doc.setIn(["sites", record.site, "proxy"], proxy);
   doc.delete("tunnels");
   doc.delete("services");
   return { ...parsePolicy(doc.toString(), "(empty policy)"), keyDir: "", site: record.site };
