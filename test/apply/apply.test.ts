@@ -78,4 +78,23 @@ describeLive("apply on a live namespace", () => {
     expect(nothing.exitCode).toBe(1);
     expect(nothing.stderr).toContain("no apply");
   });
+
+  it("down from another --state-dir removes what carries netpol's marks, wireguard-go too, and says so", async () => {
+    const { lab, node } = home();
+    const applied = await cli("apply");
+    expect(applied.exitCode, applied.stderr).toBe(0);
+    const wireguardGo = async () =>
+      (await execa("pgrep", ["-f", `^wireguard-go ${lab.names.wgHome}$`], { reject: false }))
+        .stdout;
+    expect(await wireguardGo()).not.toBe("");
+    const other = `${lab.dir}/other-state`;
+    const down = await netpol(["down", "--netns", lab.names.ns("home"), "--state-dir", other]);
+    expect(down.exitCode, down.stderr).toBe(0);
+    expect(down.stdout).toContain("recognised by its marks");
+    const after = await ownedSnapshot(node);
+    expect(after.routes).toEqual([]);
+    expect(after.nft).not.toContain("table inet netpol");
+    expect(after.links).not.toContain(lab.names.wgHome);
+    expect(await wireguardGo()).toBe("");
+  });
 });

@@ -1,7 +1,8 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
 import { applySite } from "../../src/apply/apply.js";
+import { takeDown } from "../../src/apply/down.js";
 import { STEPS } from "../../src/apply/execute.js";
 import { planSite } from "../../src/apply/site/plan-site.js";
 import { loadRecord, recordPath } from "../../src/apply/state/record.js";
@@ -150,6 +151,43 @@ export function applyScenarios(start: () => Promise<LabHome>): () => LabHome {
     expect(after.nft).not.toContain("table inet netpol");
     expect(after.links).not.toContain(lab.names.wgHome);
     expect(after.addresses).not.toContain("192.168.6.1/24 dev vl6");
+  });
+
+  it("takes down what carries its marks when the record is lost, and nothing else", async () => {
+    const foreign = [
+      ["link", "add", "fbr0", "type", "bridge"],
+      ["route", "add", "10.126.0.0/24", "via", "198.51.100.1", "proto", "static"],
+      ["route", "add", "table", "43", "10.127.0.0/24", "via", "198.51.100.1"],
+      ["rule", "add", "priority", "5001", "from", "10.200.0.0/16", "lookup", "43"],
+    ];
+    for (const args of foreign) await node.run("ip", args);
+    try {
+      const theirs = async () => [
+        (await routes(node)).filter((r) => r.dst === "10.126.0.0/24" || r.table === "43"),
+        (await rules(node)).filter((r) => r.priority === 5001),
+        await node.run("nft", ["list", "table", "ip", "labnat"]),
+        (await ipJson(node, ["link", "show"]))
+          .map((l) => l.ifname)
+          .filter((n) => n !== lab.names.wgHome),
+      ];
+      const before = await theirs();
+      await applySite(target(), labInput(lab, "home"), "test");
+      await rm(target().files.stateDir, { recursive: true, force: true });
+      const result = await takeDown(target(), "test");
+      expect(result?.notes.join("\n")).toContain("recognised by its marks");
+      const after = await ownedSnapshot(node);
+      expect(after.routes).toEqual([]);
+      expect(after.rules.filter((r) => r.protocol === "77")).toEqual([]);
+      expect(after.nft).not.toContain("table inet netpol");
+      expect(after.links).not.toContain(lab.names.wgHome);
+      expect(await theirs()).toEqual(before);
+      expect(await takeDown(target(), "test")).toBeUndefined();
+    } finally {
+      await node.run("ip", ["rule", "del", "priority", "5001"]);
+      await node.run("ip", ["route", "del", "10.126.0.0/24"]);
+      await node.run("ip", ["route", "del", "table", "43", "10.127.0.0/24"]);
+      await node.run("ip", ["link", "del", "fbr0"]);
+    }
   });
 
   it("refuses a table id that holds someone else's routes, and applies nothing", async () => {

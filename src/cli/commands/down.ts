@@ -17,9 +17,13 @@ export function registerDown(program: Command): void {
       opts,
       () =>
         result
-          ? `${formatPlan(result.plan, target.files.scope)}netpol's state removed from ${target.files.scope}\n`
-          : `nothing applied on ${target.files.scope}: nothing to remove\n`,
-      () => ({ removed: result !== undefined, plan: result ? planJson(result.plan) : null }),
+          ? `${formatPlan(result.plan, target.files.scope)}${result.notes.map((n) => `note: ${n}\n`).join("")}netpol's state removed from ${target.files.scope}\n`
+          : `nothing of netpol's on ${target.files.scope}: nothing to remove\n`,
+      () => ({
+        removed: result !== undefined,
+        plan: result ? planJson(result.plan) : null,
+        ...(result && result.notes.length > 0 ? { notes: result.notes } : {}),
+      }),
     );
   });
 }
