@@ -88,6 +88,12 @@ export const ERRORS = {
     summary:
       "a state file (record, journal, pending revert, lock) is unreadable; run `netpol recover`",
   },
+  NETPOL_E_STATE_WRITE: {
+    exit: 1,
+    http: 507,
+    summary:
+      "a state file cannot be written (the filesystem is full or read-only); nothing was left half-written",
+  },
   NETPOL_E_ETCD_UNREACHABLE: {
     exit: 1,
     http: 503,

@@ -129,8 +129,9 @@ export async function applySite(
             options.confirm,
           )
         : undefined;
-      await writeJournal(target, plan, policy.hash, appliedBy);
       try {
+        // Inside the rollback: a journal that cannot be written takes the armed revert away.
+        await writeJournal(target, plan, policy.hash, appliedBy);
         await execute(plan, target.runner, keys, secretDirOf(files));
         const after = await verify(target, desired, owned, plan, wanted, live);
         const applied = stamp(ownershipAfter(owned, desired, plan, after));

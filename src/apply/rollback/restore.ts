@@ -20,10 +20,10 @@ import { writeSysctls } from "../../system/sysctl.js";
 import { createWireguardLink, syncWireguard } from "../../system/wireguard.js";
 import { currentOwnership } from "../site/ownership.js";
 import { ownedNames, readLive } from "../site/read-live.js";
-import { secretDirOf } from "../state/files.js";
+import { readText, secretDirOf } from "../state/files.js";
 import { clearJournal, loadJournal } from "../state/journal.js";
 import { clearPending, type Pending } from "../state/pending.js";
-import { loadRecord, writeRecordText } from "../state/record.js";
+import { loadRecord, recordPath, writeRecordText } from "../state/record.js";
 import { toAddress } from "../state/schemas.js";
 import type { Target } from "../target.js";
 import type { Snapshot } from "./snapshot.js";
@@ -223,7 +223,16 @@ export async function restoreTo(
     secretDirOf(files),
   );
   if (failures.length > 0) return failures;
-  await writeRecordText(files, snapshot.record ?? undefined);
+  const before = snapshot.record ?? undefined;
+  // A record write that failed (a full filesystem) left the one before in place. Another that
+  // fails now is said as what is left undone: the journal and the pending revert stay.
+  if ((await readText(recordPath(files))) !== before) {
+    const failed = await writeRecordText(files, before).then(
+      () => undefined,
+      (err: unknown) => (err instanceof Error ? err.message : String(err)),
+    );
+    if (failed) return [`record: ${failed}`];
+  }
   await clearJournal(files);
   if (pending) await clearPending(target, pending);
   return [];

@@ -1,6 +1,6 @@
-import { mkdir, open, readFile, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { type FileHandle, mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import writeFileAtomic from "write-file-atomic";
 import type { z } from "zod";
 import { NetpolError } from "../../errors.js";
 import { commandLine, type Naming } from "../../next-command.js";
@@ -76,15 +76,74 @@ export function parseState<S extends z.ZodType>(
 }
 
 /**
- * Replaces the file whole: a temporary file is written, fsynced and renamed over it, and the
- * directory is fsynced so the rename itself survives a power cut. Mode 0600: some hold keys.
- * A cache, which is rebuilt when lost or unreadable, skips the fsyncs (`durable: false`).
+ * Replaces the file whole: a temporary file beside it is written to the last byte, its size
+ * checked, fsynced and renamed over it, and the directory is fsynced so the rename itself
+ * survives a power cut. Mode 0600: some hold keys. A cache, which is rebuilt when lost or
+ * unreadable, skips the fsyncs (`durable: false`). A write that cannot complete (a full or
+ * read-only filesystem) leaves the old file as it was and is a NETPOL_E_STATE_WRITE naming the
+ * file and the errno.
  */
 export async function writeState(file: string, text: string, durable = true): Promise<void> {
   const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(file, text, { mode: 0o600, fsync: durable });
-  if (durable) await syncDir(dir);
+  const temp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const handle = await open(temp, "wx", 0o600);
+    try {
+      await writeWhole(handle, Buffer.from(text, "utf8"));
+      if (durable) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+    if (durable) await syncDir(dir);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw stateWriteError(file, err);
+  }
+}
+
+/**
+ * write(2) may write less than asked (a filesystem filling up writes what fits): go on from
+ * where it stopped until every byte is written or the kernel says why not. Then the file's
+ * size must be the text's, or the rename would put a cut file in place.
+ */
+async function writeWhole(handle: FileHandle, bytes: Buffer): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, done);
+    if (bytesWritten <= 0)
+      throw Object.assign(new Error("write made no progress"), { code: "EIO" });
+    done += bytesWritten;
+  }
+  const { size } = await handle.stat();
+  if (size !== bytes.length)
+    throw Object.assign(new Error(`${size} of ${bytes.length} bytes on disk`), { code: "EIO" });
+}
+
+const WHY: Readonly<Record<string, string>> = {
+  ENOSPC: "no space left on the filesystem",
+  EDQUOT: "the disk quota is used up",
+  EROFS: "the filesystem is read-only",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EIO: "input/output error",
+};
+
+/**
+ * A state file that cannot be written, as the error to throw: which file, which errno, and what
+ * the operator can do. Anything without an errno is passed on as it was.
+ */
+export function stateWriteError(file: string, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (err instanceof NetpolError || typeof code !== "string") return err;
+  const why = WHY[code] ?? (err as Error).message;
+  return new NetpolError(
+    "NETPOL_E_STATE_WRITE",
+    `cannot write ${file}: ${why} (${code}); make room on (or remount writable) the filesystem of ${path.dirname(file)}, or choose another --state-dir, then try again`,
+    [],
+    { cause: err },
+  );
 }
 
 export async function writeJson(file: string, value: unknown): Promise<void> {

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { NetpolError } from "../../errors.js";
 import { isoTime } from "../host.js";
 import type { Target } from "../target.js";
-import { parseState, readText, type StateFiles, stateFile } from "./files.js";
+import { parseState, readText, type StateFiles, stateFile, stateWriteError } from "./files.js";
 import { processIdentity } from "./process-identity.js";
 
 const lockSchema = z.strictObject({
@@ -43,7 +43,10 @@ async function tryCreate(files: StateFiles, content: LockFile): Promise<boolean>
   // Numbered as well: two applies in one process (the server) may try in the same millisecond,
   // and the one that finishes first would remove the other's file before it is linked.
   const mine = `${file}.${content.holder.pid}.${Date.now()}.${++attempts}`;
-  await writeFile(mine, JSON.stringify(content), { mode: 0o600 });
+  await writeFile(mine, JSON.stringify(content), { mode: 0o600 }).catch(async (err: unknown) => {
+    await unlink(mine).catch(() => undefined);
+    throw stateWriteError(file, err);
+  });
   try {
     await link(mine, file);
     return true;

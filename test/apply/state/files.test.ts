@@ -1,0 +1,84 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { writeState } from "../../../src/apply/state/files.js";
+import { NetpolError } from "../../../src/errors.js";
+
+/**
+ * A filesystem that fills up: each write(2) takes at most `chunk` bytes, and once `room` bytes
+ * are taken the next one fails with ENOSPC, as the kernel does (a short write first, then the
+ * errno). `refuse` makes open(2) fail with that errno instead.
+ */
+const disk = vi.hoisted(() => ({
+  chunk: Number.POSITIVE_INFINITY,
+  room: Number.POSITIVE_INFINITY,
+  refuse: undefined as string | undefined,
+}));
+
+vi.mock("node:fs/promises", async (real) => {
+  const fs = await real<typeof import("node:fs/promises")>();
+  const errno = (code: string) => Object.assign(new Error(`${code}: fake`), { code });
+  const open: typeof fs.open = async (file, flags, mode) => {
+    if (disk.refuse) throw errno(disk.refuse);
+    const handle = await fs.open(file, flags, mode);
+    let taken = 0;
+    const real = handle.write.bind(handle);
+    const write = async (buffer: Buffer, offset: number, length: number, position: number) => {
+      const fits = Math.min(length, disk.chunk, disk.room - taken);
+      if (fits <= 0) throw errno("ENOSPC");
+      taken += fits;
+      return real(buffer, offset, fits, position);
+    };
+    return Object.assign(handle, { write });
+  };
+  return { ...fs, default: { ...fs, open }, open };
+});
+
+describe("writeState on a filesystem that fills up", () => {
+  let dir: string;
+  let file: string;
+  const text = `${JSON.stringify({ policyText: "x".repeat(10_000) }, null, 2)}\n`;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "netpol-files-"));
+    file = path.join(dir, "netns-a.json");
+    await writeFile(file, "the record before\n");
+    Object.assign(disk, {
+      chunk: Number.POSITIVE_INFINITY,
+      room: Number.POSITIVE_INFINITY,
+      refuse: undefined,
+    });
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("goes on after short writes until the whole text is on disk", async () => {
+    disk.chunk = 4096;
+    await writeState(file, text);
+    expect(await readFile(file, "utf8")).toBe(text);
+    expect(await readdir(dir)).toEqual(["netns-a.json"]);
+  });
+
+  it("a write cut short by ENOSPC is a user error naming the file and the errno; the file before stays whole", async () => {
+    disk.chunk = 4096;
+    disk.room = 8192;
+    const err = await writeState(file, text).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetpolError);
+    expect((err as NetpolError).code).toBe("NETPOL_E_STATE_WRITE");
+    expect((err as NetpolError).exitCode).toBe(1);
+    expect((err as Error).message).toContain(file);
+    expect((err as Error).message).toContain("ENOSPC");
+    expect(await readFile(file, "utf8")).toBe("the record before\n");
+    expect(await readdir(dir)).toEqual(["netns-a.json"]);
+  });
+
+  it("a read-only filesystem is said as EROFS", async () => {
+    disk.refuse = "EROFS";
+    const err = await writeState(file, text).catch((e: unknown) => e);
+    expect((err as NetpolError).code).toBe("NETPOL_E_STATE_WRITE");
+    expect((err as Error).message).toMatch(/read-only.*EROFS/);
+    expect(await readFile(file, "utf8")).toBe("the record before\n");
+  });
+});
