@@ -8,7 +8,7 @@ import type {
   Via,
 } from "../policy/intent.js";
 import type { NextHop } from "./desired.js";
-import { type EgressGroup, siteMarks } from "./egress-groups.js";
+import { type EgressGroup, pathMarksOf, siteMarks } from "./egress-groups.js";
 
 /**
  * What the health monitor needs of each probed egress, compiled from the policy: its table
@@ -36,6 +36,8 @@ export interface ChainSpec {
   /** The connection mark of the egress's connections (a chain's), cleared on a switch. */
   readonly connMark: number;
   readonly mask: number;
+  /** Its DNS follows the active path (compile/dns.ts): the index of its map's group. */
+  readonly dnsGroup?: number;
 }
 
 /** A tunnel path's peer is its exit member's tunnel address; an external device's, its gateway. */
@@ -59,17 +61,17 @@ function hopsOf(via: Via, families: readonly Family[]): Partial<Record<Family, N
 
 export function chainsOf(intent: Intent, site: SiteIntent): ChainSpec[] {
   const marks = siteMarks(intent.settings, site);
-  const pathMark = new Map(marks.paths.map((p) => [p.device, p.mark]));
-  return marks.groups.flatMap((g: EgressGroup): ChainSpec[] => {
+  return marks.groups.flatMap((g: EgressGroup, i): ChainSpec[] => {
     const health = g.egress[0]?.health;
     if (!health) return [];
     const families = [...new Set(g.sources.map((c) => c.family))].sort();
-    const paths = g.paths.map((via): ProbedPath => {
+    const pathMarks = pathMarksOf(marks, g);
+    const paths = g.paths.map((via, p): ProbedPath => {
       const peer = peerOf(via, site.tunnels);
       return {
         device: via.device,
         hops: hopsOf(via, families),
-        mark: g.paths.length > 1 ? (pathMark.get(via.device) ?? g.mark) : g.mark,
+        mark: pathMarks[p] ?? g.mark,
         targets: [...(peer ? [peer] : []), ...health.targets],
       };
     });
@@ -81,6 +83,7 @@ export function chainsOf(intent: Intent, site: SiteIntent): ChainSpec[] {
         paths,
         health,
         connMark: g.mark,
+        ...(g.egress[0]?.dns && g.paths.length > 1 ? { dnsGroup: i } : {}),
         mask: marks.layout.mask,
       },
     ];

@@ -88,6 +88,15 @@ export interface NftSet {
   /** Prefixes rather than single values. */
   readonly interval: boolean;
   readonly elements: readonly string[];
+  /**
+   * A map whose one element follows a chain's slot (DNS, compile/dns.ts): the element for the
+   * path the slot holds, or for none; the plan takes whichever the slot holds as in force.
+   */
+  readonly follows?: {
+    readonly table: number;
+    readonly paths: readonly { readonly device: string; readonly element: string }[];
+    readonly none: string;
+  };
 }
 
 export interface WireguardPeer {

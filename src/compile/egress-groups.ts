@@ -50,7 +50,11 @@ function groupKey(e: EgressIntent): string {
     )
     .join(",");
   const except = [...e.except].sort(compareCidr).map(formatCidr).join(",");
-  return `${paths} ${e.failClosed} ${except}`;
+  // Egresses whose DNS goes elsewhere cannot share the map that sends it there.
+  const dns = e.dns
+    ? ` dns ${e.dns.resolvers.map((l) => l.map(formatAddress).join("+")).join(",")} ${e.dns.other} ${e.dns.blockDoT}`
+    : "";
+  return `${paths} ${e.failClosed} ${except}${dns}`;
 }
 
 /** Marks for one site: reply paths take the first slots, egress groups the next, then chain paths. */
@@ -82,6 +86,15 @@ export function siteMarks(settings: Pick<Settings, "markMask">, site: SiteIntent
     mark: slotMark(layout, replies.length + groups.length + i + 1),
   }));
   return { layout, replies, groups, paths };
+}
+
+/**
+ * The mark each path of a group routes by: its own table's for a path of a chain (a probe, or
+ * DNS sent to that path's resolver), the group's own for a single path.
+ */
+export function pathMarksOf(marks: SiteMarks, g: EgressGroup): number[] {
+  const own = new Map(marks.paths.map((p) => [p.device, p.mark]));
+  return g.paths.map((via) => (g.paths.length > 1 ? (own.get(via.device) ?? g.mark) : g.mark));
 }
 
 /** Every site's reply paths and egress groups need a mark of their own inside the mask. */

@@ -1,6 +1,7 @@
 import { type Cidr, type Family, formatAddress, formatCidr } from "../net/cidr.js";
 import type { Intent, ServiceIntent, SiteIntent } from "../policy/intent.js";
 import type { NftChain, NftSet } from "./desired.js";
+import { compileDns, type DnsNft } from "./dns.js";
 import { type EgressGroup, ofFamily, type SiteMarks } from "./egress-groups.js";
 import { matchMark, setMark } from "./marks.js";
 
@@ -69,6 +70,7 @@ const chainOf = (n: number) => `egress_${n}`;
 function marking(
   marks: SiteMarks,
   sets: Sets,
+  dns: DnsNft,
 ): { prerouting: string[]; output: string[]; groups: NftChain[] } {
   const { mask, flag } = marks.layout;
   const prerouting = marks.replies.flatMap((r) => [
@@ -92,7 +94,10 @@ function marking(
     // A chain's connections carry its mark too, so a path switch clears exactly them
     // (conntrack): their address translation belongs to the path they started on.
     const pinned = g.paths.length > 1 ? [`ct state new ${setMark("ct", mask, g.mark)}`] : [];
-    return { name: chainOf(i + 1), rules: [...local, ...pinned, setMark("meta", mask, g.mark)] };
+    return {
+      name: chainOf(i + 1),
+      rules: [...(dns.marking.get(i) ?? []), ...local, ...pinned, setMark("meta", mask, g.mark)],
+    };
   });
   for (const family of FAMILIES) {
     const from = sets.add({
@@ -295,7 +300,8 @@ export function compileNftables(
   marks: SiteMarks,
 ): { sets: NftSet[]; chains: NftChain[] } {
   const sets = new Sets();
-  const mark = marking(marks, sets);
+  const dns = compileDns(marks);
+  const mark = marking(marks, sets, dns);
   const published = publish(intent, site, marks, sets);
   const chains: NftChain[] = [
     {
@@ -304,6 +310,7 @@ export function compileNftables(
       rules: mark.prerouting,
     },
     ...mark.groups,
+    ...dns.chains,
     {
       name: "mangle_output",
       base: { type: "route", hook: "output", priority: "mangle" },
@@ -312,7 +319,7 @@ export function compileNftables(
     {
       name: "nat_prerouting",
       base: { type: "nat", hook: "prerouting", priority: "dstnat" },
-      rules: published.prerouting,
+      rules: [...published.prerouting, ...dns.nat],
     },
     {
       name: "nat_postrouting",
@@ -330,5 +337,6 @@ export function compileNftables(
       rules: [...guard(site, marks, sets), ...onlyPublished(site)],
     },
   ];
+  for (const set of dns.sets) sets.add(set);
   return { sets: sets.all, chains: chains.filter((c) => c.rules.length > 0) };
 }

@@ -103,3 +103,17 @@ export function withControl(text: string, url: string, tokenFile: string): strin
     `  vps:\n    wan: wan\n    control: { url: "${url}", tokenFile: ${tokenFile} }\n`,
   );
 }
+
+/**
+ * DNS that follows the egress (on top of `withFailover`): VLAN 6's plain DNS goes to the
+ * provider's resolver through the provider, or to the VPS's through the VPS tunnel.
+ */
+export function withDns(text: string, names: LabNames): string {
+  return text.replace(
+    /( {8}health: .*\n)/,
+    `$1        dns: { resolvers: { ${names.hma}: [${RESOLVER.provider}], ${names.wg}: [${RESOLVER.vps}] } }\n`,
+  );
+}
+
+/** Where the lab's resolvers listen: each side's tunnel address, and an internet host (the ISP's). */
+export const RESOLVER = { provider: "10.66.0.1", vps: "10.99.0.1", isp: "192.0.2.80" } as const;

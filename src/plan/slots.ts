@@ -1,4 +1,4 @@
-import type { NextHop, RouteSpec, SiteState } from "../compile/desired.js";
+import type { NextHop, NftSet, RouteSpec, SiteState } from "../compile/desired.js";
 import { type Family, formatAddress, formatCidr } from "../net/cidr.js";
 import type { LiveState } from "./types.js";
 
@@ -46,14 +46,27 @@ export function slotOccupant(
 export function settleSlots(desired: SiteState, live: LiveState): SiteState {
   if (!desired.routes.some((r) => r.type === "unicast" && r.choices)) return desired;
   const up = new Set(live.links.filter((l) => l.up).map((l) => l.name));
+  /** What each slot, by table, settled to: a path's device, or null (none). */
+  const settled = new Map<RouteSpec["table"], string | null>();
   const routes = desired.routes.map((r): RouteSpec => {
     if (r.type !== "unicast" || !r.choices) return r;
     const held = slotOccupant(r, live.routes.owned);
-    if (held?.kind === "none")
+    if (held?.kind === "none") {
+      if (!settled.has(r.table)) settled.set(r.table, null);
       return { type: "unreachable", table: r.table, dst: r.dst, metric: slotMetric(r.dst.family) };
+    }
     const hop = held?.hop ?? r.choices.find((c) => up.has(c.device)) ?? r;
+    if (!settled.has(r.table)) settled.set(r.table, hop.device);
     const { gateway: _, ...bare } = r;
     return { ...bare, device: hop.device, ...(hop.gateway ? { gateway: hop.gateway } : {}) };
   });
-  return { ...desired, routes };
+  // A map that follows a slot (a chain's DNS) holds the element of the path the slot holds.
+  const nftSets = desired.nftSets.map((s): NftSet => {
+    const held = s.follows ? settled.get(s.follows.table) : undefined;
+    if (!s.follows || held === undefined) return s;
+    const element =
+      held === null ? s.follows.none : s.follows.paths.find((p) => p.device === held)?.element;
+    return element ? { ...s, elements: [element] } : s;
+  });
+  return { ...desired, routes, nftSets };
 }

@@ -59,6 +59,14 @@ export interface HealthSettings {
   readonly hold: number;
 }
 
+/** Where an egress's plain DNS goes (see the policy's `dns`). */
+export interface EgressDns {
+  /** Per path, in the order of `paths`: the resolvers reached through it. */
+  readonly resolvers: readonly (readonly Address[])[];
+  readonly other: "redirect" | "drop";
+  readonly blockDoT: boolean;
+}
+
 export interface EgressIntent {
   readonly name: string;
   readonly sources: readonly Cidr[];
@@ -67,6 +75,7 @@ export interface EgressIntent {
   readonly paths: readonly [Via, ...Via[]];
   /** Present for a chain of paths (always probed) and wherever the policy asks for probes. */
   readonly health?: HealthSettings;
+  readonly dns?: EgressDns;
   readonly masquerade: boolean;
   readonly failClosed: boolean;
   readonly table: number;

@@ -13,6 +13,7 @@ import {
   type SiteTunnel,
   type Via,
 } from "./intent.js";
+import { resolveDns } from "./resolve-dns.js";
 import {
   type EgressDocument,
   HEALTH_DEFAULTS,
@@ -84,6 +85,7 @@ export function resolveEgress(
     });
     const paths = resolvePaths(doc, site, e, tunnels, exitsOf, path, report);
     if (!paths) return [];
+    const dns = resolveDns(e, path, report);
     return [
       {
         name: e.name,
@@ -91,6 +93,7 @@ export function resolveEgress(
         except: withTunnelSubnets(e.except, tunnels),
         paths,
         ...(e.health || paths.length > 1 ? { health: healthOf(e.health) } : {}),
+        ...(dns ? { dns } : {}),
         masquerade: e.masquerade,
         failClosed: e.failClosed,
         table:

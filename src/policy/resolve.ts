@@ -3,6 +3,7 @@ import type { Diagnostic } from "./diagnostic.js";
 import { IdAllocator, KERNEL_PRIORITIES, KERNEL_TABLES, MAX_PRIORITY, MAX_TABLE } from "./ids.js";
 import type { Intent, NetworkIntent, ServiceIntent, SiteIntent, TunnelIntent } from "./intent.js";
 import { MemberNetworks } from "./member-networks.js";
+import { checkSharedResolvers } from "./resolve-dns.js";
 import { resolveRollout } from "./resolve-rollout.js";
 import {
   checkExitsHaveWan,
@@ -94,6 +95,7 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
       report,
     );
     checkRepliesComeFirst(name, egress, replyPaths, report);
+    checkSharedResolvers(name, egress, report);
     const pathTables = resolvePathTables(egress, tables, report);
     return {
       name,

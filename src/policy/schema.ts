@@ -66,6 +66,20 @@ const healthSchema = z.strictObject({
   hold: z.number().min(0).max(86400).default(30),
 });
 
+const resolverList = z.array(hostAddress).min(1, "name at least one resolver").max(4);
+
+/**
+ * Resolvers the egress's plain DNS is redirected to, reached through its paths: one list for
+ * the whole chain, or one per path (keyed by the name in `via`). See docs/policy.md.
+ */
+const dnsSchema = z.strictObject({
+  resolvers: z.union([resolverList, z.record(ifname, resolverList)]),
+  /** DNS of the egress's networks to a server that is neither the router nor a resolver here. */
+  other: z.enum(["redirect", "drop"]).default("redirect"),
+  /** Drop DNS over TLS/QUIC (port 853) to servers that are not resolvers here. */
+  blockDoT: z.boolean().default(false),
+});
+
 const egressSchema = z.strictObject({
   name: objectName,
   from: z.array(objectName).min(1, "name at least one network of this site"),
@@ -74,6 +88,7 @@ const egressSchema = z.strictObject({
     .union([ifname, z.array(ifname).min(1, "name at least one path").max(8, "at most 8 paths")])
     .transform((v) => (typeof v === "string" ? [v] : v)),
   health: healthSchema.optional(),
+  dns: dnsSchema.optional(),
   /** For a tunnel with several members: the site whose uplink the traffic leaves by. */
   exit: siteName.optional(),
   except: z.array(network).default([]),

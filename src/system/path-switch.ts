@@ -1,5 +1,6 @@
 import type { ChainSpec } from "../compile/chains.js";
-import type { RouteSpec } from "../compile/desired.js";
+import { NFT_TABLE, type RouteSpec } from "../compile/desired.js";
+import { dnsElement, dnsMapName } from "../compile/dns.js";
 import { hexMark } from "../compile/marks.js";
 import { NetpolError } from "../errors.js";
 import type { Active } from "../health/choose.js";
@@ -7,6 +8,7 @@ import { defaultRoute, type Family } from "../net/cidr.js";
 import { slotMetric } from "../plan/slots.js";
 import { batchLine, routeArgs } from "../render/ip.js";
 import { runIpBatch } from "./iproute2/iproute2.js";
+import { loadNft } from "./nftables.js";
 import type { Runner } from "./runner.js";
 
 /**
@@ -37,6 +39,19 @@ export async function switchPath(
 ): Promise<void> {
   const lines = slotRoutes(chain, active).map((r) => batchLine(routeArgs("replace", r, protocol)));
   await runIpBatch(runner, lines, "any", `path switch of egress ${chain.name}`);
+  if (chain.dnsGroup !== undefined) {
+    await loadNft(runner, dnsSwitch(chain.dnsGroup, active), `DNS switch of egress ${chain.name}`);
+  }
+}
+
+/**
+ * One nft transaction that points the egress's DNS at the path (its mark, so its route, and
+ * the resolver the NAT picks by that mark) or at the drop of none: the map's one element
+ * replaced, so a DNS packet meets the old path or the new one, never neither.
+ */
+export function dnsSwitch(group: number, active: Active): string {
+  const map = `inet ${NFT_TABLE} ${dnsMapName(group)}`;
+  return `delete element ${map} { 53 }\nadd element ${map} { ${dnsElement(group, active)} }\n`;
 }
 
 const CONNTRACK_FAMILY: Record<Family, string> = { 4: "ipv4", 6: "ipv6" };

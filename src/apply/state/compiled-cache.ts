@@ -118,6 +118,13 @@ const siteStateSchema = z.strictObject({
       type: z.string(),
       interval: z.boolean(),
       elements: z.array(z.string()),
+      follows: z
+        .strictObject({
+          table: z.number().int(),
+          paths: z.array(z.strictObject({ device: z.string(), element: z.string() })),
+          none: z.string(),
+        })
+        .optional(),
     }),
   ),
   nftChains: z.array(

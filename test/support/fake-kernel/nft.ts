@@ -101,11 +101,48 @@ function fillTable(table: FakeNftTable, body: string, line: number): void {
   }
 }
 
+/**
+ * `add element` and `delete element` of a map or set (a path switch of DNS replaces the one
+ * element of its map): a map element is deleted by its key.
+ */
+function changeElements(
+  tables: FakeNftTable[],
+  s: Statement,
+  verb: "add" | "delete",
+  family: string,
+  table: string,
+  set: string,
+): void {
+  const t = tables.find((x) => x.family === family && x.name === table);
+  const o = t?.objects.find((x) => (x.kind === "map" || x.kind === "set") && x.name === set);
+  if (!o) throw missing(s, set);
+  const split = (text: string) =>
+    text
+      .split(",")
+      .map((e) => e.trim().replace(/\s+/g, " "))
+      .filter(Boolean);
+  const given = split(s.body ?? "");
+  const at = o.lines.findIndex((l) => l.startsWith("elements = {"));
+  const now = at >= 0 ? split(/\{(.*)\}/.exec(o.lines[at] ?? "")?.[1] ?? "") : [];
+  const key = (e: string) => e.split(" : ")[0];
+  const keys = new Set(given.map(key));
+  if (verb === "delete" && now.filter((e) => keys.has(key(e))).length < keys.size)
+    throw missing(s, set);
+  const next = verb === "add" ? [...now, ...given] : now.filter((e) => !keys.has(key(e)));
+  const line = `elements = { ${next.join(", ")} }`;
+  if (at >= 0) o.lines[at] = line;
+  else o.lines.push(line);
+}
+
 /** Applies a file to a copy of the tables; the caller keeps the copy only if all went well. */
 function load(tables: FakeNftTable[], text: string): void {
   for (const s of statements(text)) {
     const words = s.text.split(/\s+/);
     const [verb, what, family = "", name = ""] = words[0] === "table" ? ["add", ...words] : words;
+    if (what === "element" && (verb === "add" || verb === "delete")) {
+      changeElements(tables, s, verb, family, name, words[4] ?? "");
+      continue;
+    }
     if (what !== "table")
       throw new NftError(
         `/dev/stdin:${s.line}:1-1: Error: fake kernel: \`${s.text}\` is not emulated`,
