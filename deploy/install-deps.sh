@@ -7,8 +7,9 @@
 set -euo pipefail
 
 # pebble (Let's Encrypt's test CA, with pebble-challtestsrv as its DNS) and openssl: the ACME tests.
-packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy curl iputils-ping procps tcpdump zsh systemd chromium conntrack etcd-server etcd-client openssl pebble dnsmasq)
-binaries=(ip setpriv nft wg wireguard-go caddy curl ping pgrep tcpdump zsh systemd-analyze chromium conntrack etcd etcdctl openssl pebble pebble-challtestsrv dnsmasq)
+# haproxy: the PROXY-protocol relay netpol runs for services with `proxyProtocol`.
+packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy haproxy curl iputils-ping procps tcpdump zsh systemd chromium conntrack etcd-server etcd-client openssl pebble dnsmasq)
+binaries=(ip setpriv nft wg wireguard-go caddy haproxy curl ping pgrep tcpdump zsh systemd-analyze chromium conntrack etcd etcdctl openssl pebble pebble-challtestsrv dnsmasq)
 
 missing=()
 for bin in "${binaries[@]}"; do

@@ -120,6 +120,7 @@ export async function applySite(
         protocol: desired.protocol,
         recordText: planned.recordText,
         ...(plan.proxy ? { proxy: plan.proxy } : {}),
+        ...(plan.relay ? { relay: plan.relay } : {}),
       });
       const pending = options.confirm
         ? await armRevert(

@@ -14,6 +14,7 @@ import {
 } from "../render/ip.js";
 import { renderWireguard } from "../render/wireguard.js";
 import { writeCaddy } from "../system/caddy/admin.js";
+import { putRelay } from "../system/haproxy/relay.js";
 import { runIpBatch } from "../system/iproute2/iproute2.js";
 import { loadNft } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
@@ -27,6 +28,7 @@ export const STEPS = [
   "nftables",
   "wireguard",
   "link removal",
+  "relay",
   "proxy",
 ] as const;
 export type Step = (typeof STEPS)[number];
@@ -76,7 +78,7 @@ async function settleAll(work: readonly Promise<void>[]): Promise<void> {
 
 /**
  * Carries a plan out: links first, then the steps that only need them side by side, link
- * removal and the proxy last; a fixed number of processes per step (a WireGuard
+ * removal, the PROXY-protocol relay and the proxy last; a fixed number of processes per step (a WireGuard
  * interface costs one `wg` call). Each command names its step, so a failure says where it was.
  * A failure may leave links made but not yet marked: the journal names every link the plan
  * creates, so the rollback counts those as netpol's too (site/ownership.ts).
@@ -145,6 +147,8 @@ export async function execute(
     "any",
     "link removal",
   );
+  // The relay before Caddy, which may send HTTP services to it.
+  if (plan.relay) await putRelay(runner, plan.relay.live, plan.relay.config, "relay");
   // Last: the routes lead into the tunnel set up above; one atomic write, whatever their number.
   if (plan.proxy) await writeCaddy(runner, plan.proxy, "proxy");
 }

@@ -5,6 +5,7 @@ import { siteMarks } from "./egress-groups.js";
 import { compileLinks } from "./links.js";
 import { compileNftables } from "./nftables.js";
 import { compileProxy } from "./proxy.js";
+import { compileRelay } from "./relay.js";
 import { compileRouting } from "./routing.js";
 import { compileSysctls } from "./sysctl.js";
 import { compileWireguard } from "./wireguard.js";
@@ -25,9 +26,17 @@ export function compileSite(intent: Intent, siteName: string): SiteState {
   const { rules, routes } = compileRouting(intent, site, marks, wireguard);
   const nft = compileNftables(intent, site, marks);
   const proxy = compileProxy(intent, site);
+  const relay = compileRelay(intent, site);
   const published = intent.services.flatMap((s) =>
     s.kind !== "http" && s.publishOn === siteName
-      ? [{ service: s.name, kind: s.kind, port: s.port }]
+      ? [
+          {
+            service: s.name,
+            kind: s.kind,
+            port: s.port,
+            ...(s.proxyProtocol !== undefined ? { relay: true as const } : {}),
+          },
+        ]
       : [],
   );
   return {
@@ -44,5 +53,6 @@ export function compileSite(intent: Intent, siteName: string): SiteState {
     sysctls: compileSysctls(intent, site),
     ...(proxy ? { proxy } : {}),
     ...(site.wan && published.length > 0 ? { published: { wan: site.wan, ports: published } } : {}),
+    ...(relay ? { relay } : {}),
   };
 }

@@ -1,5 +1,5 @@
 import type { Cidr, Family } from "../net/cidr.js";
-import type { Address, Endpoint, ProxySettings } from "../policy/intent.js";
+import type { Address, Endpoint, ProxyProtocol, ProxySettings } from "../policy/intent.js";
 
 /** What one site's kernel and proxy should hold, as plain data: the compiler's output. */
 
@@ -127,11 +127,43 @@ export interface ProxySpec {
   readonly routes: readonly ProxyRoute[];
 }
 
-/** A TCP or UDP port the site publishes (DNAT from its uplink into a tunnel). */
+/** A TCP or UDP port the site publishes: by DNAT from its uplink into a tunnel, or by its relay. */
 export interface PublishedPort {
   readonly service: string;
   readonly kind: "tcp" | "udp";
   readonly port: number;
+  /** Held by netpol's relay (haproxy) rather than taken by DNAT. */
+  readonly relay?: true;
+}
+
+/** A TCP port netpol's relay holds on the uplink for one family, in place of a DNAT. */
+export interface RelayPort {
+  readonly service: string;
+  readonly family: Family;
+  readonly port: number;
+  /** `address:port`, IPv6 in brackets. */
+  readonly target: string;
+  readonly version: ProxyProtocol;
+}
+
+/** An HTTP service's upstream behind Caddy: the relay picks it by the request's host name. */
+export interface RelayRoute {
+  readonly service: string;
+  readonly hostname: string;
+  readonly target: string;
+  readonly version: ProxyProtocol;
+}
+
+/**
+ * netpol's PROXY-protocol relay (haproxy) on a publishing site: it sends each connection's
+ * client address ahead of the stream to targets that ask for it.
+ */
+export interface RelaySpec {
+  /** The uplink the published ports are bound to; set where `ports` has any. */
+  readonly wan?: string;
+  readonly ports: readonly RelayPort[];
+  /** The loopback port Caddy sends these services to, and the services. */
+  readonly http?: { readonly port: number; readonly routes: readonly RelayRoute[] };
 }
 
 export interface SiteState {
@@ -149,6 +181,7 @@ export interface SiteState {
   readonly proxy?: ProxySpec;
   /** The ports published on the uplink `wan`: whatever else listens there loses them. */
   readonly published?: { readonly wan: string; readonly ports: readonly PublishedPort[] };
+  readonly relay?: RelaySpec;
 }
 
 /** The name of netpol's own nftables table (family inet). */

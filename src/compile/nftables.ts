@@ -214,8 +214,10 @@ function publish(
   marks: SiteMarks,
   sets: Sets,
 ): { prerouting: string[]; postrouting: string[] } {
+  // A port with `proxyProtocol` is held by the relay, which opens its own connection: no DNAT.
   const services = intent.services.filter(
-    (s): s is PortService => s.kind !== "http" && s.publishOn === site.name,
+    (s): s is PortService =>
+      s.kind !== "http" && s.publishOn === site.name && s.proxyProtocol === undefined,
   );
   if (services.length === 0 || !site.wan) return { prerouting: [], postrouting: [] };
   const wan = `iifname ${quote(site.wan)}`;

@@ -8,6 +8,7 @@ import type { WgLive } from "./live.js";
 import { type NftTable, sameElements } from "./nft-table.js";
 import { portConflicts } from "./ports.js";
 import { proxyPlan } from "./proxy.js";
+import { relayPlan } from "./relay.js";
 import { settleSlots } from "./slots.js";
 import type { Change, LiveState, Ownership, Plan } from "./types.js";
 
@@ -228,6 +229,7 @@ export function diff(compiled: SiteState, live: LiveState, owned: Ownership): Pl
   });
 
   const proxy = proxyPlan(desired.proxy, live.proxy);
+  const relay = relayPlan(desired, live.relay);
   return {
     site: desired.site,
     protocol: desired.protocol,
@@ -239,11 +241,13 @@ export function diff(compiled: SiteState, live: LiveState, owned: Ownership): Pl
       ...nft,
       ...wireguard,
       ...links.removed.map((name) => ({ kind: "link", op: "remove", name }) as const),
+      ...relay.changes,
       ...proxy.changes,
     ],
     waiting: [...waiting, ...proxy.waiting],
     conflicts: [...conflicts, ...proxy.conflicts],
     warnings: pushedRoutes(desired, live),
     ...(proxy.write ? { proxy: proxy.write } : {}),
+    ...(relay.write ? { relay: relay.write } : {}),
   };
 }

@@ -25,6 +25,8 @@ export function describeChange(c: Change, protocol: number): string {
       return `wireguard ${c.spec.name}: ${c.reasons.join("; ")}`;
     case "proxy":
       return `proxy route netpol-${c.service}: ${c.detail}`;
+    case "relay":
+      return `PROXY-protocol relay (haproxy): ${c.detail}`;
     case "certificates":
       return `proxy TLS policy netpol:acme: ${c.detail}`;
   }

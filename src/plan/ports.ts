@@ -44,12 +44,31 @@ const holderOf = (l: Listener) =>
 /**
  * Ports the policy would newly publish that another listener of the site already serves on
  * the uplink: the DNAT would take its traffic (the user's Caddy on 443, sshd on 22, a
- * WireGuard tunnel on its UDP port). Pure. A port netpol publishes already is not refused
- * again, so a listener that came later cannot stop the applies that keep the rest in force.
+ * WireGuard tunnel on its UDP port), or the relay could not bind it; and the relay's loopback
+ * port, where another program holds it. Pure. A port netpol publishes by DNAT already is not
+ * refused again, so a listener that came later cannot stop the applies that keep the rest in
+ * force; netpol's own relay is never the other program.
  */
 export function portConflicts(desired: SiteState, live: LiveState): string[] {
+  if (!live.listeners) return [];
+  // netpol's own relay holds its ports already: never a clash with the policy that made it.
+  const relayPid = live.relay?.pid;
+  const others = live.listeners.filter(
+    (l) => relayPid === undefined || l.process?.pid !== relayPid,
+  );
+  return [...uplinkConflicts(desired, live, others), ...relayPortConflict(desired, others)];
+}
+
+const whereOf = (l: Listener) =>
+  `${l.address.includes(":") ? `[${l.address}]` : l.address}${l.device ? `%${l.device}` : ""}:${l.port}`;
+
+function uplinkConflicts(
+  desired: SiteState,
+  live: LiveState,
+  listeners: readonly Listener[],
+): string[] {
   const published = desired.published;
-  if (!published || !live.listeners) return [];
+  if (!published) return [];
   const { wan } = published;
   const wanAddresses = new Set(
     live.addresses.filter((a) => a.device === wan).map((a) => `${a.cidr.family}:${a.cidr.address}`),
@@ -57,14 +76,29 @@ export function portConflicts(desired: SiteState, live: LiveState): string[] {
   const already = publishedNow(live);
   return published.ports.flatMap((p) => {
     const key = `${p.port}/${p.kind}`;
-    if (already.has(key)) return [];
-    const held = live.listeners?.find(
+    if (already.has(key) && !p.relay) return [];
+    const held = listeners.find(
       (l) => l.proto === p.kind && l.port === p.port && servesUplink(l, wan, wanAddresses),
     );
     if (!held) return [];
-    const where = `${held.address.includes(":") ? `[${held.address}]` : held.address}${held.device ? `%${held.device}` : ""}:${held.port}`;
     return [
-      `port ${key} is served here by ${holderOf(held)} on ${where}; publishing service ${p.service} there would take its traffic from ${wan}. Publish another port, or stop that listener first`,
+      `port ${key} is served here by ${holderOf(held)} on ${whereOf(held)}; publishing service ${p.service} there would take its traffic from ${wan}. Publish another port, or stop that listener first`,
     ];
   });
+}
+
+/** The loopback port Caddy hands HTTP services with `proxyProtocol` to, held by another. */
+function relayPortConflict(desired: SiteState, listeners: readonly Listener[]): string[] {
+  const port = desired.relay?.http?.port;
+  if (port === undefined) return [];
+  const held = listeners.find(
+    (l) =>
+      l.proto === "tcp" &&
+      l.port === port &&
+      (WILDCARDS.has(l.address) || l.address === "127.0.0.1"),
+  );
+  if (!held) return [];
+  return [
+    `port ${port}/tcp, the PROXY-protocol relay's (proxy.relayPort), is served here by ${holderOf(held)} on ${whereOf(held)}; set sites.${desired.site}.proxy.relayPort to a free port`,
+  ];
 }

@@ -6,6 +6,7 @@ import type {
   RuleSpec,
   WireguardSpec,
 } from "../compile/desired.js";
+import type { RelayLive } from "../system/haproxy/relay.js";
 import type { CaddyLive, CaddyWrite, IpLive, Listener, WgLive } from "./live.js";
 import type { NftTable } from "./nft-table.js";
 
@@ -17,6 +18,8 @@ export interface LiveState extends IpLive {
   readonly sysctls: ReadonlyMap<string, string>;
   /** The running Caddy's config, read where the site publishes HTTP. */
   readonly proxy?: CaddyLive;
+  /** netpol's PROXY-protocol relay: its configuration file and process. */
+  readonly relay?: RelayLive;
   /** The namespace's listening sockets, read by a plan where the site publishes TCP/UDP ports. */
   readonly listeners?: readonly Listener[];
   /**
@@ -80,6 +83,12 @@ export type Change =
       readonly detail: string;
     }
   | {
+      /** netpol's PROXY-protocol relay: started, given a new configuration, or stopped. */
+      readonly kind: "relay";
+      readonly op: "add" | "set" | "remove";
+      readonly detail: string;
+    }
+  | {
       /** Caddy's TLS automation policy for netpol's hostnames (`@id: netpol:acme`) and its log. */
       readonly kind: "certificates";
       readonly op: "add" | "set" | "remove";
@@ -103,4 +112,11 @@ export interface Plan {
   readonly warnings: readonly string[];
   /** Present when a proxy route or the certificate policy changes. */
   readonly proxy?: ProxyWrite;
+  /** Present when the relay starts, changes or stops: its configuration (none: stopped). */
+  readonly relay?: RelayWrite;
+}
+
+export interface RelayWrite {
+  readonly live: RelayLive;
+  readonly config?: string;
 }

@@ -106,6 +106,8 @@ export interface ProxySettings {
   readonly httpPort: number;
   readonly httpsPort: number;
   readonly adminListen: string;
+  /** The loopback port of netpol's PROXY-protocol relay in front of HTTP upstreams. */
+  readonly relayPort: number;
   readonly acme: AcmeSettings;
 }
 
@@ -188,6 +190,7 @@ export type ServiceIntent =
       readonly publishOn: string;
       readonly hostname: string;
       readonly target: ServiceTarget;
+      readonly proxyProtocol?: ProxyProtocol;
     }
   | {
       readonly kind: "tcp" | "udp";
@@ -196,7 +199,12 @@ export type ServiceIntent =
       readonly port: number;
       readonly clientAddress: "proxy" | "preserve";
       readonly target: ServiceTarget;
+      /** TCP only: netpol's relay holds the port instead of a DNAT, and sends the header. */
+      readonly proxyProtocol?: ProxyProtocol;
     };
+
+/** The PROXY protocol's version: v1 is a text line, v2 a binary header. */
+export type ProxyProtocol = "v1" | "v2";
 
 /** A published port whose target sees the client's own address (no SNAT on the way in). */
 export function keepsClientAddress(s: {

@@ -33,6 +33,25 @@ function proxyClaims(intent: Intent, site: SiteIntent): Claim[] {
   ];
 }
 
+/**
+ * netpol's PROXY-protocol relay listens on `relayPort` (loopback) where an HTTP service asks
+ * for the header; a port published on it would be refused by the relay's bind.
+ */
+function relayClaims(intent: Intent, site: SiteIntent): Claim[] {
+  const relayed = intent.services.some(
+    (s) => s.kind === "http" && s.publishOn === site.name && s.proxyProtocol !== undefined,
+  );
+  if (!relayed) return [];
+  return [
+    {
+      proto: "tcp",
+      port: (site.proxy ?? DEFAULT_PROXY).relayPort,
+      holder: `${site.name}'s PROXY-protocol relay (proxy.relayPort)`,
+      path: ["sites", site.name, "proxy", "relayPort"],
+    },
+  ];
+}
+
 /** Each WireGuard interface of the site listens on its member's UDP port. */
 function tunnelClaims(intent: Intent, site: SiteIntent): Claim[] {
   return site.tunnels.flatMap(({ tunnel, local }) =>
@@ -56,22 +75,33 @@ function tunnelClaims(intent: Intent, site: SiteIntent): Claim[] {
 }
 
 /**
- * A port published with `kind: tcp|udp` is taken, by DNAT, from whatever else listens on it
- * there: the site's Caddy (its own sites and every published hostname would fail), or the
- * tunnel that carries the published traffic. Two tunnels cannot share a listen port either.
+ * A port published with `kind: tcp|udp` is taken, by DNAT (or the relay's bind), from whatever
+ * else listens on it there: the site's Caddy (its own sites and every published hostname would
+ * fail), the relay's own port, or the tunnel that carries the published traffic. Two tunnels
+ * cannot share a listen port either, nor the relay Caddy's.
  * What the policy alone shows is refused here; live listeners are refused by `plan`.
  */
 export function checkListenPorts(intent: Intent): Diagnostic[] {
   const problems: Diagnostic[] = [];
   for (const site of intent.sites) {
     const held = new Map<string, Claim>();
-    for (const claim of [...proxyClaims(intent, site), ...tunnelClaims(intent, site)]) {
+    const claims = [
+      ...proxyClaims(intent, site),
+      ...tunnelClaims(intent, site),
+      ...relayClaims(intent, site),
+    ];
+    for (const claim of claims) {
       const key = `${claim.port}/${claim.proto}`;
       const first = held.get(key);
       if (first && claim.holder.startsWith("tunnel") && first.holder.startsWith("tunnel"))
         problems.push({
           path: claim.path,
           message: `port ${key} on ${site.name} is already ${first.holder}; give this member another listenPort`,
+        });
+      if (first && claim.path.at(-1) === "relayPort")
+        problems.push({
+          path: claim.path,
+          message: `port ${key} on ${site.name} is already ${first.holder}; give the relay another relayPort`,
         });
       if (!first) held.set(key, claim);
     }

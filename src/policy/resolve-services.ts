@@ -50,6 +50,29 @@ function checkFamilies(targets: readonly HostPort[], path: Path, report: Report)
   return false;
 }
 
+/**
+ * The PROXY header goes ahead of a stream, from netpol's relay, which opens a connection of its
+ * own: not for UDP, and not with a port that keeps the client's address by routing instead.
+ */
+function checkProxyProtocol(s: ServiceDocument, path: Path, report: Report): boolean {
+  if (s.proxyProtocol === undefined || s.kind === "http") return true;
+  if (s.kind === "udp") {
+    report({
+      path: [...path, "proxyProtocol"],
+      message:
+        "the PROXY protocol goes ahead of a TCP stream: a udp service cannot carry it; remove proxyProtocol",
+    });
+    return false;
+  }
+  if (s.clientAddress !== "preserve") return true;
+  report({
+    path: [...path, "clientAddress"],
+    message:
+      "clientAddress: preserve keeps the client's address by routing, proxyProtocol sends it in a header from netpol's relay: keep one of them",
+  });
+  return false;
+}
+
 export function resolveServices(
   doc: PolicyDocument,
   tunnelsBySite: ReadonlyMap<string, readonly SiteTunnel[]>,
@@ -70,13 +93,14 @@ export function resolveServices(
       return [];
     }
     const targets = s.kind === "http" ? [s.target] : s.target;
-    // A port listens once per family it publishes: the same port may go elsewhere for the other.
+    // A port listens once per family it publishes: the same port may go elsewhere for the
+    // other. netpol's relay (`proxyProtocol`) listens on both, whatever the targets.
+    const families =
+      s.kind === "tcp" && s.proxyProtocol !== undefined ? [4, 6] : targets.map(familyOf);
     const listening =
       s.kind === "http"
         ? [`${s.publishOn} http ${s.hostname.toLowerCase()}`]
-        : [...new Set(targets.map(familyOf))].map(
-            (f) => `${s.publishOn} ${s.kind} ${s.port} ${f ?? "?"}`,
-          );
+        : [...new Set(families)].map((f) => `${s.publishOn} ${s.kind} ${s.port} ${f ?? "?"}`);
     const taken = listening.map((l) => listeners.get(l)).find((t) => t !== undefined);
     if (taken !== undefined) {
       report({
@@ -91,7 +115,8 @@ export function resolveServices(
         message: `site ${s.publishOn} publishes a ${s.kind} port but has no wan interface; set sites.${s.publishOn}.wan`,
       });
     }
-    if (!checkFamilies(targets, path, report)) return [];
+    if (!checkFamilies(targets, path, report) || !checkProxyProtocol(s, path, report)) return [];
+    const header = s.proxyProtocol !== undefined ? { proxyProtocol: s.proxyProtocol } : {};
     return targets.flatMap((t, i): ServiceIntent[] => {
       const at: Path = targets.length > 1 ? [...path, "target", i] : [...path, "target"];
       const target = resolveTarget(s, t, at, tunnelsBySite, networks, report);
@@ -104,6 +129,7 @@ export function resolveServices(
             publishOn: s.publishOn,
             hostname: s.hostname.toLowerCase(),
             target,
+            ...header,
           },
         ];
       }
@@ -115,6 +141,7 @@ export function resolveServices(
           port: s.port,
           clientAddress: s.clientAddress,
           target,
+          ...header,
         },
       ];
     });

@@ -133,6 +133,11 @@ const proxySchema = z.strictObject({
   httpPort: port.default(80),
   httpsPort: port.default(443),
   adminListen: z.string().default("localhost:2019"),
+  /**
+   * The loopback port of netpol's PROXY-protocol relay, between Caddy and the upstreams of HTTP
+   * services with `proxyProtocol` (Caddy 2.6 cannot send the header itself).
+   */
+  relayPort: port.default(9479),
   /** Where `tls: auto` certificates come from. */
   acme: acmeSchema.default(acmeSchema.parse({})),
 });
@@ -199,6 +204,11 @@ const serviceBase = {
   name: objectName,
   publishOn: siteName,
   target: hostPort,
+  /**
+   * The PROXY protocol header (v1 text, v2 binary) sent to the target ahead of the stream,
+   * carrying the client's address: by netpol's relay on the publishing site.
+   */
+  proxyProtocol: z.enum(["v1", "v2"], { error: "proxyProtocol is v1 or v2" }).optional(),
 };
 const httpService = z.strictObject({
   ...serviceBase,

@@ -1,6 +1,7 @@
 import type { SiteState } from "../compile/desired.js";
 import type { Family } from "../net/cidr.js";
 import { renderCaddy } from "./caddy.js";
+import { renderRelay } from "./haproxy.js";
 import { addressArgs, batchLine, linkAdd, linkUp, portSet, routeArgs, ruleArgs } from "./ip.js";
 import { renderNftables } from "./nftables.js";
 import { renderWireguard } from "./wireguard.js";
@@ -53,5 +54,6 @@ export function renderSiteFiles(
     files.set(`wireguard/${wg.name}.conf`, renderWireguard(wg, key));
   }
   if (state.proxy) files.set("caddy.json", renderCaddy(state.proxy));
+  if (state.relay) files.set("haproxy-relay.cfg", renderRelay(state.site, state.relay));
   return files;
 }

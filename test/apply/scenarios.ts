@@ -231,8 +231,9 @@ export function applyScenarios(start: () => Promise<LabHome>): () => LabHome {
   });
 
   // Creating state exercises every step but link removal; removing it exercises that one.
-  // Home publishes nothing: the proxy step is tested on the VPS's Caddy (test/e2e/proxy.test.ts).
-  for (const step of STEPS.filter((s) => s !== "proxy")) {
+  // Home publishes nothing: the proxy step is tested on the VPS's Caddy (test/e2e/proxy.test.ts),
+  // the relay step on the VPS's relay (test/e2e/proxy-protocol.test.ts).
+  for (const step of STEPS.filter((s) => s !== "proxy" && s !== "relay")) {
     it(`restores the previous owned state when the ${step} step fails`, async () => {
       const fromFull = step === "link removal";
       if (fromFull) await applySite(target(), labInput(lab, "home"), "test");

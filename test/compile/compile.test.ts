@@ -252,11 +252,41 @@ describe("scenario B: home services published through a VPS", () => {
     ]);
   });
 
-  it("the VPS proxies blog.example.org to the home web server", () => {
+  it("the VPS proxies blog.example.org to the home web server, and wiki.example.org through its relay", () => {
     expect(vps.proxy?.routes).toEqual([
       { service: "blog", hostname: "blog.example.org", upstream: "192.168.1.20:80" },
+      { service: "wiki", hostname: "wiki.example.org", upstream: "127.0.0.1:9479" },
     ]);
     expect(home.proxy).toBeUndefined();
+  });
+
+  it("the VPS's relay holds the PROXY-protocol port instead of a DNAT, and carries the HTTP service asking for it", () => {
+    expect(vps.relay).toEqual({
+      wan: "eth0",
+      // Both families: an IPv6 client reaches the IPv4 target through the relay.
+      ports: [
+        { service: "imap", family: 4, port: 993, target: "192.168.1.25:993", version: "v2" },
+        { service: "imap", family: 6, port: 993, target: "192.168.1.25:993", version: "v2" },
+      ],
+      http: {
+        port: 9479,
+        routes: [
+          {
+            service: "wiki",
+            hostname: "wiki.example.org",
+            target: "192.168.1.20:8080",
+            version: "v1",
+          },
+        ],
+      },
+    });
+    expect(vps.published?.ports).toContainEqual({
+      service: "imap",
+      kind: "tcp",
+      port: 993,
+      relay: true,
+    });
+    expect(home.relay).toBeUndefined();
   });
 
   it("renders WireGuard configs with the key given and the peer's endpoint", () => {
@@ -280,6 +310,7 @@ describe("scenario B: home services published through a VPS", () => {
     expect(vpsFiles.get("wireguard/wg-home.conf")).not.toContain("Endpoint");
     expect([...vpsFiles.keys()].sort()).toEqual([
       "caddy.json",
+      "haproxy-relay.cfg",
       "ip.batch",
       "nftables.nft",
       "sysctl.conf",

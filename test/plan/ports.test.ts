@@ -92,6 +92,56 @@ describe("ports another listener serves on the uplink", () => {
   });
 });
 
+describe("ports netpol's PROXY-protocol relay holds", () => {
+  const relayed = {
+    site: "vps",
+    published: { wan: "wan0", ports: [{ service: "ssh", kind: "tcp", port: 2222, relay: true }] },
+    relay: { wan: "wan0", ports: [], http: { port: 9479, routes: [] } },
+  } as unknown as SiteState;
+  const haproxy = { name: "haproxy", pid: 4242 };
+  const withRelay = (listeners: Listener[], pid = 4242): LiveState => ({
+    ...live(listeners),
+    relay: { files: { config: "/s/relay.cfg", pid: "/s/relay.pid" }, config: "", pid },
+  });
+
+  it("are no clash: the relay's own listeners on the uplink and on loopback", () => {
+    const own = [
+      on("0.0.0.0", { device: "wan0", process: haproxy }),
+      on("127.0.0.1", { port: 9479, process: haproxy }),
+    ];
+    expect(portConflicts(relayed, withRelay(own))).toEqual([]);
+  });
+
+  it("refuses the relay's published port where another program serves it, even one netpol published by DNAT before", () => {
+    const live = withRelay([on("0.0.0.0")]);
+    const withDnat = {
+      ...live,
+      nft: {
+        fingerprint: undefined,
+        skeleton: "",
+        elements: new Map([
+          ["published4", { list: ["tcp . 2222 : 192.168.1.22 . 22"], merge: false }],
+        ]),
+      },
+    } as LiveState;
+    expect(portConflicts(relayed, withDnat)).toEqual([
+      expect.stringContaining("port 2222/tcp is served here by sshd (pid 812)"),
+    ]);
+  });
+
+  it("refuses the relay's loopback port where another program serves it, naming the setting", () => {
+    const other = on("127.0.0.1", { port: 9479, process: { name: "node", pid: 99 } });
+    expect(portConflicts(relayed, withRelay([other]))).toEqual([
+      "port 9479/tcp, the PROXY-protocol relay's (proxy.relayPort), is served here by node (pid 99) on 127.0.0.1:9479; set sites.vps.proxy.relayPort to a free port",
+    ]);
+  });
+
+  it("counts a haproxy that is not netpol's relay (another pid) as another program", () => {
+    const stray = on("127.0.0.1", { port: 9479, process: haproxy });
+    expect(portConflicts(relayed, withRelay([stray], 5000))).toHaveLength(1);
+  });
+});
+
 describe("a published port another listener serves, on a fake kernel", () => {
   it("is a conflict in the plan, and an apply changes nothing", async () => {
     const node = fakeNode();

@@ -1520,6 +1520,52 @@ describe("ports another listener of the site already holds", () => {
       ],
     },
     {
+      name: "a udp service asking for the PROXY protocol",
+      mutate: (p) => {
+        service(p, 1).proxyProtocol = "v2";
+      },
+      expected: [
+        "services[1].proxyProtocol: the PROXY protocol goes ahead of a TCP stream: a udp service cannot carry it; remove proxyProtocol",
+      ],
+    },
+    {
+      name: "a tcp service keeping the client's address both by routing and by PROXY header",
+      mutate: (p) => {
+        service(p, 2).proxyProtocol = "v2";
+        service(p, 2).clientAddress = "preserve";
+      },
+      expected: [
+        "services[2].clientAddress: clientAddress: preserve keeps the client's address by routing, proxyProtocol sends it in a header from netpol's relay: keep one of them",
+      ],
+    },
+    {
+      name: "a proxyProtocol that is no version of it",
+      mutate: (p) => {
+        service(p, 0).proxyProtocol = "v3";
+      },
+      expected: ["services[0].proxyProtocol: proxyProtocol is v1 or v2"],
+    },
+    {
+      name: "a tcp port on the relay's loopback port, where an HTTP service asks for the PROXY protocol",
+      mutate: (p) => {
+        service(p, 0).proxyProtocol = "v1";
+        service(p, 2).port = 9479;
+      },
+      expected: [
+        "services[2].port: port 9479/tcp on vps is vps's PROXY-protocol relay (proxy.relayPort); publishing it would take that port from it. Pick another port",
+      ],
+    },
+    {
+      name: "the relay's port on the Caddy's HTTP port",
+      mutate: (p) => {
+        service(p, 0).proxyProtocol = "v2";
+        vps(p).proxy = { relayPort: 80 };
+      },
+      expected: [
+        "sites.vps.proxy.relayPort: port 80/tcp on vps is already vps's Caddy (proxy.httpPort); give the relay another relayPort",
+      ],
+    },
+    {
       name: "two tunnels of one site on one listen port",
       mutate: (p) => {
         p.tunnels.push({

@@ -12,6 +12,7 @@ import {
   ruleArgs,
 } from "../../render/ip.js";
 import { readCaddy, writeCaddy } from "../../system/caddy/admin.js";
+import { putRelay, readRelay } from "../../system/haproxy/relay.js";
 import { runIpBatch } from "../../system/iproute2/iproute2.js";
 import { loadNft } from "../../system/nftables.js";
 import type { Runner } from "../../system/runner.js";
@@ -40,6 +41,8 @@ interface RestoreScript {
   readonly deleteLinks: readonly string[];
   /** Caddy's config before the apply (JSON), when the apply changed proxy routes. */
   readonly proxy?: { readonly admin: string; readonly config: string };
+  /** The relay's configuration before the apply (none: it was stopped), when the apply changed it. */
+  readonly relay?: Snapshot["relay"];
 }
 
 function linkLines(snapshot: Snapshot, now: LiveState, site: string): string[][] {
@@ -141,6 +144,7 @@ export function computeRestore(
     sysctls: snapshot.sysctls.filter(([k, v]) => now.sysctls.get(k) !== v),
     deleteLinks: ownedNow.links.filter((name) => present.has(name) && !wanted.has(name)),
     ...(snapshot.proxy ? { proxy: snapshot.proxy } : {}),
+    ...(snapshot.relay ? { relay: snapshot.relay } : {}),
   };
 }
 
@@ -175,6 +179,11 @@ export async function runRestore(
   await attempt("routing (IPv6)", batch(script.v6, 6));
   await attempt("sysctls", () => writeSysctls(runner, script.sysctls, "rollback"));
   await attempt("links", batch(script.deleteLinks.map((n) => batchLine(linkDelete(n)))));
+  const relay = script.relay;
+  if (relay)
+    await attempt("PROXY-protocol relay", async () =>
+      putRelay(runner, await readRelay(relay.files), relay.config ?? undefined, "rollback"),
+    );
   const proxy = script.proxy;
   if (proxy) await attempt("Caddy config", () => restoreCaddy(runner, proxy.admin, proxy.config));
   return failures;

@@ -3,7 +3,7 @@ import type { LinkSpec } from "../../compile/desired.js";
 import { addressKey, routeKey, ruleKey } from "../../plan/keys.js";
 import type { LiveLink } from "../../plan/live.js";
 import { kernelListing } from "../../plan/nft-table.js";
-import type { LiveState, Ownership, ProxyWrite } from "../../plan/types.js";
+import type { LiveState, Ownership, ProxyWrite, RelayWrite } from "../../plan/types.js";
 import { batchLine, routeArgs, ruleArgs } from "../../render/ip.js";
 import type { Runner } from "../../system/runner.js";
 import { addressEntry, fromAddress, linkSpec } from "../state/schemas.js";
@@ -44,6 +44,14 @@ export const snapshotSchema = z.strictObject({
   record: z.string().nullable(),
   /** Caddy's config before the apply (JSON text), when the apply changes proxy routes. */
   proxy: z.strictObject({ admin: z.string(), config: z.string() }).nullable(),
+  /** The relay's configuration before the apply (null: none ran), when the apply changes it. */
+  relay: z
+    .strictObject({
+      files: z.strictObject({ config: z.string(), pid: z.string() }),
+      config: z.string().nullable(),
+    })
+    .nullable()
+    .default(null),
 });
 export type Snapshot = z.infer<typeof snapshotSchema>;
 
@@ -63,6 +71,8 @@ export interface SnapshotInput {
   readonly recordText: string | undefined;
   /** The plan's write to Caddy, holding the config it replaces. */
   readonly proxy?: ProxyWrite;
+  /** The plan's change of the relay, holding what it replaces. */
+  readonly relay?: RelayWrite;
 }
 
 const isWireguard = (l: LiveLink) => l.kind === "tun" || l.kind === "wireguard";
@@ -141,6 +151,13 @@ function snapshotOf(
     record: input.recordText ?? null,
     proxy: input.proxy
       ? { admin: input.proxy.admin, config: JSON.stringify(input.proxy.previous) }
+      : null,
+    relay: input.relay
+      ? {
+          files: input.relay.live.files,
+          // A configuration nothing runs is no state to go back to.
+          config: input.relay.live.pid !== undefined ? (input.relay.live.config ?? null) : null,
+        }
       : null,
   };
 }

@@ -4,6 +4,7 @@ import { diff } from "../../plan/diff.js";
 import type { LiveState, Ownership, Plan } from "../../plan/types.js";
 import type { Intent } from "../../policy/intent.js";
 import type { PolicyInput, PolicySource } from "../source/input.js";
+import { relayFilesOf } from "../state/files.js";
 import { type Interrupted, interruptedBy, type Journal, loadJournal } from "../state/journal.js";
 import { type ApplyRecord, readRecord } from "../state/record.js";
 import type { Target } from "../target.js";
@@ -86,7 +87,10 @@ export async function planSite(
     const read = await readRecord(files);
     const journal = await loadJournal(files);
     await checkProtocol(target, desired, read?.record.protocol);
-    const wanted = wantedFor(desired, ownedNames(read?.record.ownership, journal));
+    const wanted = wantedFor(desired, {
+      ...ownedNames(read?.record.ownership, journal),
+      relay: relayFilesOf(files),
+    });
     return { desired, read, journal, wanted };
   });
   // Only this read keeps the WireGuard configs: the verify and rollback reads need none, and at

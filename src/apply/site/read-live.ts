@@ -6,6 +6,7 @@ import type { NftTable } from "../../plan/nft-table.js";
 import type { Change, LiveState, Ownership, Plan } from "../../plan/types.js";
 import { nftFingerprint } from "../../render/nftables.js";
 import { readCaddy } from "../../system/caddy/admin.js";
+import { type RelayFiles, readRelay } from "../../system/haproxy/relay.js";
 import { readIp } from "../../system/iproute2/iproute2.js";
 import { readNft, readNftSkeleton } from "../../system/nftables.js";
 import type { Runner } from "../../system/runner.js";
@@ -27,6 +28,8 @@ export interface LiveWanted {
   readonly wireguardConfigs?: boolean;
   /** The listening sockets, where the policy publishes TCP/UDP ports (a port taken is refused). */
   readonly listeners?: boolean;
+  /** Where the PROXY-protocol relay's configuration and pid file are (the state directory). */
+  readonly relay?: RelayFiles;
 }
 
 /** The sysctl keys and WireGuard names netpol owns by its record and an interrupted apply's journal. */
@@ -43,7 +46,11 @@ export function ownedNames(
 /** What a plan or an apply of `desired` reads, with `extra` names netpol owns. */
 export function wantedFor(
   desired: SiteState,
-  extra: { sysctlKeys?: readonly string[]; wgNames?: readonly string[] } = {},
+  extra: {
+    sysctlKeys?: readonly string[];
+    wgNames?: readonly string[];
+    relay?: RelayFiles;
+  } = {},
 ): LiveWanted {
   const admin = desired.proxy?.settings.adminListen;
   return {
@@ -51,13 +58,22 @@ export function wantedFor(
     sysctlKeys: [...new Set([...desired.sysctls.map(([k]) => k), ...(extra.sysctlKeys ?? [])])],
     wgNames: [...new Set([...desired.wireguard.map((w) => w.name), ...(extra.wgNames ?? [])])],
     ...(admin !== undefined ? { proxyAdmin: admin } : {}),
-    ...(desired.published ? { listeners: true } : {}),
+    ...(desired.published || desired.relay ? { listeners: true } : {}),
+    ...(extra.relay ? { relay: extra.relay } : {}),
   };
 }
 
 /** The tools a live read asks; each part is one or a few processes whatever the state's size. */
-export type Part = "ip" | "nft" | "wireguard" | "sysctls" | "proxy" | "sockets";
-const ALL: ReadonlySet<Part> = new Set(["ip", "nft", "wireguard", "sysctls", "proxy", "sockets"]);
+export type Part = "ip" | "nft" | "wireguard" | "sysctls" | "proxy" | "sockets" | "relay";
+const ALL: ReadonlySet<Part> = new Set([
+  "ip",
+  "nft",
+  "wireguard",
+  "sysctls",
+  "proxy",
+  "sockets",
+  "relay",
+]);
 
 /**
  * How a plan reads the live state: by default every part from the tools (readLiveWhile); a
@@ -88,7 +104,7 @@ async function read(
   before?: LiveState,
 ): Promise<LiveState> {
   // The tools run side by side: nothing one of them reads depends on another's answer.
-  const [ip, nft, [wireguard, sysctls, proxy, listeners]] = await Promise.all([
+  const [ip, nft, [wireguard, sysctls, proxy, listeners, relay]] = await Promise.all([
     parts.has("ip") || !before ? readIp(runner, protocol) : before,
     parts.has("nft") || !before ? readNft(runner) : before.nft,
     Promise.resolve(wanted).then((want) => {
@@ -104,6 +120,7 @@ async function read(
         want.listeners && (parts.has("sockets") || !before)
           ? readListeners(runner)
           : before?.listeners,
+        want.relay && (parts.has("relay") || !before) ? readRelay(want.relay) : before?.relay,
       ]);
     }),
   ]);
@@ -120,6 +137,7 @@ async function read(
     sysctls,
     ...(proxy ? { proxy } : {}),
     ...(listeners ? { listeners } : {}),
+    ...(relay ? { relay } : {}),
     ...(wireguard.configs ? { wireguardConfigs: wireguard.configs } : {}),
   };
 }
@@ -157,6 +175,7 @@ const PARTS_OF: Record<Change["kind"], readonly Part[]> = {
   wireguard: ["wireguard"],
   proxy: ["proxy"],
   certificates: ["proxy"],
+  relay: ["relay", "sockets"],
 };
 
 /** The routes and rules of `before` with the plan's route and rule changes made. */

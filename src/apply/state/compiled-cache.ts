@@ -67,6 +67,7 @@ const cidr = z
 const family = z.union([z.literal(4), z.literal(6)]);
 const port = z.number().int().min(0).max(65535);
 const table = z.union([z.number().int(), z.literal("main")]);
+const version = z.enum(["v1", "v2"]);
 
 /**
  * SiteState as JSON. Strict objects: a field the writer knows and
@@ -167,6 +168,7 @@ const siteStateSchema = z.strictObject({
         httpPort: port,
         httpsPort: port,
         adminListen: z.string(),
+        relayPort: port,
         acme: z.strictObject({
           ca: z.string(),
           email: z.string().optional(),
@@ -182,7 +184,35 @@ const siteStateSchema = z.strictObject({
   published: z
     .strictObject({
       wan: z.string(),
-      ports: z.array(z.strictObject({ service: z.string(), kind: z.enum(["tcp", "udp"]), port })),
+      ports: z.array(
+        z.strictObject({
+          service: z.string(),
+          kind: z.enum(["tcp", "udp"]),
+          port,
+          relay: z.literal(true).optional(),
+        }),
+      ),
+    })
+    .optional(),
+  relay: z
+    .strictObject({
+      wan: z.string().optional(),
+      ports: z.array(
+        z.strictObject({ service: z.string(), family, port, target: z.string(), version }),
+      ),
+      http: z
+        .strictObject({
+          port,
+          routes: z.array(
+            z.strictObject({
+              service: z.string(),
+              hostname: z.string(),
+              target: z.string(),
+              version,
+            }),
+          ),
+        })
+        .optional(),
     })
     .optional(),
 }) satisfies z.ZodType<SiteState>;

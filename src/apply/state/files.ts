@@ -163,3 +163,9 @@ async function syncDir(dir: string): Promise<void> {
 
 /** Where 0600 files that hand secrets to tools live for a moment: never the shared temp dir. */
 export const secretDirOf = (files: StateFiles) => stateFile(files, ".secrets");
+
+/** netpol's PROXY-protocol relay: its haproxy configuration and haproxy's pid file. */
+export const relayFilesOf = (files: StateFiles) => ({
+  config: stateFile(files, ".relay.cfg"),
+  pid: stateFile(files, ".relay.pid"),
+});
