@@ -1,5 +1,4 @@
-import { readFile, rm } from "node:fs/promises";
-import writeFileAtomic from "write-file-atomic";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { NetpolError } from "../../errors.js";
 import type { Runner } from "../runner.js";
 
@@ -48,9 +47,15 @@ export async function readRelay(files: RelayFiles): Promise<RelayLive> {
   return { files, ...(config !== undefined ? { config } : {}), ...(running ? { pid } : {}) };
 }
 
+/**
+ * Replaced whole by a rename, never fsynced: a file lost in a power cut only makes the next
+ * plan start the relay again.
+ */
 async function writeConfig(files: RelayFiles, text: string | undefined): Promise<void> {
-  if (text === undefined) await rm(files.config, { force: true });
-  else await writeFileAtomic(files.config, text, { mode: 0o600 });
+  if (text === undefined) return rm(files.config, { force: true });
+  const temp = `${files.config}.${process.pid}.tmp`;
+  await writeFile(temp, text, { mode: 0o600 });
+  await rename(temp, files.config);
 }
 
 /**
