@@ -19,18 +19,31 @@ export function compileSysctls(intent: Intent, site: SiteIntent): [string, strin
   }
   // A client address arriving through the tunnel routes back via the WAN in main: strict
   // reverse-path filtering would drop it before the connection mark can steer the reply.
-  // Likewise replies arriving through an egress tunnel: egress is routed by packet marks, and
-  // the kernel's reverse-path lookup sees no mark. (External egress devices come and go, so
-  // their rp_filter is the operator's: it must not be strict, see docs/policy.md.)
+  // Likewise replies arriving through any egress path: egress is routed by packet marks, and
+  // the kernel's reverse-path lookup sees no mark. External devices (OpenVPN's tun) come and
+  // go: OpenVPN recreates its device at every reconnect with `default`'s value, so `default`
+  // is loose too wherever one is a path; the device's own key waits while it is absent.
+  const external = site.egress.flatMap((e) =>
+    e.paths.flatMap((via) => (via.kind === "device" ? [via.device] : [])),
+  );
   const loose = new Set([
     ...site.replyPaths.map((r) => r.device),
-    ...site.egress.flatMap((e) =>
-      e.paths.flatMap((via) => (via.kind === "tunnel" ? [via.device] : [])),
-    ),
+    ...site.egress.flatMap((e) => e.paths.map((via) => via.device)),
   ]);
+  if (external.length > 0) out.push([RP_DEFAULT, "2"]);
   for (const device of [...loose].sort())
     out.push([`net.ipv4.conf.${sysctlName(device)}.rp_filter`, "2"]);
   return out;
+}
+
+const RP_DEFAULT = "net.ipv4.conf.default.rp_filter";
+
+/** The device a `net.ipv{4,6}.conf.DEVICE.*` key is about; undefined for `all`, `default`, the rest. */
+export function sysctlDevice(key: string): string | undefined {
+  const device = /^net\.ipv[46]\.conf\.([^.]+)\./.exec(key)?.[1];
+  return device === undefined || device === "all" || device === "default"
+    ? undefined
+    : device.replaceAll("/", ".");
 }
 
 /** sysctl's own notation: a '.' inside an interface name is written '/'. */

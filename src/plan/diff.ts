@@ -1,4 +1,5 @@
 import type { RouteSpec, SiteState, WireguardSpec } from "../compile/desired.js";
+import { sysctlDevice } from "../compile/sysctl.js";
 import { formatCidr } from "../net/cidr.js";
 import { formatEndpoint } from "../net/host-port.js";
 import { routeArgs } from "../render/ip.js";
@@ -180,8 +181,15 @@ export function diff(compiled: SiteState, live: LiveState, owned: Ownership): Pl
       );
   }
 
+  // A device's key waits while the device is absent and netpol does not make it (an external
+  // egress device brought up later): `default`, set beside it, gives it the value when it comes.
+  const present = new Set([...live.links.map((l) => l.name), ...desired.links.map((l) => l.name)]);
   const sysctls: Change[] = desired.sysctls
     .filter(([key, value]) => live.sysctls.get(key) !== value)
+    .filter(([key]) => {
+      const device = sysctlDevice(key);
+      return device === undefined || present.has(device);
+    })
     .map(([key, to]) => {
       const from = live.sysctls.get(key);
       return { kind: "sysctl", op: "set", key, to, ...(from !== undefined ? { from } : {}) };

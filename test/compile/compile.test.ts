@@ -155,7 +155,12 @@ describe("scenario A: a VLAN via a commercial VPN", () => {
     expect(home.wireguard).toEqual([]);
     expect(home.proxy).toBeUndefined();
     expect(chain(home, "mangle_output")).toBeUndefined();
-    expect(home.sysctls).toEqual([["net.ipv4.ip_forward", "1"]]);
+    // Loose rp_filter on the provider's device, and on `default`, which OpenVPN's recreated tun takes.
+    expect(home.sysctls).toEqual([
+      ["net.ipv4.ip_forward", "1"],
+      ["net.ipv4.conf.default.rp_filter", "2"],
+      ["net.ipv4.conf.tun-hma.rp_filter", "2"],
+    ]);
   });
 
   it("refuses a site the policy does not have", () => {
