@@ -37,6 +37,12 @@ export const ERRORS = {
     http: 409,
     summary: "an id the policy uses is already taken by state netpol does not own",
   },
+  NETPOL_E_WRONG_SITE: {
+    exit: 1,
+    http: 409,
+    summary:
+      "this namespace runs another site (its record says which); nothing applied. A rename: --replace-site",
+  },
   NETPOL_E_VERIFY_FAILED: {
     exit: 1,
     http: 500,

@@ -50,6 +50,8 @@ export interface ApplyOptions {
    * (NETPOL_E_LOCKED), nothing changed. A resident process lets a reaction go first this way.
    */
   readonly proceed?: () => boolean;
+  /** A real rename: apply a site other than the one the record says runs here (`--replace-site`). */
+  readonly replaceSite?: boolean;
 }
 
 /**
@@ -72,7 +74,7 @@ export async function applySite(
       // A pending revert is settled (perhaps reverted) only for a policy that validated.
       const settled = await clearLeftovers(target, input);
       if (settled) notes.push(settled);
-      const planned = await planSite(target, input, true, options.read);
+      const planned = await planSite(target, input, true, options.read, options.replaceSite);
       const policy = await input();
       const { desired, owned, plan, record, journal, interrupted, wanted } = planned;
       if (options.proceed && !options.proceed())

@@ -194,7 +194,10 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
     (request.query as { dryRun?: string }).dryRun === "1";
   const budget = (request: { query: unknown }) => (isDryRun(request) ? dryRunBudget : applyBudget);
 
-  app.post<{ Body: string; Querystring: { dryRun?: string; site?: string; confirm?: string } }>(
+  app.post<{
+    Body: string;
+    Querystring: { dryRun?: string; site?: string; confirm?: string; replaceSite?: string };
+  }>(
     "/apply",
     {
       config: {
@@ -215,6 +218,13 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
       const site = request.query.site ?? opts.site ?? (await loadRecord(opts.target.files))?.site;
       if (site === undefined)
         throw new NetpolError("NETPOL_E_USAGE", "say which site to apply: ?site=NAME");
+      // A server started for one site applies no other: a push meant for another machine.
+      if (opts.site !== undefined && site !== opts.site)
+        throw new NetpolError(
+          "NETPOL_E_WRONG_SITE",
+          `nothing applied: this server applies site "${opts.site}" (netpol serve --site ${opts.site}), and the request is for site "${site}"; check the --remote pushed to. For a rename, restart serve with --site ${site} and push with --replace-site`,
+        );
+      const replaceSite = request.query.replaceSite === "1";
       // A malformed request is refused before the policy costs a validation.
       const seconds =
         request.query.confirm === undefined
@@ -228,8 +238,11 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
       const body = { text: request.body, name: "request body", site, keyDir: opts.keyDir };
       const policy = await fromText(opts.target.files, body, inWorker);
       if (isDryRun(request))
-        return { dryRun: true, plan: planJson((await planSite(opts.target, policy)).plan) };
-      return applied(request, policy, seconds);
+        return {
+          dryRun: true,
+          plan: planJson((await planSite(opts.target, policy, false, undefined, replaceSite)).plan),
+        };
+      return applied(request, policy, seconds, replaceSite);
     },
   );
 
@@ -238,17 +251,16 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
     request: FastifyRequest,
     policy: PolicyInput,
     seconds: number | undefined,
+    replaceSite = false,
   ) {
     const by = `${request.principal?.session ? "dashboard" : "http"} ${request.ip}`;
     const started = process.hrtime.bigint();
     try {
       const timer = opts.revertTimer;
-      const result = await applySite(
-        opts.target,
-        policy,
-        by,
-        seconds !== undefined && timer ? { confirm: { seconds, startTimer: timer } } : {},
-      );
+      const result = await applySite(opts.target, policy, by, {
+        replaceSite,
+        ...(seconds !== undefined && timer ? { confirm: { seconds, startTimer: timer } } : {}),
+      });
       metrics.applies.inc({ result: result.changed ? "changed" : "unchanged" });
       const n = result.plan.changes.length;
       changed(

@@ -17,6 +17,7 @@ import {
   readLiveWhile,
   wantedFor,
 } from "./read-live.js";
+import { checkSite } from "./site-check.js";
 
 const protocolOf = (p: PolicyInput) =>
   "desired" in p ? p.desired.protocol : p.intent.settings.routeProtocol;
@@ -73,6 +74,8 @@ export async function planSite(
   forApply = false,
   /** How the live state is read: all of it from the tools, unless a resident knows better. */
   readLiveState: LiveReader = readLiveWhile,
+  /** A real rename: plan a site other than the one the record says runs here. */
+  replaceSite = false,
 ): Promise<Planned> {
   const files = target.files;
   // ip and nft, the slow part of the read, need only the protocol: they start first, and the
@@ -85,6 +88,7 @@ export async function planSite(
   const known = input.then(async (policy) => {
     const desired = "desired" in policy ? policy.desired : compileFresh(policy.intent, policy.site);
     const read = await readRecord(files);
+    checkSite(files, read?.record, policy.site, replaceSite);
     const journal = await loadJournal(files);
     await checkProtocol(target, desired, read?.record.protocol);
     const wanted = wantedFor(desired, {

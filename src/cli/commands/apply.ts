@@ -19,6 +19,7 @@ interface ApplyOptions extends TargetOptions, OutputOptions {
   keyDir?: string;
   confirm?: string;
   all?: boolean;
+  replaceSite?: boolean;
 }
 
 interface ConfirmOptions extends TargetOptions, OutputOptions {
@@ -58,6 +59,10 @@ export function registerApply(program: Command): void {
       .option(
         "--all",
         "first apply the other sites that declare `control` through their `netpol serve`, then this one",
+      )
+      .option(
+        "--replace-site",
+        "this namespace becomes --site although its record says it runs another site (a rename)",
       ),
   ).action(async (file: string | undefined, opts: ApplyOptions) => {
     const seconds = opts.confirm === undefined ? undefined : parseConfirmSeconds(opts.confirm);
@@ -75,14 +80,12 @@ export function registerApply(program: Command): void {
       full && others ? await applyRemote(here.runner, others.remote, full.text, seconds, site) : [];
     const { target, done } = showingProgress(here, opts);
     const policy = full ? { ...full, site } : chosen;
-    const result = await applySite(
-      target,
-      policy,
-      whoAmI("cli"),
-      seconds === undefined
+    const result = await applySite(target, policy, whoAmI("cli"), {
+      replaceSite: opts.replaceSite === true,
+      ...(seconds === undefined
         ? {}
-        : { confirm: { seconds, startTimer: (id) => startRevertTimer(opts, id) } },
-    ).finally(done);
+        : { confirm: { seconds, startTimer: (id) => startRevertTimer(opts, id) } }),
+    }).finally(done);
     const pending = result.pending;
     const confirm = commandLine(
       { verb: "confirm", args: opts.all ? [file ?? "", "--site", site, "--all"] : [] },

@@ -11,6 +11,7 @@ interface PlanOptions extends TargetOptions, OutputOptions {
   site: string;
   all?: boolean;
   keyDir?: string;
+  replaceSite?: boolean;
 }
 
 export function registerPlan(program: Command): void {
@@ -20,7 +21,11 @@ export function registerPlan(program: Command): void {
       .argument("<policy>", "policy file (YAML)")
       .requiredOption("--site <name>", "site this machine (or namespace) is")
       .option("--all", "also ask the other sites that declare `control` (their dry run)")
-      .option("--key-dir <dir>", "directory holding the token files (default: the policy's)"),
+      .option("--key-dir <dir>", "directory holding the token files (default: the policy's)")
+      .option(
+        "--replace-site",
+        "plan --site here although the record says this namespace runs another site (a rename)",
+      ),
   ).action(async (file: string, opts: PlanOptions) => {
     const target = targetFrom(opts);
     // --all reads the other sites from the policy, so it is read in full (see apply).
@@ -34,7 +39,7 @@ export function registerPlan(program: Command): void {
       : [];
     // Read when the plan asks: it reads the live state while the policy is validated.
     const policy = full ? { ...full, site: opts.site } : () => fromFile(target.files, file, opts);
-    const planned = await planSite(target, policy);
+    const planned = await planSite(target, policy, false, undefined, opts.replaceSite === true);
     const { interrupted } = planned;
     // An interrupted apply leaves its record to finish even when the kernel already agrees.
     const note = interrupted ? `note: ${describeInterrupted(interrupted)}\n` : "";

@@ -11,6 +11,7 @@ interface PushOptions extends OutputOptions {
   remote: string;
   tokenFile: string;
   dryRun?: boolean;
+  replaceSite?: boolean;
 }
 
 /** The remote's plan as `netpol plan` prints one, then what became of it there. */
@@ -31,13 +32,21 @@ export function registerPush(program: Command): void {
       .requiredOption("--token-file <file>", "its bearer token (mode 0600)")
       .option("--dry-run", "only show the remote's plan")
       .option(
+        "--replace-site",
+        "the remote becomes --site although its record says it runs another site (a rename)",
+      )
+      .option(
         "--netns <name>",
         "send the request from this network namespace (where the tunnel is)",
       ),
   ).action(async (file: string, opts: PushOptions) => {
     // Checked here first: a broken policy is reported with its lines, and nothing is sent.
     const policy = await readPolicyFile(file);
-    const query = new URLSearchParams({ site: opts.site, ...(opts.dryRun ? { dryRun: "1" } : {}) });
+    const query = new URLSearchParams({
+      site: opts.site,
+      ...(opts.dryRun ? { dryRun: "1" } : {}),
+      ...(opts.replaceSite ? { replaceSite: "1" } : {}),
+    });
     const answer = await callSite<{ plan: PlanJson; changed?: boolean }>(
       createRunner(opts.netns),
       opts.site,
