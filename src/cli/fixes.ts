@@ -1,6 +1,6 @@
 import type { NetpolError } from "../errors.js";
 import type { NextCommand } from "../next-command.js";
-import { hintFor } from "./target.js";
+import { hintFor } from "./naming.js";
 
 /**
  * The next command to run, for errors whose message does not already name one, spelled for the

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * The values the fleet keeps in etcd, as JSON. Read with these schemas at the edge: a value

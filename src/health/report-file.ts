@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { readText, type StateFiles, stateFile, writeState } from "../apply/state/files.js";
 import { isRunning, processIdentity, thisProcess } from "../apply/state/process-identity.js";
 import type { EgressHealth } from "./monitor.js";

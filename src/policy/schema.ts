@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { maskProblem } from "../compile/marks.js";
 import {
   hostAddress,

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { NFT_TABLE } from "../compile/desired.js";
 import { NetpolError } from "../errors.js";
 import { type NftTable, parseNftListing } from "../plan/nft-table.js";

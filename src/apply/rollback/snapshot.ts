@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { LinkSpec } from "../../compile/desired.js";
 import { addressKey, routeKey, ruleKey } from "../../plan/keys.js";
 import type { LiveLink } from "../../plan/live.js";

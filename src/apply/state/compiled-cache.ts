@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { SiteState } from "../../compile/desired.js";
 import type { Cidr, Family } from "../../net/cidr.js";
 import { policyHash } from "../../policy/hash.js";

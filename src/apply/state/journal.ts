@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { Plan } from "../../plan/types.js";
 import { type Host, isoTime } from "../host.js";
 import type { Target } from "../target.js";

@@ -1,5 +1,5 @@
 import { link, mkdir, rename, unlink, writeFile } from "node:fs/promises";
-import { z } from "zod";
+import * as z from "zod";
 import { NetpolError } from "../../errors.js";
 import { isoTime } from "../host.js";
 import type { Target } from "../target.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { snapshotSchema } from "../rollback/snapshot.js";
 import type { Target } from "../target.js";
 import { readState, removeState, type StateFiles, stateFile, writeJson } from "./files.js";

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * A process named by its pid and its start time (field 22 of /proc/PID/stat, in clock ticks

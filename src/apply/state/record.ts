@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { LiveLink } from "../../plan/live.js";
 import { parseNftListing } from "../../plan/nft-table.js";
 import type { Ownership } from "../../plan/types.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { AddressSpec } from "../../compile/desired.js";
 import { formatCidr, parseCidr } from "../../net/cidr.js";
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { readState, type StateFiles, stateFile, writeJson } from "../../apply/state/files.js";
 
 /**
