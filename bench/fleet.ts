@@ -8,24 +8,24 @@
  * the moment etcd holds the new head to each site's ledger showing the revision: p50, p99 and
  * the last site; etcd's write rate meanwhile (its revision counts every write); memory per agent
  * (the workers' resident memory above their baseline, over the agents); how many agents applied
- * a revision twice (must be 0). A second publish changes one spoke only. Last, one real
- * `netpol agent` process, idle, for its resident memory.
+ * a revision twice (must be 0). A second publish changes one spoke only. One real `netpol agent` process's
+ * idle memory is bench/agent-memory.ts's.
  *
  *   npm run bench:fleet              # 1,000 and 10,000
  *   npm run bench:fleet -- --quick   # 1,000 only
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa, type ResultPromise } from "execa";
 import { generateKeyPair, writePrivateKey } from "../src/system/keys.js";
+import { ENDPOINT, kill, startEtcd } from "./fleet-etcd.js";
 import { suffix } from "./namespace.js";
 
 const SIZES = process.argv.includes("--quick") ? [1_000] : [1_000, 10_000];
 const WORKERS = 4;
-const ENDPOINT = "http://127.0.0.1:2379";
 
 interface Worker {
   readonly child: ResultPromise;
@@ -33,15 +33,6 @@ interface Worker {
 }
 
 const spoke = (i: number) => `s${i}`;
-
-/** Stops a process this script started, by its PID; one already gone is no error. */
-function kill(pid: number | undefined): void {
-  try {
-    if (pid !== undefined) process.kill(pid, "SIGKILL");
-  } catch {
-    // gone already
-  }
-}
 
 /** Two hubs, each the hub of a tunnel to half the spokes; spokes advertise nothing. */
 function fleetPolicy(n: number, keys: readonly string[], change = ""): string {
@@ -143,51 +134,12 @@ async function measure(n: number) {
   const shm = await mkdtemp("/dev/shm/netpol-bench-fleet-");
   await execa("ip", ["netns", "add", ns]);
   await execa("ip", ["-n", ns, "link", "set", "lo", "up"]);
-  const etcd = execa(
-    "ip",
-    [
-      ...["netns", "exec", ns, "etcd", "--name", "b", "--data-dir", path.join(dir, "etcd")],
-      ...["--listen-client-urls", ENDPOINT, "--advertise-client-urls", ENDPOINT],
-      ...[
-        "--listen-peer-urls",
-        "http://127.0.0.1:2380",
-        "--initial-advertise-peer-urls",
-        "http://127.0.0.1:2380",
-      ],
-      ...[
-        "--initial-cluster",
-        "b=http://127.0.0.1:2380",
-        "--max-request-bytes",
-        String(16 * 1024 * 1024),
-      ],
-      ...[
-        "--quota-backend-bytes",
-        String(8 * 1024 ** 3),
-        "--logger",
-        "zap",
-        "--log-outputs",
-        path.join(dir, "etcd.log"),
-      ],
-    ],
-    { stdin: "ignore", stdout: "ignore", stderr: "ignore", reject: false },
-  );
+  const etcd = await startEtcd(ns, dir).catch(async (err: unknown) => {
+    await execa("ip", ["netns", "del", ns], { reject: false });
+    throw err;
+  });
   const workers: Worker[] = [];
   try {
-    for (const giveUp = Date.now() + 60_000; ; ) {
-      const r = await execa(
-        "ip",
-        ["netns", "exec", ns, "etcdctl", "--endpoints", ENDPOINT, "endpoint", "health"],
-        {
-          reject: false,
-        },
-      );
-      if (r.exitCode === 0) break;
-      if (Date.now() > giveUp) {
-        const log = await readFile(path.join(dir, "etcd.log"), "utf8").catch(() => "(no log)");
-        throw new Error(`etcd did not start: ${r.stderr}\n${log.slice(-2000)}`);
-      }
-      await sleep(500);
-    }
     const keyDir = path.join(dir, "keys");
     await mkdir(keyDir, { mode: 0o700 });
     const keys: string[] = [];
@@ -233,8 +185,7 @@ async function measure(n: number) {
     for (const w of workers) w.child.stdin?.write("stop\n");
     await Promise.all(workers.map((w) => Promise.race([w.child, sleep(10_000)])));
     for (const w of workers) kill(w.child.pid);
-    kill(etcd.pid);
-    await etcd;
+    await etcd.stop();
     await execa("ip", ["netns", "del", ns], { reject: false });
     await rm(dir, { recursive: true, force: true });
     await rm(shm, { recursive: true, force: true });

@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync, unlinkSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { execa } from "execa";
 import { NetpolError } from "../errors.js";
+import { exec } from "./exec.js";
 import { type Session, spawnSession } from "./session.js";
 import type { WireguardControl } from "./wireguard-uapi.js";
 
@@ -139,7 +139,7 @@ function spoolFile(): number | undefined {
 }
 
 /**
- * What the tool wrote to the spool file, from its start, without its final newline (as execa
+ * What the tool wrote to the spool file, from its start, without its final newline (as exec
  * gives a pipe's answer: the same listing reads the same either way); the descriptor is closed.
  */
 function readSpool(fd: number): string {
@@ -166,7 +166,11 @@ export function createRunner(netns?: string): Runner {
     "KILL",
     ...(netns ? ["ip", "netns", "exec", netns, tool, ...args] : [tool, ...args]),
   ];
-  const env = { LC_ALL: "C", PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` };
+  const env = {
+    ...process.env,
+    LC_ALL: "C",
+    PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin`,
+  };
   const failure = (
     tool: string,
     args: readonly string[],
@@ -189,13 +193,10 @@ export function createRunner(netns?: string): Runner {
     async run(tool, args, options = {}) {
       spawned++;
       const spool = options.spool ? spoolFile() : undefined;
-      const run = await execa("setpriv", argv(tool, args), {
+      const run = await exec("setpriv", argv(tool, args), {
         input: options.input ?? "",
-        // execa hands any descriptor to spawn(2); its types name only 1 and 2.
-        ...(spool !== undefined ? ({ stdout: spool } as unknown as { stdout: 1 }) : {}),
-        reject: false,
+        ...(spool !== undefined ? { stdoutFd: spool } : {}),
         env,
-        extendEnv: true,
       });
       const stdout = spool === undefined ? (run.stdout ?? "") : readSpool(spool);
       if (run.failed) throw failure(tool, args, options, run, stdout);
@@ -203,25 +204,20 @@ export function createRunner(netns?: string): Runner {
     },
     start(tool, args) {
       spawned++;
-      return spawnSession(["setpriv", ...argv(tool, args)], { ...process.env, ...env });
+      return spawnSession(["setpriv", ...argv(tool, args)], env);
     },
     async session(tool, args, { signal, onLine }) {
       spawned++;
-      const child = execa("setpriv", argv(tool, args), {
-        cancelSignal: signal,
-        reject: false,
-        buffer: { stdout: false },
-        stdin: "ignore",
-        env,
-        extendEnv: true,
-      });
       let partial = "";
-      child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-        const lines = (partial + chunk).split("\n");
-        partial = lines.pop() ?? "";
-        for (const line of lines) onLine(line);
+      const run = await exec("setpriv", argv(tool, args), {
+        env,
+        signal,
+        onStdout: (chunk) => {
+          const lines = (partial + chunk).split("\n");
+          partial = lines.pop() ?? "";
+          for (const line of lines) onLine(line);
+        },
       });
-      const run = await child;
       if (run.failed && !signal.aborted) throw failure(tool, args, {}, run, "");
     },
   };

@@ -1,0 +1,118 @@
+/**
+ * One real `netpol agent` process (the bundled CLI, `node bin/netpol.js agent`) following a
+ * one-member etcd in a namespace this script creates, idle (nothing published for its site), for
+ * its resident memory; beside it, in the same run and namespace, the smallest Node process that
+ * stays up (`node -e "setInterval(()=>{},1000)"`), Node's own floor. Target: the agent ≤ 60 MB.
+ *
+ *   npm run build && npx tsx bench/agent-memory.ts [--seconds 8] [--published]
+ *
+ * With --published, a one-site policy is published first, so the agent applies it (a first
+ * apply, the resident's first reconcile) before it goes idle: what an agent holds in a fleet.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { execa, type ResultPromise } from "execa";
+import { ENDPOINT, kill, startEtcd } from "./fleet-etcd.js";
+import { suffix } from "./namespace.js";
+
+const arg = (name: string, fallback: string) => {
+  const at = process.argv.indexOf(name);
+  return at >= 0 ? (process.argv[at + 1] ?? fallback) : fallback;
+};
+const SECONDS = Number(arg("--seconds", "8"));
+const PUBLISHED = process.argv.includes("--published");
+/** Node flags to try instead of those on bin/netpol.js's shebang line (the unit's). */
+const NODE_FLAGS = process.argv.includes("--node-flags")
+  ? arg("--node-flags", "").split(" ").filter(Boolean)
+  : undefined;
+
+const POLICY = `version: 1
+sites:
+  home:
+    interfaces: [{ name: eth0, kind: physical }]
+    networks: [{ name: lan, cidr: 10.77.0.0/24, interface: eth0, address: 10.77.0.1 }]
+`;
+
+/** VmRSS and VmHWM of a process, in kB (through `ip netns exec`: its child is the node). */
+async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rss: kb("VmRSS"), peak: kb("VmHWM") };
+}
+
+/** The node process under `ip netns exec` (which execs, so the same PID; checked by its name). */
+async function nodePid(child: ResultPromise): Promise<number> {
+  const pid = child.pid as number;
+  for (let i = 0; i < 50; i++) {
+    const comm = (await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "")).trim();
+    if (comm === "node") return pid;
+    await sleep(100);
+  }
+  throw new Error(`process ${pid} never became node`);
+}
+
+const ns = `npagentmem-${suffix()}`;
+const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-bench-agent-memory-"));
+const started: ResultPromise[] = [];
+let etcd: { stop(): Promise<void> } | undefined;
+try {
+  await execa("ip", ["netns", "add", ns]);
+  await execa("ip", ["netns", "exec", ns, "ip", "-batch", "-"], {
+    input: "link set lo up\nlink add eth0 type veth peer name eth0p\nlink set eth0 up\n",
+  });
+  etcd = await startEtcd(ns, dir);
+  const inNs = (argv: readonly string[]) =>
+    execa("ip", ["netns", "exec", ns, ...argv], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      reject: false,
+    });
+  if (PUBLISHED) {
+    const file = path.join(dir, "policy.yaml");
+    await writeFile(file, POLICY);
+    const r = await execa(
+      "ip",
+      ["netns", "exec", ns, process.execPath, "bin/netpol.js", "publish", file, "--etcd", ENDPOINT],
+      { reject: false },
+    );
+    if (r.exitCode !== 0) throw new Error(`publish: ${r.stderr}`);
+  }
+  const keyDir = path.join(dir, "keys");
+  await mkdir(keyDir, { mode: 0o700 });
+  // bin/netpol.js carries its own node flags on its shebang line: run it as the unit does.
+  const agent = inNs([
+    ...(NODE_FLAGS ? [process.execPath, ...NODE_FLAGS] : []),
+    ...["bin/netpol.js", "agent", "--site", "home", "--etcd", ENDPOINT],
+    ...["--key-dir", keyDir, "--state-dir", path.join(dir, "state"), "--netns", ns, "--quiet"],
+  ]);
+  const floor = inNs([process.execPath, "-e", "setInterval(()=>{},1000)"]);
+  started.push(agent, floor);
+  const [agentPid, floorPid] = [await nodePid(agent), await nodePid(floor)];
+  await sleep(SECONDS * 1000);
+  if (agent.exitCode !== undefined && agent.exitCode !== null)
+    throw new Error(`the agent ended: ${(await agent).stderr}`);
+  const [a, f] = [await memoryOf(agentPid), await memoryOf(floorPid)];
+  const mb = (kb: number) => (kb / 1024).toFixed(1);
+  console.log(
+    `agent memory: idle ${SECONDS} s${PUBLISHED ? " after applying a one-site policy" : ", nothing published"}; load ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}; ${process.version}${NODE_FLAGS ? `; node flags: ${NODE_FLAGS.join(" ")}` : ""}`,
+  );
+  console.log("| process | RSS (MB) | peak RSS (MB) | vs node floor |");
+  console.log("| --- | ---: | ---: | ---: |");
+  console.log(`| node -e "setInterval(()=>{},1000)" | ${mb(f.rss)} | ${mb(f.peak)} | 1.00× |`);
+  console.log(
+    `| netpol agent | ${mb(a.rss)} | ${mb(a.peak)} | ${(a.rss / f.rss).toFixed(2)}× (+${mb(a.rss - f.rss)} MB) |`,
+  );
+  console.log(`target: agent RSS ≤ 60 MB: ${a.rss / 1024 <= 60 ? "met" : "MISSED"}`);
+} finally {
+  for (const c of started) kill(c.pid);
+  await Promise.all(started.map((c) => c.catch(() => undefined)));
+  await etcd?.stop();
+  await execa("ip", ["netns", "del", ns], { reject: false });
+  await rm(dir, { recursive: true, force: true });
+}
