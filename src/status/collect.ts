@@ -9,7 +9,7 @@ import { siteMarks } from "../compile/egress-groups.js";
 import { guardComment } from "../compile/nftables.js";
 import { formatAddress } from "../net/cidr.js";
 import { formatHostPort } from "../net/host-port.js";
-import { planJson } from "../plan/format.js";
+import { type PlanJson, planJson } from "../plan/format.js";
 import { routeKey } from "../plan/keys.js";
 import type { LiveState } from "../plan/types.js";
 import type { Intent } from "../policy/intent.js";
@@ -20,6 +20,7 @@ import { VERSION } from "../version.js";
 import type { CertificateStatus } from "./certificates.js";
 import { collectCertificates } from "./collect-certificates.js";
 import { type EgressHealthStatus, egressHealth, HANDSHAKE_STALE_SECONDS } from "./egress-health.js";
+import { strayProxyRoutes } from "./stray-proxy.js";
 
 export { HANDSHAKE_STALE_SECONDS } from "./egress-health.js";
 
@@ -139,6 +140,21 @@ function droppedByGuard(listing: string | undefined): Map<string, number> {
   return counts;
 }
 
+function withStray(
+  drift: PlanJson,
+  stray: Pick<PlanJson, "changes" | "waiting" | "warnings"> | undefined,
+): PlanJson {
+  if (!stray) return drift;
+  const changes = [...drift.changes, ...stray.changes];
+  return {
+    ...drift,
+    inSync: changes.length === 0,
+    changes,
+    waiting: [...drift.waiting, ...stray.waiting],
+    warnings: [...(drift.warnings ?? []), ...(stray.warnings ?? [])],
+  };
+}
+
 /**
  * What a site reports about itself: the policy in force, drift, tunnels, egress and published
  * services. Reads the live state once; probes every published TCP/HTTP target at once.
@@ -149,7 +165,8 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   await revertExpired(target);
   const inForce = await loadInForce(files);
   const pending = await loadPending(files);
-  const interrupted = interruptedBy(await loadJournal(files), target.host);
+  const journal = await loadJournal(files);
+  const interrupted = interruptedBy(journal, target.host);
   const pendingConfirm = pending
     ? {
         deadline: pending.deadline,
@@ -166,14 +183,22 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
         message: describeInterrupted(interrupted),
       }
     : null;
+  // An apply whose proxy write went unanswered names Caddy in its journal: routes it left there
+  // count as drift whatever the policy in force says (or when there is none).
+  const strayAt = journal?.proxy;
   if (!inForce) {
-    // Nothing applied here, so nothing here is netpol's to report on.
+    // Nothing applied here, so nothing here is netpol's to report on but what an apply left.
+    const stray =
+      strayAt === undefined ? undefined : await strayProxyRoutes(target.runner, strayAt);
     return {
       site: null,
       scope: target.files.scope,
       version: VERSION,
       policy: null,
-      drift: null,
+      drift:
+        stray && journal
+          ? { site: journal.site, inSync: stray.changes.length === 0, conflicts: [], ...stray }
+          : null,
       pendingConfirm,
       interruptedApply,
       tunnels: [],
@@ -218,9 +243,13 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   );
 
   const admin = desired.proxy?.settings.adminListen;
-  const [upstreams, certificates] = await Promise.all([
+  const [upstreams, certificates, stray] = await Promise.all([
     admin !== undefined && live.proxy?.reachable ? readUpstreams(target.runner, admin) : undefined,
     collectCertificates(target.runner, desired, live, published, siteIntent?.wan),
+    // Where the policy in force publishes through the same Caddy, the plan shows them already.
+    strayAt !== undefined && strayAt !== admin
+      ? strayProxyRoutes(target.runner, strayAt)
+      : undefined,
   ]);
   const failsOf = new Map<string, number>();
   for (const u of upstreams ?? []) if (!failsOf.has(u.address)) failsOf.set(u.address, u.fails);
@@ -280,7 +309,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
     scope: target.files.scope,
     version: VERSION,
     policy: { hash: record.policyHash, appliedAt: record.appliedAt, appliedBy: record.appliedBy },
-    drift: planJson(plan),
+    drift: withStray(planJson(plan), stray),
     pendingConfirm,
     interruptedApply,
     tunnels,

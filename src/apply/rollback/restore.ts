@@ -11,7 +11,7 @@ import {
   routeArgs,
   ruleArgs,
 } from "../../render/ip.js";
-import { readCaddy, writeCaddy } from "../../system/caddy/admin.js";
+import { readCaddy, UnansweredWrite, writeCaddy } from "../../system/caddy/admin.js";
 import { putRelay, readRelay } from "../../system/haproxy/relay.js";
 import { runIpBatch } from "../../system/iproute2/iproute2.js";
 import { loadNft } from "../../system/nftables.js";
@@ -39,8 +39,11 @@ interface RestoreScript {
   readonly v6: readonly string[];
   readonly sysctls: readonly (readonly [string, string])[];
   readonly deleteLinks: readonly string[];
-  /** Caddy's config before the apply (JSON), when the apply changed proxy routes. */
-  readonly proxy?: { readonly admin: string; readonly config: string };
+  /**
+   * Caddy's config before the apply (JSON), when the apply changed proxy routes; `unanswered`
+   * when the apply's write got no answer (Caddy may still carry it out).
+   */
+  readonly proxy?: { readonly admin: string; readonly config: string; readonly unanswered?: true };
   /** The relay's configuration before the apply (none: it was stopped), when the apply changed it. */
   readonly relay?: Snapshot["relay"];
 }
@@ -185,19 +188,35 @@ export async function runRestore(
       putRelay(runner, await readRelay(relay.files), relay.config ?? undefined, "rollback"),
     );
   const proxy = script.proxy;
-  if (proxy) await attempt("Caddy config", () => restoreCaddy(runner, proxy.admin, proxy.config));
+  if (proxy) await attempt("Caddy config", () => restoreCaddy(runner, proxy));
   return failures;
 }
 
 /**
  * Puts Caddy's earlier config back, unless Caddy still runs it (it refused the new one). Read
- * first: the write must carry the ETag of what Caddy runs now.
+ * first: the write must carry the ETag of what Caddy runs now. After a write Caddy never
+ * answered, finding the earlier config proves nothing: the write may land later (it did, 25 s
+ * on, while netpol said "restored"). Only a write that already landed can be undone for sure;
+ * otherwise the proxy's state is said to be unknown, and the rollback is incomplete.
  */
-async function restoreCaddy(runner: Runner, admin: string, config: string): Promise<void> {
+async function restoreCaddy(
+  runner: Runner,
+  { admin, config, unanswered }: NonNullable<RestoreScript["proxy"]>,
+): Promise<void> {
+  const unknown = (why: string) => new Error(`the proxy's state is unknown: ${why}`);
   const now = await readCaddy(runner, admin);
-  if (!now.reachable) throw new Error(now.error);
-  if (JSON.stringify(now.config) === config) return;
-  await writeCaddy(runner, { admin, etag: now.etag, config: JSON.parse(config) }, "rollback");
+  if (!now.reachable) throw unknown(now.error);
+  if (JSON.stringify(now.config) === config) {
+    if (!unanswered) return;
+    throw unknown(
+      `Caddy at ${admin} still runs the config from before the apply, but never answered its write and may still carry it out; \`netpol status\` shows netpol's routes there that no record explains, and another apply settles them`,
+    );
+  }
+  await writeCaddy(runner, { admin, etag: now.etag, config: JSON.parse(config) }, "rollback").catch(
+    (err: unknown) => {
+      throw err instanceof UnansweredWrite ? unknown(err.message) : err;
+    },
+  );
 }
 
 /**
@@ -213,6 +232,7 @@ export async function restoreTo(
   snapshot: Snapshot,
   site: string,
   pending: Pending | undefined,
+  proxyUnanswered = false,
 ): Promise<string[]> {
   const { files, runner } = target;
   await removeStaleSecrets(secretDirOf(files));
@@ -226,9 +246,12 @@ export async function restoreTo(
     wgNames: [...snapshot.wireguard.map(([name]) => name), ...names.wgNames],
   });
   const owned = currentOwnership(record?.ownership, journal, now);
+  const script = computeRestore(snapshot, now, owned, site);
   const failures = await runRestore(
     runner,
-    computeRestore(snapshot, now, owned, site),
+    script.proxy && proxyUnanswered
+      ? { ...script, proxy: { ...script.proxy, unanswered: true } }
+      : script,
     secretDirOf(files),
   );
   if (failures.length > 0) return failures;
@@ -253,7 +276,13 @@ export async function rollBack(
   err: unknown,
   undo: { readonly snapshot: Snapshot; readonly site: string; readonly pending?: Pending },
 ): Promise<NetpolError> {
-  const failures = await restoreTo(target, undo.snapshot, undo.site, undo.pending);
+  const failures = await restoreTo(
+    target,
+    undo.snapshot,
+    undo.site,
+    undo.pending,
+    err instanceof UnansweredWrite,
+  );
   const bug = !(err instanceof NetpolError);
   const cause = err instanceof Error ? err.message : String(err);
   const details = err instanceof NetpolError ? err.details : {};

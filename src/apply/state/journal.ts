@@ -20,6 +20,11 @@ const journalSchema = z.strictObject({
   links: z.array(z.string().min(1)),
   addresses: z.array(addressEntry),
   sysctls: z.array(sysctlEntry),
+  /**
+   * Caddy's admin address, when the apply writes proxy routes: a write Caddy does not answer
+   * may land later, and status looks there for netpol's routes that no record explains.
+   */
+  proxy: z.string().optional(),
 });
 export type Journal = z.infer<typeof journalSchema>;
 
@@ -51,6 +56,7 @@ export async function writeJournal(
         ? [{ key: c.key, original: c.from, value: c.to }]
         : [],
     ),
+    ...(plan.proxy ? { proxy: plan.proxy.admin } : {}),
   };
   await writeJson(stateFile(files, JOURNAL), journal);
 }

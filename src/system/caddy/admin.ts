@@ -20,8 +20,28 @@ export function adminUrl(admin: string): string {
   return `http://${admin}`;
 }
 
-/** How long a request to the admin API may take before netpol gives up on its answer. */
-const ADMIN_TIMEOUT_MS = 10_000;
+/**
+ * How long a request to the admin API may take before netpol gives up on its answer: 10 s, or
+ * NETPOL_CADDY_TIMEOUT_MS (milliseconds; the tests of a slow Caddy shorten it).
+ */
+export function adminTimeoutMs(): number {
+  const set = Number(process.env.NETPOL_CADDY_TIMEOUT_MS);
+  return Number.isSafeInteger(set) && set > 0 ? set : 10_000;
+}
+
+/**
+ * A write Caddy never answered. Giving up on the answer does not take the request back: Caddy
+ * may still carry it out, seconds later. So nothing may be said about the proxy's state after
+ * one until it is read again (the rollback does, and says "unknown" when it cannot settle it).
+ */
+export class UnansweredWrite extends NetpolError {
+  constructor(
+    readonly admin: string,
+    message: string,
+  ) {
+    super("NETPOL_E_TOOL_FAILED", message);
+  }
+}
 
 function request(
   runner: Runner,
@@ -38,7 +58,7 @@ function request(
       ...(options.etag ? { "If-Match": options.etag } : {}),
     },
     ...(options.body ? { body: options.body } : {}),
-    timeoutMs: ADMIN_TIMEOUT_MS,
+    timeoutMs: adminTimeoutMs(),
     ...(options.step !== undefined ? { step: options.step } : {}),
   });
 }
@@ -87,13 +107,16 @@ export async function writeCaddy(runner: Runner, write: CaddyWrite, step: string
   });
   if (r.status === 200) return;
   const said = caddyError(r);
+  if (r.status === 0)
+    throw new UnansweredWrite(
+      write.admin,
+      `Caddy's admin API at ${write.admin} did not answer the write during ${step}: ${said}; Caddy may still carry it out`,
+    );
   throw new NetpolError(
     "NETPOL_E_TOOL_FAILED",
     r.status === 412
       ? `Caddy's config was changed by someone else while netpol planned (${said}); nothing was written, run again`
-      : r.status === 0
-        ? `Caddy's admin API at ${write.admin} did not answer during ${step}: ${said}`
-        : `Caddy refused the new config during ${step} (HTTP ${r.status}): ${said}`,
+      : `Caddy refused the new config during ${step} (HTTP ${r.status}): ${said}`,
   );
 }
 
