@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa, type ResultPromise } from "execa";
-import { ENDPOINT, kill, startEtcd } from "./fleet-etcd.js";
+import { ENDPOINT, kill, startEtcd } from "../test/support/etcd-member.js";
 import { suffix } from "./namespace.js";
 
 const arg = (name: string, fallback: string) => {

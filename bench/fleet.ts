@@ -21,7 +21,7 @@ import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa, type ResultPromise } from "execa";
 import { generateKeyPair, writePrivateKey } from "../src/system/keys.js";
-import { ENDPOINT, kill, startEtcd } from "./fleet-etcd.js";
+import { ENDPOINT, kill, startEtcd } from "../test/support/etcd-member.js";
 import { suffix } from "./namespace.js";
 
 const SIZES = process.argv.includes("--quick") ? [1_000] : [1_000, 10_000];

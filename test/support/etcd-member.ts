@@ -3,10 +3,10 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 
-/** The one etcd member a fleet bench runs against, in its namespace, on loopback. */
+/** One etcd member (a fleet bench's, a test's), in its namespace, on that namespace's loopback. */
 export const ENDPOINT = "http://127.0.0.1:2379";
 
-/** Stops a process a bench started, by its PID; one already gone is no error. */
+/** Stops a process a bench or test started, by its PID; one already gone is no error. */
 export function kill(pid: number | undefined): void {
   try {
     if (pid !== undefined) process.kill(pid, "SIGKILL");

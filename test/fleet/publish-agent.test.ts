@@ -1,0 +1,175 @@
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { execa, type ResultPromise } from "execa";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { eventually } from "../../src/lab/probe.js";
+import { ENDPOINT, kill, startEtcd } from "../support/etcd-member.js";
+import { describeLive } from "../support/layers.js";
+import { createNetns, type Netns } from "../support/netns.js";
+
+/**
+ * `publish` and one site's agent against one real etcd member, all in one namespace (the site's
+ * kernel is that namespace's): a publish refused when another landed since the revision the user
+ * saw; `--dry-run` planning from the agent's report; an agent restarted, which takes up what was
+ * published while it was down and never applies a revision it has applied already.
+ */
+
+interface AgentEvent {
+  readonly event: string;
+  readonly serial?: number;
+  readonly changes?: number;
+}
+
+const policy = (networks: readonly string[]) => `version: 1
+sites:
+  home:
+    interfaces: [{ name: eth0, kind: physical }]
+    networks:
+${networks.map((n, i) => `      - { name: ${n}, cidr: 10.${60 + i}.0.0/24, interface: eth0, address: 10.${60 + i}.0.1 }`).join("\n")}
+`;
+
+describeLive("publish and an agent against one etcd member", () => {
+  let ns: Netns | undefined;
+  let dir = "";
+  let etcd: { stop(): Promise<void> } | undefined;
+  let agent: { child: ResultPromise; events: AgentEvent[] } | undefined;
+
+  const name = () => {
+    if (!ns) throw new Error("no namespace");
+    return ns.name;
+  };
+  const netpol = (args: readonly string[]) =>
+    execa("ip", ["netns", "exec", name(), process.execPath, "bin/netpol.js", ...args], {
+      reject: false,
+    });
+  const publish = async (networks: readonly string[], args: readonly string[] = []) => {
+    const file = path.join(dir, "policy.yaml");
+    await writeFile(file, policy(networks));
+    return netpol(["publish", file, "--etcd", ENDPOINT, "--json", ...args]);
+  };
+  const get = async (key: string) =>
+    (
+      await execa("ip", [
+        ...["netns", "exec", name(), "etcdctl", "--endpoints", ENDPOINT],
+        ...["get", key, "--print-value-only"],
+      ])
+    ).stdout;
+  const ledger = async () => {
+    const text = await get("/netpol/reports/home/ledger");
+    return text ? (JSON.parse(text) as { serial: number; result: string; at: string }) : undefined;
+  };
+
+  const startAgent = () => {
+    const child = execa(
+      "ip",
+      [
+        ...["netns", "exec", name(), process.execPath, "bin/netpol.js", "agent", "--site", "home"],
+        ...["--etcd", ENDPOINT, "--key-dir", path.join(dir, "keys")],
+        ...["--state-dir", path.join(dir, "state"), "--netns", name(), "--json"],
+        ...["--report-ttl", "5", "--interval", "0"],
+      ],
+      { stdout: "pipe", stderr: "inherit", buffer: false, reject: false },
+    );
+    const events: AgentEvent[] = [];
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+      events.push(JSON.parse(line) as AgentEvent);
+    });
+    agent = { child, events };
+    return agent;
+  };
+  const stopAgent = async () => {
+    agent?.child.kill("SIGTERM");
+    await agent?.child;
+    agent = undefined;
+  };
+  const reached = (serial: number) =>
+    eventually(ledger, (l) => l?.serial === serial, 20_000).then((l) => {
+      expect(l?.serial, `the agent reported revision ${serial}`).toBe(serial);
+      return l;
+    });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "netpol-test-fleet-"));
+    await mkdir(path.join(dir, "keys"), { mode: 0o700 });
+    ns = await createNetns("npfl");
+    await ns.exec(["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"]);
+    await ns.exec(["ip", "link", "set", "eth0", "up"]);
+    etcd = await startEtcd(ns.name, dir);
+  }, 90_000);
+
+  afterAll(async () => {
+    if (agent) kill(agent.child.pid);
+    await agent?.child;
+    await etcd?.stop();
+    await ns?.destroy();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it("refuses a publish when another landed since the revision the user saw, and changes nothing", async () => {
+    const first = await publish(["lan"]);
+    expect(first.exitCode, String(first.stderr)).toBe(0);
+    expect(JSON.parse(String(first.stdout))).toMatchObject({ serial: 1 });
+    // Someone else publishes revision 2 meanwhile; this user reviewed revision 1.
+    expect((await publish(["lan", "guests"])).exitCode).toBe(0);
+    const late = await publish(["lan", "iot"], ["--expect", "1"]);
+    expect(late.exitCode).toBe(1);
+    expect(String(late.stdout)).toMatch(/NETPOL_E_PUBLISH_CONFLICT/);
+    expect(String(late.stdout)).not.toMatch(/\n\s+at /);
+    const head = JSON.parse(await get("/netpol/head")) as { serial: number };
+    expect(head.serial).toBe(2);
+    const desired = JSON.parse(await get("/netpol/sites/home/desired")) as { text: string };
+    expect(desired.text).toContain("guests");
+    expect(desired.text).not.toContain("iot");
+  }, 60_000);
+
+  it("plans each site from its agent's latest report with --dry-run, publishing nothing", async () => {
+    startAgent();
+    await reached(2);
+    const r = await publish(["lan", "guests", "iot"], ["--dry-run"]);
+    // 2: a site would change.
+    expect(r.exitCode, String(r.stderr)).toBe(2);
+    const plan = JSON.parse(String(r.stdout)) as {
+      basedOn: number;
+      plans: { site: string; from: number | null; changes: string[] }[];
+    };
+    expect(plan.basedOn).toBe(2);
+    const home = plan.plans.find((p) => p.site === "home");
+    expect(home?.from).toBe(2);
+    // Only what the new network adds: the rest is in force already, as the report says.
+    expect(home?.changes.some((c) => c.includes("10.62.0.1"))).toBe(true);
+    expect(home?.changes.some((c) => c.includes("10.60.0.1"))).toBe(false);
+    expect((JSON.parse(await get("/netpol/head")) as { serial: number }).serial).toBe(2);
+    // The same policy as in force: nothing to do.
+    const same = await publish(["lan", "guests"], ["--dry-run"]);
+    expect(same.exitCode).toBe(0);
+    const samePlan = JSON.parse(String(same.stdout)) as { plans: { changes: string[] }[] };
+    expect(samePlan.plans[0]?.changes).toEqual([]);
+  }, 60_000);
+
+  it("resumes after a restart from the latest revision, never applying one it applied before", async () => {
+    if (!agent) startAgent();
+    const before = await reached(2);
+    await stopAgent();
+    // Restarted with nothing new: revision 2 is reported as it was, not taken up again.
+    const again = startAgent();
+    await eventually(
+      async () => again.events,
+      (e) => e.some((x) => x.event === "connected"),
+      20_000,
+    );
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(again.events.filter((e) => e.serial === 2)).toEqual([]);
+    expect(await ledger()).toEqual(before);
+    await stopAgent();
+    // Published while the agent was down: taken up once it is back, once.
+    expect((await publish(["lan", "guests", "iot"])).exitCode).toBe(0);
+    const back = startAgent();
+    const after = await reached(3);
+    expect(after?.result).toBe("applied");
+    expect(back.events.filter((e) => e.event === "applied").map((e) => e.serial)).toEqual([3]);
+    const addresses = await ns?.exec(["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
+    expect(addresses?.stdout).toContain("10.62.0.1/24");
+  }, 90_000);
+});
