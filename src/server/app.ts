@@ -1,6 +1,7 @@
 import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { applySite } from "../apply/apply.js";
+import { dryRun } from "../apply/dry-run.js";
 import { confirmApply, revertNow } from "../apply/rollback/confirm.js";
 import { parseConfirmSeconds } from "../apply/rollback/confirm-window.js";
 import { planSite } from "../apply/site/plan-site.js";
@@ -240,7 +241,7 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
       if (isDryRun(request))
         return {
           dryRun: true,
-          plan: planJson((await planSite(opts.target, policy, false, undefined, replaceSite)).plan),
+          plan: planJson((await dryRun(opts.target, policy, replaceSite)).plan),
         };
       return applied(request, policy, seconds, replaceSite);
     },

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { planSite } from "../../apply/site/plan-site.js";
+import { dryRun } from "../../apply/dry-run.js";
 import { fromFile, readPolicyFile } from "../../apply/source/file.js";
 import { describeInterrupted } from "../../apply/state/journal.js";
 import { formatPlanJson, planJson } from "../../plan/format.js";
@@ -21,7 +21,10 @@ export function registerPlan(program: Command): void {
       .argument("<policy>", "policy file (YAML)")
       .requiredOption("--site <name>", "site this machine (or namespace) is")
       .option("--all", "also ask the other sites that declare `control` (their dry run)")
-      .option("--key-dir <dir>", "directory holding the token files (default: the policy's)")
+      .option(
+        "--key-dir <dir>",
+        "directory holding the private key and token files (default: the policy's)",
+      )
       .option(
         "--replace-site",
         "plan --site here although the record says this namespace runs another site (a rename)",
@@ -39,7 +42,7 @@ export function registerPlan(program: Command): void {
       : [];
     // Read when the plan asks: it reads the live state while the policy is validated.
     const policy = full ? { ...full, site: opts.site } : () => fromFile(target.files, file, opts);
-    const planned = await planSite(target, policy, false, undefined, opts.replaceSite === true);
+    const planned = await dryRun(target, policy, opts.replaceSite === true);
     const { interrupted } = planned;
     // An interrupted apply leaves its record to finish even when the kernel already agrees.
     const note = interrupted ? `note: ${describeInterrupted(interrupted)}\n` : "";
