@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync, unlinkSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { execa } from "execa";
 import { NetpolError } from "../errors.js";
-import { exec } from "./exec.js";
 import { type Session, spawnSession } from "./session.js";
 import type { WireguardControl } from "./wireguard-uapi.js";
 
@@ -139,7 +139,7 @@ function spoolFile(): number | undefined {
 }
 
 /**
- * What the tool wrote to the spool file, from its start, without its final newline (as exec
+ * What the tool wrote to the spool file, from its start, without its final newline (as execa
  * gives a pipe's answer: the same listing reads the same either way); the descriptor is closed.
  */
 function readSpool(fd: number): string {
@@ -166,11 +166,7 @@ export function createRunner(netns?: string): Runner {
     "KILL",
     ...(netns ? ["ip", "netns", "exec", netns, tool, ...args] : [tool, ...args]),
   ];
-  const env = {
-    ...process.env,
-    LC_ALL: "C",
-    PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin`,
-  };
+  const env = { LC_ALL: "C", PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` };
   const failure = (
     tool: string,
     args: readonly string[],
@@ -193,10 +189,13 @@ export function createRunner(netns?: string): Runner {
     async run(tool, args, options = {}) {
       spawned++;
       const spool = options.spool ? spoolFile() : undefined;
-      const run = await exec("setpriv", argv(tool, args), {
+      const run = await execa("setpriv", argv(tool, args), {
         input: options.input ?? "",
-        ...(spool !== undefined ? { stdoutFd: spool } : {}),
+        // execa hands any descriptor to spawn(2); its types name only 1 and 2.
+        ...(spool !== undefined ? ({ stdout: spool } as unknown as { stdout: 1 }) : {}),
+        reject: false,
         env,
+        extendEnv: true,
       });
       const stdout = spool === undefined ? (run.stdout ?? "") : readSpool(spool);
       if (run.failed) throw failure(tool, args, options, run, stdout);
@@ -204,20 +203,25 @@ export function createRunner(netns?: string): Runner {
     },
     start(tool, args) {
       spawned++;
-      return spawnSession(["setpriv", ...argv(tool, args)], env);
+      return spawnSession(["setpriv", ...argv(tool, args)], { ...process.env, ...env });
     },
     async session(tool, args, { signal, onLine }) {
       spawned++;
-      let partial = "";
-      const run = await exec("setpriv", argv(tool, args), {
+      const child = execa("setpriv", argv(tool, args), {
+        cancelSignal: signal,
+        reject: false,
+        buffer: { stdout: false },
+        stdin: "ignore",
         env,
-        signal,
-        onStdout: (chunk) => {
-          const lines = (partial + chunk).split("\n");
-          partial = lines.pop() ?? "";
-          for (const line of lines) onLine(line);
-        },
+        extendEnv: true,
       });
+      let partial = "";
+      child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+        const lines = (partial + chunk).split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) onLine(line);
+      });
+      const run = await child;
       if (run.failed && !signal.aborted) throw failure(tool, args, {}, run, "");
     },
   };
