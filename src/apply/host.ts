@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { namespaceLockFile } from "./state/namespace-identity.js";
 import {
   identityOf,
   isRunning,
@@ -22,6 +23,11 @@ export interface Host {
   isRunning(who: ProcessIdentity): boolean;
   /** Stops the process if it is still the one named, never a pid since reused. */
   stop(who: ProcessIdentity): void;
+  /**
+   * The lock file every state directory shares for the namespace `netns` names (none: the one
+   * this process runs in); undefined where that namespace is none of this machine's.
+   */
+  namespaceLock(netns: string | undefined): Promise<string | undefined>;
 }
 
 export const realHost: Host = {
@@ -31,6 +37,7 @@ export const realHost: Host = {
   identityOf,
   isRunning,
   stop: (who) => signalIfRunning(who),
+  namespaceLock: (netns) => namespaceLockFile(netns),
 };
 
 export const isoTime = (host: Host, plusMs = 0) => new Date(host.now() + plusMs).toISOString();

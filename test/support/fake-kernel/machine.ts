@@ -1,3 +1,5 @@
+import os from "node:os";
+import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Host } from "../../../src/apply/host.js";
 import type { ProcessIdentity } from "../../../src/apply/state/process-identity.js";
@@ -10,8 +12,17 @@ import { type Runner, withRun } from "../../../src/system/runner.js";
  * time moves only when netpol sleeps, so a revert an hour away is carried out at once; with the
  * "real" one (the live layer: links settle in real time) netpol waits as it would.
  */
+/** Machines made in this process: part of each one's namespace lock names. */
+let machines = 0;
+
 export class FakeMachine {
   private readonly running = new Map<number, string>();
+  /** Its namespaces' locks: in one shared directory, named by the process, machine and name. */
+  private readonly locks = path.join(
+    os.tmpdir(),
+    "netpol-fake-locks",
+    `${process.pid}-${++machines}`,
+  );
   private nextPid = 40_000;
   private time = Date.parse("2030-01-01T00:00:00.000Z");
 
@@ -54,6 +65,7 @@ export class FakeMachine {
       },
       isRunning: (who) => this.isRunning(who),
       stop: (who) => this.kill(who),
+      namespaceLock: async (netns) => `${this.locks}-${netns ?? "host"}.lock`,
     };
   }
 }
