@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import { Netmask } from "netmask";
 import { describe, expect, it } from "vitest";
 import {
   bits,
@@ -453,5 +454,45 @@ describe("the dotted-quad fast path", () => {
     for (const text of ["256.0.0.1", "10.0.0.01", "010.0.0.1", "1.2.3.4.5", "1.2.3"]) {
       expect(parseAddress(text).ok).toBe(false);
     }
+  });
+});
+
+/**
+ * netmask, a library of its own with string arithmetic on dotted quads, as an independent
+ * oracle for the IPv4 half: cidr.ts keeps both families as one number (and IPv4 as a double on
+ * the hot paths), which these answers must not depend on.
+ */
+describe("IPv4 against netmask", () => {
+  const v4 = cidrOf(4);
+  const netmaskOf = (cidr: Cidr) => new Netmask(formatCidr(cidr));
+
+  it("finds the same network, and host bits exactly where its base differs", () => {
+    fc.assert(
+      fc.property(v4, (cidr) => {
+        const oracle = netmaskOf(cidr);
+        expect(formatCidr(networkOf(cidr))).toBe(`${oracle.base}/${oracle.bitmask}`);
+        expect(hasHostBits(cidr)).toBe(oracle.base !== formatAddress(cidr));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("agrees on containment and overlap, nested pairs included", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.tuple(v4, v4),
+          relatedCidrs(2)
+            .filter(([a]) => a?.family === 4)
+            .map(([a, b]) => [a, b] as [Cidr, Cidr]),
+        ),
+        ([a, b]) => {
+          const inA = netmaskOf(a).contains(netmaskOf(b));
+          expect(contains(a, b)).toBe(inA);
+          expect(overlaps(a, b)).toBe(inA || netmaskOf(b).contains(netmaskOf(a)));
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });
