@@ -8,12 +8,14 @@ import { eventually } from "../../src/lab/probe.js";
 import { ENDPOINT, kill, startEtcd } from "../support/etcd-member.js";
 import { describeLive } from "../support/layers.js";
 import { createNetns, type Netns } from "../support/netns.js";
+import { VLAN_EGRESS_POLICY } from "../support/vlan-egress.js";
 
 /**
  * `publish` and one site's agent against one real etcd member, all in one namespace (the site's
  * kernel is that namespace's): a publish refused when another landed since the revision the user
  * saw; `--dry-run` planning from the agent's report; an agent restarted, which takes up what was
- * published while it was down and never applies a revision it has applied already.
+ * published while it was down and never applies a revision it has applied already; the agent
+ * as the site's resident process, answering a device that comes back as `netpol watch` does.
  */
 
 interface AgentEvent {
@@ -44,9 +46,9 @@ describeLive("publish and an agent against one etcd member", () => {
     execa("ip", ["netns", "exec", name(), process.execPath, "bin/netpol.js", ...args], {
       reject: false,
     });
-  const publish = async (networks: readonly string[], args: readonly string[] = []) => {
+  const publish = async (networks: readonly string[] | string, args: readonly string[] = []) => {
     const file = path.join(dir, "policy.yaml");
-    await writeFile(file, policy(networks));
+    await writeFile(file, typeof networks === "string" ? networks : policy(networks));
     return netpol(["publish", file, "--etcd", ENDPOINT, "--json", ...args]);
   };
   const get = async (key: string) =>
@@ -171,5 +173,35 @@ describeLive("publish and an agent against one etcd member", () => {
     expect(back.events.filter((e) => e.event === "applied").map((e) => e.serial)).toEqual([3]);
     const addresses = await ns?.exec(["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
     expect(addresses?.stdout).toContain("10.62.0.1/24");
+  }, 90_000);
+
+  it("is the site's resident process: a device coming back gets its routes from a reaction, no apply", async () => {
+    await ns?.exec(["ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1"]);
+    await ns?.exec(["ip", "tuntap", "add", "ext0", "mode", "tun"]);
+    for (const d of ["lan0", "lan1", "ext0"]) await ns?.exec(["ip", "link", "set", d, "up"]);
+    const running = agent ?? startAgent();
+    expect((await publish(VLAN_EGRESS_POLICY)).exitCode).toBe(0);
+    await reached(4);
+    const egressRoute = async () =>
+      (await ns?.exec(["ip", "route", "show", "table", "3"]))?.stdout.includes("default dev ext0");
+    expect(await egressRoute()).toBe(true);
+    for (let round = 0; round < 2; round++) {
+      // Settled: the rounds the revision's own events caused are over.
+      await new Promise((r) => setTimeout(r, 500));
+      const from = running.events.length;
+      await ns?.exec(["ip", "link", "set", "ext0", "down"]);
+      expect(await egressRoute()).toBe(false);
+      await ns?.exec(["ip", "link", "set", "ext0", "up"]);
+      const reaction = await eventually(
+        async () => running.events.slice(from).find((e) => e.event === "reaction"),
+        (e) => e !== undefined,
+        10_000,
+      );
+      expect(reaction, `round ${round}`).toMatchObject({ trigger: "device ext0 up", changes: 1 });
+      expect(await egressRoute(), `round ${round}`).toBe(true);
+      expect(running.events.slice(from).filter((e) => e.event === "error")).toEqual([]);
+    }
+    // Revision 4 was applied once, through the resident; the reactions are no revision.
+    expect(running.events.filter((e) => e.event === "applied" && e.serial === 4)).toHaveLength(1);
   }, 90_000);
 });

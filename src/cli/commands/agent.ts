@@ -1,8 +1,8 @@
 import path from "node:path";
 import type { Command } from "commander";
-import { watchLinks } from "../../apply/watch.js";
 import { NetpolError } from "../../errors.js";
 import { Agent, type AgentEvent } from "../../fleet/agent/agent.js";
+import { UapiClient } from "../../system/wireguard-uapi.js";
 import { type EtcdOptions, etcdFrom, etcdOptions } from "../etcd-options.js";
 import { type OutputOptions, outputOptions } from "../output.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
@@ -47,6 +47,8 @@ function describe(e: AgentEvent): string {
       return `revision ${e.serial}: put the previous policy back (${e.reason})`;
     case "drift":
       return `put ${e.changes} drifted changes back`;
+    case "reaction":
+      return `${e.trigger}: ${e.changes} routes back in ${e.ms} ms`;
     case "error":
       return e.message;
   }
@@ -68,7 +70,7 @@ export function registerAgent(program: Command): void {
         )
         .option(
           "--interval <seconds>",
-          "also put the policy in force back this often; 0: only on link changes",
+          "also read everything again and reconcile this often; 0: only on link changes",
           "30",
         ),
     ),
@@ -89,6 +91,7 @@ export function registerAgent(program: Command): void {
           : `${time} ${describe(e)}\n`,
       );
     };
+    const wireguard = new UapiClient();
     const agent = new Agent({
       site: opts.site,
       target,
@@ -99,11 +102,12 @@ export function registerAgent(program: Command): void {
       interval,
       signal: stop.signal,
       event,
-      watchSite: (round, signal) => watchLinks(target.runner, round, signal),
+      wireguard,
     });
     try {
       await agent.run();
     } finally {
+      wireguard.close();
       etcd.close();
     }
   });

@@ -1,11 +1,15 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { applySite } from "../../apply/apply.js";
+import { type ApplyResult, applySite } from "../../apply/apply.js";
+import { fromInForce } from "../../apply/source/in-force.js";
 import type { PolicyInput } from "../../apply/source/input.js";
 import { fromText } from "../../apply/source/text.js";
 import { type ApplyRecord, loadRecord } from "../../apply/state/record.js";
 import type { Target } from "../../apply/target.js";
-import { NetpolError } from "../../errors.js";
 import { parsePolicy } from "../../policy/load.js";
+import type { Stamped } from "../../resident/events.js";
+import { inForceFeed } from "../../resident/policy-feed.js";
+import { Resident } from "../../resident/resident.js";
+import type { WireguardControl } from "../../system/wireguard-uapi.js";
 import { type Desired, desiredSchema, type Ledger, type Result, readValue } from "../documents.js";
 import type { Etcd } from "../etcd/client.js";
 import { watch } from "../etcd/watch.js";
@@ -36,6 +40,13 @@ export type AgentEvent =
     }
   | { readonly event: "reverted"; readonly serial: number; readonly reason: string }
   | { readonly event: "drift"; readonly changes: number }
+  /** The site's resident answered a device coming back with its routes (as `watch` does). */
+  | {
+      readonly event: "reaction";
+      readonly trigger: string;
+      readonly changes: number;
+      readonly ms: number;
+    }
   | { readonly event: "error"; readonly message: string };
 
 export interface AgentOptions {
@@ -46,26 +57,25 @@ export interface AgentOptions {
   readonly appliedBy: string;
   /** Seconds the live report outlives a silent agent. */
   readonly reportTtl: number;
-  /** Put the policy in force back every this many seconds (drift); 0: never. */
+  /** Read the whole site again and put the policy in force back this often, in seconds; 0: never. */
   readonly interval: number;
   readonly signal: AbortSignal;
   readonly event: (e: AgentEvent) => void;
   readonly probe?: PeerProbe;
-  /** Runs `round` when something outside netpol changes the site (links); see apply/watch. */
-  readonly watchSite?: (
-    round: () => Promise<"done" | "busy" | "failed">,
-    signal: AbortSignal,
-  ) => Promise<void>;
+  /** WireGuard's control sockets, for the resident (watch's); without them, `wg` processes. */
+  readonly wireguard?: WireguardControl;
 }
 
-const BUSY = new Set(["NETPOL_E_LOCKED", "NETPOL_E_CONFIRM_PENDING"]);
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /**
  * The site's agent: follows the site's desired key in etcd and applies each new revision once,
  * when its wave may start; reports what it did (ledger) and how the site is (live report, under
- * a lease); between revisions it keeps the policy in force as `netpol watch` does. Without etcd
- * the site keeps what it has: nothing is reverted because the control plane is gone.
+ * a lease). It hosts the site's resident process (src/resident), the one `netpol watch` hosts:
+ * every revision is applied through it, and between revisions it holds the policy in force,
+ * answering a device that comes back with its routes and reconciling on link changes and every
+ * `interval`. Without etcd the site keeps what it has: nothing is reverted because the control
+ * plane is gone.
  */
 export class Agent {
   readonly #o: AgentOptions;
@@ -76,9 +86,19 @@ export class Agent {
   #latest: Desired | undefined;
   #superseded = new AbortController();
   #wake: (() => void) | undefined;
-  /** One apply at a time: the rollout's and the drift rounds'. */
+  /** One apply of a revision at a time (the resident serialises it with its own rounds). */
   #applying: Promise<unknown> = Promise.resolve();
   #watch: { kick: () => void } | undefined;
+  /**
+   * The resident, once the site holds a policy (one applied before this start, or this agent's
+   * first revision): until then there is nothing to hold.
+   */
+  #resident: Resident | undefined;
+  #residentRun: Promise<void> | undefined;
+  /** Changes the resident's own rounds made since its last reconcile ended (drift). */
+  #drifted = 0;
+  /** Set while a revision is applied through the resident: its changes are not drift. */
+  #revision = false;
   /** Revisions applied by this process: the bench checks none is applied twice. */
   readonly applies = new Map<number, number>();
 
@@ -106,15 +126,68 @@ export class Agent {
   async run(): Promise<void> {
     const { signal } = this.#o;
     this.#local = await loadLocal(this.#files);
-    // At boot the kernel lost what the last revision put there: it is put back first, from the
-    // record, whether or not etcd answers.
-    void this.#exclusive(() => this.#driftRound());
+    // At boot the kernel lost what the last revision put there: the resident's first round puts
+    // it back, from the record, whether or not etcd answers.
+    await this.#hold().catch((err: unknown) =>
+      this.#o.event({ event: "error", message: messageOf(err) }),
+    );
     const keeping = this.#reporter.keepAlive(signal);
     const worker = this.#work();
-    const drift = this.#driftRounds();
     await this.#follow();
     this.#wake?.();
-    await Promise.all([keeping, worker, drift]);
+    await Promise.all([keeping, worker, this.#residentRun]);
+  }
+
+  /** Starts the resident on the policy in force here, if there is one and it is not running. */
+  async #hold(): Promise<void> {
+    const { target, keyDir, appliedBy, interval, signal, wireguard } = this.#o;
+    if (this.#resident || signal.aborted) return;
+    const inForce = await fromInForce(this.#files, keyDir);
+    if (!inForce) return;
+    const resident = new Resident({
+      target,
+      feed: inForceFeed(target, inForce.policy),
+      by: `${appliedBy} (drift)`,
+      intervalMs: interval * 1000,
+      ...(wireguard ? { wireguard } : {}),
+      afterReconcile: () => this.#reconciled(),
+    });
+    resident.bus.on((e) => this.#heard(e));
+    this.#resident = resident;
+    this.#residentRun = resident.run(signal);
+  }
+
+  /** What the resident says, as the agent's events: its reactions, its changes (drift), errors. */
+  #heard(e: Stamped): void {
+    const { event } = this.#o;
+    if (e.event === "reaction")
+      event({ event: "reaction", trigger: e.trigger, changes: e.changes, ms: e.ms });
+    else if (e.event === "applied" && !this.#revision) {
+      this.#drifted += e.changes;
+      event({ event: "drift", changes: e.changes });
+    } else if (e.event === "error") event({ event: "error", message: e.message });
+  }
+
+  /** After each of the resident's reconciles: the live report's drift, when it changed. */
+  async #reconciled(): Promise<void> {
+    const changes = this.#drifted;
+    this.#drifted = 0;
+    if (changes !== this.#reporter.live.drift || changes > 0)
+      await this.#reporter
+        .update({ drift: changes, tunnels: await this.#tunnels() })
+        .catch(() => undefined);
+  }
+
+  /** Applies a policy through the resident when it runs (serialised with its rounds), else alone. */
+  async #applyPolicy(input: PolicyInput, by: string): Promise<ApplyResult> {
+    const resident = this.#resident;
+    if (!resident) return applySite(this.#o.target, input, by);
+    this.#revision = true;
+    try {
+      return await resident.apply(input, by);
+    } finally {
+      this.#revision = false;
+    }
   }
 
   /** Reads the desired key, then follows it; reads it again after a compaction or an outage. */
@@ -276,10 +349,15 @@ export class Agent {
     this.applies.set(desired.serial, (this.applies.get(desired.serial) ?? 0) + 1);
     let changes: number;
     try {
-      const r = await applySite(target, input, appliedBy);
+      const r = await this.#applyPolicy(input, appliedBy);
       changes = r.plan.changes.length;
     } catch (err) {
       return { result: "failed", changes: 0, error: messageOf(err) };
+    } finally {
+      // The first revision this site holds: from now on the resident holds it.
+      await this.#hold().catch((err: unknown) =>
+        event({ event: "error", message: messageOf(err) }),
+      );
     }
     if (!checked || changes === 0) return { result: "applied", changes };
     const harm = await this.#harm(desired.healthSeconds, [...answering], probe);
@@ -327,7 +405,7 @@ export class Agent {
 
   async #revert(record: ApplyRecord, serial: number, reason: string): Promise<void> {
     const input = await this.#input(record.policyText, "policy in force before", false);
-    await applySite(this.#o.target, input, `${this.#o.appliedBy} (revert)`).catch((err: unknown) =>
+    await this.#applyPolicy(input, `${this.#o.appliedBy} (revert)`).catch((err: unknown) =>
       this.#o.event({ event: "error", message: `revert: ${messageOf(err)}` }),
     );
     this.#o.event({ event: "reverted", serial, reason });
@@ -345,45 +423,6 @@ export class Agent {
     const run = this.#applying.catch(() => undefined).then(fn);
     this.#applying = run;
     return run;
-  }
-
-  /** Puts the policy in force back when links change and every `interval` (drift), as watch does. */
-  async #driftRounds(): Promise<void> {
-    const { interval, signal, watchSite } = this.#o;
-    const round = () => this.#exclusive(() => this.#driftRound());
-    const timer = interval > 0 ? setInterval(() => void round(), interval * 1000) : undefined;
-    signal.addEventListener("abort", () => clearInterval(timer), { once: true });
-    if (watchSite) await watchSite(round, signal);
-    else
-      await new Promise<void>((stop) =>
-        signal.addEventListener("abort", () => stop(), { once: true }),
-      );
-  }
-
-  async #driftRound(): Promise<"done" | "busy" | "failed"> {
-    const { target, appliedBy, event } = this.#o;
-    const record = await loadRecord(this.#files).catch(() => undefined);
-    if (!record || this.#local?.phase !== "done") return "done";
-    try {
-      const input = await fromText(this.#files, {
-        text: record.policyText,
-        name: "policy in force",
-        site: record.site,
-        keyDir: this.#o.keyDir,
-      });
-      const r = await applySite(target, input, `${appliedBy} (drift)`);
-      const changes = r.plan.changes.length;
-      if (changes > 0) event({ event: "drift", changes });
-      if (changes !== this.#reporter.live.drift || changes > 0)
-        await this.#reporter
-          .update({ drift: changes, tunnels: await this.#tunnels() })
-          .catch(() => undefined);
-      return "done";
-    } catch (err) {
-      if (err instanceof NetpolError && BUSY.has(err.code)) return "busy";
-      event({ event: "error", message: messageOf(err) });
-      return "failed";
-    }
   }
 
   #tunnels(): Promise<{ up: number; of: number }> {
