@@ -1,6 +1,7 @@
 import type { Family } from "../net/cidr.js";
 import type {
   Address,
+  EgressCanary,
   HealthSettings,
   Intent,
   SiteIntent,
@@ -38,6 +39,8 @@ export interface ChainSpec {
   readonly mask: number;
   /** Its DNS follows the active path (compile/dns.ts): the index of its map's group. */
   readonly dnsGroup?: number;
+  /** Its leak canary: asked with the egress's mark (compile/nftables.ts marks it). */
+  readonly canary?: EgressCanary;
 }
 
 /** A tunnel path's peer is its exit member's tunnel address; an external device's, its gateway. */
@@ -84,6 +87,7 @@ export function chainsOf(intent: Intent, site: SiteIntent): ChainSpec[] {
         health,
         connMark: g.mark,
         ...(g.egress[0]?.dns && g.paths.length > 1 ? { dnsGroup: i } : {}),
+        ...(g.egress[0]?.canary ? { canary: g.egress[0].canary } : {}),
         mask: marks.layout.mask,
       },
     ];

@@ -54,7 +54,9 @@ function groupKey(e: EgressIntent): string {
   const dns = e.dns
     ? ` dns ${e.dns.resolvers.map((l) => l.map(formatAddress).join("+")).join(",")} ${e.dns.other} ${e.dns.blockDoT}`
     : "";
-  return `${paths} ${e.failClosed} ${except}${dns}`;
+  // An egress with a leak canary keeps its own group: the canary speaks for its one egress.
+  const canary = e.canary ? ` canary ${e.name}` : "";
+  return `${paths} ${e.failClosed} ${except}${dns}${canary}`;
 }
 
 /** Marks for one site: reply paths take the first slots, egress groups the next, then chain paths. */

@@ -77,9 +77,21 @@ function marking(
     `iifname ${quote(r.device)} ct state new ${setMark("ct", mask, r.mark)}`,
     `iifname != ${quote(r.device)} ${matchMark("ct", mask, [r.mark])} ${setMark("meta", mask, r.mark)}`,
   ]);
-  const output = marks.replies.map(
-    (r) => `${matchMark("ct", mask, [r.mark])} ${setMark("meta", mask, r.mark)}`,
-  );
+  const output = [
+    ...marks.replies.map(
+      (r) => `${matchMark("ct", mask, [r.mark])} ${setMark("meta", mask, r.mark)}`,
+    ),
+    // The leak canary's request, from the router's address in the egress's network, carries
+    // the egress's mark: it is routed exactly as that network's traffic is.
+    ...marks.groups.flatMap((g) => {
+      const c = g.egress[0]?.canary;
+      if (!c) return [];
+      const ip = IP[c.host.family];
+      return [
+        `${ip} saddr ${formatAddress(c.source)} ${ip} daddr ${formatAddress(c.host)} tcp dport ${c.port} ${setMark("meta", mask, g.mark)}`,
+      ];
+    }),
+  ];
   const groups = marks.groups.map((g, i): NftChain => {
     const local = FAMILIES.flatMap((family) => {
       const except = sets.prefixes(

@@ -9,5 +9,7 @@ export function describeHealthEvent(e: HealthEvent): string {
       return `egress ${e.egress}: switched from ${e.from ?? "none"} to ${e.to ?? "none (fail-closed engaged)"} in ${e.tookMs} ms: ${e.reason}`;
     case "switch-failed":
       return `egress ${e.egress}: path switch failed: ${e.message}`;
+    case "canary":
+      return `egress ${e.egress}: leak canary ${e.state === "leak" ? "ALARM" : e.state}${e.seen ? `, the echo saw ${e.seen}` : ""}${e.reason ? ` (${e.reason})` : ""}`;
   }
 }

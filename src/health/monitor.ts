@@ -1,4 +1,5 @@
 import type { ChainSpec } from "../compile/chains.js";
+import type { CanaryReport } from "./canary.js";
 import { type Active, choosePath } from "./choose.js";
 import {
   initialHealth,
@@ -35,7 +36,8 @@ export type HealthEvent =
       /** From the probe report that decided it to the kernel's answer. */
       readonly tookMs: number;
     }
-  | { readonly event: "switch-failed"; readonly egress: string; readonly message: string };
+  | { readonly event: "switch-failed"; readonly egress: string; readonly message: string }
+  | ({ readonly event: "canary"; readonly egress: string } & CanaryReport);
 
 /** What the monitor does to the world: the adapters, and the clock. */
 export interface HealthPorts {
@@ -63,6 +65,8 @@ export interface EgressHealth {
   readonly switches: number;
   readonly lastSwitchAt: string | null;
   readonly paths: readonly PathReport[];
+  /** The leak canary's latest verdict; absent without a canary or before its first request. */
+  readonly canary?: CanaryReport;
 }
 
 interface ChainState {
@@ -74,6 +78,7 @@ interface ChainState {
   /** The switch under way; a report meanwhile is weighed once it is done. */
   switching: Promise<void> | undefined;
   again: boolean;
+  canary: CanaryReport | undefined;
 }
 
 const deviceOf = (c: ChainState, a: Active) =>
@@ -111,6 +116,7 @@ export class HealthMonitor {
       lastSwitchAt: null,
       switching: undefined,
       again: false,
+      canary: undefined,
     }));
   }
 
@@ -176,6 +182,26 @@ export class HealthMonitor {
     });
   }
 
+  /** The path an egress uses now, as this monitor last put it. */
+  activeOf(chain: number): Active {
+    return this.chains[chain]?.active ?? "none";
+  }
+
+  /** Alarms so far, which a canary verdict counts on from. */
+  canaryAlarms(chain: number): number {
+    return this.chains[chain]?.canary?.alarms ?? 0;
+  }
+
+  /** A canary verdict: kept for the report, and said when it changes or is a leak (an alarm). */
+  canaryResult(chain: number, report: CanaryReport): void {
+    const c = this.chains[chain];
+    if (!c) return;
+    const before = c.canary?.state;
+    c.canary = report;
+    if (report.state !== before || report.state === "leak")
+      this.ports.emit({ event: "canary", egress: c.spec.name, ...report });
+  }
+
   /** Resolves once no switch is under way (tests, and a clean stop). */
   async idle(): Promise<void> {
     while (this.chains.some((c) => c.switching))
@@ -200,6 +226,7 @@ export class HealthMonitor {
           reason: h.reason,
         };
       }),
+      ...(c.canary ? { canary: c.canary } : {}),
     }));
   }
 }

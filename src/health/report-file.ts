@@ -19,6 +19,16 @@ const pathReport = z.strictObject({
   reason: z.string().nullable(),
 });
 
+const canaryReport = z.strictObject({
+  url: z.string(),
+  state: z.enum(["ok", "leak", "no answer"]),
+  seen: z.string().nullable(),
+  expected: z.array(z.string()),
+  checkedAt: z.string(),
+  alarms: z.number().int(),
+  reason: z.string().nullable(),
+});
+
 const reportSchema = z.strictObject({
   writer: processIdentity,
   updatedAt: z.string(),
@@ -29,6 +39,7 @@ const reportSchema = z.strictObject({
       switches: z.number().int(),
       lastSwitchAt: z.string().nullable(),
       paths: z.array(pathReport),
+      canary: canaryReport.optional(),
     }),
   ),
 });

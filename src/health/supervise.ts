@@ -1,12 +1,13 @@
 import type { Target } from "../apply/target.js";
-import { chainsOf } from "../compile/chains.js";
+import { type ChainSpec, chainsOf } from "../compile/chains.js";
 import { formatAddress } from "../net/cidr.js";
-import type { Intent } from "../policy/intent.js";
+import type { EgressCanary, Intent } from "../policy/intent.js";
 import { readIp } from "../system/iproute2/iproute2.js";
 import { clearFlows, switchPath } from "../system/path-switch.js";
 import { type PingProbe, startPingProber } from "../system/ping-prober.js";
 import type { Spawner } from "../system/spawner.js";
 import { activeIn } from "./active.js";
+import { askCanary, judgeCanary } from "./canary.js";
 import { type EgressHealth, type HealthEvent, HealthMonitor, type ProbeReport } from "./monitor.js";
 import { writeHealthReport } from "./report-file.js";
 
@@ -84,15 +85,64 @@ export async function superviseHealth(
     dirty = true;
     for (const at of fanOut[i] ?? []) monitor.report({ ...at, result });
   });
+  const canaries = startCanaries(target, chains, monitor);
   const timer = setInterval(() => void write(), 1000);
   await write();
   return {
     snapshot: () => monitor.snapshot(),
     async stop() {
       clearInterval(timer);
+      await canaries.stop();
       await prober.stop();
       await monitor.idle();
       await writing;
+    },
+  };
+}
+
+/**
+ * Each egress's leak canary, once its interval: the first request at once, the next an
+ * interval after the last answer (a slow echo never stacks requests up).
+ */
+function startCanaries(
+  target: Target,
+  chains: readonly ChainSpec[],
+  monitor: HealthMonitor,
+): { stop(): Promise<void> } {
+  let stopped = false;
+  const timers = new Set<NodeJS.Timeout>();
+  const asking = new Set<Promise<void>>();
+  const ask = (c: number, canary: EgressCanary) => {
+    if (stopped) return;
+    const before = monitor.activeOf(c);
+    const one = askCanary(target.runner, canary).then((answer) => {
+      asking.delete(one);
+      if (stopped) return;
+      const verdict = judgeCanary(
+        canary,
+        answer,
+        before,
+        monitor.activeOf(c),
+        monitor.canaryAlarms(c),
+        Date.now(),
+      );
+      monitor.canaryResult(c, verdict);
+      const t = setTimeout(() => {
+        timers.delete(t);
+        ask(c, canary);
+      }, canary.interval * 1000);
+      timers.add(t);
+    });
+    asking.add(one);
+  };
+  chains.forEach((chain, c) => {
+    if (chain.canary) ask(c, chain.canary);
+  });
+  return {
+    async stop() {
+      stopped = true;
+      for (const t of timers) clearTimeout(t);
+      await Promise.all(asking);
     },
   };
 }

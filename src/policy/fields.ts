@@ -155,3 +155,29 @@ export const rulePriority = z
   .int("a rule priority is a whole number")
   .min(1, "priority 0 is the kernel's local rule; pick e.g. 200")
   .max(32765, "priorities from 32766 belong to the kernel's main and default rules; pick e.g. 200");
+
+/**
+ * An `http://ADDRESS[:PORT]/…` URL whose host is an address: a request that must follow one
+ * route exactly (the leak canary's) cannot first ask DNS, which may leave by another.
+ */
+export const addressUrl = z.string().transform((text, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    ctx.addIssue({
+      code: "custom",
+      message: `${text} is not a URL; write e.g. http://192.0.2.80/ip`,
+    });
+    return z.NEVER;
+  }
+  const host = parseAddress(url.hostname.replace(/^\[(.*)\]$/, "$1"));
+  if (url.protocol !== "http:" || !host.ok) {
+    ctx.addIssue({
+      code: "custom",
+      message: `${text}: write an http:// URL whose host is an address (e.g. http://192.0.2.80/ip): a name would be looked up by DNS, and https would need one`,
+    });
+    return z.NEVER;
+  }
+  return { url: url.href, host: host.value, port: Number(url.port || 80) };
+});

@@ -67,6 +67,19 @@ export interface EgressDns {
   readonly blockDoT: boolean;
 }
 
+/** The egress's leak canary (see the policy's `canary`). */
+export interface EgressCanary {
+  readonly url: string;
+  /** The URL's host and port: netpol's nft rule marks the canary's request by them. */
+  readonly host: Address;
+  readonly port: number;
+  /** The router's address in the egress's network of the host's family: the request's source. */
+  readonly source: Address;
+  /** Per path, in the order of `paths`: the addresses the echo may show while it is active. */
+  readonly expect: readonly (readonly Address[])[];
+  readonly interval: number;
+}
+
 export interface EgressIntent {
   readonly name: string;
   readonly sources: readonly Cidr[];
@@ -76,6 +89,7 @@ export interface EgressIntent {
   /** Present for a chain of paths (always probed) and wherever the policy asks for probes. */
   readonly health?: HealthSettings;
   readonly dns?: EgressDns;
+  readonly canary?: EgressCanary;
   readonly masquerade: boolean;
   readonly failClosed: boolean;
   readonly table: number;

@@ -1,34 +1,16 @@
 import { formatAddress } from "../net/cidr.js";
 import type { Path, Report } from "./diagnostic.js";
-import type { Address, EgressDns, EgressIntent } from "./intent.js";
+import type { EgressDns, EgressIntent } from "./intent.js";
+import { perPath } from "./per-path.js";
 import type { EgressDocument } from "./schema.js";
 
-/**
- * An egress's `dns`, lined up with its paths: one list for the whole chain serves every path;
- * a list per path must name exactly the paths of `via`, by the names written there.
- */
+/** An egress's `dns`, lined up with its paths (see perPath). */
 export function resolveDns(e: EgressDocument, path: Path, report: Report): EgressDns | undefined {
   if (!e.dns) return undefined;
   const { resolvers, other, blockDoT } = e.dns;
-  if (Array.isArray(resolvers)) return { resolvers: e.via.map(() => resolvers), other, blockDoT };
   const at: Path = [...path, "dns", "resolvers"];
-  for (const name of Object.keys(resolvers)) {
-    if (!e.via.includes(name))
-      report({
-        path: [...at, name],
-        message: `${name} is not a path of this egress; name one of: ${e.via.join(", ")}`,
-      });
-  }
-  const perPath = e.via.map((name): readonly Address[] => resolvers[name] ?? []);
-  const missing = e.via.filter((_, i) => perPath[i]?.length === 0);
-  if (missing.length > 0) {
-    report({
-      path: at,
-      message: `name the resolvers reached through ${missing.join(", ")} too (or one list for the whole chain)`,
-    });
-    return undefined;
-  }
-  return { resolvers: perPath, other, blockDoT };
+  const lists = perPath(e.via, resolvers, at, "the resolvers reached through", report);
+  return lists ? { resolvers: lists, other, blockDoT } : undefined;
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   type SiteTunnel,
   type Via,
 } from "./intent.js";
+import { resolveCanary } from "./resolve-canary.js";
 import { resolveDns } from "./resolve-dns.js";
 import {
   type EgressDocument,
@@ -86,14 +87,17 @@ export function resolveEgress(
     const paths = resolvePaths(doc, site, e, tunnels, exitsOf, path, report);
     if (!paths) return [];
     const dns = resolveDns(e, path, report);
+    const from = e.from.flatMap((n) => networkNamed.get(n) ?? []);
+    const canary = resolveCanary(e, from, path, report);
     return [
       {
         name: e.name,
         sources,
         except: withTunnelSubnets(e.except, tunnels),
         paths,
-        ...(e.health || paths.length > 1 ? { health: healthOf(e.health) } : {}),
+        ...(e.health || e.canary || paths.length > 1 ? { health: healthOf(e.health) } : {}),
         ...(dns ? { dns } : {}),
+        ...(canary ? { canary } : {}),
         masquerade: e.masquerade,
         failClosed: e.failClosed,
         table:
@@ -150,7 +154,7 @@ function resolvePaths(
     seen.add(name);
     const via = resolveVia(doc, site, name, e.exit, tunnels, exitsOf, at, path, report);
     if (!via) return [];
-    const probed = e.via.length > 1 || e.health !== undefined;
+    const probed = e.via.length > 1 || e.health !== undefined || e.canary !== undefined;
     if (probed && !peerKnown(via) && (e.health?.targets.length ?? 0) === 0) {
       report({
         path: at,

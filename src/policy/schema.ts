@@ -1,6 +1,7 @@
 import * as z from "zod";
 import { maskProblem } from "../compile/marks.js";
 import {
+  addressUrl,
   hostAddress,
   hostPort,
   hostPorts,
@@ -67,6 +68,7 @@ const healthSchema = z.strictObject({
 });
 
 const resolverList = z.array(hostAddress).min(1, "name at least one resolver").max(4);
+const addressList = z.array(hostAddress).min(1, "name at least one address").max(8);
 
 /**
  * Resolvers the egress's plain DNS is redirected to, reached through its paths: one list for
@@ -80,6 +82,18 @@ const dnsSchema = z.strictObject({
   blockDoT: z.boolean().default(false),
 });
 
+/**
+ * The leak canary: an address-echo URL asked from the router as the egress's own traffic (its
+ * mark, its network's source), and the addresses the echo may show while each path is active:
+ * one list for the whole chain, or one per path (keyed by the name in `via`).
+ */
+const canarySchema = z.strictObject({
+  url: addressUrl,
+  expect: z.union([addressList, z.record(ifname, addressList)]),
+  /** Seconds between two requests. */
+  interval: z.number().min(1).max(86400).default(30),
+});
+
 const egressSchema = z.strictObject({
   name: objectName,
   from: z.array(objectName).min(1, "name at least one network of this site"),
@@ -89,6 +103,7 @@ const egressSchema = z.strictObject({
     .transform((v) => (typeof v === "string" ? [v] : v)),
   health: healthSchema.optional(),
   dns: dnsSchema.optional(),
+  canary: canarySchema.optional(),
   /** For a tunnel with several members: the site whose uplink the traffic leaves by. */
   exit: siteName.optional(),
   except: z.array(network).default([]),

@@ -1,6 +1,7 @@
 import type { Target } from "../apply/target.js";
 import { type ChainSpec, chainsOf } from "../compile/chains.js";
 import { activeIn } from "../health/active.js";
+import { askCanary, type CanaryReport, judgeCanary } from "../health/canary.js";
 import type { PathState } from "../health/path-health.js";
 import { readHealthReport } from "../health/report-file.js";
 import type { LiveState } from "../plan/types.js";
@@ -30,6 +31,8 @@ export interface EgressHealthStatus {
   /** Who judged the paths: the running monitor (`netpol watch`), or this status by one probe. */
   readonly judgedBy: "monitor" | "status probe";
   readonly paths: readonly PathStatus[];
+  /** The leak canary's latest verdict (the monitor's, or one request now); absent without one. */
+  readonly canary?: CanaryReport;
 }
 
 /** rp_filter is strict (1) on a device when the larger of `all` and the device's own is 1. */
@@ -65,6 +68,20 @@ async function probedOnce(target: Target, chains: readonly ChainSpec[]) {
   );
 }
 
+const canaryOf = (r: CanaryReport | null | undefined) => (r ? { canary: r } : {});
+
+/** One canary request now, judged against the path the kernel holds (where no monitor runs). */
+async function canaryOnce(
+  target: Target,
+  c: ChainSpec,
+  live: LiveState,
+): Promise<CanaryReport | null> {
+  if (!c.canary) return null;
+  const held = activeIn(c, live.routes.owned) ?? "none";
+  const answer = await askCanary(target.runner, c.canary);
+  return judgeCanary(c.canary, answer, held, held, 0, Date.now());
+}
+
 /**
  * The health of each probed egress of the site, by its first egress's name: from the running
  * monitor's report, or from one probe of every path made now. A path with strict rp_filter is
@@ -86,7 +103,10 @@ export async function egressHealth(
   ]);
   const reported = new Map((report?.egress ?? []).map((e) => [e.name, e]));
   const unreported = chains.filter((c) => !reported.has(c.name));
-  const probed = unreported.length > 0 ? await probedOnce(target, unreported) : [];
+  const [probed, asked] = await Promise.all([
+    unreported.length > 0 ? probedOnce(target, unreported) : [],
+    Promise.all(unreported.map((c) => canaryOnce(target, c, live))),
+  ]);
   const up = new Set(live.links.filter((l) => l.up).map((l) => l.name));
   return new Map(
     chains.map((c): [string, EgressHealthStatus] => {
@@ -121,6 +141,7 @@ export async function egressHealth(
           lastSwitchAt: monitor?.lastSwitchAt ?? null,
           judgedBy: monitor ? "monitor" : "status probe",
           paths,
+          ...canaryOf(monitor ? monitor.canary : asked[unreported.indexOf(c)]),
         },
       ];
     }),

@@ -1,3 +1,4 @@
+import type { CanaryReport } from "../health/canary.js";
 import type { SiteStatus } from "./collect.js";
 
 /** How long ago, as a person says it: "42s ago", "5m ago", "never". */
@@ -67,6 +68,7 @@ export function formatStatus(s: SiteStatus): string {
         const why = p.reason ? `: ${p.reason}` : "";
         out.push(`    path ${p.device}: ${p.state.toUpperCase()}${rtt}${misses}${hs}${why}`);
       }
+      if (h.canary) out.push(`    ${canaryLine(h.canary)}`);
     }
   }
   for (const d of s.forwardDrops) {
@@ -83,4 +85,13 @@ export function formatStatus(s: SiteStatus): string {
   }
   for (const c of s.certificates) out.push(...certificateLines(c));
   return `${out.join("\n")}\n`;
+}
+
+function canaryLine(c: CanaryReport): string {
+  const alarms = c.alarms > 0 ? `, ${c.alarms} alarms` : "";
+  const expected = c.expected.length > 0 ? c.expected.join(" or ") : "no answer (fail closed)";
+  if (c.state === "leak")
+    return `leak canary ${c.url}: LEAK: the echo saw ${c.seen}, expected ${expected}${alarms} (${c.checkedAt})`;
+  if (c.state === "ok") return `leak canary ${c.url}: ok, the echo saw ${c.seen}${alarms}`;
+  return `leak canary ${c.url}: no answer (${c.reason ?? "none"})${alarms}`;
 }

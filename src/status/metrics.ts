@@ -79,6 +79,18 @@ export function createMetrics() {
     labelNames: ["egress"] as const,
     registers: [registry],
   });
+  const canaryLeak = new Gauge({
+    name: "netpol_egress_canary_leak",
+    help: "1 when an egress's leak canary last saw an address its active path should not show (absent: no answer yet)",
+    labelNames: ["egress"] as const,
+    registers: [registry],
+  });
+  const canaryAlarms = new Gauge({
+    name: "netpol_egress_canary_alarms",
+    help: "Leak canary requests of an egress that saw an unexpected address, since its health monitor started",
+    labelNames: ["egress"] as const,
+    registers: [registry],
+  });
   const reachable = new Gauge({
     name: "netpol_service_target_reachable",
     help: "1 when a published service's target answers",
@@ -134,6 +146,8 @@ export function createMetrics() {
       pathMisses,
       activePath,
       switches,
+      canaryLeak,
+      canaryAlarms,
       reachable,
       routed,
       upstreamFails,
@@ -156,6 +170,12 @@ export function createMetrics() {
       if (!e.health) continue;
       activePath.set({ egress: e.name, path: e.health.active ?? "none" }, 1);
       if (e.health.switches !== null) switches.set({ egress: e.name }, e.health.switches);
+      const canary = e.health.canary;
+      if (canary) {
+        if (canary.state !== "no answer")
+          canaryLeak.set({ egress: e.name }, canary.state === "leak" ? 1 : 0);
+        canaryAlarms.set({ egress: e.name }, canary.alarms);
+      }
       for (const p of e.health.paths) {
         const labels = { egress: e.name, path: p.device };
         if (p.state !== "unknown") pathUp.set(labels, p.state === "up" ? 1 : 0);

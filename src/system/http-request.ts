@@ -18,6 +18,8 @@ export interface HttpRequest {
   readonly timeoutMs: number;
   /** The apply step this request belongs to, for a failure's message. */
   readonly step?: string;
+  /** The request's source address (the leak canary's: the router's address in a network). */
+  readonly localAddress?: string;
 }
 
 /** What came back; `status` 0 and `error` when nothing answered. */
@@ -29,8 +31,8 @@ export interface HttpAnswer {
   readonly error?: string;
 }
 
-// stdin: {method, url, headers, body, timeoutMs}; stdout: {status, body, etag} or {status: 0, error}.
-export const HTTP_REQUEST_SCRIPT = `let i="",done=false;const out=x=>{if(!done){done=true;process.stdout.write(JSON.stringify(x))}};process.stdin.on("data",d=>i+=d).on("end",()=>{const o=JSON.parse(i);const u=new URL(o.url);const q=require(u.protocol==="https:"?"https":"http").request(u,{method:o.method,headers:o.headers},r=>{let b="";r.setEncoding("utf8").on("data",d=>b+=d).on("end",()=>out({status:r.statusCode,etag:r.trailers.etag??r.headers.etag,body:b})).on("error",e=>out({status:0,body:"",error:e.code??e.message}))});const t=setTimeout(()=>q.destroy(new Error("no answer within "+o.timeoutMs/1000+" s")),o.timeoutMs);q.on("error",e=>out({status:0,body:"",error:e.message})).on("close",()=>clearTimeout(t));q.end(o.body)})`;
+// stdin: {method, url, headers, body, timeoutMs, localAddress}; stdout: {status, body, etag} or {status: 0, error}.
+export const HTTP_REQUEST_SCRIPT = `let i="",done=false;const out=x=>{if(!done){done=true;process.stdout.write(JSON.stringify(x))}};process.stdin.on("data",d=>i+=d).on("end",()=>{const o=JSON.parse(i);const u=new URL(o.url);const q=require(u.protocol==="https:"?"https":"http").request(u,{method:o.method,headers:o.headers,localAddress:o.localAddress},r=>{let b="";r.setEncoding("utf8").on("data",d=>b+=d).on("end",()=>out({status:r.statusCode,etag:r.trailers.etag??r.headers.etag,body:b})).on("error",e=>out({status:0,body:"",error:e.code??e.message}))});const t=setTimeout(()=>q.destroy(new Error("no answer within "+o.timeoutMs/1000+" s")),o.timeoutMs);q.on("error",e=>out({status:0,body:"",error:e.message})).on("close",()=>clearTimeout(t));q.end(o.body)})`;
 
 export async function httpRequest(runner: Runner, request: HttpRequest): Promise<HttpAnswer> {
   const { step, ...sent } = request;
