@@ -1,6 +1,6 @@
 import { DEFAULT_PROXY } from "../compile/proxy.js";
 import type { Diagnostic, Path } from "./diagnostic.js";
-import type { Intent, SiteIntent } from "./intent.js";
+import type { Intent, ServiceIntent, SiteIntent } from "./intent.js";
 
 /** Something on a site that listens on a port, as the policy alone says. */
 interface Claim {
@@ -11,12 +11,18 @@ interface Claim {
   readonly path: Path;
 }
 
+/** A service a site publishes, with its place in the policy's list. */
+interface Published {
+  readonly s: ServiceIntent;
+  readonly idx: number;
+}
+
 /**
  * The Caddy a site drives serves HTTP on `httpPort` and, with `tls: auto`, HTTPS on
  * `httpsPort` over TCP and HTTP/3 over UDP (Caddy 2.6's default).
  */
-function proxyClaims(intent: Intent, site: SiteIntent): Claim[] {
-  const publishesHttp = intent.services.some((s) => s.kind === "http" && s.publishOn === site.name);
+function proxyClaims(site: SiteIntent, published: readonly Published[]): Claim[] {
+  const publishesHttp = published.some(({ s }) => s.kind === "http");
   if (!publishesHttp && !site.proxy) return [];
   const p = site.proxy ?? DEFAULT_PROXY;
   const path: Path = ["sites", site.name, "proxy"];
@@ -37,10 +43,8 @@ function proxyClaims(intent: Intent, site: SiteIntent): Claim[] {
  * netpol's PROXY-protocol relay listens on `relayPort` (loopback) where an HTTP service asks
  * for the header; a port published on it would be refused by the relay's bind.
  */
-function relayClaims(intent: Intent, site: SiteIntent): Claim[] {
-  const relayed = intent.services.some(
-    (s) => s.kind === "http" && s.publishOn === site.name && s.proxyProtocol !== undefined,
-  );
+function relayClaims(site: SiteIntent, published: readonly Published[]): Claim[] {
+  const relayed = published.some(({ s }) => s.kind === "http" && s.proxyProtocol !== undefined);
   if (!relayed) return [];
   return [
     {
@@ -83,12 +87,21 @@ function tunnelClaims(intent: Intent, site: SiteIntent): Claim[] {
  */
 export function checkListenPorts(intent: Intent): Diagnostic[] {
   const problems: Diagnostic[] = [];
+  // The services each site publishes, grouped once: a policy with thousands of sites and
+  // services would otherwise look at every service once per site.
+  const publishedOn = new Map<string, Published[]>();
+  intent.services.forEach((s, idx) => {
+    const list = publishedOn.get(s.publishOn);
+    if (list) list.push({ s, idx });
+    else publishedOn.set(s.publishOn, [{ s, idx }]);
+  });
   for (const site of intent.sites) {
+    const published = publishedOn.get(site.name) ?? [];
     const held = new Map<string, Claim>();
     const claims = [
-      ...proxyClaims(intent, site),
+      ...proxyClaims(site, published),
       ...tunnelClaims(intent, site),
-      ...relayClaims(intent, site),
+      ...relayClaims(site, published),
     ];
     for (const claim of claims) {
       const key = `${claim.port}/${claim.proto}`;
@@ -105,15 +118,15 @@ export function checkListenPorts(intent: Intent): Diagnostic[] {
         });
       if (!first) held.set(key, claim);
     }
-    intent.services.forEach((s, idx) => {
-      if (s.kind === "http" || s.publishOn !== site.name) return;
+    for (const { s, idx } of published) {
+      if (s.kind === "http") continue;
       const claim = held.get(`${s.port}/${s.kind}`);
-      if (!claim) return;
+      if (!claim) continue;
       problems.push({
         path: ["services", idx, "port"],
         message: `port ${s.port}/${s.kind} on ${site.name} is ${claim.holder}; publishing it would take that port from it. Pick another port`,
       });
-    });
+    }
   }
   return problems;
 }

@@ -1,4 +1,4 @@
-import { type Cidr, type Family, networkOf } from "../net/cidr.js";
+import { type Cidr, type Family, makeCidr, networkOf } from "../net/cidr.js";
 import type { Address, MemberIntent, NetworkIntent, TunnelIntent } from "./intent.js";
 
 /** The network, if any, of a site that holds an address. */
@@ -47,7 +47,11 @@ export class MemberNetworks {
   ): { member: MemberIntent; network: NetworkIntent } | undefined {
     const lists = this.lengths
       .filter((l) => l.family === address.family)
-      .map((l) => this.holders.get(keyOf(networkOf({ ...address, prefix: l.prefix }))) ?? []);
+      .map(
+        (l) =>
+          this.holders.get(keyOf(networkOf(makeCidr(address.family, address.address, l.prefix)))) ??
+          [],
+      );
     // Merge the ascending lists, smallest member index first, until a member's site answers.
     const cursors = lists.map((list) => ({ list, at: 0 }));
     for (;;) {

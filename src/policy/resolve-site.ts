@@ -3,6 +3,7 @@ import {
   contains,
   formatCidr,
   hostPrefix,
+  makeCidr,
   nestedPairs,
   networkOf,
 } from "../net/cidr.js";
@@ -79,7 +80,7 @@ export function resolveSiteBasics(
         message: `unknown interface ${n.interface}; declare it under sites.${name}.interfaces (known: ${ifaces})`,
       });
     }
-    const address = n.address && { ...n.address, prefix: n.cidr.prefix };
+    const address = n.address && makeCidr(n.address.family, n.address.address, n.cidr.prefix);
     if (n.address && address) {
       if (!contains(n.cidr, hostPrefix(n.address))) {
         report({
