@@ -6,6 +6,7 @@ import { routeArgs } from "../render/ip.js";
 import { nftFingerprint, renderNftables } from "../render/nftables.js";
 import { addressKey, routeKey, ruleKey } from "./keys.js";
 import type { WgLive } from "./live.js";
+import { elementDetails, ruleDetails } from "./nft-changes.js";
 import { type NftTable, sameElements } from "./nft-table.js";
 import { portConflicts } from "./ports.js";
 import { proxyPlan } from "./proxy.js";
@@ -106,18 +107,37 @@ function absentDevices(live: LiveState, desired: SiteState): (device: string) =>
  * netpol's table is replaced whole (one `nft -f` transaction) when its rules, its skeleton or
  * its elements are not the policy's.
  */
-function nftChanges(desired: SiteState, table: NftTable | undefined, owned: Ownership): Change[] {
+function nftChanges(
+  desired: SiteState,
+  table: NftTable | undefined,
+  owned: Ownership,
+  inForce: (() => SiteState | undefined) | undefined,
+): Change[] {
   const text = renderNftables(desired);
   const wanted = nftFingerprint(text);
-  const replace = (reason: string): Change[] => [{ kind: "nft", op: "replace", text, reason }];
+  const replace = (reason: string, details: readonly string[] = []): Change[] => [
+    { kind: "nft", op: "replace", text, reason, ...(details.length > 0 ? { details } : {}) },
+  ];
   if (wanted === undefined)
     return table
       ? [{ kind: "nft", op: "remove", text, reason: "the policy needs no nftables rules" }]
       : [];
-  if (table?.fingerprint !== wanted) return replace(table ? "rules differ" : "table absent");
+  if (!table) return replace("table absent");
+  if (table.fingerprint !== wanted) {
+    // The table in force carries the fingerprint of the render it was loaded from: the policy
+    // in force's, unless someone else loaded it. Only then are its rules known in netpol's form.
+    const before = inForce?.();
+    const was = before ? renderNftables(before) : undefined;
+    const rules = was !== undefined && nftFingerprint(was) === table.fingerprint;
+    return replace("rules differ", [
+      ...(rules ? ruleDetails(was, text) : []),
+      ...elementDetails(desired.nftSets, table),
+    ]);
+  }
   if (owned.nftSkeleton !== undefined && table.skeleton !== owned.nftSkeleton)
     return replace("edited by hand since the last apply");
-  if (!sameElements(desired.nftSets, table)) return replace("set elements differ");
+  if (!sameElements(desired.nftSets, table))
+    return replace("set elements differ", elementDetails(desired.nftSets, table));
   return [];
 }
 
@@ -147,7 +167,13 @@ function pushedRoutes(desired: SiteState, live: LiveState): string[] {
  * and rules with its protocol number, links and addresses in its ownership record, its own
  * nftables table.
  */
-export function diff(compiled: SiteState, live: LiveState, owned: Ownership): Plan {
+export function diff(
+  compiled: SiteState,
+  live: LiveState,
+  owned: Ownership,
+  /** The state of the policy in force, asked only to name the rules a change of them touches. */
+  inForce?: () => SiteState | undefined,
+): Plan {
   const desired = settleSlots(compiled, live);
   const links = linkChanges(desired, live, owned);
   const absentDevice = absentDevices(live, desired);
@@ -227,7 +253,7 @@ export function diff(compiled: SiteState, live: LiveState, owned: Ownership): Pl
     ),
   ];
 
-  const nft = nftChanges(desired, live.nft, owned);
+  const nft = nftChanges(desired, live.nft, owned, inForce);
 
   const liveWireguard = new Map(live.wireguard.map((w) => [w.name, w]));
   const wireguard: Change[] = desired.wireguard.flatMap((spec) => {

@@ -39,7 +39,11 @@ export function formatPlan(plan: Plan, scope: string): string {
 /** A plan as a person reads it, from its JSON form: the same for a plan made at another site. */
 export function formatPlanJson(plan: PlanJson, scope: string): string {
   const lines = [`plan for site ${plan.site} (${scope}):`];
-  for (const c of plan.changes) lines.push(`  ${changeLine(c)}`);
+  for (const c of plan.changes) {
+    lines.push(`  ${changeLine(c)}`);
+    // A plan from another site's older netpol has none.
+    for (const d of c.details ?? []) lines.push(`      ${d}`);
+  }
   for (const w of plan.waiting) lines.push(`  … waiting: ${w}`);
   for (const c of plan.conflicts) lines.push(`  ! conflict: ${c}`);
   // A plan from another site's older netpol has none.
@@ -71,6 +75,8 @@ export function planJson(plan: Plan) {
       op: c.op,
       kind: c.kind,
       what: describeChange(c, plan.protocol),
+      // nftables: which set elements and rules the replace adds and takes out.
+      ...(c.kind === "nft" && c.details ? { details: c.details } : {}),
     })),
     waiting: plan.waiting,
     conflicts: plan.conflicts,

@@ -82,7 +82,7 @@ const canonicalElement = (element: string) =>
 function union<N extends number | bigint>(
   ranges: { first: N; last: N }[],
   next: (n: N) => N,
-): string[] {
+): { first: N; last: N }[] {
   ranges.sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
   const merged: { first: N; last: N }[] = [];
   for (const r of ranges) {
@@ -91,14 +91,13 @@ function union<N extends number | bigint>(
       if (r.last > top.last) top.last = r.last;
     } else merged.push({ ...r });
   }
-  return merged.map((r) => `${r.first.toString(16)}-${r.last.toString(16)}`);
+  return merged;
 }
 
-/** The addresses an auto-merge set holds, as the sorted union of its elements' ranges. */
-function mergedRanges(elements: readonly string[]): string[] {
+/** The union of an auto-merge set's elements, per family, and those that are no address. */
+function unionOf(elements: readonly string[]) {
   const four: { first: number; last: number }[] = [];
   const six: { first: bigint; last: bigint }[] = [];
-  // An element that is no address at all stays, so a set holding one never compares equal.
   const odd: string[] = [];
   for (const e of elements) {
     const r = parseRange(e);
@@ -106,11 +105,17 @@ function mergedRanges(elements: readonly string[]): string[] {
     else if (r?.family === 6) six.push({ first: r.first, last: r.last });
     else odd.push(e);
   }
-  return [
-    ...union(four, (n) => n + 1).map((r) => `4:${r}`),
-    ...union(six, (n) => n + 1n).map((r) => `6:${r}`),
-    ...odd.sort(),
-  ];
+  return { four: union(four, (n) => n + 1), six: union(six, (n) => n + 1n), odd };
+}
+
+const span = (r: { first: number | bigint; last: number | bigint }) =>
+  `${r.first.toString(16)}-${r.last.toString(16)}`;
+
+/** The addresses an auto-merge set holds, as the sorted union of its elements' ranges. */
+function mergedRanges(elements: readonly string[]): string[] {
+  const { four, six, odd } = unionOf(elements);
+  // An element that is no address at all stays, so a set holding one never compares equal.
+  return [...four.map((r) => `4:${span(r)}`), ...six.map((r) => `6:${span(r)}`), ...odd.sort()];
 }
 
 /** A set's elements in canonical form: one string, equal for sets holding the same elements. */
@@ -144,4 +149,49 @@ export function holds(set: NftSet, live: NftElements): boolean {
     canonicalElements({ list: extra, merge: false }) ===
     canonicalElements({ list: missing, merge: false })
   );
+}
+
+/** Whether one element's addresses all lie in a union of ranges (an element that is none: listed). */
+function coveredBy(element: string, u: ReturnType<typeof unionOf>): boolean {
+  const r = parseRange(element);
+  if (r === undefined) return u.odd.includes(element);
+  const within = <N extends number | bigint>(
+    ranges: { first: N; last: N }[],
+    x: { first: N; last: N },
+  ) => ranges.some((have) => have.first <= x.first && x.last <= have.last);
+  return r.family === 4 ? within(u.four, r) : within(u.six, r);
+}
+
+/**
+ * Which elements an apply adds to a set and which it takes out, as written (the policy's) and as
+ * nft lists them (the kernel's), for the plan to name: a port, a prefix. Those nft only printed
+ * otherwise are neither; in an auto-merge set, an element counts as held when the other side's
+ * union covers it.
+ */
+export function elementChanges(
+  set: NftSet,
+  live: NftElements | undefined,
+): { readonly added: readonly string[]; readonly removed: readonly string[] } {
+  const listedList = live?.list ?? [];
+  const written = new Set(set.elements);
+  const listed = new Set(listedList);
+  const extra = listedList.filter((e) => !written.has(e));
+  const missing = set.elements.filter((e) => !listed.has(e));
+  if (extra.length === 0 && missing.length === 0) return { added: [], removed: [] };
+  // A merged range stands for elements written otherwise: each side is read as the union it holds.
+  if (autoMerges(set) || live?.merge) {
+    const held = unionOf(listedList);
+    const wanted = unionOf(set.elements);
+    return {
+      added: missing.filter((e) => !coveredBy(e, held)),
+      removed: extra.filter((e) => !coveredBy(e, wanted)),
+    };
+  }
+  if (extra.length === 0 || missing.length === 0) return { added: missing, removed: extra };
+  const extraForms = new Set(extra.map(canonicalElement));
+  const missingForms = new Set(missing.map(canonicalElement));
+  return {
+    added: missing.filter((e) => !extraForms.has(canonicalElement(e))),
+    removed: extra.filter((e) => !missingForms.has(canonicalElement(e))),
+  };
 }

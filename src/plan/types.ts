@@ -68,6 +68,8 @@ export type Change =
       readonly op: "replace" | "remove";
       readonly text: string;
       readonly reason: string;
+      /** What the replace changes: set elements (`set NAME: + ELEMENT`) and rules, where known. */
+      readonly details?: readonly string[];
     }
   | {
       readonly kind: "wireguard";

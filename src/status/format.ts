@@ -32,7 +32,10 @@ export function formatStatus(s: SiteStatus): string {
   if (s.interruptedApply) out.push(`  ${s.interruptedApply.message}`);
   if (s.drift) {
     out.push(s.drift.inSync ? "  in sync" : `  drift: ${s.drift.changes.length} changes pending`);
-    for (const c of s.drift.changes) out.push(`    ${c.op} ${c.kind} ${c.what}`);
+    for (const c of s.drift.changes) {
+      out.push(`    ${c.op} ${c.kind} ${c.what}`);
+      for (const d of c.details ?? []) out.push(`      ${d}`);
+    }
     for (const w of s.drift.waiting) out.push(`    waiting: ${w}`);
     for (const c of s.drift.conflicts) out.push(`    conflict: ${c}`);
     for (const w of s.drift.warnings ?? []) out.push(`    warning: ${w}`);

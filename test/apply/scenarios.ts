@@ -76,6 +76,10 @@ export function applyScenarios(start: () => Promise<LabHome>): () => LabHome {
     expect(changes.flatMap((c) => (c.kind === "nft" ? [c.reason] : []))).toEqual([
       "set elements differ",
     ]);
+    // The plan names the element, against the kernel's own listing of the (auto-merge) set.
+    expect(changes.flatMap((c) => (c.kind === "nft" ? (c.details ?? []) : []))).toEqual([
+      expect.stringMatching(/^set egress_\S+_except4: \+ 198\.18\.0\.0\/15$/),
+    ]);
     // The rules it had are the rules it has: no `nft -t` listing after the write.
     const noTerse = failingWhen(
       (tool, args) => tool === "nft" && args.includes("-t"),

@@ -13,7 +13,8 @@ import { decode, encode } from "./fixture-json.js";
  * hand where a case needed it). A diff case holds desired.json, live.json and ownership.json
  * and expects plan.json; a restore case holds snapshot.json (as a pending `--confirm` keeps it),
  * live.json (the state after the failure), owned-now.json and plan.json (for its site) and
- * expects restore.json. `UPDATE_FIXTURES=1`
+ * expects restore.json. A diff case may hold in-force.json too: the state of the policy in force,
+ * by which the plan names the nftables rules a change touches. `UPDATE_FIXTURES=1`
  * rewrites the expectations: review the diff like code.
  */
 
@@ -46,10 +47,15 @@ describe("fixture cases", () => {
       });
     } else {
       it(`${name}: plan`, () => {
+        // The state of the policy in force, where a case names the rules a change touches.
+        const inForce = existsSync(path.join(dir, "in-force.json"))
+          ? read<SiteState>("in-force.json")
+          : undefined;
         const plan = diff(
           read<SiteState>("desired.json"),
           read<LiveState>("live.json"),
           read<Ownership>("ownership.json"),
+          () => inForce,
         );
         check(dir, "plan.json", plan);
       });

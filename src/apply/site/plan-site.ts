@@ -3,6 +3,7 @@ import type { SiteState } from "../../compile/desired.js";
 import { diff } from "../../plan/diff.js";
 import type { LiveState, Ownership, Plan } from "../../plan/types.js";
 import type { Intent } from "../../policy/intent.js";
+import { stateInForce } from "../source/in-force.js";
 import type { PolicyInput, PolicySource } from "../source/input.js";
 import { relayFilesOf } from "../state/files.js";
 import { type Interrupted, interruptedBy, type Journal, loadJournal } from "../state/journal.js";
@@ -118,7 +119,7 @@ export async function planSite(
     desired,
     live: liveState,
     owned,
-    plan: diff(desired, liveState, owned),
+    plan: diff(desired, liveState, owned, () => stateInForce(record)),
     record,
     recordText: read?.text,
     journal,

@@ -1,6 +1,6 @@
 import { parseDocument } from "yaml";
 import { compileSite } from "../../compile/compile.js";
-import type { LinkSpec } from "../../compile/desired.js";
+import type { LinkSpec, SiteState } from "../../compile/desired.js";
 import { compileProxy } from "../../compile/proxy.js";
 import { type LoadedPolicy, parsePolicy } from "../../policy/load.js";
 import { corrupt, type StateFiles } from "../state/files.js";
@@ -47,16 +47,25 @@ export function parseInForce(files: StateFiles, record: ApplyRecord): LoadedPoli
 }
 
 /**
+ * The state the policy in force compiles to, for a plan to name the nftables rules a change
+ * touches (the kernel prints rules otherwise than netpol writes them). Undefined when none is
+ * known or it no longer compiles: the plan then says only that the rules differ.
+ */
+export function stateInForce(record: ApplyRecord | undefined): SiteState | undefined {
+  if (!record) return undefined;
+  try {
+    return compileSite(parsePolicy(record.policyText, "policy in force").intent, record.site);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Links the policy in force declares, so a link an apply removes can be recreated on revert.
  * Asked only for an owned link the kernel does not describe whole.
  */
 export function linksInForce(record: ApplyRecord | undefined): readonly LinkSpec[] {
-  if (!record) return [];
-  try {
-    return compileSite(parsePolicy(record.policyText, "policy in force").intent, record.site).links;
-  } catch {
-    return [];
-  }
+  return stateInForce(record)?.links ?? [];
 }
 
 /**
