@@ -144,7 +144,8 @@ next:
   3. set NETPOL_SITE (and NETPOL_LISTEN: the tunnel address) in /etc/netpol/netpol.env
   4. apply once by hand:        netpol apply /etc/netpol/policy.yaml --site <site> --confirm 60
                                 netpol confirm
-  5. then at boot:              systemctl enable --now netpol-apply netpol-watch netpol-serve
+  5. then at boot:              systemctl enable --now netpol-apply netpol-serve
+     (netpol-serve holds the policy as netpol-watch does; without the endpoint: netpol-watch)
   with systemd-networkd:        systemctl restart systemd-networkd   (keeps netpol's routes)
 EOF
 }

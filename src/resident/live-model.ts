@@ -68,21 +68,7 @@ export class LiveModel {
   readonly read: LiveReader = async (runner, protocol, wanting) => {
     const [p, want] = await Promise.all([protocol, wanting]);
     const held = this.held;
-    const parts = new Set<Part>();
-    if (!held)
-      for (const part of ["ip", "nft", "wireguard", "sysctls", "proxy"] as const) parts.add(part);
-    else {
-      if (this.ipStale || held.wanted.protocol !== p) parts.add("ip");
-      if (!covers(held.wanted.wgNames, want.wgNames) || want.wireguardConfigs)
-        parts.add("wireguard");
-      // An apply's rollback snapshot keeps nft's own listing; after netpol's write only the
-      // skeleton and the elements are known.
-      if (want.wireguardConfigs && held.state.nft && held.state.nft.listing === undefined)
-        parts.add("nft");
-      if (!covers(held.wanted.sysctlKeys, want.sysctlKeys)) parts.add("sysctls");
-      if (held.wanted.proxyAdmin !== want.proxyAdmin) parts.add("proxy");
-      if (want.listeners && (!held.wanted.listeners || this.socketsStale)) parts.add("sockets");
-    }
+    const parts = this.stale(p, want);
     // Stale from the moment the read is asked for: an event during it counts for the next.
     if (parts.has("ip")) this.ipStale = false;
     if (parts.has("sockets")) this.socketsStale = false;
@@ -95,6 +81,40 @@ export class LiveModel {
       throw err;
     }
   };
+
+  /**
+   * How a status report reads the site: what the model holds, with what a report must show as
+   * it is now read again — WireGuard's handshakes and byte counts (its control socket: no
+   * process) and nftables' counters (one `nft`). It keeps nothing: a report read beside an
+   * apply must not leave the model a half-changed site.
+   */
+  readonly peek: LiveReader = async (runner, protocol, wanting) => {
+    const [p, want] = await Promise.all([protocol, wanting]);
+    const parts = this.stale(p, want);
+    parts.add("wireguard");
+    parts.add("nft");
+    return readParts(runner, p, want, parts, this.held?.state);
+  };
+
+  /** The parts to read from the tools again for `want`; the rest is held. */
+  private stale(p: number, want: LiveWanted): Set<Part> {
+    const held = this.held;
+    const parts = new Set<Part>();
+    if (!held) {
+      for (const part of ["ip", "nft", "wireguard", "sysctls", "proxy"] as const) parts.add(part);
+      return parts;
+    }
+    if (this.ipStale || held.wanted.protocol !== p) parts.add("ip");
+    if (!covers(held.wanted.wgNames, want.wgNames) || want.wireguardConfigs) parts.add("wireguard");
+    // An apply's rollback snapshot keeps nft's own listing; after netpol's write only the
+    // skeleton and the elements are known.
+    if (want.wireguardConfigs && held.state.nft && held.state.nft.listing === undefined)
+      parts.add("nft");
+    if (!covers(held.wanted.sysctlKeys, want.sysctlKeys)) parts.add("sysctls");
+    if (held.wanted.proxyAdmin !== want.proxyAdmin) parts.add("proxy");
+    if (want.listeners && (!held.wanted.listeners || this.socketsStale)) parts.add("sockets");
+    return parts;
+  }
 }
 
 const covers = (had: readonly string[], want: readonly string[]) => {

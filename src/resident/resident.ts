@@ -10,6 +10,7 @@ import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
 import { changeLine, planJson } from "../plan/format.js";
 import { type NetlinkEvent, startMonitor } from "../system/iproute2/monitor.js";
+import { collectStatus, type SiteStatus } from "../status/collect.js";
 import type { Session } from "../system/session.js";
 import { type SessionRunner, withSessions } from "../system/session-runner.js";
 import type { WireguardControl } from "../system/wireguard-uapi.js";
@@ -23,8 +24,9 @@ import { Turns } from "./turns.js";
 const LOGGED_CHANGES = 20;
 
 /**
- * The resident process: one long-lived reconciler per site. `netpol watch` hosts it today;
- * `netpol serve` and the fleet agent host the same object, each with its own front door. It
+ * The resident process: one long-lived reconciler per site. `netpol watch` and `netpol serve`
+ * host it (serve with HTTP in front), the fleet agent the same object, each with its own front
+ * door. It
  * holds four seams the others plug into (docs/resident.md):
  *
  * - a **policy feed** (policy-feed.ts): the policy the site is to hold, and word of a new one;
@@ -133,9 +135,26 @@ export class Resident {
         ...options,
         read: this.model.read,
       });
-      this.took(result);
+      this.took(result, by);
       return result;
     });
+  }
+
+  /**
+   * The site's status from the live model: ip as the kernel's events left it, WireGuard asked
+   * over its control sockets, nftables' counters read again; nothing kept (status.ts).
+   */
+  status(now: number): Promise<SiteStatus> {
+    return collectStatus(this.target, now, this.model.peek);
+  }
+
+  /**
+   * The site was changed by a way the live model hears nothing of (a revert, a confirm through
+   * the front door): everything is read again, and a reconcile follows at once.
+   */
+  refresh(): void {
+    this.model.forget();
+    this.wake(0);
   }
 
   /** Carries out a change computed ahead, under the apply's lock; then a reconcile confirms it. */
@@ -255,6 +274,8 @@ export class Resident {
     } catch (err) {
       this.unconfirmed.push(...confirming);
       if (err instanceof NetpolError && BUSY.has(err.code)) return "busy";
+      // Nothing applied here yet (serve on a new site): nothing to hold until an apply.
+      if (err instanceof NetpolError && err.code === "NETPOL_E_NO_POLICY") return "done";
       this.failed(err);
       return "failed";
     }
@@ -282,7 +303,7 @@ export class Resident {
   }
 
   /** What an apply leaves the resident: the live state it verified, the reactions of its policy. */
-  private took(result: ApplyResult): void {
+  private took(result: ApplyResult, by = this.opts.by): void {
     this.model.settle(result.live);
     this.prepared = deviceReturns(result.desired);
     for (const note of result.notes) this.bus.emit({ event: "note", note });
@@ -290,7 +311,7 @@ export class Resident {
       this.bus.emit({
         event: "applied",
         changes: result.plan.changes.length,
-        by: this.opts.by,
+        by,
         what: planJson(result.plan).changes.slice(0, LOGGED_CHANGES).map(changeLine),
       });
   }

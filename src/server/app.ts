@@ -11,6 +11,7 @@ import { fromText, type Validate } from "../apply/source/text.js";
 import { loadRecord } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
+import type { Resident } from "../resident/resident.js";
 import { planJson } from "../plan/format.js";
 import { MAX_POLICY_BYTES } from "../policy/load.js";
 import { collectStatus, type SiteStatus } from "../status/collect.js";
@@ -31,6 +32,16 @@ import { SessionStore } from "./dashboard/session.js";
 import { installErrorHandling } from "./errors.js";
 import { Revalidating } from "./revalidating.js";
 import { Validator } from "./validator.js";
+
+/** A resident's link events, as the page's feed takes them: a link that came, went, or flapped. */
+function linkEventsOf(resident: Resident): NonNullable<FeedSources["linkChanges"]> {
+  return (onChange, signal) => {
+    const off = resident.bus.on((e) => {
+      if (e.event === "link") onChange();
+    });
+    signal.addEventListener("abort", off, { once: true });
+  };
+}
 
 export interface ServerOptions {
   readonly target: Target;
@@ -69,6 +80,12 @@ export interface ServerOptions {
   /** How often the page's data is looked at; `background` starts looking before the first view. */
   readonly dashboard?: Partial<FeedTiming> & { readonly background?: boolean };
   readonly loginLimit?: Budget;
+  /**
+   * The site's resident process (`netpol serve` hosts it): policies are applied through it, in
+   * turn with its reconciles; /status is read from its live model; the page hears its link
+   * events. Without it (tests of the HTTP layer alone), applies and reads go to the tools.
+   */
+  readonly resident?: Resident;
 }
 
 export interface Budget {
@@ -124,8 +141,9 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
 
   const metrics = createMetrics();
   const maxAge = opts.statusMaxAgeMs ?? 1000;
+  const resident = opts.resident;
   const statuses = new Revalidating<SiteStatus>(
-    (now) => collectStatus(opts.target, now),
+    (now) => (resident ? resident.status(now) : collectStatus(opts.target, now)),
     maxAge,
     opts.statusStaleMs ?? (maxAge > 0 ? 30_000 : 0),
   );
@@ -144,7 +162,11 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
         return statuses.get();
       },
       others: opts.otherSites ?? (async (): Promise<RemoteSource[]> => []),
-      ...(opts.linkChanges ? { linkChanges: opts.linkChanges } : {}),
+      ...(opts.linkChanges
+        ? { linkChanges: opts.linkChanges }
+        : resident
+          ? { linkChanges: linkEventsOf(resident) }
+          : {}),
     },
     events,
     new SeriesStore(),
@@ -164,6 +186,14 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
     events.record({ site, level: "info", text });
     void feed.refresh();
   };
+
+  // The resident changed the site by itself (a reaction, a reconcile): the next status is new.
+  if (resident) {
+    const off = resident.bus.on((e) => {
+      if (e.event === "applied" || e.event === "reaction") statuses.invalidate();
+    });
+    app.addHook("onClose", async () => off());
+  }
 
   // A policy is validated in the worker, never on the event loop; one whose compiled state the
   // cache holds (the text last applied here) is not validated again.
@@ -187,7 +217,13 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
     return found.policy;
   };
 
-  app.get("/plan", async () => planJson((await planSite(opts.target, await inForce())).plan));
+  /** A plan reads the site as the resident holds it, when there is one. */
+  const planned = (policy: PolicyInput) =>
+    resident
+      ? planSite(resident.target, policy, false, resident.model.peek)
+      : planSite(opts.target, policy);
+
+  app.get("/plan", async () => planJson((await planned(await inForce())).plan));
 
   const applyBudget = opts.applyLimit ?? { max: 10, timeWindow: 60_000 };
   const dryRunBudget = opts.dryRunLimit ?? { max: 30, timeWindow: 60_000 };
@@ -258,10 +294,13 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
     const started = process.hrtime.bigint();
     try {
       const timer = opts.revertTimer;
-      const result = await applySite(opts.target, policy, by, {
+      const options = {
         replaceSite,
         ...(seconds !== undefined && timer ? { confirm: { seconds, startTimer: timer } } : {}),
-      });
+      };
+      const result = resident
+        ? await resident.apply(policy, by, options)
+        : await applySite(opts.target, policy, by, options);
       metrics.applies.inc({ result: result.changed ? "changed" : "unchanged" });
       const n = result.plan.changes.length;
       changed(
@@ -299,6 +338,8 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
   const siteHere = async () => (await loadRecord(opts.target.files))?.site ?? opts.site ?? null;
 
   const settled = async (how: "confirmed" | "reverted", from: string) => {
+    // A revert changed the site behind the live model's back; a confirm changes the record.
+    resident?.refresh();
     const site = await siteHere();
     changed(
       site,

@@ -1,5 +1,6 @@
 import { revertExpired } from "../apply/rollback/confirm.js";
 import { planSite } from "../apply/site/plan-site.js";
+import type { LiveReader } from "../apply/site/read-live.js";
 import { loadInForce } from "../apply/source/in-force.js";
 import { describeInterrupted, interruptedBy, loadJournal } from "../apply/state/journal.js";
 import { describePending, loadPending } from "../apply/state/pending.js";
@@ -157,9 +158,14 @@ function withStray(
 
 /**
  * What a site reports about itself: the policy in force, drift, tunnels, egress and published
- * services. Reads the live state once; probes every published TCP/HTTP target at once.
+ * services. Reads the live state once (`read`: from the tools, unless a resident process holds
+ * it current); probes every published TCP/HTTP target at once.
  */
-export async function collectStatus(target: Target, now: number): Promise<SiteStatus> {
+export async function collectStatus(
+  target: Target,
+  now: number,
+  read?: LiveReader,
+): Promise<SiteStatus> {
   const files = target.files;
   // A revert past its deadline with no timer left to do it is done first: what follows is true.
   await revertExpired(target);
@@ -219,7 +225,7 @@ export async function collectStatus(target: Target, now: number): Promise<SiteSt
   // full garbage collection after a validation would stall a server answering meanwhile.
   const compiled = { hash: loaded.hash, text: loaded.text, desired: compileSite(intent, site) };
   const [{ live, plan, desired }, forwardDrops, answers] = await Promise.all([
-    planSite(target, { ...compiled, keyDir: "", site }),
+    planSite(target, { ...compiled, keyDir: "", site }, false, read),
     readForwardDrops(target.runner),
     probeTcp(
       target.runner,

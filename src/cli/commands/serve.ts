@@ -1,12 +1,17 @@
 import type { Command } from "commander";
-import { watchLinks } from "../../apply/watch.js";
 import { NetpolError } from "../../errors.js";
+import { describeHealthEvent } from "../../health/format.js";
+import { followHealth } from "../../resident/health.js";
+import { inForceFeed } from "../../resident/policy-feed.js";
+import { Resident } from "../../resident/resident.js";
 import { buildApp } from "../../server/app.js";
 import { readTokenFile } from "../../server/token.js";
+import { UapiClient } from "../../system/wireguard-uapi.js";
 import { askStatus, controlSitesInForce } from "../all-sites.js";
+import { intervalMs } from "../interval.js";
 import { DEFAULT_KEY_DIR } from "../policy-source.js";
 import { startRevertTimer } from "../revert-timer.js";
-import { type TargetOptions, targetFrom, targetOptions } from "../target.js";
+import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 interface ServeOptions extends TargetOptions {
   listen: string;
@@ -15,6 +20,7 @@ interface ServeOptions extends TargetOptions {
   site?: string;
   keyDir: string;
   accessLog?: boolean;
+  interval: string;
 }
 
 /** How long the page waits for another site's status: a dead tunnel must not stall it. */
@@ -38,7 +44,7 @@ export function registerServe(program: Command): void {
     program
       .command("serve")
       .description(
-        "HTTP endpoint and dashboard: / (the page), /healthz, /status, /plan, /apply, /confirm, /revert, /reapply, /metrics",
+        "the site's resident process with an HTTP endpoint and dashboard: holds the policy in force as `watch` does, and serves / (the page), /healthz, /status, /plan, /apply, /confirm, /revert, /reapply, /metrics",
       )
       .requiredOption("--token-file <file>", "file holding the bearer token (mode 0600)")
       .option(
@@ -59,6 +65,11 @@ export function registerServe(program: Command): void {
       .option(
         "--access-log",
         "log every request, /healthz, /status and /metrics too (by default those log only failures: scrapers poll them)",
+      )
+      .option(
+        "--interval <seconds>",
+        "also read everything again and reconcile this often; 0: only on link changes",
+        "30",
       ),
   ).action(async (opts: ServeOptions) => {
     const { host, port } = parseListen(opts.listen);
@@ -71,8 +82,24 @@ export function registerServe(program: Command): void {
         "NETPOL_E_USAGE",
         `the viewer token in ${opts.viewerTokenFile} is the full token: make another one`,
       );
+    const every = intervalMs(opts.interval);
     const target = targetFrom(opts);
     const others = controlSitesInForce(target, opts.keyDir);
+    // The site's resident process, as `watch` runs it (serve takes watch's place): it holds the
+    // policy in force from the first reconcile, and every apply posted here goes through it.
+    const wireguard = new UapiClient();
+    let log: (level: "info" | "warn", what: object, text: string) => void = () => undefined;
+    const health = followHealth(target, (e) =>
+      log("info", { health: e }, describeHealthEvent(e)),
+    );
+    const resident = new Resident({
+      target,
+      feed: inForceFeed(target, { keyDir: opts.keyDir }),
+      by: whoAmI("serve"),
+      intervalMs: every,
+      wireguard,
+      afterReconcile: health.afterReconcile,
+    });
     const app = await buildApp({
       target,
       token,
@@ -87,19 +114,22 @@ export function registerServe(program: Command): void {
           site: s.name,
           status: () => askStatus(target.runner, s, OTHER_SITE_TIMEOUT_MS),
         })),
-      // A monitor that fails (the namespace went) leaves the page to its periodic reads.
-      linkChanges: (onChange, signal) =>
-        void watchLinks(
-          target.runner,
-          async () => {
-            onChange();
-            return "done";
-          },
-          signal,
-        ).catch((err: unknown) =>
-          process.stderr.write(`netpol: link monitor stopped: ${(err as Error).message}\n`),
-        ),
       dashboard: { background: true },
+      resident,
+    });
+    log = (level, what, text) => app.log[level](what, text);
+    // What the resident does is logged as watch prints it; link events only at debug.
+    resident.bus.on((e) => {
+      if (e.event === "link") app.log.debug({ resident: e }, "link");
+      else log(e.event === "error" ? "warn" : "info", { resident: e }, e.event);
+    });
+    const stop = new AbortController();
+    const running = resident.run(stop.signal);
+    app.addHook("onClose", async () => {
+      stop.abort();
+      await running;
+      wireguard.close();
+      await health.stop();
     });
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void app.close());
     await app.listen({ host, port });

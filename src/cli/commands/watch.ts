@@ -1,14 +1,12 @@
 import type { Command } from "commander";
-import { loadInForce } from "../../apply/source/in-force.js";
-import { NetpolError } from "../../errors.js";
 import { describeHealthEvent } from "../../health/format.js";
 import type { HealthEvent } from "../../health/monitor.js";
-import { type Supervisor, superviseHealth } from "../../health/supervise.js";
 import type { Stamped } from "../../resident/events.js";
+import { followHealth } from "../../resident/health.js";
 import { inForceFeed } from "../../resident/policy-feed.js";
 import { Resident } from "../../resident/resident.js";
-import { createSpawner } from "../../system/spawner.js";
 import { UapiClient } from "../../system/wireguard-uapi.js";
+import { intervalMs } from "../interval.js";
 import { type OutputOptions, outputOptions } from "../output.js";
 import { choosePolicy } from "../policy-source.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
@@ -59,12 +57,7 @@ export function registerWatch(program: Command): void {
         "30",
       ),
   ).action(async (file: string | undefined, opts: WatchOptions) => {
-    const seconds = Number(opts.interval);
-    if (!(Number.isInteger(seconds) && seconds >= 0))
-      throw new NetpolError(
-        "NETPOL_E_USAGE",
-        `--interval takes a whole number of seconds, not ${opts.interval}`,
-      );
+    const every = intervalMs(opts.interval);
     const target = targetFrom(opts);
     // What watch starts with: the file (the state its last apply compiled, when that is this
     // file), or with --in-force the policy in force, which a reboot must not trade for a file.
@@ -75,37 +68,19 @@ export function registerWatch(program: Command): void {
       (problem ? process.stderr : process.stdout).write(`${line}\n`);
     };
     // The health monitor of the policy in force: probes its chains' paths and switches them.
-    // A reconcile that puts another policy in force starts the monitor of that one.
     const onHealth = (e: HealthEvent) =>
       print(false, describeHealthEvent(e), { time: new Date().toISOString(), ...e });
-    let health: { hash: string; supervisor: Supervisor | undefined } | undefined;
+    const health = followHealth(target, onHealth);
     const stop = new AbortController();
-    const followHealth = async () => {
-      if (stop.signal.aborted) return;
-      const now = await loadInForce(target.files).catch(() => undefined);
-      if (!now || now.record.policyHash === health?.hash) return;
-      await health?.supervisor?.stop();
-      const spawner = createSpawner(target.runner.netns);
-      health = {
-        hash: now.record.policyHash,
-        supervisor: await superviseHealth(
-          target,
-          spawner,
-          now.policy.intent,
-          now.record.site,
-          onHealth,
-        ),
-      };
-    };
     const wireguard = new UapiClient();
     const resident = new Resident({
       target,
       // After the first round, the policy in force: an operator's `netpol apply` is followed.
       feed: inForceFeed(target, started),
       by: whoAmI("watch"),
-      intervalMs: seconds * 1000,
+      intervalMs: every,
       wireguard,
-      afterReconcile: followHealth,
+      afterReconcile: health.afterReconcile,
     });
     // A long-running command reports events, one line each (one JSON object each with --json).
     resident.bus.on((e) => {
@@ -117,7 +92,7 @@ export function registerWatch(program: Command): void {
       await resident.run(stop.signal, started);
     } finally {
       wireguard.close();
-      await health?.supervisor?.stop();
+      await health.stop();
     }
   });
 }
