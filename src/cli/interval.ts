@@ -4,6 +4,9 @@ import { NetpolError } from "../errors.js";
 export function intervalMs(text: string): number {
   const seconds = Number(text);
   if (!(Number.isInteger(seconds) && seconds >= 0))
-    throw new NetpolError("NETPOL_E_USAGE", `--interval takes a whole number of seconds, not ${text}`);
+    throw new NetpolError(
+      "NETPOL_E_USAGE",
+      `--interval takes a whole number of seconds, not ${text}`,
+    );
   return seconds * 1000;
 }

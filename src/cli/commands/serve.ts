@@ -89,9 +89,7 @@ export function registerServe(program: Command): void {
     // policy in force from the first reconcile, and every apply posted here goes through it.
     const wireguard = new UapiClient();
     let log: (level: "info" | "warn", what: object, text: string) => void = () => undefined;
-    const health = followHealth(target, (e) =>
-      log("info", { health: e }, describeHealthEvent(e)),
-    );
+    const health = followHealth(target, (e) => log("info", { health: e }, describeHealthEvent(e)));
     const resident = new Resident({
       target,
       feed: inForceFeed(target, { keyDir: opts.keyDir }),
