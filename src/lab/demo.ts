@@ -1,5 +1,3 @@
-import { spawn } from "node:child_process";
-import { openSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { applySite } from "../apply/apply.js";
@@ -11,7 +9,6 @@ import { createRunner } from "../system/runner.js";
 import { OWN_SITE } from "./caddy.js";
 import { startServers, VPS_CONTROL_URL, VPS_TOKEN_FILE, writeServeTokens } from "./dashboard.js";
 import {
-  adoptPid,
   dialOutOnly,
   type Lab,
   labDown,
@@ -21,7 +18,7 @@ import {
 } from "./lab.js";
 import { labPolicy, withControl, withGuestsAndUdp } from "./policy.js";
 import { addCounter, counterPackets, eventually, httpGet, httpGetHost, udpAsk } from "./probe.js";
-import { ADDR, UDP_PORT, WHOAMI_PORT } from "./topology.js";
+import { ADDR, UDP_PORT, WG_PORT, WHOAMI_PORT } from "./topology.js";
 
 /** The demo's default names; `--name` picks others, so two demos (or tests) never meet. */
 export const DEMO_NAME = "npd";
@@ -114,10 +111,13 @@ async function publishedChecks(lab: Lab, note: (c: Check) => void): Promise<void
     ),
   );
   await addCounter(lab.names.ns("isp"), "guests", `iifname "home" tcp dport ${WHOAMI_PORT}`);
-  await lab.run("home").run("ip", ["link", "set", "dev", lab.names.wgHome, "down"]);
+  // The tunnel cut where it runs (the ISP drops its packets): the home's resident (netpol serve)
+  // would put a device merely set down straight back up, as it holds the policy.
+  const cut = `table inet labcut {\n chain cut { type filter hook forward priority -310; iifname "home" udp dport ${WG_PORT} drop; }\n}\n`;
+  await lab.run("isp").run("nft", ["-f", "-"], { input: cut });
   note(
     await check(
-      "tunnel to the VPS down: guest VLAN 7 → internet is refused",
+      "tunnel to the VPS cut at the ISP: guest VLAN 7 → internet is refused",
       guestsOut(),
       (r) => !r.ok,
     ),
@@ -128,7 +128,7 @@ async function publishedChecks(lab: Lab, note: (c: Check) => void): Promise<void
     ok: leaked === 0,
     saw: String(leaked),
   });
-  await lab.run("home").run("ip", ["link", "set", "dev", lab.names.wgHome, "up"]);
+  await lab.run("isp").run("nft", ["delete", "table", "inet", "labcut"]);
 }
 
 /**
@@ -195,27 +195,6 @@ export async function runDemo(main: string, say: Say, name = DEMO_NAME): Promise
   say("published through the VPS, the home taking no inbound connection:");
   await publishedChecks(lab, note);
 
-  // The watcher puts the egress route back when the provider tunnel returns.
-  const log = openSync(path.join(dir, "watch.log"), "a");
-  const home = lab.names.ns("home");
-  const watcher = spawn(
-    process.execPath,
-    [
-      main,
-      "watch",
-      policyFile,
-      "--site",
-      "home",
-      "--netns",
-      home,
-      "--state-dir",
-      path.join(dir, "state"),
-    ],
-    { detached: true, stdio: ["ignore", log, log] },
-  );
-  watcher.unref();
-  if (watcher.pid) await adoptPid(dir, watcher.pid);
-
   const www = `http://${ADDR.www}:${WHOAMI_PORT}/`;
   const vl6 = lab.names.ns("vl6");
   say("traffic:");
@@ -263,7 +242,9 @@ export async function runDemo(main: string, say: Say, name = DEMO_NAME): Promise
   const leaked = await counterPackets(lab.names.ns("isp"), "leak");
   note({ what: "packets from VLAN 6 on the ISP link", ok: leaked === 0, saw: String(leaked) });
   await providerUp(lab);
-  say("provider tunnel back up (no re-apply; the watcher restores the route):");
+  say(
+    "provider tunnel back up (no re-apply; the home's netpol serve, its resident, restores the route):",
+  );
   note(
     await check(
       "VLAN 6 → internet flows again via the provider",

@@ -5,8 +5,11 @@ import path from "node:path";
 import { execa, type ResultPromise } from "execa";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withLock } from "../../src/apply/state/lock.js";
+import { targetOf } from "../../src/apply/target.js";
 import { demoDir } from "../../src/lab/demo.js";
 import { labNames } from "../../src/lab/topology.js";
+import { createRunner } from "../../src/system/runner.js";
 import { browserSkipReason, chromiumIn } from "../support/browser.js";
 
 // A lab of its own, so a demo someone runs by hand is never touched.
@@ -168,25 +171,26 @@ run(
     it("turns the home's tunnel red within 2 s when it goes down, and green when it is back", async () => {
       const row = `home/tunnel/${names.wgHome}`;
       await page.waitForSelector(item(row, "ok"));
-      // The demo's `netpol watch` sets the link up again at once: paused, it shows the kill.
-      const watcher = Number(
-        (await execa("pgrep", ["-f", `netpol.js watch .* --netns ${NAME}-home `])).stdout.split(
-          "\n",
-        )[0],
-      );
-      expect(watcher).toBeGreaterThan(0);
-      process.kill(watcher, "SIGSTOP");
+      // The home's `netpol serve` is its resident and sets the link up again at once: while an
+      // apply by hand holds the site's lock (this test, here), it waits, and the page shows the kill.
+      const home = targetOf(createRunner(`${NAME}-home`), `${DIR}/state`);
       try {
-        const started = Date.now();
-        expect((await inNs("home", ["link", "set", "dev", names.wgHome, "down"])).exitCode).toBe(0);
-        await page.waitForSelector(item(row, "bad"), { timeout: 10_000 });
-        expect(Date.now() - started).toBeLessThanOrEqual(2000);
-        await page.waitForSelector('g[data-link="home~vps"][data-health="bad"]');
-        // Back at work, the watcher sees the link went down and brings the tunnel back.
-        process.kill(watcher, "SIGCONT");
+        await withLock(
+          home,
+          async () => {
+            const started = Date.now();
+            expect(
+              (await inNs("home", ["link", "set", "dev", names.wgHome, "down"])).exitCode,
+            ).toBe(0);
+            await page.waitForSelector(item(row, "bad"), { timeout: 10_000 });
+            expect(Date.now() - started).toBeLessThanOrEqual(2000);
+            await page.waitForSelector('g[data-link="home~vps"][data-health="bad"]');
+          },
+          { command: "dashboard test" },
+        );
+        // The lock given back, the resident brings the tunnel back by itself.
         await page.waitForSelector(item(row, "ok"), { timeout: 15_000 });
       } finally {
-        process.kill(watcher, "SIGCONT");
         await inNs("home", ["link", "set", "dev", names.wgHome, "up"]);
       }
       await page.waitForSelector('g[data-link="home~vps"][data-health="ok"]', { timeout: 15_000 });
