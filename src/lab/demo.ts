@@ -8,14 +8,7 @@ import { parsePolicy } from "../policy/load.js";
 import { createRunner } from "../system/runner.js";
 import { OWN_SITE } from "./caddy.js";
 import { startServers, VPS_CONTROL_URL, VPS_TOKEN_FILE, writeServeTokens } from "./dashboard.js";
-import {
-  dialOutOnly,
-  type Lab,
-  labDown,
-  labUp,
-  providerDown,
-  providerUp,
-} from "./lab.js";
+import { dialOutOnly, type Lab, labDown, labUp, providerDown, providerUp } from "./lab.js";
 import { labPolicy, withControl, withGuestsAndUdp } from "./policy.js";
 import { addCounter, counterPackets, eventually, httpGet, httpGetHost, udpAsk } from "./probe.js";
 import { ADDR, UDP_PORT, WG_PORT, WHOAMI_PORT } from "./topology.js";
