@@ -18,6 +18,11 @@ export const ERRORS = {
     http: 422,
     summary: "a private key file is missing, malformed or readable by others",
   },
+  NETPOL_E_PROVIDER_CONF: {
+    exit: 1,
+    http: 422,
+    summary: "a provider's WireGuard file cannot be imported; the error names its line",
+  },
   NETPOL_E_USAGE: { exit: 1, http: 400, summary: "the command line or request is malformed" },
   NETPOL_E_TOOL_FAILED: { exit: 1, http: 500, summary: "a system tool failed" },
   NETPOL_E_TOOL_MISSING: { exit: 1, http: 500, summary: "a system tool is not installed" },

@@ -128,13 +128,10 @@ export async function execute(
     })(),
     (async () => {
       for (const c of pick(plan.changes, "wireguard", "sync")) {
-        const key = privateKeys.get(c.spec.privateKeyFile);
-        if (key === undefined)
-          throw new Error(`unreachable: no private key read for ${c.spec.privateKeyFile}`);
         await syncWireguard(
           runner,
           c.spec.name,
-          renderWireguard(c.spec, key),
+          renderWireguard(c.spec, privateKeys),
           secretDir,
           "wireguard",
         );

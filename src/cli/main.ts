@@ -17,6 +17,8 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   validate: async () => (await import("./commands/validate.js")).registerValidate,
   render: async () => (await import("./commands/render.js")).registerRender,
   keygen: async () => (await import("./commands/keygen.js")).registerKeygen,
+  "import-provider": async () =>
+    (await import("./commands/import-provider.js")).registerImportProvider,
   plan: async () => (await import("./commands/plan.js")).registerPlan,
   apply: async () => (await import("./commands/apply.js")).registerApply,
   confirm: async () => (await import("./commands/apply.js")).registerApply,

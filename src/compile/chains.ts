@@ -43,9 +43,13 @@ export interface ChainSpec {
   readonly canary?: EgressCanary;
 }
 
-/** A tunnel path's peer is its exit member's tunnel address; an external device's, its gateway. */
+/**
+ * A tunnel path's peer is its exit member's tunnel address; an external device's, its gateway;
+ * a provider's, its resolver.
+ */
 function peerOf(via: Via, tunnels: readonly SiteTunnel[]): Address | undefined {
   if (via.kind === "device") return via.gateway;
+  if (via.kind === "provider") return via.peer;
   const exit = tunnels
     .find((t) => t.tunnel.name === via.tunnel)
     ?.peers.find((m) => m.site === via.exit);

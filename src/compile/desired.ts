@@ -105,6 +105,8 @@ export interface WireguardPeer {
   readonly allowedIps: readonly Cidr[];
   readonly endpoint?: Endpoint;
   readonly keepalive?: number;
+  /** A provider's preshared key, in the key directory like private keys. */
+  readonly presharedKeyFile?: string;
 }
 
 export interface WireguardSpec {

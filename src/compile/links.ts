@@ -1,7 +1,7 @@
 import type { SiteIntent } from "../policy/intent.js";
 import type { AddressSpec, LinkSpec, PortSpec } from "./desired.js";
 
-/** Devices netpol creates on a site (VLANs, bridges, WireGuard), bridge ports, and addresses. */
+/** Devices netpol creates on a site (VLANs, bridges, WireGuard: tunnels and providers), bridge ports, and addresses. */
 export function compileLinks(site: SiteIntent) {
   const links: LinkSpec[] = [];
   const ports: PortSpec[] = [];
@@ -19,6 +19,10 @@ export function compileLinks(site: SiteIntent) {
   for (const { tunnel, local } of site.tunnels) {
     links.push({ kind: "wireguard", name: local.device, mtu: tunnel.mtu });
     addresses.push({ device: local.device, cidr: local.address });
+  }
+  for (const p of site.providers) {
+    links.push({ kind: "wireguard", name: p.device, mtu: p.mtu });
+    for (const cidr of p.addresses) addresses.push({ device: p.device, cidr });
   }
   return { links, ports, addresses };
 }

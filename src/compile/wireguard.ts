@@ -1,8 +1,38 @@
+import { defaultRoute } from "../net/cidr.js";
 import { allowedIpsOf } from "../policy/allowed-ips.js";
-import type { Intent, SiteIntent } from "../policy/intent.js";
+import type { Intent, ProviderIntent, SiteIntent } from "../policy/intent.js";
 import type { WireguardPeer, WireguardSpec } from "./desired.js";
 
 export function compileWireguard(intent: Intent, site: SiteIntent): WireguardSpec[] {
+  return [...tunnelSpecs(intent, site), ...site.providers.map(providerSpec)];
+}
+
+/**
+ * A provider's peer takes every address, as its wg-quick file says (AllowedIPs 0.0.0.0/0, ::/0):
+ * on the device only. What reaches the device is decided by the egress tables that name it;
+ * main's default route is never touched.
+ */
+function providerSpec(p: ProviderIntent): WireguardSpec {
+  return {
+    name: p.device,
+    privateKeyFile: p.privateKeyFile,
+    publicKey: p.publicKey,
+    peers: [
+      {
+        site: p.device,
+        publicKey: p.peer.publicKey,
+        allowedIps: [defaultRoute(4), defaultRoute(6)],
+        endpoint: p.peer.endpoint,
+        ...(p.keepalive > 0 ? { keepalive: p.keepalive } : {}),
+        ...(p.peer.presharedKeyFile !== undefined
+          ? { presharedKeyFile: p.peer.presharedKeyFile }
+          : {}),
+      },
+    ],
+  };
+}
+
+function tunnelSpecs(intent: Intent, site: SiteIntent): WireguardSpec[] {
   return site.tunnels.map((st): WireguardSpec => {
     const { tunnel, local } = st;
     const peers = allowedIpsOf(intent, st).map(

@@ -36,6 +36,8 @@ export interface NetworkIntent {
 
 export type Via =
   | { readonly kind: "device"; readonly device: string; readonly gateway?: Address }
+  /** A WireGuard provider netpol manages; its peer for probes is the provider's resolver. */
+  | { readonly kind: "provider"; readonly device: string; readonly peer?: Address }
   | {
       readonly kind: "tunnel";
       readonly tunnel: string;
@@ -139,6 +141,23 @@ export interface PathTable {
   readonly table: number;
 }
 
+/** A commercial WireGuard provider's end on this site (the policy's `providers`). */
+export interface ProviderIntent {
+  /** The WireGuard device netpol creates. */
+  readonly device: string;
+  readonly addresses: readonly Cidr[];
+  readonly publicKey: string;
+  readonly privateKeyFile: string;
+  readonly dns: readonly Address[];
+  readonly mtu: number;
+  readonly keepalive: number;
+  readonly peer: {
+    readonly publicKey: string;
+    readonly endpoint: Endpoint;
+    readonly presharedKeyFile?: string;
+  };
+}
+
 export interface SiteIntent {
   readonly name: string;
   readonly wan?: string;
@@ -154,6 +173,7 @@ export interface SiteIntent {
   /** Where this site's `netpol serve` answers the other sites. */
   readonly control?: { readonly url: string; readonly tokenFile: string };
   readonly tunnels: readonly SiteTunnel[];
+  readonly providers: readonly ProviderIntent[];
 }
 
 export interface Endpoint {

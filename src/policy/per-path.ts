@@ -11,6 +11,8 @@ export function perPath<T>(
   at: Path,
   what: string,
   report: Report,
+  /** What a path the list leaves out falls back to (a provider's own resolvers), if anything. */
+  fallback: (name: string) => readonly T[] | undefined = () => undefined,
 ): (readonly T[])[] | undefined {
   if (isList(value)) return via.map(() => value);
   for (const name of Object.keys(value)) {
@@ -20,7 +22,7 @@ export function perPath<T>(
         message: `${name} is not a path of this egress; name one of: ${via.join(", ")}`,
       });
   }
-  const lists = via.map((name): readonly T[] => value[name] ?? []);
+  const lists = via.map((name): readonly T[] => value[name] ?? fallback(name) ?? []);
   const missing = via.filter((_, i) => lists[i]?.length === 0);
   if (missing.length > 0) {
     report({

@@ -1,15 +1,23 @@
 import { formatAddress } from "../net/cidr.js";
 import type { Path, Report } from "./diagnostic.js";
-import type { EgressDns, EgressIntent } from "./intent.js";
+import type { Address, EgressDns, EgressIntent } from "./intent.js";
 import { perPath } from "./per-path.js";
 import type { EgressDocument } from "./schema.js";
 
-/** An egress's `dns`, lined up with its paths (see perPath). */
-export function resolveDns(e: EgressDocument, path: Path, report: Report): EgressDns | undefined {
+/**
+ * An egress's `dns`, lined up with its paths (see perPath), where a provider's own resolvers
+ * (its conf's DNS) stand for a path the list leaves out.
+ */
+export function resolveDns(
+  e: EgressDocument,
+  path: Path,
+  report: Report,
+  providerDns: (name: string) => readonly Address[] | undefined,
+): EgressDns | undefined {
   if (!e.dns) return undefined;
   const { resolvers, other, blockDoT } = e.dns;
   const at: Path = [...path, "dns", "resolvers"];
-  const lists = perPath(e.via, resolvers, at, "the resolvers reached through", report);
+  const lists = perPath(e.via, resolvers, at, "the resolvers reached through", report, providerDns);
   return lists ? { resolvers: lists, other, blockDoT } : undefined;
 }
 

@@ -86,7 +86,15 @@ export function resolveEgress(
     });
     const paths = resolvePaths(doc, site, e, tunnels, exitsOf, path, report);
     if (!paths) return [];
-    const dns = resolveDns(e, path, report);
+    const provider = paths.find((p) => p.kind === "provider");
+    if (provider && !e.masquerade)
+      report({
+        path: [...path, "masquerade"],
+        message: `the provider ${provider.device} accepts only its own address from this site: set masquerade: true`,
+      });
+    const providerDns = (name: string) =>
+      doc.sites[site]?.providers.find((p) => p.name === name)?.dns;
+    const dns = resolveDns(e, path, report, providerDns);
     const from = e.from.flatMap((n) => networkNamed.get(n) ?? []);
     const canary = resolveCanary(e, from, path, report);
     return [
@@ -158,7 +166,7 @@ function resolvePaths(
     if (probed && !peerKnown(via) && (e.health?.targets.length ?? 0) === 0) {
       report({
         path: at,
-        message: `netpol knows no peer of ${name} to probe through it: set its gateway under sites.${site}.external, or name a probe target under health.targets`,
+        message: `netpol knows no peer of ${name} to probe through it: set its gateway under sites.${site}.external (a provider's dns), or name a probe target under health.targets`,
       });
     }
     return [via];
@@ -167,7 +175,8 @@ function resolvePaths(
   return first && paths.length === e.via.length ? [first, ...rest] : undefined;
 }
 
-const peerKnown = (via: Via) => via.kind === "tunnel" || via.gateway !== undefined;
+const peerKnown = (via: Via) =>
+  via.kind === "tunnel" || (via.kind === "device" ? via.gateway : via.peer) !== undefined;
 
 function resolveVia(
   doc: PolicyDocument,
@@ -188,11 +197,16 @@ function resolveVia(
       device: via,
       ...(external.gateway ? { gateway: external.gateway } : {}),
     };
+  const provider = doc.sites[site]?.providers.find((p) => p.name === via);
+  if (provider) {
+    const [peer] = provider.dns;
+    return { kind: "provider", device: via, ...(peer ? { peer } : {}) };
+  }
   const tunnel = tunnels.find((t) => t.tunnel.name === via);
   if (!tunnel) {
     report({
       path,
-      message: `${via} is neither an external device of ${site} nor a tunnel ${site} is a member of; declare it under sites.${site}.external or tunnels`,
+      message: `${via} is neither an external device or provider of ${site} nor a tunnel ${site} is a member of; declare it under sites.${site}.external, sites.${site}.providers or tunnels`,
     });
     return undefined;
   }

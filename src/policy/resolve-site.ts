@@ -39,6 +39,9 @@ export function resolveSiteBasics(
   site.external.forEach((e, idx) => {
     declare(e.name, [...base, "external", idx, "name"]);
   });
+  site.providers.forEach((p, idx) => {
+    declare(p.name, [...base, "providers", idx, "name"]);
+  });
   for (const t of tunnelsHere) declare(t.name, t.path);
 
   const known = (dev: string) => devices.has(dev);

@@ -1,5 +1,6 @@
 import type { Cidr } from "../net/cidr.js";
 import { checkUnique, type Path, type Report } from "./diagnostic.js";
+import type { HostPort } from "./fields.js";
 import type { Endpoint, MemberIntent, NetworkIntent, SiteTunnel, TunnelIntent } from "./intent.js";
 import type { PolicyDocument, TunnelDocument } from "./schema.js";
 
@@ -144,6 +145,6 @@ export function tunnelsOfSite(tunnels: readonly TunnelIntent[]): Map<string, Sit
 }
 
 /** The endpoint as fields.ts parsed it, keeping the address it found in the host, if any. */
-function endpointOf(e: NonNullable<TunnelDocument["members"][number]["endpoint"]>): Endpoint {
+export function endpointOf(e: HostPort): Endpoint {
   return { host: e.host, port: e.port, ...(e.address ? { address: e.address } : {}) };
 }

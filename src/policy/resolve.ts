@@ -4,6 +4,7 @@ import { IdAllocator, KERNEL_PRIORITIES, KERNEL_TABLES, MAX_PRIORITY, MAX_TABLE 
 import type { Intent, NetworkIntent, ServiceIntent, SiteIntent, TunnelIntent } from "./intent.js";
 import { MemberNetworks } from "./member-networks.js";
 import { checkSharedResolvers } from "./resolve-dns.js";
+import { resolveProviders } from "./resolve-providers.js";
 import { resolveRollout } from "./resolve-rollout.js";
 import {
   checkExitsHaveWan,
@@ -112,6 +113,7 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
       ...(siteDoc.proxy ? { proxy: siteDoc.proxy } : {}),
       ...(siteDoc.control ? { control: siteDoc.control } : {}),
       tunnels: siteTunnels,
+      providers: resolveProviders(siteDoc),
     };
   });
 

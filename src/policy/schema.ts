@@ -75,7 +75,8 @@ const addressList = z.array(hostAddress).min(1, "name at least one address").max
  * the whole chain, or one per path (keyed by the name in `via`). See docs/policy.md.
  */
 const dnsSchema = z.strictObject({
-  resolvers: z.union([resolverList, z.record(ifname, resolverList)]),
+  /** Absent or without a path: that path's provider's own resolvers (its `dns`). */
+  resolvers: z.union([resolverList, z.record(ifname, resolverList)]).default({}),
   /** DNS of the egress's networks to a server that is neither the router nor a resolver here. */
   other: z.enum(["redirect", "drop"]).default("redirect"),
   /** Drop DNS over TLS/QUIC (port 853) to servers that are not resolvers here. */
@@ -157,12 +158,44 @@ const proxySchema = z.strictObject({
   acme: acmeSchema.default(acmeSchema.parse({})),
 });
 
+/**
+ * A commercial WireGuard provider (Mullvad, Proton…) as a path netpol manages: written by
+ * `netpol import-provider` from the provider's wg-quick file. Its peer takes every address
+ * (AllowedIPs 0.0.0.0/0, ::/0) on the device only: routes to it live in egress tables, never in
+ * main. See docs/policy.md.
+ */
+const providerSchema = z.strictObject({
+  /** The WireGuard device netpol creates, and the name `via` uses. */
+  name: ifname,
+  /** This end's addresses inside the provider's network (its `Address`). */
+  address: z.array(interfaceAddress).min(1, "name this end's address (the conf's Address)").max(4),
+  publicKey,
+  privateKeyFile: keyFile,
+  privateKey: z
+    .never({
+      error:
+        "private keys never go in a policy: `netpol import-provider FILE --name NAME` moves it into a key file",
+    })
+    .optional(),
+  /** The provider's resolvers (the conf's DNS): the path's resolvers when an egress's `dns` names none. */
+  dns: z.array(hostAddress).max(4).default([]),
+  mtu: z.number().int().min(1280).max(9000).default(1420),
+  keepalive: z.number().int().min(0).max(65535).default(25),
+  peer: z.strictObject({
+    publicKey,
+    /** A name is resolved by wg when the device is configured, and again when the path fails. */
+    endpoint: hostPort,
+    presharedKeyFile: keyFile.optional(),
+  }),
+});
+
 const siteSchema = z.strictObject({
   /** The uplink to the internet: needed where ports are published or traffic exits. */
   wan: ifname.optional(),
   interfaces: z.array(interfaceSchema).default([]),
   networks: z.array(networkSchema).default([]),
   external: z.array(externalDevice).default([]),
+  providers: z.array(providerSchema).default([]),
   egress: z.array(egressSchema).default([]),
   proxy: proxySchema.optional(),
   /** How the other sites reach this site's `netpol serve` (for `apply --all`), e.g. over the tunnel. */
@@ -358,6 +391,7 @@ export type PolicyDocument = z.output<typeof policySchema>;
 export type SiteDocument = z.output<typeof siteSchema>;
 export type TunnelDocument = z.output<typeof tunnelSchema>;
 export type ServiceDocument = z.output<typeof serviceSchema>;
+export type ProviderDocument = z.output<typeof providerSchema>;
 export type EgressDocument = z.output<typeof egressSchema>;
 export type RolloutDocument = z.output<typeof rolloutSchema>;
 export type HealthDocument = z.output<typeof healthSchema>;

@@ -47,12 +47,8 @@ export function renderSiteFiles(
   if (batches.v6 !== "") files.set("ip6.batch", batches.v6);
   files.set("nftables.nft", renderNftables(state));
   files.set("sysctl.conf", renderSysctl(state));
-  for (const wg of state.wireguard) {
-    const key = privateKeys.get(wg.privateKeyFile);
-    if (key === undefined)
-      throw new Error(`unreachable: no private key read for ${wg.privateKeyFile}`);
-    files.set(`wireguard/${wg.name}.conf`, renderWireguard(wg, key));
-  }
+  for (const wg of state.wireguard)
+    files.set(`wireguard/${wg.name}.conf`, renderWireguard(wg, privateKeys));
   if (state.proxy) files.set("caddy.json", renderCaddy(state.proxy));
   if (state.relay) files.set("haproxy-relay.cfg", renderRelay(state.site, state.relay));
   return files;

@@ -3,7 +3,7 @@ import { NetpolError } from "../errors.js";
 import { publicKeyOf, readPrivateKey } from "./keys.js";
 
 /**
- * Reads the private key of every WireGuard interface of a site. The policy carries each
+ * Reads the private key of every WireGuard interface of a site, and its peers' preshared keys. The policy carries each
  * member's public key too, so a key file that belongs to someone else is caught here.
  */
 export async function readPrivateKeys(
@@ -20,6 +20,11 @@ export async function readPrivateKeys(
       );
     }
     keys.set(wg.privateKeyFile, key);
+    // A provider's preshared key: 32 random bytes, read with the same care (no public half).
+    for (const peer of wg.peers) {
+      if (peer.presharedKeyFile !== undefined)
+        keys.set(peer.presharedKeyFile, await readPrivateKey(keyDir, peer.presharedKeyFile));
+    }
   }
   return keys;
 }

@@ -43,6 +43,7 @@ function site(name: string, extra: Partial<SiteIntent>): SiteIntent {
     replyPaths: [],
     proxy: PROXY,
     tunnels: [],
+    providers: [],
     ...extra,
   };
 }

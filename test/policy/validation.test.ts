@@ -631,7 +631,7 @@ describe("references to unknown names", () => {
         home(p).egress[0].via = "tun-x";
       },
       expected: [
-        "sites.home.egress[0].via: tun-x is neither an external device of home nor a tunnel home is a member of; declare it under sites.home.external or tunnels",
+        "sites.home.egress[0].via: tun-x is neither an external device or provider of home nor a tunnel home is a member of; declare it under sites.home.external, sites.home.providers or tunnels",
       ],
     },
     {
@@ -643,7 +643,7 @@ describe("references to unknown names", () => {
         home(p).egress[0].via = "wg-home";
       },
       expected: [
-        "sites.home.egress[0].via: wg-home is neither an external device of home nor a tunnel home is a member of; declare it under sites.home.external or tunnels",
+        "sites.home.egress[0].via: wg-home is neither an external device or provider of home nor a tunnel home is a member of; declare it under sites.home.external, sites.home.providers or tunnels",
       ],
     },
     {
@@ -1449,14 +1449,14 @@ describe("egress chains", () => {
       name: "an unknown path in a chain, located at its index",
       mutate: (p) => chain(p, ["wg-home", "tun9"]),
       expected: [
-        "sites.home.egress[0].via[1]: tun9 is neither an external device of home nor a tunnel home is a member of; declare it under sites.home.external or tunnels",
+        "sites.home.egress[0].via[1]: tun9 is neither an external device or provider of home nor a tunnel home is a member of; declare it under sites.home.external, sites.home.providers or tunnels",
       ],
     },
     {
       name: "an external path with no peer and no probe target",
       mutate: (p) => chain(p, ["wg-home", "tun-hma"]),
       expected: [
-        "sites.home.egress[0].via[1]: netpol knows no peer of tun-hma to probe through it: set its gateway under sites.home.external, or name a probe target under health.targets",
+        "sites.home.egress[0].via[1]: netpol knows no peer of tun-hma to probe through it: set its gateway under sites.home.external (a provider's dns), or name a probe target under health.targets",
       ],
     },
     {

@@ -156,6 +156,7 @@ const siteStateSchema = z.strictObject({
             .strictObject({ host: z.string(), port, address: address.optional() })
             .optional(),
           keepalive: z.number().int().optional(),
+          presharedKeyFile: z.string().optional(),
         }),
       ),
     }),
