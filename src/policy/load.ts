@@ -125,7 +125,9 @@ function readShape(
     const message = "a policy is a mapping with version, sites, tunnels and services";
     throw invalid(file, [{ file, line: 1, col: 1, path: [], message }]);
   }
-  const proto = protoKeyPath(read.data);
+  // A key reads `__proto__` only if the text spells it, or escapes it in a double-quoted key.
+  const mayHoldProto = text.includes("__proto__") || text.includes("\\");
+  const proto = mayHoldProto ? protoKeyPath(read.data) : undefined;
   if (proto) {
     const message = "`__proto__` is not a name netpol takes; rename it";
     throw invalid(file, [place({ path: proto, message })]);

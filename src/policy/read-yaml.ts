@@ -54,7 +54,10 @@ function readFast(text: string, file: string): ReadYaml {
   const events = parseEvents(text, { maxDepth: MAX_DEPTH });
   // A tag (`!shell`, `!!binary`) asks for a meaning a policy does not have: the full reader
   // says so, where js-yaml would read some of them as plain strings.
-  if (events.some((e) => "tagStart" in e && e.tagStart >= 0)) throw new YAMLException("tags");
+  // Every tag starts with '!': a text without one has none, and its events need no second pass.
+  if (text.includes("!") && events.some((e) => "tagStart" in e && e.tagStart >= 0)) {
+    throw new YAMLException("tags");
+  }
   const docs = constructFromEvents(events, { source: text, maxAliases: 0 });
   if (docs.length !== 1) throw new YAMLException("not exactly one document");
   let offsets: Map<string, number> | undefined;

@@ -18,16 +18,17 @@ export function resolveTunnels(
     checkUnique(seenNames, "tunnel", t.name, path, report);
     const sitesInTunnel = new Set<string>();
     const members: MemberIntent[] = t.members.map((m, midx) => {
-      const mpath: Path = [...path, "members", midx];
+      // Made only for a problem: a hub has thousands of members and most have none.
+      const mpath = (): Path => [...path, "members", midx];
       if (!siteNames.has(m.site)) {
         report({
-          path: [...mpath, "site"],
+          path: [...mpath(), "site"],
           message: `unknown site ${m.site}; declare it under sites (known: ${known()})`,
         });
       }
       if (sitesInTunnel.has(m.site)) {
         report({
-          path: [...mpath, "site"],
+          path: [...mpath(), "site"],
           message: `site ${m.site} is a member of ${t.name} twice`,
         });
       }
@@ -35,7 +36,7 @@ export function resolveTunnels(
       const owner = seenKeys.get(m.publicKey);
       if (owner !== undefined) {
         report({
-          path: [...mpath, "publicKey"],
+          path: [...mpath(), "publicKey"],
           message: `this public key is already used by ${owner}; every member needs its own key pair`,
         });
       }
@@ -44,7 +45,7 @@ export function resolveTunnels(
         const found = networkNamed(m.site, net);
         if (!found) {
           report({
-            path: [...mpath, "advertise", aidx],
+            path: [...mpath(), "advertise", aidx],
             message: `site ${m.site} has no network named ${net}`,
           });
           return [];
