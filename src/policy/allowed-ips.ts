@@ -1,6 +1,7 @@
 import {
   type Cidr,
   compareCidr,
+  contains,
   defaultRoute,
   type Family,
   formatCidr,
@@ -8,7 +9,7 @@ import {
   nestedPairs,
   networkOf,
 } from "../net/cidr.js";
-import type { Diagnostic } from "./diagnostic.js";
+import { type Diagnostic, formatPath, type Path } from "./diagnostic.js";
 import { type Intent, keepsClientAddress, type MemberIntent, type SiteTunnel } from "./intent.js";
 
 export interface PeerAllowedIps {
@@ -107,6 +108,86 @@ export function checkAllowedIps(intent: Intent): Diagnostic[] {
           message: `on ${site.name}'s ${st.tunnel.name}, AllowedIPs of peers ${a.peer.site} (${formatCidr(a.cidr)}) and ${b.peer.site} (${formatCidr(b.cidr)}) overlap; each prefix may belong to one peer only`,
         });
       }
+    }
+  }
+  return problems;
+}
+
+/** A prefix some site declares: one of its networks, or one a tunnel member advertises. */
+interface Declared {
+  readonly site: string;
+  readonly cidr: Cidr;
+  readonly path: Path;
+  readonly network: boolean;
+}
+
+const keyOf = (c: Cidr) => formatCidr(networkOf(c));
+
+/**
+ * A site's own network that overlaps a prefix one of its tunnels routes to a peer (a home
+ * network the VPS publishes, one a member advertises): main would hold the network's route and
+ * the tunnel's for one prefix, which the kernel refuses at apply ("RTNETLINK answers: File
+ * exists"), or a nested one that takes part of the network into the tunnel. Only prefixes two
+ * sites declare can clash, so the AllowedIPs are computed only for the sites in such a pair: at
+ * 10,000 sites, computing every site's would be quadratic.
+ */
+export function checkRoutedOverOwn(intent: Intent): Diagnostic[] {
+  const declared: Declared[] = [];
+  for (const site of intent.sites)
+    site.networks.forEach((n, i) =>
+      declared.push({
+        site: site.name,
+        cidr: n.cidr,
+        path: ["sites", site.name, "networks", i, "cidr"],
+        network: true,
+      }),
+    );
+  intent.tunnels.forEach((t, ti) =>
+    t.members.forEach((m, mi) =>
+      m.advertise.forEach((cidr, ai) =>
+        declared.push({
+          site: m.site,
+          cidr,
+          path: ["tunnels", ti, "members", mi, "advertise", ai],
+          network: false,
+        }),
+      ),
+    ),
+  );
+  /** Per site, each prefix its tunnels route to a peer: the tunnel and the peer's site. */
+  const routed = new Map<string, Map<string, { tunnel: string; peer: string }>>();
+  const routesOf = (site: string) => {
+    let routes = routed.get(site);
+    if (routes) return routes;
+    routes = new Map();
+    for (const st of intent.sites.find((s) => s.name === site)?.tunnels ?? []) {
+      const own = networkOf(st.local.address);
+      for (const { peer, allowedIps } of allowedIpsOf(intent, st))
+        for (const cidr of allowedIps)
+          if (cidr.prefix > 0 && !contains(own, cidr))
+            routes.set(keyOf(cidr), { tunnel: st.tunnel.name, peer: peer.site });
+    }
+    routed.set(site, routes);
+    return routes;
+  };
+  const problems: Diagnostic[] = [];
+  // A network a member also advertises (by name) is said once, as the network.
+  const said = new Set<string>();
+  for (const [outer, inner] of nestedPairs(declared, (d) => d.cidr)) {
+    if (outer.site === inner.site || !clashes(outer.cidr, inner.cidr)) continue;
+    for (const [mine, theirs] of [
+      [outer, inner],
+      [inner, outer],
+    ] as const) {
+      if (!mine.network) continue;
+      const route = routesOf(mine.site).get(keyOf(theirs.cidr));
+      const once = `${formatPath(mine.path)} ${theirs.site} ${keyOf(theirs.cidr)}`;
+      if (!route || said.has(once)) continue;
+      said.add(once);
+      problems.push({
+        path: mine.path,
+        message: `${formatCidr(mine.cidr)} overlaps ${formatCidr(theirs.cidr)} of site ${theirs.site} (${formatPath(theirs.path)}), which ${mine.site} routes into tunnel ${route.tunnel} to ${route.peer}: one prefix would be routed both to this network and into the tunnel (the kernel refuses the second route at apply); renumber one of the two networks`,
+      });
     }
   }
   return problems;

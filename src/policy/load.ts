@@ -2,7 +2,7 @@ import type { z } from "zod";
 import { checkMarkRoom } from "../compile/egress-groups.js";
 import { NetpolError } from "../errors.js";
 import { quoted } from "../net/quote.js";
-import { checkAllowedIps } from "./allowed-ips.js";
+import { checkAllowedIps, checkRoutedOverOwn } from "./allowed-ips.js";
 import type { Diagnostic, LocatedDiagnostic, Path } from "./diagnostic.js";
 import { policyHash } from "./hash.js";
 import type { Intent } from "./intent.js";
@@ -100,6 +100,7 @@ export function parsePolicy(
   if (!resolved.ok) throw invalid(file, resolved.diagnostics.map(place));
   const clashes = [
     ...checkAllowedIps(resolved.intent),
+    ...checkRoutedOverOwn(resolved.intent),
     ...checkMarkRoom(resolved.intent),
     ...checkListenPorts(resolved.intent),
   ];

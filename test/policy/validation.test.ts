@@ -213,6 +213,21 @@ describe("overlapping networks", () => {
     },
   ]);
 
+  it("refuses a network of the VPS that overlaps a home network the tunnel routes there, naming both", () => {
+    const p = validPolicy();
+    vps(p).networks = [{ name: "dmz", cidr: "192.168.1.0/24", interface: "eth0" }];
+    expect(problemsOf(toYaml(p))).toEqual([
+      "sites.vps.networks[0].cidr: 192.168.1.0/24 overlaps 192.168.1.0/24 of site home (sites.home.networks[0].cidr), which vps routes into tunnel wg-home to home: one prefix would be routed both to this network and into the tunnel (the kernel refuses the second route at apply); renumber one of the two networks",
+    ]);
+    // Nested counts too: a part of the network would leave by the tunnel.
+    vps(p).networks = [{ name: "dmz", cidr: "192.168.0.0/16", interface: "eth0" }];
+    expect(problemsOf(toYaml(p))).toEqual([
+      expect.stringMatching(
+        /^sites\.vps\.networks\[0\]\.cidr: 192\.168\.0\.0\/16 overlaps 192\.168\.1\.0\/24 of site home \(sites\.home\.networks\[0\]\.cidr\)/,
+      ),
+    ]);
+  });
+
   it("accepts the same network on two different sites", () => {
     const p = validPolicy();
     vps(p).networks = [{ name: "lan", cidr: "192.168.1.0/24", interface: "eth0" }];
@@ -233,6 +248,9 @@ describe("AllowedIPs of the peers of one interface", () => {
         member(p, 2).advertise = ["dmz"];
       },
       expected: [
+        // Each of the two routes the other's network into the tunnel, over its own.
+        "sites.vps.networks[0].cidr: 172.16.0.0/16 overlaps 172.16.1.0/24 of site vps2 (sites.vps2.networks[0].cidr), which vps routes into tunnel wg-home to vps2: one prefix would be routed both to this network and into the tunnel (the kernel refuses the second route at apply); renumber one of the two networks",
+        "sites.vps2.networks[0].cidr: 172.16.1.0/24 overlaps 172.16.0.0/16 of site vps (sites.vps.networks[0].cidr), which vps2 routes into tunnel wg-home to vps: one prefix would be routed both to this network and into the tunnel (the kernel refuses the second route at apply); renumber one of the two networks",
         "tunnels[0].members[2]: on home's wg-home, AllowedIPs of peers vps (172.16.0.0/16) and vps2 (172.16.1.0/24) overlap; each prefix may belong to one peer only",
       ],
     },
