@@ -24,6 +24,11 @@ export interface ProbedPath {
   readonly mark: number;
   /** Its peer, then the egress's `health.targets`. */
   readonly targets: readonly Address[];
+  /**
+   * A WireGuard path (a tunnel of the policy, a provider): whose handshake counts, its exit
+   * peer's public key (a provider's one peer: undefined, any peer of the device).
+   */
+  readonly wireguard?: { readonly peer: string | undefined };
 }
 
 export interface ChainSpec {
@@ -43,6 +48,11 @@ export interface ChainSpec {
   readonly canary?: EgressCanary;
 }
 
+const exitOf = (via: Via, tunnels: readonly SiteTunnel[]) =>
+  via.kind === "tunnel"
+    ? tunnels.find((t) => t.tunnel.name === via.tunnel)?.peers.find((m) => m.site === via.exit)
+    : undefined;
+
 /**
  * A tunnel path's peer is its exit member's tunnel address; an external device's, its gateway;
  * a provider's, its resolver.
@@ -50,9 +60,7 @@ export interface ChainSpec {
 function peerOf(via: Via, tunnels: readonly SiteTunnel[]): Address | undefined {
   if (via.kind === "device") return via.gateway;
   if (via.kind === "provider") return via.peer;
-  const exit = tunnels
-    .find((t) => t.tunnel.name === via.tunnel)
-    ?.peers.find((m) => m.site === via.exit);
+  const exit = exitOf(via, tunnels);
   return exit ? { family: exit.address.family, address: exit.address.address } : undefined;
 }
 
@@ -75,11 +83,13 @@ export function chainsOf(intent: Intent, site: SiteIntent): ChainSpec[] {
     const pathMarks = pathMarksOf(marks, g);
     const paths = g.paths.map((via, p): ProbedPath => {
       const peer = peerOf(via, site.tunnels);
+      const exit = exitOf(via, site.tunnels);
       return {
         device: via.device,
         hops: hopsOf(via, families),
         mark: pathMarks[p] ?? g.mark,
         targets: [...(peer ? [peer] : []), ...health.targets],
+        ...(via.kind === "device" ? {} : { wireguard: { peer: exit?.publicKey } }),
       };
     });
     return [

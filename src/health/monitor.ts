@@ -8,6 +8,7 @@ import {
   type PathState,
   type ProbeResult,
   pathMisses,
+  withHandshake,
 } from "./path-health.js";
 
 /** One probe's answer (or miss): which egress, which of its paths, which of the path's targets. */
@@ -121,12 +122,27 @@ export class HealthMonitor {
   }
 
   report(r: ProbeReport): void {
-    const c = this.chains[r.chain];
-    const before = c?.paths[r.path];
-    const path = c?.spec.paths[r.path];
+    const settings = this.chains[r.chain]?.spec.health;
+    if (!settings) return;
+    this.judge(r.chain, r.path, (h) => observe(h, r.target, r.result, settings, this.ports.now()));
+  }
+
+  /** A WireGuard path's latest handshake, seconds ago (null: none yet). */
+  handshake(chain: number, path: number, ageSeconds: number | null): void {
+    const settings = this.chains[chain]?.spec.health;
+    if (!settings) return;
+    this.judge(chain, path, (h) =>
+      withHandshake(h, ageSeconds, settings.handshakeMaxAge, this.ports.now()),
+    );
+  }
+
+  private judge(chain: number, at: number, next: (h: PathHealth) => PathHealth): void {
+    const c = this.chains[chain];
+    const before = c?.paths[at];
+    const path = c?.spec.paths[at];
     if (!c || !before || !path) return;
-    const after = observe(before, r.target, r.result, c.spec.health, this.ports.now());
-    c.paths[r.path] = after;
+    const after = next(before);
+    c.paths[at] = after;
     if (after.state !== before.state) {
       this.ports.emit({
         event: "path",

@@ -21,6 +21,8 @@ export interface PathHealth {
   readonly lastRttMs: number | null;
   /** What the latest miss said, while the path is not up. */
   readonly reason: string | null;
+  /** Set while a WireGuard path's handshake is too old: it is down whatever probes say. */
+  readonly stale: string | null;
 }
 
 export type ProbeResult =
@@ -34,6 +36,7 @@ export function initialHealth(targets: number, now: number): PathHealth {
     targets: Array.from({ length: targets }, () => ({ misses: 0, answers: 0 })),
     lastRttMs: null,
     reason: null,
+    stale: null,
   };
 }
 
@@ -54,12 +57,43 @@ export function observe(
   });
   const up = targets.some((t) => t.answers >= settings.upAfter);
   const down = targets.length > 0 && targets.every((t) => t.misses >= settings.downAfter);
-  const state: PathState = up ? "up" : down ? "down" : h.state;
+  const state: PathState = h.stale ? "down" : up ? "up" : down ? "down" : h.state;
   return {
     state,
     since: state === h.state ? h.since : now,
     targets,
     lastRttMs: result.ok ? result.rttMs : h.lastRttMs,
-    reason: state === "up" ? null : result.ok ? h.reason : result.reason,
+    reason: h.stale ?? (state === "up" ? null : result.ok ? h.reason : result.reason),
+    stale: h.stale,
   };
 }
+
+/**
+ * A WireGuard path's latest handshake (seconds ago; null: none yet, which probes judge). Older
+ * than `maxAge`, the path is down with that reason: its keys are expiring, whatever a probe
+ * answered a moment ago. Once fresh again, the probes bring it back up (`upAfter` answers).
+ */
+export function withHandshake(
+  h: PathHealth,
+  ageSeconds: number | null,
+  maxAge: number,
+  now: number,
+): PathHealth {
+  const stale = ageSeconds !== null && ageSeconds > maxAge ? `handshake ${ageSeconds} s old` : null;
+  if (stale === h.stale) return h;
+  // Back up only after answers with a fresh handshake, not on the strength of earlier ones.
+  const targets = h.targets.map((t) => ({ misses: t.misses, answers: 0 }));
+  if (stale === null) return { ...h, stale: null, targets };
+  return {
+    ...h,
+    state: "down",
+    since: h.state === "down" ? h.since : now,
+    reason: stale,
+    stale,
+    targets,
+  };
+}
+
+/** Seconds since a handshake at `latest` (unix seconds; 0: never), at `now` (ms). */
+export const handshakeAge = (latest: number, now: number): number | null =>
+  latest > 0 ? Math.max(0, Math.floor(now / 1000 - latest)) : null;

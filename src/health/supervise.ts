@@ -6,9 +6,11 @@ import { readIp } from "../system/iproute2/iproute2.js";
 import { clearFlows, switchPath } from "../system/path-switch.js";
 import { type PingProbe, startPingProber } from "../system/ping-prober.js";
 import type { Spawner } from "../system/spawner.js";
+import { readWireguard } from "../system/wireguard.js";
 import { activeIn } from "./active.js";
 import { askCanary, judgeCanary } from "./canary.js";
 import { type EgressHealth, type HealthEvent, HealthMonitor, type ProbeReport } from "./monitor.js";
+import { handshakeAge } from "./path-health.js";
 import { writeHealthReport } from "./report-file.js";
 
 export interface Supervisor {
@@ -86,6 +88,7 @@ export async function superviseHealth(
     for (const at of fanOut[i] ?? []) monitor.report({ ...at, result });
   });
   const canaries = startCanaries(target, chains, monitor);
+  const handshakes = startHandshakeChecks(target, chains, monitor);
   const timer = setInterval(() => void write(), 1000);
   await write();
   return {
@@ -93,6 +96,7 @@ export async function superviseHealth(
     async stop() {
       clearInterval(timer);
       await canaries.stop();
+      await handshakes.stop();
       await prober.stop();
       await monitor.idle();
       await writing;
@@ -143,6 +147,56 @@ function startCanaries(
       stopped = true;
       for (const t of timers) clearTimeout(t);
       await Promise.all(asking);
+    },
+  };
+}
+
+/** How often WireGuard paths' handshakes are read: their ages count in seconds, against minutes. */
+const HANDSHAKE_CHECK_MS = 5000;
+
+/**
+ * Each WireGuard path's latest handshake, read every few seconds (over wireguard-go's control
+ * socket where the runner has one, else one `wg show all dump`) and told to the monitor.
+ */
+function startHandshakeChecks(
+  target: Target,
+  chains: readonly ChainSpec[],
+  monitor: HealthMonitor,
+): { stop(): Promise<void> } {
+  const watched = chains.flatMap((chain, c) =>
+    chain.paths.flatMap((p, i) =>
+      p.wireguard ? [{ c, i, device: p.device, peer: p.wireguard.peer }] : [],
+    ),
+  );
+  if (watched.length === 0) return { stop: async () => {} };
+  const names = new Set(watched.map((w) => w.device));
+  let reading: Promise<void> | undefined;
+  const check = () => {
+    if (reading) return;
+    reading = readWireguard(target.runner, names)
+      .then(({ live }) => {
+        const now = Date.now();
+        for (const w of watched) {
+          const peers = live
+            .find((l) => l.name === w.device)
+            ?.peers.filter((p) => w.peer === undefined || p.publicKey === w.peer);
+          if (!peers?.length) continue;
+          const latest = Math.max(...peers.map((p) => p.latestHandshake));
+          monitor.handshake(w.c, w.i, handshakeAge(latest, now));
+        }
+      })
+      // An unreadable interface says nothing new: its probes still judge the path.
+      .catch(() => {})
+      .finally(() => {
+        reading = undefined;
+      });
+  };
+  check();
+  const timer = setInterval(check, HANDSHAKE_CHECK_MS);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await reading;
     },
   };
 }

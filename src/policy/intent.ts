@@ -59,6 +59,8 @@ export interface HealthSettings {
   readonly downAfter: number;
   readonly upAfter: number;
   readonly hold: number;
+  /** Seconds: a WireGuard path whose latest handshake is older is down. */
+  readonly handshakeMaxAge: number;
 }
 
 /** Where an egress's plain DNS goes (see the policy's `dns`). */

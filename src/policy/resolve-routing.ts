@@ -134,8 +134,8 @@ function withTunnelSubnets(except: readonly Cidr[], tunnels: readonly SiteTunnel
 
 /** The policy's health settings, or their defaults: 1 probe a second, down after 2 misses. */
 function healthOf(doc: HealthDocument | undefined): HealthSettings {
-  const { targets, interval, downAfter, upAfter, hold } = doc ?? HEALTH_DEFAULTS;
-  return { targets, interval, downAfter, upAfter, hold };
+  const { targets, interval, downAfter, upAfter, hold, handshakeMaxAge } = doc ?? HEALTH_DEFAULTS;
+  return { targets, interval, downAfter, upAfter, hold, handshakeMaxAge };
 }
 
 /**

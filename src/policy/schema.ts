@@ -65,6 +65,11 @@ const healthSchema = z.strictObject({
   downAfter: z.number().int().min(1).max(100).default(2),
   upAfter: z.number().int().min(1).max(100).default(3),
   hold: z.number().min(0).max(86400).default(30),
+  /**
+   * A WireGuard path whose latest handshake is older than this many seconds is down: its keys
+   * expire after 180 s without one (the default leaves 20 s of margin).
+   */
+  handshakeMaxAge: z.number().int().min(1).max(86400).default(200),
 });
 
 const resolverList = z.array(hostAddress).min(1, "name at least one resolver").max(4);

@@ -119,9 +119,10 @@ export async function egressHealth(
         const strict = strictRpFilter(sysctls, p.device);
         const gone = up.has(p.device) ? undefined : `device ${p.device} is absent or down`;
         const handshake = handshakeAge(p.device);
+        // As the monitor judges it (withHandshake): older than the egress's handshakeMaxAge.
         const stale =
-          handshake !== null && handshake >= HANDSHAKE_STALE_SECONDS
-            ? `no WireGuard handshake for ${handshake} s: the peer is gone`
+          handshake !== null && handshake > c.health.handshakeMaxAge
+            ? `handshake ${handshake} s old`
             : undefined;
         const trap = gone ?? strict ?? stale;
         return {
