@@ -72,7 +72,7 @@ export interface ServerOptions {
    */
   readonly accessLog?: boolean;
   /** Starts the process that reverts an apply made with ?confirm=N unless POST /confirm comes. */
-  readonly revertTimer?: (id: string) => number | undefined;
+  readonly revertTimer?: (id: string, seconds: number) => number | undefined;
   /** The other sites the page shows beside this one, asked through their `control`. */
   readonly otherSites?: FeedSources["others"];
   /** Calls back when a link changes here, so the page shows it at once. */

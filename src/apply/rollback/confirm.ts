@@ -31,8 +31,11 @@ const TIMER_STEP_MS = 60_000;
 
 export interface ConfirmRequest {
   readonly seconds: number;
-  /** Starts the detached process that will call `revertIfUnconfirmed(target, id)`. */
-  readonly startTimer: (id: string) => number | undefined;
+  /**
+   * Starts the detached process that will call `revertIfUnconfirmed(target, id)` (and where
+   * systemd runs the machine, a transient timer that runs it again at the deadline).
+   */
+  readonly startTimer: (id: string, seconds: number) => number | undefined;
 }
 
 /**
@@ -47,7 +50,7 @@ export async function armRevert(
   request: ConfirmRequest,
 ): Promise<Pending> {
   const id = randomUUID();
-  const pid = request.startTimer(id);
+  const pid = request.startTimer(id, request.seconds);
   const pending: Pending = {
     version: 1,
     id,

@@ -84,7 +84,7 @@ export function registerApply(program: Command): void {
       replaceSite: opts.replaceSite === true,
       ...(seconds === undefined
         ? {}
-        : { confirm: { seconds, startTimer: (id) => startRevertTimer(opts, id) } }),
+        : { confirm: { seconds, startTimer: (id) => startRevertTimer(opts, id, seconds) } }),
     }).finally(done);
     const pending = result.pending;
     const confirm = commandLine(

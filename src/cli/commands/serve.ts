@@ -105,7 +105,7 @@ export function registerServe(program: Command): void {
       keyDir: opts.keyDir,
       logger: true,
       accessLog: opts.accessLog === true,
-      revertTimer: (id) => startRevertTimer(opts, id),
+      revertTimer: (id, seconds) => startRevertTimer(opts, id, seconds),
       ...(opts.site ? { site: opts.site } : {}),
       otherSites: async () =>
         (await others()).map((s) => ({
