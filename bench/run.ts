@@ -10,6 +10,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 const args = process.argv.slice(2);
@@ -20,7 +21,7 @@ const here = import.meta.dirname;
 const parts: { script: string; args: string[]; env?: Record<string, string> }[] = [
   { script: "apply.ts", args },
   { script: "validate.ts", args: quick ? ["--quick"] : [] },
-  { script: "startup.ts", args: [], env: quick ? { RUNS: "5" } : {} },
+  { script: "startup.ts", args: quick ? ["--quick"] : [], env: quick ? { RUNS: "5" } : {} },
   // Issue 19: the resident's reaction against the one-line script, and /status under load.
   { script: "reaction.ts", args: [], env: quick ? { RETURNS: "5" } : {} },
   { script: "status.ts", args: [], env: quick ? { BENCH_SECONDS: "1" } : {} },
@@ -34,10 +35,17 @@ for (const part of parts) {
     continue;
   }
   console.log(`\n## bench/${part.script}\n`);
+  const start = performance.now();
   const r = spawnSync(process.execPath, ["--import", "tsx", file, ...part.args], {
     stdio: "inherit",
     env: { ...process.env, ...part.env },
   });
+  const seconds = ((performance.now() - start) / 1000).toFixed(1);
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ");
+  console.log(`\n(bench/${part.script}: ${seconds} s; load average ${load})`);
   if (r.status !== 0) {
     console.error(`bench/${part.script} exited ${r.status}`);
     failed = true;
