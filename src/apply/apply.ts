@@ -9,7 +9,7 @@ import { armRevert, type ConfirmRequest, restartDeadline } from "./rollback/conf
 import { rollBack } from "./rollback/restore.js";
 import { takeSnapshot } from "./rollback/snapshot.js";
 import { ownershipAfter } from "./site/ownership.js";
-import { once, planSite } from "./site/plan-site.js";
+import { once, planSite, retiredNote } from "./site/plan-site.js";
 import type { LiveReader } from "./site/read-live.js";
 import { verify } from "./site/verify.js";
 import { linksInForce } from "./source/in-force.js";
@@ -19,7 +19,7 @@ import { removeState, secretDirOf } from "./state/files.js";
 import { clearJournal, writeJournal } from "./state/journal.js";
 import { withLock } from "./state/lock.js";
 import type { Pending } from "./state/pending.js";
-import { type ApplyRecord, recordText, writeRecordText } from "./state/record.js";
+import { type ApplyRecord, recordText, sameNetworks, writeRecordText } from "./state/record.js";
 import type { Target } from "./target.js";
 
 export interface ApplyResult {
@@ -74,7 +74,10 @@ export async function applySite(
       // A pending revert is settled (perhaps reverted) only for a policy that validated.
       const settled = await clearLeftovers(target, input);
       if (settled) notes.push(settled);
-      const planned = await planSite(target, input, true, options.read, options.replaceSite);
+      const planned = await planSite(target, input, true, options.read, {
+        replaceSite: options.replaceSite,
+        releaseRetired: options.forget,
+      });
       const policy = await input();
       const { desired, owned, plan, record, journal, interrupted, wanted } = planned;
       if (options.proceed && !options.proceed())
@@ -96,17 +99,22 @@ export async function applySite(
         appliedBy,
         protocol: desired.protocol,
         ownership,
+        ...(planned.guarded.length > 0 ? { guarded: planned.guarded } : {}),
       });
       const keptText = (kept: ApplyRecord, links: LiveState["links"]) =>
         options.forget ? undefined : recordText(kept, links);
       const keepCache = () =>
-        options.forget ? removeState(cachePath(files)) : saveCached(files, policy, desired);
+        options.forget
+          ? removeState(cachePath(files))
+          : saveCached(files, policy, planned.compiled);
+      notes.push(...planned.retired.map(retiredNote));
       if (plan.changes.length === 0) {
         const same =
           !journal &&
           record?.policyHash === policy.hash &&
           record.site === policy.site &&
-          record.protocol === desired.protocol;
+          record.protocol === desired.protocol &&
+          sameNetworks(record.guarded, planned.guarded);
         const kept = same && record ? record : stamp(ownershipAfter(owned, desired, plan, live));
         if (!same || options.forget) await writeRecordText(files, keptText(kept, live.links));
         await clearJournal(files);

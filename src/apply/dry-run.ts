@@ -15,7 +15,7 @@ export async function dryRun(
   replaceSite = false,
 ): Promise<Planned> {
   const input = once(source);
-  const planned = await planSite(target, input, false, undefined, replaceSite);
+  const planned = await planSite(target, input, false, undefined, { replaceSite });
   await readPrivateKeys(planned.desired, (await input()).keyDir);
   return planned;
 }

@@ -6,6 +6,7 @@ import { compileLinks } from "./links.js";
 import { compileNftables } from "./nftables.js";
 import { compileProxy } from "./proxy.js";
 import { compileRelay } from "./relay.js";
+import { siteNetworks } from "./retired.js";
 import { compileRouting } from "./routing.js";
 import { compileSysctls } from "./sysctl.js";
 import { compileWireguard } from "./wireguard.js";
@@ -54,5 +55,6 @@ export function compileSite(intent: Intent, siteName: string): SiteState {
     ...(proxy ? { proxy } : {}),
     ...(site.wan && published.length > 0 ? { published: { wan: site.wan, ports: published } } : {}),
     ...(relay ? { relay } : {}),
+    networks: siteNetworks(site, marks),
   };
 }

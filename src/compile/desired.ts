@@ -184,6 +184,20 @@ export interface SiteState {
   /** The ports published on the uplink `wan`: whatever else listens there loses them. */
   readonly published?: { readonly wan: string; readonly ports: readonly PublishedPort[] };
   readonly relay?: RelaySpec;
+  /** The site's networks: the record keeps them, to guard a fail-closed one after it left (retired.ts). */
+  readonly networks?: readonly SiteNetwork[];
+}
+
+/**
+ * A network of the site, as the record keeps it: enough to guard it once it has left the
+ * policy. `failClosed`: a source of an egress that fails closed.
+ */
+export interface SiteNetwork {
+  readonly name: string;
+  /** `10.6.0.0/24`, `2001:db8:6::/64`. */
+  readonly cidr: string;
+  readonly device: string;
+  readonly failClosed: boolean;
 }
 
 /** The name of netpol's own nftables table (family inet). */

@@ -1,5 +1,6 @@
 import { compileSite } from "../../compile/compile.js";
-import type { SiteState } from "../../compile/desired.js";
+import type { SiteNetwork, SiteState } from "../../compile/desired.js";
+import { guardRetired, retiredComment, retiredNetworks } from "../../compile/retired.js";
 import { diff } from "../../plan/diff.js";
 import type { LiveState, Ownership, Plan } from "../../plan/types.js";
 import type { Intent } from "../../policy/intent.js";
@@ -52,6 +53,12 @@ export interface Planned {
   /** An apply that left its journal: under way, or killed. */
   readonly interrupted: Interrupted | undefined;
   readonly wanted: LiveWanted;
+  /** Fail-closed networks that left the policy and keep their guard (compile/retired.ts). */
+  readonly retired: readonly SiteNetwork[];
+  /** The policy's own state, before those guards: what the compiled cache keeps. */
+  readonly compiled: SiteState;
+  /** What the record keeps of them: the fail-closed networks in force, and `retired`. */
+  readonly guarded: readonly SiteNetwork[];
 }
 
 /**
@@ -68,6 +75,17 @@ function compileFresh(intent: Intent, site: string): SiteState {
   return desired;
 }
 
+/** What plan and apply say of a retired network's guard. */
+export const retiredNote = (n: SiteNetwork) =>
+  `network ${n.name} (${n.cidr}) left the policy, but ${n.device} is still here: it failed closed, so what arrives from it on ${n.device} stays dropped (nft rule "${retiredComment(n.name)}", counted) until ${n.device} is gone or a network of ${n.cidr} is back in the policy`;
+
+export interface PlanOptions {
+  /** A real rename: plan a site other than the one the record says runs here. */
+  readonly replaceSite?: boolean | undefined;
+  /** `down`: netpol leaves, and the guards of networks that left the policy go with it. */
+  readonly releaseRetired?: boolean | undefined;
+}
+
 export async function planSite(
   target: Target,
   source: PolicySource,
@@ -75,8 +93,7 @@ export async function planSite(
   forApply = false,
   /** How the live state is read: all of it from the tools, unless a resident knows better. */
   readLiveState: LiveReader = readLiveWhile,
-  /** A real rename: plan a site other than the one the record says runs here. */
-  replaceSite = false,
+  options: PlanOptions = {},
 ): Promise<Planned> {
   const files = target.files;
   // ip and nft, the slow part of the read, need only the protocol: they start first, and the
@@ -89,7 +106,7 @@ export async function planSite(
   const known = input.then(async (policy) => {
     const desired = "desired" in policy ? policy.desired : compileFresh(policy.intent, policy.site);
     const read = await readRecord(files);
-    checkSite(files, read?.record, policy.site, replaceSite);
+    checkSite(files, read?.record, policy.site, options.replaceSite);
     const journal = await loadJournal(files);
     await checkProtocol(target, desired, read?.record.protocol);
     const wanted = wantedFor(desired, {
@@ -106,20 +123,30 @@ export async function planSite(
     known.then((k) => ({ ...k.wanted, wireguardConfigs: forApply })),
   );
   reading();
-  const [liveState, { desired, read, journal, wanted }] = await Promise.all([live, known]).catch(
-    async (err: unknown) => {
-      // A read that failed (a tool missing, say) is said only of a policy that validated.
-      await known;
-      throw err;
-    },
-  );
+  const [liveState, { desired: compiled, read, journal, wanted }] = await Promise.all([
+    live,
+    known,
+  ]).catch(async (err: unknown) => {
+    // A read that failed (a tool missing, say) is said only of a policy that validated.
+    await known;
+    throw err;
+  });
   const record = read?.record;
   const owned = currentOwnership(record?.ownership, journal, liveState);
+  const now = compiled.networks ?? [];
+  const devices = new Set(liveState.links.map((l) => l.name));
+  const retired = options.releaseRetired
+    ? []
+    : retiredNetworks(record?.guarded ?? [], compiled, devices);
+  const desired = guardRetired(compiled, retired);
   return {
     desired,
     live: liveState,
     owned,
     plan: diff(desired, liveState, owned, () => stateInForce(record)),
+    retired,
+    compiled,
+    guarded: [...now.filter((n) => n.failClosed), ...retired],
     record,
     recordText: read?.text,
     journal,

@@ -5,7 +5,7 @@ import { policyHash } from "../../policy/hash.js";
 import type { Address } from "../../policy/intent.js";
 import type { PolicyInput } from "../source/input.js";
 import { readText, type StateFiles, stateFile, writeState } from "./files.js";
-import { linkSpec } from "./schemas.js";
+import { linkSpec, siteNetworkEntry } from "./schemas.js";
 
 /**
  * The site's state compiled from the policy last applied, so applying the same text again (a
@@ -195,6 +195,7 @@ const siteStateSchema = z.strictObject({
       ),
     })
     .optional(),
+  networks: z.array(siteNetworkEntry).optional(),
   relay: z
     .strictObject({
       wan: z.string().optional(),

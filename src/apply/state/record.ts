@@ -1,4 +1,5 @@
 import * as z from "zod";
+import type { SiteNetwork } from "../../compile/desired.js";
 import type { LiveLink } from "../../plan/live.js";
 import { parseNftListing } from "../../plan/nft-table.js";
 import type { Ownership } from "../../plan/types.js";
@@ -12,7 +13,7 @@ import {
   stateFile,
   writeState,
 } from "./files.js";
-import { addressEntry, fromAddress, sysctlEntry, toAddress } from "./schemas.js";
+import { addressEntry, fromAddress, siteNetworkEntry, sysctlEntry, toAddress } from "./schemas.js";
 
 /** What netpol remembers about a namespace between runs: ownership and the policy in force. */
 export interface ApplyRecord {
@@ -25,6 +26,11 @@ export interface ApplyRecord {
   /** The routing protocol number its routes and rules carry. */
   readonly protocol?: number;
   readonly ownership: Ownership;
+  /**
+   * The fail-closed networks of the policy in force, and those that left it and are still
+   * guarded (compile/retired.ts): the next apply guards what leaves.
+   */
+  readonly guarded?: readonly SiteNetwork[];
 }
 
 const RECORD = ".json";
@@ -44,6 +50,7 @@ const recordSchema = z.strictObject({
   nftSkeleton: z.string().optional(),
   /** Written before the skeleton: the whole listing, of which the skeleton is read. */
   nftListing: z.string().optional(),
+  guarded: z.array(siteNetworkEntry).optional(),
 });
 
 function nftSkeletonOf(raw: z.infer<typeof recordSchema>): { nftSkeleton?: string } {
@@ -75,6 +82,7 @@ export async function readRecord(
     appliedAt: raw.appliedAt,
     appliedBy: raw.appliedBy,
     ...(raw.protocol !== undefined ? { protocol: raw.protocol } : {}),
+    ...(raw.guarded && raw.guarded.length > 0 ? { guarded: raw.guarded } : {}),
     ownership: {
       links: raw.links.map((l) => l.name),
       addresses: raw.addresses.map(toAddress),
@@ -107,8 +115,17 @@ export function recordText(record: ApplyRecord, links: readonly LiveLink[]): str
     addresses: ownership.addresses.map(fromAddress),
     sysctls: [...(ownership.sysctls ?? [])],
     ...(ownership.nftSkeleton !== undefined ? { nftSkeleton: ownership.nftSkeleton } : {}),
+    ...(record.guarded && record.guarded.length > 0 ? { guarded: [...record.guarded] } : {}),
   };
   return `${JSON.stringify(raw, null, 2)}\n`;
+}
+
+/** Whether the record's guarded networks are these (a change rewrites the record). */
+export function sameNetworks(
+  kept: readonly SiteNetwork[] | undefined,
+  now: readonly SiteNetwork[],
+): boolean {
+  return JSON.stringify(kept ?? []) === JSON.stringify(now);
 }
 
 export async function writeRecordText(files: StateFiles, text: string | undefined): Promise<void> {

@@ -15,6 +15,17 @@ export const sysctlEntry = z.strictObject({
   value: z.string(),
 });
 
+/**
+ * A site's network, kept to guard it after it leaves the policy (compile/retired.ts). Its
+ * prefix goes into an nft rule's text: a cheap shape check (the compiler wrote it), no parse.
+ */
+export const siteNetworkEntry = z.strictObject({
+  name: z.string().min(1),
+  cidr: z.string().regex(/^[0-9a-fA-F.:]+\/\d{1,3}$/),
+  device: z.string().min(1),
+  failClosed: z.boolean(),
+});
+
 export const linkSpec = z.discriminatedUnion("kind", [
   z.strictObject({
     kind: z.literal("vlan"),

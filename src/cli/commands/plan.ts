@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { dryRun } from "../../apply/dry-run.js";
+import { retiredNote } from "../../apply/site/plan-site.js";
 import { fromFile, readPolicyFile } from "../../apply/source/file.js";
 import { describeInterrupted } from "../../apply/state/journal.js";
 import { formatPlanJson, planJson } from "../../plan/format.js";
@@ -45,10 +46,15 @@ export function registerPlan(program: Command): void {
     const planned = await dryRun(target, policy, opts.replaceSite === true);
     const { interrupted } = planned;
     // An interrupted apply leaves its record to finish even when the kernel already agrees.
-    const note = interrupted ? `note: ${describeInterrupted(interrupted)}\n` : "";
+    const notes = [
+      ...(interrupted ? [describeInterrupted(interrupted)] : []),
+      ...planned.retired.map(retiredNote),
+    ];
+    const note = notes.map((n) => `note: ${n}\n`).join("");
     const local = {
       ...planJson(planned.plan),
       ...(interrupted ? { inSync: false, interruptedApply: interrupted } : {}),
+      ...(planned.retired.length > 0 ? { retiredNetworks: planned.retired } : {}),
     };
     const plans = [...remote, local];
     if (opts.all)

@@ -43,7 +43,9 @@ describe("a namespace runs the site its record names (fake kernel)", () => {
   });
 
   it("plans and applies another site with --replace-site, and records the new one", async () => {
-    const planned = await planSite(target(), emptyInput(home.lab, "vps"), false, undefined, true);
+    const planned = await planSite(target(), emptyInput(home.lab, "vps"), false, undefined, {
+      replaceSite: true,
+    });
     expect(planned.plan.changes).not.toEqual([]);
     await applySite(target(), emptyInput(home.lab, "vps"), "test", { replaceSite: true });
     expect((await loadRecord(target().files))?.site).toBe("vps");

@@ -1,0 +1,81 @@
+import { formatCidr } from "../net/cidr.js";
+import type { SiteIntent } from "../policy/intent.js";
+import type { NftChain, SiteNetwork, SiteState } from "./desired.js";
+import type { SiteMarks } from "./egress-groups.js";
+
+/** The site's networks, each saying whether its egress fails closed. */
+export function siteNetworks(site: SiteIntent, marks: SiteMarks): SiteNetwork[] {
+  const closed = new Set(
+    marks.groups.flatMap((g) => (g.failClosed ? g.sources.map(formatCidr) : [])),
+  );
+  return site.networks.map((n) => {
+    const cidr = formatCidr(n.cidr);
+    return { name: n.name, cidr, device: n.interface, failClosed: closed.has(cidr) };
+  });
+}
+
+/**
+ * The fail-closed networks that left the policy and still need their guard. A network that
+ * failed closed was never routed by the main table; once it leaves the policy its address,
+ * rules and routes go, but its port stays up and forwarding stays on (other networks need
+ * it), so a host there that still has the router's MAC would be routed out of the uplink.
+ * So each keeps a guard — its traffic dropped, counted, as it arrives on its port — for as
+ * long as that port exists and netpol forwards for the site (the forwarding that would carry
+ * the leak is netpol's). It ends when the port is gone, when a network with its prefix is back
+ * in the policy (the operator's choice again), when the site no longer forwards (netpol then
+ * puts forwarding back as it found it), or when netpol leaves (`down`).
+ * `before`: the networks the record keeps (fail-closed ones in force, and retired ones).
+ */
+export function retiredNetworks(
+  before: readonly SiteNetwork[],
+  desired: SiteState,
+  devices: ReadonlySet<string>,
+): SiteNetwork[] {
+  const now = desired.networks ?? [];
+  const present = new Set(now.map((n) => n.cidr));
+  const forwards = new Set(
+    desired.sysctls.flatMap(([key, value]) => (value === "1" ? (FORWARDING[key] ?? []) : [])),
+  );
+  const seen = new Set<string>();
+  return before.filter((n) => {
+    const key = `${n.device} ${n.cidr}`;
+    const family = n.cidr.includes(":") ? 6 : 4;
+    if (!n.failClosed || !forwards.has(family) || present.has(n.cidr)) return false;
+    if (!devices.has(n.device) || seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** The sysctls by which netpol forwards a family for the site (compile/sysctl.ts). */
+const FORWARDING: Readonly<Record<string, number>> = {
+  "net.ipv4.ip_forward": 4,
+  "net.ipv6.conf.all.forwarding": 6,
+};
+
+/** The comment a retired network's guard carries: `status` and the tests count it by. */
+export const retiredComment = (network: string) => `retired network ${network}`.slice(0, 120);
+
+/**
+ * The desired state with a guard per retired network at the head of the forward filter: what
+ * arrives on its port from its prefix is dropped and counted, whichever table would route it.
+ */
+export function guardRetired(desired: SiteState, retired: readonly SiteNetwork[]): SiteState {
+  if (retired.length === 0) return desired;
+  const rules = retired.map(
+    (n) =>
+      `iifname ${JSON.stringify(n.device)} ${n.cidr.includes(":") ? "ip6" : "ip"} saddr ${n.cidr} counter drop comment ${JSON.stringify(retiredComment(n.name))}`,
+  );
+  const forward = desired.nftChains.find((c) => c.name === FORWARD.name);
+  const nftChains = forward
+    ? desired.nftChains.map((c) => (c === forward ? { ...c, rules: [...rules, ...c.rules] } : c))
+    : [...desired.nftChains, { ...FORWARD, rules }];
+  return { ...desired, nftChains };
+}
+
+/** netpol's forward filter chain, as compileNftables names and hooks it. */
+const FORWARD: NftChain = {
+  name: "filter_forward",
+  base: { type: "filter", hook: "forward", priority: "filter" },
+  rules: [],
+};
