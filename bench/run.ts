@@ -25,6 +25,8 @@ const parts: { script: string; args: string[]; env?: Record<string, string> }[] 
   // Issue 19: the resident's reaction against the one-line script, and /status under load.
   { script: "reaction.ts", args: [], env: quick ? { RETURNS: "5" } : {} },
   { script: "status.ts", args: [], env: quick ? { BENCH_SECONDS: "1" } : {} },
+  // One peer (a hub of 1,000 and 10,000) and one line (10,000) changed through the resident.
+  { script: "change.ts", args: quick ? ["--quick"] : [] },
 ];
 
 let failed = false;

@@ -44,7 +44,7 @@ function pick<K extends Change["kind"], O extends string>(
 }
 
 /** The ip(8) lines of one family's routing changes: removals first, so a changed rule can take its slot. */
-function routingLines(plan: Plan, family: Family): string[] {
+export function routingLines(plan: Plan, family: Family): string[] {
   const { changes, protocol } = plan;
   const inFamily = (x: RouteSpec | RuleSpec) => ("dst" in x ? x.dst.family : x.family) === family;
   const verb = (op: "add" | "remove") => (op === "add" ? "add" : "del");

@@ -1,0 +1,314 @@
+/**
+ * One thing changed through the resident process (issue 19), against the bare command that
+ * change needs, in the same run:
+ *
+ * - **hub one-peer change**: a hub of N spokes (bench/shapes.ts's wireguard-hub, wireguard-go),
+ *   one spoke's key changed in the policy text, handed to the resident as serve's POST /apply
+ *   does (`resident.apply` of the text: cache look-up, validation, plan over the live model,
+ *   the change over wireguard-go's control socket, verify, record). Against one `wg set` that
+ *   swaps the same peer on a second wireguard-go interface holding the same N peers, in the
+ *   same namespace (so the resident's site is not changed behind its back). Alternated, CHANGES
+ *   of each; p50 and the ratio (target ≤ 3×).
+ * - **one-line change**: the egress-per-network shape at the largest size, one network's prefix
+ *   edited, through the resident; against the kernel command the change needs: one `nft -f`
+ *   swapping that prefix in netpol's sets and maps (see bareCommands), made back and forth on a
+ *   second namespace holding the same policy (target ≤ 2×).
+ * - **processes per change**: what the resident's runner started for one change (the tools
+ *   without a session).
+ *
+ * Everything runs in namespaces made here (removed after). The resident runs in this process,
+ * as it does in `netpol serve`.
+ *
+ *   npx tsx bench/change.ts            # hubs of 1,000 and 10,000; one-line change at 10,000
+ *   npx tsx bench/change.ts --quick    # 1,000 only
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { execa } from "execa";
+import { applySite } from "../src/apply/apply.js";
+import { routingLines } from "../src/apply/execute.js";
+import { fromText } from "../src/apply/source/text.js";
+import { type Target, targetOf } from "../src/apply/target.js";
+import type { Plan } from "../src/plan/types.js";
+import type { Stamped } from "../src/resident/events.js";
+import { inForceFeed } from "../src/resident/policy-feed.js";
+import { Resident } from "../src/resident/resident.js";
+import { generateKeyPair } from "../src/system/keys.js";
+import { createRunner } from "../src/system/runner.js";
+import { UapiClient } from "../src/system/wireguard-uapi.js";
+import { type BenchNs, createBenchNs, suffix } from "./namespace.js";
+import { makeShape, type Shape } from "./shapes.js";
+
+const quick = process.argv.includes("--quick");
+const CHANGES = Number(process.env.CHANGES ?? (quick ? 3 : 7));
+const HUBS = quick ? [1000] : [1000, 10_000];
+const LINE_SIZE = quick ? 1000 : 10_000;
+
+const p50 = (xs: readonly number[]) =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+const round = (ms: number) => Math.round(ms * 10) / 10;
+const randomKey = () => randomBytes(32).toString("base64");
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await work();
+  return performance.now() - t;
+}
+
+interface Site {
+  readonly ns: BenchNs;
+  readonly target: Target;
+  readonly keyDir: string;
+  policyAt(text: string): ReturnType<typeof fromText>;
+  destroy(): Promise<void>;
+}
+
+/** A namespace with the shape's devices (and `more` WireGuard names), its policy applied cold. */
+async function site(shape: Shape, more: readonly string[] = []): Promise<Site> {
+  const ns = await createBenchNs({
+    physical: shape.physical,
+    external: shape.external,
+    wireguard: [...shape.wireguard, ...more],
+  });
+  const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-change-"));
+  const destroy = async () => {
+    await ns.destroy();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const [file, text] of shape.keyFiles)
+      await writeFile(path.join(dir, file), text, { mode: 0o600 });
+    const target = targetOf(createRunner(ns.name), path.join(dir, "state"));
+    const policyAt = (text: string) =>
+      fromText(target.files, { text, name: "bench.yaml", site: "r", keyDir: dir });
+    await applySite(target, await policyAt(shape.policy), "bench");
+    return { ns, target, keyDir: dir, policyAt, destroy };
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
+}
+
+/** The resident of `s`, running in this process as serve runs it; stop() ends it. */
+async function residentOf(s: Site) {
+  const wireguard = new UapiClient();
+  const resident = new Resident({
+    target: s.target,
+    feed: inForceFeed(s.target, { keyDir: s.keyDir }),
+    by: "bench",
+    intervalMs: 0,
+    wireguard,
+  });
+  const events: Stamped[] = [];
+  resident.bus.on((e) => events.push(e));
+  const stop = new AbortController();
+  const running = resident.run(stop.signal);
+  while (!events.some((e) => e.event === "watching")) await new Promise((r) => setTimeout(r, 10));
+  // The first reconcile's own events settle.
+  await new Promise((r) => setTimeout(r, 500));
+  return {
+    resident,
+    errors: () => events.filter((e) => e.event === "error"),
+    async stop() {
+      stop.abort();
+      await running;
+      wireguard.close();
+    },
+  };
+}
+
+interface Row {
+  readonly what: string;
+  readonly netpol: number[];
+  readonly bare: number[];
+  readonly processes: number[];
+  readonly target: number;
+  readonly bareName: string;
+}
+
+/** The last spoke's key in a hub policy's text. */
+const lastKey = (text: string) => {
+  const keys = [...text.matchAll(/site: s\d+, address: [^,]+, publicKey: ([^,]+),/g)];
+  const key = keys.at(-1)?.[1];
+  if (!key) throw new Error("no spoke key in the hub policy");
+  return key;
+};
+
+async function hub(n: number): Promise<Row> {
+  const shape = makeShape("wireguard-hub", n, suffix(), generateKeyPair());
+  const bareWg = `wgx${suffix()}`;
+  const s = await site(shape, [bareWg]);
+  try {
+    // The bare side: wireguard-go with the same N peers, each `wg set` swapping one peer's key.
+    await s.ns.run(["wireguard-go", bareWg]);
+    const peers = [
+      ...shape.policy.matchAll(/address: (10\.100\.[\d.]+)\/16, publicKey: ([^,]+),/g),
+    ];
+    const conf = [
+      "[Interface]",
+      `PrivateKey = ${generateKeyPair().privateKey}`,
+      ...peers.flatMap(([, ip, key]) => ["[Peer]", `PublicKey = ${key}`, `AllowedIPs = ${ip}/32`]),
+    ].join("\n");
+    const confFile = path.join(s.keyDir, "bare.conf");
+    await writeFile(confFile, `${conf}\n`, { mode: 0o600 });
+    await s.ns.run(["wg", "setconf", bareWg, confFile]);
+    let bareKey = lastKey(shape.policy);
+    const bareIp = peers.at(-1)?.[1] ?? "";
+
+    const r = await residentOf(s);
+    const row: Row = {
+      what: `hub of ${n.toLocaleString("en")} spokes: one spoke's key`,
+      netpol: [],
+      bare: [],
+      processes: [],
+      target: 3,
+      bareName: "one `wg set`",
+    };
+    let text = shape.policy;
+    try {
+      for (let k = 0; k < CHANGES; k++) {
+        const fresh = randomKey();
+        const next = text.replace(lastKey(text), fresh);
+        const spawned = r.resident.target.runner.spawned;
+        let plan: Plan | undefined;
+        row.netpol.push(
+          await timed(async () => {
+            plan = (await r.resident.apply(() => s.policyAt(next), "bench")).plan;
+          }),
+        );
+        row.processes.push(r.resident.target.runner.spawned - spawned);
+        if (plan?.changes.length !== 1 || plan.changes[0]?.kind !== "wireguard")
+          throw new Error(`expected one WireGuard change, planned ${plan?.changes.length}`);
+        text = next;
+        const bareFresh = randomKey();
+        const argv = ["wg", "set", bareWg, "peer", bareKey, "remove"];
+        argv.push("peer", bareFresh, "allowed-ips", `${bareIp}/32`);
+        row.bare.push(await timed(() => execa("ip", ["netns", "exec", s.ns.name, ...argv])));
+        bareKey = bareFresh;
+      }
+      // Read back: the hub holds the last key, and N peers.
+      const dump = await s.ns.run(["wg", "show", shape.wireguard[0] ?? "", "peers"]);
+      const held = dump.split("\n").filter(Boolean);
+      if (held.length !== n || !held.includes(lastKey(text)))
+        throw new Error(
+          `the hub holds ${held.length} peers, the new key ${held.includes(lastKey(text))}`,
+        );
+      if (r.errors().length > 0) throw new Error(JSON.stringify(r.errors()));
+    } finally {
+      await r.stop();
+    }
+    return row;
+  } finally {
+    await s.destroy();
+  }
+}
+
+/** The plan's routing and nft changes as the bare commands: one `ip -batch` and one `nft -f`. */
+async function lineChange(n: number): Promise<Row> {
+  const shape = makeShape("egress-per-network", n, suffix(), generateKeyPair());
+  const s = await site(shape);
+  const bare = await site(shape);
+  try {
+    const r = await residentOf(s);
+    const row: Row = {
+      what: `one-line change at ${n.toLocaleString("en")} objects (egress-per-network)`,
+      netpol: [],
+      bare: [],
+      processes: [],
+      target: 2,
+      bareName: "one `nft -f`: the element swapped",
+    };
+    try {
+      // Back and forth between the two texts: each change is one line, one network's prefix.
+      const texts = [shape.changed, shape.policy];
+      const cidrs = (t: string) => new Set(t.match(/cidr: [\d./]+/g));
+      const edit = [
+        [...cidrs(shape.policy)].find((c) => !cidrs(shape.changed).has(c)),
+        [...cidrs(shape.changed)].find((c) => !cidrs(shape.policy).has(c)),
+      ].map((c) => c?.slice("cidr: ".length) ?? "") as [string, string];
+      for (let k = 0; k < CHANGES; k++) {
+        const text = texts[k % 2] ?? shape.policy;
+        const spawned = r.resident.target.runner.spawned;
+        let plan: Plan | undefined;
+        row.netpol.push(
+          await timed(async () => {
+            plan = (await r.resident.apply(() => s.policyAt(text), "bench")).plan;
+          }),
+        );
+        row.processes.push(r.resident.target.runner.spawned - spawned);
+        // The same change on the twin namespace by hand: the commands the plan's changes are.
+        const [from, to] = k % 2 === 0 ? edit : [edit[1], edit[0]];
+        const commands = bareCommands(plan, from, to);
+        row.bare.push(
+          await timed(async () => {
+            for (const [argv, input] of commands)
+              await execa("ip", ["netns", "exec", bare.ns.name, ...argv], { input });
+          }),
+        );
+      }
+      if (r.errors().length > 0) throw new Error(JSON.stringify(r.errors()));
+    } finally {
+      await r.stop();
+    }
+    return row;
+  } finally {
+    await s.destroy();
+    await bare.destroy();
+  }
+}
+
+/**
+ * The one kernel command a one-line edit of a network's prefix (`from` → `to`) needs: one
+ * `nft -f` that swaps the element in each map of netpol's table that holds it and adds it to
+ * each set (as the plan's table text holds `to`), plus one `ip -batch` of the plan's routing
+ * lines if it has any.
+ */
+function bareCommands(plan: Plan | undefined, from: string, to: string): [string[], string][] {
+  if (!plan) return [];
+  const commands: [string[], string][] = [];
+  const v4 = routingLines(plan, 4);
+  if (v4.length > 0) commands.push([["ip", "-batch", "-"], `${v4.join("\n")}\n`]);
+  const lines: string[] = [];
+  for (const c of plan.changes) {
+    if (c.kind === "nft") {
+      let set: { name: string; map: boolean } | undefined;
+      for (const line of c.text.split("\n")) {
+        const head = /^\s*(set|map) (\S+) \{/.exec(line);
+        if (head) set = { name: head[2] ?? "", map: head[1] === "map" };
+        const m = new RegExp(`(?:^|[\\s,{])${to.replaceAll(".", "\\.")}( : [^,]+)?(?:,|$)`).exec(
+          line,
+        );
+        // A set netpol declares auto-merge holds the old prefix inside a merged range, which
+        // nft cannot take a piece out of: there the bare change only adds (less work than the
+        // real change, so the ratio errs against netpol).
+        if (m && set) {
+          if (set.map) lines.push(`delete element inet netpol ${set.name} { ${from} }`);
+          lines.push(`add element inet netpol ${set.name} { ${to}${m[1] ?? ""} }`);
+        }
+      }
+    } else if (c.kind !== "route" && c.kind !== "rule")
+      throw new Error(`a one-line change planned a ${c.kind} change`);
+  }
+  if (lines.length > 0) commands.push([["nft", "-f", "-"], `${lines.join("\n")}\n`]);
+  return commands;
+}
+
+const rows: Row[] = [];
+for (const n of HUBS) rows.push(await hub(n));
+rows.push(await lineChange(LINE_SIZE));
+
+const load = (await execa("uptime")).stdout.replace(/.*load average: /, "");
+console.log(`CHANGES=${CHANGES} of each, alternating; load average ${load}\n`);
+console.log(
+  "| change through the resident | netpol p50 ms | bare | bare p50 ms | ratio | processes per change | target |",
+);
+console.log("| --- | ---: | --- | ---: | ---: | ---: | --- |");
+for (const r of rows) {
+  const ratio = p50(r.netpol) / p50(r.bare);
+  console.log(
+    `| ${r.what} | ${round(p50(r.netpol))} | ${r.bareName} | ${round(p50(r.bare))} | ${ratio.toFixed(2)}× | ${Math.max(...r.processes)} | ≤ ${r.target}×: ${ratio <= r.target ? "met" : "**missed**"} |`,
+  );
+}
