@@ -3,8 +3,8 @@
  * loaded by autocannon from this process over loopback. The status is read from a namespace
  * this script creates (and removes) with a small applied policy.
  *
- * netpol's server runs as `netpol serve` does (max age 1 s, served stale for up to 30 s while a
- * new status is read). Its cache is loaded at three ages — just read (0), half its max age
+ * netpol's server runs as `netpol serve` does, in front of the site's resident (the status read
+ * from its live model; max age 1 s, served stale for up to 30 s while a new status is read). Its cache is loaded at three ages — just read (0), half its max age
  * (0.5 s) and long expired (5 s) — and once with a max age of 0, where a new read is under way
  * nearly all the time. Targets (issue 19): ≥ 0.5× bare fastify's req/s, p99 ≤ 50 ms.
  *
@@ -16,6 +16,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { Target } from "../src/apply/target.js";
+import { inForceFeed } from "../src/resident/policy-feed.js";
+import { Resident } from "../src/resident/resident.js";
 import { buildApp } from "../src/server/app.js";
 import { statusBenchSite } from "./namespace.js";
 
@@ -42,9 +44,39 @@ async function loadAt(base: string, url: string, headers: Record<string, string>
 }
 
 /** netpol's server with its status read `ageMs` ago, loaded on /status. */
-async function statusAt(target: Target, ageMs: number, maxAgeMs?: number): Promise<Loaded> {
+/** The site's resident, running in this process as `netpol serve` runs it. */
+async function residentOf(target: Target, keyDir: string) {
+  const resident = new Resident({
+    target,
+    feed: inForceFeed(target, { keyDir }),
+    by: "bench",
+    intervalMs: 0,
+  });
+  let watching = false;
+  resident.bus.on((e) => {
+    if (e.event === "watching") watching = true;
+  });
+  const stop = new AbortController();
+  const running = resident.run(stop.signal);
+  while (!watching) await sleep(10);
+  return {
+    resident,
+    async stop() {
+      stop.abort();
+      await running;
+    },
+  };
+}
+
+async function statusAt(
+  target: Target,
+  resident: Resident,
+  ageMs: number,
+  maxAgeMs?: number,
+): Promise<Loaded> {
   const app = await buildApp({
     target,
+    resident,
     token: TOKEN,
     keyDir: "/nonexistent",
     // As `netpol serve` runs; for max age 0, the same stale window.
@@ -63,8 +95,10 @@ async function statusAt(target: Target, ageMs: number, maxAgeMs?: number): Promi
 }
 
 const site = await statusBenchSite();
+const held = await residentOf(site.target, site.stateDir);
 try {
   const { target } = site;
+  const { resident } = held;
 
   const hello = Fastify();
   hello.get("/hello", async () => ({ ok: true }));
@@ -72,11 +106,14 @@ try {
   await hello.close();
   const rows: [string, Loaded][] = [["bare fastify GET /hello", bare]];
   for (const age of [0, 500, 5000]) {
-    rows.push([`netpol GET /status, cache ${age / 1000} s old`, await statusAt(target, age)]);
+    rows.push([
+      `netpol GET /status, cache ${age / 1000} s old`,
+      await statusAt(target, resident, age),
+    ]);
   }
   rows.push([
     "netpol GET /status, max age 0 (a new read always under way)",
-    await statusAt(target, 0, 0),
+    await statusAt(target, resident, 0, 0),
   ]);
   const load1 = os.loadavg()[0]?.toFixed(1);
   console.log(
@@ -92,5 +129,6 @@ try {
     );
   }
 } finally {
+  await held.stop();
   await site.destroy();
 }
