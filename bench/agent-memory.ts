@@ -8,6 +8,8 @@
  *
  * With --published, a one-site policy is published first, so the agent applies it (a first
  * apply, the resident's first reconcile) before it goes idle: what an agent holds in a fleet.
+ * With --restarted too, that agent is stopped once it reported the revision and started again:
+ * the site after a reboot, holding the policy in force from its compiled cache.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -22,7 +24,8 @@ const arg = (name: string, fallback: string) => {
   return at >= 0 ? (process.argv[at + 1] ?? fallback) : fallback;
 };
 const SECONDS = Number(arg("--seconds", "8"));
-const PUBLISHED = process.argv.includes("--published");
+const RESTARTED = process.argv.includes("--restarted");
+const PUBLISHED = RESTARTED || process.argv.includes("--published");
 /** Node flags to try instead of those on bin/netpol.js's shebang line (the unit's). */
 const NODE_FLAGS = process.argv.includes("--node-flags")
   ? arg("--node-flags", "").split(" ").filter(Boolean)
@@ -83,11 +86,28 @@ try {
   const keyDir = path.join(dir, "keys");
   await mkdir(keyDir, { mode: 0o700 });
   // bin/netpol.js carries its own node flags on its shebang line: run it as the unit does.
-  const agent = inNs([
-    ...(NODE_FLAGS ? [process.execPath, ...NODE_FLAGS] : []),
-    ...["bin/netpol.js", "agent", "--site", "home", "--etcd", ENDPOINT],
-    ...["--key-dir", keyDir, "--state-dir", path.join(dir, "state"), "--netns", ns, "--quiet"],
-  ]);
+  const startAgent = () =>
+    inNs([
+      ...(NODE_FLAGS ? [process.execPath, ...NODE_FLAGS] : []),
+      ...["bin/netpol.js", "agent", "--site", "home", "--etcd", ENDPOINT],
+      ...["--key-dir", keyDir, "--state-dir", path.join(dir, "state"), "--netns", ns, "--quiet"],
+    ]);
+  let agent = startAgent();
+  if (RESTARTED) {
+    started.push(agent);
+    for (let i = 0; ; i++) {
+      const ledger = await execa("ip", [
+        ...["netns", "exec", ns, "etcdctl", "--endpoints", ENDPOINT],
+        ...["get", "/netpol/reports/home/ledger", "--print-value-only"],
+      ]);
+      if (ledger.stdout.includes('"serial":1')) break;
+      if (i > 100) throw new Error("the agent never reported revision 1");
+      await sleep(200);
+    }
+    agent.kill("SIGTERM");
+    await agent.catch(() => undefined);
+    agent = startAgent();
+  }
   const floor = inNs([process.execPath, "-e", "setInterval(()=>{},1000)"]);
   started.push(agent, floor);
   const [agentPid, floorPid] = [await nodePid(agent), await nodePid(floor)];
@@ -97,7 +117,7 @@ try {
   const [a, f] = [await memoryOf(agentPid), await memoryOf(floorPid)];
   const mb = (kb: number) => (kb / 1024).toFixed(1);
   console.log(
-    `agent memory: idle ${SECONDS} s${PUBLISHED ? " after applying a one-site policy" : ", nothing published"}; load ${os
+    `agent memory: idle ${SECONDS} s${RESTARTED ? " after a restart, holding a one-site policy in force" : PUBLISHED ? " after applying a one-site policy" : ", nothing published"}; load ${os
       .loadavg()
       .map((l) => l.toFixed(1))
       .join(" ")}; ${process.version}${NODE_FLAGS ? `; node flags: ${NODE_FLAGS.join(" ")}` : ""}`,

@@ -12,7 +12,6 @@ import { ownershipAfter } from "./site/ownership.js";
 import { once, planSite, retiredNote } from "./site/plan-site.js";
 import type { LiveReader } from "./site/read-live.js";
 import { verify } from "./site/verify.js";
-import { linksInForce } from "./source/in-force.js";
 import type { PolicySource } from "./source/input.js";
 import { cachePath, saveCached } from "./state/compiled-cache.js";
 import { removeState, secretDirOf } from "./state/files.js";
@@ -121,6 +120,9 @@ export async function applySite(
         await keepCache();
         return { plan, changed: false, record: kept, notes, pending: undefined, desired, live };
       }
+      // The parser loads with the first change, not with the apply: a resident that finds the
+      // site in order (most of its rounds) never loads it.
+      const { linksInForce } = await import("./source/in-force.js");
       const snapshot = await takeSnapshot(target.runner, {
         live,
         owned,

@@ -16,6 +16,9 @@ import {
   siteName,
   tableId,
 } from "./fields.js";
+import { DEFAULT_ACME_LOG, LETS_ENCRYPT } from "./acme-defaults.js";
+
+export { DEFAULT_ACME_LOG, LETS_ENCRYPT };
 
 /**
  * The policy file's shape. Everything here is structural: one field, one check. Checks that
@@ -119,10 +122,6 @@ const egressSchema = z.strictObject({
   priority: rulePriority.optional(),
 });
 
-/** Let's Encrypt's production directory: where `tls: auto` certificates come from unless told. */
-export const LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory";
-/** In the log directory Debian's caddy package makes for the caddy user. */
-export const DEFAULT_ACME_LOG = "/var/log/caddy/netpol-acme.log";
 
 /** A path Caddy opens on the site itself: absolute, since Caddy's working directory is its own. */
 const absolutePath = z

@@ -1,5 +1,5 @@
 import { stat } from "node:fs/promises";
-import { fromInForce } from "../apply/source/in-force.js";
+import { fromInForce } from "../apply/source/from-in-force.js";
 import type { PolicyInput } from "../apply/source/input.js";
 import type { Validate } from "../apply/source/text.js";
 import { recordPath } from "../apply/state/record.js";

@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync, unlinkSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { execa } from "execa";
 import { NetpolError } from "../errors.js";
 import { type Session, spawnSession } from "./session.js";
 import type { WireguardControl } from "./wireguard-uapi.js";
@@ -154,6 +153,14 @@ function readSpool(fd: number): string {
 }
 
 /**
+ * execa, loaded with the first command rather than with the Runner: it and the modules it brings
+ * are some 7 MB of a resident process's memory (bench/agent-memory.ts), and the fleet agent
+ * waiting for its first revision, or a resident whose long-lived tools start as sessions, runs
+ * no command for a long while.
+ */
+const loadExeca = () => import("execa").then((m) => m.execa);
+
+/**
  * Runs tools with argument arrays (never a shell). With a namespace, each command runs under
  * `ip netns exec NS`, so the caller's code is the same inside and outside one.
  */
@@ -189,6 +196,7 @@ export function createRunner(netns?: string): Runner {
     async run(tool, args, options = {}) {
       spawned++;
       const spool = options.spool ? spoolFile() : undefined;
+      const execa = await loadExeca();
       const run = await execa("setpriv", argv(tool, args), {
         input: options.input ?? "",
         // execa hands any descriptor to spawn(2); its types name only 1 and 2.
@@ -207,6 +215,7 @@ export function createRunner(netns?: string): Runner {
     },
     async session(tool, args, { signal, onLine }) {
       spawned++;
+      const execa = await loadExeca();
       const child = execa("setpriv", argv(tool, args), {
         cancelSignal: signal,
         reject: false,

@@ -6,24 +6,14 @@ import { type LoadedPolicy, parsePolicy } from "../../policy/load.js";
 import { corrupt, type StateFiles } from "../state/files.js";
 import { type ApplyRecord, loadRecord, recordPath } from "../state/record.js";
 import type { PolicyInput } from "./input.js";
-import { fromText, type Validate } from "./text.js";
+
+export { fromInForce } from "./from-in-force.js";
 
 /**
  * The policy in force: the text the last apply put there, kept in the record. `watch` follows
- * it, `serve` plans it, `status` reports on it, `down` empties it.
+ * it, `serve` plans it, `status` reports on it, `down` empties it. To plan or apply it again
+ * from the compiled cache without parsing it: from-in-force.ts.
  */
-
-/** The policy in force, to plan or apply again: cached or validated (fromText); none applied: undefined. */
-export async function fromInForce(
-  files: StateFiles,
-  keyDir: string,
-  validate?: Validate,
-): Promise<{ readonly record: ApplyRecord; readonly policy: PolicyInput } | undefined> {
-  const record = await loadRecord(files);
-  if (!record) return undefined;
-  const text = { text: record.policyText, name: "policy in force", site: record.site, keyDir };
-  return { record, policy: await fromText(files, text, validate) };
-}
 
 /**
  * The policy in force parsed whole, for what needs more than its compiled state (status names

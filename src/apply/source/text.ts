@@ -1,4 +1,3 @@
-import { parsePolicy } from "../../policy/load.js";
 import { loadCached } from "../state/compiled-cache.js";
 import type { StateFiles } from "../state/files.js";
 import type { PolicyInput } from "./input.js";
@@ -18,11 +17,15 @@ export interface PolicyText {
  */
 export type Validate = (policy: PolicyText) => Promise<PolicyInput>;
 
-export const validateHere: Validate = async ({ text, name, site, keyDir }) => ({
-  ...parsePolicy(text, name),
-  site,
-  keyDir,
-});
+/**
+ * The parser and the policy's schemas load with the first text validated, not before: a
+ * resident process applying from the compiled cache (the fleet agent after a restart, idle)
+ * never holds them (bench/agent-memory.ts).
+ */
+export const validateHere: Validate = async ({ text, name, site, keyDir }) => {
+  const { parsePolicy } = await import("../../policy/load.js");
+  return { ...parsePolicy(text, name), site, keyDir };
+};
 
 /**
  * Every policy netpol plans or applies becomes one here: the state compiled when this same text

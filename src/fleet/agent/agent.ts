@@ -1,11 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ApplyResult, applySite } from "../../apply/apply.js";
-import { fromInForce } from "../../apply/source/in-force.js";
+import { fromInForce } from "../../apply/source/from-in-force.js";
 import type { PolicyInput } from "../../apply/source/input.js";
 import { fromText } from "../../apply/source/text.js";
 import { type ApplyRecord, loadRecord } from "../../apply/state/record.js";
 import type { Target } from "../../apply/target.js";
-import { parsePolicy } from "../../policy/load.js";
 import type { Stamped } from "../../resident/events.js";
 import { inForceFeed } from "../../resident/policy-feed.js";
 import { Resident } from "../../resident/resident.js";
@@ -414,7 +413,10 @@ export class Agent {
   /** The policy to apply; with `peers`, validated (not from the cache) for its tunnel peers. */
   async #input(text: string, file: string, peers: boolean): Promise<PolicyInput> {
     const { site, keyDir } = this.#o;
-    if (peers) return { ...parsePolicy(text, file), site, keyDir };
+    if (peers) {
+      const { parsePolicy } = await import("../../policy/load.js");
+      return { ...parsePolicy(text, file), site, keyDir };
+    }
     return fromText(this.#files, { text, name: file, site, keyDir });
   }
 

@@ -1,6 +1,6 @@
 import { loadRecord } from "../../apply/state/record.js";
 import type { Target } from "../../apply/target.js";
-import { HANDSHAKE_STALE_SECONDS } from "../../status/collect.js";
+import { HANDSHAKE_STALE_SECONDS } from "../../status/egress-health.js";
 import { readWireguard } from "../../system/wireguard.js";
 
 /**
