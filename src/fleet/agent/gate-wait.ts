@@ -1,7 +1,7 @@
 import { type Ledger, ledgerSchema, readValue } from "../documents.js";
 import type { Etcd } from "../etcd/client.js";
 import { watch } from "../etcd/watch.js";
-import { ledgerKey, REPORTS, reportKeyOf } from "../keys.js";
+import { ledgerKey, reportKeyOf } from "../keys.js";
 import { type Gate, type GateInput, gate } from "../rollout.js";
 
 /** Ranges per transaction when reading the wave before: below etcd's 128 operations. */
@@ -30,8 +30,21 @@ async function readLedgers(
 }
 
 /**
+ * The keys from the first to the last ledger of `sites`, in etcd's (byte) order: what a waiting
+ * site follows. Not every report: while a wave of 1,000 sites waits, each of them writes its
+ * live report ("waiting"), and a watch on all reports handed each of those 1,000 writes to each
+ * of the 1,000 waiting sites (a million events for etcd to send and the agents to parse: the
+ * first rollout at 1,000 sites took minutes, bench/fleet.ts). Between the first and the last
+ * ledger there are only the reports of sites named alike; the waves before are usually few.
+ */
+function ledgerRange(sites: readonly string[]): { key: string; rangeEnd: string } {
+  const keys = sites.map(ledgerKey).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return { key: keys[0] ?? "", rangeEnd: `${keys[keys.length - 1] ?? ""}\0` };
+}
+
+/**
  * Waits until the site's wave may start, or the rollout stopped before it: reads the wave
- * before once, then follows the reports until the gate decides. Undefined when `signal`
+ * before once, then follows its ledgers until the gate decides. Undefined when `signal`
  * aborts (a newer revision came). Each waiting site reads only the wave before it.
  */
 export async function waitForGate(
@@ -49,10 +62,11 @@ export async function waitForGate(
     const stop = new AbortController();
     const both = AbortSignal.any([signal, stop.signal]);
     let decided: Exclude<Gate, { kind: "waiting" }> | undefined;
+    const { key, rangeEnd } = ledgerRange(input.after);
     const w = watch(
       etcd,
-      REPORTS,
-      { prefix: true, startRevision: revision + 1 },
+      key,
+      { rangeEnd, startRevision: revision + 1 },
       (events) => {
         for (const e of events) {
           const at = reportKeyOf(e.kv.key);

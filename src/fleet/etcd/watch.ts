@@ -40,7 +40,12 @@ const RETRY_MS = [200, 500, 1_000, 2_000, 4_000];
 export function watch(
   etcd: Etcd,
   key: string,
-  opts: { readonly prefix?: boolean; readonly startRevision: number },
+  opts: {
+    readonly prefix?: boolean;
+    /** Follows the keys from `key` up to this one (excluded) instead (etcd's range_end). */
+    readonly rangeEnd?: string;
+    readonly startRevision: number;
+  },
   onEvents: (events: readonly WatchEvent[], revision: number) => void,
   signal: AbortSignal,
   onLost: (reason: string) => void = () => undefined,
@@ -55,7 +60,11 @@ export function watch(
       const body = {
         create_request: {
           key: Buffer.from(key).toString("base64"),
-          ...(opts.prefix ? { range_end: prefixEnd(key) } : {}),
+          ...(opts.rangeEnd !== undefined
+            ? { range_end: Buffer.from(opts.rangeEnd).toString("base64") }
+            : opts.prefix
+              ? { range_end: prefixEnd(key) }
+              : {}),
           start_revision: String(next),
         },
       };
