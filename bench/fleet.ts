@@ -13,6 +13,7 @@
  *
  *   npm run bench:fleet              # 1,000 and 10,000
  *   npm run bench:fleet -- --quick   # 1,000 only
+ *   … --sites N --workers W --node-flags "--max-semi-space-size=64" --profile DIR
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -24,8 +25,20 @@ import { generateKeyPair, writePrivateKey } from "../src/system/keys.js";
 import { ENDPOINT, kill, startEtcd } from "../test/support/etcd-member.js";
 import { suffix } from "./namespace.js";
 
-const SIZES = process.argv.includes("--quick") ? [1_000] : [1_000, 10_000];
-const WORKERS = 4;
+const option = (name: string) =>
+  process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined;
+/** --sites N: one run at N spokes (a profile, a flag tried at a smaller size). */
+const SIZES = option("--sites")
+  ? [Number(option("--sites"))]
+  : process.argv.includes("--quick")
+    ? [1_000]
+    : [1_000, 10_000];
+/** --workers N: the processes the agents share. */
+const WORKERS = Number(option("--workers") ?? 4);
+/** --node-flags "…": V8 flags for the workers (the agents' GC settings). */
+const NODE_FLAGS = (option("--node-flags") ?? "").split(" ").filter(Boolean);
+/** --profile DIR: the first worker writes a CPU profile there. */
+const PROFILE = option("--profile") ? path.resolve(option("--profile") ?? "") : undefined;
 
 interface Worker {
   readonly child: ResultPromise;
@@ -69,12 +82,14 @@ async function startWorker(
   dir: string,
   keyDir: string,
   sites: readonly string[],
+  profile: readonly string[] = [],
 ): Promise<Worker> {
   const child = execa(
     "ip",
     [
       ...["netns", "exec", ns, "prlimit", "--nofile=20000", "--"],
-      ...[process.execPath, "--expose-gc", "--import", "tsx", "bench/fleet-worker.ts"],
+      ...[process.execPath, "--expose-gc", ...NODE_FLAGS, ...profile],
+      ...["--import", "tsx", "bench/fleet-worker.ts"],
       ...[ENDPOINT, dir, keyDir, sites.join(",")],
     ],
     { stdin: "pipe", stdout: "pipe", stderr: "inherit", buffer: false, reject: false },
@@ -156,7 +171,9 @@ async function measure(n: number) {
       const mine = names.filter((_, i) => i % WORKERS === w);
       // The agents' state on tmpfs: each site has a disk of its own, and a thousand sites' fsyncs
       // queued on this machine's one disk would measure the disk, not the fleet.
-      workers.push(await startWorker(ns, path.join(shm, `w${w}`), keyDir, mine));
+      // --profile DIR: the first worker writes a CPU profile there (where an agent's time goes).
+      const profile = PROFILE && w === 0 ? ["--cpu-prof", "--cpu-prof-dir", PROFILE] : [];
+      workers.push(await startWorker(ns, path.join(shm, `w${w}`), keyDir, mine, profile));
     }
     const ready = await Promise.all(workers.map((w) => ask(w)));
     const startup = (Date.now() - started) / 1000;
@@ -195,7 +212,7 @@ async function measure(n: number) {
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 const s = (x: number) => x.toFixed(2);
 console.log(
-  `fleet bench: ${WORKERS} worker processes, one etcd ${(await execa("etcd", ["--version"])).stdout.split("\n")[0]}, load ${os
+  `fleet bench: ${WORKERS} worker processes${NODE_FLAGS.length > 0 ? ` (node ${NODE_FLAGS.join(" ")})` : ""}, one etcd ${(await execa("etcd", ["--version"])).stdout.split("\n")[0]}, load ${os
     .loadavg()
     .map((l) => l.toFixed(1))
     .join(" ")}`,
