@@ -88,7 +88,7 @@ async function startWorker(
     "ip",
     [
       ...["netns", "exec", ns, "prlimit", "--nofile=20000", "--"],
-      ...[process.execPath, "--expose-gc", ...NODE_FLAGS, ...profile],
+      ...[process.execPath, ...NODE_FLAGS, ...profile],
       ...["--import", "tsx", "bench/fleet-worker.ts"],
       ...[ENDPOINT, dir, keyDir, sites.join(",")],
     ],
