@@ -1,6 +1,6 @@
 import { formatHostPort } from "../net/host-port.js";
-import type { Intent, ProxySettings, SiteIntent } from "../policy/intent.js";
 import { DEFAULT_ACME_LOG, LETS_ENCRYPT } from "../policy/acme-defaults.js";
+import type { Intent, ProxySettings, SiteIntent } from "../policy/intent.js";
 import type { ProxySpec } from "./desired.js";
 
 /** Where Caddy sends an HTTP service that asks for the PROXY protocol: the relay's loopback port. */

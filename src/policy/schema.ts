@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { maskProblem } from "../compile/marks.js";
+import { DEFAULT_ACME_LOG, LETS_ENCRYPT } from "./acme-defaults.js";
 import {
   addressUrl,
   hostAddress,
@@ -16,7 +17,6 @@ import {
   siteName,
   tableId,
 } from "./fields.js";
-import { DEFAULT_ACME_LOG, LETS_ENCRYPT } from "./acme-defaults.js";
 
 export { DEFAULT_ACME_LOG, LETS_ENCRYPT };
 
@@ -121,7 +121,6 @@ const egressSchema = z.strictObject({
   table: tableId.optional(),
   priority: rulePriority.optional(),
 });
-
 
 /** A path Caddy opens on the site itself: absolute, since Caddy's working directory is its own. */
 const absolutePath = z

@@ -1,5 +1,5 @@
-import { type ApplyRecord, loadRecord } from "../state/record.js";
 import type { StateFiles } from "../state/files.js";
+import { type ApplyRecord, loadRecord } from "../state/record.js";
 import type { PolicyInput } from "./input.js";
 import { fromText, type Validate } from "./text.js";
 
