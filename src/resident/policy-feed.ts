@@ -1,10 +1,9 @@
-import { stat } from "node:fs/promises";
 import { fromInForce } from "../apply/source/from-in-force.js";
 import type { PolicyInput } from "../apply/source/input.js";
 import type { Validate } from "../apply/source/text.js";
-import { recordPath } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
+import { recordStamp } from "./in-force-memo.js";
 
 /**
  * Where a resident's policy comes from. `current()` is the policy the site is to hold now,
@@ -36,10 +35,7 @@ export function inForceFeed(target: Target, started: FeedStart, validate?: Valid
   const given = "hash" in started ? started : undefined;
   return {
     async current() {
-      const file = await stat(recordPath(target.files)).then(
-        (s) => `${s.ino} ${s.size} ${s.mtimeMs}`,
-        () => undefined,
-      );
+      const file = await recordStamp(target.files);
       if (file !== undefined && last?.file === file) return last.input;
       const input = (await fromInForce(target.files, started.keyDir, validate))?.policy ?? given;
       if (input === undefined)

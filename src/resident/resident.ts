@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ApplyOptions, type ApplyResult, applySite } from "../apply/apply.js";
 import { planSite } from "../apply/site/plan-site.js";
+import type { loadInForce } from "../apply/source/in-force.js";
 import type { PolicyInput, PolicySource } from "../apply/source/input.js";
 import { withLock } from "../apply/state/lock.js";
 import { loadPending } from "../apply/state/pending.js";
@@ -15,6 +16,7 @@ import type { Session } from "../system/session.js";
 import { type SessionRunner, withSessions } from "../system/session-runner.js";
 import type { WireguardControl } from "../system/wireguard-uapi.js";
 import { EventBus } from "./events.js";
+import { inForceMemo } from "./in-force-memo.js";
 import { LiveModel } from "./live-model.js";
 import type { PolicyFeed } from "./policy-feed.js";
 import { deviceReturns, type PreparedChange } from "./reactions.js";
@@ -81,11 +83,14 @@ export class Resident {
   private settle: NodeJS.Timeout | undefined;
   private stopped = false;
   private monitor: Session | undefined;
+  /** The policy in force parsed, for status reports, while the record file is the same. */
+  private readonly inForce: () => ReturnType<typeof loadInForce>;
 
   constructor(private readonly opts: ResidentOptions) {
     this.bus = opts.bus ?? new EventBus();
     this.runner = withSessions(opts.target.runner, opts.wireguard);
     this.target = { ...opts.target, runner: this.runner };
+    this.inForce = inForceMemo(opts.target.files);
   }
 
   /**
@@ -145,7 +150,7 @@ export class Resident {
    * over its control sockets, nftables' counters read again; nothing kept (status.ts).
    */
   status(now: number): Promise<SiteStatus> {
-    return collectStatus(this.target, now, this.model.peek);
+    return collectStatus(this.target, now, this.model.peek, this.inForce);
   }
 
   /**

@@ -165,11 +165,13 @@ export async function collectStatus(
   target: Target,
   now: number,
   read?: LiveReader,
+  /** The policy in force, parsed (a resident keeps it parsed while the record is the same). */
+  inForceNow: typeof loadInForce = loadInForce,
 ): Promise<SiteStatus> {
   const files = target.files;
   // A revert past its deadline with no timer left to do it is done first: what follows is true.
   await revertExpired(target);
-  const inForce = await loadInForce(files);
+  const inForce = await inForceNow(files);
   const pending = await loadPending(files);
   const journal = await loadJournal(files);
   const interrupted = interruptedBy(journal, target.host);

@@ -1,0 +1,36 @@
+import { stat } from "node:fs/promises";
+import { loadInForce } from "../apply/source/in-force.js";
+import type { StateFiles } from "../apply/state/files.js";
+import { recordPath } from "../apply/state/record.js";
+
+/** The record file as it is now (inode, size, modification time); undefined: there is none. */
+export function recordStamp(files: StateFiles): Promise<string | undefined> {
+  return stat(recordPath(files)).then(
+    (s) => `${s.ino} ${s.size} ${s.mtimeMs}`,
+    () => undefined,
+  );
+}
+
+type InForce = Awaited<ReturnType<typeof loadInForce>>;
+
+/**
+ * The policy in force parsed whole (what status reports on), parsed again only when the record
+ * file changed: a resident serving `/status` once a second would otherwise validate the whole
+ * policy at each read (at 10,000 objects, most of a second of CPU). A parse that fails is not
+ * kept.
+ */
+export function inForceMemo(files: StateFiles): () => Promise<InForce> {
+  let last: { readonly stamp: string; readonly value: Promise<InForce> } | undefined;
+  return async () => {
+    const stamp = await recordStamp(files);
+    if (stamp === undefined) return undefined;
+    if (last?.stamp === stamp) return last.value;
+    const value = loadInForce(files);
+    const held = { stamp, value };
+    last = held;
+    value.catch(() => {
+      if (last === held) last = undefined;
+    });
+    return value;
+  };
+}
