@@ -276,8 +276,9 @@ function print(rows: readonly Row[]): void {
         r.changeFloor.toFixed(3),
         x(p.change.ms / 1000, r.changeFloor),
         x(bare(p.change), r.changeFloor),
-        `${po.seconds.toFixed(2)}${sampled}`,
-        `${x(po.seconds, r.floor)} |`,
+        // --quick does not run the per-object column.
+        Number.isNaN(po.seconds) ? "not run" : `${po.seconds.toFixed(2)}${sampled}`,
+        `${Number.isNaN(po.seconds) ? "" : x(po.seconds, r.floor)} |`,
       ].join(" | "),
     );
   }
