@@ -1,4 +1,5 @@
 import { defaultRoute } from "../net/cidr.js";
+import { formatEndpoint } from "../net/host-port.js";
 import { allowedIpsOf } from "../policy/allowed-ips.js";
 import type { Intent, ProviderIntent, SiteIntent } from "../policy/intent.js";
 import type { WireguardPeer, WireguardSpec } from "./desired.js";
@@ -30,6 +31,23 @@ function providerSpec(p: ProviderIntent): WireguardSpec {
       },
     ],
   };
+}
+
+/**
+ * The providers whose endpoint is a host name, by device: wg resolves a name once, when it
+ * configures the device, and a provider that moved its server leaves the path dead on the old
+ * address. The health monitor names it again when the path goes down.
+ */
+export function namedEndpoints(
+  site: SiteIntent,
+): ReadonlyMap<string, { readonly publicKey: string; readonly endpoint: string }> {
+  return new Map(
+    site.providers.flatMap((p) =>
+      p.peer.endpoint.address === undefined
+        ? [[p.device, { publicKey: p.peer.publicKey, endpoint: formatEndpoint(p.peer.endpoint) }]]
+        : [],
+    ),
+  );
 }
 
 function tunnelSpecs(intent: Intent, site: SiteIntent): WireguardSpec[] {

@@ -1,12 +1,13 @@
 import type { Target } from "../apply/target.js";
 import { type ChainSpec, chainsOf } from "../compile/chains.js";
+import { namedEndpoints } from "../compile/wireguard.js";
 import { formatAddress } from "../net/cidr.js";
 import type { EgressCanary, Intent } from "../policy/intent.js";
 import { readIp } from "../system/iproute2/iproute2.js";
 import { clearFlows, switchPath } from "../system/path-switch.js";
 import { type PingProbe, startPingProber } from "../system/ping-prober.js";
 import type { Spawner } from "../system/spawner.js";
-import { readWireguard } from "../system/wireguard.js";
+import { readWireguard, resolveEndpointAgain } from "../system/wireguard.js";
 import { activeIn } from "./active.js";
 import { askCanary, judgeCanary } from "./canary.js";
 import { type EgressHealth, type HealthEvent, HealthMonitor, type ProbeReport } from "./monitor.js";
@@ -71,6 +72,7 @@ export async function superviseHealth(
     });
     return writing;
   };
+  const endpoints = siteIntent ? namedEndpoints(siteIntent) : new Map();
   const monitor = new HealthMonitor(chains, initial, {
     switchTo: (chain, active) => switchPath(target.runner, chain, active, protocol),
     clearFlows: (chain) => clearFlows(target.runner, chain),
@@ -78,6 +80,9 @@ export async function superviseHealth(
     emit: (event) => {
       dirty = true;
       emit(event);
+      // A provider path whose endpoint is a name: look it up again (`wg set`), in case it moved.
+      const named = event.event === "path" && event.state === "down" && endpoints.get(event.path);
+      if (named) void resolveEndpointAgain(target.runner, event.path, named).catch(() => {});
       // A change of state reaches `status` now, not at the next tick: what watch said and
       // what status says must agree.
       void write();

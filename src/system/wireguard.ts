@@ -152,6 +152,17 @@ function wireguardGoFailed(err: unknown, name: string, step: string): unknown {
   );
 }
 
+/** `wg set … endpoint NAME:PORT`: wg looks the name up again (a provider's server that moved). */
+export async function resolveEndpointAgain(
+  runner: Runner,
+  device: string,
+  peer: { readonly publicKey: string; readonly endpoint: string },
+): Promise<void> {
+  await runner.run("wg", ["set", device, "peer", peer.publicKey, "endpoint", peer.endpoint], {
+    step: "health",
+  });
+}
+
 /**
  * `wg syncconf` changes only what differs, so live sessions of untouched peers survive. The
  * config holds the private key: it goes through a 0600 file in netpol's state directory, never

@@ -3,6 +3,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { chainsOf } from "../../src/compile/chains.js";
 import { compileSite } from "../../src/compile/compile.js";
+import { namedEndpoints } from "../../src/compile/wireguard.js";
 import { formatAddress } from "../../src/net/cidr.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import { parseProviderConf } from "../../src/policy/provider-conf.js";
@@ -173,5 +174,23 @@ describe("a WireGuard provider path", () => {
     expect(problemsOf(text)).toContain(
       "sites.home.providers[0].name: device mullvad-se is declared twice on site home; keep one",
     );
+  });
+
+  it("names the providers whose endpoint is a host name, for the monitor to look up again", () => {
+    const named = (file: string, name: string) => {
+      const text = policy(imported(file, name), SINGLE.replace("mullvad-se", name));
+      const site = parsePolicy(text, "p.yaml").intent.sites[0];
+      return site ? [...namedEndpoints(site)] : [];
+    };
+    expect(named("proton-ch.conf", "proton")).toEqual([
+      [
+        "proton",
+        {
+          publicKey: "2WzKtqYAdNNTGlY+/bKvRpAWuA1oU/INGJP7/ocB7TY=",
+          endpoint: "ch-123.vpn.example.net:51820",
+        },
+      ],
+    ]);
+    expect(named("mullvad-se.conf", "mullvad-se")).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
-import { writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -7,10 +8,12 @@ import type { Lab } from "../../src/lab/lab.js";
 import { addCounter, counterPackets, eventually, httpGet } from "../../src/lab/probe.js";
 import { kill, startWireguardGo, stopWireguardGoByName } from "../../src/lab/processes.js";
 import { ADDR, WHOAMI_PORT } from "../../src/lab/topology.js";
-import { generateKeyPair } from "../../src/system/keys.js";
+import { generateKeyPair, writePrivateKey } from "../../src/system/keys.js";
 import { withSecretFile } from "../../src/system/secret-file.js";
 import { homeArgs, labInput, siteTarget, startLab } from "../support/lab.js";
 import { describeLive } from "../support/layers.js";
+import { createNetns, type Netns, uniqueSuffix } from "../support/netns.js";
+import { startWatch } from "../support/watcher.js";
 
 // A commercial provider's wg-quick file, imported with `netpol import-provider`, becomes a
 // path netpol runs itself. The lab's "vpn" namespace is the provider: a wireguard-go server of
@@ -146,4 +149,77 @@ describeLive("a WireGuard provider imported from its wg-quick file", () => {
     expect(r.stdout).toMatch(/in sync/);
     expect(r.exitCode).toBe(0);
   });
+});
+
+// A provider's endpoint given as a name is looked up by wg when netpol configures the device,
+// and again by the health monitor when the path goes down: a provider that moved its server
+// must not leave the path dead on the old address.
+describeLive("a provider endpoint given as a host name", () => {
+  let ns: Netns;
+  let dir = "";
+  let watch: ReturnType<typeof startWatch> | undefined;
+  const device = `pr${uniqueSuffix()}`;
+  const peer = generateKeyPair().publicKey;
+  const endpoints = async () =>
+    (await ns.exec(["wg", "show", device, "endpoints"])).stdout.trim().split("\t")[1];
+  const LOCAL = /^(127\.0\.0\.1|\[::1\]):51830$/;
+
+  beforeAll(async () => {
+    ns = await createNetns("npres");
+    dir = await mkdtemp(path.join(os.tmpdir(), "netpol-reresolve-"));
+    await chmod(dir, 0o700);
+    const own = generateKeyPair();
+    await writePrivateKey(path.join(dir, `${device}.key`), own.privateKey);
+    await ns.exec(["ip", "link", "set", "dev", "lo", "up"]);
+    await ns.exec(["ip", "link", "add", "vl6", "type", "veth", "peer", "name", "vl6p"]);
+    await writeFile(
+      path.join(dir, "policy.yaml"),
+      `version: 1
+sites:
+  home:
+    interfaces: [{ name: vl6, kind: physical }]
+    networks: [{ name: files, cidr: 192.168.6.0/24, interface: vl6, address: 192.168.6.1 }]
+    providers:
+      - name: ${device}
+        address: ["10.64.12.34/32"]
+        publicKey: ${own.publicKey}
+        privateKeyFile: "${device}.key"
+        dns: ["10.64.0.1"]
+        peer: { publicKey: ${peer}, endpoint: "localhost:51830" }
+    egress:
+      - { name: vpn, from: [files], via: ${device}, masquerade: true, health: { interval: 0.2, downAfter: 2 } }
+`,
+    );
+  });
+  afterAll(async () => {
+    await watch?.stop();
+    await stopWireguardGoByName([device]);
+    await ns?.destroy();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const args = () => [
+    path.join(dir, "policy.yaml"),
+    "--site",
+    "home",
+    "--netns",
+    ns.name,
+    "--state-dir",
+    path.join(dir, "state"),
+  ];
+
+  it("is resolved at apply, and again when the path goes down", async () => {
+    const apply = await execa(process.execPath, ["bin/netpol.js", "apply", ...args()], {
+      reject: false,
+    });
+    expect(apply.stderr).toBe("");
+    expect(await endpoints()).toMatch(LOCAL);
+    // The address wg found goes stale (the provider moved its server).
+    await ns.exec(["wg", "set", device, "peer", peer, "endpoint", "192.0.2.99:1"]);
+    watch = startWatch(args());
+    // Nothing answers at the provider's resolver: the path goes down, the name is looked up.
+    await watch.waitFor((e) => e.event === "path" && e.path === device && e.state === "down");
+    const again = await eventually(endpoints, (e) => LOCAL.test(e ?? ""), 5000);
+    expect(again).toMatch(LOCAL);
+  }, 60_000);
 });
