@@ -5,7 +5,7 @@ import { policyHash } from "../../policy/hash.js";
 import type { Address } from "../../policy/intent.js";
 import type { PolicyInput } from "../source/input.js";
 import { readText, type StateFiles, stateFile, writeState } from "./files.js";
-import { linkSpec, siteNetworkEntry } from "./schemas.js";
+import { linkSpec, networkText, siteNetworks } from "./schemas.js";
 
 /**
  * The site's state compiled from the policy last applied, so applying the same text again (a
@@ -195,7 +195,7 @@ const siteStateSchema = z.strictObject({
       ),
     })
     .optional(),
-  networks: z.array(siteNetworkEntry).optional(),
+  networks: siteNetworks.optional(),
   relay: z
     .strictObject({
       wan: z.string().optional(),
@@ -279,7 +279,8 @@ export async function saveCached(
   build = BUILD,
 ): Promise<void> {
   if (build === undefined || "cached" in policy) return;
-  const entry = { version: 2, ...keyOf(policy, build), desired };
+  const networks = desired.networks?.map(networkText);
+  const entry = { version: 2, ...keyOf(policy, build), desired: { ...desired, networks } };
   // A cache that is lost or cannot be written costs the next apply a full validation, nothing
   // more: not worth an fsync (up to 0.08 s at 10,000 objects), nor failing an apply that worked.
   try {

@@ -13,7 +13,14 @@ import {
   stateFile,
   writeState,
 } from "./files.js";
-import { addressEntry, fromAddress, siteNetworkEntry, sysctlEntry, toAddress } from "./schemas.js";
+import {
+  addressEntry,
+  fromAddress,
+  networkText,
+  siteNetworks,
+  sysctlEntry,
+  toAddress,
+} from "./schemas.js";
 
 /** What netpol remembers about a namespace between runs: ownership and the policy in force. */
 export interface ApplyRecord {
@@ -50,7 +57,7 @@ const recordSchema = z.strictObject({
   nftSkeleton: z.string().optional(),
   /** Written before the skeleton: the whole listing, of which the skeleton is read. */
   nftListing: z.string().optional(),
-  guarded: z.array(siteNetworkEntry).optional(),
+  guarded: siteNetworks.optional(),
 });
 
 function nftSkeletonOf(raw: z.infer<typeof recordSchema>): { nftSkeleton?: string } {
@@ -100,7 +107,7 @@ export async function loadRecord(files: StateFiles): Promise<ApplyRecord | undef
 /** The record as the file will hold it; `links` gives each owned link's index. */
 export function recordText(record: ApplyRecord, links: readonly LiveLink[]): string {
   const { ownership } = record;
-  const raw: z.infer<typeof recordSchema> = {
+  const raw: z.input<typeof recordSchema> = {
     version: 2,
     site: record.site,
     policyHash: record.policyHash,
@@ -115,7 +122,9 @@ export function recordText(record: ApplyRecord, links: readonly LiveLink[]): str
     addresses: ownership.addresses.map(fromAddress),
     sysctls: [...(ownership.sysctls ?? [])],
     ...(ownership.nftSkeleton !== undefined ? { nftSkeleton: ownership.nftSkeleton } : {}),
-    ...(record.guarded && record.guarded.length > 0 ? { guarded: [...record.guarded] } : {}),
+    ...(record.guarded && record.guarded.length > 0
+      ? { guarded: record.guarded.map(networkText) }
+      : {}),
   };
   return `${JSON.stringify(raw, null, 2)}\n`;
 }
@@ -125,7 +134,8 @@ export function sameNetworks(
   kept: readonly SiteNetwork[] | undefined,
   now: readonly SiteNetwork[],
 ): boolean {
-  return JSON.stringify(kept ?? []) === JSON.stringify(now);
+  const text = (list: readonly SiteNetwork[]) => list.map(networkText).join("\n");
+  return (kept ?? []).length === now.length && text(kept ?? []) === text(now);
 }
 
 export async function writeRecordText(files: StateFiles, text: string | undefined): Promise<void> {
