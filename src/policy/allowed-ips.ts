@@ -134,26 +134,22 @@ const keyOf = (c: Cidr) => formatCidr(networkOf(c));
 export function checkRoutedOverOwn(intent: Intent): Diagnostic[] {
   const declared: Declared[] = [];
   for (const site of intent.sites)
-    site.networks.forEach((n, i) =>
+    for (const [i, n] of site.networks.entries())
       declared.push({
         site: site.name,
         cidr: n.cidr,
         path: ["sites", site.name, "networks", i, "cidr"],
         network: true,
-      }),
-    );
-  intent.tunnels.forEach((t, ti) =>
-    t.members.forEach((m, mi) =>
-      m.advertise.forEach((cidr, ai) =>
+      });
+  for (const [ti, t] of intent.tunnels.entries())
+    for (const [mi, m] of t.members.entries())
+      for (const [ai, cidr] of m.advertise.entries())
         declared.push({
           site: m.site,
           cidr,
           path: ["tunnels", ti, "members", mi, "advertise", ai],
           network: false,
-        }),
-      ),
-    ),
-  );
+        });
   /** Per site, each prefix its tunnels route to a peer: the tunnel and the peer's site. */
   const routed = new Map<string, Map<string, { tunnel: string; peer: string }>>();
   const routesOf = (site: string) => {
