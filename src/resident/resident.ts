@@ -12,6 +12,7 @@ import { NetpolError } from "../errors.js";
 import { changeLine, planJson } from "../plan/format.js";
 import { collectStatus, type SiteStatus } from "../status/collect.js";
 import { type NetlinkEvent, startMonitor } from "../system/iproute2/monitor.js";
+import { type ForwardDrop, readForwardDrops } from "../system/nftables.js";
 import type { Session } from "../system/session.js";
 import { type SessionRunner, withSessions } from "../system/session-runner.js";
 import type { WireguardControl } from "../system/wireguard-uapi.js";
@@ -83,6 +84,11 @@ export class Resident {
   private settle: NodeJS.Timeout | undefined;
   private stopped = false;
   private monitor: Session | undefined;
+  /**
+   * Other tables' forward chains that drop, for status reports: they send no event, so they
+   * are read again with everything else every interval (and on refresh), not at each report.
+   */
+  private drops: Promise<ForwardDrop[]> | undefined;
   /** The policy in force parsed, for status reports, while the record file is the same. */
   private readonly inForce: () => ReturnType<typeof loadInForce>;
 
@@ -115,6 +121,7 @@ export class Resident {
       every > 0
         ? setInterval(() => {
             this.model.forget();
+            this.drops = undefined;
             this.wake(0);
           }, every)
         : undefined;
@@ -150,7 +157,17 @@ export class Resident {
    * over its control sockets, nftables' counters read again; nothing kept (status.ts).
    */
   status(now: number): Promise<SiteStatus> {
-    return collectStatus(this.target, now, this.model.peek, this.inForce);
+    return collectStatus(this.target, now, {
+      read: this.model.peek,
+      inForce: this.inForce,
+      forwardDrops: (runner) => {
+        this.drops ??= readForwardDrops(runner).catch((err: unknown) => {
+          this.drops = undefined;
+          throw err;
+        });
+        return this.drops;
+      },
+    });
   }
 
   /**
@@ -159,6 +176,7 @@ export class Resident {
    */
   refresh(): void {
     this.model.forget();
+    this.drops = undefined;
     this.wake(0);
   }
 

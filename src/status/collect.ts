@@ -156,6 +156,16 @@ function withStray(
   };
 }
 
+/** Where a status comes from, when not all from the tools (a resident holds parts of it). */
+export interface StatusSources {
+  /** How the live state is read (a resident: from its live model). */
+  readonly read?: LiveReader;
+  /** The policy in force, parsed (a resident keeps it parsed while the record is the same). */
+  readonly inForce?: typeof loadInForce;
+  /** Other tables' forward chains that drop (a resident reads them again every interval). */
+  readonly forwardDrops?: typeof readForwardDrops;
+}
+
 /**
  * What a site reports about itself: the policy in force, drift, tunnels, egress and published
  * services. Reads the live state once (`read`: from the tools, unless a resident process holds
@@ -164,10 +174,9 @@ function withStray(
 export async function collectStatus(
   target: Target,
   now: number,
-  read?: LiveReader,
-  /** The policy in force, parsed (a resident keeps it parsed while the record is the same). */
-  inForceNow: typeof loadInForce = loadInForce,
+  from: StatusSources = {},
 ): Promise<SiteStatus> {
+  const { read, inForce: inForceNow = loadInForce, forwardDrops: drops = readForwardDrops } = from;
   const files = target.files;
   // A revert past its deadline with no timer left to do it is done first: what follows is true.
   await revertExpired(target);
@@ -228,7 +237,7 @@ export async function collectStatus(
   const compiled = { hash: loaded.hash, text: loaded.text, desired: compileSite(intent, site) };
   const [{ live, plan, desired }, forwardDrops, answers] = await Promise.all([
     planSite(target, { ...compiled, keyDir: "", site }, false, read),
-    readForwardDrops(target.runner),
+    drops(target.runner),
     probeTcp(
       target.runner,
       probed.map((s) => ({ host: formatAddress(s.target.address), port: s.target.port })),
