@@ -1,6 +1,7 @@
 import type { Family } from "../net/cidr.js";
 import type {
   Address,
+  ConnectProbe,
   EgressCanary,
   HealthSettings,
   Intent,
@@ -29,7 +30,16 @@ export interface ProbedPath {
    * peer's public key (a provider's one peer: undefined, any peer of the device).
    */
   readonly wireguard?: { readonly peer: string | undefined };
+  /** Its TCP or HTTP probe (its one target), from `localPort`, which nft marks (nftables.ts). */
+  readonly probe?: ConnectProbe & { readonly localPort: number };
 }
+
+/**
+ * The local port a path's TCP or HTTP probe leaves from: netpol's nft rule gives packets from
+ * it to the probe's target the path's mark. Above the kernel's default ephemeral range
+ * (32768–60999), so no other connection takes it by chance.
+ */
+export const probePort = (group: number, path: number): number => 61000 + group * 8 + path;
 
 export interface ChainSpec {
   /** The first egress of the group, by which status and events name it. */
@@ -84,11 +94,13 @@ export function chainsOf(intent: Intent, site: SiteIntent): ChainSpec[] {
     const paths = g.paths.map((via, p): ProbedPath => {
       const peer = peerOf(via, site.tunnels);
       const exit = exitOf(via, site.tunnels);
+      const probe = health.probes[p];
       return {
         device: via.device,
         hops: hopsOf(via, families),
         mark: pathMarks[p] ?? g.mark,
-        targets: [...(peer ? [peer] : []), ...health.targets],
+        targets: probe ? [probe.host] : [...(peer ? [peer] : []), ...health.targets],
+        ...(probe ? { probe: { ...probe, localPort: probePort(i, p) } } : {}),
         ...(via.kind === "device" ? {} : { wireguard: { peer: exit?.publicKey } }),
       };
     });

@@ -1,8 +1,9 @@
 import { type Cidr, type Family, formatAddress, formatCidr } from "../net/cidr.js";
 import type { Intent, ServiceIntent, SiteIntent } from "../policy/intent.js";
+import { probePort } from "./chains.js";
 import type { NftChain, NftSet } from "./desired.js";
 import { compileDns, type DnsNft } from "./dns.js";
-import { type EgressGroup, ofFamily, type SiteMarks } from "./egress-groups.js";
+import { type EgressGroup, ofFamily, pathMarksOf, type SiteMarks } from "./egress-groups.js";
 import { matchMark, setMark } from "./marks.js";
 
 /**
@@ -62,6 +63,25 @@ class Sets {
 const chainOf = (n: number) => `egress_${n}`;
 
 /**
+ * A path's TCP or HTTP probe leaves from its own local port (chains.ts's probePort) and gets the
+ * path's mark here, in output, so it is routed by the path's table as `ping -m` is.
+ */
+function probeMarks(marks: SiteMarks): string[] {
+  return marks.groups.flatMap((g, i) => {
+    const probes = g.egress[0]?.health?.probes ?? [];
+    const pathMarks = pathMarksOf(marks, g);
+    return probes.flatMap((probe, p) => {
+      if (!probe) return [];
+      const ip = IP[probe.host.family];
+      const mark = pathMarks[p] ?? g.mark;
+      return [
+        `${ip} daddr ${formatAddress(probe.host)} tcp dport ${probe.port} tcp sport ${probePort(i, p)} ${setMark("meta", marks.layout.mask, mark)}`,
+      ];
+    });
+  });
+}
+
+/**
  * Marks for policy routing (see routing.ts): replies to connections that came in through a
  * tunnel get their reply path's mark back; packets from an egress's sources get the group's
  * mark, with the flag for `except` destinations. Packets that already carry a netpol mark
@@ -83,6 +103,7 @@ function marking(
     ),
     // The leak canary's request, from the router's address in the egress's network, carries
     // the egress's mark: it is routed exactly as that network's traffic is.
+    ...probeMarks(marks),
     ...marks.groups.flatMap((g) => {
       const c = g.egress[0]?.canary;
       if (!c) return [];

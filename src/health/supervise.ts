@@ -3,6 +3,7 @@ import { type ChainSpec, chainsOf } from "../compile/chains.js";
 import { namedEndpoints } from "../compile/wireguard.js";
 import { formatAddress } from "../net/cidr.js";
 import type { EgressCanary, Intent } from "../policy/intent.js";
+import { type ConnectTarget, startConnectProber } from "../system/connect-prober.js";
 import { readIp } from "../system/iproute2/iproute2.js";
 import { clearFlows, switchPath } from "../system/path-switch.js";
 import { type PingProbe, startPingProber } from "../system/ping-prober.js";
@@ -42,8 +43,22 @@ export async function superviseHealth(
   const probes: PingProbe[] = [];
   const fanOut: Omit<ProbeReport, "result">[][] = [];
   const index = new Map<string, number>();
+  // A path with a TCP or HTTP probe has that one target, probed by a process of its own.
+  const connects: ConnectTarget[] = [];
+  const connectFanOut: Omit<ProbeReport, "result">[] = [];
   chains.forEach((chain, c) => {
     chain.paths.forEach((path, p) => {
+      if (path.probe) {
+        const { localPort, ...probe } = path.probe;
+        connects.push({
+          ...probe,
+          device: path.device,
+          localPort,
+          intervalSeconds: chain.health.interval,
+        });
+        connectFanOut.push({ chain: c, path: p, target: 0 });
+        return;
+      }
       path.targets.forEach((address, t) => {
         const intervalSeconds = chain.health.interval;
         const key = `${path.mark} ${formatAddress(address)} ${intervalSeconds}`;
@@ -92,6 +107,11 @@ export async function superviseHealth(
     dirty = true;
     for (const at of fanOut[i] ?? []) monitor.report({ ...at, result });
   });
+  const connectProber = startConnectProber(spawner, connects, (i, result) => {
+    dirty = true;
+    const at = connectFanOut[i];
+    if (at) monitor.report({ ...at, result });
+  });
   const canaries = startCanaries(target, chains, monitor);
   const handshakes = startHandshakeChecks(target, chains, monitor);
   const timer = setInterval(() => void write(), 1000);
@@ -103,6 +123,7 @@ export async function superviseHealth(
       await canaries.stop();
       await handshakes.stop();
       await prober.stop();
+      await connectProber.stop();
       await monitor.idle();
       await writing;
     },

@@ -50,6 +50,15 @@ export interface Address {
   readonly address: bigint;
 }
 
+/** A TCP connect or HTTP GET probe of a path (the default is ICMP echo). */
+export interface ConnectProbe {
+  readonly kind: "tcp" | "http";
+  readonly host: Address;
+  readonly port: number;
+  /** For an HTTP probe: the URL asked. */
+  readonly url?: string;
+}
+
 /** How the paths of an egress are probed and judged (see the policy's `health`). */
 export interface HealthSettings {
   /** Probed through every path, beside the path's own peer. */
@@ -61,6 +70,8 @@ export interface HealthSettings {
   readonly hold: number;
   /** Seconds: a WireGuard path whose latest handshake is older is down. */
   readonly handshakeMaxAge: number;
+  /** Per path, in the order of `paths`: its TCP or HTTP probe, or undefined (ICMP). */
+  readonly probes: readonly (ConnectProbe | undefined)[];
 }
 
 /** Where an egress's plain DNS goes (see the policy's `dns`). */

@@ -15,6 +15,7 @@ import {
 } from "./intent.js";
 import { resolveCanary } from "./resolve-canary.js";
 import { resolveDns } from "./resolve-dns.js";
+import { resolveProbes } from "./resolve-probes.js";
 import {
   type EgressDocument,
   HEALTH_DEFAULTS,
@@ -103,7 +104,9 @@ export function resolveEgress(
         sources,
         except: withTunnelSubnets(e.except, tunnels),
         paths,
-        ...(e.health || e.canary || paths.length > 1 ? { health: healthOf(e.health) } : {}),
+        ...(e.health || e.canary || paths.length > 1
+          ? { health: healthOf(e.health, resolveProbes(e.health, e.via, path, report)) }
+          : {}),
         ...(dns ? { dns } : {}),
         ...(canary ? { canary } : {}),
         masquerade: e.masquerade,
@@ -133,9 +136,12 @@ function withTunnelSubnets(except: readonly Cidr[], tunnels: readonly SiteTunnel
 }
 
 /** The policy's health settings, or their defaults: 1 probe a second, down after 2 misses. */
-function healthOf(doc: HealthDocument | undefined): HealthSettings {
+function healthOf(
+  doc: HealthDocument | undefined,
+  probes: HealthSettings["probes"],
+): HealthSettings {
   const { targets, interval, downAfter, upAfter, hold, handshakeMaxAge } = doc ?? HEALTH_DEFAULTS;
-  return { targets, interval, downAfter, upAfter, hold, handshakeMaxAge };
+  return { targets, interval, downAfter, upAfter, hold, handshakeMaxAge, probes };
 }
 
 /**

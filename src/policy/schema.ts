@@ -60,6 +60,16 @@ const externalDevice = z.strictObject({
  * once every target missed `downAfter` probes in a row, up again once one target answered
  * `upAfter` in a row, and back on a preferred path only once it has stayed up `hold` seconds.
  */
+/**
+ * How a path is probed, through itself: ICMP echo to its peer and `targets` (the default), a
+ * TCP connect, or an HTTP GET answered below 400.
+ */
+const probeSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("icmp") }),
+  z.strictObject({ kind: z.literal("tcp"), target: hostPort }),
+  z.strictObject({ kind: z.literal("http"), url: addressUrl }),
+]);
+
 const healthSchema = z.strictObject({
   /** Probed through every path, beside the path's peer (ICMP echo). */
   targets: z.array(hostAddress).max(8, "at most 8 probe targets").default([]),
@@ -73,6 +83,8 @@ const healthSchema = z.strictObject({
    * expire after 180 s without one (the default leaves 20 s of margin).
    */
   handshakeMaxAge: z.number().int().min(1).max(86400).default(200),
+  /** One probe for every path, or one per path keyed by the name in `via` (others: ICMP). */
+  probe: z.union([probeSchema, z.record(ifname, probeSchema)]).optional(),
 });
 
 const resolverList = z.array(hostAddress).min(1, "name at least one resolver").max(4);

@@ -6,6 +6,7 @@ import type { PathState } from "../health/path-health.js";
 import { readHealthReport } from "../health/report-file.js";
 import type { LiveState } from "../plan/types.js";
 import type { Intent, SiteIntent } from "../policy/intent.js";
+import { connectOnce } from "../system/connect-prober.js";
 import { pingOnce } from "../system/ping-prober.js";
 import { readSysctls } from "../system/sysctl.js";
 
@@ -50,12 +51,26 @@ function strictRpFilter(values: ReadonlyMap<string, string>, device: string): st
 /** Judged once, here and now, where no monitor reports: one probe per target of every path. */
 async function probedOnce(target: Target, chains: readonly ChainSpec[]) {
   const flat = chains.flatMap((c, ci) =>
-    c.paths.flatMap((p, pi) => p.targets.map((address) => ({ ci, pi, mark: p.mark, address }))),
+    c.paths.flatMap((p, pi) =>
+      p.probe ? [] : p.targets.map((address) => ({ ci, pi, mark: p.mark, address })),
+    ),
   );
-  const results = await pingOnce(target.runner, flat);
+  const connects = chains.flatMap((c, ci) =>
+    c.paths.flatMap((p, pi) => {
+      if (!p.probe) return [];
+      const { localPort, ...probe } = p.probe;
+      return [{ ci, pi, ...probe, device: p.device, localPort, intervalSeconds: 1 }];
+    }),
+  );
+  const [pinged, connected] = await Promise.all([
+    pingOnce(target.runner, flat),
+    connectOnce(target.runner, connects),
+  ]);
+  const results = [...pinged, ...connected];
+  const of = [...flat, ...connects];
   return chains.map((c, ci) =>
     c.paths.map((_, pi) => {
-      const mine = results.filter((_r, i) => flat[i]?.ci === ci && flat[i]?.pi === pi);
+      const mine = results.filter((_r, i) => of[i]?.ci === ci && of[i]?.pi === pi);
       const answered = mine.find((r) => r.ok);
       const missed = mine.find((r) => !r.ok);
       return {

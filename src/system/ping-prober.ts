@@ -4,17 +4,13 @@ import type { ProbeResult } from "../health/path-health.js";
 import { formatAddress } from "../net/cidr.js";
 import type { Address } from "../policy/intent.js";
 import type { Runner } from "./runner.js";
-import type { Spawner } from "./spawner.js";
+import { type KeptRunning, keepRunning, type Spawner } from "./spawner.js";
 
 /** One probe target: ICMP echo to `address`, the packets carrying `mark` (so they take its path). */
 export interface PingProbe {
   readonly mark: number;
   readonly address: Address;
   readonly intervalSeconds: number;
-}
-
-export interface Prober {
-  stop(): Promise<void>;
 }
 
 /**
@@ -47,65 +43,41 @@ export function startPingProber(
   spawner: Spawner,
   probes: readonly PingProbe[],
   onResult: (probe: number, result: ProbeResult) => void,
-): Prober {
-  let stopped = false;
-  const running = new Set<{ stop(): void; exited: Promise<unknown> }>();
-  const timers = new Set<NodeJS.Timeout>();
-  const later = (ms: number, fn: () => void) => {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      fn();
-    }, ms);
-    timers.add(t);
-  };
-  const run = (i: number, probe: PingProbe) => {
-    if (stopped) return;
-    const to = formatAddress(probe.address);
-    const child = spawner.start("ping", [
-      `-${probe.address.family}`,
-      "-n",
-      "-O",
-      "-i",
-      String(probe.intervalSeconds),
-      "-m",
-      String(probe.mark),
-      to,
-    ]);
-    running.add(child);
-    let last = 0;
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      const read = readPingLine(line);
-      // A late answer to a probe already counted as missed is not counted twice.
-      if (!read || read.seq <= last) return;
-      last = read.seq;
-      const result = read.result.ok
-        ? read.result
-        : { ok: false as const, reason: `${read.result.reason} from ${to}` };
-      onResult(i, result);
-    });
-    let said = "";
-    child.stderr.on("data", (d: Buffer) => {
-      said = d.toString().trim().split("\n").pop() ?? said;
-    });
-    void child.exited.then(() => {
-      running.delete(child);
-      if (stopped) return;
-      onResult(i, { ok: false, reason: `probe to ${to} failed: ${said || "ping ended"}` });
-      later(probe.intervalSeconds * 1000, () => run(i, probe));
-    });
-  };
-  probes.forEach((p, i) => {
-    run(i, p);
-  });
-  return {
-    async stop() {
-      stopped = true;
-      for (const t of timers) clearTimeout(t);
-      const exits = [...running].map((c) => c.exited);
-      for (const c of running) c.stop();
-      await Promise.all(exits);
+): KeptRunning {
+  return keepRunning(
+    probes,
+    (probe, i) => {
+      const to = formatAddress(probe.address);
+      const child = spawner.start("ping", [
+        `-${probe.address.family}`,
+        "-n",
+        "-O",
+        "-i",
+        String(probe.intervalSeconds),
+        "-m",
+        String(probe.mark),
+        to,
+      ]);
+      let last = 0;
+      createInterface({ input: child.stdout }).on("line", (line) => {
+        const read = readPingLine(line);
+        // A late answer to a probe already counted as missed is not counted twice.
+        if (!read || read.seq <= last) return;
+        last = read.seq;
+        const result = read.result.ok
+          ? read.result
+          : { ok: false as const, reason: `${read.result.reason} from ${to}` };
+        onResult(i, result);
+      });
+      return child;
     },
-  };
+    (i, probe, said) =>
+      onResult(i, {
+        ok: false,
+        reason: `probe to ${formatAddress(probe.address)} failed: ${said || "ping ended"}`,
+      }),
+    (probe) => probe.intervalSeconds * 1000,
+  );
 }
 
 /**

@@ -44,3 +44,54 @@ export function createSpawner(netns?: string): Spawner {
     },
   };
 }
+
+/** A long-lived process per item, kept running until stopped (the probers). */
+export interface KeptRunning {
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts one process per item (`start` wires its output) and keeps it running: one that ends
+ * is told to `ended` with the last line of its stderr, and started again `againMs` later.
+ */
+export function keepRunning<T>(
+  items: readonly T[],
+  start: (item: T, i: number) => LongLived,
+  ended: (i: number, item: T, said: string) => void,
+  againMs: (item: T) => number,
+): KeptRunning {
+  let stopped = false;
+  const running = new Set<LongLived>();
+  const timers = new Set<NodeJS.Timeout>();
+  const run = (i: number, item: T) => {
+    if (stopped) return;
+    const child = start(item, i);
+    running.add(child);
+    let said = "";
+    child.stderr.on("data", (d: Buffer) => {
+      said = d.toString().trim().split("\n").pop() ?? said;
+    });
+    void child.exited.then(() => {
+      running.delete(child);
+      if (stopped) return;
+      ended(i, item, said);
+      const t = setTimeout(() => {
+        timers.delete(t);
+        run(i, item);
+      }, againMs(item));
+      timers.add(t);
+    });
+  };
+  items.forEach((item, i) => {
+    run(i, item);
+  });
+  return {
+    async stop() {
+      stopped = true;
+      for (const t of timers) clearTimeout(t);
+      const exits = [...running].map((c) => c.exited);
+      for (const c of running) c.stop();
+      await Promise.all(exits);
+    },
+  };
+}

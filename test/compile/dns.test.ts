@@ -9,20 +9,11 @@ import { chainsOf } from "../../src/compile/chains.js";
 import { compileSite } from "../../src/compile/compile.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import { switchPath } from "../../src/system/path-switch.js";
-import { diagnosticsOf } from "../policy/fixtures.js";
+import { chainPolicy, diagnosticsOf } from "../policy/fixtures.js";
 import { FakeKernel } from "../support/fake-kernel/kernel.js";
 
 /** VLAN 6 by ext0, else ext1; its DNS to each path's resolver. */
-const policy = (dns: string) => `version: 1
-sites:
-  home:
-    interfaces: [{ name: lan0, kind: physical }]
-    networks:
-      - { name: files, cidr: 192.168.6.0/24, interface: lan0, address: 192.168.6.1 }
-    external: [{ name: ext0, gateway: 10.1.0.1 }, { name: ext1, gateway: 10.2.0.1 }]
-    egress:
-      - { name: out, from: [files], via: [ext0, ext1], except: [192.168.0.0/16], table: 3, priority: 200, dns: ${dns} }
-`;
+const policy = (dns: string) => chainPolicy(`dns: ${dns}`);
 const PER_PATH = "{ resolvers: { ext0: [10.1.0.53], ext1: [10.2.0.53] } }";
 
 const loaded = (dns = PER_PATH) => ({

@@ -7,7 +7,7 @@ import { type HealthEvent, HealthMonitor } from "../../src/health/monitor.js";
 import { parseAddress } from "../../src/net/cidr.js";
 import type { EgressCanary } from "../../src/policy/intent.js";
 import { parsePolicy } from "../../src/policy/load.js";
-import { diagnosticsOf } from "../policy/fixtures.js";
+import { chainPolicy, diagnosticsOf } from "../policy/fixtures.js";
 
 const addr = (text: string) => {
   const p = parseAddress(text);
@@ -25,16 +25,7 @@ const CANARY: EgressCanary = {
 };
 
 /** VLAN 6 by ext0, else ext1, with a canary `canary` (YAML flow text). */
-const policy = (canary: string, address = ", address: 192.168.6.1") => `version: 1
-sites:
-  home:
-    interfaces: [{ name: lan0, kind: physical }]
-    networks:
-      - { name: files, cidr: 192.168.6.0/24, interface: lan0${address} }
-    external: [{ name: ext0, gateway: 10.1.0.1 }, { name: ext1, gateway: 10.2.0.1 }]
-    egress:
-      - { name: out, from: [files], via: [ext0, ext1], table: 3, priority: 200, canary: ${canary} }
-`;
+const policy = (canary: string, address?: string) => chainPolicy(`canary: ${canary}`, address);
 const PER_PATH =
   '{ url: "http://192.0.2.80:8080/ip", expect: { ext0: [203.0.113.2], ext1: [203.0.113.70] } }';
 

@@ -16,7 +16,15 @@ const CHAIN: ChainSpec = {
     { device: "tun-hma", hops: { 4: { device: "tun-hma" } }, mark: 0x4000000, targets: [] },
     { device: "wg-vps", hops: { 4: { device: "wg-vps" } }, mark: 0x6000000, targets: [] },
   ],
-  health: { targets: [], interval: 1, downAfter: 2, upAfter: 3, hold: 10, handshakeMaxAge: 200 },
+  health: {
+    targets: [],
+    interval: 1,
+    downAfter: 2,
+    upAfter: 3,
+    hold: 10,
+    handshakeMaxAge: 200,
+    probes: [],
+  },
   connMark: 0x2000000,
   mask: 0xff000000,
 };

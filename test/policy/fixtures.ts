@@ -150,3 +150,18 @@ export function problemsOf(policy: PolicyObject | string): string[] {
     d.path.length > 0 ? `${formatPath(d.path)}: ${d.message}` : d.message,
   );
 }
+
+/**
+ * A home whose VLAN 6 (192.168.6.0/24, the router at .1 unless `address` says otherwise) leaves
+ * by ext0, else ext1: a chain of two external paths; `extra` is written into the egress.
+ */
+export const chainPolicy = (extra: string, address = ", address: 192.168.6.1") => `version: 1
+sites:
+  home:
+    interfaces: [{ name: lan0, kind: physical }]
+    networks:
+      - { name: files, cidr: 192.168.6.0/24, interface: lan0${address} }
+    external: [{ name: ext0, gateway: 10.1.0.1 }, { name: ext1, gateway: 10.2.0.1 }]
+    egress:
+      - { name: out, from: [files], via: [ext0, ext1], except: [192.168.0.0/16], table: 3, priority: 200, ${extra} }
+`;
