@@ -204,4 +204,35 @@ describeLive("publish and an agent against one etcd member", () => {
     // Revision 4 was applied once, through the resident; the reactions are no revision.
     expect(running.events.filter((e) => e.event === "applied" && e.serial === 4)).toHaveLength(1);
   }, 90_000);
+
+  it("runs the health probes of the policy in force, as watch does: a chain's silent path goes down", async () => {
+    await ns?.exec(["ip", "tuntap", "add", "ext1", "mode", "tun"]);
+    await ns?.exec(["ip", "link", "set", "ext1", "up"]);
+    const running = agent ?? startAgent();
+    const from = running.events.length;
+    const chain = VLAN_EGRESS_POLICY.replace(
+      "external: [{ name: ext0 }]",
+      "external: [{ name: ext0 }, { name: ext1 }]",
+    ).replace(
+      "via: ext0, except: [192.168.0.0/16],",
+      "via: [ext0, ext1], health: { targets: [192.0.2.80], interval: 1, downAfter: 2 },",
+    );
+    expect(chain).toContain("via: [ext0, ext1]");
+    expect((await publish(chain)).exitCode).toBe(0);
+    await reached(5);
+    // Nothing answers 192.0.2.80 through either tun: the monitor says so, through the agent.
+    const down = await eventually(
+      async () =>
+        running.events
+          .slice(from)
+          .find(
+            (e) =>
+              e.event === "health" &&
+              (e as { health?: { event: string; state?: string } }).health?.state === "down",
+          ),
+      (e) => e !== undefined,
+      20_000,
+    );
+    expect(down, JSON.stringify(running.events.slice(from))).toBeDefined();
+  }, 60_000);
 });

@@ -2,6 +2,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { NetpolError } from "../../errors.js";
 import { Agent, type AgentEvent } from "../../fleet/agent/agent.js";
+import { describeHealthEvent } from "../../health/format.js";
 import { UapiClient } from "../../system/wireguard-uapi.js";
 import { type EtcdOptions, etcdFrom, etcdOptions } from "../etcd-options.js";
 import { type OutputOptions, outputOptions } from "../output.js";
@@ -49,6 +50,8 @@ function describe(e: AgentEvent): string {
       return `put ${e.changes} drifted changes back`;
     case "reaction":
       return `${e.trigger}: ${e.changes} routes back in ${e.ms} ms`;
+    case "health":
+      return describeHealthEvent(e.health);
     case "error":
       return e.message;
   }

@@ -5,6 +5,7 @@ import type { PolicyInput } from "../../apply/source/input.js";
 import { fromText } from "../../apply/source/text.js";
 import { type ApplyRecord, loadRecord } from "../../apply/state/record.js";
 import type { Target } from "../../apply/target.js";
+import type { HealthEvent } from "../../health/monitor.js";
 import type { Stamped } from "../../resident/events.js";
 import { inForceFeed } from "../../resident/policy-feed.js";
 import { Resident } from "../../resident/resident.js";
@@ -46,6 +47,8 @@ export type AgentEvent =
       readonly changes: number;
       readonly ms: number;
     }
+  /** The health monitor of the policy in force (a chain's paths): as `watch` reports it. */
+  | { readonly event: "health"; readonly health: HealthEvent }
   | { readonly event: "error"; readonly message: string };
 
 export interface AgentOptions {
@@ -143,17 +146,24 @@ export class Agent {
     if (this.#resident || signal.aborted) return;
     const inForce = await fromInForce(this.#files, keyDir);
     if (!inForce) return;
+    // The health supervisor of the policy in force, as watch and serve follow it; loaded with
+    // the resident (it parses the policy in force for its chains).
+    const { followHealth } = await import("../../resident/health.js");
+    const health = followHealth(target, (e) => this.#o.event({ event: "health", health: e }));
     const resident = new Resident({
       target,
       feed: inForceFeed(target, inForce.policy),
       by: `${appliedBy} (drift)`,
       intervalMs: interval * 1000,
       ...(wireguard ? { wireguard } : {}),
-      afterReconcile: () => this.#reconciled(),
+      afterReconcile: async () => {
+        await health.afterReconcile();
+        await this.#reconciled();
+      },
     });
     resident.bus.on((e) => this.#heard(e));
     this.#resident = resident;
-    this.#residentRun = resident.run(signal);
+    this.#residentRun = resident.run(signal).finally(() => health.stop());
   }
 
   /** What the resident says, as the agent's events: its reactions, its changes (drift), errors. */
