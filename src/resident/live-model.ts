@@ -111,7 +111,10 @@ export class LiveModel {
     if (want.wireguardConfigs && held.state.nft && held.state.nft.listing === undefined)
       parts.add("nft");
     if (!covers(held.wanted.sysctlKeys, want.sysctlKeys)) parts.add("sysctls");
-    if (held.wanted.proxyAdmin !== want.proxyAdmin) parts.add("proxy");
+    // Caddy sends no events and its user changes it through its own API: an apply plans against
+    // what Caddy holds now, or a user's route is missed and the write is refused by If-Match.
+    if (held.wanted.proxyAdmin !== want.proxyAdmin || (want.wireguardConfigs && want.proxyAdmin))
+      parts.add("proxy");
     if (want.listeners && (!held.wanted.listeners || this.socketsStale)) parts.add("sockets");
     return parts;
   }
