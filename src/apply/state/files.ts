@@ -81,14 +81,20 @@ export function parseState<S extends z.ZodType>(
  * survives a power cut. Mode 0600: some hold keys. A cache, which is rebuilt when lost or
  * unreadable, skips the fsyncs (`durable: false`). A write that cannot complete (a full or
  * read-only filesystem) leaves the old file as it was and is a NETPOL_E_STATE_WRITE naming the
- * file and the errno.
+ * file and the errno. `openFile` is how the temp file is opened: a test's filesystem that fills
+ * up wraps the real one.
  */
-export async function writeState(file: string, text: string, durable = true): Promise<void> {
+export async function writeState(
+  file: string,
+  text: string,
+  durable = true,
+  openFile: typeof open = open,
+): Promise<void> {
   const dir = path.dirname(file);
   const temp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const handle = await open(temp, "wx", 0o600);
+    const handle = await openFile(temp, "wx", 0o600);
     try {
       await writeWhole(handle, Buffer.from(text, "utf8"));
       if (durable) await handle.sync();

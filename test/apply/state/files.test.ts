@@ -1,8 +1,8 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { writeState } from "../../../src/apply/state/files.js";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { writeState as writeStateOn } from "../../../src/apply/state/files.js";
 import { NetpolError } from "../../../src/errors.js";
 
 /**
@@ -10,30 +10,26 @@ import { NetpolError } from "../../../src/errors.js";
  * are taken the next one fails with ENOSPC, as the kernel does (a short write first, then the
  * errno). `refuse` makes open(2) fail with that errno instead.
  */
-const disk = vi.hoisted(() => ({
+const disk = {
   chunk: Number.POSITIVE_INFINITY,
   room: Number.POSITIVE_INFINITY,
   refuse: undefined as string | undefined,
-}));
-
-vi.mock("node:fs/promises", async (real) => {
-  const fs = await real<typeof import("node:fs/promises")>();
-  const errno = (code: string) => Object.assign(new Error(`${code}: fake`), { code });
-  const open: typeof fs.open = async (file, flags, mode) => {
-    if (disk.refuse) throw errno(disk.refuse);
-    const handle = await fs.open(file, flags, mode);
-    let taken = 0;
-    const real = handle.write.bind(handle);
-    const write = async (buffer: Buffer, offset: number, length: number, position: number) => {
-      const fits = Math.min(length, disk.chunk, disk.room - taken);
-      if (fits <= 0) throw errno("ENOSPC");
-      taken += fits;
-      return real(buffer, offset, fits, position);
-    };
-    return Object.assign(handle, { write });
+};
+const errno = (code: string) => Object.assign(new Error(`${code}: fake`), { code });
+const openOnDisk: typeof open = async (file, flags, mode) => {
+  if (disk.refuse) throw errno(disk.refuse);
+  const handle = await open(file, flags, mode);
+  let taken = 0;
+  const real = handle.write.bind(handle);
+  const write = async (buffer: Buffer, offset: number, length: number, position: number) => {
+    const fits = Math.min(length, disk.chunk, disk.room - taken);
+    if (fits <= 0) throw errno("ENOSPC");
+    taken += fits;
+    return real(buffer, offset, fits, position);
   };
-  return { ...fs, default: { ...fs, open }, open };
-});
+  return Object.assign(handle, { write });
+};
+const writeState = (file: string, text: string) => writeStateOn(file, text, true, openOnDisk);
 
 describe("writeState on a filesystem that fills up", () => {
   let dir: string;
