@@ -36,6 +36,12 @@ export const ERRORS = {
     http: 500,
     summary: "an apply step failed and the previous state could not be fully restored",
   },
+  NETPOL_E_INTERRUPTED: {
+    exit: 1,
+    http: 500,
+    summary:
+      "SIGINT or SIGTERM stopped the apply at a safe point; it rolled back (or had changed nothing)",
+  },
   NETPOL_E_LOCKED: { exit: 1, http: 409, summary: "another apply is running on this namespace" },
   NETPOL_E_FOREIGN_STATE: {
     exit: 1,

@@ -4,6 +4,7 @@ import type { LiveState, Ownership, Plan } from "../plan/types.js";
 import { readPrivateKeys } from "../system/private-keys.js";
 import { execute } from "./execute.js";
 import { isoTime } from "./host.js";
+import { interruptedBy, type StopRequest, stoppable } from "./interrupt.js";
 import { clearLeftovers, finishedNote, markInFlight } from "./interrupted.js";
 import { armRevert, type ConfirmRequest, restartDeadline } from "./rollback/confirm.js";
 import { rollBack } from "./rollback/restore.js";
@@ -51,6 +52,12 @@ export interface ApplyOptions {
   readonly proceed?: () => boolean;
   /** A real rename: apply a site other than the one the record says runs here (`--replace-site`). */
   readonly replaceSite?: boolean;
+  /**
+   * Asked before the first change and before each command of it (SIGINT/SIGTERM from the CLI):
+   * a stop before the journal is written changes nothing; one during the change or its
+   * verification rolls back. Once verified, the apply finishes (record, cache).
+   */
+  readonly stop?: StopRequest;
 }
 
 /**
@@ -123,6 +130,8 @@ export async function applySite(
       // The parser loads with the first change, not with the apply: a resident that finds the
       // site in order (most of its rounds) never loads it.
       const { linksInForce } = await import("./source/in-force.js");
+      const asked = options.stop?.();
+      if (asked) throw interruptedBy(asked, "before any change: nothing applied");
       const snapshot = await takeSnapshot(target.runner, {
         live,
         owned,
@@ -145,8 +154,13 @@ export async function applySite(
       try {
         // Inside the rollback: a journal that cannot be written takes the armed revert away.
         await writeJournal(target, plan, policy.hash, appliedBy);
-        await execute(plan, target.runner, keys, secretDirOf(files));
-        const after = await verify(target, desired, owned, plan, wanted, live);
+        // Until the record is written the change can still be undone: a stop asked during
+        // it or its verification rolls back.
+        const changing = options.stop
+          ? { ...target, runner: stoppable(target.runner, options.stop) }
+          : target;
+        await execute(plan, changing.runner, keys, secretDirOf(files));
+        const after = await verify(changing, desired, owned, plan, wanted, live);
         const applied = stamp(ownershipAfter(owned, desired, plan, after));
         // The cache is no part of the record's durability (it never fails an apply): it is
         // written while the record and the journal's removal wait on their fsyncs.

@@ -3,6 +3,7 @@ import { LINK_MARK } from "../render/ip.js";
 import { readIp } from "../system/iproute2/iproute2.js";
 import { readNft } from "../system/nftables.js";
 import { type ApplyResult, applySite } from "./apply.js";
+import type { StopRequest } from "./interrupt.js";
 import { isMarked } from "./site/ownership.js";
 import { emptiedInForce } from "./source/in-force.js";
 import type { PolicyInput } from "./source/input.js";
@@ -45,10 +46,14 @@ const BY_MARKS =
 export async function takeDown(
   target: Target,
   appliedBy: string,
+  stop?: StopRequest,
 ): Promise<ApplyResult | undefined> {
   const inForce = await emptiedInForce(target.files);
   const empty = inForce ?? (await emptiedByMarks(target));
   if (!empty) return undefined;
-  const result = await applySite(target, empty, appliedBy, { forget: true });
+  const result = await applySite(target, empty, appliedBy, {
+    forget: true,
+    ...(stop ? { stop } : {}),
+  });
   return inForce ? result : { ...result, notes: [...result.notes, BY_MARKS] };
 }

@@ -79,11 +79,12 @@ function reportError(err: unknown, args: readonly string[]): number {
   return ERRORS.NETPOL_E_INTERNAL.exit;
 }
 
-// A reader that went away (`netpol plan … | head -1`) is no error: the rest of the output is
-// dropped and the command's own exit code stands.
+// A reader that went away (`netpol plan … | head -1`), or a terminal that hung up (EIO: the
+// SSH session dropped while an apply ran on, cli/signals.ts) is no error: the rest of the
+// output is dropped and the command's own exit code stands.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code !== "EPIPE" && err.code !== "ERR_STREAM_DESTROYED") throw err;
+    if (!["EPIPE", "EIO", "ERR_STREAM_DESTROYED"].includes(err.code ?? "")) throw err;
   });
 }
 

@@ -161,13 +161,22 @@ function readSpool(fd: number): string {
 const loadExeca = () => import("execa").then((m) => m.execa);
 
 /**
+ * What a terminal or a service manager sends a whole job, and how often a command is started
+ * when one of them kills it before it ran (below).
+ */
+const JOB_SIGNALS: ReadonlySet<string> = new Set(["SIGHUP", "SIGINT", "SIGTERM"]);
+const SPAWN_RETRIES = 3;
+
+/**
  * Runs tools with argument arrays (never a shell). With a namespace, each command runs under
  * `ip netns exec NS`, so the caller's code is the same inside and outside one.
  */
 export function createRunner(netns?: string): Runner {
   let spawned = 0;
   // A tool dies with netpol (parent-death signal): a killed apply leaves no `ip -batch`
-  // running on behind the next one, which has taken its stale lock over.
+  // running on behind the next one, which has taken its stale lock over. It runs in its own
+  // process group (`detached`), so a terminal's hang-up or Ctrl-C reaches netpol alone, which
+  // then goes on or stops between two commands (cli/signals.ts), never in the middle of one.
   const argv = (tool: string, args: readonly string[]) => [
     "--pdeathsig",
     "KILL",
@@ -194,20 +203,28 @@ export function createRunner(netns?: string): Runner {
       return spawned;
     },
     async run(tool, args, options = {}) {
-      spawned++;
-      const spool = options.spool ? spoolFile() : undefined;
-      const execa = await loadExeca();
-      const run = await execa("setpriv", argv(tool, args), {
-        input: options.input ?? "",
-        // execa hands any descriptor to spawn(2); its types name only 1 and 2.
-        ...(spool !== undefined ? ({ stdout: spool } as unknown as { stdout: 1 }) : {}),
-        reject: false,
-        env,
-        extendEnv: true,
-      });
-      const stdout = spool === undefined ? (run.stdout ?? "") : readSpool(spool);
-      if (run.failed) throw failure(tool, args, options, run, stdout);
-      return { stdout, stderr: run.stderr };
+      for (let attempt = 1; ; attempt++) {
+        spawned++;
+        const spool = options.spool ? spoolFile() : undefined;
+        const execa = await loadExeca();
+        const run = await execa("setpriv", argv(tool, args), {
+          input: options.input ?? "",
+          // execa hands any descriptor to spawn(2); its types name only 1 and 2.
+          ...(spool !== undefined ? ({ stdout: spool } as unknown as { stdout: 1 }) : {}),
+          reject: false,
+          detached: true,
+          env,
+          extendEnv: true,
+        });
+        const stdout = spool === undefined ? (run.stdout ?? "") : readSpool(spool);
+        // A hang-up or Ctrl-C sent to netpol's process group while it forks reaches the new
+        // child too, before that leaves the group: blocked until the child has reset its
+        // signals, it then kills it before the tool is executed. The tool never ran, so it
+        // runs again; netpol itself decides what the signal means (cli/signals.ts).
+        if (JOB_SIGNALS.has(run.signal ?? "") && attempt < SPAWN_RETRIES) continue;
+        if (run.failed) throw failure(tool, args, options, run, stdout);
+        return { stdout, stderr: run.stderr };
+      }
     },
     start(tool, args) {
       spawned++;
@@ -221,6 +238,7 @@ export function createRunner(netns?: string): Runner {
         reject: false,
         buffer: { stdout: false },
         stdin: "ignore",
+        detached: true,
         env,
         extendEnv: true,
       });

@@ -40,7 +40,7 @@ export function lineSplitter(each: (line: string) => void): (chunk: string) => v
 /** A session on a real process: argv[0] started with argv's rest, stdin, stdout and stderr piped. */
 export function spawnSession(argv: readonly string[], env: NodeJS.ProcessEnv): Session {
   const [command = "", ...args] = argv;
-  const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"], env });
+  const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"], env, detached: true });
   const out: ((line: string) => void)[] = [];
   const err: ((line: string) => void)[] = [];
   child.stdout.setEncoding("utf8");

@@ -295,6 +295,14 @@ export async function rollBack(
       { cause: err, details },
     );
   }
+  // Stopped by a signal: nothing failed, the operator asked; said as such.
+  if (err instanceof NetpolError && err.code === "NETPOL_E_INTERRUPTED")
+    return new NetpolError(
+      "NETPOL_E_INTERRUPTED",
+      `${cause}: rolled back, the previous state was restored`,
+      [],
+      { cause: err },
+    );
   return new NetpolError(
     bug ? "NETPOL_E_INTERNAL" : "NETPOL_E_APPLY_FAILED",
     `apply failed: ${cause}\nthe previous state was restored`,

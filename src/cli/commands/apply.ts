@@ -11,6 +11,7 @@ import { type OutputOptions, outputOptions, report } from "../output.js";
 import { choosePolicy } from "../policy-source.js";
 import { showingProgress } from "../progress.js";
 import { startRevertTimer } from "../revert-timer.js";
+import { guardedChange } from "../signals.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 interface ApplyOptions extends TargetOptions, OutputOptions {
@@ -80,12 +81,15 @@ export function registerApply(program: Command): void {
       full && others ? await applyRemote(here.runner, others.remote, full.text, seconds, site) : [];
     const { target, done } = showingProgress(here, opts);
     const policy = full ? { ...full, site } : chosen;
-    const result = await applySite(target, policy, whoAmI("cli"), {
-      replaceSite: opts.replaceSite === true,
-      ...(seconds === undefined
-        ? {}
-        : { confirm: { seconds, startTimer: (id) => startRevertTimer(opts, id, seconds) } }),
-    }).finally(done);
+    const result = await guardedChange("the apply", (stop) =>
+      applySite(target, policy, whoAmI("cli"), {
+        replaceSite: opts.replaceSite === true,
+        stop,
+        ...(seconds === undefined
+          ? {}
+          : { confirm: { seconds, startTimer: (id) => startRevertTimer(opts, id, seconds) } }),
+      }),
+    ).finally(done);
     const pending = result.pending;
     const confirm = commandLine(
       { verb: "confirm", args: opts.all ? [file ?? "", "--site", site, "--all"] : [] },
@@ -135,7 +139,7 @@ export function registerApply(program: Command): void {
   ).action(async (file: string | undefined, opts: ConfirmOptions) => {
     const target = targetFrom(opts);
     if (!opts.all) {
-      await confirmApply(target);
+      await guardedChange("confirm", () => confirmApply(target));
       report(
         opts,
         () => "confirmed\n",
@@ -180,7 +184,7 @@ export function registerApply(program: Command): void {
   targetOptions(
     outputOptions(program.command("revert").description("undo an apply made with --confirm now")),
   ).action(async (opts: TargetOptions & OutputOptions) => {
-    await revertNow(targetFrom(opts));
+    await guardedChange("the revert", () => revertNow(targetFrom(opts)));
     report(
       opts,
       () => "reverted: the state before the apply is back\n",

@@ -3,6 +3,7 @@ import { takeDown } from "../../apply/down.js";
 import { formatPlan, planJson } from "../../plan/format.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { showingProgress } from "../progress.js";
+import { guardedChange } from "../signals.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 export function registerDown(program: Command): void {
@@ -12,7 +13,9 @@ export function registerDown(program: Command): void {
     ),
   ).action(async (opts: TargetOptions & OutputOptions) => {
     const { target, done } = showingProgress(targetFrom(opts), opts);
-    const result = await takeDown(target, whoAmI("down")).finally(done);
+    const result = await guardedChange("down", (stop) =>
+      takeDown(target, whoAmI("down"), stop),
+    ).finally(done);
     report(
       opts,
       () =>
