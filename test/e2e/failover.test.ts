@@ -15,6 +15,13 @@ import { homeArgs, labInput, siteTarget, startLab } from "../support/lab.js";
 import { describeLive } from "../support/layers.js";
 import { startWatch, type WatchEvent } from "../support/watcher.js";
 
+// A line echo server for the long-lived flow: each line comes back prefixed with the address
+// the www side sees. The client writes a line every 200 ms and prints each echo and the error
+// code (ECONNRESET, EPIPE, ETIMEDOUT) or the close that ends the connection.
+const ECHO_PORT = 9017;
+const ECHO_SERVER = `require("net").createServer((c)=>{let b="";c.setEncoding("utf8");c.on("error",()=>{});c.on("data",(d)=>{b+=d;let i;while((i=b.indexOf("\\n"))>=0){c.write(c.remoteAddress+" "+b.slice(0,i)+"\\n");b=b.slice(i+1)}})}).listen(Number(process.argv[1]),"0.0.0.0")`;
+const ECHO_CLIENT = `const s=require("net").connect(Number(process.argv[2]),process.argv[1]);let n=0,b="";s.setEncoding("utf8");s.on("connect",()=>setInterval(()=>s.write(n+++"\\n"),200));s.on("data",(d)=>{b+=d;let i;while((i=b.indexOf("\\n"))>=0){console.log("echo "+b.slice(0,i));b=b.slice(i+1)}});s.on("error",(e)=>{console.log("error "+(e.code||e.message));process.exit(0)});s.on("close",()=>{console.log("closed");process.exit(0)})`;
+
 // Scenario D on real namespaces: VLAN 6 leaves by the provider (wireguard-go) while it answers,
 // by the VPS tunnel once the provider is black-holed at the ISP (its device stays up), and by
 // nothing when both are dead; `netpol watch` probes and switches; not one VLAN-6 packet
@@ -121,6 +128,83 @@ describeLive("scenario D: an egress that fails over from the provider to the VPS
     expect(answers.at(-1)).toBe(`ok ${ADDR.vpnExit}`);
     expect(await leaked()).toBe(0);
   }, 120_000);
+
+  it("a long-lived TCP flow started on the VPS path is not left stuck by the failback: it is reset or keeps echoing, and new flows take the provider", async () => {
+    const server = execa(
+      "ip",
+      [
+        "netns",
+        "exec",
+        lab.names.ns("www"),
+        process.execPath,
+        "-e",
+        ECHO_SERVER,
+        String(ECHO_PORT),
+      ],
+      { reject: false },
+    );
+    let client: ReturnType<typeof execa> | undefined;
+    const from = watch.events.length;
+    await blackHole(lab, "provider", true);
+    try {
+      await switchTo(lab.names.wgHome, from);
+      await eventually(
+        () => httpGet(vl6(), www),
+        (x) => x.ok && x.text === ADDR.vps,
+      );
+      // The flow starts on the VPS path: the www side sees the VPS's address in its echoes.
+      const lines: { at: number; line: string }[] = [];
+      client = execa(
+        "ip",
+        ["netns", "exec", vl6(), process.execPath, "-e", ECHO_CLIENT, ADDR.www, String(ECHO_PORT)],
+        { reject: false, buffer: false },
+      );
+      let rest = "";
+      client.stdout?.on("data", (d: Buffer) => {
+        const parts = (rest + String(d)).split("\n");
+        rest = parts.pop() ?? "";
+        for (const line of parts) lines.push({ at: Date.now(), line });
+      });
+      await eventually(
+        async () => lines.filter((l) => l.line.startsWith("echo ")).length,
+        (n) => n >= 3,
+      );
+      expect(lines.find((l) => l.line.startsWith("echo "))?.line).toMatch(
+        new RegExp(`^echo ${ADDR.vps.replaceAll(".", "\\.")} \\d+$`),
+      );
+      const back = watch.events.length;
+      await blackHole(lab, "provider", false);
+      const failback = await switchTo(lab.names.hma, back);
+      await new Promise((r) => setTimeout(r, 5_000));
+      const after = lines.filter((l) => l.at > failback.at);
+      console.log(
+        `long-lived flow after the failback: ${JSON.stringify(after.map((l) => `+${l.at - failback.at}ms ${l.line}`))}`,
+      );
+      // Not stuck: by 5 s after the switch the client was told (a reset or an error it can
+      // reconnect on), or its echoes still come back 2.5 s after the switch. A stuck flow has
+      // neither: its writes sit unacknowledged in the send queue for minutes.
+      const told = after.find((l) => /^(error|closed)/.test(l.line) && l.at - failback.at <= 5_000);
+      const flowing = after.some((l) => l.line.startsWith("echo ") && l.at - failback.at >= 2_500);
+      expect(told !== undefined || flowing, "the flow sat silent: no echo and no error").toBe(true);
+      // A new connection from VLAN 6 leaves by the provider.
+      expect(
+        (
+          await eventually(
+            () => httpGet(vl6(), www),
+            (x) => x.ok && x.text === ADDR.vpnExit,
+          )
+        ).text,
+      ).toBe(ADDR.vpnExit);
+      expect(await leaked()).toBe(0);
+    } finally {
+      await blackHole(lab, "provider", false);
+      // By their PIDs (kill() is a no-op on one that already exited, as the reset client has).
+      client?.kill("SIGTERM");
+      server.kill("SIGTERM");
+      await Promise.all([client, server]);
+    }
+    await switchTo(lab.names.hma, from);
+  }, 60_000);
 
   it("fails closed with both paths dead: no route, nothing leaked, status says all paths are down", async () => {
     const from = watch.events.length;
