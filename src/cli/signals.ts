@@ -48,3 +48,12 @@ export async function guardedChange<T>(
   if (asked && !actedOn) tooLate(asked);
   return done;
 }
+
+/**
+ * A resident process (serve, watch, agent) reloads on SIGHUP, as a daemon does (systemd's
+ * `ExecReload=/bin/kill -HUP $MAINPID`): `reload` re-reads the policy it holds and reconciles;
+ * it keeps running whatever the reload finds (a bad file is said, the policy held stays).
+ */
+export function reloadOnHangUp(reload: () => void): void {
+  process.on("SIGHUP", reload);
+}

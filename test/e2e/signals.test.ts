@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
@@ -148,4 +149,60 @@ describeLive("signals during a CLI apply on a live namespace", () => {
     console.log(`SIGTERM/SIGINT outcomes: ${outcomes.join(", ")}`);
     expect(outcomes.filter((o) => o === "rolled back").length).toBeGreaterThan(2);
   }, 300_000);
+
+  it("keeps serve answering on SIGHUP, and reconciles at once what it could not hear of", async () => {
+    await holding(small);
+    const ns = site.ns.name;
+    const token = path.join(site.dir, "serve.token");
+    await writeFile(token, "t0ken-for-the-signals-test-0123456789\n", { mode: 0o600 });
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const serve = execa(
+      "ip",
+      [
+        ...["netns", "exec", ns, process.execPath, "bin/netpol.js", "serve", "--interval", "0"],
+        ...["--token-file", token, "--listen", `127.0.0.1:${port}`, "--site", "home"],
+        ...["--netns", ns, "--state-dir", site.stateDir, "--key-dir", site.dir],
+      ],
+      { reject: false },
+    );
+    const healthz = async () =>
+      (
+        await execa(
+          "ip",
+          ["netns", "exec", ns, "curl", "-sf", `http://127.0.0.1:${port}/healthz`],
+          {
+            reject: false,
+          },
+        )
+      ).exitCode === 0;
+    const table = async () =>
+      (await site.ns.run(["nft", "list", "tables"])).stdout.includes("inet netpol");
+    const until = async (what: () => Promise<boolean>, ms: number) => {
+      const giveUp = Date.now() + ms;
+      while (!(await what()) && Date.now() < giveUp) await sleep(100);
+      return what();
+    };
+    let said = "";
+    serve.stdout?.on("data", (d: Buffer) => {
+      said += d.toString();
+    });
+    try {
+      expect(await until(healthz, 20_000)).toBe(true);
+      // Its first round done (it holds the site), it waits on the kernel's events.
+      expect(await until(async () => said.includes('"watching"'), 20_000)).toBe(true);
+      // nftables has no event the resident follows: with --interval 0 nothing puts it back...
+      await site.ns.exec(["nft", "delete", "table", "inet", "netpol"]);
+      await sleep(1500);
+      expect(await table()).toBe(false);
+      // ...until the reload, which reads everything again and reconciles.
+      for (let i = 0; i < 3; i++) serve.kill("SIGHUP");
+      expect(await until(table, 15_000)).toBe(true);
+      expect(serve.exitCode).toBeNull();
+      expect(await healthz()).toBe(true);
+      expect((await planSite(target(), small)).plan.changes).toEqual([]);
+    } finally {
+      serve.kill("SIGTERM");
+      await serve;
+    }
+  }, 60_000);
 });

@@ -6,6 +6,7 @@ import { describeHealthEvent } from "../../health/format.js";
 import { UapiClient } from "../../system/wireguard-uapi.js";
 import { type EtcdOptions, etcdFrom, etcdOptions } from "../etcd-options.js";
 import { type OutputOptions, outputOptions } from "../output.js";
+import { reloadOnHangUp } from "../signals.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 interface AgentOptions extends TargetOptions, EtcdOptions, OutputOptions {
@@ -107,6 +108,7 @@ export function registerAgent(program: Command): void {
       event,
       wireguard,
     });
+    reloadOnHangUp(() => agent.reload());
     try {
       await agent.run();
     } finally {

@@ -11,6 +11,7 @@ import { askStatus, controlSitesInForce } from "../all-sites.js";
 import { intervalMs } from "../interval.js";
 import { DEFAULT_KEY_DIR } from "../policy-source.js";
 import { startRevertTimer } from "../revert-timer.js";
+import { reloadOnHangUp } from "../signals.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 interface ServeOptions extends TargetOptions {
@@ -130,6 +131,14 @@ export function registerServe(program: Command): void {
       await health.stop();
     });
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void app.close());
+    reloadOnHangUp(() => {
+      log(
+        "info",
+        { signal: "SIGHUP" },
+        "SIGHUP: reading the policy in force again and reconciling",
+      );
+      resident.refresh();
+    });
     await app.listen({ host, port });
   });
 }

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { NetpolError } from "../../errors.js";
 import { describeHealthEvent } from "../../health/format.js";
 import type { HealthEvent } from "../../health/monitor.js";
 import type { Stamped } from "../../resident/events.js";
@@ -9,6 +10,7 @@ import { UapiClient } from "../../system/wireguard-uapi.js";
 import { intervalMs } from "../interval.js";
 import { type OutputOptions, outputOptions } from "../output.js";
 import { choosePolicy } from "../policy-source.js";
+import { reloadOnHangUp } from "../signals.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
 interface WatchOptions extends TargetOptions, OutputOptions {
@@ -88,6 +90,19 @@ export function registerWatch(program: Command): void {
       if (text !== undefined || opts.json) print(e.event === "error", text ?? "", e);
     });
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
+    // Started with a file: SIGHUP applies it again as it now reads (it becomes the policy in
+    // force); with --in-force, the policy in force is read again. A bad file changes nothing.
+    reloadOnHangUp(() => {
+      if (file === undefined || opts.inForce) return resident.refresh();
+      resident.bus.emit({ event: "note", note: `SIGHUP: applying ${file} again` });
+      resident.apply(choosePolicy(file, opts, target), whoAmI("watch")).catch((err: unknown) =>
+        resident.bus.emit({
+          event: "error",
+          code: err instanceof NetpolError ? err.code : "NETPOL_E_INTERNAL",
+          message: `SIGHUP: ${file} not applied, the policy in force stays: ${err instanceof Error ? err.message : String(err)}`,
+        }),
+      );
+    });
     try {
       await resident.run(stop.signal, started);
     } finally {

@@ -140,6 +140,11 @@ export class Agent {
     await Promise.all([keeping, worker, this.#residentRun]);
   }
 
+  /** SIGHUP: the policy in force is read again and the kernel reconciled with it at once. */
+  reload(): void {
+    this.#resident?.refresh();
+  }
+
   /** Starts the resident on the policy in force here, if there is one and it is not running. */
   async #hold(): Promise<void> {
     const { target, keyDir, appliedBy, interval, signal, wireguard } = this.#o;
