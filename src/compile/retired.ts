@@ -57,8 +57,11 @@ const FORWARDING: Readonly<Record<string, number>> = {
 export const retiredComment = (network: string) => `retired network ${network}`.slice(0, 120);
 
 /**
- * The desired state with a guard per retired network at the head of the forward filter: what
+ * The desired state with a guard per retired network at the tail of the forward filter: what
  * arrives on its port from its prefix is dropped and counted, whichever table would route it.
+ * netpol's forward rules only drop, so the order changes no verdict; last, a port that still
+ * carries a fail-closed network of the policy has its packets counted by that egress's guard,
+ * which status reports, and the retired one counts only what nothing else holds.
  */
 export function guardRetired(desired: SiteState, retired: readonly SiteNetwork[]): SiteState {
   if (retired.length === 0) return desired;
@@ -68,7 +71,7 @@ export function guardRetired(desired: SiteState, retired: readonly SiteNetwork[]
   );
   const forward = desired.nftChains.find((c) => c.name === FORWARD.name);
   const nftChains = forward
-    ? desired.nftChains.map((c) => (c === forward ? { ...c, rules: [...rules, ...c.rules] } : c))
+    ? desired.nftChains.map((c) => (c === forward ? { ...c, rules: [...c.rules, ...rules] } : c))
     : [...desired.nftChains, { ...FORWARD, rules }];
   return { ...desired, nftChains };
 }

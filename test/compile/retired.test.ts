@@ -31,7 +31,7 @@ describe("retired networks (issue 18, item 7)", () => {
     expect(retiredNetworks(before, { ...bare, sysctls: [] }, ports)).toEqual([]);
   });
 
-  it("guards at the head of the forward filter, creating it where the policy has none", () => {
+  it("guards at the tail of the forward filter, creating it where the policy has none", () => {
     const guest = (compiled(WITH_GUEST).networks ?? []).filter((n) => n.name === "guest");
     const rule =
       'iifname "guest0" ip saddr 10.66.0.0/24 counter drop comment "retired network guest"';
@@ -45,7 +45,7 @@ describe("retired networks (issue 18, item 7)", () => {
     });
     const busy = guardRetired(compiled(WITH_GUEST), guest);
     const forward = forwardOf(busy);
-    expect(forward?.rules[0]).toBe(rule);
+    expect(forward?.rules.at(-1)).toBe(rule);
     expect(forward?.rules.length).toBeGreaterThan(1);
     expect(guardRetired(compiled(WITHOUT_GUEST), [])).toEqual(compiled(WITHOUT_GUEST));
   });
