@@ -134,7 +134,11 @@ export async function planSite(
   const record = read?.record;
   const owned = currentOwnership(record?.ownership, journal, liveState);
   const now = compiled.networks ?? [];
-  const devices = new Set(liveState.links.map((l) => l.name));
+  // A port this apply removes (a link netpol made that the policy no longer has) needs no guard:
+  // one kept for it would be gone from the kernel at once, and the next plan would differ.
+  const kept = new Set(compiled.links.map((l) => l.name));
+  const removed = new Set(owned.links.filter((name) => !kept.has(name)));
+  const devices = new Set(liveState.links.map((l) => l.name).filter((n) => !removed.has(n)));
   const retired = options.releaseRetired
     ? []
     : retiredNetworks(record?.guarded ?? [], compiled, devices);

@@ -68,6 +68,18 @@ for (const kind of ["fake", "live"] as const) {
         expect(await table()).toMatch(GUARD);
       });
 
+      it("keeps no guard for a port the same apply removes (a bridge netpol made), and stays in sync", async () => {
+        const bridged = WITH_GUEST.replace(/guest0/g, "gbr0").replace(
+          "{ name: gbr0, kind: physical }",
+          "{ name: gbr0, kind: bridge }",
+        );
+        await applySite(target, input(bridged), "test");
+        const removed = await applySite(target, input(WITHOUT_GUEST), "test");
+        expect(removed.notes.join("\n")).not.toContain("left the policy");
+        expect(await table()).not.toContain("retired network");
+        expect((await planSite(target, input(WITHOUT_GUEST))).plan.changes).toEqual([]);
+      });
+
       it("lets the guard go when the network is back, when its port is gone, and on down", async () => {
         await applySite(target, input(WITHOUT_GUEST), "test");
         await applySite(target, input(WITH_GUEST), "test");
