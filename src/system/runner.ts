@@ -161,10 +161,12 @@ function readSpool(fd: number): string {
 const loadExeca = () => import("execa").then((m) => m.execa);
 
 /**
- * What a terminal or a service manager sends a whole job, and how often a command is started
- * when one of them kills it before it ran (below).
+ * What a terminal sends its whole foreground job, and how often a command is started when one
+ * of them kills it before it ran (below). Not SIGTERM: a service manager sends it to every
+ * process of the unit's cgroup, own process group or not, so a tool it killed may have run
+ * partway, and running it again would repeat what it did.
  */
-const JOB_SIGNALS: ReadonlySet<string> = new Set(["SIGHUP", "SIGINT", "SIGTERM"]);
+const JOB_SIGNALS: ReadonlySet<string> = new Set(["SIGHUP", "SIGINT"]);
 const SPAWN_RETRIES = 3;
 
 /**
@@ -219,8 +221,9 @@ export function createRunner(netns?: string): Runner {
         const stdout = spool === undefined ? (run.stdout ?? "") : readSpool(spool);
         // A hang-up or Ctrl-C sent to netpol's process group while it forks reaches the new
         // child too, before that leaves the group: blocked until the child has reset its
-        // signals, it then kills it before the tool is executed. The tool never ran, so it
-        // runs again; netpol itself decides what the signal means (cli/signals.ts).
+        // signals, it then kills it before the tool is executed. Once out of the group the tool
+        // hears neither, so it never ran and runs again; netpol itself decides what the signal
+        // means (cli/signals.ts).
         if (JOB_SIGNALS.has(run.signal ?? "") && attempt < SPAWN_RETRIES) continue;
         if (run.failed) throw failure(tool, args, options, run, stdout);
         return { stdout, stderr: run.stderr };
