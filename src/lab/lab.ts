@@ -1,14 +1,13 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { generateKeyPair, writePrivateKey } from "../system/keys.js";
 import { createRunner, type Runner } from "../system/runner.js";
 import { withSecretFile } from "../system/secret-file.js";
 import { startCaddy } from "./caddy.js";
 import {
-  isAlive,
   kill,
+  killAndWait,
   startInNetns,
   startWireguardGo,
   stopWireguardGoByName,
@@ -80,7 +79,8 @@ async function provider(
 export async function providerDown(lab: Lab): Promise<void> {
   const file = JSON.parse(await readFile(labFile(lab.dir), "utf8")) as LabFile;
   await lab.run("home").run("ip", ["link", "delete", "dev", lab.names.hma]);
-  kill(file.hmaHomePid);
+  // Gone before the next one of that name starts: on its way out it removes its control socket.
+  await killAndWait(file.hmaHomePid);
 }
 
 export async function providerUp(lab: Lab): Promise<void> {
@@ -226,8 +226,7 @@ export async function inboundDropped(lab: Lab): Promise<number> {
 export async function restartCaddy(lab: Lab): Promise<void> {
   const file = JSON.parse(await readFile(labFile(lab.dir), "utf8")) as LabFile;
   const old = file.caddyPid;
-  kill(old);
-  while (isAlive(old)) await sleep(50);
+  await killAndWait(old);
   file.caddyPid = await startCaddy(lab.names.ns("vps"), lab.dir);
   // Replaced, not added: a dead PID may be reused by some other process.
   file.pids = file.pids.map((pid) => (pid === old ? file.caddyPid : pid));

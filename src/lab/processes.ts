@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 
@@ -27,6 +28,13 @@ export function kill(pid: number): void {
   }
 }
 
+/** Stops a process and waits until it is gone: what it cleans up on the way out is done then. */
+export async function killAndWait(pid: number, timeoutMs = 5000): Promise<void> {
+  kill(pid);
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+}
+
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -51,6 +59,11 @@ export async function waitForLink(ns: string, name: string, timeoutMs = 5000): P
 export async function startWireguardGo(ns: string, name: string): Promise<number> {
   const pid = startInNetns(ns, ["wireguard-go", "-f", name]);
   await waitForLink(ns, name);
+  // Its control socket comes after the device: a `wg` before it finds none, takes the device
+  // for a kernel one and fails with "Protocol not supported".
+  const socket = `/var/run/wireguard/${name}.sock`;
+  const deadline = Date.now() + 5000;
+  while (!existsSync(socket) && Date.now() < deadline) await sleep(20);
   return pid;
 }
 
