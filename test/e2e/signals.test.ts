@@ -133,8 +133,15 @@ describeLive("signals during a CLI apply on a live namespace", () => {
       const before = await fullState(site);
       const signal = i % 2 === 0 ? "SIGTERM" : "SIGINT";
       const r = await signalledApply(files.big, ms, signal);
-      expect(r.signal, `${signal} ${ms} ms into ${creating} ms`).toBeUndefined();
       expect(existsSync(journal())).toBe(false);
+      if (r.signal === signal && r.stdout.includes("applied and verified")) {
+        // In the last instant of its exit, once Node has let its handlers go (as for SIGHUP
+        // above): the change was complete, only the exit code is lost.
+        expect((await planSite(target(), big)).plan.changes).toEqual([]);
+        outcomes.push("ended by the signal after it finished");
+        continue;
+      }
+      expect(r.signal, `${signal} ${ms} ms into ${creating} ms`).toBeUndefined();
       if (r.exitCode === 0) {
         // It was through before the signal came.
         expect((await planSite(target(), big)).plan.changes).toEqual([]);
