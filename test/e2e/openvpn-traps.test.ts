@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { applySite } from "../../src/apply/apply.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { addCounter, counterPackets, eventually, httpGet } from "../../src/lab/probe.js";
-import { waitForLink } from "../../src/lab/processes.js";
+import { killAndWait, waitForLink } from "../../src/lab/processes.js";
 import { ADDR, type Role, WHOAMI_PORT } from "../../src/lab/topology.js";
 import { homeArgs, labInput, siteTarget, startLab } from "../support/lab.js";
 import { describeLive } from "../support/layers.js";
@@ -132,7 +132,8 @@ describeLive(
     }, 60_000);
 
     it("a client without route-noexec takes the pushed redirect-gateway into main: plan and status name both halves and the fix", async () => {
-      if (client) process.kill(client.pid, "SIGTERM");
+      // Gone before the next client of that tun name starts: on its way out it removes the tun.
+      if (client) await killAndWait(client.pid);
       client = await vpn?.client(tunB(), { routeNoexec: false });
       const main = (await home().run("ip", ["-4", "route", "show", "table", "main"])).stdout;
       expect(main).toMatch(new RegExp(`^0\\.0\\.0\\.0/1 via \\S+ dev ${tunB()}`, "m"));
@@ -160,7 +161,8 @@ describeLive(
     }, 60_000);
 
     it("with route-noexec added, as the warning says, main is the LAN's again and the warning is gone", async () => {
-      if (client) process.kill(client.pid, "SIGTERM");
+      // Gone before the next client of that tun name starts: on its way out it removes the tun.
+      if (client) await killAndWait(client.pid);
       client = await vpn?.client(tunB(), { routeNoexec: true });
       await applyWith(tunB());
       expect(await flows("lan1")).toEqual({ ok: true, text: ADDR.homeWan });
