@@ -8,8 +8,9 @@ set -euo pipefail
 
 # pebble (Let's Encrypt's test CA, with pebble-challtestsrv as its DNS) and openssl: the ACME tests.
 # haproxy: the PROXY-protocol relay netpol runs for services with `proxyProtocol`.
-packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy haproxy curl iputils-ping procps tcpdump zsh systemd chromium conntrack etcd-server etcd-client openssl pebble dnsmasq)
-binaries=(ip setpriv nft wg wireguard-go caddy haproxy curl ping pgrep tcpdump zsh systemd-analyze chromium conntrack etcd etcdctl openssl pebble pebble-challtestsrv dnsmasq)
+# openvpn: the egress tests run Debian's OpenVPN as a real provider tunnel.
+packages=(iproute2 util-linux nftables wireguard-tools wireguard-go caddy haproxy curl iputils-ping procps tcpdump zsh systemd chromium conntrack etcd-server etcd-client openssl pebble dnsmasq openvpn)
+binaries=(ip setpriv nft wg wireguard-go caddy haproxy curl ping pgrep tcpdump zsh systemd-analyze chromium conntrack etcd etcdctl openssl pebble pebble-challtestsrv dnsmasq openvpn)
 
 missing=()
 for bin in "${binaries[@]}"; do
