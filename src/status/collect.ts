@@ -8,6 +8,7 @@ import type { Target } from "../apply/target.js";
 import { compileSite } from "../compile/compile.js";
 import { siteMarks } from "../compile/egress-groups.js";
 import { guardComment } from "../compile/nftables.js";
+import { contactStatus, type FleetContactStatus, readContact } from "../fleet/agent/contact.js";
 import { formatAddress } from "../net/cidr.js";
 import { formatHostPort } from "../net/host-port.js";
 import { type PlanJson, planJson } from "../plan/format.js";
@@ -95,6 +96,11 @@ export interface SiteStatus {
   }[];
   /** Hostnames published with `tls: auto`: the certificate served, the last issuance error. */
   readonly certificates: readonly CertificateStatus[];
+  /**
+   * A site of a fleet (its agent ran here): when etcd last answered, and whether the policy
+   * in force may be stale (no answer within the live report's TTL). Null: no fleet here.
+   */
+  readonly fleet: FleetContactStatus | null;
 }
 
 function peers(
@@ -184,6 +190,8 @@ export async function collectStatus(
   const pending = await loadPending(files);
   const journal = await loadJournal(files);
   const interrupted = interruptedBy(journal, target.host);
+  const contact = await readContact(target);
+  const fleet = contact ? contactStatus(target, contact, now) : null;
   const pendingConfirm = pending
     ? {
         deadline: pending.deadline,
@@ -223,6 +231,7 @@ export async function collectStatus(
       forwardDrops: [],
       services: [],
       certificates: [],
+      fleet,
     };
   }
   const { record, policy: loaded } = inForce;
@@ -352,5 +361,6 @@ export async function collectStatus(
     forwardDrops,
     services,
     certificates,
+    fleet,
   };
 }

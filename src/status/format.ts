@@ -28,6 +28,7 @@ export function formatStatus(s: SiteStatus): string {
       ? `  policy ${s.policy.hash.slice(0, 12)} applied ${s.policy.appliedAt} by ${s.policy.appliedBy}`
       : "  no policy applied",
   );
+  if (s.fleet) out.push(`  ${s.fleet.message}`);
   if (s.pendingConfirm) out.push(`  ${s.pendingConfirm.message}`);
   if (s.interruptedApply) out.push(`  ${s.interruptedApply.message}`);
   if (s.drift) {

@@ -121,6 +121,18 @@ export function createMetrics() {
     labelNames: ["hostname"] as const,
     registers: [registry],
   });
+  const contactAge = new Gauge({
+    name: "netpol_fleet_last_contact_age_seconds",
+    help: "Seconds since the site's fleet agent last heard from etcd (absent: no fleet here, or never)",
+    labelNames: ["site"] as const,
+    registers: [registry],
+  });
+  const fleetStale = new Gauge({
+    name: "netpol_fleet_stale",
+    help: "1 when the site's policy may be behind what the fleet published: its agent heard nothing from etcd within the report's TTL, or is not running (absent: no fleet here)",
+    labelNames: ["site"] as const,
+    registers: [registry],
+  });
   const applies = new Counter({
     name: "netpol_applies_total",
     help: "Applies through this server, by result",
@@ -153,8 +165,17 @@ export function createMetrics() {
       upstreamFails,
       certExpiry,
       certError,
+      contactAge,
+      fleetStale,
     ])
       g.reset();
+    // Labelled, so that a site of no fleet has neither (an unlabelled gauge always says 0).
+    if (status.fleet) {
+      const site = { site: status.site ?? status.scope };
+      fleetStale.set(site, status.fleet.stale ? 1 : 0);
+      if (status.fleet.lastContactAgeSeconds !== null)
+        contactAge.set(site, status.fleet.lastContactAgeSeconds);
+    }
     for (const t of status.tunnels) {
       for (const p of t.peers) {
         const labels = { interface: t.interface, peer: p.site ?? p.publicKey };

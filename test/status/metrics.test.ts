@@ -15,6 +15,7 @@ const base: SiteStatus = {
   forwardDrops: [],
   services: [],
   certificates: [],
+  fleet: null,
 };
 
 const service = (target: string, reachable: boolean) => ({

@@ -14,6 +14,7 @@ import { type Desired, desiredSchema, type Ledger, type Result, readValue } from
 import type { Etcd } from "../etcd/client.js";
 import { watch } from "../etcd/watch.js";
 import { desiredKey } from "../keys.js";
+import { ContactWriter } from "./contact.js";
 import { waitForGate } from "./gate-wait.js";
 import { type PeerProbe, peerAddresses, pingPeers } from "./health.js";
 import { type LocalState, loadLocal, saveLocal } from "./local.js";
@@ -83,6 +84,8 @@ export class Agent {
   readonly #o: AgentOptions;
   readonly #files;
   readonly #reporter: Reporter;
+  /** When etcd last answered, for the site's own status (stale past the report's TTL). */
+  readonly #contact: ContactWriter;
   #local: LocalState | undefined;
   /** The newest desired value seen, and a way to stop whatever waits on an older one. */
   #latest: Desired | undefined;
@@ -107,6 +110,7 @@ export class Agent {
   constructor(options: AgentOptions) {
     this.#o = options;
     this.#files = options.target.files;
+    this.#contact = new ContactWriter(options.target, options.etcd.endpoints, options.reportTtl);
     this.#reporter = new Reporter(
       options.etcd,
       options.site,
@@ -118,6 +122,7 @@ export class Agent {
           this.#watch?.kick();
         },
         contact: () => {
+          void this.#contact.contact();
           if (this.#local) this.#local = { ...this.#local, lastContact: new Date().toISOString() };
         },
       },
@@ -128,6 +133,9 @@ export class Agent {
   async run(): Promise<void> {
     const { signal } = this.#o;
     this.#local = await loadLocal(this.#files);
+    await this.#contact
+      .start()
+      .catch((err: unknown) => this.#o.event({ event: "error", message: messageOf(err) }));
     // At boot the kernel lost what the last revision put there: the resident's first round puts
     // it back, from the record, whether or not etcd answers.
     await this.#hold().catch((err: unknown) =>

@@ -226,6 +226,7 @@ function statusView(name: string, s: SiteStatus, local: boolean, error?: string)
   const notes = [
     ...(error ? [`not reachable now (${error}); showing what it said last`] : []),
     ...(s.interruptedApply ? [s.interruptedApply.message] : []),
+    ...(s.fleet?.stale ? [s.fleet.message] : []),
     ...(s.drift?.waiting ?? []).map((w) => `waiting: ${w}`),
     ...(s.drift?.conflicts ?? []).map((c) => `conflict: ${c}`),
     ...(s.drift?.warnings ?? []).map((w) => `warning: ${w}`),
@@ -240,7 +241,7 @@ function statusView(name: string, s: SiteStatus, local: boolean, error?: string)
       ? "bad"
       : s.policy === null
         ? "unknown"
-        : changes > 0 || s.pendingConfirm
+        : changes > 0 || s.pendingConfirm || s.fleet?.stale
           ? "warn"
           : "ok";
   const state = error
@@ -268,6 +269,10 @@ function statusView(name: string, s: SiteStatus, local: boolean, error?: string)
             { label: "applied", value: formatWhen(s.policy.appliedAt) },
             { label: "by", value: s.policy.appliedBy },
           ]
+        : []),
+      // A site of a fleet (an older netpol's status has no such field).
+      ...(s.fleet
+        ? [{ label: "etcd", value: `reached ${formatAge(s.fleet.lastContactAgeSeconds)}` }]
         : []),
     ],
     pending: s.pendingConfirm

@@ -59,6 +59,7 @@ export function homeStatus(over: Partial<SiteStatus> = {}): SiteStatus {
     forwardDrops: [],
     services: [],
     certificates: [],
+    fleet: null,
     ...over,
   };
 }
