@@ -132,6 +132,12 @@ export const ERRORS = {
     http: 404,
     summary: "etcd holds no published policy of that revision (none yet, or pruned)",
   },
+  NETPOL_E_FLEET_PART: {
+    exit: 1,
+    http: 502,
+    summary:
+      "the part etcd holds for this site is not one its publisher made (hash, shape or content); nothing applied",
+  },
   NETPOL_E_INTERNAL: { exit: 70, http: 500, summary: "a bug in netpol; please report it" },
 } as const;
 

@@ -34,6 +34,14 @@ export const desiredSchema = z.object({
   text: z.string(),
   /** sha256 of `text`: what the site's record holds once applied. */
   hash: z.string(),
+  /**
+   * The site's state, compiled from `text` by the publisher (the compiled cache's JSON): the
+   * agent applies it without parsing `text` (agent/part.ts checks it). Absent from the parts
+   * of a publisher before it; the agent then validates `text`.
+   */
+  state: z.unknown().optional(),
+  /** The tunnel addresses of the site's peers, which the health check after an apply pings. */
+  peers: z.array(z.string()).optional(),
 });
 export type Desired = z.infer<typeof desiredSchema>;
 

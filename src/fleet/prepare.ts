@@ -1,17 +1,29 @@
+import { stateJson } from "../apply/state/compiled-cache.js";
 import { compileSite } from "../compile/compile.js";
 import { policyHash } from "../policy/hash.js";
 import type { RolloutIntent } from "../policy/intent.js";
 import { parsePolicy } from "../policy/load.js";
 import { readYaml } from "../policy/read-yaml.js";
+import { peerAddresses } from "./agent/health.js";
 import { sameState, sliceText, stateKey } from "./slice.js";
+
+/** One site's part: its policy text and hash, and what the publisher compiled from it. */
+export interface Part {
+  readonly text: string;
+  readonly hash: string;
+  /** The site's state, as JSON (the compiled cache's form): the agent applies it as it is. */
+  readonly state: unknown;
+  /** The tunnel addresses of its peers, for the agent's health check. */
+  readonly peers: readonly string[];
+}
 
 /** A policy checked and cut into each site's part: everything a publish writes, made before it writes. */
 export interface Prepared {
   readonly text: string;
   readonly hash: string;
   readonly rollout: RolloutIntent;
-  /** Each site's part and its hash, in policy order. */
-  readonly sites: ReadonlyMap<string, { readonly text: string; readonly hash: string }>;
+  /** Each site's part, in policy order. */
+  readonly sites: ReadonlyMap<string, Part>;
   /** Sites whose part could not be cut smaller than the whole policy. */
   readonly whole: readonly string[];
 }
@@ -20,22 +32,28 @@ const NO_ROLLOUT: RolloutIntent = { waves: [], failureBudget: 0, healthSeconds: 
 
 /**
  * Validates the whole policy (as `netpol validate` does: a bad one is refused with every
- * problem, and nothing is written) and cuts each site's part (fleet/slice).
+ * problem, and nothing is written), cuts each site's part (fleet/slice) and compiles it, once
+ * here rather than once per agent: an agent applies its state as compiled (agent/part.ts).
  */
 export function preparePolicy(text: string, file: string): Prepared {
   const { intent, hash } = parsePolicy(text, file);
   const read = readYaml(text, file);
   if (!read.ok) throw new Error("unreachable: the policy parsed once already");
   const doc = read.data as Record<string, unknown>;
-  const sites = new Map<string, { text: string; hash: string }>();
+  const sites = new Map<string, Part>();
   const whole: string[] = [];
   for (const site of intent.sites) {
-    const expected = stateKey(compileSite(intent, site.name));
+    const state = compileSite(intent, site.name);
     const part = sliceText(doc, intent, site.name);
-    const fits = sameState(part, site.name, expected);
+    const fits = sameState(part, site.name, stateKey(state));
     if (!fits) whole.push(site.name);
     const chosen = fits ? part : text;
-    sites.set(site.name, { text: chosen, hash: policyHash(chosen) });
+    sites.set(site.name, {
+      text: chosen,
+      hash: policyHash(chosen),
+      state: JSON.parse(stateJson(state)),
+      peers: peerAddresses(intent, site.name),
+    });
   }
   return { text, hash, rollout: intent.rollout ?? NO_ROLLOUT, sites, whole };
 }

@@ -123,6 +123,8 @@ export function desiredOf(prepared: Prepared, head: Head, site: string): Desired
     healthSeconds: head.healthSeconds,
     text: part.text,
     hash: part.hash,
+    state: part.state,
+    peers: [...part.peers],
   };
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -234,5 +235,48 @@ describeLive("publish and an agent against one etcd member", () => {
       20_000,
     );
     expect(down, JSON.stringify(running.events.slice(from))).toBeDefined();
+  }, 60_000);
+
+  it("applies the state its publisher compiled, never parsing the text; a forged part fails, nothing applied", async () => {
+    const running = agent ?? startAgent();
+    const key = "/netpol/sites/home/desired";
+    const current = JSON.parse(await get(key)) as {
+      serial: number;
+      text: string;
+      state: { addresses: object[] };
+    };
+    const put = async (value: object) =>
+      execa("ip", [
+        ...["netns", "exec", name(), "etcdctl", "--endpoints", ENDPOINT],
+        ...["put", key, JSON.stringify(value)],
+      ]);
+    const addresses = async () =>
+      (await ns?.exec(["ip", "-4", "-o", "addr", "show", "dev", "eth0"]))?.stdout ?? "";
+    // The state says one more address than the text (a new text: a space more, its hash with
+    // it): the state is what the agent applies.
+    const extra = { device: "eth0", cidr: `4:${(10 << 24) + (99 << 16) + 1}/24` };
+    const serial = current.serial + 1;
+    const text = `${current.text} `;
+    await put({
+      ...current,
+      serial,
+      text,
+      hash: createHash("sha256").update(text).digest("hex"),
+      state: { ...current.state, addresses: [...current.state.addresses, extra] },
+    });
+    expect((await reached(serial))?.result).toBe("applied");
+    expect(await addresses()).toContain("10.99.0.1/24");
+    // A part whose text is not the one its hash names: refused, the site left as it is.
+    const before = await addresses();
+    await put({ ...current, serial: serial + 1, text: current.text.replace("ext1", "ext2") });
+    const failed = await reached(serial + 1);
+    expect(failed).toMatchObject({ result: "failed" });
+    expect((failed as { error?: string }).error).toMatch(
+      new RegExp(`^revision ${serial + 1}: the part etcd holds for home does not match its hash`),
+    );
+    expect(await addresses()).toBe(before);
+    expect(running.events.filter((e) => e.event === "applied" && e.serial === serial + 1)).toEqual(
+      [],
+    );
   }, 60_000);
 });

@@ -265,10 +265,36 @@ export async function loadCached(
   // The key first: an entry for another text is passed over without reading its state.
   const key = keySchema.safeParse(json);
   if (!key.success || !sameKey(key.data, keyOf({ ...policy, hash }, build))) return undefined;
-  const desired = siteStateSchema.safeParse(key.data.desired);
-  if (!desired.success || desired.data.site !== policy.site) return undefined;
+  const desired = readState(key.data.desired);
+  if (!desired || desired.site !== policy.site) return undefined;
   const { site, keyDir } = policy;
-  return { text: policy.text, site, keyDir, hash, desired: desired.data, cached: true };
+  return { text: policy.text, site, keyDir, hash, desired, cached: true };
+}
+
+/** Addresses and prefixes as the text above, for JSON.stringify. */
+function addressText(_key: string, value: unknown): unknown {
+  if (typeof value !== "object" || value === null || !("address" in value)) return value;
+  const a = value as Address & { prefix?: number };
+  if (typeof a.address !== "bigint") return value;
+  return `${a.family}:${a.address}${a.prefix === undefined ? "" : `/${a.prefix}`}`;
+}
+
+const stateValue = (desired: SiteState) => ({
+  ...desired,
+  networks: desired.networks?.map(networkText),
+});
+
+/**
+ * A compiled state as JSON text, as the cache holds it: also the form in which a fleet's
+ * publisher hands each agent its state compiled (src/fleet/prepare.ts).
+ */
+export const stateJson = (desired: SiteState): string =>
+  JSON.stringify(stateValue(desired), addressText);
+
+/** A state read back from stateJson's JSON (parsed), strictly; undefined when it is not one. */
+export function readState(value: unknown): SiteState | undefined {
+  const read = siteStateSchema.safeParse(value);
+  return read.success ? read.data : undefined;
 }
 
 /** Keeps the state an apply brought, for the next apply of the same text. */
@@ -279,18 +305,11 @@ export async function saveCached(
   build = BUILD,
 ): Promise<void> {
   if (build === undefined || "cached" in policy) return;
-  const networks = desired.networks?.map(networkText);
-  const entry = { version: 2, ...keyOf(policy, build), desired: { ...desired, networks } };
+  const entry = { version: 2, ...keyOf(policy, build), desired: stateValue(desired) };
   // A cache that is lost or cannot be written costs the next apply a full validation, nothing
   // more: not worth an fsync (up to 0.08 s at 10,000 objects), nor failing an apply that worked.
   try {
-    const json = JSON.stringify(entry, (_key, value: unknown) => {
-      if (typeof value !== "object" || value === null || !("address" in value)) return value;
-      const a = value as Address & { prefix?: number };
-      if (typeof a.address !== "bigint") return value;
-      return `${a.family}:${a.address}${a.prefix === undefined ? "" : `/${a.prefix}`}`;
-    });
-    await writeState(cachePath(files), `${json}\n`, false);
+    await writeState(cachePath(files), `${JSON.stringify(entry, addressText)}\n`, false);
   } catch {
     // As said: the next apply validates in full.
   }

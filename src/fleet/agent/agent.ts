@@ -18,6 +18,7 @@ import { ContactWriter } from "./contact.js";
 import { waitForGate } from "./gate-wait.js";
 import { type PeerProbe, peerAddresses, pingPeers } from "./health.js";
 import { type LocalState, loadLocal, saveLocal } from "./local.js";
+import { checkedPart } from "./part.js";
 import { Reporter } from "./reporter.js";
 import { tunnelCount } from "./tunnels.js";
 
@@ -364,9 +365,16 @@ export class Agent {
     };
     await saveLocal(this.#files, this.#local);
     const checked = desired.healthSeconds > 0;
-    const input = await this.#input(desired.text, `revision ${desired.serial}`, checked);
+    let part: { input: PolicyInput; peers: readonly string[] };
+    try {
+      part = await this.#part(desired, checked);
+    } catch (err) {
+      // A part that fails its checks (or, from an older publisher, validation) fails the
+      // revision here: reported once, never retried.
+      return { result: "failed", changes: 0, error: messageOf(err) };
+    }
+    const { input, peers } = part;
     const probe = this.#o.probe ?? pingPeers;
-    const peers = "intent" in input ? peerAddresses(input.intent, input.site) : [];
     const answering = peers.length > 0 ? await probe(target.runner, peers) : new Set<string>();
     this.applies.set(desired.serial, (this.applies.get(desired.serial) ?? 0) + 1);
     let changes: number;
@@ -431,6 +439,24 @@ export class Agent {
       this.#o.event({ event: "error", message: `revert: ${messageOf(err)}` }),
     );
     this.#o.event({ event: "reverted", serial, reason });
+  }
+
+  /**
+   * The part to apply and the peers its health check pings: the state the publisher compiled,
+   * checked (part.ts), or, from a publisher that sent none, the text validated here.
+   */
+  async #part(
+    desired: Desired,
+    checked: boolean,
+  ): Promise<{ input: PolicyInput; peers: readonly string[] }> {
+    const { site, keyDir } = this.#o;
+    const state = checkedPart(desired, site);
+    if (state) {
+      const input = { text: desired.text, hash: desired.hash, site, keyDir, desired: state };
+      return { input, peers: desired.peers ?? [] };
+    }
+    const input = await this.#input(desired.text, `revision ${desired.serial}`, checked);
+    return { input, peers: "intent" in input ? peerAddresses(input.intent, site) : [] };
   }
 
   /** The policy to apply; with `peers`, validated (not from the cache) for its tunnel peers. */
