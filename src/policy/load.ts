@@ -87,7 +87,13 @@ export function parsePolicy(
   {
     maxBytes = MAX_POLICY_BYTES,
     lap,
-  }: { maxBytes?: number; lap?: (step: PolicyStep) => void } = {},
+    keep,
+  }: {
+    maxBytes?: number;
+    lap?: (step: PolicyStep) => void;
+    /** Given the schema's output: the incremental reader keeps it to patch the next text's. */
+    keep?: (data: PolicyDocument) => void;
+  } = {},
 ): LoadedPolicy {
   if (Buffer.byteLength(text, "utf8") > maxBytes) {
     const message = `the policy is larger than ${maxBytes} bytes, the most netpol reads`;
@@ -96,16 +102,28 @@ export function parsePolicy(
     ]);
   }
   const { data, place } = readShape(text, file, lap);
+  keep?.(data);
+  const checked = resolveChecked(data);
+  if (!checked.ok) throw invalid(file, checked.diagnostics.map(place));
+  return { intent: checked.intent, hash: policyHash(text), text };
+}
+
+/**
+ * The schema's output → the intent, or the problems of its references (resolve) or, those
+ * clear, its clashes (overlaps, ports, marks), not yet placed in the text.
+ */
+export function resolveChecked(
+  data: PolicyDocument,
+): { ok: true; intent: Intent } | { ok: false; diagnostics: Diagnostic[] } {
   const resolved = resolvePolicy(data);
-  if (!resolved.ok) throw invalid(file, resolved.diagnostics.map(place));
+  if (!resolved.ok) return resolved;
   const clashes = [
     ...checkAllowedIps(resolved.intent),
     ...checkRoutedOverOwn(resolved.intent),
     ...checkMarkRoom(resolved.intent),
     ...checkListenPorts(resolved.intent),
   ];
-  if (clashes.length > 0) throw invalid(file, clashes.map(place));
-  return { intent: resolved.intent, hash: policyHash(text), text };
+  return clashes.length > 0 ? { ok: false, diagnostics: clashes } : resolved;
 }
 
 /**

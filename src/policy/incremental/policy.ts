@@ -1,0 +1,141 @@
+import { constructFromEvents, parseEvents } from "js-yaml";
+import { policyHash } from "../hash.js";
+import { type LoadedPolicy, MAX_POLICY_BYTES, parsePolicy, resolveChecked } from "../load.js";
+import type { PolicyDocument } from "../schema.js";
+import { Outline } from "./lines.js";
+import { spliced } from "./patch.js";
+import { changedLines, changedRegion, NotSure, type Region } from "./region.js";
+import { entrySchema } from "./schema-path.js";
+
+/** Nesting an entry may have read alone; deeper ones are read with the whole text. */
+const ENTRY_DEPTH = 32;
+
+interface Held {
+  readonly outline: Outline;
+  /** Unsure lines of the text (lines.ts): one anywhere, and the text is read in full. */
+  readonly unsure: number;
+  readonly data: PolicyDocument;
+  readonly loaded: LoadedPolicy;
+}
+
+/**
+ * Reads policy texts one after the other, each from the last it read valid: where the new text
+ * differs from it only inside entries of one block sequence (a tunnel's member, a site's
+ * network, a service), only those entries are read (YAML and schema) and spliced into the last
+ * text's schema output; the intent is then resolved and checked from that output as
+ * parsePolicy does. Anything the outline cannot vouch for, and every invalid text (so its
+ * problems are placed exactly as ever), is read in full by parsePolicy.
+ */
+export class IncrementalPolicy {
+  private held: Held | undefined;
+  /** How many texts were read each way, for the tests and the bench. */
+  readonly counts = { entries: 0, full: 0 };
+
+  load(text: string, file: string): LoadedPolicy {
+    const fast = this.held && this.patched(this.held, text);
+    if (fast) {
+      this.counts.entries++;
+      return fast;
+    }
+    this.counts.full++;
+    return this.full(text, file);
+  }
+
+  /** The last valid text read, kept no longer (a resident going idle). */
+  forget(): void {
+    this.held = undefined;
+  }
+
+  private full(text: string, file: string): LoadedPolicy {
+    let data: PolicyDocument | undefined;
+    const loaded = parsePolicy(text, file, { keep: (d) => (data = d) });
+    if (data && !text.includes("\r")) {
+      const outline = new Outline(text.split("\n"));
+      this.held = { outline, unsure: outline.unsureIn(0, outline.lines.length), data, loaded };
+    } else this.held = undefined;
+    return loaded;
+  }
+
+  /** The text read through the held one, or undefined where only a full read will do. */
+  private patched(held: Held, text: string): LoadedPolicy | undefined {
+    if (held.unsure > 0 || text.includes("\r")) return undefined;
+    if (text === held.loaded.text) return held.loaded;
+    if (text.length * 3 > MAX_POLICY_BYTES && Buffer.byteLength(text) > MAX_POLICY_BYTES)
+      return undefined;
+    const after = new Outline(text.split("\n"));
+    const changed = changedLines(held.outline.lines, after.lines);
+    after.adopt(held.outline, changed);
+    const unsure =
+      held.unsure -
+      held.outline.unsureIn(changed.start, changed.oldEnd) +
+      after.unsureIn(changed.start, changed.newEnd);
+    if (unsure > 0) return undefined;
+    let region: Region | undefined;
+    try {
+      region = changedRegion(held.outline, after, changed);
+    } catch (err) {
+      if (err instanceof NotSure) return undefined;
+      throw err;
+    }
+    if (!region) {
+      // Blank lines and comments only: the same data.
+      const loaded = { ...held.loaded, hash: policyHash(text), text };
+      this.held = { ...held, outline: after, loaded };
+      return loaded;
+    }
+    const data = this.splicedData(held, after, region);
+    if (!data) return undefined;
+    const checked = resolveChecked(data);
+    // Problems are placed in the text by the full reader, as every invalid text's are.
+    if (!checked.ok) return undefined;
+    const loaded = { intent: checked.intent, hash: policyHash(text), text };
+    this.held = { outline: after, unsure, data, loaded };
+    return loaded;
+  }
+
+  /** The held schema output with the region's entries read again, or undefined if not sure. */
+  private splicedData(held: Held, after: Outline, region: Region): PolicyDocument | undefined {
+    const { path, col, start, newEnd, index, oldCount, newCount } = region;
+    // A sequence left empty reads as null, not []: the schema says what that means.
+    if (newCount === 0 && entriesLeft(held, region) === 0) return undefined;
+    let schema: ReturnType<typeof entrySchema>;
+    try {
+      schema = entrySchema(path);
+    } catch (err) {
+      if (err instanceof NotSure) return undefined;
+      throw err;
+    }
+    if (schema.counted && oldCount !== newCount) return undefined;
+    const slice = after.lines
+      .slice(start, newEnd)
+      .map((line, k) => (after.firstCol(start + k) === undefined ? "" : line.slice(col)));
+    const source = slice.join("\n");
+    if (source.includes("__proto__") || source.includes("\\")) return undefined;
+    let raw: unknown;
+    try {
+      const docs = constructFromEvents(parseEvents(source, { maxDepth: ENTRY_DEPTH }), {
+        source,
+        maxAliases: 0,
+      });
+      raw = newCount === 0 ? [] : docs[0];
+      if (docs.length !== (newCount === 0 ? 0 : 1)) return undefined;
+    } catch {
+      return undefined;
+    }
+    if (!Array.isArray(raw) || raw.length !== newCount) return undefined;
+    const entries: unknown[] = [];
+    for (const item of raw) {
+      const parsed = schema.entry.safeParse(item);
+      if (!parsed.success) return undefined;
+      entries.push(parsed.data);
+    }
+    return spliced(held.data, path, index, oldCount, entries);
+  }
+}
+
+/** Entries of the region's sequence outside the region, in the held data. */
+function entriesLeft(held: Held, region: Region): number {
+  let node: unknown = held.data;
+  for (const step of region.path) node = (node as Record<string | number, unknown>)[step];
+  return Array.isArray(node) ? node.length - region.oldCount : 0;
+}
