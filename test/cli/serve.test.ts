@@ -121,6 +121,20 @@ describeLive("netpol serve and netpol status --remote", () => {
     expect(applied.exitCode, applied.stderr).toBe(0);
     expect(JSON.parse(applied.stdout)).toMatchObject({ changed: true });
     expect((await ns.exec(["ip", "-o", "addr", "show", "lan0"])).stdout).toContain("10.9.0.1/24");
+    // The site's resident runs in serve: a second one (watch, from another state directory too)
+    // is refused, naming it, and the site is left as it is.
+    for (const stateDir of [dir, path.join(dir, "other")]) {
+      const second = await netpol([
+        ...["watch", "--in-force", "--netns", ns.name, "--state-dir", stateDir],
+        ...["--key-dir", dir],
+      ]);
+      expect(second.exitCode).toBe(1);
+      expect(second.stderr).toContain(
+        `netpol watch not started: the resident process of namespace ${ns.name} is already running, \`netpol serve\` (pid ${server.pid},`,
+      );
+      expect(second.stderr).toContain("systemctl stop netpol-serve.service");
+      expect(second.stderr).not.toContain("    at ");
+    }
     await writeFile(policy, "version: 1\nsites:\n  vps:\n    wan: eth9\n");
     const refused = await push();
     expect(refused.exitCode).toBe(1);

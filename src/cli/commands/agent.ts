@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { NetpolError } from "../../errors.js";
 import { Agent, type AgentEvent } from "../../fleet/agent/agent.js";
 import { describeHealthEvent } from "../../health/format.js";
+import { holdResidency } from "../../resident/residency.js";
 import { UapiClient } from "../../system/wireguard-uapi.js";
 import { type EtcdOptions, etcdFrom, etcdOptions } from "../etcd-options.js";
 import { type OutputOptions, outputOptions } from "../output.js";
@@ -83,6 +84,11 @@ export function registerAgent(program: Command): void {
     const interval = seconds(opts.interval, "--interval", 0);
     const target = targetFrom(opts);
     const etcd = await etcdFrom(opts);
+    // The site's one resident: refused, naming it, where watch or serve already runs.
+    const release = await holdResidency(target, "agent").catch((err: unknown) => {
+      etcd.close();
+      throw err;
+    });
     const stop = new AbortController();
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
     const event = (e: AgentEvent) => {
@@ -114,6 +120,7 @@ export function registerAgent(program: Command): void {
     } finally {
       wireguard.close();
       etcd.close();
+      await release();
     }
   });
 }

@@ -3,6 +3,7 @@ import { NetpolError } from "../../errors.js";
 import { describeHealthEvent } from "../../health/format.js";
 import { followHealth } from "../../resident/health.js";
 import { inForceFeed } from "../../resident/policy-feed.js";
+import { holdResidency } from "../../resident/residency.js";
 import { Resident } from "../../resident/resident.js";
 import { buildApp } from "../../server/app.js";
 import { readTokenFile } from "../../server/token.js";
@@ -85,6 +86,8 @@ export function registerServe(program: Command): void {
       );
     const every = intervalMs(opts.interval);
     const target = targetFrom(opts);
+    // The site's one resident: refused, naming it, where watch or an agent already runs.
+    const release = await holdResidency(target, "serve");
     const others = controlSitesInForce(target, opts.keyDir);
     // The site's resident process, as `watch` runs it (serve takes watch's place): it holds the
     // policy in force from the first reconcile, and every apply posted here goes through it.
@@ -129,6 +132,7 @@ export function registerServe(program: Command): void {
       await running;
       wireguard.close();
       await health.stop();
+      await release();
     });
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void app.close());
     reloadOnHangUp(() => {
@@ -139,6 +143,10 @@ export function registerServe(program: Command): void {
       );
       resident.refresh();
     });
-    await app.listen({ host, port });
+    // An address it cannot bind (not assigned yet, in use): the resident stops and the site is free.
+    await app.listen({ host, port }).catch(async (err: unknown) => {
+      await app.close();
+      throw err;
+    });
   });
 }

@@ -1,10 +1,12 @@
 import type { Command } from "commander";
+import type { Target } from "../../apply/target.js";
 import { NetpolError } from "../../errors.js";
 import { describeHealthEvent } from "../../health/format.js";
 import type { HealthEvent } from "../../health/monitor.js";
 import type { Stamped } from "../../resident/events.js";
 import { followHealth } from "../../resident/health.js";
 import { inForceFeed } from "../../resident/policy-feed.js";
+import { holdResidency } from "../../resident/residency.js";
 import { Resident } from "../../resident/resident.js";
 import { UapiClient } from "../../system/wireguard-uapi.js";
 import { intervalMs } from "../interval.js";
@@ -61,53 +63,68 @@ export function registerWatch(program: Command): void {
   ).action(async (file: string | undefined, opts: WatchOptions) => {
     const every = intervalMs(opts.interval);
     const target = targetFrom(opts);
-    // What watch starts with: the file (the state its last apply compiled, when that is this
-    // file), or with --in-force the policy in force, which a reboot must not trade for a file.
-    const started = await choosePolicy(file, opts, target)();
-    const print = (problem: boolean, text: string, json: Record<string, unknown>) => {
-      if (opts.quiet && !problem && json.event !== "note") return;
-      const line = opts.json ? JSON.stringify(json) : `${json.time} ${text}`;
-      (problem ? process.stderr : process.stdout).write(`${line}\n`);
-    };
-    // The health monitor of the policy in force: probes its chains' paths and switches them.
-    const onHealth = (e: HealthEvent) =>
-      print(false, describeHealthEvent(e), { time: new Date().toISOString(), ...e });
-    const health = followHealth(target, onHealth);
-    const stop = new AbortController();
-    const wireguard = new UapiClient();
-    const resident = new Resident({
-      target,
-      // After the first round, the policy in force: an operator's `netpol apply` is followed.
-      feed: inForceFeed(target, started),
-      by: whoAmI("watch"),
-      intervalMs: every,
-      wireguard,
-      afterReconcile: health.afterReconcile,
-    });
-    // A long-running command reports events, one line each (one JSON object each with --json).
-    resident.bus.on((e) => {
-      const text = describe(e);
-      if (text !== undefined || opts.json) print(e.event === "error", text ?? "", e);
-    });
-    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
-    // Started with a file: SIGHUP applies it again as it now reads (it becomes the policy in
-    // force); with --in-force, the policy in force is read again. A bad file changes nothing.
-    reloadOnHangUp(() => {
-      if (file === undefined || opts.inForce) return resident.refresh();
-      resident.bus.emit({ event: "note", note: `SIGHUP: applying ${file} again` });
-      resident.apply(choosePolicy(file, opts, target), whoAmI("watch")).catch((err: unknown) =>
-        resident.bus.emit({
-          event: "error",
-          code: err instanceof NetpolError ? err.code : "NETPOL_E_INTERNAL",
-          message: `SIGHUP: ${file} not applied, the policy in force stays: ${err instanceof Error ? err.message : String(err)}`,
-        }),
-      );
-    });
+    // The site's one resident: refused, naming it, where serve or an agent already runs.
+    const release = await holdResidency(target, "watch");
     try {
-      await resident.run(stop.signal, started);
+      await watch(file, opts, target, every);
     } finally {
-      wireguard.close();
-      await health.stop();
+      await release();
     }
   });
+}
+
+async function watch(
+  file: string | undefined,
+  opts: WatchOptions,
+  target: Target,
+  every: number,
+): Promise<void> {
+  // What watch starts with: the file (the state its last apply compiled, when that is this
+  // file), or with --in-force the policy in force, which a reboot must not trade for a file.
+  const started = await choosePolicy(file, opts, target)();
+  const print = (problem: boolean, text: string, json: Record<string, unknown>) => {
+    if (opts.quiet && !problem && json.event !== "note") return;
+    const line = opts.json ? JSON.stringify(json) : `${json.time} ${text}`;
+    (problem ? process.stderr : process.stdout).write(`${line}\n`);
+  };
+  // The health monitor of the policy in force: probes its chains' paths and switches them.
+  const onHealth = (e: HealthEvent) =>
+    print(false, describeHealthEvent(e), { time: new Date().toISOString(), ...e });
+  const health = followHealth(target, onHealth);
+  const stop = new AbortController();
+  const wireguard = new UapiClient();
+  const resident = new Resident({
+    target,
+    // After the first round, the policy in force: an operator's `netpol apply` is followed.
+    feed: inForceFeed(target, started),
+    by: whoAmI("watch"),
+    intervalMs: every,
+    wireguard,
+    afterReconcile: health.afterReconcile,
+  });
+  // A long-running command reports events, one line each (one JSON object each with --json).
+  resident.bus.on((e) => {
+    const text = describe(e);
+    if (text !== undefined || opts.json) print(e.event === "error", text ?? "", e);
+  });
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
+  // Started with a file: SIGHUP applies it again as it now reads (it becomes the policy in
+  // force); with --in-force, the policy in force is read again. A bad file changes nothing.
+  reloadOnHangUp(() => {
+    if (file === undefined || opts.inForce) return resident.refresh();
+    resident.bus.emit({ event: "note", note: `SIGHUP: applying ${file} again` });
+    resident.apply(choosePolicy(file, opts, target), whoAmI("watch")).catch((err: unknown) =>
+      resident.bus.emit({
+        event: "error",
+        code: err instanceof NetpolError ? err.code : "NETPOL_E_INTERNAL",
+        message: `SIGHUP: ${file} not applied, the policy in force stays: ${err instanceof Error ? err.message : String(err)}`,
+      }),
+    );
+  });
+  try {
+    await resident.run(stop.signal, started);
+  } finally {
+    wireguard.close();
+    await health.stop();
+  }
 }
