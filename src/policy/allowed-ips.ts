@@ -117,7 +117,8 @@ export function checkAllowedIps(intent: Intent): Diagnostic[] {
 interface Declared {
   readonly site: string;
   readonly cidr: Cidr;
-  readonly path: Path;
+  /** Made only for a problem: 10,000 sites declare 10,000 prefixes and clash in none. */
+  readonly path: () => Path;
   readonly network: boolean;
 }
 
@@ -138,7 +139,7 @@ export function checkRoutedOverOwn(intent: Intent): Diagnostic[] {
       declared.push({
         site: site.name,
         cidr: n.cidr,
-        path: ["sites", site.name, "networks", i, "cidr"],
+        path: () => ["sites", site.name, "networks", i, "cidr"],
         network: true,
       });
   for (const [ti, t] of intent.tunnels.entries())
@@ -147,7 +148,7 @@ export function checkRoutedOverOwn(intent: Intent): Diagnostic[] {
         declared.push({
           site: m.site,
           cidr,
-          path: ["tunnels", ti, "members", mi, "advertise", ai],
+          path: () => ["tunnels", ti, "members", mi, "advertise", ai],
           network: false,
         });
   /** Per site, each prefix its tunnels route to a peer: the tunnel and the peer's site. */
@@ -177,12 +178,12 @@ export function checkRoutedOverOwn(intent: Intent): Diagnostic[] {
     ] as const) {
       if (!mine.network) continue;
       const route = routesOf(mine.site).get(keyOf(theirs.cidr));
-      const once = `${formatPath(mine.path)} ${theirs.site} ${keyOf(theirs.cidr)}`;
+      const once = `${formatPath(mine.path())} ${theirs.site} ${keyOf(theirs.cidr)}`;
       if (!route || said.has(once)) continue;
       said.add(once);
       problems.push({
-        path: mine.path,
-        message: `${formatCidr(mine.cidr)} overlaps ${formatCidr(theirs.cidr)} of site ${theirs.site} (${formatPath(theirs.path)}), which ${mine.site} routes into tunnel ${route.tunnel} to ${route.peer}: one prefix would be routed both to this network and into the tunnel (the kernel refuses the second route at apply); renumber one of the two networks`,
+        path: mine.path(),
+        message: `${formatCidr(mine.cidr)} overlaps ${formatCidr(theirs.cidr)} of site ${theirs.site} (${formatPath(theirs.path())}), which ${mine.site} routes into tunnel ${route.tunnel} to ${route.peer}: one prefix would be routed both to this network and into the tunnel (the kernel refuses the second route at apply); renumber one of the two networks`,
       });
     }
   }

@@ -6,6 +6,7 @@ import {
   makeCidr,
   nestedPairs,
   networkOf,
+  overlaps,
 } from "../net/cidr.js";
 import { checkUnique, type Path, type Report } from "./diagnostic.js";
 import type { InterfaceIntent, NetworkIntent } from "./intent.js";
@@ -26,26 +27,29 @@ export function resolveSiteBasics(
   report: Report,
 ): { interfaces: InterfaceIntent[]; networks: NetworkIntent[] } {
   const base: Path = ["sites", name];
-  const devices = new Map<string, Path>();
-  const declare = (dev: string, path: Path) => {
-    const first = devices.get(dev);
-    if (first) {
-      report({ path, message: `device ${dev} is declared twice on site ${name}; keep one` });
-    } else devices.set(dev, path);
+  const devices = new Set<string>();
+  // The path is made only for a problem: at 10,000 sites, most declare nothing twice.
+  const declare = (dev: string, path: () => Path) => {
+    if (devices.has(dev)) {
+      report({
+        path: path(),
+        message: `device ${dev} is declared twice on site ${name}; keep one`,
+      });
+    } else devices.add(dev);
   };
   site.interfaces.forEach((i, idx) => {
-    declare(i.name, [...base, "interfaces", idx, "name"]);
+    declare(i.name, () => [...base, "interfaces", idx, "name"]);
   });
   site.external.forEach((e, idx) => {
-    declare(e.name, [...base, "external", idx, "name"]);
+    declare(e.name, () => [...base, "external", idx, "name"]);
   });
   site.providers.forEach((p, idx) => {
-    declare(p.name, [...base, "providers", idx, "name"]);
+    declare(p.name, () => [...base, "providers", idx, "name"]);
   });
-  for (const t of tunnelsHere) declare(t.name, t.path);
+  for (const t of tunnelsHere) declare(t.name, () => t.path);
 
   const known = (dev: string) => devices.has(dev);
-  const knownList = () => [...devices.keys()].sort().join(", ") || "none declared";
+  const knownList = () => [...devices].sort().join(", ") || "none declared";
   site.interfaces.forEach((i, idx) => {
     if (i.kind === "vlan" && !known(i.parent)) {
       report({
@@ -116,24 +120,41 @@ function checkOverlaps(
   tunnelsHere: readonly TunnelDevice[],
   report: Report,
 ) {
-  const claims = [
-    ...tunnelsHere.map((t) => ({
-      order: -1,
-      label: `tunnel ${t.name}`,
-      cidr: networkOf(t.address),
-    })),
-    ...networks.map((n, idx) => ({ order: idx, label: `network ${n.name}`, cidr: n.cidr })),
-  ];
-  for (const pair of nestedPairs(claims, (c) => c.cidr)) {
-    const [first, later] = pair.sort((a, b) => a.order - b.order) as [
-      (typeof claims)[0],
-      (typeof claims)[0],
-    ];
-    if (later.order < 0) continue;
+  interface Claim {
+    readonly order: number;
+    readonly label: string;
+    readonly cidr: Cidr;
+  }
+  const clash = (first: Claim, later: Claim) =>
     report({
       path: ["sites", site, "networks", later.order, "cidr"],
       message: `${formatCidr(later.cidr)} overlaps ${first.label} (${formatCidr(first.cidr)}) on site ${site}; networks of one site must not overlap`,
     });
+  const tunnelClaim = (t: TunnelDevice): Claim => ({
+    order: -1,
+    label: `tunnel ${t.name}`,
+    cidr: networkOf(t.address),
+  });
+  const networkClaim = (n: NetworkIntent, idx: number): Claim => ({
+    order: idx,
+    label: `network ${n.name}`,
+    cidr: n.cidr,
+  });
+  // Only networks are reported: without one there is nothing to say.
+  if (networks.length === 0) return;
+  const [only] = networks;
+  const [tunnel] = tunnelsHere;
+  // A hub's spoke: one network and one tunnel address make one pair, compared without sorting.
+  if (only && networks.length === 1 && tunnelsHere.length <= 1) {
+    if (tunnel && overlaps(networkOf(tunnel.address), only.cidr)) {
+      clash(tunnelClaim(tunnel), networkClaim(only, 0));
+    }
+    return;
+  }
+  const claims = [...tunnelsHere.map(tunnelClaim), ...networks.map(networkClaim)];
+  for (const pair of nestedPairs(claims, (c) => c.cidr)) {
+    const [first, later] = pair.sort((a, b) => a.order - b.order) as [Claim, Claim];
+    if (later.order >= 0) clash(first, later);
   }
 }
 

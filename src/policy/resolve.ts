@@ -39,15 +39,32 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
     }),
   );
   const networksOf = (site: string): readonly NetworkIntent[] => basics.get(site)?.networks ?? [];
-  const byName = new Map(
-    siteNames.map((name) => [name, new Map(networksOf(name).map((n) => [n.name, n]))]),
-  );
-  const lookups = new Map(
-    siteNames.map((name) => [name, prefixLookup(networksOf(name), (n) => n.cidr)]),
-  );
+  // Built for the sites asked about, when first asked: a hub's 10,000 spokes mostly never are,
+  // and a map and a sorted index per site were a tenth of resolving them.
+  const byName = new Map<string, ReadonlyMap<string, NetworkIntent>>();
+  const networkNamed = (site: string, name: string): NetworkIntent | undefined => {
+    let named = byName.get(site);
+    if (!named) {
+      const networks = networksOf(site);
+      // One network, the common case for a spoke: no map to build.
+      if (networks.length === 1) return networks[0]?.name === name ? networks[0] : undefined;
+      named = new Map(networks.map((n) => [n.name, n]));
+      byName.set(site, named);
+    }
+    return named.get(name);
+  };
+  const lookups = new Map<string, ReturnType<typeof prefixLookup<NetworkIntent>>>();
+  const lookupOf = (site: string) => {
+    let lookup = lookups.get(site);
+    if (!lookup) {
+      lookup = prefixLookup(networksOf(site), (n) => n.cidr);
+      lookups.set(site, lookup);
+    }
+    return lookup;
+  };
   const ofTunnel = new Map<TunnelIntent, MemberNetworks>();
   const networks: SiteNetworks = {
-    holding: (site, address) => lookups.get(site)?.(address),
+    holding: (site, address) => (basics.has(site) ? lookupOf(site)(address) : undefined),
     ofMembers: (tunnel) => {
       const known = ofTunnel.get(tunnel) ?? new MemberNetworks(tunnel, networksOf);
       ofTunnel.set(tunnel, known);
@@ -55,12 +72,7 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
     },
   };
 
-  const tunnels = resolveTunnels(
-    doc,
-    new Set(siteNames),
-    (site, name) => byName.get(site)?.get(name),
-    report,
-  );
+  const tunnels = resolveTunnels(doc, new Set(siteNames), networkNamed, report);
   const tunnelsBySite = tunnelsOfSite(tunnels);
   const services = resolveServices(doc, tunnelsBySite, networks, report);
   // Each site's reply paths come from the services aimed at it: grouped once, not per site.

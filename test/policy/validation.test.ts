@@ -211,6 +211,15 @@ describe("overlapping networks", () => {
         "sites.vps.networks[0].cidr: 10.99.0.128/25 overlaps tunnel wg-home (10.99.0.0/24) on site vps; networks of one site must not overlap",
       ],
     },
+    {
+      name: "a site's one network around its one tunnel's subnet",
+      mutate: (p) => {
+        vps(p).networks = [{ name: "dmz", cidr: "10.0.0.0/8", interface: "eth0" }];
+      },
+      expected: [
+        "sites.vps.networks[0].cidr: 10.0.0.0/8 overlaps tunnel wg-home (10.99.0.0/24) on site vps; networks of one site must not overlap",
+      ],
+    },
   ]);
 
   it("refuses a network of the VPS that overlaps a home network the tunnel routes there, naming both", () => {
