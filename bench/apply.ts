@@ -23,14 +23,13 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { build } from "esbuild";
 import { execa } from "execa";
-import { BUNDLE_BANNER, bundleDefine } from "../deploy/bundle-banner.mjs";
 import { generateKeyPair } from "../src/system/keys.js";
 import { cliNodeFlags } from "./cli-node-flags.js";
 import { changeFloor, coldFloor, type PerObject, perObject, readRendered } from "./floor.js";
 import { type BenchNs, createBenchNs, suffix } from "./namespace.js";
 import { makeShape, SHAPES, type Shape, type ShapeName } from "./shapes.js";
+import { bundleWorker } from "./worker-bundle.js";
 
 const argv = process.argv.slice(2);
 const option = (name: string) => {
@@ -297,29 +296,8 @@ function print(rows: readonly Row[]): void {
   }
 }
 
-/**
- * The worker bundled as the CLI is (deploy/bundle.mjs), so its RSS is netpol's and not a
- * TypeScript loader's.
- */
-async function bundleWorker(): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-bench-worker-"));
-  const outfile = path.join(dir, "worker.mjs");
-  await build({
-    entryPoints: [path.join(import.meta.dirname, "netpol-worker.ts")],
-    outfile,
-    bundle: true,
-    format: "esm",
-    platform: "node",
-    target: "node20",
-    logLevel: "warning",
-    banner: { js: BUNDLE_BANNER },
-    define: await bundleDefine(path.join(import.meta.dirname, "..")),
-  });
-  return outfile;
-}
-
 const started = Date.now();
-const worker = await bundleWorker();
+const worker = await bundleWorker(path.join(import.meta.dirname, ".."));
 const nodeFlags = await cliNodeFlags();
 const hubKey = generateKeyPair();
 const rows: Row[] = [];
