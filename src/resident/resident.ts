@@ -4,12 +4,14 @@ import { type ApplyOptions, type ApplyResult, applySite } from "../apply/apply.j
 import { planSite } from "../apply/site/plan-site.js";
 import type { loadInForce } from "../apply/source/in-force.js";
 import type { PolicyInput, PolicySource } from "../apply/source/input.js";
+import { fromText, type PolicyText, type Validate } from "../apply/source/text.js";
 import { withLock } from "../apply/state/lock.js";
 import { loadPending } from "../apply/state/pending.js";
 import { isRunning } from "../apply/state/process-identity.js";
 import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
 import { changeLine, planJson } from "../plan/format.js";
+import type { IncrementalPolicy } from "../policy/incremental/policy.js";
 import { collectStatus, type SiteStatus } from "../status/collect.js";
 import { type NetlinkEvent, startMonitor } from "../system/iproute2/monitor.js";
 import { type ForwardDrop, readForwardDrops } from "../system/nftables.js";
@@ -137,6 +139,23 @@ export class Resident {
     await this.loop;
     await this.turns.idle();
     this.runner.close();
+  }
+
+  /**
+   * Reads each policy text from the last one this resident read: only the entries that changed
+   * (policy/incremental). Loaded with the first text, so a resident given none holds no parser.
+   */
+  private reader: Promise<IncrementalPolicy> | undefined;
+  private readonly validate: Validate = async ({ text, name, site, keyDir }) => {
+    this.reader ??= import("../policy/incremental/policy.js").then(
+      (m) => new m.IncrementalPolicy(),
+    );
+    return { ...(await this.reader).load(text, name), site, keyDir };
+  };
+
+  /** Applies a policy's text through the resident: the compiled cache's, or read incrementally. */
+  applyText(policy: PolicyText, by: string, options: ApplyOptions = {}): Promise<ApplyResult> {
+    return this.apply(() => fromText(this.target.files, policy, this.validate), by, options);
   }
 
   /** Applies a policy through the resident (serve's POST /apply, the agent's new policy). */

@@ -1,7 +1,7 @@
 import { parentPort } from "node:worker_threads";
 import { compileSite } from "../compile/compile.js";
 import { NetpolError } from "../errors.js";
-import { parsePolicy } from "../policy/load.js";
+import { IncrementalPolicy } from "../policy/incremental/policy.js";
 import type { ValidateReply, ValidateRequest } from "./validator.js";
 
 /**
@@ -11,11 +11,13 @@ import type { ValidateReply, ValidateRequest } from "./validator.js";
  */
 const port = parentPort;
 if (!port) throw new Error("validate-worker runs as a worker thread");
+/** Each text read from the last valid one: a policy posted again with one entry changed reads that entry. */
+const reader = new IncrementalPolicy();
 
 port.on("message", ({ id, text, file, site }: ValidateRequest) => {
   let reply: ValidateReply;
   try {
-    const { intent, hash } = parsePolicy(text, file);
+    const { intent, hash } = reader.load(text, file);
     reply = { id, ok: true, hash, desired: compileSite(intent, site) };
   } catch (err) {
     reply =
