@@ -15,6 +15,10 @@
  *   second namespace holding the same policy (target ≤ 2×).
  * - **processes per change**: what the resident's runner started for one change (the tools
  *   without a session).
+ * - **validated in full (before)**: each change above is made twice, alternating: through
+ *   `resident.applyText` (the text read from the last one the resident read, only the entries
+ *   that changed: policy/incremental), and as before it existed (the whole text validated).
+ *   After the runs, the same texts are validated alone both ways, in CPU ms.
  *
  * Everything runs in namespaces made here (removed after). The resident runs in this process,
  * as it does in `netpol serve`.
@@ -33,6 +37,8 @@ import { routingLines } from "../src/apply/execute.js";
 import { fromText } from "../src/apply/source/text.js";
 import { type Target, targetOf } from "../src/apply/target.js";
 import type { Plan } from "../src/plan/types.js";
+import { IncrementalPolicy } from "../src/policy/incremental/policy.js";
+import { parsePolicy } from "../src/policy/load.js";
 import type { Stamped } from "../src/resident/events.js";
 import { inForceFeed } from "../src/resident/policy-feed.js";
 import { Resident } from "../src/resident/resident.js";
@@ -129,6 +135,48 @@ interface Row {
   readonly bareName: string;
 }
 
+/**
+ * The k-th change's row and how it is made, alternating: even k through `applyText` (the
+ * resident reads the text from the last one it read: policy/incremental), odd k as before this
+ * existed (the text validated in full as the source is asked).
+ */
+function ways(
+  k: number,
+  resident: Resident,
+  s: Site,
+  text: string,
+  rows: { incremental: Row; full: Row },
+): [Row, () => ReturnType<Resident["apply"]>] {
+  if (k % 2 === 0)
+    return [
+      rows.incremental,
+      () => resident.applyText({ text, name: "bench.yaml", site: "r", keyDir: s.keyDir }, "bench"),
+    ];
+  return [rows.full, () => resident.apply(() => s.policyAt(text), "bench")];
+}
+
+/**
+ * Validation alone, in this process: each text of a run read by parsePolicy and by the
+ * incremental reader (from the text before it), alternating, in CPU ms (one thread, no I/O).
+ */
+function validationCpu(texts: readonly string[]): { full: number[]; incremental: number[] } {
+  const reader = new IncrementalPolicy();
+  reader.load(texts[0] ?? "", "bench.yaml");
+  const cpu = (work: () => unknown) => {
+    const t = process.cpuUsage();
+    work();
+    const d = process.cpuUsage(t);
+    return (d.user + d.system) / 1000;
+  };
+  const full: number[] = [];
+  const incremental: number[] = [];
+  for (const text of texts.slice(1)) {
+    full.push(cpu(() => parsePolicy(text, "bench.yaml")));
+    incremental.push(cpu(() => reader.load(text, "bench.yaml")));
+  }
+  return { full, incremental };
+}
+
 /** The last spoke's key in a hub policy's text. */
 const lastKey = (text: string) => {
   const keys = [...text.matchAll(/site: s\d+, address: [^,]+, publicKey: ([^,]+),/g)];
@@ -137,7 +185,7 @@ const lastKey = (text: string) => {
   return key;
 };
 
-async function hub(n: number): Promise<Row> {
+async function hub(n: number, texts: string[]): Promise<Row[]> {
   const shape = makeShape("wireguard-hub", n, suffix(), generateKeyPair());
   const bareWg = `wgx${suffix()}`;
   const s = await site(shape, [bareWg]);
@@ -158,6 +206,7 @@ async function hub(n: number): Promise<Row> {
     let bareKey = lastKey(shape.policy);
     const bareIp = peers.at(-1)?.[1] ?? "";
 
+    texts.push(shape.policy);
     const r = await residentOf(s);
     const row: Row = {
       what: `hub of ${n.toLocaleString("en")} spokes: one spoke's key`,
@@ -167,22 +216,32 @@ async function hub(n: number): Promise<Row> {
       target: 3,
       bareName: "one `wg set`",
     };
+    const full: Row = {
+      ...row,
+      what: `${row.what}, validated in full (before)`,
+      netpol: [],
+      processes: [],
+    };
     let text = shape.policy;
     try {
-      for (let k = 0; k < CHANGES; k++) {
+      for (let k = 0; k < CHANGES * 2; k++) {
         const fresh = randomKey();
         const next = text.replace(lastKey(text), fresh);
         const spawned = r.resident.target.runner.spawned;
+        // Alternated: the resident reading the text from the last it read, or validating it whole.
+        const [into, change] = ways(k, r.resident, s, next, { incremental: row, full });
         let plan: Plan | undefined;
-        row.netpol.push(
+        into.netpol.push(
           await timed(async () => {
-            plan = (await r.resident.apply(() => s.policyAt(next), "bench")).plan;
+            plan = (await change()).plan;
           }),
         );
-        row.processes.push(r.resident.target.runner.spawned - spawned);
+        into.processes.push(r.resident.target.runner.spawned - spawned);
         if (plan?.changes.length !== 1 || plan.changes[0]?.kind !== "wireguard")
           throw new Error(`expected one WireGuard change, planned ${plan?.changes.length}`);
         text = next;
+        texts.push(next);
+        if (k % 2 === 0) continue;
         const bareFresh = randomKey();
         const argv = ["wg", "set", bareWg, "peer", bareKey, "remove"];
         argv.push("peer", bareFresh, "allowed-ips", `${bareIp}/32`);
@@ -200,14 +259,14 @@ async function hub(n: number): Promise<Row> {
     } finally {
       await r.stop();
     }
-    return row;
+    return [row, { ...full, bare: row.bare }];
   } finally {
     await s.destroy();
   }
 }
 
 /** The plan's routing and nft changes as the bare commands: one `ip -batch` and one `nft -f`. */
-async function lineChange(n: number): Promise<Row> {
+async function lineChange(n: number, texts: string[]): Promise<Row[]> {
   const shape = makeShape("egress-per-network", n, suffix(), generateKeyPair());
   const s = await site(shape);
   const bare = await site(shape);
@@ -221,24 +280,33 @@ async function lineChange(n: number): Promise<Row> {
       target: 2,
       bareName: "one `nft -f`: the element swapped",
     };
+    const full: Row = {
+      ...row,
+      what: `${row.what}, validated in full (before)`,
+      netpol: [],
+      processes: [],
+    };
     try {
       // Back and forth between the two texts: each change is one line, one network's prefix.
-      const texts = [shape.changed, shape.policy];
+      const both = [shape.changed, shape.policy];
+      texts.push(shape.policy);
       const cidrs = (t: string) => new Set(t.match(/cidr: [\d./]+/g));
       const edit = [
         [...cidrs(shape.policy)].find((c) => !cidrs(shape.changed).has(c)),
         [...cidrs(shape.changed)].find((c) => !cidrs(shape.policy).has(c)),
       ].map((c) => c?.slice("cidr: ".length) ?? "") as [string, string];
-      for (let k = 0; k < CHANGES; k++) {
-        const text = texts[k % 2] ?? shape.policy;
+      for (let k = 0; k < CHANGES * 2; k++) {
+        const text = both[k % 2] ?? shape.policy;
+        texts.push(text);
         const spawned = r.resident.target.runner.spawned;
+        const [into, change] = ways(k, r.resident, s, text, { incremental: row, full });
         let plan: Plan | undefined;
-        row.netpol.push(
+        into.netpol.push(
           await timed(async () => {
-            plan = (await r.resident.apply(() => s.policyAt(text), "bench")).plan;
+            plan = (await change()).plan;
           }),
         );
-        row.processes.push(r.resident.target.runner.spawned - spawned);
+        into.processes.push(r.resident.target.runner.spawned - spawned);
         // The same change on the twin namespace by hand: the commands the plan's changes are.
         const [from, to] = k % 2 === 0 ? edit : [edit[1], edit[0]];
         const commands = bareCommands(plan, from, to);
@@ -253,7 +321,7 @@ async function lineChange(n: number): Promise<Row> {
     } finally {
       await r.stop();
     }
-    return row;
+    return [row, full];
   } finally {
     await s.destroy();
     await bare.destroy();
@@ -297,8 +365,17 @@ function bareCommands(plan: Plan | undefined, from: string, to: string): [string
 }
 
 const rows: Row[] = [];
-for (const n of HUBS) rows.push(await hub(n));
-rows.push(await lineChange(LINE_SIZE));
+/** The texts each run applied in order, to time their validation alone after the runs. */
+const runs: { what: string; texts: string[] }[] = [];
+for (const n of HUBS) {
+  const texts: string[] = [];
+  rows.push(...(await hub(n, texts)));
+  runs.push({ what: `hub of ${n.toLocaleString("en")} spokes: one spoke's key`, texts });
+}
+const lineTexts: string[] = [];
+rows.push(...(await lineChange(LINE_SIZE, lineTexts)));
+runs.push({ what: `one line at ${LINE_SIZE.toLocaleString("en")} objects`, texts: lineTexts });
+const validation = runs.map(({ what, texts }) => ({ what, ...validationCpu(texts) }));
 
 const load = (await execa("uptime")).stdout.replace(/.*load average: /, "");
 console.log(`CHANGES=${CHANGES} of each, alternating; load average ${load}\n`);
@@ -310,5 +387,15 @@ for (const r of rows) {
   const ratio = p50(r.netpol) / p50(r.bare);
   console.log(
     `| ${r.what} | ${round(p50(r.netpol))} | ${r.bareName} | ${round(p50(r.bare))} | ${ratio.toFixed(2)}× | ${Math.max(...r.processes)} | ≤ ${r.target}×: ${ratio <= r.target ? "met" : "**missed**"} |`,
+  );
+}
+console.log(
+  "\n| validation of the same texts, in this process | parsePolicy p50 CPU ms | incremental p50 CPU ms | ratio |",
+);
+console.log("| --- | ---: | ---: | ---: |");
+for (const v of validation) {
+  const ratio = p50(v.full) / p50(v.incremental);
+  console.log(
+    `| ${v.what} | ${round(p50(v.full))} | ${round(p50(v.incremental))} | ${ratio.toFixed(1)}× less |`,
   );
 }
