@@ -159,7 +159,7 @@ export async function applySite(
         const changing = options.stop
           ? { ...target, runner: stoppable(target.runner, options.stop) }
           : target;
-        await execute(plan, changing.runner, keys, secretDirOf(files));
+        await execute(plan, changing.runner, keys, secretDirOf(files), live);
         const after = await verify(changing, desired, owned, plan, wanted, live);
         const applied = stamp(ownershipAfter(owned, desired, plan, after));
         // The cache is no part of the record's durability (it never fails an apply): it is

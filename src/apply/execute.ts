@@ -1,6 +1,6 @@
 import type { RouteSpec, RuleSpec } from "../compile/desired.js";
 import type { Family } from "../net/cidr.js";
-import type { Change, Plan } from "../plan/types.js";
+import type { Change, LiveState, Plan } from "../plan/types.js";
 import {
   addressArgs,
   batchLine,
@@ -12,7 +12,7 @@ import {
   routeArgs,
   ruleArgs,
 } from "../render/ip.js";
-import { renderWireguard } from "../render/wireguard.js";
+import { renderWireguard, wireguardConfig } from "../render/wireguard.js";
 import { writeCaddy } from "../system/caddy/admin.js";
 import { putRelay } from "../system/haproxy/relay.js";
 import { runIpBatch } from "../system/iproute2/iproute2.js";
@@ -89,6 +89,8 @@ export async function execute(
   privateKeys: ReadonlyMap<string, string>,
   /** A private directory for the 0600 files that hand WireGuard configs to `wg`. */
   secretDir: string,
+  /** The state the plan was made from: a WireGuard write over a socket is computed from it. */
+  before?: LiveState,
 ): Promise<void> {
   const added = pick(plan.changes, "link", "add").map((c) => c.link);
   for (const link of added.filter((l) => l.kind === "wireguard")) {
@@ -128,12 +130,14 @@ export async function execute(
     })(),
     (async () => {
       for (const c of pick(plan.changes, "wireguard", "sync")) {
+        const now = before?.wireguard.find((w) => w.name === c.spec.name);
         await syncWireguard(
           runner,
           c.spec.name,
-          renderWireguard(c.spec, privateKeys),
+          () => renderWireguard(c.spec, privateKeys),
           secretDir,
           "wireguard",
+          now && { now, config: wireguardConfig(c.spec, privateKeys) },
         );
       }
     })(),

@@ -1,6 +1,7 @@
 import type { WireguardSpec } from "../compile/desired.js";
 import { formatCidr } from "../net/cidr.js";
 import { formatEndpoint } from "../net/host-port.js";
+import type { WgConfig } from "../system/wireguard-uapi.js";
 
 /** The text of a key file readPrivateKeys read, by the name the policy gives it. */
 function keyIn(keys: ReadonlyMap<string, string>, file: string): string {
@@ -25,4 +26,18 @@ export function renderWireguard(spec: WireguardSpec, keys: ReadonlyMap<string, s
     if (peer.keepalive !== undefined) lines.push(`PersistentKeepalive = ${peer.keepalive}`);
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** The same config as data, as WireGuard's control socket is given it (no text to parse). */
+export function wireguardConfig(spec: WireguardSpec, keys: ReadonlyMap<string, string>): WgConfig {
+  return {
+    privateKey: keyIn(keys, spec.privateKeyFile),
+    listenPort: spec.listenPort,
+    peers: spec.peers.map((peer) => ({
+      publicKey: peer.publicKey,
+      allowedIps: peer.allowedIps.map(formatCidr),
+      endpoint: peer.endpoint ? formatEndpoint(peer.endpoint) : undefined,
+      keepalive: peer.keepalive,
+    })),
+  };
 }

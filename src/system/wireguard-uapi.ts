@@ -230,8 +230,26 @@ export function parseWgConfig(text: string): WgConfig {
 }
 
 const hex = (key: string) => Buffer.from(key, "base64").toString("hex");
+/** Mostly the same list in the same order (one address per peer): sorted only when not. */
 const sameSet = (a: readonly string[], b: readonly string[]) =>
-  a.length === b.length && [...a].sort().join(",") === [...b].sort().join(",");
+  a.length === b.length &&
+  (a.every((x, i) => x === b[i]) || [...a].sort().join(",") === [...b].sort().join(","));
+
+/** Whether every endpoint is an address: a name needs `wg` to look it up. */
+export const addressedEndpoints = (config: {
+  readonly peers: readonly { readonly endpoint: string | undefined }[];
+}): boolean => config.peers.every((p) => p.endpoint === undefined || /^(\d|\[)/.test(p.endpoint));
+
+/**
+ * The interface as syncLines compares it: a `get=1` answer, or what a plan read without the
+ * private key (`wg show`'s public key instead).
+ */
+export type DeviceNow = Pick<UapiDevice, "listenPort"> & {
+  /** Keepalive undefined or 0: off. */
+  readonly peers: readonly (Pick<UapiPeer, "publicKey" | "allowedIps" | "endpoint"> & {
+    readonly keepalive: number | undefined;
+  })[];
+} & ({ readonly privateKey: string | undefined } | { readonly publicKey: string });
 
 /**
  * The `set=1` lines that bring the interface from `now` to `config`, naming only what differs,
@@ -240,11 +258,14 @@ const sameSet = (a: readonly string[], b: readonly string[]) =>
  * diff does, a keepalive the config does not give is off. Endpoints must be addresses here (a
  * name needs `wg` to look it up); undefined when one is not.
  */
-export function syncLines(now: UapiDevice, config: WgConfig): string[] | undefined {
-  if (config.peers.some((p) => p.endpoint !== undefined && !/^(\d|\[)/.test(p.endpoint)))
-    return undefined;
+export function syncLines(now: DeviceNow, config: WgConfig): string[] | undefined {
+  if (!addressedEndpoints(config)) return undefined;
   const lines: string[] = [];
-  if (now.privateKey !== config.privateKey) lines.push(`private_key=${hex(config.privateKey)}`);
+  const keyDiffers =
+    "publicKey" in now
+      ? now.publicKey !== publicKeyOf(config.privateKey)
+      : now.privateKey !== config.privateKey;
+  if (keyDiffers) lines.push(`private_key=${hex(config.privateKey)}`);
   if (config.listenPort !== undefined && now.listenPort !== config.listenPort)
     lines.push(`listen_port=${config.listenPort}`);
   const current = new Map(now.peers.map((p) => [p.publicKey, p]));
@@ -253,7 +274,7 @@ export function syncLines(now: UapiDevice, config: WgConfig): string[] | undefin
     const keepalive = p.keepalive ?? 0;
     const allowed = !have || !sameSet(have.allowedIps, p.allowedIps);
     const endpoint = p.endpoint !== undefined && have?.endpoint !== p.endpoint;
-    const alive = have ? have.keepalive !== keepalive : keepalive !== 0;
+    const alive = have ? (have.keepalive ?? 0) !== keepalive : keepalive !== 0;
     if (have && !allowed && !endpoint && !alive) continue;
     lines.push(`public_key=${hex(p.publicKey)}`);
     if (have) lines.push("update_only=true");

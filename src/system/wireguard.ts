@@ -3,9 +3,11 @@ import type { WgLive, WgPeerLive } from "../plan/live.js";
 import type { Runner } from "./runner.js";
 import { withSecretFile } from "./secret-file.js";
 import {
+  addressedEndpoints,
   deviceDumpLines,
   parseWgConfig,
   syncLines,
+  type WgConfig,
   type WireguardControl,
 } from "./wireguard-uapi.js";
 
@@ -49,32 +51,68 @@ export function parseWgDump(stdout: string, names?: ReadonlySet<string>): WgLive
   return [...byName].map(([name, v]) => ({ name, ...v }));
 }
 
+/** What `wg showconf` prints of one peer; "(none)", "off" and undefined are not given. */
+interface ConfPeer {
+  readonly publicKey: string;
+  readonly presharedKey?: string | undefined;
+  readonly endpoint: string | undefined;
+  readonly allowedIps: readonly string[];
+  readonly keepalive: string | number | undefined;
+}
+
+const given = (v: string | number | undefined): v is string | number =>
+  v !== undefined && v !== "(none)" && v !== "off" && v !== 0;
+
+/** One interface's config as `wg showconf` prints it. It holds the private key. */
+function showconf(
+  head: { listenPort: number; fwmark: string | undefined; privateKey: string | undefined },
+  peers: Iterable<ConfPeer>,
+): string {
+  const conf = ["[Interface]"];
+  if (head.listenPort > 0) conf.push(`ListenPort = ${head.listenPort}`);
+  if (given(head.fwmark)) conf.push(`FwMark = ${head.fwmark}`);
+  if (given(head.privateKey)) conf.push(`PrivateKey = ${head.privateKey}`);
+  for (const p of peers) {
+    conf.push("", "[Peer]", `PublicKey = ${p.publicKey}`);
+    if (given(p.presharedKey)) conf.push(`PresharedKey = ${p.presharedKey}`);
+    if (p.allowedIps.length > 0) conf.push(`AllowedIPs = ${p.allowedIps.join(", ")}`);
+    if (given(p.endpoint)) conf.push(`Endpoint = ${p.endpoint}`);
+    if (given(p.keepalive)) conf.push(`PersistentKeepalive = ${p.keepalive}`);
+  }
+  return `${conf.join("\n")}\n`;
+}
+
 /**
  * Each interface's config as `wg showconf` prints it, from the same dump: what a rollback hands
  * `wg syncconf` to put the interface back. It holds the private key: memory or 0600 files only.
  */
 export function configsOfWgDump(stdout: string, names?: ReadonlySet<string>): Map<string, string> {
-  const lines = new Map<string, string[]>();
-  const given = (v: string | undefined) => v !== undefined && v !== "(none)" && v !== "off";
+  const read = new Map<string, { head: Parameters<typeof showconf>[0]; peers: ConfPeer[] }>();
   for (const f of dumpLines(stdout, names)) {
     const [name = ""] = f;
     if (f.length === 5) {
-      const conf = ["[Interface]"];
-      if (Number(f[3]) > 0) conf.push(`ListenPort = ${f[3]}`);
-      if (given(f[4])) conf.push(`FwMark = ${f[4]}`);
-      if (given(f[1])) conf.push(`PrivateKey = ${f[1]}`);
-      lines.set(name, conf);
+      const head = { listenPort: Number(f[3]), fwmark: f[4], privateKey: f[1] };
+      read.set(name, { head, peers: [] });
     } else if (f.length === 9) {
-      const conf = lines.get(name);
-      if (!conf) continue;
-      conf.push("", "[Peer]", `PublicKey = ${f[1]}`);
-      if (given(f[2])) conf.push(`PresharedKey = ${f[2]}`);
-      if (given(f[4])) conf.push(`AllowedIPs = ${f[4]?.split(",").join(", ")}`);
-      if (given(f[3])) conf.push(`Endpoint = ${f[3]}`);
-      if (given(f[8])) conf.push(`PersistentKeepalive = ${f[8]}`);
+      const allowed = f[4] === undefined || f[4] === "(none)" ? [] : f[4].split(",");
+      read.get(name)?.peers.push({
+        publicKey: f[1] ?? "",
+        presharedKey: f[2],
+        endpoint: f[3],
+        allowedIps: allowed,
+        keepalive: f[8],
+      });
     }
   }
-  return new Map([...lines].map(([name, conf]) => [name, `${conf.join("\n")}\n`]));
+  return new Map([...read].map(([name, { head, peers }]) => [name, showconf(head, peers)]));
+}
+
+/**
+ * One interface's config as `wg showconf` prints it, from what a read found and the interface's
+ * private key (a resident's rollback snapshot, without reading every peer again).
+ */
+export function configOfLive(live: WgLive, privateKey: string): string {
+  return showconf({ listenPort: live.listenPort, fwmark: undefined, privateKey }, live.peers);
 }
 
 interface WgRead {
@@ -164,26 +202,59 @@ export async function resolveEndpointAgain(
 }
 
 /**
+ * What an apply knows of the write before it makes it: the interface as its plan read it, and
+ * the config as data. With both, the write over the control socket is computed from them alone:
+ * at 10,000 peers, reading the interface again and parsing the config's text cost a hundred
+ * times the `set`.
+ */
+export interface KnownWrite {
+  readonly now: WgLive;
+  readonly config: WgConfig;
+}
+
+/**
  * `wg syncconf` changes only what differs, so live sessions of untouched peers survive. The
  * config holds the private key: it goes through a 0600 file in netpol's state directory, never
- * argv nor the shared temp directory.
+ * argv nor the shared temp directory. Over a control socket only the peers that differ are sent,
+ * from `known` where the caller has it (see socketWrite).
  */
 export async function syncWireguard(
   runner: Runner,
   name: string,
-  config: string,
+  config: string | (() => string),
   secretDir: string,
   step: string,
+  known?: KnownWrite,
 ): Promise<void> {
+  const text = typeof config === "string" ? () => config : config;
   const control = runner.wireguard;
-  const now = control ? await control.get(name) : undefined;
-  const lines = now ? syncLines(now, parseWgConfig(config)) : undefined;
+  const lines = control ? await socketWrite(control, name, text, known) : undefined;
   // Over the socket, only what differs; without one (or with a name to look up), `wg syncconf`.
   if (control && lines) {
     if (lines.length > 0) await control.set(name, lines);
     return;
   }
-  await withSecretFile(secretDir, config, (file) =>
+  await withSecretFile(secretDir, text(), (file) =>
     runner.run("wg", ["syncconf", name, file], { step }),
   );
 }
+
+/**
+ * The `set=1` lines for the interface, or undefined where `wg syncconf` must do it (no socket,
+ * an endpoint given as a name). A `set` answered `errno=0` is in force as sent: wireguard-go
+ * applies each line or fails the operation.
+ */
+async function socketWrite(
+  control: WireguardControl,
+  name: string,
+  text: () => string,
+  known: KnownWrite | undefined,
+): Promise<string[] | undefined> {
+  if (known) return syncLines(known.now, known.config);
+  const now = await control.get(name);
+  return now ? syncLines(now, parseWgConfig(text())) : undefined;
+}
+
+/** Whether a write of `config` goes over a control socket, known without asking: see socketWrite. */
+export const overSocket = (runner: Runner, config: Parameters<typeof addressedEndpoints>[0]) =>
+  runner.wireguard !== undefined && addressedEndpoints(config);

@@ -1,6 +1,9 @@
-import type { SiteState } from "../../compile/desired.js";
+import type { SiteState, WireguardSpec } from "../../compile/desired.js";
 import { NetpolError } from "../../errors.js";
+import { formatCidr } from "../../net/cidr.js";
+import { formatEndpoint } from "../../net/host-port.js";
 import { routeKey, ruleKey } from "../../plan/keys.js";
+import type { WgLive } from "../../plan/live.js";
 import { loadedElements } from "../../plan/nft-elements.js";
 import type { NftTable } from "../../plan/nft-table.js";
 import type { Change, LiveState, Ownership, Plan } from "../../plan/types.js";
@@ -12,7 +15,7 @@ import { readNft, readNftSkeleton } from "../../system/nftables.js";
 import type { Runner } from "../../system/runner.js";
 import { readListeners } from "../../system/sockets.js";
 import { readSysctls } from "../../system/sysctl.js";
-import { readWireguard } from "../../system/wireguard.js";
+import { overSocket, readWireguard } from "../../system/wireguard.js";
 import type { Journal } from "../state/journal.js";
 
 /** What to read besides links, addresses, routes, rules and nftables (always read whole). */
@@ -214,18 +217,65 @@ export async function readAfter(
   before: LiveState,
   plan: Plan,
   expected: { readonly desired: SiteState; readonly owned: Ownership },
-): Promise<LiveState> {
+): Promise<{ readonly after: LiveState; readonly proven: boolean }> {
   const parts = new Set(plan.changes.flatMap((c) => PARTS_OF[c.kind]));
   parts.delete("nft");
   const routingOnly = !plan.changes.some(
     (c) => c.kind === "link" || c.kind === "port" || c.kind === "address",
   );
   if (routingOnly) parts.delete("ip");
+  const wireguard = routingOnly ? wireguardAfter(runner, before, plan) : undefined;
+  if (wireguard) parts.delete("wireguard");
+  let known = routingOnly ? withRouting(before, plan) : before;
+  if (wireguard) known = { ...known, wireguard };
   const [state, nft] = await Promise.all([
-    read(runner, want.protocol, want, parts, routingOnly ? withRouting(before, plan) : before),
+    parts.size > 0 ? read(runner, want.protocol, want, parts, known) : known,
     nftAfter(runner, before.nft, plan, expected),
   ]);
-  return { ...state, nft };
+  return { after: { ...state, nft: nft.table }, proven: parts.size === 0 && !nft.read };
+}
+
+/**
+ * WireGuard after the plan, where every interface it changes was written over its control
+ * socket from what the plan read (system/wireguard.ts, socketWrite): a `set` answered
+ * `errno=0` is in force as sent, so the interfaces are the policy's, with each kept peer's
+ * handshake and counters as before. Undefined where one was not (a new interface, no socket,
+ * an endpoint given as a name): then it is read back.
+ */
+/** The interface as `spec` makes it, each kept peer's handshake and counters as `was` had them. */
+function wgLiveOf(spec: WireguardSpec, was: WgLive): WgLive {
+  const had = new Map(was.peers.map((p) => [p.publicKey, p]));
+  return {
+    name: spec.name,
+    publicKey: spec.publicKey,
+    listenPort: spec.listenPort ?? was.listenPort,
+    peers: spec.peers.map((p) => {
+      const kept = had.get(p.publicKey);
+      return {
+        publicKey: p.publicKey,
+        // A peer the config gives no endpoint keeps the one it roamed to.
+        endpoint: p.endpoint ? formatEndpoint(p.endpoint) : kept?.endpoint,
+        allowedIps: p.allowedIps.map(formatCidr),
+        latestHandshake: kept?.latestHandshake ?? 0,
+        rxBytes: kept?.rxBytes ?? 0,
+        txBytes: kept?.txBytes ?? 0,
+        keepalive: p.keepalive,
+      };
+    }),
+  };
+}
+
+function wireguardAfter(runner: Runner, before: LiveState, plan: Plan): WgLive[] | undefined {
+  const written = new Map<string, WgLive>();
+  for (const c of plan.changes) {
+    if (c.kind !== "wireguard") continue;
+    const was = before.wireguard.find((w) => w.name === c.spec.name);
+    if (!was) return undefined;
+    const now = wgLiveOf(c.spec, was);
+    if (!overSocket(runner, now)) return undefined;
+    written.set(now.name, now);
+  }
+  return before.wireguard.map((w) => written.get(w.name) ?? w);
 }
 
 /**
@@ -240,10 +290,10 @@ async function nftAfter(
   before: NftTable | undefined,
   plan: Plan,
   { desired, owned }: { readonly desired: SiteState; readonly owned: Ownership },
-): Promise<NftTable | undefined> {
+): Promise<{ readonly table: NftTable | undefined; readonly read: boolean }> {
   const change = plan.changes.find((c) => c.kind === "nft");
-  if (!change) return before;
-  if (change.op === "remove") return undefined;
+  if (!change) return { table: before, read: false };
+  if (change.op === "remove") return { table: undefined, read: false };
   const unchanged =
     before !== undefined &&
     before.fingerprint === nftFingerprint(change.text) &&
@@ -253,9 +303,10 @@ async function nftAfter(
     const message = "after apply netpol's nftables table is absent";
     throw new NetpolError("NETPOL_E_VERIFY_FAILED", message, [], { details: { step: "verify" } });
   }
-  return {
+  const table = {
     fingerprint: nftFingerprint(skeleton),
     skeleton,
     elements: loadedElements(desired.nftSets),
   };
+  return { table, read: !unchanged };
 }
