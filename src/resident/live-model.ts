@@ -1,6 +1,8 @@
 import { type LiveReader, type LiveWanted, type Part, readParts } from "../apply/site/read-live.js";
+import type { WgLive } from "../plan/live.js";
 import type { LiveState } from "../plan/types.js";
 import type { NetlinkEvent } from "../system/iproute2/monitor.js";
+import { configOfLive } from "../system/wireguard.js";
 
 /**
  * The site's live state as a resident process holds it, kept current from the kernel's own
@@ -22,6 +24,16 @@ export class LiveModel {
   /** Sockets send no event: a new policy (which may publish ports) reads them again. */
   private socketsStale = true;
   private readonly up = new Map<string, boolean>();
+  /**
+   * Each WireGuard interface's own private key, as the last read of its config found it, and
+   * the public key it had then: with it an apply's rollback snapshot is made from the model
+   * instead of reading every peer again over the socket. Interfaces with preshared keys are not
+   * kept (the model does not hold those); nor any without a control socket.
+   */
+  private readonly wgKeys = new Map<
+    string,
+    { readonly privateKey: string; readonly publicKey: string }
+  >();
 
   /** Takes one netlink event in; says which link came up, if one did. */
   observe(event: NetlinkEvent): { readonly cameUp?: string } {
@@ -52,6 +64,7 @@ export class LiveModel {
   /** Everything is read from the tools at the next reconcile (the periodic full one). */
   forget(): void {
     this.held = undefined;
+    this.wgKeys.clear();
     this.ipStale = true;
     this.socketsStale = true;
   }
@@ -69,13 +82,24 @@ export class LiveModel {
     const [p, want] = await Promise.all([protocol, wanting]);
     const held = this.held;
     const parts = this.stale(p, want);
+    if (want.wireguardConfigs && !(runner.wireguard && this.configsHeld(want)))
+      parts.add("wireguard");
     // Stale from the moment the read is asked for: an event during it counts for the next.
     if (parts.has("ip")) this.ipStale = false;
     if (parts.has("sockets")) this.socketsStale = false;
+    // Any read of WireGuard over its sockets keeps the private keys, for the next apply.
+    const keys = parts.has("wireguard") && runner.wireguard !== undefined;
     try {
-      const state = await readParts(runner, p, want, parts, held?.state);
+      const asked = keys ? { ...want, wireguardConfigs: true } : want;
+      const state = await readParts(runner, p, asked, parts, held?.state);
+      if (state.wireguardConfigs) this.keepKeys(state);
       this.settle(state, want);
-      return state;
+      if (!want.wireguardConfigs) {
+        const { wireguardConfigs: _, ...kept } = state;
+        return kept;
+      }
+      if (state.wireguardConfigs) return state;
+      return { ...state, wireguardConfigs: this.configs(state.wireguard) };
     } catch (err) {
       this.forget();
       throw err;
@@ -96,6 +120,36 @@ export class LiveModel {
     return readParts(runner, p, want, parts, this.held?.state);
   };
 
+  /** Whether the model can give the configs of every WireGuard interface `want` names. */
+  private configsHeld(want: LiveWanted): boolean {
+    const held = this.held?.state.wireguard;
+    if (!held) return false;
+    const names = new Set(want.wgNames);
+    return held.every(
+      (w) => !names.has(w.name) || this.wgKeys.get(w.name)?.publicKey === w.publicKey,
+    );
+  }
+
+  private keepKeys(state: LiveState): void {
+    this.wgKeys.clear();
+    for (const w of state.wireguard) {
+      const config = state.wireguardConfigs?.get(w.name) ?? "";
+      const privateKey = /^PrivateKey = (\S+)$/m.exec(config)?.[1];
+      if (privateKey && !/^PresharedKey = /m.test(config))
+        this.wgKeys.set(w.name, { privateKey, publicKey: w.publicKey });
+    }
+  }
+
+  /** The interfaces' configs as `wg showconf` would print them, made from the model. */
+  private configs(wireguard: readonly WgLive[]): Map<string, string> {
+    const configs = new Map<string, string>();
+    for (const w of wireguard) {
+      const key = this.wgKeys.get(w.name);
+      if (key) configs.set(w.name, configOfLive(w, key.privateKey));
+    }
+    return configs;
+  }
+
   /** The parts to read from the tools again for `want`; the rest is held. */
   private stale(p: number, want: LiveWanted): Set<Part> {
     const held = this.held;
@@ -105,7 +159,7 @@ export class LiveModel {
       return parts;
     }
     if (this.ipStale || held.wanted.protocol !== p) parts.add("ip");
-    if (!covers(held.wanted.wgNames, want.wgNames) || want.wireguardConfigs) parts.add("wireguard");
+    if (!covers(held.wanted.wgNames, want.wgNames)) parts.add("wireguard");
     // An apply's rollback snapshot keeps nft's own listing; after netpol's write only the
     // skeleton and the elements are known.
     if (want.wireguardConfigs && held.state.nft && held.state.nft.listing === undefined)

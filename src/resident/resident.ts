@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ApplyOptions, type ApplyResult, applySite } from "../apply/apply.js";
 import { planSite } from "../apply/site/plan-site.js";
+import type { LiveReader } from "../apply/site/read-live.js";
 import type { loadInForce } from "../apply/source/in-force.js";
 import type { PolicyInput, PolicySource } from "../apply/source/input.js";
 import { fromText, type PolicyText, type Validate } from "../apply/source/text.js";
@@ -19,7 +20,7 @@ import type { Session } from "../system/session.js";
 import { type SessionRunner, withSessions } from "../system/session-runner.js";
 import type { WireguardControl } from "../system/wireguard-uapi.js";
 import { EventBus } from "./events.js";
-import { inForceMemo } from "./in-force-memo.js";
+import { inForceMemo, recordStamp } from "./in-force-memo.js";
 import { LiveModel } from "./live-model.js";
 import type { PolicyFeed } from "./policy-feed.js";
 import { deviceReturns, type PreparedChange } from "./reactions.js";
@@ -65,6 +66,13 @@ export interface ResidentOptions {
 type Round = "done" | "busy" | "failed";
 
 const BUSY = new Set(["NETPOL_E_LOCKED", "NETPOL_E_CONFIRM_PENDING"]);
+/** An apply that got as far as changing the site, then was rolled back (perhaps not whole). */
+const CHANGED_THEN_FAILED = new Set([
+  "NETPOL_E_APPLY_FAILED",
+  "NETPOL_E_ROLLBACK_FAILED",
+  "NETPOL_E_INTERRUPTED",
+  "NETPOL_E_INTERNAL",
+]);
 /** A burst of events (a device and its addresses coming back) makes one reconcile. */
 const SETTLE_MS = 100;
 const BUSY_RETRY_MS = 250;
@@ -93,6 +101,12 @@ export class Resident {
   private drops: Promise<ForwardDrop[]> | undefined;
   /** The policy in force parsed, for status reports, while the record file is the same. */
   private readonly inForce: () => ReturnType<typeof loadInForce>;
+  /**
+   * The record file as this process last left or found it (recordStamp). Another that differs
+   * means another process applied: the model's WireGuard and nftables are then read again, not
+   * trusted (they send no events).
+   */
+  private recorded: string | undefined;
 
   constructor(private readonly opts: ResidentOptions) {
     this.bus = opts.bus ?? new EventBus();
@@ -162,13 +176,38 @@ export class Resident {
   apply(source: PolicySource, by: string, options: ApplyOptions = {}): Promise<ApplyResult> {
     this.model.socketsChanged();
     return this.turns.run(async () => {
-      const result = await applySite(this.target, source, by, {
-        ...options,
-        read: this.model.read,
-      });
+      const result = await this.applied(
+        applySite(this.target, source, by, { ...options, read: this.read }),
+      );
       this.took(result, by);
       return result;
     });
+  }
+
+  /**
+   * How the resident's plans read the site: the live model, all of it read again if another
+   * process applied since (asked under the apply's lock, so none can apply meanwhile).
+   */
+  private readonly read: LiveReader = async (runner, protocol, want) => {
+    const stamp = await recordStamp(this.opts.target.files);
+    if (stamp !== this.recorded) this.model.forget();
+    this.recorded = stamp;
+    return this.model.read(runner, protocol, want);
+  };
+
+  /**
+   * An apply's outcome, and what it leaves the model: after a change, the record's new stamp;
+   * after a failure (rolled back, perhaps not whole) nothing held is trusted.
+   */
+  private async applied(apply: Promise<ApplyResult>): Promise<ApplyResult> {
+    try {
+      const result = await apply;
+      if (result.changed) this.recorded = await recordStamp(this.opts.target.files);
+      return result;
+    } catch (err) {
+      if (!(err instanceof NetpolError) || CHANGED_THEN_FAILED.has(err.code)) this.model.forget();
+      throw err;
+    }
   }
 
   /**
@@ -306,10 +345,12 @@ export class Resident {
         confirmed();
         return "done";
       }
-      const result = await applySite(this.target, source, this.opts.by, {
-        read: this.model.read,
-        proceed: () => !this.turns.urgentWaiting,
-      });
+      const result = await this.applied(
+        applySite(this.target, source, this.opts.by, {
+          read: this.read,
+          proceed: () => !this.turns.urgentWaiting,
+        }),
+      );
       this.took(result);
       confirmed();
       return "done";
@@ -331,7 +372,7 @@ export class Resident {
   private async inOrder(source: () => Promise<PolicyInput>): Promise<boolean> {
     const pending = await loadPending(this.target.files);
     if (pending && !(pending.timer && isRunning(pending.timer))) return false;
-    const planned = await planSite(this.target, source, false, this.model.read);
+    const planned = await planSite(this.target, source, false, this.read);
     const policy = await source();
     const { plan, record, interrupted, desired } = planned;
     const recorded =
