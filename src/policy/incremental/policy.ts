@@ -3,6 +3,7 @@ import { policyHash } from "../hash.js";
 import { type LoadedPolicy, MAX_POLICY_BYTES, parsePolicy, resolveChecked } from "../load.js";
 import type { PolicyDocument } from "../schema.js";
 import { Outline } from "./lines.js";
+import { withMemberKey } from "./member-key.js";
 import { spliced } from "./patch.js";
 import { changedLines, changedRegion, NotSure, type Region } from "./region.js";
 import { entrySchema } from "./schema-path.js";
@@ -83,19 +84,24 @@ export class IncrementalPolicy {
       this.held = { ...held, outline: after, loaded };
       return loaded;
     }
-    const data = this.splicedData(held, after, region);
-    if (!data) return undefined;
-    const checked = resolveChecked(data);
-    // Problems are placed in the text by the full reader, as every invalid text's are.
-    if (!checked.ok) return undefined;
-    const loaded = { intent: checked.intent, hash: policyHash(text), text };
+    const entries = this.entries(held, after, region);
+    if (!entries) return undefined;
+    const data = spliced(held.data, region.path, region.index, region.oldCount, entries);
+    let intent = withMemberKey(held.data, held.loaded.intent, region, entries);
+    if (!intent) {
+      const checked = resolveChecked(data);
+      // Problems are placed in the text by the full reader, as every invalid text's are.
+      if (!checked.ok) return undefined;
+      intent = checked.intent;
+    }
+    const loaded = { intent, hash: policyHash(text), text };
     this.held = { outline: after, unsure, data, loaded };
     return loaded;
   }
 
-  /** The held schema output with the region's entries read again, or undefined if not sure. */
-  private splicedData(held: Held, after: Outline, region: Region): PolicyDocument | undefined {
-    const { path, col, start, newEnd, index, oldCount, newCount } = region;
+  /** The region's entries read again through their schema, or undefined if not sure. */
+  private entries(held: Held, after: Outline, region: Region): unknown[] | undefined {
+    const { path, col, start, newEnd, oldCount, newCount } = region;
     // A sequence left empty reads as null, not []: the schema says what that means.
     if (newCount === 0 && entriesLeft(held, region) === 0) return undefined;
     let schema: ReturnType<typeof entrySchema>;
@@ -129,7 +135,7 @@ export class IncrementalPolicy {
       if (!parsed.success) return undefined;
       entries.push(parsed.data);
     }
-    return spliced(held.data, path, index, oldCount, entries);
+    return entries;
   }
 }
 

@@ -332,6 +332,16 @@ describe("IncrementalPolicy's fallbacks", () => {
     for (const [first, next] of pairs) expect(second(first, next)).toBe("full");
   });
 
+  it("changes one member's key alone, and reads a key another member holds in full", () => {
+    const hub = makeShape("wireguard-hub", 3, "t", hubKey).policy;
+    const keys = [...hub.matchAll(/site: s(\d), address: [^,]+, publicKey: ([^,]+),/g)];
+    const [k0, k2] = [keys[0]?.[2] ?? "", keys[2]?.[2] ?? ""];
+    expect(second(hub, edited(hub, k2, key()))).toBe("entries");
+    expect(second(hub, edited(hub, "s.key }\n", "s2.key }\n"))).toBe("entries");
+    expect(second(hub, edited(hub, k2, k0))).toBe("full");
+    expect(second(hub, edited(hub, k2, hubKey.publicKey))).toBe("full");
+  });
+
   it("places the problems of an invalid entry as parsePolicy does", () => {
     const dup = edited(base, "name: n2,", "name: n1,");
     expect(second(base, dup)).toBe("full");
