@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { type ApplyResult, applySite } from "../../apply/apply.js";
+import type { ApplyResult } from "../../apply/apply.js";
 import { fromInForce } from "../../apply/source/from-in-force.js";
 import type { PolicyInput } from "../../apply/source/input.js";
 import { fromText } from "../../apply/source/text.js";
@@ -7,8 +7,7 @@ import { type ApplyRecord, loadRecord } from "../../apply/state/record.js";
 import type { Target } from "../../apply/target.js";
 import type { HealthEvent } from "../../health/monitor.js";
 import type { Stamped } from "../../resident/events.js";
-import { inForceFeed } from "../../resident/policy-feed.js";
-import { Resident } from "../../resident/resident.js";
+import type { Resident } from "../../resident/resident.js";
 import type { WireguardControl } from "../../system/wireguard-uapi.js";
 import { type Desired, desiredSchema, type Ledger, type Result, readValue } from "../documents.js";
 import type { Etcd } from "../etcd/client.js";
@@ -160,8 +159,11 @@ export class Agent {
     if (this.#resident || signal.aborted) return;
     const inForce = await fromInForce(this.#files, keyDir);
     if (!inForce) return;
-    // The health supervisor of the policy in force, as watch and serve follow it; loaded with
-    // the resident (it parses the policy in force for its chains).
+    // The resident, and the health supervisor of the policy in force, as watch and serve follow
+    // it, load with the first policy there is to hold: an agent waiting for its first revision
+    // holds neither, nor the apply path and policy parser they bring (bench/agent-memory.ts).
+    const { Resident } = await import("../../resident/resident.js");
+    const { inForceFeed } = await import("../../resident/policy-feed.js");
     const { followHealth } = await import("../../resident/health.js");
     const health = followHealth(target, (e) => this.#o.event({ event: "health", health: e }));
     const resident = new Resident({
@@ -204,7 +206,10 @@ export class Agent {
   /** Applies a policy through the resident when it runs (serialised with its rounds), else alone. */
   async #applyPolicy(input: PolicyInput, by: string): Promise<ApplyResult> {
     const resident = this.#resident;
-    if (!resident) return applySite(this.#o.target, input, by);
+    if (!resident) {
+      const { applySite } = await import("../../apply/apply.js");
+      return applySite(this.#o.target, input, by);
+    }
     this.#revision = true;
     try {
       return await resident.apply(input, by);

@@ -1,6 +1,5 @@
 import { loadRecord } from "../../apply/state/record.js";
 import type { Target } from "../../apply/target.js";
-import { HANDSHAKE_STALE_SECONDS } from "../../status/egress-health.js";
 import { readWireguard } from "../../system/wireguard.js";
 
 /**
@@ -11,6 +10,9 @@ export async function tunnelCount(target: Target): Promise<{ up: number; of: num
   try {
     const record = await loadRecord(target.files);
     if (!record) return { up: 0, of: 0 };
+    // Loaded with the first tunnel there is to count: status's module brings the probers' process
+    // spawner (execa) with it, which an agent waiting for its first revision does not need.
+    const { HANDSHAKE_STALE_SECONDS } = await import("../../status/egress-health.js");
     const { live } = await readWireguard(target.runner, new Set(record.ownership.links));
     const now = Date.now() / 1000;
     const peers = live.flatMap((w) => w.peers);
