@@ -181,21 +181,27 @@ const PARTS_OF: Record<Change["kind"], readonly Part[]> = {
   relay: ["relay", "sockets"],
 };
 
-/** The routes and rules of `before` with the plan's route and rule changes made. */
+/**
+ * The routes and rules of `before` with the plan's route and rule changes made. Keys are made
+ * only where something is removed: a cold apply of 10,000 routes adds them all.
+ */
 function withRouting(before: LiveState, plan: Plan): LiveState {
-  const gone = new Set<string>();
+  const goneRoutes = new Set<string>();
+  const goneRules = new Set<string>();
   const routes = [...before.routes.owned];
   const rules = [...before.rules.owned];
   for (const c of plan.changes) {
-    if (c.kind === "route" && c.op === "remove") gone.add(`route ${routeKey(c.route)}`);
-    else if (c.kind === "rule" && c.op === "remove") gone.add(`rule ${ruleKey(c.rule)}`);
+    if (c.kind === "route" && c.op === "remove") goneRoutes.add(routeKey(c.route));
+    else if (c.kind === "rule" && c.op === "remove") goneRules.add(ruleKey(c.rule));
     else if (c.kind === "route") routes.push(c.route);
     else if (c.kind === "rule") rules.push(c.rule);
   }
+  const kept = <T>(xs: T[], gone: ReadonlySet<string>, key: (x: T) => string) =>
+    gone.size === 0 ? xs : xs.filter((x) => !gone.has(key(x)));
   return {
     ...before,
-    routes: { ...before.routes, owned: routes.filter((r) => !gone.has(`route ${routeKey(r)}`)) },
-    rules: { ...before.rules, owned: rules.filter((r) => !gone.has(`rule ${ruleKey(r)}`)) },
+    routes: { ...before.routes, owned: kept(routes, goneRoutes, routeKey) },
+    rules: { ...before.rules, owned: kept(rules, goneRules, ruleKey) },
   };
 }
 
