@@ -131,9 +131,12 @@ export async function readWireguard(
   configs = false,
 ): Promise<WgRead> {
   if (names.size === 0) return { live: [] };
+  // Spooled: at 10,000 peers the dump is megabytes, which through a pipe would wait on netpol
+  // whenever it is busy (validating a policy, collecting garbage) instead of being written.
   const stdout = runner.wireguard
     ? await dumpOver(runner.wireguard, names)
-    : (await runner.run("wg", ["show", "all", "dump"], { step: "reading WireGuard" })).stdout;
+    : (await runner.run("wg", ["show", "all", "dump"], { step: "reading WireGuard", spool: true }))
+        .stdout;
   const live = parseWgDump(stdout, names);
   return configs ? { live, configs: configsOfWgDump(stdout, names) } : { live };
 }
