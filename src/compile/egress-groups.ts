@@ -72,6 +72,9 @@ export function siteMarks(settings: Pick<Settings, "markMask">, site: SiteIntent
   }
   const groups = [...byKey.values()].map((egress, i): EgressGroup => {
     const first = egress[0] as EgressIntent;
+    // A loop, not flatMap: one group may hold 10,000 egresses.
+    const sources: Cidr[] = [];
+    for (const e of egress) sources.push(...e.sources);
     return {
       egress,
       table: first.table,
@@ -79,7 +82,7 @@ export function siteMarks(settings: Pick<Settings, "markMask">, site: SiteIntent
       paths: first.paths,
       failClosed: first.failClosed,
       except: first.except,
-      sources: egress.flatMap((e) => e.sources),
+      sources,
       mark: slotMark(layout, replies.length + i + 1),
     };
   });

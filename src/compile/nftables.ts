@@ -192,7 +192,12 @@ function unlisted(
   family: Family,
   networkOf: ReadonlyMap<string, SiteIntent["networks"][number]>,
 ): string[] {
-  const links = new Set(g.sources.flatMap((c) => networkOf.get(formatCidr(c))?.interface ?? []));
+  // A loop, not flatMap: a group may have 10,000 sources, and this runs for each apply.
+  const links = new Set<string>();
+  for (const c of g.sources) {
+    const network = networkOf.get(formatCidr(c));
+    if (network) links.add(network.interface);
+  }
   for (const n of site.networks) if (n.cidr.family === family) links.delete(n.interface);
   return [...links].sort();
 }

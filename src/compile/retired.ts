@@ -31,6 +31,8 @@ export function retiredNetworks(
   desired: SiteState,
   devices: ReadonlySet<string>,
 ): SiteNetwork[] {
+  // No set of 10,000 prefixes for a site that never had a record (a cold apply).
+  if (before.length === 0) return [];
   const now = desired.networks ?? [];
   const present = new Set(now.map((n) => n.cidr));
   const forwards = new Set(

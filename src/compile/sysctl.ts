@@ -23,14 +23,16 @@ export function compileSysctls(intent: Intent, site: SiteIntent): [string, strin
   // the kernel's reverse-path lookup sees no mark. External devices (OpenVPN's tun) come and
   // go: OpenVPN recreates its device at every reconnect with `default`'s value, so `default`
   // is loose too wherever one is a path; the device's own key waits while it is absent.
-  const external = site.egress.flatMap((e) =>
-    e.paths.flatMap((via) => (via.kind === "device" ? [via.device] : [])),
-  );
-  const loose = new Set([
-    ...site.replyPaths.map((r) => r.device),
-    ...site.egress.flatMap((e) => e.paths.map((via) => via.device)),
-  ]);
-  if (external.length > 0) out.push([RP_DEFAULT, "2"]);
+  // Loops, not flatMap: a site may have 10,000 egresses, most through the same device.
+  let external = false;
+  const loose = new Set(site.replyPaths.map((r) => r.device));
+  for (const e of site.egress) {
+    for (const via of e.paths) {
+      loose.add(via.device);
+      if (via.kind === "device") external = true;
+    }
+  }
+  if (external) out.push([RP_DEFAULT, "2"]);
   for (const device of [...loose].sort())
     out.push([`net.ipv4.conf.${sysctlName(device)}.rp_filter`, "2"]);
   return out;
