@@ -164,7 +164,14 @@ export class Resident {
     this.reader ??= import("../policy/incremental/policy.js").then(
       (m) => new m.IncrementalPolicy(),
     );
-    return { ...(await this.reader).load(text, name), site, keyDir };
+    const reader = await this.reader;
+    const loaded = reader.load(text, name);
+    // After a read through the entries the reader compiles too (from the last state, where one
+    // peer's key changed); after a full read, planSite compiles as ever.
+    const desired = reader.compiled(site);
+    return desired
+      ? { hash: loaded.hash, text, site, keyDir, desired }
+      : { ...loaded, site, keyDir };
   };
 
   /** Applies a policy's text through the resident: the compiled cache's, or read incrementally. */

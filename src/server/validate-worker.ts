@@ -18,7 +18,7 @@ port.on("message", ({ id, text, file, site }: ValidateRequest) => {
   let reply: ValidateReply;
   try {
     const { intent, hash } = reader.load(text, file);
-    reply = { id, ok: true, hash, desired: compileSite(intent, site) };
+    reply = { id, ok: true, hash, desired: reader.compiled(site) ?? compileSite(intent, site) };
   } catch (err) {
     reply =
       err instanceof NetpolError

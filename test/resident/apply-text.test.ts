@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +9,7 @@ import { parsePolicy } from "../../src/policy/load.js";
 import type { Stamped } from "../../src/resident/events.js";
 import { inForceFeed } from "../../src/resident/policy-feed.js";
 import { Resident } from "../../src/resident/resident.js";
+import { generateKeyPair } from "../../src/system/keys.js";
 import { describeLive } from "../support/layers.js";
 import { ipJson, newNode, type TestNode } from "../support/node.js";
 
@@ -112,3 +113,64 @@ for (const kind of ["fake", "live"] as const) {
     },
   );
 }
+
+describe("one spoke's key through applyText, on a fake namespace", () => {
+  it("changes that peer's key on the hub each time, as a cold apply of the text would", async () => {
+    const node = await newNode("fake", "nptextwg");
+    const dir = await mkdtemp(path.join(os.tmpdir(), "netpol-apply-text-wg-"));
+    const hub = generateKeyPair();
+    await writeFile(path.join(dir, "hub.key"), `${hub.privateKey}\n`, { mode: 0o600 });
+    await node.run("ip", ["link", "add", "eth0", "type", "veth", "peer", "name", "eth1"]);
+    const keys = ["a", "b", "c"].map(() => generateKeyPair().publicKey);
+    const hubText = (k: readonly string[]) => `version: 1
+sites:
+  hub:
+    wan: eth0
+    interfaces: [{ name: eth0, kind: physical }]
+${k.map((_, i) => `  s${i}: {}`).join("\n")}
+tunnels:
+  - name: wgt
+    topology: hub
+    hub: hub
+    members:
+      - { site: hub, address: 10.100.255.254/16, publicKey: ${hub.publicKey}, privateKeyFile: hub.key, endpoint: "192.0.2.1:51820" }
+${k.map((key, i) => `      - { site: s${i}, address: 10.100.0.${i + 1}/16, publicKey: ${key}, privateKeyFile: s.key }`).join("\n")}
+`;
+    const target = targetOf(node.runner(), path.join(dir, "state"));
+    const first = { ...parsePolicy(hubText(keys), "hub.yaml"), keyDir: dir, site: "hub" };
+    const resident = new Resident({
+      target,
+      feed: inForceFeed(target, first),
+      by: "test",
+      intervalMs: 0,
+    });
+    const events: Stamped[] = [];
+    resident.bus.on((e) => events.push(e));
+    const stop = new AbortController();
+    const running = resident.run(stop.signal, first);
+    try {
+      while (!events.some((e) => e.event === "watching"))
+        await new Promise((r) => setTimeout(r, 10));
+      const text = (t: string) => ({ text: t, name: "hub.yaml", site: "hub", keyDir: dir });
+      await resident.applyText(text(hubText(keys)), "test");
+      for (const spoke of [1, 1, 2]) {
+        keys[spoke] = generateKeyPair().publicKey;
+        const now = hubText(keys);
+        const result = await resident.applyText(text(now), "test");
+        expect(result.plan.changes.map((c) => c.kind)).toEqual(["wireguard"]);
+        // `wg show NAME dump`: the interface's line, then one line per peer, its key first.
+        const dump = (await node.run("wg", ["show", "wgt", "dump"])).split("\n").filter(Boolean);
+        const peers = dump.slice(1).map((l) => l.split("\t").filter((f) => f !== "wgt")[0]);
+        expect(peers.sort()).toEqual([...keys].sort());
+        const cold = { ...parsePolicy(now, "hub.yaml"), keyDir: dir, site: "hub" };
+        expect((await planSite(target, cold)).plan.changes).toEqual([]);
+      }
+      expect(events.filter((e) => e.event === "error")).toEqual([]);
+    } finally {
+      stop.abort();
+      await running;
+      await node.destroy();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

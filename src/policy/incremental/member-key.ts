@@ -1,5 +1,6 @@
 import type { Intent, MemberIntent, SiteTunnel, TunnelIntent } from "../intent.js";
 import type { PolicyDocument } from "../schema.js";
+import type { KeyChange } from "./peer-key.js";
 import type { Region } from "./region.js";
 
 /**
@@ -19,7 +20,7 @@ export function withMemberKey(
   intent: Intent,
   region: Region,
   entries: readonly unknown[],
-): Intent | undefined {
+): { intent: Intent; change: KeyChange } | undefined {
   const [top, t, field] = region.path;
   if (region.path.length !== 3 || top !== "tunnels" || field !== "members") return undefined;
   if (region.oldCount !== 1 || region.newCount !== 1 || typeof t !== "number") return undefined;
@@ -50,13 +51,16 @@ export function withMemberKey(
       ? { ...st, tunnel: next, local: swap(st.local), peers: st.peers.map(swap) }
       : st;
   return {
-    ...intent,
-    sites: intent.sites.map((site) =>
-      site.tunnels.some((st) => st.tunnel === tunnel)
-        ? { ...site, tunnels: site.tunnels.map(siteTunnel) }
-        : site,
-    ),
-    tunnels: intent.tunnels.map((x) => (x === tunnel ? next : x)),
+    intent: {
+      ...intent,
+      sites: intent.sites.map((site) =>
+        site.tunnels.some((st) => st.tunnel === tunnel)
+          ? { ...site, tunnels: site.tunnels.map(siteTunnel) }
+          : site,
+      ),
+      tunnels: intent.tunnels.map((x) => (x === tunnel ? next : x)),
+    },
+    change: { tunnel: next, before: member, after: changed },
   };
 }
 

@@ -1,10 +1,13 @@
 import { constructFromEvents, parseEvents } from "js-yaml";
+import { compileSite } from "../../compile/compile.js";
+import type { SiteState } from "../../compile/desired.js";
 import { policyHash } from "../hash.js";
 import { type LoadedPolicy, MAX_POLICY_BYTES, parsePolicy, resolveChecked } from "../load.js";
 import type { PolicyDocument } from "../schema.js";
 import { Outline } from "./lines.js";
 import { withMemberKey } from "./member-key.js";
 import { spliced } from "./patch.js";
+import { withPeerKey } from "./peer-key.js";
 import { changedLines, changedRegion, NotSure, type Region } from "./region.js";
 import { entrySchema } from "./schema-path.js";
 
@@ -17,6 +20,8 @@ interface Held {
   readonly unsure: number;
   readonly data: PolicyDocument;
   readonly loaded: LoadedPolicy;
+  /** A site's state compiled from it, when asked (compiled()) or made from the last one's. */
+  readonly compiled?: SiteState;
 }
 
 /**
@@ -31,15 +36,32 @@ export class IncrementalPolicy {
   private held: Held | undefined;
   /** How many texts were read each way, for the tests and the bench. */
   readonly counts = { entries: 0, full: 0 };
+  private last: "entries" | "full" | undefined;
 
   load(text: string, file: string): LoadedPolicy {
     const fast = this.held && this.patched(this.held, text);
     if (fast) {
       this.counts.entries++;
+      this.last = "entries";
       return fast;
     }
     this.counts.full++;
+    this.last = "full";
     return this.full(text, file);
+  }
+
+  /**
+   * The state the last text read compiles to for `site`, when that text was read through its
+   * entries (a full read leaves compiling to the caller, as ever): made from the state of the
+   * text before where one member's key changed alone (peer-key.ts), else compiled, and kept.
+   */
+  compiled(site: string): SiteState | undefined {
+    const held = this.held;
+    if (!held || this.last !== "entries") return undefined;
+    if (held.compiled?.site === site) return held.compiled;
+    const compiled = compileSite(held.loaded.intent, site);
+    this.held = { ...held, compiled };
+    return compiled;
   }
 
   /** The last valid text read, kept no longer (a resident going idle). */
@@ -87,7 +109,8 @@ export class IncrementalPolicy {
     const entries = this.entries(held, after, region);
     if (!entries) return undefined;
     const data = spliced(held.data, region.path, region.index, region.oldCount, entries);
-    let intent = withMemberKey(held.data, held.loaded.intent, region, entries);
+    const keyed = withMemberKey(held.data, held.loaded.intent, region, entries);
+    let intent = keyed?.intent;
     if (!intent) {
       const checked = resolveChecked(data);
       // Problems are placed in the text by the full reader, as every invalid text's are.
@@ -95,7 +118,8 @@ export class IncrementalPolicy {
       intent = checked.intent;
     }
     const loaded = { intent, hash: policyHash(text), text };
-    this.held = { outline: after, unsure, data, loaded };
+    const compiled = keyed && held.compiled && withPeerKey(held.compiled, intent, keyed.change);
+    this.held = { outline: after, unsure, data, loaded, ...(compiled ? { compiled } : {}) };
     return loaded;
   }
 

@@ -3,9 +3,10 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { makeShape, SHAPES } from "../../../bench/shapes.js";
+import { compileSite } from "../../../src/compile/compile.js";
 import { NetpolError } from "../../../src/errors.js";
 import { IncrementalPolicy } from "../../../src/policy/incremental/policy.js";
-import { parsePolicy } from "../../../src/policy/load.js";
+import { type LoadedPolicy, parsePolicy } from "../../../src/policy/load.js";
 
 const key = () => randomBytes(32).toString("base64");
 const hubKey = { privateKey: key(), publicKey: key() };
@@ -168,14 +169,26 @@ function applyEdit(text: string, e: Edit): string {
 }
 
 /** Reads `base`, then each text the steps make of it, both ways; counts the valid edited ones. */
-function compare(reader: IncrementalPolicy, base: string, steps: readonly (readonly Edit[])[]) {
+function compare(
+  reader: IncrementalPolicy,
+  base: string,
+  steps: readonly (readonly Edit[])[],
+  siteIndex = 0,
+) {
   reader.forget();
   let text = base;
   let valid = 0;
+  let site: string | undefined;
   const both = () => {
     const full = outcome(() => parsePolicy(text, "p.yaml"));
     expect(outcome(() => reader.load(text, "p.yaml"))).toEqual(full);
-    return "ok" in (full as object);
+    if (!("ok" in (full as object))) return false;
+    // The state compiled for one site of the run, where the reader gives one.
+    const { intent } = (full as { ok: LoadedPolicy }).ok;
+    site ??= intent.sites[siteIndex % intent.sites.length]?.name ?? "";
+    const compiled = intent.sites.some((s) => s.name === site) ? reader.compiled(site) : undefined;
+    if (compiled) expect(compiled).toEqual(compileSite(intent, site));
+    return true;
   };
   both();
   for (const step of steps) {
@@ -257,7 +270,7 @@ describe("IncrementalPolicy", () => {
     expect(reader.counts.entries).toBeGreaterThan(10);
   });
 
-  it("reads edits of entries through the entries alone, exactly as parsePolicy does", () => {
+  it("reads edits of entries through the entries alone, exactly as parsePolicy does, and compiles them as compileSite does", () => {
     const reader = new IncrementalPolicy();
     let valid = 0;
     for (const base of bases) {
@@ -269,8 +282,9 @@ describe("IncrementalPolicy", () => {
             minLength: 1,
             maxLength: 4,
           }),
-          (steps) => {
-            valid += compare(reader, base, steps);
+          fc.nat(),
+          (steps, site) => {
+            valid += compare(reader, base, steps, site);
           },
         ),
         { numRuns: 20 },

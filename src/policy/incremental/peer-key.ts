@@ -1,0 +1,47 @@
+import type { SiteState, WireguardSpec } from "../../compile/desired.js";
+import type { Intent, MemberIntent, TunnelIntent } from "../intent.js";
+
+/** One member's key (or key file) changed alone: member-key.ts. */
+export interface KeyChange {
+  readonly tunnel: TunnelIntent;
+  readonly before: MemberIntent;
+  readonly after: MemberIntent;
+}
+
+/**
+ * A site's compiled state with one tunnel member's key changed, from the state compiled before
+ * it: compiling copies a member's key and key file into the WireGuard spec of each site of its
+ * tunnel (its own interface, or its peer entry where the site peers with it) and into the
+ * probes of egress chains through the tunnel; nowhere else. A site with such a chain is
+ * compiled again (undefined).
+ */
+export function withPeerKey(
+  state: SiteState,
+  intent: Intent,
+  change: KeyChange,
+): SiteState | undefined {
+  const site = intent.sites.find((s) => s.name === state.site);
+  if (!site) return undefined;
+  const { tunnel, before, after } = change;
+  if (site.egress.some((e) => e.paths.some((p) => p.kind === "tunnel"))) return undefined;
+  const at = site.tunnels.findIndex((st) => st.tunnel.name === tunnel.name);
+  // Not a member: its state says nothing of the tunnel.
+  if (at < 0) return state;
+  const local = site.tunnels[at]?.local;
+  const spec = state.wireguard[at];
+  if (!local || !spec || spec.name !== local.device) return undefined;
+  let changed: WireguardSpec;
+  if (local.site === before.site) {
+    changed = { ...spec, publicKey: after.publicKey, privateKeyFile: after.privateKeyFile };
+  } else {
+    const p = spec.peers.findIndex((peer) => peer.site === before.site);
+    // A spoke peers with the hub alone: another spoke's key is not in its state.
+    if (p < 0) return state;
+    const peers = [...spec.peers];
+    peers[p] = { ...(peers[p] as (typeof peers)[number]), publicKey: after.publicKey };
+    changed = { ...spec, peers };
+  }
+  const wireguard = [...state.wireguard];
+  wireguard[at] = changed;
+  return { ...state, wireguard };
+}
