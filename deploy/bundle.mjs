@@ -21,7 +21,20 @@ await build({
   target: "node20",
   logLevel: "warning",
   banner: { js: BUNDLE_BANNER },
-  define: await bundleDefine(),
+  define: { ...(await bundleDefine()), __NETPOL_YAML__: JSON.stringify("./yaml.cjs") },
+});
+
+// The `yaml` package, needed only on the policy reader's error path and by `netpol down`, in a
+// file of its own that src/policy/yaml-package.ts requires when first asked: the commands that
+// read a policy no longer compile its 250 KB at start-up.
+await build({
+  entryPoints: { yaml: "yaml" },
+  outfile: "lib/yaml.cjs",
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  logLevel: "warning",
 });
 
 // The dashboard's own script and stylesheet, served from lib/ui (src/server/dashboard/assets.ts).

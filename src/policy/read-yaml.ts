@@ -6,8 +6,9 @@ import {
   parseEvents,
   YAMLException,
 } from "js-yaml";
-import { type Document, LineCounter, parseDocument } from "yaml";
+import type { Document, LineCounter } from "yaml";
 import type { Diagnostic, LocatedDiagnostic } from "./diagnostic.js";
+import { yamlPackage } from "./yaml-package.js";
 
 /**
  * Policy text → plain data plus a way to place diagnostics in the text. Two readers share the
@@ -159,6 +160,7 @@ function linePos(starts: readonly number[], offset: number): { line: number; col
 
 /** The full reader: every syntax problem located, aliases expanded up to a bound. */
 function readFull(text: string, file: string): ReadYaml {
+  const { LineCounter, parseDocument } = yamlPackage();
   const lines = new LineCounter();
   const at = (offset: number, message: string): LocatedDiagnostic => ({
     file,

@@ -66,6 +66,12 @@ describeLive("npm pack", () => {
     );
     expect(valid.exitCode, valid.stderr).toBe(0);
     expect(valid.stdout).toMatch(/valid\nsite home/);
+    // A duplicate key takes the full YAML reader, loaded only then from its own file in lib/.
+    const twice = path.join(tmp, "twice.yaml");
+    await writeFile(twice, "version: 1\nversion: 1\n");
+    const duplicate = await execa(netpol, ["validate", twice], away);
+    expect(duplicate.exitCode).toBe(1);
+    expect(duplicate.stderr).toMatch(/twice\.yaml:2:1 YAML: Map keys must be unique/);
 
     // A lab name of its own: a demo run by hand on this machine is left alone.
     const name = `i${Math.random()

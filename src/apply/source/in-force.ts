@@ -1,8 +1,8 @@
-import { parseDocument } from "yaml";
 import { compileSite } from "../../compile/compile.js";
 import type { LinkSpec, SiteState } from "../../compile/desired.js";
 import { compileProxy } from "../../compile/proxy.js";
 import { type LoadedPolicy, parsePolicy } from "../../policy/load.js";
+import { yamlPackage } from "../../policy/yaml-package.js";
 import { corrupt, type StateFiles } from "../state/files.js";
 import { type ApplyRecord, loadRecord, recordPath } from "../state/record.js";
 import type { PolicyInput } from "./input.js";
@@ -71,7 +71,7 @@ export async function emptiedInForce(files: StateFiles): Promise<PolicyInput | u
   const { intent } = parseInForce(files, record);
   const site = intent.sites.find((s) => s.name === record.site);
   const proxied = site !== undefined && compileProxy(intent, site) !== undefined;
-  const doc = parseDocument(record.policyText);
+  const doc = yamlPackage().parseDocument(record.policyText);
   const proxy = doc.getIn(["sites", record.site, "proxy"], true) ?? doc.createNode({});
   doc.setIn(["sites"], doc.createNode({ [record.site]: {} }));
   if (proxied) doc.setIn(["sites", record.site, "proxy"], proxy);
