@@ -52,6 +52,8 @@ export interface ApplyOptions {
   readonly proceed?: () => boolean;
   /** A real rename: apply a site other than the one the record says runs here (`--replace-site`). */
   readonly replaceSite?: boolean;
+  /** The state last applied, where the caller holds it (PlanOptions.inForce). */
+  readonly inForce?: () => SiteState | undefined;
   /**
    * Asked before the first change and before each command of it (SIGINT/SIGTERM from the CLI):
    * a stop before the journal is written changes nothing; one during the change or its
@@ -83,6 +85,7 @@ export async function applySite(
       const planned = await planSite(target, input, true, options.read, {
         replaceSite: options.replaceSite,
         releaseRetired: options.forget,
+        inForce: options.inForce,
       });
       const policy = await input();
       const { desired, owned, plan, record, journal, interrupted, wanted } = planned;

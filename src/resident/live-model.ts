@@ -1,4 +1,5 @@
 import { type LiveReader, type LiveWanted, type Part, readParts } from "../apply/site/read-live.js";
+import type { SiteState } from "../compile/desired.js";
 import type { WgLive } from "../plan/live.js";
 import type { LiveState } from "../plan/types.js";
 import type { NetlinkEvent } from "../system/iproute2/monitor.js";
@@ -24,6 +25,12 @@ export class LiveModel {
   /** Sockets send no event: a new policy (which may publish ports) reads them again. */
   private socketsStale = true;
   private readonly up = new Map<string, boolean>();
+  /**
+   * The state compiled from the policy in force, as this process last applied it or found the
+   * site holding it: a plan names the nft rules a change touches from it instead of validating
+   * the policy in force again. Dropped with the rest of what is held.
+   */
+  applied: SiteState | undefined;
   /**
    * Each WireGuard interface's own private key, as the last read of its config found it, and
    * the public key it had then: with it an apply's rollback snapshot is made from the model
@@ -64,6 +71,7 @@ export class LiveModel {
   /** Everything is read from the tools at the next reconcile (the periodic full one). */
   forget(): void {
     this.held = undefined;
+    this.applied = undefined;
     this.wgKeys.clear();
     this.ipStale = true;
     this.socketsStale = true;

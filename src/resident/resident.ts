@@ -184,7 +184,11 @@ export class Resident {
     this.model.socketsChanged();
     return this.turns.run(async () => {
       const result = await this.applied(
-        applySite(this.target, source, by, { ...options, read: this.read }),
+        applySite(this.target, source, by, {
+          ...options,
+          read: this.read,
+          inForce: this.lastApplied,
+        }),
       );
       this.took(result, by);
       return result;
@@ -201,6 +205,9 @@ export class Resident {
     this.recorded = stamp;
     return this.model.read(runner, protocol, want);
   };
+
+  /** The state the site was last found or made to hold (asked after the plan's read). */
+  private readonly lastApplied = () => this.model.applied;
 
   /**
    * An apply's outcome, and what it leaves the model: after a change, the record's new stamp;
@@ -355,6 +362,7 @@ export class Resident {
       const result = await this.applied(
         applySite(this.target, source, this.opts.by, {
           read: this.read,
+          inForce: this.lastApplied,
           proceed: () => !this.turns.urgentWaiting,
         }),
       );
@@ -389,12 +397,14 @@ export class Resident {
     if (!recorded || interrupted || plan.changes.length > 0 || plan.conflicts.length > 0)
       return false;
     this.prepared = deviceReturns(desired);
+    this.model.applied = desired;
     return true;
   }
 
   /** What an apply leaves the resident: the live state it verified, the reactions of its policy. */
   private took(result: ApplyResult, by = this.opts.by): void {
     this.model.settle(result.live);
+    this.model.applied = result.desired;
     this.prepared = deviceReturns(result.desired);
     for (const note of result.notes) this.bus.emit({ event: "note", note });
     if (result.changed)

@@ -84,6 +84,12 @@ export interface PlanOptions {
   readonly replaceSite?: boolean | undefined;
   /** `down`: netpol leaves, and the guards of networks that left the policy go with it. */
   readonly releaseRetired?: boolean | undefined;
+  /**
+   * The state last applied, where the caller holds it (a resident process): the plan names the
+   * rules a change touches without validating the policy in force again (at 10,000 objects,
+   * as long as validating the new one). Undefined: the record's text is compiled.
+   */
+  readonly inForce?: (() => SiteState | undefined) | undefined;
 }
 
 export async function planSite(
@@ -147,7 +153,7 @@ export async function planSite(
     desired,
     live: liveState,
     owned,
-    plan: diff(desired, liveState, owned, () => stateInForce(record)),
+    plan: diff(desired, liveState, owned, () => options.inForce?.() ?? stateInForce(record)),
     retired,
     compiled,
     guarded: [...now.filter((n) => n.failClosed), ...retired],

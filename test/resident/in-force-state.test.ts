@@ -1,0 +1,69 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { expect, it } from "vitest";
+import { targetOf } from "../../src/apply/target.js";
+import { parsePolicy } from "../../src/policy/load.js";
+import type { Stamped } from "../../src/resident/events.js";
+import { inForceFeed } from "../../src/resident/policy-feed.js";
+import { Resident } from "../../src/resident/resident.js";
+import { fakeNode } from "../support/node.js";
+
+/** Three fail-closed egress networks; `cidr` is the third one's prefix. */
+const policyText = (cidr: string) => `version: 1
+sites:
+  r:
+    interfaces: [{ name: lan0, kind: physical }]
+    external: [{ name: ext0 }]
+    networks:
+      - { name: n0, cidr: 10.0.0.0/24, interface: lan0 }
+      - { name: n1, cidr: 10.0.1.0/24, interface: lan0 }
+      - { name: n2, cidr: ${cidr}, interface: lan0 }
+    egress:
+      - { name: e0, from: [n0], via: ext0 }
+      - { name: e1, from: [n1], via: ext0 }
+      - { name: e2, from: [n2], via: ext0 }
+`;
+const input = (cidr: string) => ({
+  ...parsePolicy(policyText(cidr), "policy.yaml"),
+  keyDir: "",
+  site: "r",
+});
+
+it("plans a change through the resident against the state it applied last, guards included", async () => {
+  const node = fakeNode();
+  await node.run("ip", ["link", "add", "lan0", "type", "veth", "peer", "name", "lan1"]);
+  await node.run("ip", ["tuntap", "add", "ext0", "mode", "tun"]);
+  for (const d of ["lo", "lan0", "lan1", "ext0"]) await node.run("ip", ["link", "set", d, "up"]);
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), "netpol-inforce-"));
+  const target = targetOf(node.kernel.runner(), stateDir);
+  const first = input("10.0.2.0/24");
+  const resident = new Resident({
+    target,
+    feed: inForceFeed(target, first),
+    by: "test",
+    intervalMs: 0,
+  });
+  const events: Stamped[] = [];
+  resident.bus.on((e) => events.push(e));
+  const stop = new AbortController();
+  const running = resident.run(stop.signal, first);
+  try {
+    while (!events.some((e) => e.event === "watching")) await new Promise((r) => setTimeout(r, 5));
+    // n2 moves: its old prefix keeps a guard while lan0 is here (a rule that differs from the
+    // policy's own render), then moves back, which takes that guard's rule out again.
+    await resident.apply(input("10.250.0.0/24"), "test");
+    const { plan } = await resident.apply(input("10.0.2.0/24"), "test");
+    const nft = plan.changes.find((c) => c.kind === "nft");
+    // The table in force was loaded from the guarded state: only that state names its rules
+    // (the policy in force compiled again has no guard, so its render is not the table's).
+    expect(nft && "details" in nft ? nft.details : []).toContain(
+      'chain filter_forward: - iifname "lan0" ip saddr 10.0.2.0/24 counter drop comment "retired network n2"',
+    );
+    expect(events.filter((e) => e.event === "error")).toEqual([]);
+  } finally {
+    stop.abort();
+    await running;
+    await rm(stateDir, { recursive: true, force: true });
+  }
+});
