@@ -43,6 +43,11 @@ export const ERRORS = {
       "SIGINT or SIGTERM stopped the apply at a safe point; it rolled back (or had changed nothing)",
   },
   NETPOL_E_LOCKED: { exit: 1, http: 409, summary: "another apply is running on this namespace" },
+  NETPOL_E_FLEET_MANAGED: {
+    exit: 1,
+    http: 409,
+    summary: "this site's policy comes from a fleet in etcd: publish it there",
+  },
   NETPOL_E_RESIDENT_RUNNING: {
     exit: 1,
     http: 409,

@@ -13,6 +13,7 @@ import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
 import { planJson } from "../plan/format.js";
 import { MAX_POLICY_BYTES } from "../policy/load.js";
+import type { EventBus } from "../resident/events.js";
 import type { Resident } from "../resident/resident.js";
 import { collectStatus, type SiteStatus } from "../status/collect.js";
 import { createMetrics } from "../status/metrics.js";
@@ -34,9 +35,9 @@ import { Revalidating } from "./revalidating.js";
 import { Validator } from "./validator.js";
 
 /** A resident's link events, as the page's feed takes them: a link that came, went, or flapped. */
-function linkEventsOf(resident: Resident): NonNullable<FeedSources["linkChanges"]> {
+function linkEventsOf(bus: EventBus): NonNullable<FeedSources["linkChanges"]> {
   return (onChange, signal) => {
-    const off = resident.bus.on((e) => {
+    const off = bus.on((e) => {
       if (e.event === "link") onChange();
     });
     signal.addEventListener("abort", off, { once: true });
@@ -83,9 +84,22 @@ export interface ServerOptions {
   /**
    * The site's resident process (`netpol serve` hosts it): policies are applied through it, in
    * turn with its reconciles; /status is read from its live model; the page hears its link
-   * events. Without it (tests of the HTTP layer alone), applies and reads go to the tools.
+   * events. Without it (tests of the HTTP layer alone), applies and reads go to the tools. The
+   * fleet agent's comes later (with the site's first revision): it gives a `LaterResident`.
    */
-  readonly resident?: Resident;
+  readonly resident?: Resident | LaterResident;
+  /**
+   * The site's policy comes from a fleet in etcd (`netpol agent --listen`): a posted policy is
+   * refused (a dry run is not), since the agent would put the published one back; the text
+   * says how to publish.
+   */
+  readonly fleet?: { readonly etcd: readonly string[] };
+}
+
+/** A resident its host starts later: its event bus now, the resident once it runs. */
+export interface LaterResident {
+  readonly bus: EventBus;
+  current(): Resident | undefined;
 }
 
 export interface Budget {
@@ -141,9 +155,11 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
 
   const metrics = createMetrics();
   const maxAge = opts.statusMaxAgeMs ?? 1000;
-  const resident = opts.resident;
+  const held = opts.resident;
+  /** The resident at this moment (a later one may not run yet). */
+  const residentNow = () => (held && "current" in held ? held.current() : held);
   const statuses = new Revalidating<SiteStatus>(
-    (now) => (resident ? resident.status(now) : collectStatus(opts.target, now)),
+    (now) => residentNow()?.status(now) ?? collectStatus(opts.target, now),
     maxAge,
     opts.statusStaleMs ?? (maxAge > 0 ? 30_000 : 0),
   );
@@ -164,8 +180,8 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
       others: opts.otherSites ?? (async (): Promise<RemoteSource[]> => []),
       ...(opts.linkChanges
         ? { linkChanges: opts.linkChanges }
-        : resident
-          ? { linkChanges: linkEventsOf(resident) }
+        : held
+          ? { linkChanges: linkEventsOf(held.bus) }
           : {}),
     },
     events,
@@ -188,8 +204,8 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
   };
 
   // The resident changed the site by itself (a reaction, a reconcile): the next status is new.
-  if (resident) {
-    const off = resident.bus.on((e) => {
+  if (held) {
+    const off = held.bus.on((e) => {
       if (e.event === "applied" || e.event === "reaction") statuses.invalidate();
     });
     app.addHook("onClose", async () => off());
@@ -218,10 +234,12 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
   };
 
   /** A plan reads the site as the resident holds it, when there is one. */
-  const planned = (policy: PolicyInput) =>
-    resident
+  const planned = (policy: PolicyInput) => {
+    const resident = residentNow();
+    return resident
       ? planSite(resident.target, policy, false, resident.model.peek)
       : planSite(opts.target, policy);
+  };
 
   app.get("/plan", async () => planJson((await planned(await inForce())).plan));
 
@@ -252,6 +270,13 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
           "send the policy in the body, as application/yaml or application/json",
         );
       }
+      // The fleet's policy is published to etcd, never posted to one site: the agent would
+      // put the published one back at its next revision, and the fleet's view would not know.
+      if (opts.fleet && !isDryRun(request))
+        throw new NetpolError(
+          "NETPOL_E_FLEET_MANAGED",
+          `nothing applied: this site's policy comes from the fleet in etcd (netpol agent, ${opts.fleet.etcd.join(",")}); publish it there with \`netpol publish POLICY --etcd ${opts.fleet.etcd.join(",")}\` (its --dry-run plans every site), or dry-run it here with ?dryRun=1`,
+        );
       const site = request.query.site ?? opts.site ?? (await loadRecord(opts.target.files))?.site;
       if (site === undefined)
         throw new NetpolError("NETPOL_E_USAGE", "say which site to apply: ?site=NAME");
@@ -298,6 +323,7 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
         replaceSite,
         ...(seconds !== undefined && timer ? { confirm: { seconds, startTimer: timer } } : {}),
       };
+      const resident = residentNow();
       const result = resident
         ? await resident.apply(policy, by, options)
         : await applySite(opts.target, policy, by, options);
@@ -339,7 +365,7 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
 
   const settled = async (how: "confirmed" | "reverted", from: string) => {
     // A revert changed the site behind the live model's back; a confirm changes the record.
-    resident?.refresh();
+    residentNow()?.refresh();
     const site = await siteHere();
     changed(
       site,

@@ -3,14 +3,17 @@ import type { Command } from "commander";
 import { NetpolError } from "../../errors.js";
 import { Agent, type AgentEvent } from "../../fleet/agent/agent.js";
 import { describeHealthEvent } from "../../health/format.js";
+import { EventBus } from "../../resident/events.js";
 import { holdResidency } from "../../resident/residency.js";
 import { UapiClient } from "../../system/wireguard-uapi.js";
 import { type EtcdOptions, etcdFrom, etcdOptions } from "../etcd-options.js";
+import { type FrontDoorOptions, frontDoorFrom, frontDoorOptions } from "../front-door.js";
 import { type OutputOptions, outputOptions } from "../output.js";
 import { reloadOnHangUp } from "../signals.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
-interface AgentOptions extends TargetOptions, EtcdOptions, OutputOptions {
+interface AgentOptions extends TargetOptions, EtcdOptions, OutputOptions, FrontDoorOptions {
+  listen?: string;
   site: string;
   keyDir: string;
   reportTtl: string;
@@ -62,12 +65,16 @@ function describe(e: AgentEvent): string {
 export function registerAgent(program: Command): void {
   targetOptions(
     etcdOptions(
-      outputOptions(program.command("agent"))
+      frontDoorOptions(outputOptions(program.command("agent")), false)
         .description(
           "the site's resident agent for a fleet in etcd: applies each revision published for this site when its wave starts, reports under a lease, keeps the policy in force",
         )
         .requiredOption("--site <name>", "site this machine (or namespace) is")
         .requiredOption("--key-dir <dir>", "directory holding the private key files")
+        .option(
+          "--listen <addr:port>",
+          "also serve HTTP here, as `netpol serve` does (/status, /metrics, /healthz, the page; a posted policy is refused: publish it), from this same resident; needs --token-file",
+        )
         .option(
           "--report-ttl <seconds>",
           "how long the site's report outlives a silent agent",
@@ -82,6 +89,7 @@ export function registerAgent(program: Command): void {
   ).action(async (opts: AgentOptions) => {
     const reportTtl = seconds(opts.reportTtl, "--report-ttl", 2);
     const interval = seconds(opts.interval, "--interval", 0);
+    const door = opts.listen !== undefined ? await frontDoorFrom(opts.listen, opts) : undefined;
     const target = targetFrom(opts);
     const etcd = await etcdFrom(opts);
     // The site's one resident: refused, naming it, where watch or serve already runs.
@@ -102,6 +110,8 @@ export function registerAgent(program: Command): void {
       );
     };
     const wireguard = new UapiClient();
+    // With a front door, the resident's events reach it before the resident runs.
+    const bus = door ? new EventBus() : undefined;
     const agent = new Agent({
       site: opts.site,
       target,
@@ -113,10 +123,34 @@ export function registerAgent(program: Command): void {
       signal: stop.signal,
       event,
       wireguard,
+      ...(bus ? { bus } : {}),
     });
     reloadOnHangUp(() => agent.reload());
+    // The front door opens beside the agent's start (it may wait for its address, which the
+    // resident's first round puts back at boot); one that cannot listen stops the agent.
+    const front = (
+      door && bus
+        ? import("../agent-front-door.js").then(({ openAgentFrontDoor }) =>
+            openAgentFrontDoor(door, {
+              target,
+              site: opts.site,
+              keyDir: path.resolve(opts.keyDir),
+              etcd: etcd.endpoints,
+              agent,
+              bus,
+              signal: stop.signal,
+            }),
+          )
+        : Promise.resolve(undefined)
+    ).catch((err: unknown) => {
+      stop.abort();
+      throw err;
+    });
     try {
-      await agent.run();
+      const [ran, opened] = await Promise.allSettled([agent.run(), front]);
+      if (opened.status === "fulfilled") await opened.value?.close();
+      if (ran.status === "rejected") throw ran.reason;
+      if (opened.status === "rejected") throw opened.reason;
     } finally {
       wireguard.close();
       etcd.close();

@@ -1,58 +1,39 @@
 import type { Command } from "commander";
-import { NetpolError } from "../../errors.js";
 import { describeHealthEvent } from "../../health/format.js";
 import { followHealth } from "../../resident/health.js";
 import { inForceFeed } from "../../resident/policy-feed.js";
 import { holdResidency } from "../../resident/residency.js";
 import { Resident } from "../../resident/resident.js";
 import { buildApp } from "../../server/app.js";
-import { readTokenFile } from "../../server/token.js";
 import { UapiClient } from "../../system/wireguard-uapi.js";
 import { askStatus, controlSitesInForce } from "../all-sites.js";
+import { type FrontDoorOptions, frontDoorFrom, frontDoorOptions } from "../front-door.js";
 import { intervalMs } from "../interval.js";
 import { DEFAULT_KEY_DIR } from "../policy-source.js";
 import { startRevertTimer } from "../revert-timer.js";
 import { reloadOnHangUp } from "../signals.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
-interface ServeOptions extends TargetOptions {
+interface ServeOptions extends TargetOptions, FrontDoorOptions {
   listen: string;
-  tokenFile: string;
-  viewerTokenFile?: string;
   site?: string;
   keyDir: string;
-  accessLog?: boolean;
   interval: string;
 }
 
 /** How long the page waits for another site's status: a dead tunnel must not stall it. */
 const OTHER_SITE_TIMEOUT_MS = 3000;
 
-function parseListen(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
-  const port = Number(m?.[3]);
-  const host = m?.[1] ?? m?.[2];
-  if (!host || !(port > 0 && port < 65536)) {
-    throw new NetpolError(
-      "NETPOL_E_USAGE",
-      `--listen takes ADDRESS:PORT (e.g. 127.0.0.1:9470 or [::1]:9470), not ${text}`,
-    );
-  }
-  return { host, port };
-}
-
 export function registerServe(program: Command): void {
   targetOptions(
-    program
-      .command("serve")
-      .description(
-        "the site's resident process with an HTTP endpoint and dashboard: holds the policy in force as `watch` does, and serves / (the page), /healthz, /status, /plan, /apply, /confirm, /revert, /reapply, /metrics",
-      )
-      .requiredOption("--token-file <file>", "file holding the bearer token (mode 0600)")
-      .option(
-        "--viewer-token-file <file>",
-        "file holding a read-only token (mode 0600): the page and every GET, no change",
-      )
+    frontDoorOptions(
+      program
+        .command("serve")
+        .description(
+          "the site's resident process with an HTTP endpoint and dashboard: holds the policy in force as `watch` does, and serves / (the page), /healthz, /status, /plan, /apply, /confirm, /revert, /reapply, /metrics",
+        ),
+      true,
+    )
       .option(
         "--listen <addr:port>",
         "where to listen; bind to the tunnel address to reach it from the other site",
@@ -65,25 +46,12 @@ export function registerServe(program: Command): void {
         DEFAULT_KEY_DIR,
       )
       .option(
-        "--access-log",
-        "log every request, /healthz, /status and /metrics too (by default those log only failures: scrapers poll them)",
-      )
-      .option(
         "--interval <seconds>",
         "also read everything again and reconcile this often; 0: only on link changes",
         "30",
       ),
   ).action(async (opts: ServeOptions) => {
-    const { host, port } = parseListen(opts.listen);
-    const token = await readTokenFile(opts.tokenFile);
-    const viewerToken = opts.viewerTokenFile
-      ? await readTokenFile(opts.viewerTokenFile)
-      : undefined;
-    if (viewerToken === token)
-      throw new NetpolError(
-        "NETPOL_E_USAGE",
-        `the viewer token in ${opts.viewerTokenFile} is the full token: make another one`,
-      );
+    const door = await frontDoorFrom(opts.listen, opts);
     const every = intervalMs(opts.interval);
     const target = targetFrom(opts);
     // The site's one resident: refused, naming it, where watch or an agent already runs.
@@ -104,11 +72,11 @@ export function registerServe(program: Command): void {
     });
     const app = await buildApp({
       target,
-      token,
-      ...(viewerToken !== undefined ? { viewerToken } : {}),
+      token: door.token,
+      ...(door.viewerToken !== undefined ? { viewerToken: door.viewerToken } : {}),
       keyDir: opts.keyDir,
       logger: true,
-      accessLog: opts.accessLog === true,
+      accessLog: door.accessLog,
       revertTimer: (id, seconds) => startRevertTimer(opts, id, seconds),
       ...(opts.site ? { site: opts.site } : {}),
       otherSites: async () =>
@@ -144,7 +112,7 @@ export function registerServe(program: Command): void {
       resident.refresh();
     });
     // An address it cannot bind (not assigned yet, in use): the resident stops and the site is free.
-    await app.listen({ host, port }).catch(async (err: unknown) => {
+    await app.listen({ host: door.host, port: door.port }).catch(async (err: unknown) => {
       await app.close();
       throw err;
     });

@@ -6,7 +6,7 @@ import { fromText } from "../../apply/source/text.js";
 import { type ApplyRecord, loadRecord } from "../../apply/state/record.js";
 import type { Target } from "../../apply/target.js";
 import type { HealthEvent } from "../../health/monitor.js";
-import type { Stamped } from "../../resident/events.js";
+import type { EventBus, Stamped } from "../../resident/events.js";
 import type { Resident } from "../../resident/resident.js";
 import type { WireguardControl } from "../../system/wireguard-uapi.js";
 import { type Desired, desiredSchema, type Ledger, type Result, readValue } from "../documents.js";
@@ -67,6 +67,8 @@ export interface AgentOptions {
   readonly probe?: PeerProbe;
   /** WireGuard's control sockets, for the resident (watch's); without them, `wg` processes. */
   readonly wireguard?: WireguardControl;
+  /** The resident's event bus, for a front door that listens before the resident runs. */
+  readonly bus?: EventBus;
 }
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -148,6 +150,11 @@ export class Agent {
     await Promise.all([keeping, worker, this.#residentRun]);
   }
 
+  /** The site's resident, once it holds a policy (`agent --listen` serves from it). */
+  get resident(): Resident | undefined {
+    return this.#resident;
+  }
+
   /** SIGHUP: the policy in force is read again and the kernel reconciled with it at once. */
   reload(): void {
     this.#resident?.refresh();
@@ -155,7 +162,7 @@ export class Agent {
 
   /** Starts the resident on the policy in force here, if there is one and it is not running. */
   async #hold(): Promise<void> {
-    const { target, keyDir, appliedBy, interval, signal, wireguard } = this.#o;
+    const { target, keyDir, appliedBy, interval, signal, wireguard, bus } = this.#o;
     if (this.#resident || signal.aborted) return;
     const inForce = await fromInForce(this.#files, keyDir);
     if (!inForce) return;
@@ -172,6 +179,7 @@ export class Agent {
       by: `${appliedBy} (drift)`,
       intervalMs: interval * 1000,
       ...(wireguard ? { wireguard } : {}),
+      ...(bus ? { bus } : {}),
       afterReconcile: async () => {
         await health.afterReconcile();
         await this.#reconciled();
