@@ -12,6 +12,7 @@ import { isRunning } from "../apply/state/process-identity.js";
 import type { Target } from "../apply/target.js";
 import { NetpolError } from "../errors.js";
 import { changeLine, planJson } from "../plan/format.js";
+import type { LiveState } from "../plan/types.js";
 import type { IncrementalPolicy } from "../policy/incremental/policy.js";
 import { collectStatus, type SiteStatus } from "../status/collect.js";
 import { type NetlinkEvent, startMonitor } from "../system/iproute2/monitor.js";
@@ -403,7 +404,7 @@ export class Resident {
 
   /** What an apply leaves the resident: the live state it verified, the reactions of its policy. */
   private took(result: ApplyResult, by = this.opts.by): void {
-    this.model.settle(result.live);
+    this.model.settle(withLoaded(result));
     this.model.applied = result.desired;
     this.prepared = deviceReturns(result.desired);
     for (const note of result.notes) this.bus.emit({ event: "note", note });
@@ -421,4 +422,17 @@ export class Resident {
     const code = err instanceof NetpolError ? err.code : "NETPOL_E_INTERNAL";
     this.bus.emit({ event: "error", code, message });
   }
+}
+
+/**
+ * The live state an apply left, with netpol's table as a rollback can load it back: the text the
+ * apply loaded, which `nft -f` took whole in one transaction. The next change's snapshot then
+ * needs no listing of the table read from the kernel first (one `nft` process, and at 10,000
+ * elements its parse).
+ */
+function withLoaded(result: ApplyResult): LiveState {
+  const { live, plan } = result;
+  const load = plan.changes.find((c) => c.kind === "nft" && c.op === "replace");
+  if (load?.kind !== "nft" || !live.nft) return live;
+  return { ...live, nft: { ...live.nft, listing: load.text } };
 }

@@ -3,10 +3,12 @@ import os from "node:os";
 import path from "node:path";
 import { expect, it } from "vitest";
 import { targetOf } from "../../src/apply/target.js";
+import { NetpolError } from "../../src/errors.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import type { Stamped } from "../../src/resident/events.js";
 import { inForceFeed } from "../../src/resident/policy-feed.js";
 import { Resident } from "../../src/resident/resident.js";
+import type { Runner } from "../../src/system/runner.js";
 import { fakeNode } from "../support/node.js";
 
 /** Three fail-closed egress networks; `cidr` is the third one's prefix. */
@@ -28,6 +30,68 @@ const input = (cidr: string) => ({
   ...parsePolicy(policyText(cidr), "policy.yaml"),
   keyDir: "",
   site: "r",
+});
+
+async function site() {
+  const node = fakeNode();
+  await node.run("ip", ["link", "add", "lan0", "type", "veth", "peer", "name", "lan1"]);
+  await node.run("ip", ["tuntap", "add", "ext0", "mode", "tun"]);
+  for (const d of ["lo", "lan0", "lan1", "ext0"]) await node.run("ip", ["link", "set", d, "up"]);
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), "netpol-inforce-"));
+  return { node, stateDir };
+}
+
+it("loads a change of netpol's table without listing it first, and puts the table it loaded back on a rollback", async () => {
+  const { node, stateDir } = await site();
+  const inner = node.kernel.runner();
+  const commands: string[] = [];
+  const runner: Runner = {
+    netns: inner.netns,
+    get spawned() {
+      return inner.spawned;
+    },
+    run: (tool, args, options) => {
+      commands.push(`${tool} ${args.join(" ")}`);
+      return inner.run(tool, args, options);
+    },
+    session: (tool, args, options) => inner.session(tool, args, options),
+    start: (tool, args, options) => inner.start(tool, args, options),
+  };
+  const target = targetOf(runner, stateDir);
+  const first = input("10.0.2.0/24");
+  const resident = new Resident({
+    target,
+    feed: inForceFeed(target, first),
+    by: "test",
+    intervalMs: 0,
+  });
+  const events: Stamped[] = [];
+  resident.bus.on((e) => events.push(e));
+  const stop = new AbortController();
+  const running = resident.run(stop.signal, first);
+  const table = async () => node.run("nft", ["list", "table", "inet", "netpol"]);
+  try {
+    while (!events.some((e) => e.event === "watching")) await new Promise((r) => setTimeout(r, 5));
+    await resident.apply(input("10.250.0.0/24"), "test");
+    const loaded = await table();
+    expect(loaded).toContain("10.250.0.0/24");
+    // The next change is stopped once its table is loaded: it is rolled back.
+    commands.length = 0;
+    const stopped = resident.apply(input("10.251.0.0/24"), "test", {
+      stop: () => (commands.some((c) => c.startsWith("nft -f")) ? "SIGTERM" : undefined),
+    });
+    await expect(stopped).rejects.toThrow(NetpolError);
+    await expect(stopped).rejects.toMatchObject({ code: "NETPOL_E_INTERRUPTED" });
+    const write = commands.findIndex((c) => c.startsWith("nft -f"));
+    expect(write).toBeGreaterThanOrEqual(0);
+    // Its snapshot is the table the resident loaded last, not a listing read before the write.
+    expect(commands.slice(0, write).filter((c) => c.startsWith("nft"))).toEqual([]);
+    expect(await table()).toBe(loaded);
+  } finally {
+    stop.abort();
+    await running;
+    await rm(stateDir, { recursive: true, force: true });
+  }
 });
 
 it("plans a change through the resident against the state it applied last, guards included", async () => {
