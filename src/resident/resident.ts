@@ -175,9 +175,16 @@ export class Resident {
       : { ...loaded, site, keyDir };
   };
 
-  /** Applies a policy's text through the resident: the compiled cache's, or read incrementally. */
+  /**
+   * Applies a policy's text through the resident: read incrementally from the last text read;
+   * the first one from the compiled cache when it is the text last applied (reading the cache
+   * parses the whole state file, which a reader holding a text no longer needs).
+   */
   applyText(policy: PolicyText, by: string, options: ApplyOptions = {}): Promise<ApplyResult> {
-    return this.apply(() => fromText(this.target.files, policy, this.validate), by, options);
+    const source = this.reader
+      ? () => this.validate(policy)
+      : () => fromText(this.target.files, policy, this.validate);
+    return this.apply(source, by, options);
   }
 
   /** Applies a policy through the resident (serve's POST /apply, the agent's new policy). */
