@@ -33,6 +33,25 @@ describe("the page's view of the status documents", () => {
     ]);
   });
 
+  it("says a fleet site whose agent lost etcd is stale, with the age, and not when it is in touch", () => {
+    const fleet = (stale: boolean, age: number) => ({
+      endpoints: ["https://192.0.2.10:2379"],
+      lastContact: "2026-11-22T10:00:00.000Z",
+      lastContactAgeSeconds: age,
+      staleAfterSeconds: 30,
+      agentRunning: true,
+      stale,
+      message: stale ? `fleet: STALE: last reached etcd ${age}s ago` : "fleet: fresh",
+    });
+    const [fresh] = sitesView({ site: "home", status: homeStatus({ fleet: fleet(false, 4) }) }, []);
+    expect([fresh?.own, fresh?.notes]).toEqual(["ok", []]);
+    expect(fresh?.facts).toContainEqual({ label: "etcd", value: "reached 4s ago" });
+    const [cut] = sitesView({ site: "home", status: homeStatus({ fleet: fleet(true, 95) }) }, []);
+    expect(cut?.own).toBe("warn");
+    expect(cut?.notes).toEqual(["fleet: STALE: last reached etcd 95s ago"]);
+    expect(cut?.facts).toContainEqual({ label: "etcd", value: "reached 95s ago" });
+  });
+
   it("turns a tunnel set down, a dead egress, a missing route and an unreachable site red", () => {
     const home = homeStatus();
     const down = homeStatus({
