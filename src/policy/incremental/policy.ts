@@ -64,11 +64,6 @@ export class IncrementalPolicy {
     return compiled;
   }
 
-  /** The last valid text read, kept no longer (a resident going idle). */
-  forget(): void {
-    this.held = undefined;
-  }
-
   private full(text: string, file: string): LoadedPolicy {
     let data: PolicyDocument | undefined;
     const loaded = parsePolicy(text, file, { keep: (d) => (data = d) });
