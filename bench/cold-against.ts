@@ -5,16 +5,18 @@
  *
  *   npx tsx bench/cold-against.ts REF [--sizes 10000] [--shapes a,b] [--reps 3]
  *
- * REF's bench/netpol-worker.ts and src/ (`git archive` into a temporary directory, this tree's
- * node_modules) and this tree's are bundled as bench/apply.ts bundles its worker. Each
+ * REF's src/ (`git archive` into a temporary directory, this tree's node_modules) and this
+ * tree's are each bundled with this tree's bench/netpol-worker.ts, as bench/apply.ts bundles it. Each
  * repetition runs REF's cold apply, this tree's and the floor (bench/floor.ts), each in a fresh
  * namespace, in an order that rotates with the repetition, so the machine's load falls on all
  * three alike. "beyond validation" is bench/apply.ts's: the apply less the validation measured
- * inside it (the live read runs during validation). Medians over the repetitions; CPU time
- * would leave out the waits for the tools, which are most of the floor, so times are wall.
+ * inside it (the live read runs during validation). Medians over the repetitions. The floor is
+ * mostly the tools' own time, so the ratios to it are of wall time; the last columns are netpol's
+ * own CPU time beyond validation (its process, every thread, not the tools), which a loaded
+ * machine disturbs less than wall time.
  */
 import { execSync } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
@@ -46,6 +48,8 @@ interface Applied {
   readonly validateMs: number;
   readonly cached: boolean;
   readonly rssMb: number;
+  readonly cpuMs: number;
+  readonly validateCpuMs: number;
 }
 
 async function run<T>(worker: string, job: object): Promise<T> {
@@ -62,6 +66,11 @@ async function refWorker(): Promise<{ worker: string; dir: string }> {
     `git archive ${ref} src bench deploy package.json package-lock.json | tar -x -C ${dir}`,
     { cwd: root },
   );
+  // This tree's worker, so both sides report the same measures.
+  await copyFile(
+    path.join(root, "bench", "netpol-worker.ts"),
+    path.join(dir, "bench", "netpol-worker.ts"),
+  );
   return { worker: await bundleWorker(dir, [path.join(root, "node_modules")]), dir };
 }
 
@@ -77,9 +86,9 @@ console.log(
     .join(" ")}\n`,
 );
 console.log(
-  "| shape | N | floor s | before: cold s | before: validate s | before: beyond s | after: cold s | after: validate s | after: beyond s | before: beyond/floor | after: beyond/floor | after/before (beyond) | peak RSS MB: before / after |",
+  "| shape | N | floor s | before: cold s | before: validate s | before: beyond s | after: cold s | after: validate s | after: beyond s | before: beyond/floor | after: beyond/floor | after/before (beyond) | peak RSS MB: before / after | CPU beyond validation ms: before / after | after/before (CPU) |",
 );
-console.log(`| --- |${" ---: |".repeat(12)}`);
+console.log(`| --- |${" ---: |".repeat(14)}`);
 try {
   for (const n of sizes) {
     for (const name of shapes) {
@@ -126,11 +135,13 @@ try {
           median(runs[who].map((a) => a.validateMs)) / 1000;
         const beyond = (who: "before" | "after") =>
           median(runs[who].map((a) => a.ms - a.validateMs)) / 1000;
+        const cpu = (who: "before" | "after") =>
+          median(runs[who].map((a) => a.cpuMs - a.validateCpuMs));
         const rss = (who: "before" | "after") => Math.max(...runs[who].map((a) => a.rssMb));
         const s = (x: number) => x.toFixed(3);
         const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
         console.log(
-          `| ${name} | ${n} | ${s(floor)} | ${s(cold("before"))} | ${s(validate("before"))} | ${s(beyond("before"))} | ${s(cold("after"))} | ${s(validate("after"))} | ${s(beyond("after"))} | ${x(beyond("before"), floor)} | ${x(beyond("after"), floor)} | ${x(beyond("after"), beyond("before"))} | ${rss("before")} / ${rss("after")} |`,
+          `| ${name} | ${n} | ${s(floor)} | ${s(cold("before"))} | ${s(validate("before"))} | ${s(beyond("before"))} | ${s(cold("after"))} | ${s(validate("after"))} | ${s(beyond("after"))} | ${x(beyond("before"), floor)} | ${x(beyond("after"), floor)} | ${x(beyond("after"), beyond("before"))} | ${rss("before")} / ${rss("after")} | ${cpu("before").toFixed(0)} / ${cpu("after").toFixed(0)} | ${x(cpu("after"), cpu("before"))} |`,
         );
       } finally {
         await rm(dir, { recursive: true, force: true });

@@ -9,7 +9,8 @@
  *   out/changed for the floor;
  * - `{op: "apply", policy, netns, stateDir, keyDir}`: applies `policy` as `netpol apply` does,
  *   timed from reading the file to the verified apply, so it includes validation (also reported
- *   on its own as validateMs) or, for a text the last apply applied, reading the state that
+ *   on its own as validateMs; cpuMs and validateCpuMs are the same spans in this process's CPU
+ *   time, without the tools') or, for a text the last apply applied, reading the state that
  *   apply compiled (src/apply/state/compiled-cache.ts).
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -36,6 +37,8 @@ type Job =
 
 const SITE = "r";
 const job = JSON.parse(process.argv[2] ?? "{}") as Job;
+/** This process's CPU time (every thread of it, not the tools it starts), in ms. */
+const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
 const rssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 
 /** parsePolicy's steps, with the file read before them and the parse and compile after them. */
@@ -61,6 +64,7 @@ async function render(state: SiteState, dir: string): Promise<void> {
 
 async function run(): Promise<object> {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   if (job.op === "validate") {
     const at = new Map<Step, number>();
     const state = await compiled(job.policy, (step) => at.set(step, performance.now()));
@@ -83,13 +87,16 @@ async function run(): Promise<object> {
   const target = targetOf(runner, job.stateDir);
   // As `netpol apply` does: the apply asks for the policy once its live read is under way.
   let validateMs = Number.NaN;
+  let validateCpuMs = Number.NaN;
   let cached = false;
   const result = await applySite(
     target,
     async () => {
       const t = performance.now();
+      const cpu = process.cpuUsage();
       const policy = await fromFile(target.files, job.policy, { site: SITE, keyDir: job.keyDir });
       validateMs = performance.now() - t;
+      validateCpuMs = cpuMs(process.cpuUsage(cpu));
       cached = "cached" in policy;
       return policy;
     },
@@ -97,6 +104,8 @@ async function run(): Promise<object> {
   );
   return {
     ms: performance.now() - t0,
+    cpuMs: cpuMs(process.cpuUsage(cpu0)),
+    validateCpuMs,
     validateMs,
     cached,
     processes: runner.spawned,
