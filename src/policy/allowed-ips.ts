@@ -17,9 +17,17 @@ export interface PeerAllowedIps {
   readonly allowedIps: readonly Cidr[];
 }
 
-function uniqueSorted(cidrs: readonly Cidr[]): Cidr[] {
-  const sorted = [...cidrs].sort(compareCidr);
-  return sorted.filter((c, i) => i === 0 || compareCidr(c, sorted[i - 1] as Cidr) !== 0);
+/** Sorted, each prefix once, in place: every list is allowedIpsOf's own (a hub has 10,000). */
+function uniqueSorted(cidrs: Cidr[]): Cidr[] {
+  if (cidrs.length < 2) return cidrs;
+  cidrs.sort(compareCidr);
+  let kept = 1;
+  for (let i = 1; i < cidrs.length; i++) {
+    const c = cidrs[i] as Cidr;
+    if (compareCidr(c, cidrs[kept - 1] as Cidr) !== 0) cidrs[kept++] = c;
+  }
+  cidrs.length = kept;
+  return cidrs;
 }
 
 function families(items: readonly { family: Family }[]): Family[] {
