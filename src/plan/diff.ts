@@ -4,7 +4,7 @@ import { formatCidr } from "../net/cidr.js";
 import { formatEndpoint } from "../net/host-port.js";
 import { routeArgs } from "../render/ip.js";
 import { nftFingerprint, renderNftables } from "../render/nftables.js";
-import { addressKey, routeKey, ruleKey } from "./keys.js";
+import { addressKey, routeKey, ruleKey, sameSet } from "./keys.js";
 import type { WgLive } from "./live.js";
 import { elementDetails, ruleDetails } from "./nft-changes.js";
 import { type NftTable, sameElements } from "./nft-table.js";
@@ -78,9 +78,9 @@ function wireguardReasons(spec: WireguardSpec, live: WgLive | undefined): string
       reasons.push(`add peer ${peer.site}`);
       continue;
     }
-    const want = peer.allowedIps.map(formatCidr).sort().join(",");
-    if ([...have.allowedIps].sort().join(",") !== want)
-      reasons.push(`peer ${peer.site} allowed IPs → ${want}`);
+    const want = peer.allowedIps.map(formatCidr);
+    if (!sameSet(have.allowedIps, want))
+      reasons.push(`peer ${peer.site} allowed IPs → ${want.sort().join(",")}`);
     if (peer.keepalive !== have.keepalive)
       reasons.push(`peer ${peer.site} keepalive → ${peer.keepalive ?? "off"}`);
     // A name resolves to an address wg shows instead; only addresses can be compared.

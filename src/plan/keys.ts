@@ -21,3 +21,11 @@ function memo<T extends object>(key: (t: T) => string): (t: T) => string {
 export const routeKey = memo((r: RouteSpec) => routeArgs("add", r, 0).join(" "));
 export const ruleKey = memo((r: RuleSpec) => `${r.family} ${ruleArgs("add", r, 0).join(" ")}`);
 export const addressKey = memo((a: AddressSpec) => addressArgs("add", a).join(" "));
+
+/**
+ * The same strings, in any order (a peer's allowed IPs): compared in order first, which at
+ * 10,000 peers of one address each spares a sort and a join per peer.
+ */
+export const sameSet = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length &&
+  (a.every((x, i) => x === b[i]) || [...a].sort().join(",") === [...b].sort().join(","));

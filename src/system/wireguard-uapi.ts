@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import path from "node:path";
 import { NetpolError } from "../errors.js";
+import { sameSet } from "../plan/keys.js";
 import { publicKeyOf } from "./keys.js";
 import { lineSplitter } from "./session.js";
 
@@ -230,11 +231,6 @@ export function parseWgConfig(text: string): WgConfig {
 }
 
 const hex = (key: string) => Buffer.from(key, "base64").toString("hex");
-/** Mostly the same list in the same order (one address per peer): sorted only when not. */
-const sameSet = (a: readonly string[], b: readonly string[]) =>
-  a.length === b.length &&
-  (a.every((x, i) => x === b[i]) || [...a].sort().join(",") === [...b].sort().join(","));
-
 /** Whether every endpoint is an address: a name needs `wg` to look it up. */
 export const addressedEndpoints = (config: {
   readonly peers: readonly { readonly endpoint: string | undefined }[];
