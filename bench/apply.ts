@@ -15,8 +15,9 @@
  * change validate in full);
  * the floor (wireguard-go, `ip -batch`, `sysctl -p`, `nft -f`, `wg setconf` on netpol's own
  * rendered files); the bare change (the live read plus only the lines that differ); one process
- * per kernel object (sampled and scaled beyond PER_OBJECT_SAMPLE); peak RSS; processes per
- * apply; the nft rule count and the `ip rule` count. Timings are medians of REPS runs, netpol's
+ * per kernel object (sampled and scaled beyond PER_OBJECT_SAMPLE); the cold apply's own CPU time
+ * beyond validation (the worker's, not the tools': a loaded machine disturbs it less); peak RSS;
+ * processes per apply; the nft rule count and the `ip rule` count. Timings are medians of REPS runs, netpol's
  * and the floor's alternating, so a change in the machine's load hits both. `--profile DIR`
  * writes a CPU profile of every worker.
  */
@@ -57,6 +58,9 @@ interface Applied {
   readonly processes: number;
   readonly changes: number;
   readonly rssMb: number;
+  /** The worker's own CPU time (not the tools'), in all and in validation. */
+  readonly cpuMs: number;
+  readonly validateCpuMs: number;
 }
 
 /** One validate run of the worker: in all, and its shares. */
@@ -247,13 +251,13 @@ const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 
 function print(rows: readonly Row[]): void {
   console.log(
-    "\n| shape | N | validate s | YAML read alone s | cold apply s | floor s | yaml/floor | cold/floor | (beyond validation) | no-op s | change s | bare change s | change/bare | (beyond validation) | per object s | per object/floor |",
+    "\n| shape | N | validate s | YAML read alone s | cold apply s | floor s | yaml/floor | cold/floor | (beyond validation) | (beyond validation: netpol's CPU ms) | no-op s | change s | bare change s | change/bare | (beyond validation) | per object s | per object/floor |",
   );
-  console.log(`|${" --- |".repeat(1)}${" ---: |".repeat(15)}`);
+  console.log(`|${" --- |".repeat(1)}${" ---: |".repeat(16)}`);
   for (const r of rows) {
     const head = `| ${r.shape.name} | ${r.shape.objects}`;
     if (typeof r.netpol === "string") {
-      console.log(`${head} | ${r.netpol} |${" |".repeat(13)}`);
+      console.log(`${head} | ${r.netpol} |${" |".repeat(14)}`);
       continue;
     }
     const p = r.netpol;
@@ -270,6 +274,7 @@ function print(rows: readonly Row[]): void {
         x(p.validate.yamlMs / 1000, r.floor),
         x(p.cold.ms / 1000, r.floor),
         x(bare(p.cold), r.floor),
+        (p.cold.cpuMs - p.cold.validateCpuMs).toFixed(0),
         s(p.noop.ms),
         s(p.change.ms),
         r.changeFloor.toFixed(3),
