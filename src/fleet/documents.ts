@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { unpack } from "./packed.js";
 
 /**
  * The values the fleet keeps in etcd, as JSON. Read with these schemas at the edge: a value
@@ -76,11 +77,11 @@ export const liveSchema = z.object({
 });
 export type Live = z.infer<typeof liveSchema>;
 
-/** A value parsed with `schema`, or undefined when it is not JSON of that shape. */
+/** A value (packed or not) parsed with `schema`, or undefined when it is not JSON of that shape. */
 export function readValue<T>(schema: z.ZodType<T>, text: string | undefined): T | undefined {
   if (text === undefined) return undefined;
   try {
-    const parsed = schema.safeParse(JSON.parse(text));
+    const parsed = schema.safeParse(JSON.parse(unpack(text)));
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;

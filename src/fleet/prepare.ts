@@ -28,6 +28,13 @@ export interface Prepared {
   readonly whole: readonly string[];
 }
 
+/**
+ * The largest policy `publish` reads: a whole fleet's, read once on the publisher's machine, where
+ * 10,000 sites take ~2.8 MB (past the 2 MiB every other command reads, whose policy is a site's or
+ * a few sites'). Still a bound: a hostile file cannot make the publisher hold gigabytes.
+ */
+export const MAX_FLEET_POLICY_BYTES = 16 * 1024 * 1024;
+
 const NO_ROLLOUT: RolloutIntent = { waves: [], failureBudget: 0, healthSeconds: 30 };
 
 /**
@@ -36,7 +43,7 @@ const NO_ROLLOUT: RolloutIntent = { waves: [], failureBudget: 0, healthSeconds: 
  * here rather than once per agent: an agent applies its state as compiled (agent/part.ts).
  */
 export function preparePolicy(text: string, file: string): Prepared {
-  const { intent, hash } = parsePolicy(text, file);
+  const { intent, hash } = parsePolicy(text, file, { maxBytes: MAX_FLEET_POLICY_BYTES });
   const read = readYaml(text, file);
   if (!read.ok) throw new Error("unreachable: the policy parsed once already");
   const doc = read.data as Record<string, unknown>;

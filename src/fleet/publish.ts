@@ -3,6 +3,7 @@ import type { Desired, Head } from "./documents.js";
 import { headSchema, readValue } from "./documents.js";
 import type { Etcd, Kv, TxnOp } from "./etcd/client.js";
 import { desiredKey, HEAD, KEEP_POLICIES, policyKey } from "./keys.js";
+import { pack } from "./packed.js";
 import type { Prepared } from "./prepare.js";
 
 /** The head etcd holds and the revision of its key, which a publish compares against. */
@@ -87,7 +88,7 @@ export async function publish(
     [{ key: HEAD, target: "MOD", revision: modRevision }],
     [
       { put: { key: HEAD, value: JSON.stringify(next) } },
-      { put: { key: policyKey(serial), value: prepared.text } },
+      { put: { key: policyKey(serial), value: pack(prepared.text) } },
       ...pruned,
     ],
     [{ range: { key: HEAD } }],
@@ -137,7 +138,7 @@ async function writeParts(
   const batches: TxnOp[][] = [[]];
   let bytes = 0;
   for (const site of head.sites) {
-    const value = JSON.stringify(desiredOf(prepared, head, site));
+    const value = pack(JSON.stringify(desiredOf(prepared, head, site)));
     const batch = batches.at(-1) ?? [];
     if (batch.length >= BATCH_OPS || (batch.length > 0 && bytes + value.length > BATCH_BYTES)) {
       batches.push([]);

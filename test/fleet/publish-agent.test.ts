@@ -7,6 +7,7 @@ import { execa, type ResultPromise } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { eventually } from "../../src/lab/probe.js";
 import { ENDPOINT, kill, startEtcd } from "../support/etcd-member.js";
+import { networksPolicy } from "../support/large-policy.js";
 import { describeLive } from "../support/layers.js";
 import { createNetns, type Netns } from "../support/netns.js";
 import { VLAN_EGRESS_POLICY } from "../support/vlan-egress.js";
@@ -279,4 +280,24 @@ describeLive("publish and an agent against one etcd member", () => {
       [],
     );
   }, 60_000);
+
+  it("publishes a policy past the 2 MiB a site's own command reads, packed within etcd's 1.5 MiB, and rolls back to it", async () => {
+    // One other site with 30,000 networks: 2.2 MB of text (the home agent has no part in it).
+    const large = networksPolicy(30_000).replace("  home:", "  bulk:");
+    expect(Buffer.byteLength(large)).toBeGreaterThan(2 * 1024 * 1024);
+    const r = await publish(large);
+    expect(r.exitCode, String(r.stdout)).toBe(0);
+    const { serial, hash } = JSON.parse(String(r.stdout)) as { serial: number; hash: string };
+    // The whole text, not the first 2 MiB of it.
+    expect(hash).toBe(createHash("sha256").update(large).digest("hex"));
+    const stored = await get(`/netpol/policies/${String(serial).padStart(10, "0")}`);
+    expect(stored.length).toBeLessThan(1.5 * 1024 * 1024);
+    expect((await get("/netpol/sites/bulk/desired")).length).toBeLessThan(1.5 * 1024 * 1024);
+    // Another revision, then back to the large one: read from etcd, unpacked, published again.
+    expect((await publish(["lan"])).exitCode).toBe(0);
+    const back = await netpol(["rollback", "--to", String(serial), "--etcd", ENDPOINT, "--json"]);
+    expect(back.exitCode, String(back.stdout)).toBe(0);
+    const head = JSON.parse(await get("/netpol/head")) as { serial: number; rollbackOf?: number };
+    expect(head).toMatchObject({ serial: serial + 2, rollbackOf: serial });
+  }, 120_000);
 });

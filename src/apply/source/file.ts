@@ -16,10 +16,10 @@ export interface PolicyFile extends LoadedPolicy {
  * The file's text, read no further than one byte past the policy size limit: a huge file (or
  * an endless pipe) is refused by parsePolicy without being held in memory first.
  */
-async function readBounded(file: string): Promise<string> {
+async function readBounded(file: string, maxBytes: number): Promise<string> {
   const handle = await open(file, "r");
   try {
-    const buf = Buffer.alloc(MAX_POLICY_BYTES + 1);
+    const buf = Buffer.alloc(maxBytes + 1);
     let size = 0;
     for (;;) {
       const { bytesRead } = await handle.read(buf, size, buf.length - size, null);
@@ -32,8 +32,9 @@ async function readBounded(file: string): Promise<string> {
   }
 }
 
-export async function readPolicyText(file: string): Promise<string> {
-  return readBounded(file).catch((err: NodeJS.ErrnoException) => {
+/** The policy file's text; `maxBytes` is larger only for `publish` (a whole fleet's policy). */
+export async function readPolicyText(file: string, maxBytes = MAX_POLICY_BYTES): Promise<string> {
+  return readBounded(file, maxBytes).catch((err: NodeJS.ErrnoException) => {
     throw new NetpolError(
       "NETPOL_E_POLICY_UNREADABLE",
       `cannot read policy ${file}: ${err.code ?? err.message}`,

@@ -3,7 +3,7 @@ import { readPolicyText } from "../../apply/source/file.js";
 import { NetpolError } from "../../errors.js";
 import { dryRun, formatDryRun } from "../../fleet/dry-run.js";
 import { formatPublished } from "../../fleet/format.js";
-import { preparePolicy } from "../../fleet/prepare.js";
+import { MAX_FLEET_POLICY_BYTES, preparePolicy } from "../../fleet/prepare.js";
 import { publish } from "../../fleet/publish.js";
 import { type EtcdOptions, etcdFrom, etcdOptions } from "../etcd-options.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
@@ -41,7 +41,7 @@ export function registerPublish(program: Command): void {
       ),
   ).action(async (file: string, opts: PublishOptions) => {
     // Validated before etcd is asked anything: a bad policy is refused with its lines.
-    const prepared = preparePolicy(await readPolicyText(file), file);
+    const prepared = preparePolicy(await readPolicyText(file, MAX_FLEET_POLICY_BYTES), file);
     const etcd = await etcdFrom(opts);
     try {
       if (opts.dryRun) {

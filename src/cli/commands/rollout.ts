@@ -4,6 +4,7 @@ import { NetpolError } from "../../errors.js";
 import type { Etcd } from "../../fleet/etcd/client.js";
 import { formatPublished, formatRollout } from "../../fleet/format.js";
 import { policyKey } from "../../fleet/keys.js";
+import { unpack } from "../../fleet/packed.js";
 import { preparePolicy } from "../../fleet/prepare.js";
 import { publish } from "../../fleet/publish.js";
 import type { RolloutView } from "../../fleet/rollout.js";
@@ -64,6 +65,18 @@ export function registerRollout(program: Command): void {
   );
 }
 
+/** A published policy as etcd holds it (packed when large), as text. */
+function policyText(value: string, revision: number): string {
+  try {
+    return unpack(value);
+  } catch {
+    throw new NetpolError(
+      "NETPOL_E_ETCD_FAILED",
+      `revision ${revision}'s policy in etcd is damaged (its compressed text does not unpack); roll back to another revision`,
+    );
+  }
+}
+
 export function registerRollback(program: Command): void {
   etcdOptions(
     outputOptions(program.command("rollback"))
@@ -83,7 +96,7 @@ export function registerRollback(program: Command): void {
           "NETPOL_E_NO_REVISION",
           `etcd holds no revision ${to} (it keeps the last 50 published); \`netpol rollout status\` shows the current one`,
         );
-      const prepared = preparePolicy(kv.value, `revision ${to}`);
+      const prepared = preparePolicy(policyText(kv.value, to), `revision ${to}`);
       const published = await publish(etcd, prepared, { by: whoAmI("rollback"), rollbackOf: to });
       report(
         opts,
