@@ -16,6 +16,8 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { applySite } from "../src/apply/apply.js";
 import { fromFile } from "../src/apply/source/file.js";
 import { targetOf } from "../src/apply/target.js";
@@ -37,6 +39,14 @@ type Job =
 
 const SITE = "r";
 const job = JSON.parse(process.argv[2] ?? "{}") as Job;
+
+// As bin/netpol.js gives the CLI (its node flags are gone): `gc` made on first use, so an apply
+// here collects once after validating, as `netpol apply` does (src/apply/site/plan-site.ts).
+globalThis.gc = () => {
+  setFlagsFromString("--expose-gc");
+  globalThis.gc = runInNewContext("gc");
+  globalThis.gc?.();
+};
 /** This process's CPU time (every thread of it, not the tools it starts), in ms. */
 const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
 const rssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
