@@ -42,11 +42,11 @@ const job = JSON.parse(process.argv[2] ?? "{}") as Job;
 
 // As bin/netpol.js gives the CLI (its node flags are gone): `gc` made on first use, so an apply
 // here collects once after validating, as `netpol apply` does (src/apply/site/plan-site.ts).
-globalThis.gc = () => {
+globalThis.gc = (() => {
   setFlagsFromString("--expose-gc");
   globalThis.gc = runInNewContext("gc");
   globalThis.gc?.();
-};
+}) as typeof globalThis.gc;
 /** This process's CPU time (every thread of it, not the tools it starts), in ms. */
 const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
 const rssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
