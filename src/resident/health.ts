@@ -1,8 +1,10 @@
-import { loadInForce } from "../apply/source/in-force.js";
+import { parseInForce } from "../apply/source/in-force.js";
+import { loadRecord } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
 import type { HealthEvent } from "../health/monitor.js";
 import { type Supervisor, superviseHealth } from "../health/supervise.js";
 import { createSpawner } from "../system/spawner.js";
+import { recordStamp } from "./in-force-memo.js";
 
 /** The health supervisor of the policy in force, as a resident's host keeps it. */
 export interface HealthFollower {
@@ -19,23 +21,30 @@ export interface HealthFollower {
  */
 export function followHealth(target: Target, onHealth: (e: HealthEvent) => void): HealthFollower {
   let health: { hash: string; supervisor: Supervisor | undefined } | undefined;
+  /** The record file last looked at: a reconcile that wrote no new one costs one stat. */
+  let seen: string | undefined;
   let stopped = false;
   return {
     async afterReconcile() {
       if (stopped) return;
-      const now = await loadInForce(target.files).catch(() => undefined);
-      if (!now || now.record.policyHash === health?.hash) return;
+      const stamp = await recordStamp(target.files);
+      if (stamp === undefined || stamp === seen) return;
+      const record = await loadRecord(target.files).catch(() => undefined);
+      seen = stamp;
+      // Parsing the policy (the whole text, at 10,000 objects most of a second, and the YAML
+      // reader loaded into an agent that otherwise never needs it) only for a new policy.
+      if (!record || record.policyHash === health?.hash) return;
+      let intent: ReturnType<typeof parseInForce>["intent"];
+      try {
+        intent = parseInForce(target.files, record).intent;
+      } catch {
+        return;
+      }
       await health?.supervisor?.stop();
       const spawner = createSpawner(target.runner.netns);
       health = {
-        hash: now.record.policyHash,
-        supervisor: await superviseHealth(
-          target,
-          spawner,
-          now.policy.intent,
-          now.record.site,
-          onHealth,
-        ),
+        hash: record.policyHash,
+        supervisor: await superviseHealth(target, spawner, intent, record.site, onHealth),
       };
     },
     async stop() {
