@@ -38,6 +38,9 @@ export function wireguardConfig(spec: WireguardSpec, keys: ReadonlyMap<string, s
       allowedIps: peer.allowedIps.map(formatCidr),
       endpoint: peer.endpoint ? formatEndpoint(peer.endpoint) : undefined,
       keepalive: peer.keepalive,
+      ...(peer.presharedKeyFile !== undefined
+        ? { presharedKey: keyIn(keys, peer.presharedKeyFile) }
+        : {}),
     })),
   };
 }

@@ -187,6 +187,8 @@ export interface WgConfig {
     readonly allowedIps: readonly string[];
     readonly endpoint: string | undefined;
     readonly keepalive: number | undefined;
+    /** Base64; a peer with one is written by `wg syncconf` (see syncLines). */
+    readonly presharedKey?: string;
   }[];
 }
 
@@ -198,6 +200,7 @@ export function parseWgConfig(text: string): WgConfig {
     allowedIps: string[];
     endpoint?: string;
     keepalive?: number;
+    presharedKey?: string;
   }[] = [];
   let peer: (typeof peers)[number] | undefined;
   for (const raw of text.split("\n")) {
@@ -217,6 +220,7 @@ export function parseWgConfig(text: string): WgConfig {
     else if (key === "AllowedIPs") peer.allowedIps = value.split(",").map((a) => a.trim());
     else if (key === "Endpoint") peer.endpoint = value;
     else if (key === "PersistentKeepalive") peer.keepalive = Number(value);
+    else if (key === "PresharedKey") peer.presharedKey = value;
   }
   return {
     privateKey,
@@ -226,6 +230,7 @@ export function parseWgConfig(text: string): WgConfig {
       allowedIps: p.allowedIps.filter((a) => a !== ""),
       endpoint: p.endpoint,
       keepalive: p.keepalive,
+      ...(p.presharedKey !== undefined ? { presharedKey: p.presharedKey } : {}),
     })),
   };
 }
@@ -256,6 +261,9 @@ export type DeviceNow = Pick<UapiDevice, "listenPort"> & {
  */
 export function syncLines(now: DeviceNow, config: WgConfig): string[] | undefined {
   if (!addressedEndpoints(config)) return undefined;
+  // What the plan read carries no preshared keys to compare: a peer with one (a provider's)
+  // goes through `wg syncconf`, which sets it; sent here without it, its handshakes would fail.
+  if (config.peers.some((p) => p.presharedKey !== undefined)) return undefined;
   const lines: string[] = [];
   const keyDiffers =
     "publicKey" in now

@@ -107,6 +107,12 @@ describe("WireGuard's control protocol", () => {
       `public_key=${hexOf(b.publicKey)}`,
       "remove=true",
     ]);
+    // A preshared key is not in what the plan read: `wg syncconf` sets it, not a bare set.
+    const withPsk = parseWgConfig(
+      config(peer(c.publicKey, "10.0.0.2/32", `PresharedKey = ${a.publicKey}\n`)),
+    );
+    expect(withPsk.peers[0]?.presharedKey).toBe(a.publicKey);
+    expect(syncLines(now, withPsk)).toBeUndefined();
     // A name to look up is wg's job.
     expect(
       syncLines(

@@ -276,7 +276,8 @@ function wireguardAfter(runner: Runner, before: LiveState, plan: Plan): WgLive[]
   for (const c of plan.changes) {
     if (c.kind !== "wireguard") continue;
     const was = before.wireguard.find((w) => w.name === c.spec.name);
-    if (!was) return undefined;
+    // A peer with a preshared key is written by `wg syncconf` (syncLines): read it back.
+    if (!was || c.spec.peers.some((p) => p.presharedKeyFile !== undefined)) return undefined;
     const now = wgLiveOf(c.spec, was);
     if (!overSocket(runner, now)) return undefined;
     written.set(now.name, now);
