@@ -123,11 +123,14 @@ export async function planSite(
   });
   // Only this read keeps the WireGuard configs: the verify and rollback reads need none, and at
   // 10,000 peers each copy is megabytes of strings.
-  const live = readLiveState(
-    target.runner,
-    input.then(protocolOf),
-    known.then((k) => ({ ...k.wanted, wireguardConfigs: forApply })),
-  );
+  const protocol = input.then(protocolOf);
+  const toRead = known.then((k) => ({ ...k.wanted, wireguardConfigs: forApply }));
+  // A bad policy rejects these two as soon as it is read; a reader may await them only after
+  // its own first read (the resident's), so they count as handled here: the error is thrown
+  // below, from `known`. Unhandled, it would end a resident process.
+  protocol.catch(() => undefined);
+  toRead.catch(() => undefined);
+  const live = readLiveState(target.runner, protocol, toRead);
   reading();
   const [liveState, { desired: compiled, read, journal, wanted }] = await Promise.all([
     live,
