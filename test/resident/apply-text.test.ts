@@ -6,12 +6,10 @@ import { planSite } from "../../src/apply/site/plan-site.js";
 import { targetOf } from "../../src/apply/target.js";
 import { NetpolError } from "../../src/errors.js";
 import { parsePolicy } from "../../src/policy/load.js";
-import type { Stamped } from "../../src/resident/events.js";
-import { inForceFeed } from "../../src/resident/policy-feed.js";
-import { Resident } from "../../src/resident/resident.js";
 import { generateKeyPair } from "../../src/system/keys.js";
 import { describeLive } from "../support/layers.js";
 import { ipJson, newNode, type TestNode } from "../support/node.js";
+import { runningResident } from "../support/resident.js";
 
 const TEXT = `version: 1
 sites:
@@ -58,24 +56,13 @@ for (const kind of ["fake", "live"] as const) {
       it("applies each changed text as a cold apply of it would, and refuses an invalid one as parsePolicy does", async () => {
         const target = targetOf(node.runner(), stateDir);
         const first = { ...parsePolicy(TEXT, "policy.yaml"), keyDir: "", site: "home" };
-        const resident = new Resident({
-          target,
-          feed: inForceFeed(target, first),
-          by: "test",
-          intervalMs: 0,
-        });
-        const events: Stamped[] = [];
-        resident.bus.on((e) => events.push(e));
-        const stop = new AbortController();
-        const running = resident.run(stop.signal, first);
+        const { resident, events, stop } = await runningResident(target, first);
         const text = (t: string) => ({ text: t, name: "policy.yaml", site: "home", keyDir: "" });
         const addresses = async () =>
           (await ipJson(node, ["-4", "addr", "show", "dev", "lan0"])).flatMap((l) =>
             ((l.addr_info ?? []) as { local: string }[]).map((a) => a.local),
           );
         try {
-          while (!events.some((e) => e.event === "watching"))
-            await new Promise((r) => setTimeout(r, 10));
           await resident.applyText(text(TEXT), "test");
           // One entry changed, then changed again from there: each time the kernel holds it.
           let now = TEXT;
@@ -106,8 +93,7 @@ for (const kind of ["fake", "live"] as const) {
           }
           expect(events.filter((e) => e.event === "error")).toEqual([]);
         } finally {
-          stop.abort();
-          await running;
+          await stop();
         }
       });
     },
@@ -138,19 +124,8 @@ ${k.map((key, i) => `      - { site: s${i}, address: 10.100.0.${i + 1}/16, publi
 `;
     const target = targetOf(node.runner(), path.join(dir, "state"));
     const first = { ...parsePolicy(hubText(keys), "hub.yaml"), keyDir: dir, site: "hub" };
-    const resident = new Resident({
-      target,
-      feed: inForceFeed(target, first),
-      by: "test",
-      intervalMs: 0,
-    });
-    const events: Stamped[] = [];
-    resident.bus.on((e) => events.push(e));
-    const stop = new AbortController();
-    const running = resident.run(stop.signal, first);
+    const { resident, events, stop } = await runningResident(target, first);
     try {
-      while (!events.some((e) => e.event === "watching"))
-        await new Promise((r) => setTimeout(r, 10));
       const text = (t: string) => ({ text: t, name: "hub.yaml", site: "hub", keyDir: dir });
       await resident.applyText(text(hubText(keys)), "test");
       for (const spoke of [1, 1, 2]) {
@@ -167,8 +142,7 @@ ${k.map((key, i) => `      - { site: s${i}, address: 10.100.0.${i + 1}/16, publi
       }
       expect(events.filter((e) => e.event === "error")).toEqual([]);
     } finally {
-      stop.abort();
-      await running;
+      await stop();
       await node.destroy();
       await rm(dir, { recursive: true, force: true });
     }

@@ -5,11 +5,9 @@ import { expect, it } from "vitest";
 import { targetOf } from "../../src/apply/target.js";
 import { NetpolError } from "../../src/errors.js";
 import { parsePolicy } from "../../src/policy/load.js";
-import type { Stamped } from "../../src/resident/events.js";
-import { inForceFeed } from "../../src/resident/policy-feed.js";
-import { Resident } from "../../src/resident/resident.js";
 import type { Runner } from "../../src/system/runner.js";
 import { fakeNode } from "../support/node.js";
+import { runningResident } from "../support/resident.js";
 
 /** Three fail-closed egress networks; `cidr` is the third one's prefix. */
 const policyText = (cidr: string) => `version: 1
@@ -59,19 +57,9 @@ it("loads a change of netpol's table without listing it first, and puts the tabl
   };
   const target = targetOf(runner, stateDir);
   const first = input("10.0.2.0/24");
-  const resident = new Resident({
-    target,
-    feed: inForceFeed(target, first),
-    by: "test",
-    intervalMs: 0,
-  });
-  const events: Stamped[] = [];
-  resident.bus.on((e) => events.push(e));
-  const stop = new AbortController();
-  const running = resident.run(stop.signal, first);
+  const { resident, stop } = await runningResident(target, first);
   const table = async () => node.run("nft", ["list", "table", "inet", "netpol"]);
   try {
-    while (!events.some((e) => e.event === "watching")) await new Promise((r) => setTimeout(r, 5));
     await resident.apply(input("10.250.0.0/24"), "test");
     const loaded = await table();
     expect(loaded).toContain("10.250.0.0/24");
@@ -88,8 +76,7 @@ it("loads a change of netpol's table without listing it first, and puts the tabl
     expect(commands.slice(0, write).filter((c) => c.startsWith("nft"))).toEqual([]);
     expect(await table()).toBe(loaded);
   } finally {
-    stop.abort();
-    await running;
+    await stop();
     await rm(stateDir, { recursive: true, force: true });
   }
 });
@@ -102,18 +89,8 @@ it("plans a change through the resident against the state it applied last, guard
   const stateDir = await mkdtemp(path.join(os.tmpdir(), "netpol-inforce-"));
   const target = targetOf(node.kernel.runner(), stateDir);
   const first = input("10.0.2.0/24");
-  const resident = new Resident({
-    target,
-    feed: inForceFeed(target, first),
-    by: "test",
-    intervalMs: 0,
-  });
-  const events: Stamped[] = [];
-  resident.bus.on((e) => events.push(e));
-  const stop = new AbortController();
-  const running = resident.run(stop.signal, first);
+  const { resident, events, stop } = await runningResident(target, first);
   try {
-    while (!events.some((e) => e.event === "watching")) await new Promise((r) => setTimeout(r, 5));
     // n2 moves: its old prefix keeps a guard while lan0 is here (a rule that differs from the
     // policy's own render), then moves back, which takes that guard's rule out again.
     await resident.apply(input("10.250.0.0/24"), "test");
@@ -126,8 +103,7 @@ it("plans a change through the resident against the state it applied last, guard
     );
     expect(events.filter((e) => e.event === "error")).toEqual([]);
   } finally {
-    stop.abort();
-    await running;
+    await stop();
     await rm(stateDir, { recursive: true, force: true });
   }
 });

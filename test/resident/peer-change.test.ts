@@ -10,14 +10,12 @@ import { planSite } from "../../src/apply/site/plan-site.js";
 import { type Target, targetOf } from "../../src/apply/target.js";
 import { stopWireguardGoByName } from "../../src/lab/processes.js";
 import { parsePolicy } from "../../src/policy/load.js";
-import type { Stamped } from "../../src/resident/events.js";
-import { inForceFeed } from "../../src/resident/policy-feed.js";
-import { Resident } from "../../src/resident/resident.js";
 import { generateKeyPair } from "../../src/system/keys.js";
 import { createRunner } from "../../src/system/runner.js";
 import { UapiClient, type WireguardControl } from "../../src/system/wireguard-uapi.js";
 import { describeLive } from "../support/layers.js";
 import { createNetns, type Netns, uniqueSuffix } from "../support/netns.js";
+import { runningResident } from "../support/resident.js";
 
 const SPOKES = 5;
 const TOKEN = "peer-change-token-0123456789";
@@ -93,19 +91,12 @@ describeLive("one changed peer through the resident, on wireguard-go", () => {
         return uapi.set(name, lines);
       },
     };
-    const resident = new Resident({
+    const { resident, events, stop } = await runningResident(
       target,
-      feed: inForceFeed(target, { keyDir: dir }),
-      by: "test",
-      intervalMs: 0,
-      wireguard,
-    });
-    const events: Stamped[] = [];
-    resident.bus.on((e) => events.push(e));
-    const stop = new AbortController();
-    const running = resident.run(stop.signal);
+      { keyDir: dir },
+      { wireguard },
+    );
     try {
-      while (!events.some((e) => e.event === "watching")) await sleep(10);
       await sleep(300);
       const before = await peersOf(ns, wg);
       expect(before.size).toBe(SPOKES);
@@ -148,8 +139,7 @@ describeLive("one changed peer through the resident, on wireguard-go", () => {
       const held = await peersOf(ns, wg);
       expect([...held.keys()].sort()).toEqual([...keys].sort());
     } finally {
-      stop.abort();
-      await running;
+      await stop();
       uapi.close();
     }
   });
