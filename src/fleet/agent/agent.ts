@@ -123,10 +123,7 @@ export class Agent {
           // The watch may hang on a member that went away without closing it: start another.
           this.#watch?.kick();
         },
-        contact: () => {
-          void this.#contact.contact();
-          if (this.#local) this.#local = { ...this.#local, lastContact: new Date().toISOString() };
-        },
+        contact: () => void this.#contact.contact(),
       },
       { serial: 0, state: "starting", drift: 0, tunnels: { up: 0, of: 0 } },
     );
@@ -324,7 +321,6 @@ export class Agent {
       ...(outcome.error ? { error: outcome.error } : {}),
       at: new Date().toISOString(),
       endpoints: [...this.#o.etcd.endpoints],
-      ...(this.#local?.lastContact ? { lastContact: this.#local.lastContact } : {}),
     };
     this.#local = settled;
     await saveLocal(this.#files, settled);

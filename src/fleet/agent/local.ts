@@ -3,8 +3,8 @@ import { readState, type StateFiles, stateFile, writeJson } from "../../apply/st
 
 /**
  * What the agent remembers between runs, beside the apply record: the last fleet revision it
- * took up and whether that finished, so a restarted agent never applies a revision twice, and
- * when it last heard from etcd, so the site can say its policy may be stale.
+ * took up and whether that finished, so a restarted agent never applies a revision twice. When it
+ * last heard from etcd is in the contact report (contact.ts), which status reads.
  */
 const localSchema = z.strictObject({
   version: z.literal(1),
@@ -16,8 +16,9 @@ const localSchema = z.strictObject({
   failuresBefore: z.number().int().min(0),
   error: z.string().optional(),
   at: z.string(),
-  /** The etcd members it follows, and the last time one answered. */
+  /** The etcd members it follows. */
   endpoints: z.array(z.string()),
+  /** Written by agents before the contact report; read by none, accepted so their files load. */
   lastContact: z.string().optional(),
 });
 export type LocalState = z.infer<typeof localSchema>;
