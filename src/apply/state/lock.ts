@@ -14,7 +14,7 @@ const lockSchema = z.strictObject({
   /** The holder's state directory: whoever is refused the namespace's lock is told where. */
   stateDir: z.string().optional(),
 });
-type LockFile = z.infer<typeof lockSchema>;
+export type LockFile = z.infer<typeof lockSchema>;
 
 const LOCK = ".lock";
 /** Lock attempts this process made: part of each attempt's private file name. */
@@ -60,19 +60,22 @@ function namespaceLock({ runner }: Target, file: string): Lock {
   const where = runner.netns ? `namespace ${runner.netns}` : "this machine's own namespace";
   return {
     file,
-    read: (text) => {
-      try {
-        return lockSchema.parse(JSON.parse(text));
-      } catch {
-        return undefined;
-      }
-    },
+    read: linkedWhole,
     busy: (held) =>
       new NetpolError(
         "NETPOL_E_LOCKED",
         `another apply (pid ${held.holder.pid}) is running on ${where} since ${held.since} (${held.command || "netpol"}), with its state in ${held.stateDir ?? "another state directory"}; one namespace takes one apply at a time, whatever its state directory: wait for it to finish (lock: ${file})`,
       ),
   };
+}
+
+/** A lock linked into place whole: one that does not read was never a holder's. */
+function linkedWhole(text: string): LockFile | undefined {
+  try {
+    return lockSchema.parse(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
 }
 
 /** The lock's holder if it is still running; a crashed or recycled one is stale. */
@@ -185,4 +188,25 @@ export async function withLock<T>(
   } finally {
     await unlink(own.file).catch(() => undefined);
   }
+}
+
+/**
+ * Holds `file` for as long as the caller runs (a resident holds its namespace: residency.ts),
+ * taken as the locks are: linked into place whole, a dead holder's taken over, a live holder
+ * refused at once with `busy`. Resolves with the release, which removes only this holder's file.
+ */
+export async function holdFile(
+  target: Target,
+  file: string,
+  me: LockFile,
+  busy: (held: LockFile) => NetpolError,
+): Promise<() => Promise<void>> {
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+    throw stateWriteError(file, err);
+  });
+  await take(target, { file, read: linkedWhole, busy }, me, target.host.now());
+  return async () => {
+    const now = await readText(file).catch(() => undefined);
+    if (now === JSON.stringify(me)) await unlink(file).catch(() => undefined);
+  };
 }
