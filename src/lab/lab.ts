@@ -5,13 +5,7 @@ import { generateKeyPair, writePrivateKey } from "../system/keys.js";
 import { createRunner, type Runner } from "../system/runner.js";
 import { withSecretFile } from "../system/secret-file.js";
 import { startCaddy } from "./caddy.js";
-import {
-  kill,
-  killAndWait,
-  startInNetns,
-  startWireguardGo,
-  stopWireguardGoByName,
-} from "./processes.js";
+import { killAndWait, startInNetns, startWireguardGo, stopWireguardGoByName } from "./processes.js";
 import {
   ADDR,
   GATEWAYS,
@@ -190,7 +184,7 @@ export async function labDown(dir: string): Promise<boolean> {
   if (text === undefined) return false;
   const file = JSON.parse(text) as LabFile;
   const names = labNames(file.prefix);
-  for (const pid of file.pids) kill(pid);
+  await Promise.all(file.pids.map((pid) => killAndWait(pid)));
   await stopWireguardGoByName([names.hma, names.hmaFar, names.wgHome, names.wgVps]);
   for (const role of ROLES)
     await execa("ip", ["netns", "delete", names.ns(role)], { reject: false });

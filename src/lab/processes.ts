@@ -33,6 +33,15 @@ export async function killAndWait(pid: number, timeoutMs = 5000): Promise<void> 
   kill(pid);
   const deadline = Date.now() + timeoutMs;
   while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+  // One that does not end on SIGTERM (a shutdown that hangs) is ended outright: gone is gone.
+  if (!isAlive(pid)) return;
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    return;
+  }
+  const killed = Date.now() + 1000;
+  while (isAlive(pid) && Date.now() < killed) await sleep(10);
 }
 
 export function isAlive(pid: number): boolean {
