@@ -93,8 +93,7 @@ export async function writeState(
   const dir = path.dirname(file);
   const temp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const handle = await openFile(temp, "wx", 0o600);
+    const handle = await openIn(dir, temp, openFile);
     try {
       await writeWhole(handle, Buffer.from(text, "utf8"));
       if (durable) await handle.sync();
@@ -106,6 +105,27 @@ export async function writeState(
   } catch (err) {
     await rm(temp, { force: true });
     throw stateWriteError(file, err);
+  }
+}
+
+/**
+ * The directories this process made or found: writeState's mkdir once per directory, not on
+ * every write (a thousand fleet agents in one process spent a second of CPU each in it,
+ * bench/fleet.ts --profile). One removed since (`recover`, a test's clean-up) is made again.
+ */
+const madeDirs = new Set<string>();
+
+async function openIn(dir: string, temp: string, openFile: typeof open): Promise<FileHandle> {
+  if (!madeDirs.has(dir)) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    madeDirs.add(dir);
+  }
+  try {
+    return await openFile(temp, "wx", 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return openFile(temp, "wx", 0o600);
   }
 }
 

@@ -78,3 +78,18 @@ describe("writeState on a filesystem that fills up", () => {
     expect(await readFile(file, "utf8")).toBe("the record before\n");
   });
 });
+
+describe("writeState's directory", () => {
+  it("is made again when it was removed after a first write (it is made once per process)", async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), "netpol-files-"));
+    try {
+      const file = path.join(root, "state", "netns-a.json");
+      await writeStateOn(file, "first\n");
+      await rm(path.dirname(file), { recursive: true });
+      await writeStateOn(file, "second\n");
+      expect(await readFile(file, "utf8")).toBe("second\n");
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
