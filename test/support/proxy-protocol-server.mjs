@@ -1,7 +1,8 @@
 // A home server that expects the PROXY protocol (v1 or v2) ahead of each connection, as a
 // second proxy at home or a mail server with it enabled would: it answers with the header's
-// version and the client address it carried (`v2 203.0.113.5`), as a line for a raw TCP
-// stream or as the body of an HTTP response, or `no header` for a connection without one.
+// version and the client address it carried (`v2 203.0.113.5`), as a line in answer to a raw
+// TCP client's first line or as the body of an HTTP response, or `no header` for a connection
+// without one.
 // Started by tests inside a namespace: node proxy-protocol-server.mjs PORT
 import net from "node:net";
 
@@ -38,36 +39,34 @@ function parse(buf) {
   return "PROXY ".startsWith(text) ? undefined : { none: true };
 }
 
-function answer(socket, said, rest) {
-  if (/^[A-Z]+ \S+ HTTP\/1/.test(rest.toString("latin1"))) {
-    let request = rest;
-    const respond = () => {
-      if (!request.includes("\r\n\r\n")) return false;
-      socket.end(
-        `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(said)}\r\nConnection: close\r\n\r\n${said}`,
-      );
-      return true;
-    };
-    if (!respond())
-      socket.on("data", (d) => {
-        request = Buffer.concat([request, d]);
-        respond();
-      });
-    return;
-  }
-  socket.end(`${said}\n`);
+/** The reply once the stream after the header shows what it is: an HTTP request with its
+ * headers complete, or any other first line; undefined until then. The header may arrive in a
+ * segment of its own, ahead of the request (haproxy writes it apart), so what follows it is read
+ * as it comes, not judged by the first read. */
+function reply(said, rest) {
+  const text = rest.toString("latin1");
+  if (!text.includes("\n")) return undefined;
+  if (!/^[A-Z]+ \S+ HTTP\/1/.test(text)) return `${said}\n`;
+  if (!text.includes("\r\n\r\n")) return undefined;
+  return `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(said)}\r\nConnection: close\r\n\r\n${said}`;
 }
 
 net
   .createServer((socket) => {
     let buf = Buffer.alloc(0);
+    let said;
     const onData = (d) => {
       buf = Buffer.concat([buf, d]);
-      const header = parse(buf);
-      if (!header) return;
+      if (said === undefined) {
+        const header = parse(buf);
+        if (!header) return;
+        said = header.none ? "no header" : `${header.version} ${header.src}`;
+        if (!header.none) buf = buf.subarray(header.length);
+      }
+      const r = reply(said, buf);
+      if (r === undefined) return;
       socket.off("data", onData);
-      if (header.none) answer(socket, "no header", buf);
-      else answer(socket, `${header.version} ${header.src}`, buf.subarray(header.length));
+      socket.end(r);
     };
     socket.on("data", onData);
     socket.on("error", () => socket.destroy());
