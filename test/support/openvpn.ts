@@ -137,6 +137,7 @@ export async function openVpnLab(opts: {
   );
   pids.push(s.pid);
   await waitForConnections(s, 1);
+  let clients = 0;
   return {
     server: s,
     client: async (dev, { routeNoexec }) => {
@@ -164,7 +165,9 @@ export async function openVpnLab(opts: {
           "1",
           ...(routeNoexec ? ["--route-noexec"] : []),
         ],
-        path.join(opts.dir, `client-${dev}.log`),
+        // A log of its own: a client started again on the same tun would otherwise be found
+        // connected in its predecessor's log, before it has even opened the file (truncating it).
+        path.join(opts.dir, `client-${dev}-${++clients}.log`),
       );
       pids.push(c.pid);
       await waitForConnections(c, 1);
