@@ -8,12 +8,14 @@ import {
 } from "js-yaml";
 import type { Document, LineCounter } from "yaml";
 import type { Diagnostic, LocatedDiagnostic } from "./diagnostic.js";
+import { readPlainYaml } from "./plain-yaml.js";
 import { yamlPackage } from "./yaml-package.js";
 
 /**
- * Policy text → plain data plus a way to place diagnostics in the text. Two readers share the
- * work: js-yaml's event parser reads a plain document several times faster and with less
- * memory than the `yaml` package's Document (which keeps a node per value), and it bounds
+ * Policy text → plain data plus a way to place diagnostics in the text. The plain reader
+ * (plain-yaml.ts) reads the common subset in one pass and gives up on the rest; two readers
+ * share the rest: js-yaml's event parser reads a plain document several times faster and with
+ * less memory than the `yaml` package's Document (which keeps a node per value), and it bounds
  * nesting; the `yaml` package reads everything else (aliases, syntax errors, duplicate keys),
  * because it reports every such problem at once, with messages users already know, and
  * bounds alias expansion.
@@ -33,6 +35,8 @@ export type ReadYaml =
   | { readonly ok: false; readonly problems: LocatedDiagnostic[] };
 
 export function readYaml(text: string, file: string): ReadYaml {
+  const plain = readPlainYaml(text);
+  if (plain) return { ok: true, data: plain.data, place: placeIn(text, file) };
   try {
     return readFast(text, file);
   } catch (err) {
@@ -61,9 +65,14 @@ function readFast(text: string, file: string): ReadYaml {
   }
   const docs = constructFromEvents(events, { source: text, maxAliases: 0 });
   if (docs.length !== 1) throw new YAMLException("not exactly one document");
+  return { ok: true, data: docs[0], place: placeIn(text, file) };
+}
+
+/** Places a diagnostic by its path, from js-yaml's events parsed again when one is placed. */
+function placeIn(text: string, file: string): (d: Diagnostic) => LocatedDiagnostic {
   let offsets: Map<string, number> | undefined;
   let lines: number[] | undefined;
-  const place = (d: Diagnostic): LocatedDiagnostic => {
+  return (d: Diagnostic): LocatedDiagnostic => {
     offsets ??= nodeOffsets(text, parseEvents(text, { maxDepth: MAX_DEPTH }));
     lines ??= lineStarts(text);
     for (let depth = d.path.length; depth >= 0; depth--) {
@@ -72,7 +81,6 @@ function readFast(text: string, file: string): ReadYaml {
     }
     return { ...d, file, line: 1, col: 1 };
   };
-  return { ok: true, data: docs[0], place };
 }
 
 const pathKey = (path: readonly (string | number)[]) => path.join("\u0000");
