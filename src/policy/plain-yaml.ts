@@ -158,7 +158,9 @@ class Reader {
     if (q === '"' || q === "'") {
       k = this.quoted(line, c).end;
       while (line.charCodeAt(k) === SPACE) k++;
-      return line.charCodeAt(k) === COLON ? k : -1;
+      // `"a":b` is a flow mapping's spelling: in a block one js-yaml wants a space after `:`.
+      const spaced = k + 1 === line.length || line.charCodeAt(k + 1) === SPACE;
+      return line.charCodeAt(k) === COLON && spaced ? k : -1;
     }
     for (;;) {
       k = line.indexOf(":", k);

@@ -114,6 +114,32 @@ describe("readPlainYaml", () => {
     });
   });
 
+  it("agrees with js-yaml on the corners of the subset", () => {
+    for (const text of [
+      '"a":b',
+      "'a''b': 1",
+      '"a" : b',
+      "a : b",
+      "-a: 1",
+      "a: b # c: d",
+      "a: b:c",
+      "a: x:",
+      "a: 1:2:3",
+      "a: [a:b]",
+      "a: [2001:db8::/32]",
+      "a: {'b': 'c'}",
+      "a:\n- 1\n- 2",
+      "-   a: 1\n    b: 2",
+      "a:\n  - b\n  -",
+      "a:\n  - b: 1\n    c: 2\n  - d",
+      "a: 1\n b: 2",
+      "a: 1\n...\n",
+      "a: 017\na2: 0o17\na3: 0b101\na4: .nan\na5: -.inf\na6: True\na7: yes\na8: 1_000",
+    ]) {
+      expect(agrees(text), text).toBe(true);
+    }
+  });
+
   it("gives up on what it does not read", () => {
     for (const text of [
       "a: &x 1\nb: *x",
