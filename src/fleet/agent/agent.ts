@@ -11,7 +11,7 @@ import type { Resident } from "../../resident/resident.js";
 import type { WireguardControl } from "../../system/wireguard-uapi.js";
 import { type Desired, desiredSchema, type Ledger, type Result, readValue } from "../documents.js";
 import type { Etcd } from "../etcd/client.js";
-import { watch } from "../etcd/watch.js";
+import { type Follower, ownWatches } from "../etcd/follow.js";
 import { desiredKey } from "../keys.js";
 import { ContactWriter } from "./contact.js";
 import { waitForGate } from "./gate-wait.js";
@@ -69,6 +69,11 @@ export interface AgentOptions {
   readonly wireguard?: WireguardControl;
   /** The resident's event bus, for a front door that listens before the resident runs. */
   readonly bus?: EventBus;
+  /**
+   * How the agent follows its keys: a watch stream of its own (the default), or a share of one
+   * stream (etcd/watch-hub) when many agents run in one process, as bench/fleet.ts's do.
+   */
+  readonly watches?: Follower;
 }
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -88,6 +93,7 @@ export class Agent {
   readonly #reporter: Reporter;
   /** When etcd last answered, for the site's own status (stale past the report's TTL). */
   readonly #contact: ContactWriter;
+  readonly #watches: Follower;
   #local: LocalState | undefined;
   /** The newest desired value seen, and a way to stop whatever waits on an older one. */
   #latest: Desired | undefined;
@@ -112,6 +118,7 @@ export class Agent {
   constructor(options: AgentOptions) {
     this.#o = options;
     this.#files = options.target.files;
+    this.#watches = options.watches ?? ownWatches(options.etcd);
     this.#contact = new ContactWriter(options.target, options.etcd.endpoints, options.reportTtl);
     this.#reporter = new Reporter(
       options.etcd,
@@ -227,21 +234,22 @@ export class Agent {
   async #follow(): Promise<void> {
     const { etcd, site, signal, event } = this.#o;
     for (let failures = 0; !signal.aborted; ) {
+      // Following begins before the read, which says the revision it goes on from.
+      const attempt = new AbortController();
+      const w = this.#watches.follow(
+        { key: desiredKey(site) },
+        (events) => {
+          for (const e of events)
+            if (e.type === "put") this.#offer(readValue(desiredSchema, e.kv.value));
+        },
+        AbortSignal.any([signal, attempt.signal]),
+      );
       try {
         const { kv, revision } = await etcd.get(desiredKey(site));
         failures = 0;
         event({ event: "connected", endpoint: etcd.endpoints.join(",") });
         this.#offer(readValue(desiredSchema, kv?.value));
-        const w = watch(
-          etcd,
-          desiredKey(site),
-          { startRevision: revision + 1 },
-          (events) => {
-            for (const e of events)
-              if (e.type === "put") this.#offer(readValue(desiredSchema, e.kv.value));
-          },
-          signal,
-        );
+        w.from(revision + 1);
         this.#watch = w;
         const end = await w.done;
         if (end.kind === "compacted") event({ event: "compacted", revision: end.compactRevision });
@@ -250,6 +258,8 @@ export class Agent {
         await sleep(Math.min(10_000, 500 * 2 ** failures++), undefined, { signal }).catch(
           () => undefined,
         );
+      } finally {
+        attempt.abort();
       }
     }
   }
@@ -294,7 +304,7 @@ export class Agent {
       await this.#report(local);
       return;
     }
-    const opened = await waitForGate(this.#o.etcd, desired, superseded, (sites) => {
+    const opened = await waitForGate(this.#o.etcd, this.#watches, desired, superseded, (sites) => {
       event({ event: "waiting", serial: desired.serial, wave: desired.wave, for: sites });
       void this.#reporter.update({
         state: "waiting",
