@@ -13,6 +13,8 @@ import vm from "node:vm";
 import { targetOf } from "../src/apply/target.js";
 import { Agent } from "../src/fleet/agent/agent.js";
 import { Etcd } from "../src/fleet/etcd/client.js";
+import { shareWatch } from "../src/fleet/etcd/watch-hub.js";
+import { ROOT } from "../src/fleet/keys.js";
 import { FakeKernel } from "../test/support/fake-kernel/kernel.js";
 
 const [endpoint = "", dir = "", keyDir = "", list = ""] = process.argv.slice(2);
@@ -30,6 +32,11 @@ let errors = 0;
 v8.setFlagsFromString("--expose-gc");
 const collect = vm.runInNewContext("gc") as () => void;
 const baseline = process.memoryUsage().rss;
+// One watch stream for all of this process's agents (etcd could not carry one per agent at
+// 10,000 through its gateway); --own-watches: one each, as before.
+const watches = process.argv.includes("--own-watches")
+  ? undefined
+  : await shareWatch(new Etcd({ endpoints: [endpoint], timeoutMs: 30_000 }), ROOT, stop.signal);
 
 /** Agents start in groups, as machines would not all boot in the same millisecond. */
 const GROUP = 200;
@@ -49,6 +56,7 @@ for (let i = 0; i < sites.length; i += GROUP) {
         reportTtl: 60,
         interval: 0,
         signal: stop.signal,
+        ...(watches ? { watches } : {}),
         event: (e) => {
           if (e.event === "connected") connected++;
           if (e.event === "error" || e.event === "failed") {

@@ -13,7 +13,7 @@
  *
  *   npm run bench:fleet              # 1,000 and 10,000
  *   npm run bench:fleet -- --quick   # 1,000 only
- *   … --sites N --workers W --node-flags "--max-semi-space-size=64" --profile DIR
+ *   … --sites N --workers W --node-flags "--max-semi-space-size=64" --profile DIR --own-watches
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -42,6 +42,8 @@ const NODE_FLAGS = (option("--node-flags") ?? "").split(" ").filter(Boolean);
  * changes): at 10,000 sites the full policy is 2.8 MB, past the 2 MiB netpol reads.
  */
 const LEAN = process.argv.includes("--lean");
+/** --own-watches: each agent opens its own watch streams (before the shared one per worker). */
+const OWN_WATCHES = process.argv.includes("--own-watches");
 /** --profile DIR: the first worker writes a CPU profile there. */
 const PROFILE = option("--profile") ? path.resolve(option("--profile") ?? "") : undefined;
 
@@ -99,7 +101,7 @@ async function startWorker(
       ...["netns", "exec", ns, "prlimit", "--nofile=20000", "--"],
       ...[process.execPath, ...NODE_FLAGS, ...profile],
       ...["--import", "tsx", "bench/fleet-worker.ts"],
-      ...[ENDPOINT, dir, keyDir, sites.join(",")],
+      ...[ENDPOINT, dir, keyDir, sites.join(","), ...(OWN_WATCHES ? ["--own-watches"] : [])],
     ],
     { stdin: "pipe", stdout: "pipe", stderr: "inherit", buffer: false, reject: false },
   );
@@ -221,7 +223,7 @@ async function measure(n: number) {
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 const s = (x: number) => x.toFixed(2);
 console.log(
-  `fleet bench: ${WORKERS} worker processes${NODE_FLAGS.length > 0 ? ` (node ${NODE_FLAGS.join(" ")})` : ""}${LEAN ? ", lean spokes (no LAN)" : ""}, one etcd ${(await execa("etcd", ["--version"])).stdout.split("\n")[0]}, load ${os
+  `fleet bench: ${WORKERS} worker processes${NODE_FLAGS.length > 0 ? ` (node ${NODE_FLAGS.join(" ")})` : ""}${LEAN ? ", lean spokes (no LAN)" : ""}${OWN_WATCHES ? ", a watch per agent" : ", one shared watch per worker"}, one etcd ${(await execa("etcd", ["--version"])).stdout.split("\n")[0]}, load ${os
     .loadavg()
     .map((l) => l.toFixed(1))
     .join(" ")}`,
