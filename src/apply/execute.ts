@@ -1,6 +1,7 @@
 import type { RouteSpec, RuleSpec } from "../compile/desired.js";
 import type { Family } from "../net/cidr.js";
 import type { Change, LiveState, Plan } from "../plan/types.js";
+import { narrowed } from "../plan/wg-made.js";
 import {
   addressArgs,
   batchLine,
@@ -130,14 +131,16 @@ export async function execute(
     })(),
     (async () => {
       for (const c of pick(plan.changes, "wireguard", "sync")) {
-        const now = before?.wireguard.find((w) => w.name === c.spec.name);
+        const was = before?.wireguard.find((w) => w.name === c.spec.name);
+        // Only the peers that may differ are compared and sent (plan/wg-made.ts).
+        const known = was && narrowed(c.spec, was);
         await syncWireguard(
           runner,
           c.spec.name,
           () => renderWireguard(c.spec, privateKeys),
           secretDir,
           "wireguard",
-          now && { now, config: wireguardConfig(c.spec, privateKeys) },
+          known && { now: known.live, config: wireguardConfig(known.spec, privateKeys) },
         );
       }
     })(),

@@ -13,6 +13,7 @@ import { proxyPlan } from "./proxy.js";
 import { relayPlan } from "./relay.js";
 import { settleSlots } from "./slots.js";
 import type { Change, LiveState, Ownership, Plan } from "./types.js";
+import { narrowed } from "./wg-made.js";
 
 function missingFrom<T>(wanted: readonly T[], have: readonly T[], key: (t: T) => string): T[] {
   const present = new Set(have.map(key));
@@ -64,8 +65,9 @@ function linkChanges(desired: SiteState, live: LiveState, owned: Ownership) {
   return { changes, conflicts, removed, foreignTunnels };
 }
 
-function wireguardReasons(spec: WireguardSpec, live: WgLive | undefined): string[] {
-  if (!live) return ["configure a new interface"];
+function wireguardReasons(whole: WireguardSpec, wholeLive: WgLive | undefined): string[] {
+  if (!wholeLive) return ["configure a new interface"];
+  const { spec, live } = narrowed(whole, wholeLive);
   const reasons: string[] = [];
   if (live.publicKey !== spec.publicKey) reasons.push("private key differs from the policy's");
   if (spec.listenPort !== undefined && live.listenPort !== spec.listenPort) {

@@ -100,13 +100,27 @@ describeLive("one changed peer through the resident, on wireguard-go", () => {
       await sleep(300);
       const before = await peersOf(ns, wg);
       expect(before.size).toBe(SPOKES);
-      for (const round of [1, 3]) {
+      // Through the policy as parsed whole, then as text read from the last one (the state
+      // compiled from the one before it: each unchanged peer the same object, plan/wg-made.ts).
+      for (const [round, asText] of [
+        [1, false],
+        [3, false],
+        [0, true],
+        [2, true],
+        [4, true],
+        [2, true],
+      ] as const) {
         const old = keys[round] ?? "";
         keys[round] = randomKey();
         const spawned = resident.target.runner.spawned;
         sets.length = 0;
         gets = 0;
-        const result = await resident.apply(input(), "test");
+        const result = asText
+          ? await resident.applyText(
+              { text: text(), name: "hub.yaml", site: "hub", keyDir: dir },
+              "test",
+            )
+          : await resident.apply(input(), "test");
         // The interface is not read whole again (plan, write, verify, snapshot): the model holds it.
         expect(gets, `round ${round}`).toBe(0);
         expect(result.plan.changes.map((c) => c.kind)).toEqual(["wireguard"]);

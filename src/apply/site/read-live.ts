@@ -1,12 +1,13 @@
-import type { SiteState, WireguardSpec } from "../../compile/desired.js";
+import type { SiteState, WireguardPeer, WireguardSpec } from "../../compile/desired.js";
 import { NetpolError } from "../../errors.js";
 import { formatCidr } from "../../net/cidr.js";
 import { formatEndpoint } from "../../net/host-port.js";
 import { routeKey, ruleKey } from "../../plan/keys.js";
-import type { WgLive } from "../../plan/live.js";
+import type { WgLive, WgPeerLive } from "../../plan/live.js";
 import { loadedElements } from "../../plan/nft-elements.js";
 import type { NftTable } from "../../plan/nft-table.js";
 import type { Change, LiveState, Ownership, Plan } from "../../plan/types.js";
+import { changedPeers, made } from "../../plan/wg-made.js";
 import { nftFingerprint } from "../../render/nftables.js";
 import { readCaddy } from "../../system/caddy/admin.js";
 import { type RelayFiles, readRelay } from "../../system/haproxy/relay.js";
@@ -250,25 +251,36 @@ export async function readAfter(
  */
 /** The interface as `spec` makes it, each kept peer's handshake and counters as `was` had them. */
 function wgLiveOf(spec: WireguardSpec, was: WgLive): WgLive {
-  const had = new Map(was.peers.map((p) => [p.publicKey, p]));
-  return {
+  // Where `was` is known peer for peer (plan/wg-made.ts), only the peers that changed are made
+  // again, in their places; the others are the same.
+  const changed = changedPeers(spec, was);
+  const olds = changed ? changed.map((i) => was.peers[i] as WgPeerLive) : was.peers;
+  const had = new Map(olds.map((p) => [p.publicKey, p]));
+  const peerOf = (p: WireguardPeer): WgPeerLive => {
+    const kept = had.get(p.publicKey);
+    return {
+      publicKey: p.publicKey,
+      // A peer the config gives no endpoint keeps the one it roamed to.
+      endpoint: p.endpoint ? formatEndpoint(p.endpoint) : kept?.endpoint,
+      allowedIps: p.allowedIps.map(formatCidr),
+      latestHandshake: kept?.latestHandshake ?? 0,
+      rxBytes: kept?.rxBytes ?? 0,
+      txBytes: kept?.txBytes ?? 0,
+      keepalive: p.keepalive,
+    };
+  };
+  let peers: WgPeerLive[];
+  if (changed) {
+    peers = [...was.peers];
+    for (const i of changed) peers[i] = peerOf(spec.peers[i] as WireguardPeer);
+  } else peers = spec.peers.map(peerOf);
+  const live = {
     name: spec.name,
     publicKey: spec.publicKey,
     listenPort: spec.listenPort ?? was.listenPort,
-    peers: spec.peers.map((p) => {
-      const kept = had.get(p.publicKey);
-      return {
-        publicKey: p.publicKey,
-        // A peer the config gives no endpoint keeps the one it roamed to.
-        endpoint: p.endpoint ? formatEndpoint(p.endpoint) : kept?.endpoint,
-        allowedIps: p.allowedIps.map(formatCidr),
-        latestHandshake: kept?.latestHandshake ?? 0,
-        rxBytes: kept?.rxBytes ?? 0,
-        txBytes: kept?.txBytes ?? 0,
-        keepalive: p.keepalive,
-      };
-    }),
+    peers,
   };
+  return made(live, spec);
 }
 
 function wireguardAfter(runner: Runner, before: LiveState, plan: Plan): WgLive[] | undefined {
