@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 
@@ -64,15 +64,32 @@ export async function waitForLink(ns: string, name: string, timeoutMs = 5000): P
   throw new Error(`device ${name} did not appear in ${ns} within ${timeoutMs} ms`);
 }
 
+/**
+ * Whether wireguard-go's control socket for `name` takes a connection now. It is bound a moment
+ * before it listens: a `wg` in between is refused, deletes it as a dead process's, takes the
+ * device for a kernel one and fails with "Protocol not supported". Existing is not ready.
+ */
+export function controlSocketAnswers(name: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(`/var/run/wireguard/${name}.sock`, () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.on("error", () => resolve(false));
+  });
+}
+
 /** wireguard-go in the foreground under our own PID (never WG_PROCESS_FOREGROUND=""). */
 export async function startWireguardGo(ns: string, name: string): Promise<number> {
   const pid = startInNetns(ns, ["wireguard-go", "-f", name]);
   await waitForLink(ns, name);
-  // Its control socket comes after the device: a `wg` before it finds none, takes the device
-  // for a kernel one and fails with "Protocol not supported".
-  const socket = `/var/run/wireguard/${name}.sock`;
+  // Its control socket comes after the device.
   const deadline = Date.now() + 5000;
-  while (!existsSync(socket) && Date.now() < deadline) await sleep(20);
+  while (!(await controlSocketAnswers(name))) {
+    if (Date.now() > deadline)
+      throw new Error(`wireguard-go ${name}'s control socket did not answer in 5 s`);
+    await sleep(20);
+  }
   return pid;
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa, type Result } from "execa";
+import { controlSocketAnswers } from "../../src/lab/processes.js";
 
 /**
  * Network namespaces and userspace WireGuard for tests. Everything a test creates here lives
@@ -93,7 +93,7 @@ export async function createNetns(prefix: string): Promise<Netns> {
  * Starts `wireguard-go IFNAME` inside `ns` in the foreground (WG_PROCESS_FOREGROUND=1: never an
  * empty string, which makes it fork itself endlessly) as our own child, so its PID is known.
  * `ip netns exec` execs the command in place, so the child's PID is wireguard-go's. Resolves
- * once the interface exists and its control socket is there for `wg`.
+ * once the interface exists and its control socket answers `wg`.
  */
 export async function startWireguardGo(ns: Netns, ifname: string): Promise<WireguardGo> {
   if (Buffer.byteLength(ifname) > IFNAME_MAX_BYTES) {
@@ -143,7 +143,6 @@ export async function startWireguardGo(ns: Netns, ifname: string): Promise<Wireg
   };
   daemons.get(ns.name)?.add(handle);
 
-  const socket = `/var/run/wireguard/${ifname}.sock`;
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (exited) {
@@ -153,7 +152,7 @@ export async function startWireguardGo(ns: Netns, ifname: string): Promise<Wireg
       );
     }
     const link = await ns.run(["ip", "link", "show", "dev", ifname]);
-    if (link.exitCode === 0 && existsSync(socket)) return handle;
+    if (link.exitCode === 0 && (await controlSocketAnswers(ifname))) return handle;
     if (Date.now() > deadline) {
       await handle.stop();
       throw new Error(`wireguard-go ${ifname} in netns ${ns.name}: no interface after 10 s`);
