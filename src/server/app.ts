@@ -129,6 +129,15 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
       : false,
   });
   installErrorHandling(app, bodyLimit);
+  // An answer sent once the server began to close ends its connection: the close waits for
+  // every connection, and one kept alive stays for fastify's keep-alive timeout (72 s).
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onSend", async (_request, reply) => {
+    if (closing) reply.header("connection", "close");
+  });
   const validator = new Validator();
   app.addHook("onClose", () => validator.close());
   await app.register(rateLimit, { global: false });

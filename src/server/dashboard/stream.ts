@@ -22,6 +22,7 @@ const MAX_BACKLOG = 1 << 20;
 export class RegionStreams {
   private readonly clients = new Set<Client>();
   private stop: (() => void) | undefined;
+  private closed = false;
 
   constructor(private readonly feed: DashboardFeed) {}
 
@@ -37,9 +38,18 @@ export class RegionStreams {
       "cache-control": "no-store",
       // A proxy in front must not buffer the stream.
       "x-accel-buffering": "no",
+      // The connection ends with the stream: kept alive once a closing server ended it, it
+      // would hold the server's close (which waits for every connection) for 72 s.
+      connection: "close",
     });
     // How long the browser waits before it reconnects a dropped stream.
     res.write("retry: 2000\n\n");
+    // Its first snapshot came after the server began to close: a stream left open would hold
+    // the close (it waits for every request) for as long as the page stays; it reconnects.
+    if (this.closed) {
+      res.end();
+      return;
+    }
     const client: Client = { res, role, sent: {} };
     this.clients.add(client);
     res.on("close", () => {
@@ -54,7 +64,9 @@ export class RegionStreams {
     this.stop ??= this.feed.subscribe((s) => this.push(s));
   }
 
+  /** Ends every stream, and from now on each one opened at once: the server is closing. */
   closeAll(): void {
+    this.closed = true;
     for (const c of this.clients) c.res.end();
   }
 
