@@ -2,10 +2,16 @@ import { IpBatchSession, printsOneLine } from "./iproute2/batch-session.js";
 import type { Runner } from "./runner.js";
 import type { WireguardControl } from "./wireguard-uapi.js";
 
-/** A runner that keeps tools open; `close` stops them (the next request starts them anew). */
+/** A runner that keeps tools open, until `close`. */
 export interface SessionRunner extends Runner {
   /** A device went: the ip processes that knew it by name are started anew when next needed. */
   forgetDevices(): void;
+  /**
+   * Stops the sessions for good: a request still on its way (a status read that outlived the
+   * resident) runs as `inner` runs it, a process that ends with it, and WireGuard is no longer
+   * reached through the control sockets (their owner closes them). A session opened after the
+   * close would keep the process alive for ever.
+   */
   close(): void;
 }
 
@@ -18,6 +24,7 @@ export interface SessionRunner extends Runner {
  */
 export function withSessions(inner: Runner, wireguard?: WireguardControl): SessionRunner {
   const sessions = new Map<string, IpBatchSession>();
+  let closed = false;
   const sessionFor = (flags: readonly string[]) => {
     const key = flags.join(" ");
     let session = sessions.get(key);
@@ -32,9 +39,11 @@ export function withSessions(inner: Runner, wireguard?: WireguardControl): Sessi
     get spawned() {
       return inner.spawned;
     },
-    ...(wireguard ? { wireguard } : {}),
+    get wireguard() {
+      return closed ? undefined : wireguard;
+    },
     async run(tool, args, options = {}) {
-      const flags = batchFlags(tool, args);
+      const flags = closed ? undefined : batchFlags(tool, args);
       const lines = (options.input ?? "").split("\n").filter((l) => l.trim() !== "");
       if (!flags || lines.length === 0 || mixed(lines)) return inner.run(tool, args, options);
       const json = flags.includes("-json") || flags.includes("-j") ? flags : [...flags, "-json"];
@@ -47,6 +56,7 @@ export function withSessions(inner: Runner, wireguard?: WireguardControl): Sessi
       for (const s of sessions.values()) s.forgetDevices();
     },
     close() {
+      closed = true;
       for (const s of sessions.values()) s.stop();
       sessions.clear();
     },

@@ -97,6 +97,20 @@ for (const kind of ["fake", "live"] as const) {
       }
     });
 
+    it("opens no session once closed: a late request runs as a process of its own", async () => {
+      const runner = withSessions(node.runner());
+      const show = () =>
+        runner.run("ip", ["-json", "-batch", "-"], { input: "link show dev lo\n", step: "test" });
+      await show();
+      expect(runner.spawned).toBe(1);
+      runner.close();
+      // A session opened now would outlive its owner, which stopped them all.
+      const [a, b] = [await show(), await show()];
+      expect(JSON.parse(a.stdout)[0].ifname).toBe("lo");
+      expect(JSON.parse(b.stdout)[0].ifname).toBe("lo");
+      expect(runner.spawned).toBe(3);
+    });
+
     it("reports link changes as they happen, and that addresses, routes and rules changed", async () => {
       const runner = node.runner();
       const events: NetlinkEvent[] = [];
