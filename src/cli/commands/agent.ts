@@ -9,6 +9,7 @@ import { UapiClient } from "../../system/wireguard-uapi.js";
 import { type EtcdOptions, etcdFrom, etcdOptions } from "../etcd-options.js";
 import { type FrontDoorOptions, frontDoorFrom, frontDoorOptions } from "../front-door.js";
 import { type OutputOptions, outputOptions } from "../output.js";
+import { shutdownOnSignals } from "../shutdown.js";
 import { reloadOnHangUp } from "../signals.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
@@ -97,8 +98,10 @@ export function registerAgent(program: Command): void {
       etcd.close();
       throw err;
     });
+    const shutdown = shutdownOnSignals("agent");
+    // A front door that cannot listen stops the agent as a signal does.
     const stop = new AbortController();
-    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
+    shutdown.signal.addEventListener("abort", () => stop.abort());
     const event = (e: AgentEvent) => {
       if (opts.quiet && e.event !== "failed" && e.event !== "error") return;
       const time = new Date().toISOString();
@@ -147,14 +150,21 @@ export function registerAgent(program: Command): void {
       throw err;
     });
     try {
-      const [ran, opened] = await Promise.allSettled([agent.run(), front]);
-      if (opened.status === "fulfilled") await opened.value?.close();
+      const [ran, opened] = await Promise.allSettled([
+        shutdown.step("the agent's loop (an apply under way ends first)", agent.run()),
+        front,
+      ]);
+      if (opened.status === "fulfilled" && opened.value)
+        await shutdown.step(
+          "the HTTP front door's close (requests in flight)",
+          opened.value.close(),
+        );
       if (ran.status === "rejected") throw ran.reason;
       if (opened.status === "rejected") throw opened.reason;
     } finally {
       wireguard.close();
       etcd.close();
-      await release();
+      await shutdown.step("the residency file's release", release());
     }
   });
 }

@@ -11,6 +11,7 @@ import { type FrontDoorOptions, frontDoorFrom, frontDoorOptions } from "../front
 import { intervalMs } from "../interval.js";
 import { DEFAULT_KEY_DIR } from "../policy-source.js";
 import { startRevertTimer } from "../revert-timer.js";
+import { shutdownOnSignals } from "../shutdown.js";
 import { reloadOnHangUp } from "../signals.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
@@ -93,16 +94,25 @@ export function registerServe(program: Command): void {
       if (e.event === "link") app.log.debug({ resident: e }, "link");
       else log(e.event === "error" ? "warn" : "info", { resident: e }, e.event);
     });
+    const shutdown = shutdownOnSignals("serve");
     const stop = new AbortController();
     const running = resident.run(stop.signal);
+    // After the requests in flight (the server's close waits for them): they go through it.
     app.addHook("onClose", async () => {
       stop.abort();
-      await running;
+      await shutdown.step("the resident's loop (a reconcile under way ends first)", running);
       wireguard.close();
-      await health.stop();
-      await release();
+      await shutdown.step("the health monitor's probers", health.stop());
+      await shutdown.step("the residency file's release", release());
     });
-    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void app.close());
+    shutdown.signal.addEventListener("abort", () => {
+      shutdown
+        .step("the HTTP server's close (requests in flight)", app.close())
+        .catch((err: unknown) => {
+          app.log.error({ err }, "the shutdown failed");
+          process.exitCode = 1;
+        });
+    });
     reloadOnHangUp(() => {
       log(
         "info",

@@ -12,6 +12,7 @@ import { UapiClient } from "../../system/wireguard-uapi.js";
 import { intervalMs } from "../interval.js";
 import { type OutputOptions, outputOptions } from "../output.js";
 import { choosePolicy } from "../policy-source.js";
+import { type Shutdown, shutdownOnSignals } from "../shutdown.js";
 import { reloadOnHangUp } from "../signals.js";
 import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target.js";
 
@@ -63,12 +64,14 @@ export function registerWatch(program: Command): void {
   ).action(async (file: string | undefined, opts: WatchOptions) => {
     const every = intervalMs(opts.interval);
     const target = targetFrom(opts);
+    // From the start: a SIGTERM while the first apply runs lets it finish, then stops.
+    const shutdown = shutdownOnSignals("watch");
     // The site's one resident: refused, naming it, where serve or an agent already runs.
     const release = await holdResidency(target, "watch");
     try {
-      await watch(file, opts, target, every);
+      await watch(file, opts, target, every, shutdown);
     } finally {
-      await release();
+      await shutdown.step("the residency file's release", release());
     }
   });
 }
@@ -78,6 +81,7 @@ async function watch(
   opts: WatchOptions,
   target: Target,
   every: number,
+  shutdown: Shutdown,
 ): Promise<void> {
   // What watch starts with: the file (the state its last apply compiled, when that is this
   // file), or with --in-force the policy in force, which a reboot must not trade for a file.
@@ -91,7 +95,6 @@ async function watch(
   const onHealth = (e: HealthEvent) =>
     print(false, describeHealthEvent(e), { time: new Date().toISOString(), ...e });
   const health = followHealth(target, onHealth);
-  const stop = new AbortController();
   const wireguard = new UapiClient();
   const resident = new Resident({
     target,
@@ -107,7 +110,6 @@ async function watch(
     const text = describe(e);
     if (text !== undefined || opts.json) print(e.event === "error", text ?? "", e);
   });
-  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop.abort());
   // Started with a file: SIGHUP applies it again as it now reads (it becomes the policy in
   // force); with --in-force, the policy in force is read again. A bad file changes nothing.
   reloadOnHangUp(() => {
@@ -122,9 +124,12 @@ async function watch(
     );
   });
   try {
-    await resident.run(stop.signal, started);
+    await shutdown.step(
+      "the resident's loop (a reconcile under way ends first)",
+      resident.run(shutdown.signal, started),
+    );
   } finally {
     wireguard.close();
-    await health.stop();
+    await shutdown.step("the health monitor's probers", health.stop());
   }
 }

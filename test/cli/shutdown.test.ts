@@ -1,0 +1,242 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { EventEmitter } from "node:events";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { execa } from "execa";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { shutdownOnSignals } from "../../src/cli/shutdown.js";
+import { beforeAllLive, describeLive } from "../support/layers.js";
+import { createNetns, type Netns } from "../support/netns.js";
+import { smallSite } from "../support/small-site.js";
+
+describe("a resident's shutdown on SIGTERM", () => {
+  const said: string[] = [];
+  const exits: number[] = [];
+  afterEach(() => {
+    said.length = 0;
+    exits.length = 0;
+  });
+  const from = new EventEmitter();
+  const options = {
+    boundMs: 50,
+    say: (l: string) => said.push(l),
+    exit: (c: number) => exits.push(c),
+    from,
+  };
+
+  it("aborts its signal at SIGTERM, and exits 1 naming the steps still pending past its bound", async () => {
+    const shutdown = shutdownOnSignals("serve", options);
+    const done = shutdown.step("a step that ends", sleep(10));
+    void shutdown.step("a step that hangs", new Promise(() => undefined));
+    expect(shutdown.signal.aborted).toBe(false);
+    from.emit("SIGTERM", "SIGTERM");
+    expect(shutdown.signal.aborted).toBe(true);
+    await done;
+    await sleep(150);
+    expect(exits).toEqual([1]);
+    expect(said).toHaveLength(1);
+    expect(said[0]).toContain("netpol serve: SIGTERM: the shutdown did not end within 0.05 s");
+    expect(said[0]).toContain("still waiting for: a step that hangs)");
+    expect(said[0]).not.toContain("a step that ends");
+  });
+
+  it("takes one signal: its handlers are gone after the first, so a second one kills", () => {
+    const shutdown = shutdownOnSignals("watch", options);
+    expect(from.listenerCount("SIGTERM")).toBe(1);
+    from.emit("SIGINT", "SIGINT");
+    expect(shutdown.signal.aborted).toBe(true);
+    expect(from.listenerCount("SIGTERM")).toBe(0);
+    expect(from.listenerCount("SIGINT")).toBe(0);
+  });
+});
+
+const TOKEN = "shutdown-token-0123456789abcdef";
+/** Longer than any shutdown takes on a loaded machine, shorter than the lab's SIGKILL is not relied on. */
+const GONE_WITHIN_MS = 15_000;
+
+interface Started {
+  readonly child: ChildProcess;
+  /** Resolves with how it ended. */
+  readonly ended: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output(): string;
+}
+
+function start(args: readonly string[]): Started {
+  const child = spawn(process.execPath, ["bin/netpol.js", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((settle) =>
+    child.on("exit", (code, signal) => settle({ code, signal })),
+  );
+  return { child, ended, output: () => out };
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** The processes in the namespace: a resident's tool sessions and probers run there. */
+async function pidsIn(ns: Netns): Promise<string[]> {
+  const r = await execa("ip", ["netns", "pids", ns.name], { reject: false });
+  return r.stdout.split("\n").filter(Boolean);
+}
+
+// SIGTERM at random instants: before the handler, right at listening, while a page's event
+// stream opens or stays open (as a browser keeps one), mid-apply, mid-status, mid-reconcile.
+// Each one must end the process by itself (by PID, no SIGKILL after), leaving no process in
+// the namespace.
+describeLive("netpol serve and watch on SIGTERM, live", () => {
+  let ns: Netns;
+  let dir: string;
+  let policy: string;
+  const running = new Set<Started>();
+  const port = 21000 + (process.pid % 20000);
+  const base = `http://127.0.0.1:${port}`;
+  const auth = { authorization: `Bearer ${TOKEN}` };
+
+  beforeAllLive(async () => {
+    ns = await createNetns("npsig");
+    dir = await mkdtemp(path.join(os.tmpdir(), "netpol-sigterm-"));
+    policy = path.join(dir, "policy.yaml");
+    await smallSite(ns, policy);
+    await writeFile(path.join(dir, "token"), `${TOKEN}\n`, { mode: 0o600 });
+    const site = ["--site", "vps", "--netns", ns.name, "--state-dir", dir];
+    await execa(process.execPath, ["bin/netpol.js", "apply", policy, ...site]);
+  }, 60_000);
+  afterAll(async () => {
+    for (const s of running) s.child.kill("SIGKILL");
+    await Promise.all([...running].map((s) => s.ended));
+    await ns?.destroy();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const serve = () =>
+    start([
+      "serve",
+      "--site",
+      "vps",
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--netns",
+      ns.name,
+      "--state-dir",
+      dir,
+      "--key-dir",
+      dir,
+      "--token-file",
+      path.join(dir, "token"),
+      "--interval",
+      "1",
+    ]);
+  const watch = () =>
+    start([
+      "watch",
+      policy,
+      "--site",
+      "vps",
+      "--netns",
+      ns.name,
+      "--state-dir",
+      dir,
+      "--interval",
+      "1",
+    ]);
+  const listening = (s: Started) =>
+    until(() => s.output().includes("Server listening"), "serve to listen");
+  const requested = (s: Started, url: string) =>
+    until(() => s.output().includes(`"url":"${url}"`), `the request for ${url}`);
+  const jitter = (ms: number) => sleep(Math.random() * ms);
+
+  /** Sends SIGTERM by PID once `moment` resolves; resolves with how long the process took. */
+  async function stopAt(s: Started, moment: Promise<unknown>): Promise<number> {
+    running.add(s);
+    await moment;
+    const sent = performance.now();
+    process.kill(s.child.pid ?? 0, "SIGTERM");
+    const gone = await Promise.race([s.ended, sleep(GONE_WITHIN_MS).then(() => undefined)]);
+    const took = performance.now() - sent;
+    expect(gone, `still running ${GONE_WITHIN_MS} ms after SIGTERM:\n${s.output()}`).toBeDefined();
+    running.delete(s);
+    // Ended by its own shutdown (0), or by the signal itself when it came before the handler.
+    expect(gone?.code === 0 || gone?.signal === "SIGTERM", s.output()).toBe(true);
+    await until(
+      async () => (await pidsIn(ns)).length === 0,
+      "the namespace's processes to end",
+      5000,
+    );
+    return took;
+  }
+
+  /** An open request the client never ends (a page's event stream), aborted after the test. */
+  const hold = (url: string, pending: AbortController[]) => {
+    const abort = new AbortController();
+    pending.push(abort);
+    fetch(`${base}${url}`, { headers: auth, signal: abort.signal })
+      .then((r) => r.body?.pipeTo(new WritableStream()))
+      .catch(() => undefined);
+  };
+
+  it("serve ends by itself at any instant, leaving no process behind", async () => {
+    const clients: AbortController[] = [];
+    const times: number[] = [];
+    const scenarios: ((s: Started) => Promise<unknown>)[] = [
+      // Right after start: before the handler, or while the resident's first round runs.
+      () => jitter(1500),
+      (s) => listening(s),
+      // A page's stream asked for just then: its first snapshot comes after the close began.
+      async (s) => {
+        await listening(s);
+        hold("/events", clients);
+        await requested(s, "/events");
+      },
+      // A page's stream open, as a browser keeps it.
+      async (s) => {
+        await listening(s);
+        hold("/events", clients);
+        await requested(s, "/events");
+        await jitter(300);
+      },
+      // An apply through the resident under way.
+      async (s) => {
+        await listening(s);
+        void fetch(`${base}/reapply`, { method: "POST", headers: auth }).catch(() => undefined);
+        await requested(s, "/reapply");
+      },
+      // A status read under way, and reconciles every second.
+      async (s) => {
+        await listening(s);
+        hold("/status", clients);
+        await jitter(1500);
+      },
+    ];
+    try {
+      for (const scenario of [...scenarios, ...scenarios]) {
+        const s = serve();
+        times.push(await stopAt(s, scenario(s)));
+      }
+    } finally {
+      for (const c of clients) c.abort();
+    }
+    console.log(`serve: SIGTERM to exit, ms: ${times.map((t) => Math.round(t)).join(" ")}`);
+  }, 240_000);
+
+  it("watch ends by itself at any instant, leaving no process behind", async () => {
+    for (const ms of [0, 400, 800, 1500, 2500, 3500]) {
+      const s = watch();
+      await stopAt(s, jitter(ms));
+    }
+  }, 120_000);
+});
