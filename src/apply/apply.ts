@@ -19,7 +19,7 @@ import { removeState, secretDirOf } from "./state/files.js";
 import { clearJournal, writeJournal } from "./state/journal.js";
 import { withLock } from "./state/lock.js";
 import type { Pending } from "./state/pending.js";
-import { type ApplyRecord, recordText, sameNetworks, writeRecordText } from "./state/record.js";
+import { type ApplyRecord, sameNetworks, writeRecord, writeRecordText } from "./state/record.js";
 import type { Target } from "./target.js";
 
 export interface ApplyResult {
@@ -110,8 +110,8 @@ export async function applySite(
         ownership,
         ...(planned.guarded.length > 0 ? { guarded: planned.guarded } : {}),
       });
-      const keptText = (kept: ApplyRecord, links: LiveState["links"]) =>
-        options.forget ? undefined : recordText(kept, links);
+      const keep = (kept: ApplyRecord, links: LiveState["links"]) =>
+        options.forget ? writeRecordText(files, undefined) : writeRecord(files, kept, links);
       const keepCache = () =>
         options.forget
           ? removeState(cachePath(files))
@@ -125,7 +125,7 @@ export async function applySite(
           record.protocol === desired.protocol &&
           sameNetworks(record.guarded, planned.guarded);
         const kept = same && record ? record : stamp(ownershipAfter(owned, desired, plan, live));
-        if (!same || options.forget) await writeRecordText(files, keptText(kept, live.links));
+        if (!same || options.forget) await keep(kept, live.links);
         await clearJournal(files);
         await keepCache();
         return { plan, changed: false, record: kept, notes, pending: undefined, desired, live };
@@ -169,7 +169,7 @@ export async function applySite(
         // written while the record and the journal's removal wait on their fsyncs.
         await Promise.all([
           (async () => {
-            await writeRecordText(files, keptText(applied, after.links));
+            await keep(applied, after.links);
             await clearJournal(files);
           })(),
           keepCache(),

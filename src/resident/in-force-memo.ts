@@ -1,15 +1,8 @@
-import { stat } from "node:fs/promises";
 import { loadInForce } from "../apply/source/in-force.js";
 import type { StateFiles } from "../apply/state/files.js";
-import { recordPath } from "../apply/state/record.js";
+import { recordStamp } from "../apply/state/record.js";
 
-/** The record file as it is now (inode, size, modification time); undefined: there is none. */
-export function recordStamp(files: StateFiles): Promise<string | undefined> {
-  return stat(recordPath(files)).then(
-    (s) => `${s.ino} ${s.size} ${s.mtimeMs}`,
-    () => undefined,
-  );
-}
+export { recordStamp };
 
 type InForce = Awaited<ReturnType<typeof loadInForce>>;
 

@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 import * as z from "zod";
 import type { SiteNetwork } from "../../compile/desired.js";
 import type { LiveLink } from "../../plan/live.js";
@@ -69,20 +70,48 @@ export function recordPath(files: StateFiles): string {
   return stateFile(files, RECORD);
 }
 
+/** The record file as it is now (inode, size, modification time); undefined: there is none. */
+export function recordStamp(files: StateFiles): Promise<string | undefined> {
+  return stat(recordPath(files)).then(
+    (s) => `${s.ino} ${s.size} ${s.mtimeMs}`,
+    () => undefined,
+  );
+}
+
+interface RecordRead {
+  readonly record: ApplyRecord;
+  readonly text: string;
+}
+
+/**
+ * The record each file last held as this process wrote it, by its stamp: a resident plans
+ * each change from the record its last change wrote, which at 10,000 objects is megabytes of
+ * policy text to parse and hash again. Any other write (another process's, a hand edit, a
+ * revert) gives the file another stamp, and it is read.
+ */
+const written = new Map<string, { readonly stamp: string; readonly read: RecordRead }>();
+
 /**
  * The record and the file's text, which an apply keeps to put the file back exactly when it is
  * reverted: one read, so the record (which holds the policy text) is not parsed twice.
  */
-export async function readRecord(
-  files: StateFiles,
-): Promise<{ record: ApplyRecord; text: string } | undefined> {
+export async function readRecord(files: StateFiles): Promise<RecordRead | undefined> {
   const file = recordPath(files);
+  const held = written.get(file);
+  if (held) {
+    if ((await recordStamp(files)) === held.stamp) return held.read;
+    written.delete(file);
+  }
   const text = await readText(file);
   if (text === undefined) return undefined;
   const raw = parseState(files, file, "ownership record", recordSchema, text);
   if (policyHash(raw.policyText) !== raw.policyHash)
     throw corrupt(files, file, "ownership record", "the policy text does not match its hash");
-  const record: ApplyRecord = {
+  return { record: recordOf(raw), text };
+}
+
+function recordOf(raw: z.infer<typeof recordSchema>): ApplyRecord {
+  return {
     site: raw.site,
     policyHash: raw.policyHash,
     policyText: raw.policyText,
@@ -97,7 +126,6 @@ export async function readRecord(
       ...nftSkeletonOf(raw),
     },
   };
-  return { record, text };
 }
 
 export async function loadRecord(files: StateFiles): Promise<ApplyRecord | undefined> {
@@ -105,7 +133,7 @@ export async function loadRecord(files: StateFiles): Promise<ApplyRecord | undef
 }
 
 /** The record as the file will hold it; `links` gives each owned link's index. */
-export function recordText(record: ApplyRecord, links: readonly LiveLink[]): string {
+function rawOf(record: ApplyRecord, links: readonly LiveLink[]): z.input<typeof recordSchema> {
   const { ownership } = record;
   const raw: z.input<typeof recordSchema> = {
     version: 2,
@@ -126,7 +154,7 @@ export function recordText(record: ApplyRecord, links: readonly LiveLink[]): str
       ? { guarded: record.guarded.map(networkText) }
       : {}),
   };
-  return `${JSON.stringify(raw, null, 2)}\n`;
+  return raw;
 }
 
 /** Whether the record's guarded networks are these (a change rewrites the record). */
@@ -141,4 +169,24 @@ export function sameNetworks(
 export async function writeRecordText(files: StateFiles, text: string | undefined): Promise<void> {
   if (text === undefined) await removeState(recordPath(files));
   else await writeState(recordPath(files), text);
+}
+
+/**
+ * Writes `record` and keeps what the next readRecord of the file would find,
+ * for as long as the file is the one written (see `written`).
+ */
+export async function writeRecord(
+  files: StateFiles,
+  record: ApplyRecord,
+  links: readonly LiveLink[],
+): Promise<void> {
+  const file = recordPath(files);
+  written.delete(file);
+  const raw = rawOf(record, links);
+  const text = `${JSON.stringify(raw, null, 2)}\n`;
+  await writeState(file, text);
+  const stamp = await recordStamp(files);
+  // The record as read back from the text: the schema's output, from the same value.
+  if (stamp !== undefined)
+    written.set(file, { stamp, read: { record: recordOf(recordSchema.parse(raw)), text } });
 }
