@@ -94,8 +94,25 @@ function union<N extends number | bigint>(
   return merged;
 }
 
+type Union = ReturnType<typeof unionOfNew>;
+/**
+ * Each element list's union, made once: element lists are never mutated, and the list a plan
+ * reads from the table netpol loaded last is the one the plan before it wrote (loadedElements),
+ * so a resident's one-line change at 10,000 prefixes reads only the new list's.
+ */
+const unions = new WeakMap<readonly string[], Union>();
+
 /** The union of an auto-merge set's elements, per family, and those that are no address. */
-function unionOf(elements: readonly string[]) {
+function unionOf(elements: readonly string[]): Union {
+  let u = unions.get(elements);
+  if (!u) {
+    u = unionOfNew(elements);
+    unions.set(elements, u);
+  }
+  return u;
+}
+
+function unionOfNew(elements: readonly string[]) {
   const four: { first: number; last: number }[] = [];
   const six: { first: bigint; last: bigint }[] = [];
   const odd: string[] = [];
@@ -115,7 +132,11 @@ const span = (r: { first: number | bigint; last: number | bigint }) =>
 function mergedRanges(elements: readonly string[]): string[] {
   const { four, six, odd } = unionOf(elements);
   // An element that is no address at all stays, so a set holding one never compares equal.
-  return [...four.map((r) => `4:${span(r)}`), ...six.map((r) => `6:${span(r)}`), ...odd.sort()];
+  return [
+    ...four.map((r) => `4:${span(r)}`),
+    ...six.map((r) => `6:${span(r)}`),
+    ...[...odd].sort(),
+  ];
 }
 
 /** A set's elements in canonical form: one string, equal for sets holding the same elements. */
