@@ -94,22 +94,26 @@ export async function execute(
   before?: LiveState,
 ): Promise<void> {
   const added = pick(plan.changes, "link", "add").map((c) => c.link);
-  for (const link of added.filter((l) => l.kind === "wireguard")) {
-    await createWireguardLink(runner, link.name, "links");
-  }
+  const wireguard = added.filter((l) => l.kind === "wireguard");
   const kernelLinks = added.filter((l) => l.kind !== "wireguard");
-  const setUp = [
-    // The mark that makes a link netpol's: the kernel keeps it for as long as the link lives.
-    ...added.map((l) => linkMarkArgs(l.name, plan.site)),
-    ...added.map((l) => linkUp(l.name, l.kind === "wireguard" ? l.mtu : undefined)),
-    ...pick(plan.changes, "link", "set").map((c) => linkUp(c.name, c.mtu)),
+  // The mark that makes a link netpol's: the kernel keeps it for as long as the link lives.
+  const setUp = (links: typeof added) => [
+    ...links.map((l) => linkMarkArgs(l.name, plan.site)),
+    ...links.map((l) => linkUp(l.name, l.kind === "wireguard" ? l.mtu : undefined)),
   ];
   const linkLines = [
     ...kernelLinks.flatMap((l) => linkAdd(l)),
     ...pick(plan.changes, "port", "add").map((c) => portSet(c.port)),
-    ...setUp,
+    ...setUp(kernelLinks),
+    ...pick(plan.changes, "link", "set").map((c) => linkUp(c.name, c.mtu)),
   ].map(batchLine);
   await runIpBatch(runner, linkLines, "any", "links");
+  // wireguard-go only once the kernel's links are made: it reads every link event of the
+  // namespace, and one it started a moment ago, still bringing its device up, stops reading
+  // for that long. A burst of links (40 bridges, made and brought up) then overflows its
+  // netlink socket, which it takes for fatal: it exits, and its device goes with it.
+  for (const link of wireguard) await createWireguardLink(runner, link.name, "links");
+  await runIpBatch(runner, setUp(wireguard).map(batchLine), "any", "links");
 
   // Once the links exist, sysctls, routing, nftables and WireGuard need nothing from each
   // other: they go in side by side. Each runs to its end before a failure is reported, so the
