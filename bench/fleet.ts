@@ -42,7 +42,10 @@ const NODE_FLAGS = (option("--node-flags") ?? "").split(" ").filter(Boolean);
  * changes): at 10,000 sites the full policy is 2.8 MB, past the 2 MiB netpol reads.
  */
 const LEAN = process.argv.includes("--lean");
-/** --own-watches: each agent opens its own watch streams (before the shared one per worker). */
+/**
+ * --own-watches: each agent with its etcd client and watch streams of its own, as before the
+ * workers shared one client and one watch stream each (bench/fleet-worker.ts).
+ */
 const OWN_WATCHES = process.argv.includes("--own-watches");
 /** --profile DIR: the first worker writes a CPU profile there. */
 const PROFILE = option("--profile") ? path.resolve(option("--profile") ?? "") : undefined;
@@ -223,7 +226,7 @@ async function measure(n: number) {
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 const s = (x: number) => x.toFixed(2);
 console.log(
-  `fleet bench: ${WORKERS} worker processes${NODE_FLAGS.length > 0 ? ` (node ${NODE_FLAGS.join(" ")})` : ""}${LEAN ? ", lean spokes (no LAN)" : ""}${OWN_WATCHES ? ", a watch per agent" : ", one shared watch per worker"}, one etcd ${(await execa("etcd", ["--version"])).stdout.split("\n")[0]}, load ${os
+  `fleet bench: ${WORKERS} worker processes${NODE_FLAGS.length > 0 ? ` (node ${NODE_FLAGS.join(" ")})` : ""}${LEAN ? ", lean spokes (no LAN)" : ""}${OWN_WATCHES ? ", a client and watches per agent" : ", one client and watch per worker"}, one etcd ${(await execa("etcd", ["--version"])).stdout.split("\n")[0]}, load ${os
     .loadavg()
     .map((l) => l.toFixed(1))
     .join(" ")}`,
