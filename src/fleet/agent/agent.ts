@@ -306,10 +306,14 @@ export class Agent {
     }
     const opened = await waitForGate(this.#o.etcd, this.#watches, desired, superseded, (sites) => {
       event({ event: "waiting", serial: desired.serial, wave: desired.wave, for: sites });
-      void this.#reporter.update({
-        state: "waiting",
-        message: `revision ${desired.serial}: wave ${desired.wave} waits for ${sites.join(", ")}`,
-      });
+      // Not awaited, so not thrown: etcd out of reach is the keepalive's to tell (etcd-lost),
+      // and its next write carries this state.
+      this.#reporter
+        .update({
+          state: "waiting",
+          message: `revision ${desired.serial}: wave ${desired.wave} waits for ${sites.join(", ")}`,
+        })
+        .catch(() => undefined);
     });
     if (!opened) return;
     if (opened.kind === "halted") {

@@ -6,6 +6,9 @@ import { ledgerKey, liveKey } from "../keys.js";
 
 export type LiveFields = Omit<Live, "at" | "version">;
 
+/** etcd forgot the lease: it expired while the agent was slow or cut off from etcd. */
+const LEASE_GONE = /requested lease not found/;
+
 /**
  * The site's reports. The live report sits under a lease the agent keeps alive, so when the
  * agent dies, or loses etcd for longer than the lease, the report goes and the fleet sees the
@@ -85,13 +88,14 @@ export class Reporter {
     this.#writing = this.#writing
       .catch(() => undefined)
       .then(async () => {
-        const lease = await this.#leaseId();
-        await this.#etcd.txn(
-          [],
-          [
-            { put: { key: ledgerKey(this.#site), value: JSON.stringify(ledger) } },
-            { put: { key: liveKey(this.#site), value: this.#liveText(), lease } },
-          ],
+        await this.#underLease((lease) =>
+          this.#etcd.txn(
+            [],
+            [
+              { put: { key: ledgerKey(this.#site), value: JSON.stringify(ledger) } },
+              { put: { key: liveKey(this.#site), value: this.#liveText(), lease } },
+            ],
+          ),
         );
         this.#contact();
       });
@@ -99,9 +103,23 @@ export class Reporter {
   }
 
   async #write(): Promise<void> {
-    const lease = await this.#leaseId();
-    await this.#etcd.put(liveKey(this.#site), this.#liveText(), lease);
+    await this.#underLease((lease) => this.#etcd.put(liveKey(this.#site), this.#liveText(), lease));
     this.#contact();
+  }
+
+  /**
+   * A write under the report's lease; under a new one when etcd forgot it (expired between two
+   * keepalives that came late, on a loaded machine or after an outage), which it says only when
+   * a write names it: the write was refused, nothing written.
+   */
+  async #underLease<T>(write: (lease: string) => Promise<T>): Promise<T> {
+    try {
+      return await write(await this.#leaseId());
+    } catch (err) {
+      if (!(err instanceof Error) || !LEASE_GONE.test(err.message)) throw err;
+      this.#lease = undefined;
+      return write(await this.#leaseId());
+    }
   }
 
   async #leaseId(): Promise<string> {
