@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { shutdownOnSignals } from "../../src/cli/shutdown.js";
+import { ENDPOINT, startEtcd } from "../support/etcd-member.js";
 import { beforeAllLive, describeLive } from "../support/layers.js";
 import { createNetns, type Netns } from "../support/netns.js";
 import { smallSite } from "../support/small-site.js";
@@ -63,10 +64,11 @@ interface Started {
   output(): string;
 }
 
-function start(args: readonly string[]): Started {
-  const child = spawn(process.execPath, ["bin/netpol.js", ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+/** netpol with `args`; inside `ns` when given (`ip netns exec` execs it: the PID is netpol's). */
+function start(args: readonly string[], ns?: Netns): Started {
+  const argv = [process.execPath, "bin/netpol.js", ...args];
+  const [command = "", ...rest] = ns ? ["ip", "netns", "exec", ns.name, ...argv] : argv;
+  const child = spawn(command, rest, { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout?.on("data", (d: Buffer) => {
     out += d.toString();
@@ -88,11 +90,53 @@ async function until(check: () => boolean | Promise<boolean>, what: string, ms =
   }
 }
 
-/** The processes in the namespace: a resident's tool sessions and probers run there. */
-async function pidsIn(ns: Netns): Promise<string[]> {
+/** The processes in the namespace but `spared` ones: a resident's tool sessions and probers run there. */
+async function pidsIn(ns: Netns, spared: readonly string[] = []): Promise<string[]> {
   const r = await execa("ip", ["netns", "pids", ns.name], { reject: false });
-  return r.stdout.split("\n").filter(Boolean);
+  const pids = r.stdout.split("\n").filter(Boolean);
+  const names = await Promise.all(
+    pids.map((pid) => readFile(`/proc/${pid}/comm`, "utf8").catch(() => "")),
+  );
+  return pids.filter((_, i) => !spared.includes(names[i]?.trim() ?? ""));
 }
+
+/** What the tests started and have not seen end: killed after each suite. */
+const running = new Set<Started>();
+async function killRunning(): Promise<void> {
+  for (const s of running) s.child.kill("SIGKILL");
+  await Promise.all([...running].map((s) => s.ended));
+  running.clear();
+}
+
+/**
+ * Sends SIGTERM by PID once `moment` resolves; resolves with how long the process took to end
+ * by itself, after checking that it did and that it left no process in `ns` (but `spared`).
+ */
+async function stopAt(
+  s: Started,
+  moment: Promise<unknown>,
+  ns: Netns,
+  spared: readonly string[] = [],
+): Promise<number> {
+  running.add(s);
+  await moment;
+  const sent = performance.now();
+  process.kill(s.child.pid ?? 0, "SIGTERM");
+  const gone = await Promise.race([s.ended, sleep(GONE_WITHIN_MS).then(() => undefined)]);
+  const took = performance.now() - sent;
+  expect(gone, `still running ${GONE_WITHIN_MS} ms after SIGTERM:\n${s.output()}`).toBeDefined();
+  running.delete(s);
+  // Ended by its own shutdown (0), or by the signal itself when it came before the handler.
+  expect(gone?.code === 0 || gone?.signal === "SIGTERM", s.output()).toBe(true);
+  await until(
+    async () => (await pidsIn(ns, spared)).length === 0,
+    "the namespace's processes to end",
+    5000,
+  );
+  return took;
+}
+
+const jitter = (ms: number) => sleep(Math.random() * ms);
 
 // SIGTERM at random instants: before the handler, right at listening, while a page's event
 // stream opens or stays open (as a browser keeps one), mid-apply, mid-status, mid-reconcile.
@@ -102,7 +146,6 @@ describeLive("netpol serve and watch on SIGTERM, live", () => {
   let ns: Netns;
   let dir: string;
   let policy: string;
-  const running = new Set<Started>();
   const port = 21000 + (process.pid % 20000);
   const base = `http://127.0.0.1:${port}`;
   const auth = { authorization: `Bearer ${TOKEN}` };
@@ -117,8 +160,7 @@ describeLive("netpol serve and watch on SIGTERM, live", () => {
     await execa(process.execPath, ["bin/netpol.js", "apply", policy, ...site]);
   }, 60_000);
   afterAll(async () => {
-    for (const s of running) s.child.kill("SIGKILL");
-    await Promise.all([...running].map((s) => s.ended));
+    await killRunning();
     await ns?.destroy();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -158,27 +200,6 @@ describeLive("netpol serve and watch on SIGTERM, live", () => {
     until(() => s.output().includes("Server listening"), "serve to listen");
   const requested = (s: Started, url: string) =>
     until(() => s.output().includes(`"url":"${url}"`), `the request for ${url}`);
-  const jitter = (ms: number) => sleep(Math.random() * ms);
-
-  /** Sends SIGTERM by PID once `moment` resolves; resolves with how long the process took. */
-  async function stopAt(s: Started, moment: Promise<unknown>): Promise<number> {
-    running.add(s);
-    await moment;
-    const sent = performance.now();
-    process.kill(s.child.pid ?? 0, "SIGTERM");
-    const gone = await Promise.race([s.ended, sleep(GONE_WITHIN_MS).then(() => undefined)]);
-    const took = performance.now() - sent;
-    expect(gone, `still running ${GONE_WITHIN_MS} ms after SIGTERM:\n${s.output()}`).toBeDefined();
-    running.delete(s);
-    // Ended by its own shutdown (0), or by the signal itself when it came before the handler.
-    expect(gone?.code === 0 || gone?.signal === "SIGTERM", s.output()).toBe(true);
-    await until(
-      async () => (await pidsIn(ns)).length === 0,
-      "the namespace's processes to end",
-      5000,
-    );
-    return took;
-  }
 
   /** An open request the client never ends (a page's event stream), aborted after the test. */
   const hold = (url: string, pending: AbortController[]) => {
@@ -225,7 +246,7 @@ describeLive("netpol serve and watch on SIGTERM, live", () => {
     try {
       for (const scenario of [...scenarios, ...scenarios]) {
         const s = serve();
-        times.push(await stopAt(s, scenario(s)));
+        times.push(await stopAt(s, scenario(s), ns));
       }
     } finally {
       for (const c of clients) c.abort();
@@ -236,7 +257,86 @@ describeLive("netpol serve and watch on SIGTERM, live", () => {
   it("watch ends by itself at any instant, leaving no process behind", async () => {
     for (const ms of [0, 400, 800, 1500, 2500, 3500]) {
       const s = watch();
-      await stopAt(s, jitter(ms));
+      await stopAt(s, jitter(ms), ns);
     }
   }, 120_000);
+});
+
+// The fleet agent hosts the same resident, and with --listen the same HTTP front door.
+describeLive("netpol agent --listen on SIGTERM, live", () => {
+  let ns: Netns;
+  let dir: string;
+  let etcd: { stop(): Promise<void> } | undefined;
+  const clients = new Set<ChildProcess>();
+
+  beforeAllLive(async () => {
+    ns = await createNetns("npsga");
+    dir = await mkdtemp(path.join(os.tmpdir(), "netpol-sigterm-agent-"));
+    const policy = path.join(dir, "policy.yaml");
+    await smallSite(ns, policy);
+    await writeFile(path.join(dir, "token"), `${TOKEN}\n`, { mode: 0o600 });
+    etcd = await startEtcd(ns.name, dir);
+    const r = await execa("ip", [
+      ...["netns", "exec", ns.name, process.execPath, "bin/netpol.js", "publish", policy],
+      ...["--etcd", ENDPOINT],
+    ]);
+    expect(r.exitCode).toBe(0);
+  }, 120_000);
+  afterAll(async () => {
+    for (const c of clients) c.kill("SIGKILL");
+    await killRunning();
+    await etcd?.stop();
+    await ns?.destroy();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  const agent = () =>
+    start(
+      [
+        ...["agent", "--site", "vps", "--etcd", ENDPOINT, "--key-dir", dir],
+        ...["--state-dir", path.join(dir, "state"), "--netns", ns.name, "--interval", "1"],
+        ...["--listen", "127.0.0.1:9470", "--token-file", path.join(dir, "token")],
+      ],
+      ns,
+    );
+  /**
+   * A page's event stream, from inside the namespace, held until the suite ends: a client that
+   * keeps its connection alive after the stream ends, as browsers and fetch do.
+   */
+  const stream = () => {
+    const client = `fetch("http://127.0.0.1:9470/events", { headers: { authorization: "Bearer ${TOKEN}" } }).then((r) => r.body.pipeTo(new WritableStream())).catch(() => {}); setInterval(() => {}, 60000);`;
+    const held = spawn("ip", ["netns", "exec", ns.name, process.execPath, "-e", client], {
+      stdio: "ignore",
+    });
+    clients.add(held);
+    return held;
+  };
+  const listening = (s: Started) =>
+    until(() => s.output().includes("Server listening"), "the agent to listen");
+
+  it("agent ends by itself at any instant, leaving no process behind", async () => {
+    const scenarios: ((s: Started) => Promise<unknown>)[] = [
+      () => jitter(2000),
+      (s) => listening(s),
+      // A page's stream asked for just then, and one open.
+      async (s) => {
+        await listening(s);
+        stream();
+        await until(() => s.output().includes(`"url":"/events"`), "the stream's request");
+      },
+      async (s) => {
+        await listening(s);
+        stream();
+        await until(() => s.output().includes(`"url":"/events"`), "the stream's request");
+        await jitter(1500);
+      },
+    ];
+    for (const scenario of scenarios) {
+      const s = agent();
+      // etcd, and the test's own clients (node), are the test's to end.
+      const spared = ["etcd", "node"];
+      await stopAt(s, scenario(s), ns, spared);
+      for (const c of clients) c.kill();
+    }
+  }, 240_000);
 });
