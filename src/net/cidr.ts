@@ -70,19 +70,34 @@ export function makeCidr(family: Family, address: bigint, prefix: number): Cidr 
   return { family, address, prefix };
 }
 
-/** Dotted-quad IPv4 without leading zeros (an octal reading would differ), the common case. */
-const DOTTED_QUAD = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
-
+/**
+ * Dotted-quad IPv4 without leading zeros (an octal reading would differ), the common case: four
+ * octets of 0..255, each `0` or 1–3 digits not starting with 0. Read by character codes: a
+ * regular expression and its match array for each of the 20,000 prefixes of a large policy was
+ * a tenth of checking its schema.
+ */
 function parseDottedQuad(text: string): bigint | undefined {
-  const m = DOTTED_QUAD.exec(text);
-  if (!m) return undefined;
   let value = 0;
-  for (let i = 1; i <= 4; i++) {
-    const octet = Number(m[i]);
-    if (octet > 255) return undefined;
-    value = value * 256 + octet;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return undefined;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if ((digits === 1 && octet === 0) || digits === 3) return undefined;
+      octet = octet * 10 + (c - 48);
+      digits++;
+      if (octet > 255) return undefined;
+    } else return undefined;
   }
-  return BigInt(value);
+  if (dots !== 3 || digits === 0) return undefined;
+  return BigInt(value * 256 + octet);
 }
 
 export function parseAddress(text: string): Parsed<{ family: Family; address: bigint }> {
@@ -100,15 +115,27 @@ export function parseAddress(text: string): Parsed<{ family: Family; address: bi
   return { ok: true, value: { family: addr.kind() === "ipv4" ? 4 : 6, address: toBigInt(addr) } };
 }
 
+/** One to three decimal digits. */
+function isShortNumber(text: string): boolean {
+  if (text.length === 0 || text.length > 3) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 /** Parses `addr/prefix`; a bare address is a host prefix (/32 or /128). */
 export function parseCidr(text: string): Parsed<Cidr> {
-  const [addrText = "", prefixText, extra] = text.split("/");
-  if (extra !== undefined) return { ok: false, error: `${quoted(text)} is not a CIDR` };
+  const slash = text.indexOf("/");
+  const addrText = slash < 0 ? text : text.slice(0, slash);
+  const prefixText = slash < 0 ? undefined : text.slice(slash + 1);
+  if (prefixText?.includes("/")) return { ok: false, error: `${quoted(text)} is not a CIDR` };
   const addr = parseAddress(addrText);
   if (!addr.ok) return { ok: false, error: `${quoted(text)} is not a CIDR` };
   const width = BITS[addr.value.family];
   const prefix = prefixText === undefined ? width : Number(prefixText);
-  if (!/^\d{1,3}$/.test(prefixText ?? "0") || prefix > width) {
+  if (!isShortNumber(prefixText ?? "0") || prefix > width) {
     return { ok: false, error: `${quoted(text)} has a prefix length outside 0..${width}` };
   }
   return { ok: true, value: makeCidr(addr.value.family, addr.value.address, prefix) };

@@ -455,6 +455,57 @@ describe("the dotted-quad fast path", () => {
       expect(parseAddress(text).ok).toBe(false);
     }
   });
+
+  it("reads any text of digits, dots and slashes as the regular expressions it replaced did", () => {
+    const quad = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+    /** The dotted quad and the prefix, as cidr.ts read them with regular expressions before. */
+    const before = (text: string) => {
+      const [addr = "", prefix, extra] = text.split("/");
+      const m = quad.exec(addr);
+      if (extra !== undefined || !m || m.slice(1).some((o) => Number(o) > 255)) return "other";
+      if (prefix !== undefined && (!/^\d{1,3}$/.test(prefix) || Number(prefix) > 32)) return "bad";
+      const value = m.slice(1).reduce((v, o) => v * 256 + Number(o), 0);
+      return `${value}/${prefix === undefined ? 32 : Number(prefix)}`;
+    };
+    const octet = fc.constantFrom(
+      "0",
+      "1",
+      "00",
+      "01",
+      "9",
+      "10",
+      "99",
+      "255",
+      "256",
+      "300",
+      "1000",
+      "",
+    );
+    const prefix = fc.constantFrom("", "/", "/0", "/8", "/24", "/32", "/33", "/024", "/1/2");
+    const text = fc.oneof(
+      fc
+        .tuple(fc.array(octet, { minLength: 1, maxLength: 5 }), prefix)
+        .map(([octets, p]) => `${octets.join(".")}${p}`),
+      fc.stringMatching(/^[0-9./]{0,20}$/),
+    );
+    fc.assert(
+      fc.property(text, (t) => {
+        const expected = before(t);
+        const parsed = parseCidr(t);
+        // Not a plain dotted quad: ipaddr.js's path, which refuses every such text.
+        if (expected === "other") {
+          expect(parsed.ok).toBe(false);
+          return;
+        }
+        const got = parsed.ok ? `${parsed.value.address}/${parsed.value.prefix}` : "bad";
+        expect(got).toBe(expected);
+      }),
+      { numRuns: 3000 },
+    );
+    for (const t of ["10.0.0.0/24", "0.0.0.0/0", "255.255.255.255", "1.2.3.4/33", "1.2.3.4/"]) {
+      expect(parseCidr(t).ok).toBe(before(t) !== "bad");
+    }
+  });
 });
 
 /**
