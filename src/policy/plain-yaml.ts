@@ -55,7 +55,8 @@ const INDICATOR = /[?:,[\]{}#&*!|>'"%@`]/;
 
 function plainStart(line: string, c: number): boolean {
   const ch = line[c] ?? "";
-  if (ch === "-") return c + 1 < line.length && line.charCodeAt(c + 1) !== SPACE;
+  // `-x` is a plain scalar; `- `, and `-` before a flow indicator (`[-]`), are not.
+  if (ch === "-") return c + 1 < line.length && !/[ ,[\]{}#]/.test(line[c + 1] as string);
   return ch !== "" && ch !== " " && !INDICATOR.test(ch);
 }
 

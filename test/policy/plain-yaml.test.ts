@@ -156,6 +156,8 @@ describe("readPlainYaml", () => {
       "a: [b: c]",
       "a: [b, ]",
       "- - a",
+      "a: [-]",
+      "a: {-}",
     ]) {
       expect(readPlainYaml(text), text).toBeUndefined();
     }
