@@ -63,6 +63,27 @@ interface ConfPeer {
 const given = (v: string | number | undefined): v is string | number =>
   v !== undefined && v !== "(none)" && v !== "off" && v !== 0;
 
+/**
+ * Each peer's section, made once per peer object: a resident's rollback snapshot makes the
+ * config of an interface whose peers are, but for the changed ones, the objects of the last
+ * (plan/wg-made.ts).
+ */
+const sections = new WeakMap<ConfPeer, string>();
+
+function section(p: ConfPeer): string {
+  let text = sections.get(p);
+  if (text === undefined) {
+    const lines = ["", "[Peer]", `PublicKey = ${p.publicKey}`];
+    if (given(p.presharedKey)) lines.push(`PresharedKey = ${p.presharedKey}`);
+    if (p.allowedIps.length > 0) lines.push(`AllowedIPs = ${p.allowedIps.join(", ")}`);
+    if (given(p.endpoint)) lines.push(`Endpoint = ${p.endpoint}`);
+    if (given(p.keepalive)) lines.push(`PersistentKeepalive = ${p.keepalive}`);
+    text = lines.join("\n");
+    sections.set(p, text);
+  }
+  return text;
+}
+
 /** One interface's config as `wg showconf` prints it. It holds the private key. */
 function showconf(
   head: { listenPort: number; fwmark: string | undefined; privateKey: string | undefined },
@@ -72,13 +93,7 @@ function showconf(
   if (head.listenPort > 0) conf.push(`ListenPort = ${head.listenPort}`);
   if (given(head.fwmark)) conf.push(`FwMark = ${head.fwmark}`);
   if (given(head.privateKey)) conf.push(`PrivateKey = ${head.privateKey}`);
-  for (const p of peers) {
-    conf.push("", "[Peer]", `PublicKey = ${p.publicKey}`);
-    if (given(p.presharedKey)) conf.push(`PresharedKey = ${p.presharedKey}`);
-    if (p.allowedIps.length > 0) conf.push(`AllowedIPs = ${p.allowedIps.join(", ")}`);
-    if (given(p.endpoint)) conf.push(`Endpoint = ${p.endpoint}`);
-    if (given(p.keepalive)) conf.push(`PersistentKeepalive = ${p.keepalive}`);
-  }
+  for (const p of peers) conf.push(section(p));
   return `${conf.join("\n")}\n`;
 }
 
