@@ -27,7 +27,7 @@ export interface ShutdownOptions {
 /**
  * Stops `command` on the first SIGTERM or SIGINT: `signal` aborts, and the command's steps
  * (each awaited through `step`) take it down; the process then ends as its event loop empties.
- * A second signal ends it at once (the default action: the handlers are taken once). A shutdown
+ * A second signal ends it at once (exit 1). A shutdown
  * that has not ended the process within the bound says which steps are still pending (or, none
  * being, what keeps the process alive) and exits with status 1, leaving the site as a killed
  * process does: the journal makes the next command finish or undo a half-done apply, and the
@@ -53,12 +53,18 @@ export function shutdownOnSignals(command: string, options: ShutdownOptions = {}
     exit(1);
   };
   const onSignal = (signal: NodeJS.Signals) => {
-    for (const s of SIGNALS) from.removeListener(s, onSignal);
+    if (stop.signal.aborted) {
+      say(`netpol ${command}: ${signal} again: exiting now, as a killed process would`);
+      exit(1);
+      return;
+    }
     // Unref'd: it must not keep alive a process that is otherwise done.
     setTimeout(overran, boundMs, signal).unref();
     stop.abort();
   };
-  for (const s of SIGNALS) from.once(s, onSignal);
+  // Kept, not taken once: execa's clean-up of running tools (signal-exit) kills the process
+  // with the signal again when it finds no other handler, which skipped the whole shutdown.
+  for (const s of SIGNALS) from.on(s, onSignal);
   return {
     signal: stop.signal,
     async step(name, work) {
