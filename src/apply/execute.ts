@@ -71,6 +71,30 @@ export function routingLines(plan: Plan, family: Family): string[] {
   ].map(batchLine);
 }
 
+/**
+ * Deletes links. One may have gone by itself since the plan read it (wireguard-go exits on its
+ * own, and its device goes with it): it is then where the plan wanted it. So on a failure the
+ * links are read again and those still there deleted, once.
+ */
+async function removeLinks(runner: Runner, names: readonly string[]): Promise<void> {
+  const remove = (left: readonly string[]) =>
+    runIpBatch(
+      runner,
+      left.map((n) => batchLine(linkDelete(n))),
+      "any",
+      "link removal",
+    );
+  try {
+    await remove(names);
+  } catch (err) {
+    const read = await runner.run("ip", ["-json", "link", "show"], { step: "link removal" });
+    const present = new Set((JSON.parse(read.stdout) as { ifname: string }[]).map((l) => l.ifname));
+    const left = names.filter((n) => present.has(n));
+    if (left.length === names.length) throw err;
+    await remove(left);
+  }
+}
+
 /** Waits for every one; then throws the first failure in the order given. */
 async function settleAll(work: readonly Promise<void>[]): Promise<void> {
   const failed = (await Promise.allSettled(work)).find((r) => r.status === "rejected");
@@ -149,11 +173,9 @@ export async function execute(
       }
     })(),
   ]);
-  await runIpBatch(
+  await removeLinks(
     runner,
-    pick(plan.changes, "link", "remove").map((c) => batchLine(linkDelete(c.name))),
-    "any",
-    "link removal",
+    pick(plan.changes, "link", "remove").map((c) => c.name),
   );
   // The relay before Caddy, which may send HTTP services to it.
   if (plan.relay) await putRelay(runner, plan.relay.live, plan.relay.config, "relay");
