@@ -113,7 +113,7 @@ describeLive("signals during a CLI apply on a live namespace", () => {
         const { plan, interrupted } = await planSite(target(), to);
         expect(
           plan.changes,
-          `SIGHUP ${ms} ms into ${window} ms: ${JSON.stringify(plan.changes).slice(0, 2000)}\n${r.stdout.slice(-3000)}`,
+          `SIGHUP ${ms} ms into ${window} ms: ${JSON.stringify(plan.changes, (_k, v) => (typeof v === "bigint" ? String(v) : v)).slice(0, 2000)}\n${r.stdout.slice(-3000)}`,
         ).toEqual([]);
         expect(interrupted).toBeUndefined();
         expect(existsSync(journal())).toBe(false);

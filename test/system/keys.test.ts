@@ -104,7 +104,9 @@ tunnels:
 
     it("answers 422 for a FIFO instead of hanging with the lock held, and the next apply is not refused as locked", async () => {
       for (const keyFile of ["fifo.key", "fifo.key", "huge.key"]) {
-        const r = await within(5_000, post(policy(keyFile)));
+        // A hang is for ever; the first answer starts the validator's worker, which took over
+        // 5 s beside the other unit files at load 17.
+        const r = await within(20_000, post(policy(keyFile)));
         expect(r).not.toBe("hung");
         if (r === "hung" || r instanceof Error) return;
         expect(r.statusCode).toBe(422);
