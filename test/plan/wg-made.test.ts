@@ -10,27 +10,16 @@ import { parsePolicy } from "../../src/policy/load.js";
 import { generateKeyPair } from "../../src/system/keys.js";
 import type { Runner } from "../../src/system/runner.js";
 import type { WireguardControl } from "../../src/system/wireguard-uapi.js";
+import { hubText } from "../support/hub-text.js";
 
 const SPOKES = 40;
 const key = () => generateKeyPair().publicKey;
 
-const hubText = (keys: readonly string[]) => `version: 1
-sites:
-  hub:
-    wan: eth0
-    interfaces: [{ name: eth0, kind: physical }]
-${keys.map((_, i) => `  s${i}: {}`).join("\n")}
-tunnels:
-  - name: t
-    topology: hub
-    hub: hub
-    members:
-      - { site: hub, address: 10.100.255.254/16, publicKey: ${key()}, privateKeyFile: hub.key, interface: wgh, endpoint: "192.0.2.1:51820", listenPort: 51820 }
-${keys.map((k, i) => `      - { site: s${i}, address: 10.100.0.${i + 1}/16, publicKey: ${k}, privateKeyFile: s.key }`).join("\n")}
-`;
-
 const desired = compileSite(
-  parsePolicy(hubText(Array.from({ length: SPOKES }, key)), "hub.yaml").intent,
+  parsePolicy(
+    hubText({ hubKey: key(), keys: Array.from({ length: SPOKES }, key), wg: "wgh" }),
+    "hub.yaml",
+  ).intent,
   "hub",
 );
 const owned: Ownership = { links: ["wgh"], addresses: [] };

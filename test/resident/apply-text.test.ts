@@ -7,6 +7,7 @@ import { targetOf } from "../../src/apply/target.js";
 import { NetpolError } from "../../src/errors.js";
 import { parsePolicy } from "../../src/policy/load.js";
 import { generateKeyPair } from "../../src/system/keys.js";
+import { hubText } from "../support/hub-text.js";
 import { describeLive } from "../support/layers.js";
 import { ipJson, newNode, type TestNode } from "../support/node.js";
 import { runningResident } from "../support/resident.js";
@@ -108,29 +109,17 @@ describe("one spoke's key through applyText, on a fake namespace", () => {
     await writeFile(path.join(dir, "hub.key"), `${hub.privateKey}\n`, { mode: 0o600 });
     await node.run("ip", ["link", "add", "eth0", "type", "veth", "peer", "name", "eth1"]);
     const keys = ["a", "b", "c"].map(() => generateKeyPair().publicKey);
-    const hubText = (k: readonly string[]) => `version: 1
-sites:
-  hub:
-    wan: eth0
-    interfaces: [{ name: eth0, kind: physical }]
-${k.map((_, i) => `  s${i}: {}`).join("\n")}
-tunnels:
-  - name: wgt
-    topology: hub
-    hub: hub
-    members:
-      - { site: hub, address: 10.100.255.254/16, publicKey: ${hub.publicKey}, privateKeyFile: hub.key, endpoint: "192.0.2.1:51820" }
-${k.map((key, i) => `      - { site: s${i}, address: 10.100.0.${i + 1}/16, publicKey: ${key}, privateKeyFile: s.key }`).join("\n")}
-`;
+    const policyOf = (k: readonly string[]) =>
+      hubText({ hubKey: hub.publicKey, keys: k, tunnel: "wgt" });
     const target = targetOf(node.runner(), path.join(dir, "state"));
-    const first = { ...parsePolicy(hubText(keys), "hub.yaml"), keyDir: dir, site: "hub" };
+    const first = { ...parsePolicy(policyOf(keys), "hub.yaml"), keyDir: dir, site: "hub" };
     const { resident, events, stop } = await runningResident(target, first);
     try {
       const text = (t: string) => ({ text: t, name: "hub.yaml", site: "hub", keyDir: dir });
-      await resident.applyText(text(hubText(keys)), "test");
+      await resident.applyText(text(policyOf(keys)), "test");
       for (const spoke of [1, 1, 2]) {
         keys[spoke] = generateKeyPair().publicKey;
-        const now = hubText(keys);
+        const now = policyOf(keys);
         const result = await resident.applyText(text(now), "test");
         expect(result.plan.changes.map((c) => c.kind)).toEqual(["wireguard"]);
         // `wg show NAME dump`: the interface's line, then one line per peer, its key first.

@@ -13,28 +13,13 @@ import { parsePolicy } from "../../src/policy/load.js";
 import { generateKeyPair } from "../../src/system/keys.js";
 import { createRunner } from "../../src/system/runner.js";
 import { UapiClient, type WireguardControl } from "../../src/system/wireguard-uapi.js";
+import { hubText } from "../support/hub-text.js";
 import { describeLive } from "../support/layers.js";
 import { createNetns, type Netns, uniqueSuffix } from "../support/netns.js";
 import { runningResident } from "../support/resident.js";
 
 const SPOKES = 5;
 const TOKEN = "peer-change-token-0123456789";
-
-/** A hub (this namespace) and SPOKES spokes, wireguard-go on the hub; `keys[i]` spoke i's. */
-const hubText = (wg: string, hubKey: string, keys: readonly string[]) => `version: 1
-sites:
-  hub:
-    wan: eth0
-    interfaces: [{ name: eth0, kind: physical }]
-${keys.map((_, i) => `  s${i}: {}`).join("\n")}
-tunnels:
-  - name: t
-    topology: hub
-    hub: hub
-    members:
-      - { site: hub, address: 10.100.255.254/16, publicKey: ${hubKey}, privateKeyFile: hub.key, interface: ${wg}, endpoint: "192.0.2.1:51820", listenPort: 51820 }
-${keys.map((k, i) => `      - { site: s${i}, address: 10.100.0.${i + 1}/16, publicKey: ${k}, privateKeyFile: s.key }`).join("\n")}
-`;
 
 const randomKey = () => randomBytes(32).toString("base64");
 
@@ -56,7 +41,7 @@ describeLive("one changed peer through the resident, on wireguard-go", () => {
   let hubKey: { privateKey: string; publicKey: string };
   let keys: string[];
   let target: Target;
-  const text = () => hubText(wg, hubKey.publicKey, keys);
+  const text = () => hubText({ wg, hubKey: hubKey.publicKey, keys });
   const input = (t = text()) => ({ ...parsePolicy(t, "hub.yaml"), keyDir: dir, site: "hub" });
 
   beforeAll(async () => {
@@ -147,7 +132,11 @@ describeLive("one changed peer through the resident, on wireguard-go", () => {
       // model; the resident's next change is planned against the interface as it is now.
       const theirs = [...keys];
       theirs[0] = randomKey();
-      await applySite(target, input(hubText(wg, hubKey.publicKey, theirs)), "operator");
+      await applySite(
+        target,
+        input(hubText({ wg, hubKey: hubKey.publicKey, keys: theirs })),
+        "operator",
+      );
       keys[2] = randomKey();
       await resident.apply(input(), "test");
       const held = await peersOf(ns, wg);
