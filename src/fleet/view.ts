@@ -90,3 +90,12 @@ export function fleetRows(fleet: Fleet, now: number): FleetRow[] {
     };
   });
 }
+
+/**
+ * Whether every site runs `serial` in force and its agent is alive. A site still held by the
+ * rollout, failed, or silent is not settled: `status --fleet` tells a script by this. Drift is
+ * not counted: it is what the last round found and put right.
+ */
+export const fleetSettled = (rows: readonly FleetRow[], serial: number | undefined): boolean =>
+  serial !== undefined &&
+  rows.every((r) => r.serial === serial && r.state === "in force" && !r.stale);

@@ -38,7 +38,7 @@ async function remoteStatus(opts: StatusOptions, url: string): Promise<SiteStatu
 
 /** `--fleet`: every site's report, from etcd in one read. */
 async function fleetStatus(opts: StatusOptions): Promise<void> {
-  const { fleetRows, readFleet } = await import("../../fleet/view.js");
+  const { fleetRows, fleetSettled, readFleet } = await import("../../fleet/view.js");
   const { formatFleet } = await import("../../fleet/format.js");
   const etcd = await etcdFrom(opts);
   try {
@@ -50,6 +50,8 @@ async function fleetStatus(opts: StatusOptions): Promise<void> {
       () => formatFleet(sites, serial),
       () => ({ revision: serial ?? null, sites }),
     );
+    // As the site's own status: 2 when the fleet is not as published (--quiet tells by this).
+    process.exitCode = fleetSettled(sites, serial) ? 0 : 2;
   } finally {
     etcd.close();
   }
