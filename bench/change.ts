@@ -27,6 +27,9 @@
  *
  *   npx tsx bench/change.ts            # hubs of 1,000 and 10,000; one-line change at 10,000
  *   npx tsx bench/change.ts --quick    # 1,000 only
+ *   npx tsx bench/change.ts --only hub --hubs 1000,10000 --no-full
+ *       # rows to run: --only hub|line, the hubs' sizes (--hubs) and the one-line change's
+ *       # (--line 1000,10000); --no-full: without the "validated in full" rows
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -50,10 +53,32 @@ import { UapiClient } from "../src/system/wireguard-uapi.js";
 import { type BenchNs, createBenchNs, suffix } from "./namespace.js";
 import { makeShape, type Shape } from "./shapes.js";
 
-const quick = process.argv.includes("--quick");
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+/** The value after `flag`, if given. */
+const option = (flag: string) => {
+  const at = args.indexOf(flag);
+  if (at < 0) return undefined;
+  const value = args[at + 1];
+  if (value === undefined || value.startsWith("--")) throw new Error(`${flag} needs a value`);
+  return value;
+};
+const sizes = (flag: string, fallback: number[]) =>
+  option(flag)
+    ?.split(",")
+    .map((n) => {
+      const size = Number(n);
+      if (!Number.isInteger(size) || size < 1) throw new Error(`${flag}: not a size: ${n}`);
+      return size;
+    }) ?? fallback;
+const only = option("--only");
+if (only !== undefined && only !== "hub" && only !== "line")
+  throw new Error(`--only takes hub or line, not ${only}`);
 const CHANGES = Number(process.env.CHANGES ?? (quick ? 3 : 7));
-const HUBS = quick ? [1000] : [1000, 10_000];
-const LINE_SIZE = quick ? 1000 : 10_000;
+const HUBS = only === "line" ? [] : sizes("--hubs", quick ? [1000] : [1000, 10_000]);
+const LINES = only === "hub" ? [] : sizes("--line", [quick ? 1000 : 10_000]);
+/** Without the "validated in full" rows: only the changes read incrementally. */
+const FULL = !args.includes("--no-full");
 
 const p50 = (xs: readonly number[]) =>
   [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
@@ -245,7 +270,7 @@ async function hub(n: number, texts: string[]): Promise<Row[]> {
     };
     let text = shape.policy;
     try {
-      for (let k = 0; k < CHANGES * 2; k++) {
+      for (let k = 0; k < (FULL ? CHANGES * 2 : CHANGES); k++) {
         const fresh = randomKey();
         const next = text.replace(lastKey(text), fresh);
         const spawned = r.resident.target.runner.spawned;
@@ -260,7 +285,8 @@ async function hub(n: number, texts: string[]): Promise<Row[]> {
           throw new Error(`expected one WireGuard change, planned ${plan?.changes.length}`);
         text = next;
         texts.push(next);
-        if (k % 2 === 0) continue;
+        // One `wg set` per two changes, or per change when there are only the incremental ones.
+        if (FULL && k % 2 === 0) continue;
         const bareFresh = randomKey();
         const argv = ["wg", "set", bareWg, "peer", bareKey, "remove"];
         argv.push("peer", bareFresh, "allowed-ips", `${bareIp}/32`);
@@ -278,7 +304,7 @@ async function hub(n: number, texts: string[]): Promise<Row[]> {
     } finally {
       await r.stop();
     }
-    return [row, { ...full, bare: row.bare }];
+    return FULL ? [row, { ...full, bare: row.bare }] : [row];
   } finally {
     await s.destroy();
   }
@@ -316,7 +342,7 @@ async function lineChange(n: number, texts: string[]): Promise<Row[]> {
         [...cidrs(shape.policy)].find((c) => !cidrs(shape.changed).has(c)),
         [...cidrs(shape.changed)].find((c) => !cidrs(shape.policy).has(c)),
       ].map((c) => c?.slice("cidr: ".length) ?? "") as [string, string];
-      for (let k = 0; k < CHANGES * 2; k++) {
+      for (let k = 0; k < (FULL ? CHANGES * 2 : CHANGES); k++) {
         const text = both[k % 2] ?? shape.policy;
         texts.push(text);
         const spawned = r.resident.target.runner.spawned;
@@ -340,7 +366,7 @@ async function lineChange(n: number, texts: string[]): Promise<Row[]> {
     } finally {
       await r.stop();
     }
-    return [row, full];
+    return FULL ? [row, full] : [row];
   } finally {
     await s.destroy();
     await bare.destroy();
@@ -391,14 +417,16 @@ for (const n of HUBS) {
   rows.push(...(await hub(n, texts)));
   runs.push({ what: `hub of ${n.toLocaleString("en")} spokes: one spoke's key`, texts });
 }
-const lineTexts: string[] = [];
-rows.push(...(await lineChange(LINE_SIZE, lineTexts)));
-runs.push({ what: `one line at ${LINE_SIZE.toLocaleString("en")} objects`, texts: lineTexts });
+for (const n of LINES) {
+  const texts: string[] = [];
+  rows.push(...(await lineChange(n, texts)));
+  runs.push({ what: `one line at ${n.toLocaleString("en")} objects`, texts });
+}
 const validation = runs.map(({ what, texts }) => ({ what, ...validationCpu(texts) }));
 
 const load = (await execa("uptime")).stdout.replace(/.*load average: /, "");
 console.log(
-  `CHANGES=${CHANGES} of each, read incrementally in a row, then validated in full; load average ${load}\n`,
+  `CHANGES=${CHANGES} of each, read incrementally in a row${FULL ? ", then validated in full" : ""}; load average ${load}\n`,
 );
 console.log(
   "| change through the resident | netpol p50 ms | netpol p50 CPU ms | bare | bare p50 ms | ratio | processes per change | target |",
