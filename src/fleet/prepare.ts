@@ -5,7 +5,7 @@ import type { RolloutIntent } from "../policy/intent.js";
 import { parsePolicy } from "../policy/load.js";
 import { readYaml } from "../policy/read-yaml.js";
 import { peerAddresses } from "./agent/health.js";
-import { sameState, sliceText, stateKey } from "./slice.js";
+import { sameState, slicer, stateKey } from "./slice.js";
 
 /** One site's part: its policy text and hash, and what the publisher compiled from it. */
 export interface Part {
@@ -49,9 +49,10 @@ export function preparePolicy(text: string, file: string): Prepared {
   const doc = read.data as Record<string, unknown>;
   const sites = new Map<string, Part>();
   const whole: string[] = [];
+  const sliceOf = slicer(doc, intent);
   for (const site of intent.sites) {
     const state = compileSite(intent, site.name);
-    const part = sliceText(doc, intent, site.name);
+    const part = sliceOf(site.name);
     const fits = sameState(part, site.name, stateKey(state));
     if (!fits) whole.push(site.name);
     const chosen = fits ? part : text;
