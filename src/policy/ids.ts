@@ -4,7 +4,8 @@
  * ids the kernel keeps for itself.
  */
 export class IdAllocator {
-  private readonly taken = new Map<number, string>();
+  /** Made on the first claim: most of a hub's 10,000 spokes hand out no id at all. */
+  private taken: Map<number, string> | undefined;
 
   constructor(
     private next: number,
@@ -18,9 +19,10 @@ export class IdAllocator {
   claim(first: number, span: number, owner: string): string | undefined {
     for (let id = first; id < first + span; id++) {
       if (id > this.max || this.kernel.has(id)) return "the kernel";
-      const holder = this.taken.get(id);
+      const holder = this.taken?.get(id);
       if (holder !== undefined) return holder;
     }
+    this.taken ??= new Map();
     for (let id = first; id < first + span; id++) this.taken.set(id, owner);
     return undefined;
   }

@@ -30,6 +30,7 @@ export function checkSharedResolvers(
   egress: readonly EgressIntent[],
   report: Report,
 ): void {
+  if (egress.length === 0) return;
   const first = new Map<string, { egress: string; resolvers: string }>();
   egress.forEach((e, idx) => {
     if (!e.dns || e.paths.length < 2) return;

@@ -33,6 +33,8 @@ export function resolveEgress(
   report: Report,
 ): EgressIntent[] {
   const egress = doc.sites[site]?.egress ?? [];
+  // Most of a hub's spokes have no egress: none of the maps below is worth making for them.
+  if (egress.length === 0) return [];
   // Explicit ids first, so automatic ones never take an id the user wrote down.
   egress.forEach((e, idx) => {
     const path: Path = ["sites", site, "egress", idx];
@@ -65,7 +67,10 @@ export function resolveEgress(
   };
   return egress.flatMap((e, idx): EgressIntent[] => {
     const path: Path = ["sites", site, "egress", idx];
-    const sources = e.from.flatMap((net, fidx) => {
+    // Loops, not flatMap: it makes an array per element, and a site may have 10,000 egresses.
+    const from: NetworkIntent[] = [];
+    const sources: Cidr[] = [];
+    e.from.forEach((net, fidx) => {
       const first = sourceOf.get(net);
       if (first !== undefined) {
         report({
@@ -81,9 +86,10 @@ export function resolveEgress(
           path: [...path, "from", fidx],
           message: `site ${site} has no network named ${net} (known: ${known})`,
         });
-        return [];
+        return;
       }
-      return [found.cidr];
+      from.push(found);
+      sources.push(found.cidr);
     });
     const paths = resolvePaths(doc, site, e, tunnels, exitsOf, path, report);
     if (!paths) return [];
@@ -96,7 +102,6 @@ export function resolveEgress(
     const providerDns = (name: string) =>
       doc.sites[site]?.providers.find((p) => p.name === name)?.dns;
     const dns = resolveDns(e, path, report, providerDns);
-    const from = e.from.flatMap((n) => networkNamed.get(n) ?? []);
     const canary = resolveCanary(e, from, path, report);
     return [
       {
@@ -158,16 +163,16 @@ function resolvePaths(
   path: Path,
   report: Report,
 ): [Via, ...Via[]] | undefined {
-  const seen = new Set<string>();
-  const paths = e.via.flatMap((name, idx): Via[] => {
+  const paths: Via[] = [];
+  // A chain is a few names long: looking back along it beats a Set per egress.
+  e.via.forEach((name, idx) => {
     const at: Path = e.via.length > 1 ? [...path, "via", idx] : [...path, "via"];
-    if (seen.has(name)) {
+    if (e.via.indexOf(name) < idx) {
       report({ path: at, message: `${name} is named twice in this chain; keep one` });
-      return [];
+      return;
     }
-    seen.add(name);
     const via = resolveVia(doc, site, name, e.exit, tunnels, exitsOf, at, path, report);
-    if (!via) return [];
+    if (!via) return;
     const probed = e.via.length > 1 || e.health !== undefined || e.canary !== undefined;
     if (probed && !peerKnown(via) && (e.health?.targets.length ?? 0) === 0) {
       report({
@@ -175,10 +180,9 @@ function resolvePaths(
         message: `netpol knows no peer of ${name} to probe through it: set its gateway under sites.${site}.external (a provider's dns), or name a probe target under health.targets`,
       });
     }
-    return [via];
+    paths.push(via);
   });
-  const [first, ...rest] = paths;
-  return first && paths.length === e.via.length ? [first, ...rest] : undefined;
+  return paths.length > 0 && paths.length === e.via.length ? (paths as [Via, ...Via[]]) : undefined;
 }
 
 const peerKnown = (via: Via) =>
@@ -240,6 +244,7 @@ export function resolveReplyPaths(
   priorities: IdAllocator,
   report: Report,
 ): ReplyPath[] {
+  if (services.length === 0) return [];
   const names = [
     ...new Set(services.filter(keepsClientAddress).map((s) => s.target.tunnel)),
   ].sort();
@@ -272,6 +277,7 @@ export function resolvePathTables(
   tables: IdAllocator,
   report: Report,
 ): PathTable[] {
+  if (egress.length === 0) return [];
   const devices = [
     ...new Set(
       egress.filter((e) => e.paths.length > 1).flatMap((e) => e.paths.map((p) => p.device)),
