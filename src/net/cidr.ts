@@ -203,15 +203,16 @@ export function compareCidr(a: Cidr, b: Cidr): number {
  * exactly those on a stack of nested ones: never more than 129 deep.
  */
 export function nestedPairs<T>(items: readonly T[], cidrOf: (item: T) => Cidr): [T, T][] {
-  const keyed = items.map((item) => ({ item, net: networkOf(cidrOf(item)) }));
+  type Keyed = { item: T; net: Cidr };
+  const keyed = items.map((item): Keyed => ({ item, net: networkOf(cidrOf(item)) }));
   keyed.sort((a, b) => compareCidr(a.net, b.net));
   const pairs: [T, T][] = [];
-  const stack: typeof keyed = [];
+  const stack: Keyed[] = [];
   for (const k of keyed) {
-    while (stack.length > 0 && !contains((stack.at(-1) as (typeof keyed)[0]).net, k.net)) {
+    while (stack.length > 0 && !contains((stack.at(-1) as Keyed).net, k.net)) {
       stack.pop();
     }
-    for (const outer of stack) pairs.push([outer.item, k.item]);
+    for (let i = 0; i < stack.length; i++) pairs.push([(stack[i] as Keyed).item, k.item]);
     stack.push(k);
   }
   return pairs;

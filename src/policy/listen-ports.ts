@@ -97,12 +97,14 @@ export function checkListenPorts(intent: Intent): Diagnostic[] {
   });
   for (const site of intent.sites) {
     const published = publishedOn.get(site.name) ?? [];
-    const held = new Map<string, Claim>();
     const claims = [
       ...proxyClaims(site, published),
       ...tunnelClaims(intent, site),
       ...relayClaims(site, published),
     ];
+    // Nothing listens on most of a hub's spokes: nothing to clash with.
+    if (claims.length === 0) continue;
+    const held = new Map<string, Claim>();
     for (const claim of claims) {
       const key = `${claim.port}/${claim.proto}`;
       const first = held.get(key);
