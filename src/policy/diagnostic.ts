@@ -10,17 +10,18 @@ export type Report = (d: Diagnostic) => void;
 
 /**
  * Reports a second `kind` of the same name among `seen` at `path`.name; the name counts as
- * seen afterwards either way.
+ * seen afterwards either way. The path may be given as a function, called only for a problem.
  */
 export function checkUnique(
   seen: Set<string>,
   kind: string,
   name: string,
-  path: Path,
+  path: Path | (() => Path),
   report: Report,
 ): void {
   if (seen.has(name)) {
-    report({ path: [...path, "name"], message: `${kind} ${name} is declared twice; rename one` });
+    const at = typeof path === "function" ? path() : path;
+    report({ path: [...at, "name"], message: `${kind} ${name} is declared twice; rename one` });
   }
   seen.add(name);
 }

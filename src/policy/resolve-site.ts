@@ -78,12 +78,13 @@ export function resolveSiteBasics(
   const interfaces = new Set(site.interfaces.map((i) => i.name));
   const names = new Set<string>();
   const networks = site.networks.map((n, idx): NetworkIntent => {
-    const path: Path = [...base, "networks", idx];
-    checkUnique(names, "network", n.name, path, report);
+    // Made only for a problem: 10,000 networks, or 10,000 spokes, seldom have one.
+    const at = (): Path => [...base, "networks", idx];
+    checkUnique(names, "network", n.name, at, report);
     if (!interfaces.has(n.interface)) {
       const ifaces = site.interfaces.map((i) => i.name).join(", ") || "none declared";
       report({
-        path: [...path, "interface"],
+        path: [...at(), "interface"],
         message: `unknown interface ${n.interface}; declare it under sites.${name}.interfaces (known: ${ifaces})`,
       });
     }
@@ -91,7 +92,7 @@ export function resolveSiteBasics(
     if (n.address && address) {
       if (!contains(n.cidr, hostPrefix(n.address))) {
         report({
-          path: [...path, "address"],
+          path: [...at(), "address"],
           message: `the router's address must lie inside ${formatCidr(n.cidr)}`,
         });
       } else if (
@@ -99,12 +100,14 @@ export function resolveSiteBasics(
         n.cidr.prefix < (n.cidr.family === 4 ? 31 : 127)
       ) {
         report({
-          path: [...path, "address"],
+          path: [...at(), "address"],
           message: `that is the network address of ${formatCidr(n.cidr)}; pick a host address such as the first usable one`,
         });
       }
     }
-    return { name: n.name, cidr: n.cidr, interface: n.interface, ...(address ? { address } : {}) };
+    // Two literals, not a spread: one shape per kind of network, and no copy of a temporary.
+    if (!address) return { name: n.name, cidr: n.cidr, interface: n.interface };
+    return { name: n.name, cidr: n.cidr, interface: n.interface, address };
   });
   checkOverlaps(name, networks, tunnelsHere, report);
   return { interfaces: site.interfaces, networks };
