@@ -1,12 +1,6 @@
 import type { SiteState, WireguardSpec } from "../../compile/desired.js";
-import type { Intent, MemberIntent, TunnelIntent } from "../intent.js";
-
-/** One member's key (or key file) changed alone: member-key.ts. */
-export interface KeyChange {
-  readonly tunnel: TunnelIntent;
-  readonly before: MemberIntent;
-  readonly after: MemberIntent;
-}
+import type { Intent } from "../intent.js";
+import { type KeyChange, siteOfKeyless } from "./member-key.js";
 
 /**
  * A site's compiled state with one tunnel member's key changed, from the state compiled before
@@ -20,7 +14,8 @@ export function withPeerKey(
   intent: Intent,
   change: KeyChange,
 ): SiteState | undefined {
-  const site = intent.sites.find((s) => s.name === state.site);
+  // Only names, devices and chains are read of it: keys are the change's.
+  const site = siteOfKeyless(intent, state.site);
   if (!site) return undefined;
   const { tunnel, before, after } = change;
   if (site.egress.some((e) => e.paths.some((p) => p.kind === "tunnel"))) return undefined;
