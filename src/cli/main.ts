@@ -88,10 +88,14 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-const args = process.argv.slice(2);
-try {
-  const program = await buildProgram(args[0]);
-  await program.parseAsync(process.argv);
-} catch (err) {
-  process.exitCode = reportError(err, args);
+async function main(args: readonly string[]): Promise<void> {
+  try {
+    const program = await buildProgram(args[0]);
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    process.exitCode = reportError(err, args);
+  }
 }
+
+// Not a top-level await: the bundle is CommonJS, for its V8 code cache (deploy/bundle.mjs).
+void main(process.argv.slice(2));

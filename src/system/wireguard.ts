@@ -185,7 +185,7 @@ export async function createWireguardLink(
 }
 
 /** The box wireguard-go draws on stderr ("Running wireguard-go is not required..."). */
-const BANNER_LINE = /^[┌│└]/;
+const BANNER_LINE = /^[\u250c\u2502\u2514]/;
 
 /**
  * wireguard-go's own error, without the banner it prints first (which said nothing else), and

@@ -35,8 +35,8 @@ const escapeRe = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 let tmp: string;
 
 beforeAll(async () => {
-  if (!existsSync(path.join(root, "lib/main.js"))) {
-    throw new Error("lib/main.js is missing: build first with `npm run build` (npm test does)");
+  if (!existsSync(path.join(root, "lib/main.cjs"))) {
+    throw new Error("lib/main.cjs is missing: build first with `npm run build` (npm test does)");
   }
   tmp = await mkdtemp(path.join(os.tmpdir(), "netpol-cli-"));
 });

@@ -21,7 +21,7 @@ async function netpol(args: string[]) {
 
 let tmp: string;
 beforeAll(async () => {
-  if (!existsSync(path.join(root, "lib/main.js"))) throw new Error("build first: npm run build");
+  if (!existsSync(path.join(root, "lib/main.cjs"))) throw new Error("build first: npm run build");
   tmp = await mkdtemp(path.join(os.tmpdir(), "netpol-import-"));
 });
 afterAll(async () => {

@@ -35,7 +35,7 @@ describeLive("npm pack", () => {
   it("ships the bundle, the units and the examples, and no sources or dependencies", async () => {
     const files = (await execa("tar", ["tzf", tarball])).stdout.split("\n");
     expect(files).toContain("package/bin/netpol.js");
-    expect(files).toContain("package/lib/main.js");
+    expect(files).toContain("package/lib/main.cjs");
     expect(files).toContain("package/deploy/install.sh");
     expect(files).toContain("package/deploy/systemd/netpol-apply.service");
     expect(files).toContain("package/CHANGELOG.md");
