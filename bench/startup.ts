@@ -41,11 +41,12 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  * One process, spawn to exit: wall time, and the CPU time (user + system) it used, read by
  * GNU time. On this shared machine the wall time swings with the load; the CPU time is the work.
  */
-function run(args: string[]): { wall: number; cpu: number } {
+function run(args: string[], env?: NodeJS.ProcessEnv): { wall: number; cpu: number } {
   const start = process.hrtime.bigint();
   const r = spawnSync("/usr/bin/time", ["-f", "@cpu %U %S", process.execPath, ...args], {
     cwd: root,
     stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, ...env },
   });
   const wall = Number(process.hrtime.bigint() - start) / 1e6;
   if (r.status !== 0 && r.status !== 2) {
@@ -55,8 +56,8 @@ function run(args: string[]): { wall: number; cpu: number } {
   return { wall, cpu: (Number(user) + Number(system)) * 1000 };
 }
 
-function measure(args: string[]): { wall: number; cpu: number } {
-  const runs = Array.from({ length: RUNS }, () => run(args));
+function measure(args: string[], env?: NodeJS.ProcessEnv): { wall: number; cpu: number } {
+  const runs = Array.from({ length: RUNS }, () => run(args, env));
   return { wall: median(runs.map((r) => r.wall)), cpu: median(runs.map((r) => r.cpu)) };
 }
 
@@ -79,12 +80,30 @@ try {
   spawnSync("ip", ["netns", "add", ns], { stdio: "inherit" });
   const target = ["--netns", ns, "--state-dir", stateDir];
   const floor = measure(["-e", "0"]);
-  /** Name, arguments, issue 11's wall limit (ms), issue 19's ratio to `node -e 0`, kept in --quick. */
-  const commands: [string, string[], number | undefined, number | undefined, boolean][] = [
+  /**
+   * Name, arguments, issue 11's wall limit (ms), issue 19's ratio to `node -e 0`, kept in --quick,
+   * environment.
+   */
+  const commands: [
+    string,
+    string[],
+    number | undefined,
+    number | undefined,
+    boolean,
+    NodeJS.ProcessEnv?,
+  ][] = [
     ["node -e 0 (floor)", ["-e", "0"], undefined, undefined, true],
     ["netpol --version", [...bin, "--version"], undefined, undefined, true],
     ["netpol --help (loads every command)", [...bin, "--help"], undefined, undefined, false],
     [`netpol validate ${POLICY}`, [...bin, "validate", POLICY], 250, 2, true],
+    [
+      "same, without the code cache (NETPOL_CODE_CACHE=off)",
+      [...bin, "validate", POLICY],
+      undefined,
+      undefined,
+      false,
+      { NETPOL_CODE_CACHE: "off" },
+    ],
     [
       `same, unbundled (node ${UNBUNDLED})`,
       [UNBUNDLED, "validate", POLICY],
@@ -119,9 +138,9 @@ try {
   console.log("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |");
   let failed = false;
   const x = (r: number) => `${r.toFixed(2)}×`;
-  for (const [name, args, limit, ratio, inQuick] of commands) {
+  for (const [name, args, limit, ratio, inQuick, env] of commands) {
     if (quick && !inQuick) continue;
-    const t = args[0] === "-e" ? floor : measure(args);
+    const t = args[0] === "-e" ? floor : measure(args, env);
     const wallRatio = t.wall / floor.wall;
     const absolute = limit === undefined ? "" : `${limit}: ${t.wall < limit ? "ok" : "OVER"}`;
     const relative =
