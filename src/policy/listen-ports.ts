@@ -8,7 +8,9 @@ interface Claim {
   readonly port: number;
   /** Who holds it, in words. */
   readonly holder: string;
-  readonly path: Path;
+  /** Made only for a problem: finding a tunnel member's place is a search of the members. */
+  readonly path: () => Path;
+  readonly relay?: true;
 }
 
 /** A service a site publishes, with its place in the policy's list. */
@@ -25,7 +27,7 @@ function proxyClaims(site: SiteIntent, published: readonly Published[]): Claim[]
   const publishesHttp = published.some(({ s }) => s.kind === "http");
   if (!publishesHttp && !site.proxy) return [];
   const p = site.proxy ?? DEFAULT_PROXY;
-  const path: Path = ["sites", site.name, "proxy"];
+  const path = (): Path => ["sites", site.name, "proxy"];
   return [
     { proto: "tcp", port: p.httpPort, holder: `${site.name}'s Caddy (proxy.httpPort)`, path },
     ...(p.tls === "auto"
@@ -51,7 +53,8 @@ function relayClaims(site: SiteIntent, published: readonly Published[]): Claim[]
       proto: "tcp",
       port: (site.proxy ?? DEFAULT_PROXY).relayPort,
       holder: `${site.name}'s PROXY-protocol relay (proxy.relayPort)`,
-      path: ["sites", site.name, "proxy", "relayPort"],
+      path: () => ["sites", site.name, "proxy", "relayPort"],
+      relay: true,
     },
   ];
 }
@@ -66,7 +69,7 @@ function tunnelClaims(intent: Intent, site: SiteIntent): Claim[] {
             proto: "udp" as const,
             port: local.listenPort,
             holder: `tunnel ${tunnel.name} (${local.device}'s WireGuard listen port)`,
-            path: [
+            path: () => [
               "tunnels",
               intent.tunnels.indexOf(tunnel),
               "members",
@@ -110,12 +113,12 @@ export function checkListenPorts(intent: Intent): Diagnostic[] {
       const first = held.get(key);
       if (first && claim.holder.startsWith("tunnel") && first.holder.startsWith("tunnel"))
         problems.push({
-          path: claim.path,
+          path: claim.path(),
           message: `port ${key} on ${site.name} is already ${first.holder}; give this member another listenPort`,
         });
-      if (first && claim.path.at(-1) === "relayPort")
+      if (first && claim.relay)
         problems.push({
-          path: claim.path,
+          path: claim.path(),
           message: `port ${key} on ${site.name} is already ${first.holder}; give the relay another relayPort`,
         });
       if (!first) held.set(key, claim);
