@@ -71,6 +71,11 @@ class Reader {
   private readonly lines: string[];
   private i = 0;
   private depth = 0;
+  /**
+   * Just past the quoted scalar or flow node read last. A field, not a `{ value, end }` per
+   * node: a hub's 10,000 one-line spokes are some 150,000 flow nodes.
+   */
+  private end = 0;
 
   constructor(text: string) {
     this.lines = text.split("\n");
@@ -157,7 +162,8 @@ class Reader {
     let k = c;
     const q = line[c];
     if (q === '"' || q === "'") {
-      k = this.quoted(line, c).end;
+      this.quoted(line, c);
+      k = this.end;
       while (line.charCodeAt(k) === SPACE) k++;
       // `"a":b` is a flow mapping's spelling: in a block one js-yaml wants a space after `:`.
       const spaced = k + 1 === line.length || line.charCodeAt(k + 1) === SPACE;
@@ -178,7 +184,7 @@ class Reader {
     const colon = this.keyColon(line, c);
     if (colon < 0) bail();
     const q = line[c];
-    if (q === '"' || q === "'") return { key: this.quoted(line, c).value, after: colon + 1 };
+    if (q === '"' || q === "'") return { key: this.quoted(line, c), after: colon + 1 };
     const raw = line.slice(c, colon).trimEnd();
     if (!plainStart(line, c) || /[[\]{},"'#]/.test(raw)) bail();
     return { key: String(resolve(raw)), after: colon + 1 };
@@ -192,9 +198,8 @@ class Reader {
     const ch = line[c];
     let value: unknown;
     if (ch === "{" || ch === "[") {
-      const flow = this.flow(line, c);
-      if (!restIsEmpty(line, flow.end)) bail();
-      value = flow.value;
+      value = this.flow(line, c);
+      if (!restIsEmpty(line, this.end)) bail();
       this.i++;
     } else if (this.keyColon(line, c) >= 0) {
       if (!mappingOk) bail();
@@ -203,9 +208,8 @@ class Reader {
       this.depth--;
       return value;
     } else if (ch === '"' || ch === "'") {
-      const q = this.quoted(line, c);
-      if (!restIsEmpty(line, q.end)) bail();
-      value = q.value;
+      value = this.quoted(line, c);
+      if (!restIsEmpty(line, this.end)) bail();
       this.i++;
     } else {
       if (!plainStart(line, c)) bail();
@@ -218,15 +222,16 @@ class Reader {
     return value;
   }
 
-  /** A quoted scalar closed on its line, without escapes; `end` is just past its quote. */
-  private quoted(line: string, c: number): { value: string; end: number } {
+  /** A quoted scalar closed on its line, without escapes; `end` is left just past its quote. */
+  private quoted(line: string, c: number): string {
     const q = line[c] as string;
     if (q === '"') {
       const close = line.indexOf('"', c + 1);
       if (close < 0) bail();
       const value = line.slice(c + 1, close);
       if (value.includes("\\")) bail();
-      return { value, end: close + 1 };
+      this.end = close + 1;
+      return value;
     }
     let value = "";
     let k = c + 1;
@@ -234,14 +239,17 @@ class Reader {
       const close = line.indexOf("'", k);
       if (close < 0) bail();
       value += line.slice(k, close);
-      if (line[close + 1] !== "'") return { value, end: close + 1 };
+      if (line[close + 1] !== "'") {
+        this.end = close + 1;
+        return value;
+      }
       value += "'";
       k = close + 2;
     }
   }
 
-  /** A flow collection closed on its line. */
-  private flow(line: string, c: number): { value: unknown; end: number } {
+  /** A flow collection closed on its line; `end` is left just past it. */
+  private flow(line: string, c: number): unknown {
     if (++this.depth > MAX_DEPTH) bail();
     const mapping = line[c] === "{";
     const close = mapping ? "}" : "]";
@@ -256,19 +264,17 @@ class Reader {
       }
       if (mapping) {
         const key = this.flowNode(line, k, true);
-        if (typeof key.value === "object" && key.value !== null) bail();
-        k = key.end;
+        if (typeof key === "object" && key !== null) bail();
+        k = this.end;
         while (line.charCodeAt(k) === SPACE) k++;
         if (line.charCodeAt(k) !== COLON || line.charCodeAt(k + 1) !== SPACE) bail();
-        const name = String(key.value);
+        const name = String(key);
         if (name === "__proto__" || Object.hasOwn(out, name)) bail();
-        const value = this.flowNode(line, k + 2, false);
-        (out as Record<string, unknown>)[name] = value.value;
-        k = value.end;
+        (out as Record<string, unknown>)[name] = this.flowNode(line, k + 2, false);
+        k = this.end;
       } else {
-        const item = this.flowNode(line, k, false);
-        (out as unknown[]).push(item.value);
-        k = item.end;
+        (out as unknown[]).push(this.flowNode(line, k, false));
+        k = this.end;
       }
       while (line.charCodeAt(k) === SPACE) k++;
       if (line[k] === close) break;
@@ -276,11 +282,12 @@ class Reader {
       k++;
     }
     this.depth--;
-    return { value: out, end: k + 1 };
+    this.end = k + 1;
+    return out;
   }
 
-  /** One node inside a flow collection, spaces before it skipped. */
-  private flowNode(line: string, c: number, isKey: boolean): { value: unknown; end: number } {
+  /** One node inside a flow collection, spaces before it skipped; `end` is left just past it. */
+  private flowNode(line: string, c: number, isKey: boolean): unknown {
     let k = c;
     while (line.charCodeAt(k) === SPACE) k++;
     const ch = line[k];
@@ -288,10 +295,7 @@ class Reader {
       if (isKey) bail();
       return this.flow(line, k);
     }
-    if (ch === '"' || ch === "'") {
-      const q = this.quoted(line, k);
-      return { value: q.value, end: q.end };
-    }
+    if (ch === '"' || ch === "'") return this.quoted(line, k);
     if (!plainStart(line, k)) bail();
     // A plain scalar in a flow ends at a flow indicator, at `: ` or a `:` before one, or at a
     // comment (the collection is then not closed on this line: the caller gives up).
@@ -311,6 +315,7 @@ class Reader {
     const raw = line.slice(k, end).trimEnd();
     // `[a: b]` is a mapping inside a sequence: left to js-yaml.
     if (!isKey && line[end] === ":") bail();
-    return { value: resolve(raw), end };
+    this.end = end;
+    return resolve(raw);
   }
 }

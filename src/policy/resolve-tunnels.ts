@@ -41,16 +41,17 @@ export function resolveTunnels(
         });
       }
       seenKeys.set(m.publicKey, `${t.name}/${m.site}`);
-      const advertise = m.advertise.flatMap((net, aidx): Cidr[] => {
+      // A loop, not flatMap (an array per element): a hub's 10,000 spokes advertise one each.
+      const advertise: Cidr[] = [];
+      m.advertise.forEach((net, aidx) => {
         const found = networkNamed(m.site, net);
-        if (!found) {
+        if (found) advertise.push(found.cidr);
+        else {
           report({
             path: [...mpath(), "advertise", aidx],
             message: `site ${m.site} has no network named ${net}`,
           });
-          return [];
         }
-        return [found.cidr];
       });
       const listenPort = m.listenPort ?? m.endpoint?.port;
       return {
