@@ -4,6 +4,8 @@
  * its sites from argv, says `ready` (one JSON line) once every agent follows etcd, answers
  * `report` on stdin with its memory and how many times each agent applied each revision.
  */
+// First: the build id the agents' compiled cache needs, before src/ reads it.
+import "./fleet-build.js";
 import { setMaxListeners } from "node:events";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
@@ -32,6 +34,7 @@ let errors = 0;
 v8.setFlagsFromString("--expose-gc");
 const collect = vm.runInNewContext("gc") as () => void;
 const baseline = process.memoryUsage().rss;
+const cpuOf = (u: NodeJS.CpuUsage) => u.user + u.system;
 /**
  * The agents of this process share one etcd client (its pool of 16 connections) and one watch
  * stream: at 10,000 agents, a client each kept some 23,000 connections open to etcd's gateway
@@ -81,6 +84,8 @@ process.stdout.write(`${JSON.stringify({ ready: true, agents: sites.length, base
 
 for await (const line of createInterface({ input: process.stdin })) {
   if (line === "report") {
+    // The CPU up to now, before the collection below: the agents' work since the last report.
+    const cpu = process.cpuUsage();
     collect();
     const twice = agents.filter((a) => [...a.applies.values()].some((n) => n > 1)).length;
     const applies = agents.reduce(
@@ -88,7 +93,7 @@ for await (const line of createInterface({ input: process.stdin })) {
       0,
     );
     process.stdout.write(
-      `${JSON.stringify({ rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, baseline, twice, applies, errors })}\n`,
+      `${JSON.stringify({ rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, baseline, twice, applies, errors, cpu: cpuOf(cpu), cpuAfter: cpuOf(process.cpuUsage()) })}\n`,
     );
   } else if (line === "stop") {
     stop.abort();

@@ -8,7 +8,8 @@
  * the moment etcd holds the new head to each site's ledger showing the revision: p50, p99 and
  * the last site; etcd's write rate meanwhile (its revision counts every write); memory per agent
  * (the workers' resident memory above their baseline, over the agents); how many agents applied
- * a revision twice (must be 0). A second publish changes one spoke only. One real `netpol agent` process's
+ * a revision twice (must be 0); the workers' CPU time per agent in each rollout (CPU, which the
+ * other processes on a loaded machine move less than the wall time). A second publish changes one spoke only. One real `netpol agent` process's
  * idle memory is bench/agent-memory.ts's.
  *
  *   npm run bench:fleet              # 1,000 and 10,000
@@ -201,14 +202,31 @@ async function measure(n: number) {
     const publishStart = Date.now();
     const first = await timeRollout(ns, n + 2, publish(fleetPolicy(n, keys)));
     const publishSeconds = (Date.now() - publishStart) / 1000 - first.seconds;
+    const mid = await Promise.all(workers.map((w) => ask(w, "report")));
     const second = await timeRollout(ns, n + 2, publish(fleetPolicy(n, keys, "10.250.0.0/24")));
     const after = await Promise.all(workers.map((w) => ask(w, "report")));
+    /** The workers' CPU between two reports (less their own collections), per agent, in ms. */
+    const cpuPerAgent = (from: Record<string, number>[], to: Record<string, number>[]) =>
+      to.reduce((sum, r, i) => sum + (r.cpu ?? 0) - (from[i]?.cpuAfter ?? 0), 0) / 1000 / (n + 2);
+    const cpu = { first: cpuPerAgent(idle, mid), second: cpuPerAgent(mid, after) };
     const twice = after.reduce((s, r) => s + (r.twice ?? 0), 0);
     const applies = after.reduce((s, r) => s + (r.applies ?? 0), 0);
     const errors = after.reduce((s, r) => s + (r.errors ?? 0), 0);
     const rss = after.reduce((s, r) => s + (r.rss ?? 0), 0);
     void ready;
-    return { n, startup, perAgent, first, second, twice, applies, errors, rss, publishSeconds };
+    return {
+      n,
+      startup,
+      perAgent,
+      first,
+      second,
+      twice,
+      applies,
+      errors,
+      rss,
+      publishSeconds,
+      cpu,
+    };
   } catch (err) {
     console.error(`bench at ${n} agents failed: ${err instanceof Error ? err.stack : String(err)}`);
     throw err;
@@ -232,13 +250,13 @@ console.log(
     .join(" ")}`,
 );
 console.log(
-  "| agents | publish → all reported: p50 / p99 / last (s) | etcd writes/s | one spoke changed: p50 / p99 / last (s) | agent memory (above the process's own) | applies / twice | start-up (s) |",
+  "| agents | publish → all reported: p50 / p99 / last (s) | etcd writes/s | one spoke changed: p50 / p99 / last (s) | agent memory (above the process's own) | applies / twice | start-up (s) | workers' CPU per agent: first / second rollout (ms) |",
 );
-console.log("| --- | --- | --- | --- | --- | --- | --- |");
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const n of SIZES) {
   const r = await measure(n);
   console.log(
-    `| ${n + 2} | ${s(r.first.p50)} / ${s(r.first.p99)} / ${s(r.first.last)} | ${Math.round(r.first.writes / r.first.seconds)} | ${s(r.second.p50)} / ${s(r.second.p99)} / ${s(r.second.last)} | ${(r.perAgent / 1024).toFixed(0)} KiB (workers ${mb(r.rss)} MB in all) | ${r.applies} / ${r.twice} | ${s(r.startup)} |`,
+    `| ${n + 2} | ${s(r.first.p50)} / ${s(r.first.p99)} / ${s(r.first.last)} | ${Math.round(r.first.writes / r.first.seconds)} | ${s(r.second.p50)} / ${s(r.second.p99)} / ${s(r.second.last)} | ${(r.perAgent / 1024).toFixed(0)} KiB (workers ${mb(r.rss)} MB in all) | ${r.applies} / ${r.twice} | ${s(r.startup)} | ${r.cpu.first.toFixed(1)} / ${r.cpu.second.toFixed(1)} |`,
   );
   if (r.errors > 0) console.log(`  (${r.errors} agent errors; see stderr)`);
   console.log(
