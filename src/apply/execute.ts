@@ -18,7 +18,7 @@ import { writeCaddy } from "../system/caddy/admin.js";
 import { putRelay } from "../system/haproxy/relay.js";
 import { runIpBatch } from "../system/iproute2/iproute2.js";
 import { parseLinks } from "../system/iproute2/parse.js";
-import { loadNft } from "../system/nftables.js";
+import { writeNft } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
 import { writeSysctls } from "../system/sysctl.js";
 import { createWireguardLink, syncWireguard } from "../system/wireguard.js";
@@ -155,7 +155,7 @@ export async function execute(
     })(),
     (async () => {
       for (const c of plan.changes) {
-        if (c.kind === "nft") await loadNft(runner, c.text, "nftables");
+        if (c.kind === "nft") await writeNft(runner, c, "nftables");
       }
     })(),
     (async () => {

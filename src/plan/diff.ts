@@ -6,7 +6,7 @@ import { routeArgs } from "../render/ip.js";
 import { nftFingerprint, renderNftables } from "../render/nftables.js";
 import { addressKey, routeKey, ruleKey, sameSet } from "./keys.js";
 import type { WgLive } from "./live.js";
-import { elementDetails, ruleDetails } from "./nft-changes.js";
+import { elementDetails, elementScript, ruleDetails } from "./nft-changes.js";
 import { type NftTable, sameElements } from "./nft-table.js";
 import { portConflicts } from "./ports.js";
 import { proxyPlan } from "./proxy.js";
@@ -138,9 +138,22 @@ function nftChanges(
   }
   if (owned.nftSkeleton !== undefined && table.skeleton !== owned.nftSkeleton)
     return replace("edited by hand since the last apply");
-  if (!sameElements(desired.nftSets, table))
-    return replace("set elements differ", elementDetails(desired.nftSets, table));
-  return [];
+  if (sameElements(desired.nftSets, table)) return [];
+  const details = elementDetails(desired.nftSets, table);
+  // Element commands only where the table is known to hold the policy's rules as netpol wrote them.
+  const elements =
+    owned.nftSkeleton !== undefined ? elementScript(desired.nftSets, table) : undefined;
+  if (elements === undefined) return replace("set elements differ", details);
+  return [
+    {
+      kind: "nft",
+      op: "replace",
+      text,
+      reason: "set elements differ",
+      ...(details.length > 0 ? { details } : {}),
+      elements,
+    },
+  ];
 }
 
 /**

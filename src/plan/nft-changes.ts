@@ -1,5 +1,5 @@
-import type { NftSet } from "../compile/desired.js";
-import { elementChanges } from "./nft-elements.js";
+import { NFT_TABLE, type NftSet } from "../compile/desired.js";
+import { elementChanges, elementEdits } from "./nft-elements.js";
 import type { NftTable } from "./nft-table.js";
 
 /**
@@ -20,6 +20,35 @@ export function elementDetails(sets: readonly NftSet[], table: NftTable | undefi
     if (!wanted.has(name)) for (const e of live.list) lines.push(`set ${name}: - ${e}`);
   }
   return lines;
+}
+
+/**
+ * An `nft -f` file that makes the sets of netpol's table in force the policy's by element
+ * commands alone, in one transaction like a whole load (so no packet sees half of it), for a
+ * table whose rules are the policy's: at 10,000 elements nft then reads and sends a few
+ * elements, not the table. Undefined where a set is not in the table, or one cannot be edited
+ * (the table is loaded whole).
+ */
+export function elementScript(
+  sets: readonly NftSet[],
+  table: NftTable | undefined,
+): string | undefined {
+  if (!table || table.elements.size !== sets.length) return undefined;
+  const removes: string[] = [];
+  const adds: string[] = [];
+  const line = (verb: string, set: NftSet, elements: readonly string[]) =>
+    `${verb} element inet ${NFT_TABLE} ${set.name} { ${elements.join(", ")} }`;
+  for (const set of sets) {
+    const live = table.elements.get(set.name);
+    if (!live) return undefined;
+    const edits = elementEdits(set, live);
+    if (!edits) return undefined;
+    // Every removal before any addition: a map's key given a new value is taken out first.
+    if (edits.remove.length > 0) removes.push(line("delete", set, edits.remove));
+    if (edits.add.length > 0) adds.push(line("add", set, edits.add));
+  }
+  if (removes.length + adds.length === 0) return undefined;
+  return `${[...removes, ...adds].join("\n")}\n`;
 }
 
 /** The rules of each chain and the sets declared, from a table as netpol renders it. */

@@ -1,5 +1,5 @@
 import type { NftSet } from "../compile/desired.js";
-import { parseAddress } from "../net/cidr.js";
+import { formatAddress, parseAddress } from "../net/cidr.js";
 import { autoMerges } from "../render/nftables.js";
 
 /**
@@ -170,6 +170,55 @@ export function holds(set: NftSet, live: NftElements): boolean {
     canonicalElements({ list: extra, merge: false }) ===
     canonicalElements({ list: missing, merge: false })
   );
+}
+
+/** A range of the union as nft takes it in a command: a prefix where it is one, else `first-last`. */
+function rangeText(family: 4 | 6, r: { first: number | bigint; last: number | bigint }): string {
+  const first = BigInt(r.first);
+  const size = BigInt(r.last) - first + 1n;
+  const text = (n: bigint) => formatAddress({ family, address: n });
+  if ((size & (size - 1n)) === 0n && first % size === 0n) {
+    const prefix = (family === 4 ? 32 : 128) - (size.toString(2).length - 1);
+    return `${text(first)}/${prefix}`;
+  }
+  return `${text(first)}-${text(BigInt(r.last))}`;
+}
+
+/**
+ * The element commands that turn what the kernel holds of a set (`live`) into `set`'s elements:
+ * what to take out (keys alone for a map) and what to add. An auto-merge set holds the union of
+ * its elements as ranges, and nft (1.0.6) cannot cut a piece out of a merged range: each range
+ * of the union that is not in the new union is taken out whole, and each new one added (nft
+ * merges it with the ranges kept, as a whole load would). Undefined when the set holds
+ * something that is no address beside them (then the table is loaded whole).
+ */
+export function elementEdits(
+  set: NftSet,
+  live: NftElements,
+): { readonly remove: readonly string[]; readonly add: readonly string[] } | undefined {
+  if (autoMerges(set) || live.merge) {
+    const held = unionOf(live.list);
+    const wanted = unionOf(set.elements);
+    if (held.odd.length > 0 || wanted.odd.length > 0) return undefined;
+    const remove: string[] = [];
+    const add: string[] = [];
+    const edit = <N extends number | bigint>(
+      family: 4 | 6,
+      was: readonly { first: N; last: N }[],
+      now: readonly { first: N; last: N }[],
+    ) => {
+      const kept = new Set(now.map(span));
+      const had = new Set(was.map(span));
+      for (const r of was) if (!kept.has(span(r))) remove.push(rangeText(family, r));
+      for (const r of now) if (!had.has(span(r))) add.push(rangeText(family, r));
+    };
+    edit(4, held.four, wanted.four);
+    edit(6, held.six, wanted.six);
+    return { remove, add };
+  }
+  const { added, removed } = elementChanges(set, live);
+  const key = (e: string) => (set.kind === "map" ? (e.split(" : ")[0] ?? e) : e);
+  return { remove: removed.map(key), add: added };
 }
 
 /** Whether one element's addresses all lie in a union of ranges (an element that is none: listed). */

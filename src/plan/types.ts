@@ -70,6 +70,11 @@ export type Change =
       readonly reason: string;
       /** What the replace changes: set elements (`set NAME: + ELEMENT`) and rules, where known. */
       readonly details?: readonly string[];
+      /**
+       * Where only set elements differ from a table whose rules are the policy's: the element
+       * commands that make it `text`, for `nft -f` in its place (plan/nft-changes.ts).
+       */
+      readonly elements?: string;
     }
   | {
       readonly kind: "wireguard";

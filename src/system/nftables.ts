@@ -44,6 +44,28 @@ export async function loadNft(runner: Runner, file: string, step: string): Promi
   await runner.run("nft", ["-f", "-"], { input: file, step });
 }
 
+/**
+ * A planned change of netpol's table: its element commands where the plan has them (a few
+ * elements, not the table), else the table whole. Element commands the kernel refuses (its
+ * sets were not as read: an element gone by hand) changed nothing, being one transaction: the
+ * table is then loaded whole, as it would have been.
+ */
+export async function writeNft(
+  runner: Runner,
+  change: { readonly text: string; readonly elements?: string | undefined },
+  step: string,
+): Promise<void> {
+  if (change.elements !== undefined) {
+    try {
+      await loadNft(runner, change.elements, step);
+      return;
+    } catch (err) {
+      if (!(err instanceof NetpolError)) throw err;
+    }
+  }
+  await loadNft(runner, change.text, step);
+}
+
 /** A base chain of another table that drops, by its policy, what no rule of it accepts. */
 export interface ForwardDrop {
   /** `ip filter`, say: the family and the table. */

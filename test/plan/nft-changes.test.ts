@@ -3,7 +3,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { NftSet } from "../../src/compile/desired.js";
 import { formatPlan, planJson } from "../../src/plan/format.js";
-import { elementDetails, ruleDetails } from "../../src/plan/nft-changes.js";
+import { elementDetails, elementScript, ruleDetails } from "../../src/plan/nft-changes.js";
 import { parseNftListing } from "../../src/plan/nft-table.js";
 import type { Plan } from "../../src/plan/types.js";
 import { decode } from "./fixture-json.js";
@@ -94,5 +94,49 @@ describe("the plan's human and JSON forms", () => {
       op: "replace",
       details: expect.arrayContaining(["map egress_from4: + 192.168.7.0/24 : jump egress_1"]),
     });
+  });
+});
+
+describe("a change of set elements alone, as element commands", () => {
+  const map = (name: string, elements: string[]): NftSet => ({
+    name,
+    kind: "map",
+    type: "ipv4_addr : verdict",
+    interval: true,
+    elements,
+  });
+  const maps = (name: string, elements: string) =>
+    parseNftListing(
+      `table inet netpol {\n\tmap ${name} {\n\t\ttype ipv4_addr : verdict\n\t\tflags interval\n\t\telements = { ${elements} }\n\t}\n}\n`,
+    );
+
+  it("takes a map's key out and puts it in with its value, removals first", () => {
+    const table = maps("from4", "10.0.0.0/24 : jump egress_1, 10.0.1.0/24 : jump egress_1");
+    const wanted = map("from4", ["10.0.0.0/24 : jump egress_1", "10.250.0.0/24 : jump egress_1"]);
+    expect(elementScript([wanted], table)).toBe(
+      "delete element inet netpol from4 { 10.0.1.0/24 }\nadd element inet netpol from4 { 10.250.0.0/24 : jump egress_1 }\n",
+    );
+  });
+
+  it("cuts a prefix out of an auto-merge set's merged range by taking the range out and adding what is left", () => {
+    // nft holds 10.0.0.0/24 … 10.0.3.0/24 as one range, and cannot delete a piece of it.
+    const table = listing({ src: { elements: "10.0.0.0-10.0.3.255, 10.9.0.0/24", merge: true } });
+    const wanted = set(
+      "src",
+      ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24", "10.9.0.0/24", "10.250.0.0/24"],
+      true,
+    );
+    expect(elementScript([wanted], table)).toBe(
+      "delete element inet netpol src { 10.0.0.0/22 }\nadd element inet netpol src { 10.0.0.0-10.0.2.255, 10.250.0.0/24 }\n",
+    );
+  });
+
+  it("has no commands where the elements are the same, or the table lacks a set (loaded whole)", () => {
+    const table = listing({ src: { elements: "10.0.0.0-10.0.1.255", merge: true } });
+    expect(
+      elementScript([set("src", ["10.0.0.0/24", "10.0.1.0/24"], true)], table),
+    ).toBeUndefined();
+    expect(elementScript([set("other", ["10.0.0.0/24"], true)], table)).toBeUndefined();
+    expect(elementScript([set("src", ["10.0.0.0/24"], true)], undefined)).toBeUndefined();
   });
 });
