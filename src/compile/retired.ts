@@ -1,6 +1,6 @@
 import { formatCidr } from "../net/cidr.js";
 import type { SiteIntent } from "../policy/intent.js";
-import type { NftChain, SiteNetwork, SiteState } from "./desired.js";
+import type { NftChain, NftSet, SiteNetwork, SiteState } from "./desired.js";
 import type { SiteMarks } from "./egress-groups.js";
 
 /** The site's networks, each saying whether its egress fails closed. */
@@ -55,27 +55,46 @@ const FORWARDING: Readonly<Record<string, number>> = {
   "net.ipv6.conf.all.forwarding": 6,
 };
 
-/** The comment a retired network's guard carries: `status` and the tests count it by. */
-export const retiredComment = (network: string) => `retired network ${network}`.slice(0, 120);
+/** The comment of the guard's rule: `status` and the tests count by it. */
+export const retiredComment = (family: 4 | 6) =>
+  family === 4 ? "retired networks" : "retired networks, IPv6";
+
+/** The set of a family's retired networks, as `"PORT" . PREFIX` elements. */
+export const retiredSet = (family: 4 | 6) => `retired${family}`;
 
 /**
- * The desired state with a guard per retired network at the tail of the forward filter: what
- * arrives on its port from its prefix is dropped and counted, whichever table would route it.
- * netpol's forward rules only drop, so the order changes no verdict; last, a port that still
- * carries a fail-closed network of the policy has its packets counted by that egress's guard,
- * which status reports, and the retired one counts only what nothing else holds.
+ * The desired state with the guard of the retired networks at the tail of the forward filter:
+ * what arrives on a retired network's port from its prefix is dropped and counted, whichever
+ * table would route it. Each network is an element of a set (its port and prefix) that one rule
+ * per family matches, so a network retiring or coming back while another stays retired changes
+ * elements, not rules: a one-line change of a prefix stays one element change. netpol's forward
+ * rules only drop, so the order changes no verdict; last, a port that still carries a
+ * fail-closed network of the policy has its packets counted by that egress's guard, which status
+ * reports, and the retired one counts only what nothing else holds.
  */
 export function guardRetired(desired: SiteState, retired: readonly SiteNetwork[]): SiteState {
   if (retired.length === 0) return desired;
-  const rules = retired.map(
-    (n) =>
-      `iifname ${JSON.stringify(n.device)} ${n.cidr.includes(":") ? "ip6" : "ip"} saddr ${n.cidr} counter drop comment ${JSON.stringify(retiredComment(n.name))}`,
-  );
+  const sets: NftSet[] = [];
+  const rules: string[] = [];
+  for (const family of [4, 6] as const) {
+    const of = retired.filter((n) => (n.cidr.includes(":") ? 6 : 4) === family);
+    if (of.length === 0) continue;
+    sets.push({
+      name: retiredSet(family),
+      kind: "set",
+      type: `ifname . ${family === 4 ? "ipv4_addr" : "ipv6_addr"}`,
+      interval: true,
+      elements: of.map((n) => `${JSON.stringify(n.device)} . ${n.cidr}`),
+    });
+    rules.push(
+      `iifname . ${family === 4 ? "ip" : "ip6"} saddr @${retiredSet(family)} counter drop comment ${JSON.stringify(retiredComment(family))}`,
+    );
+  }
   const forward = desired.nftChains.find((c) => c.name === FORWARD.name);
   const nftChains = forward
     ? desired.nftChains.map((c) => (c === forward ? { ...c, rules: [...c.rules, ...rules] } : c))
     : [...desired.nftChains, { ...FORWARD, rules }];
-  return { ...desired, nftChains };
+  return { ...desired, nftSets: [...desired.nftSets, ...sets], nftChains };
 }
 
 /** netpol's forward filter chain, as compileNftables names and hooks it. */

@@ -33,8 +33,7 @@ describe("retired networks (issue 18, item 7)", () => {
 
   it("guards at the tail of the forward filter, creating it where the policy has none", () => {
     const guest = (compiled(WITH_GUEST).networks ?? []).filter((n) => n.name === "guest");
-    const rule =
-      'iifname "guest0" ip saddr 10.66.0.0/24 counter drop comment "retired network guest"';
+    const rule = 'iifname . ip saddr @retired4 counter drop comment "retired networks"';
     const forwardOf = (state: ReturnType<typeof compiled>) =>
       state.nftChains.find((c) => c.name === "filter_forward");
     expect(forwardOf(compiled(WITHOUT_GUEST))).toBeUndefined();
@@ -47,6 +46,14 @@ describe("retired networks (issue 18, item 7)", () => {
     const forward = forwardOf(busy);
     expect(forward?.rules.at(-1)).toBe(rule);
     expect(forward?.rules.length).toBeGreaterThan(1);
+    // The networks are elements of a set the rule matches: one retiring changes no rule.
+    expect(busy.nftSets.at(-1)).toEqual({
+      name: "retired4",
+      kind: "set",
+      type: "ifname . ipv4_addr",
+      interval: true,
+      elements: ['"guest0" . 10.66.0.0/24'],
+    });
     expect(guardRetired(compiled(WITHOUT_GUEST), [])).toEqual(compiled(WITHOUT_GUEST));
   });
 });

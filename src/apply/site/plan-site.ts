@@ -1,6 +1,11 @@
 import { compileSite } from "../../compile/compile.js";
 import type { SiteNetwork, SiteState } from "../../compile/desired.js";
-import { guardRetired, retiredComment, retiredNetworks } from "../../compile/retired.js";
+import {
+  guardRetired,
+  retiredComment,
+  retiredNetworks,
+  retiredSet,
+} from "../../compile/retired.js";
 import { diff } from "../../plan/diff.js";
 import type { LiveState, Ownership, Plan } from "../../plan/types.js";
 import type { Intent } from "../../policy/intent.js";
@@ -76,8 +81,10 @@ function compileFresh(intent: Intent, site: string): SiteState {
 }
 
 /** What plan and apply say of a retired network's guard. */
-export const retiredNote = (n: SiteNetwork) =>
-  `network ${n.name} (${n.cidr}) left the policy, but ${n.device} is still here: it failed closed, so what arrives from it on ${n.device} stays dropped (nft rule "${retiredComment(n.name)}", counted) until ${n.device} is gone or a network of ${n.cidr} is back in the policy`;
+export const retiredNote = (n: SiteNetwork) => {
+  const family = n.cidr.includes(":") ? 6 : 4;
+  return `network ${n.name} (${n.cidr}) left the policy, but ${n.device} is still here: it failed closed, so what arrives from it on ${n.device} stays dropped (nft set ${retiredSet(family)}, counted by the rule "${retiredComment(family)}") until ${n.device} is gone or a network of ${n.cidr} is back in the policy`;
+};
 
 export interface PlanOptions {
   /** A real rename: plan a site other than the one the record says runs here. */
