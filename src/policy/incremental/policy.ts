@@ -6,6 +6,7 @@ import { type LoadedPolicy, MAX_POLICY_BYTES, parsePolicy, resolveChecked } from
 import type { PolicyDocument } from "../schema.js";
 import { Outline } from "./lines.js";
 import { withMemberKey } from "./member-key.js";
+import { withNetworkCidr } from "./network-cidr.js";
 import { spliced } from "./patch.js";
 import { withPeerKey } from "./peer-key.js";
 import { changedLines, changedRegion, NotSure, type Region } from "./region.js";
@@ -105,7 +106,7 @@ export class IncrementalPolicy {
     if (!entries) return undefined;
     const data = spliced(held.data, region.path, region.index, region.oldCount, entries);
     const keyed = withMemberKey(held.data, held.loaded.intent, region, entries);
-    let intent = keyed?.intent;
+    let intent = keyed?.intent ?? withNetworkCidr(held.data, held.loaded.intent, region, entries);
     if (!intent) {
       const checked = resolveChecked(data);
       // Problems are placed in the text by the full reader, as every invalid text's are.

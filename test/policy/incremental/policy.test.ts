@@ -369,3 +369,46 @@ describe("IncrementalPolicy's fallbacks", () => {
     });
   });
 });
+
+describe("one network's prefix changed alone", () => {
+  const base = makeShape("egress-per-network", 4, "t", hubKey).policy;
+  const read = (first: string, next: string) => {
+    const reader = new IncrementalPolicy();
+    const before = reader.load(first, "p.yaml");
+    const after = reader.load(next, "p.yaml");
+    expect(after).toEqual(parsePolicy(next, "p.yaml"));
+    return { before: before.intent.sites[0], after: after.intent.sites[0] };
+  };
+
+  it("swaps the prefix in the network and its egress's sources, and resolves nothing else again", () => {
+    const { before, after } = read(base, base.replace("cidr: 10.0.3.0/24", "cidr: 10.9.3.0/24"));
+    // Every other egress and network is the object read before: nothing was resolved again.
+    expect(after?.egress.slice(0, 3)).toEqual(before?.egress.slice(0, 3));
+    for (const [i, e] of (after?.egress.slice(0, 3) ?? []).entries())
+      expect(e).toBe(before?.egress[i]);
+    expect(after?.networks[0]).toBe(before?.networks[0]);
+    expect(after?.egress[3]?.sources[0]).toBe(after?.networks[3]?.cidr);
+  });
+
+  it("resolves again where the prefix clashes, or the network has an address", () => {
+    // An overlap with another network: parsePolicy's error, with its place.
+    const clash = base.replace("cidr: 10.0.3.0/24", "cidr: 10.0.0.0/16");
+    const reader = new IncrementalPolicy();
+    reader.load(base, "p.yaml");
+    expect(outcome(() => reader.load(clash, "p.yaml"))).toEqual(
+      outcome(() => parsePolicy(clash, "p.yaml")),
+    );
+    const addressed = base.replace(
+      "cidr: 10.0.3.0/24, interface: lan0",
+      "cidr: 10.0.3.0/24, interface: lan0, address: 10.0.3.1",
+    );
+    const { before, after } = read(
+      addressed,
+      addressed.replace(
+        "10.0.3.0/24, interface: lan0, address: 10.0.3.1",
+        "10.0.4.0/24, interface: lan0, address: 10.0.4.1",
+      ),
+    );
+    expect(after?.egress[0]).not.toBe(before?.egress[0]);
+  });
+});
