@@ -1,3 +1,4 @@
+import type { PrefixChange } from "../../compile/network-prefix.js";
 import { type Cidr, overlaps } from "../../net/cidr.js";
 import type { EgressIntent, Intent, SiteIntent } from "../intent.js";
 import type { PolicyDocument } from "../schema.js";
@@ -17,7 +18,7 @@ export function withNetworkCidr(
   intent: Intent,
   region: Region,
   entries: readonly unknown[],
-): Intent | undefined {
+): { intent: Intent; change: PrefixChange } | undefined {
   const [top, name, field] = region.path;
   if (region.path.length !== 3 || top !== "sites" || field !== "networks") return undefined;
   if (region.oldCount !== 1 || region.newCount !== 1 || typeof name !== "string") return undefined;
@@ -50,5 +51,8 @@ export function withNetworkCidr(
   const changed: SiteIntent = { ...site, networks, egress: site.egress.map(swap) };
   const sites = [...intent.sites];
   sites[at] = changed;
-  return { ...intent, sites };
+  return {
+    intent: { ...intent, sites },
+    change: { site: name, before: network.cidr, after: cidr },
+  };
 }

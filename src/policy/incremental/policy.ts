@@ -1,7 +1,9 @@
 import { constructFromEvents, parseEvents } from "js-yaml";
 import { compileSite } from "../../compile/compile.js";
 import type { SiteState } from "../../compile/desired.js";
+import { type PrefixChange, withNetworkPrefix } from "../../compile/network-prefix.js";
 import { policyHash } from "../hash.js";
+import type { Intent } from "../intent.js";
 import { type LoadedPolicy, MAX_POLICY_BYTES, parsePolicy, resolveChecked } from "../load.js";
 import type { PolicyDocument } from "../schema.js";
 import { Outline } from "./lines.js";
@@ -106,7 +108,10 @@ export class IncrementalPolicy {
     if (!entries) return undefined;
     const data = spliced(held.data, region.path, region.index, region.oldCount, entries);
     const keyed = withMemberKey(held.data, held.loaded.intent, region, entries);
-    let intent = keyed?.intent ?? withNetworkCidr(held.data, held.loaded.intent, region, entries);
+    const moved = keyed
+      ? undefined
+      : withNetworkCidr(held.data, held.loaded.intent, region, entries);
+    let intent = keyed?.intent ?? moved?.intent;
     if (!intent) {
       const checked = resolveChecked(data);
       // Problems are placed in the text by the full reader, as every invalid text's are.
@@ -114,7 +119,11 @@ export class IncrementalPolicy {
       intent = checked.intent;
     }
     const loaded = { intent, hash: policyHash(text), text };
-    const compiled = keyed && held.compiled && withPeerKey(held.compiled, intent, keyed.change);
+    const compiled =
+      held.compiled &&
+      (keyed
+        ? withPeerKey(held.compiled, intent, keyed.change)
+        : moved && compiledMoved(held.compiled, intent, moved.change));
     this.held = { outline: after, unsure, data, loaded, ...(compiled ? { compiled } : {}) };
     return loaded;
   }
@@ -157,6 +166,12 @@ export class IncrementalPolicy {
     }
     return entries;
   }
+}
+
+/** The held state with one network's prefix moved (compile/network-prefix.ts). */
+function compiledMoved(state: SiteState, intent: Intent, change: PrefixChange) {
+  const site = intent.sites.find((s) => s.name === change.site);
+  return site && withNetworkPrefix(state, site, change);
 }
 
 /** Entries of the region's sequence outside the region, in the held data. */
