@@ -130,15 +130,13 @@ export async function applySite(
         await keepCache();
         return { plan, changed: false, record: kept, notes, pending: undefined, desired, live };
       }
-      // The parser loads with the first change, not with the apply: a resident that finds the
-      // site in order (most of its rounds) never loads it.
-      const { linksInForce } = await import("./source/in-force.js");
       const asked = options.stop?.();
       if (asked) throw interruptedBy(asked, "before any change: nothing applied");
       const snapshot = await takeSnapshot(target.runner, {
         live,
         owned,
-        knownLinks: () => [...linksInForce(record), ...desired.links],
+        // Asked only for an owned link the kernel does not describe whole.
+        knownLinks: () => [...(planned.inForce()?.links ?? []), ...desired.links],
         enslaves: plan.changes.flatMap((c) => (c.kind === "port" ? [c.port.device] : [])),
         sysctlKeys: wanted.sysctlKeys,
         protocol: desired.protocol,

@@ -1,8 +1,10 @@
-import { parseInForce } from "../apply/source/in-force.js";
-import { loadRecord } from "../apply/state/record.js";
+import { cachedInForce } from "../apply/state/compiled-cache.js";
+import type { StateFiles } from "../apply/state/files.js";
+import { type ApplyRecord, loadRecord } from "../apply/state/record.js";
 import type { Target } from "../apply/target.js";
 import type { HealthEvent } from "../health/monitor.js";
 import { type Supervisor, superviseHealth } from "../health/supervise.js";
+import type { Intent } from "../policy/intent.js";
 import { createSpawner } from "../system/spawner.js";
 import { recordStamp } from "./in-force-memo.js";
 
@@ -31,20 +33,25 @@ export function followHealth(target: Target, onHealth: (e: HealthEvent) => void)
       if (stamp === undefined || stamp === seen) return;
       const record = await loadRecord(target.files).catch(() => undefined);
       seen = stamp;
-      // Parsing the policy (the whole text, at 10,000 objects most of a second, and the YAML
-      // reader loaded into an agent that otherwise never needs it) only for a new policy.
       if (!record || record.policyHash === health?.hash) return;
-      let intent: ReturnType<typeof parseInForce>["intent"];
+      let intent: Intent | undefined;
       try {
-        intent = parseInForce(target.files, record).intent;
+        intent = await intentToProbe(target.files, record);
       } catch {
         return;
       }
       await health?.supervisor?.stop();
-      const spawner = createSpawner(target.runner.netns);
       health = {
         hash: record.policyHash,
-        supervisor: await superviseHealth(target, spawner, intent, record.site, onHealth),
+        supervisor: intent
+          ? await superviseHealth(
+              target,
+              createSpawner(target.runner.netns),
+              intent,
+              record.site,
+              onHealth,
+            )
+          : undefined,
       };
     },
     async stop() {
@@ -52,4 +59,19 @@ export function followHealth(target: Target, onHealth: (e: HealthEvent) => void)
       await health?.supervisor?.stop();
     },
   };
+}
+
+/**
+ * The policy in force parsed, for its egress chains, which only the parsed policy holds; only
+ * for a new policy, and not at all where nothing is probed. Parsing is the whole text (at
+ * 10,000 objects most of a second) and loads the policy parser into a resident that otherwise
+ * never needs it (an agent applying the states it is sent: bench/agent-memory.ts). Every egress
+ * marks its sources with an ip rule (compile/routing.ts): a site whose compiled state, as its
+ * apply cached it, has no marked rule has no chain to probe. Undefined: nothing to probe.
+ */
+async function intentToProbe(files: StateFiles, record: ApplyRecord): Promise<Intent | undefined> {
+  const compiled = await cachedInForce(files, record);
+  if (compiled && !compiled.rules.some((r) => r.fwmark !== undefined)) return undefined;
+  const { parseInForce } = await import("../apply/source/in-force.js");
+  return parseInForce(files, record).intent;
 }

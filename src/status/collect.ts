@@ -1,7 +1,7 @@
 import { revertExpired } from "../apply/rollback/confirm.js";
 import { planSite } from "../apply/site/plan-site.js";
 import type { LiveReader } from "../apply/site/read-live.js";
-import { loadInForce } from "../apply/source/in-force.js";
+import type { loadInForce } from "../apply/source/in-force.js";
 import { describeInterrupted, interruptedBy, loadJournal } from "../apply/state/journal.js";
 import { describePending, loadPending } from "../apply/state/pending.js";
 import type { Target } from "../apply/target.js";
@@ -172,6 +172,10 @@ export interface StatusSources {
   readonly forwardDrops?: typeof readForwardDrops;
 }
 
+/** The policy parser loads with a status asked for, not with a resident that may serve none. */
+const parsedInForce: typeof loadInForce = (files) =>
+  import("../apply/source/in-force.js").then((m) => m.loadInForce(files));
+
 /**
  * What a site reports about itself: the policy in force, drift, tunnels, egress and published
  * services. Reads the live state once (`read`: from the tools, unless a resident process holds
@@ -182,7 +186,11 @@ export async function collectStatus(
   now: number,
   from: StatusSources = {},
 ): Promise<SiteStatus> {
-  const { read, inForce: inForceNow = loadInForce, forwardDrops: drops = readForwardDrops } = from;
+  const {
+    read,
+    inForce: inForceNow = parsedInForce,
+    forwardDrops: drops = readForwardDrops,
+  } = from;
   const files = target.files;
   // A revert past its deadline with no timer left to do it is done first: what follows is true.
   await revertExpired(target);

@@ -9,7 +9,6 @@ import {
 import { diff } from "../../plan/diff.js";
 import type { LiveState, Ownership, Plan } from "../../plan/types.js";
 import type { Intent } from "../../policy/intent.js";
-import { stateInForce } from "../source/in-force.js";
 import type { PolicyInput, PolicySource } from "../source/input.js";
 import { relayFilesOf } from "../state/files.js";
 import { type Interrupted, interruptedBy, type Journal, loadJournal } from "../state/journal.js";
@@ -64,6 +63,8 @@ export interface Planned {
   readonly compiled: SiteState;
   /** What the record keeps of them: the fail-closed networks in force, and `retired`. */
   readonly guarded: readonly SiteNetwork[];
+  /** The state the policy in force compiled to (inForceOf), undefined where none is known. */
+  readonly inForce: () => SiteState | undefined;
 }
 
 /**
@@ -78,6 +79,29 @@ function compileFresh(intent: Intent, site: string): SiteState {
   const desired = compileSite(intent, site);
   globalThis.gc?.();
   return desired;
+}
+
+/**
+ * The state the policy in force compiled to, when first asked: the resident's, where it holds
+ * it; the policy's own, when it is the policy in force; else the record's text compiled again.
+ * Only that last one needs the policy parser: a resident applying states compiled elsewhere (the
+ * fleet agent) never loads it (bench/agent-memory.ts).
+ */
+async function inForceOf(
+  record: ApplyRecord | undefined,
+  policy: PolicyInput,
+  compiled: SiteState,
+  held: SiteState | undefined,
+): Promise<() => SiteState | undefined> {
+  if (held) return () => held;
+  if (!record) return () => undefined;
+  if (record.policyHash === policy.hash && record.site === policy.site) return () => compiled;
+  const { stateInForce } = await import("../source/in-force.js");
+  let state: { readonly value: SiteState | undefined } | undefined;
+  return () => {
+    state ??= { value: stateInForce(record) };
+    return state.value;
+  };
 }
 
 /** What plan and apply say of a retired network's guard. */
@@ -126,7 +150,7 @@ export async function planSite(
       ...ownedNames(read?.record.ownership, journal),
       relay: relayFilesOf(files),
     });
-    return { desired, read, journal, wanted };
+    return { desired, read, journal, wanted, policy };
   });
   // Only this read keeps the WireGuard configs: the verify and rollback reads need none, and at
   // 10,000 peers each copy is megabytes of strings.
@@ -139,7 +163,7 @@ export async function planSite(
   toRead.catch(() => undefined);
   const live = readLiveState(target.runner, protocol, toRead);
   reading();
-  const [liveState, { desired: compiled, read, journal, wanted }] = await Promise.all([
+  const [liveState, { desired: compiled, read, journal, wanted, policy }] = await Promise.all([
     live,
     known,
   ]).catch(async (err: unknown) => {
@@ -148,6 +172,7 @@ export async function planSite(
     throw err;
   });
   const record = read?.record;
+  const inForce = await inForceOf(record, policy, compiled, options.inForce?.());
   const owned = currentOwnership(record?.ownership, journal, liveState);
   const now = compiled.networks ?? [];
   // A port this apply removes (a link netpol made that the policy no longer has) needs no guard:
@@ -163,7 +188,7 @@ export async function planSite(
     desired,
     live: liveState,
     owned,
-    plan: diff(desired, liveState, owned, () => options.inForce?.() ?? stateInForce(record)),
+    plan: diff(desired, liveState, owned, inForce),
     retired,
     compiled,
     guarded: [...now.filter((n) => n.failClosed), ...retired],
@@ -172,5 +197,6 @@ export async function planSite(
     journal,
     interrupted: interruptedBy(journal, target.host),
     wanted,
+    inForce,
   };
 }

@@ -1,5 +1,5 @@
 import { compileSite } from "../../compile/compile.js";
-import type { LinkSpec, SiteState } from "../../compile/desired.js";
+import type { SiteState } from "../../compile/desired.js";
 import { compileProxy } from "../../compile/proxy.js";
 import { type LoadedPolicy, parsePolicy } from "../../policy/load.js";
 import { yamlPackage } from "../../policy/yaml-package.js";
@@ -48,14 +48,6 @@ export function stateInForce(record: ApplyRecord | undefined): SiteState | undef
   } catch {
     return undefined;
   }
-}
-
-/**
- * Links the policy in force declares, so a link an apply removes can be recreated on revert.
- * Asked only for an owned link the kernel does not describe whole.
- */
-export function linksInForce(record: ApplyRecord | undefined): readonly LinkSpec[] {
-  return stateInForce(record)?.links ?? [];
 }
 
 /**

@@ -252,10 +252,41 @@ export async function loadCached(
   policy: { text: string; site: string; keyDir: string },
   build = BUILD,
 ): Promise<CachedInput | undefined> {
+  let hash = "";
+  const desired = await cachedState(files, build, (key, b) => {
+    hash = policyHash(policy.text);
+    return sameKey(key, keyOf({ ...policy, hash }, b));
+  });
+  if (!desired || desired.site !== policy.site) return undefined;
+  const { site, keyDir } = policy;
+  return { text: policy.text, site, keyDir, hash, desired, cached: true };
+}
+
+/**
+ * The state cached for the policy an apply record names, compiled with whichever key dir (it
+ * names key files, not what is routed or filtered), for what reads the policy in force without
+ * parsing it (the resident's health follower); undefined as loadCached's.
+ */
+export function cachedInForce(
+  files: StateFiles,
+  record: { readonly policyHash: string; readonly site: string },
+  build = BUILD,
+): Promise<SiteState | undefined> {
+  return cachedState(
+    files,
+    build,
+    (key, b) => key.build === b && key.policyHash === record.policyHash && key.site === record.site,
+  ).then((desired) => (desired?.site === record.site ? desired : undefined));
+}
+
+async function cachedState(
+  files: StateFiles,
+  build: string | undefined,
+  matches: (key: CacheKey, build: string) => boolean,
+): Promise<SiteState | undefined> {
   if (build === undefined) return undefined;
   const text = await readText(cachePath(files)).catch(() => undefined);
   if (text === undefined) return undefined;
-  const hash = policyHash(policy.text);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -264,11 +295,8 @@ export async function loadCached(
   }
   // The key first: an entry for another text is passed over without reading its state.
   const key = keySchema.safeParse(json);
-  if (!key.success || !sameKey(key.data, keyOf({ ...policy, hash }, build))) return undefined;
-  const desired = readState(key.data.desired);
-  if (!desired || desired.site !== policy.site) return undefined;
-  const { site, keyDir } = policy;
-  return { text: policy.text, site, keyDir, hash, desired, cached: true };
+  if (!key.success || !matches(key.data, build)) return undefined;
+  return readState(key.data.desired);
 }
 
 /** Addresses and prefixes as the text above, for JSON.stringify. */

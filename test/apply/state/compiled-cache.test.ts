@@ -7,10 +7,12 @@ import type { PolicyInput } from "../../../src/apply/source/input.js";
 import { fromText, validateHere } from "../../../src/apply/source/text.js";
 import {
   BUILD,
+  cachedInForce,
   cachePath,
   loadCached,
   saveCached,
 } from "../../../src/apply/state/compiled-cache.js";
+import { loadRecord } from "../../../src/apply/state/record.js";
 import { compileSite } from "../../../src/compile/compile.js";
 import { labPolicy } from "../../../src/lab/policy.js";
 import { parsePolicy } from "../../../src/policy/load.js";
@@ -95,6 +97,18 @@ describe("the compiled-policy cache", () => {
     await applySite(target(), await read({ text: moved }), "test");
     expect(fromCache(await read({ text: moved }))).toBe(true);
     expect(fromCache(await read())).toBe(false);
+  });
+
+  it("gives the state of the policy in force for its record's text, site and build alone", async () => {
+    await applySite(target(), await read(), "test");
+    const record = await loadRecord(files());
+    if (!record) throw new Error("no record after an apply");
+    expect(await cachedInForce(files(), record)).toEqual(
+      compileSite(parsePolicy(text(), "policy.yaml").intent, "home"),
+    );
+    expect(await cachedInForce(files(), { ...record, policyHash: "another" })).toBeUndefined();
+    expect(await cachedInForce(files(), { ...record, site: "vps" })).toBeUndefined();
+    expect(await cachedInForce(files(), record, "another build")).toBeUndefined();
   });
 
   it("passes over a corrupt cache without an error, and writes a good one at the next apply", async () => {
