@@ -10,6 +10,10 @@
  * apply, the resident's first reconcile) before it goes idle: what an agent holds in a fleet.
  * With --restarted too, that agent is stopped once it reported the revision and started again:
  * the site after a reboot, holding the policy in force from its compiled cache.
+ *
+ * The agent runs with the node flags its systemd unit gives it (NETPOL_AGENT_NODE_FLAGS in
+ * deploy/systemd/netpol-agent.service); `--node-flags "..."` tries others, `--node-flags ""`
+ * none (bin/netpol.js as its shebang runs it).
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -26,10 +30,18 @@ const arg = (name: string, fallback: string) => {
 const SECONDS = Number(arg("--seconds", "8"));
 const RESTARTED = process.argv.includes("--restarted");
 const PUBLISHED = RESTARTED || process.argv.includes("--published");
-/** Node flags to try instead of those on bin/netpol.js's shebang line (the unit's). */
-const NODE_FLAGS = process.argv.includes("--node-flags")
-  ? arg("--node-flags", "").split(" ").filter(Boolean)
-  : undefined;
+/** The node flags the agent's unit runs it with. */
+async function unitFlags(): Promise<string> {
+  const unit = await readFile("deploy/systemd/netpol-agent.service", "utf8");
+  const flags = /^Environment="NETPOL_AGENT_NODE_FLAGS=([^"]*)"$/m.exec(unit)?.[1];
+  if (flags === undefined) throw new Error("netpol-agent.service sets no NETPOL_AGENT_NODE_FLAGS");
+  return flags;
+}
+const NODE_FLAGS = (
+  process.argv.includes("--node-flags") ? arg("--node-flags", "") : await unitFlags()
+)
+  .split(" ")
+  .filter(Boolean);
 
 const POLICY = `version: 1
 sites:
@@ -85,10 +97,10 @@ try {
   }
   const keyDir = path.join(dir, "keys");
   await mkdir(keyDir, { mode: 0o700 });
-  // bin/netpol.js carries its own node flags on its shebang line: run it as the unit does.
+  // As the unit runs it: node with the unit's flags, or through the shebang without any.
   const startAgent = () =>
     inNs([
-      ...(NODE_FLAGS ? [process.execPath, ...NODE_FLAGS] : []),
+      ...(NODE_FLAGS.length > 0 ? [process.execPath, ...NODE_FLAGS] : []),
       ...["bin/netpol.js", "agent", "--site", "home", "--etcd", ENDPOINT],
       ...["--key-dir", keyDir, "--state-dir", path.join(dir, "state"), "--netns", ns, "--quiet"],
     ]);
@@ -120,7 +132,7 @@ try {
     `agent memory: idle ${SECONDS} s${RESTARTED ? " after a restart, holding a one-site policy in force" : PUBLISHED ? " after applying a one-site policy" : ", nothing published"}; load ${os
       .loadavg()
       .map((l) => l.toFixed(1))
-      .join(" ")}; ${process.version}${NODE_FLAGS ? `; node flags: ${NODE_FLAGS.join(" ")}` : ""}`,
+      .join(" ")}; ${process.version}; node flags: ${NODE_FLAGS.join(" ") || "none"}`,
   );
   console.log("| process | RSS (MB) | peak RSS (MB) | vs node floor |");
   console.log("| --- | ---: | ---: | ---: |");
