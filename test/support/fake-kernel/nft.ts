@@ -248,7 +248,11 @@ export function nft(state: KernelState, args: readonly string[], input: string):
       return ok(state.nft.map((t) => `table ${t.family} ${t.name}\n`).join(""));
     if (rest[1] === "chains" && json) return ok(listJson(state.nft, true));
     if (rest[1] === "ruleset")
-      return ok(json ? listJson(state.nft) : state.nft.map((t) => `${listTable(t)}\n`).join(""));
+      return ok(
+        json
+          ? listJson(state.nft)
+          : state.nft.map((t) => `${listTable(t, flags.includes("-t"))}\n`).join(""),
+      );
     if (rest[1] === "table" && rest.length === 4) {
       const t = state.nft.find((x) => x.family === rest[2] && x.name === rest[3]);
       if (!t) {

@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { parseNftListing } from "../../src/plan/nft-table.js";
+import { readNftSkeleton } from "../../src/system/nftables.js";
+import { createRunner, type Runner, withRun } from "../../src/system/runner.js";
+import { describeLive } from "../support/layers.js";
+import { createNetns, type Netns } from "../support/netns.js";
+
+/** netpol's table with an auto-merge set of 2,000 prefixes, between two tables of others. */
+const prefixes = Array.from({ length: 2000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/25`);
+const RULESET = `table inet aaa {
+  set other4 { type ipv4_addr; flags interval; elements = { 192.0.2.0/24 } }
+  chain input { type filter hook input priority 0; policy accept; ip saddr @other4 counter; }
+}
+table inet netpol {
+  set src4 { type ipv4_addr; flags interval; auto-merge; elements = { ${prefixes.join(", ")} } }
+  chain pre {
+    type filter hook prerouting priority mangle; policy accept;
+    ip saddr @src4 meta mark set 0x100 counter
+  }
+}
+table ip zzz {
+  chain out { type filter hook output priority 0; policy accept; counter; }
+}
+`;
+
+describeLive("netpol's table's skeleton, as an apply reads it back after a write", () => {
+  let ns: Netns;
+  let commands: string[];
+  let runner: Runner;
+  beforeAll(async () => {
+    ns = await createNetns("npnftsk");
+    const inner = createRunner(ns.name);
+    runner = withRun(inner, (tool, args, options) => {
+      commands.push([tool, ...args].join(" "));
+      return inner.run(tool, args, options);
+    });
+  });
+  afterAll(async () => {
+    await ns?.destroy();
+  });
+
+  it("is cut from one `nft -t list ruleset`, which lists no element, as `nft -t list table` prints it", async () => {
+    await ns.exec(["nft", "-f", "-"], RULESET);
+    const table = await ns.exec(["nft", "-t", "list", "table", "inet", "netpol"]);
+    commands = [];
+    const skeleton = await readNftSkeleton(runner);
+    expect(skeleton).toBe(parseNftListing(table.stdout, false).skeleton);
+    expect(skeleton).toContain("ip saddr @src4 meta mark set 0x00000100 counter");
+    expect(skeleton).not.toContain("10.0.0.0");
+    expect(commands).toEqual(["nft -t list ruleset"]);
+  });
+
+  it("falls back to the table alone when the ruleset cannot be listed", async () => {
+    const table = await ns.exec(["nft", "-t", "list", "table", "inet", "netpol"]);
+    const inner = createRunner(ns.name);
+    const noRuleset = withRun(inner, (tool, args, options) =>
+      args.includes("ruleset")
+        ? Promise.reject(new Error("nft cannot list another table"))
+        : inner.run(tool, args, options),
+    );
+    expect(await readNftSkeleton(noRuleset)).toBe(parseNftListing(table.stdout, false).skeleton);
+  });
+
+  it("is undefined when netpol's table is absent", async () => {
+    await ns.exec(["nft", "delete", "table", "inet", "netpol"]);
+    expect(await readNftSkeleton(runner)).toBeUndefined();
+  });
+});
