@@ -19,22 +19,23 @@ globalThis.gc = () => {
 
 // lib/main.cjs is compiled here rather than imported: Node 20 takes a V8 code cache only for a
 // script compiled through node:vm, and the cache deploy/bundle.mjs writes spares compiling the
-// code a command runs (bench/startup.ts). The cache is used only if its header names this very
-// bundle and its checksum holds (V8 checks neither the bytes nor the source, only their length);
-// V8 itself refuses it if Node or its flags changed. Refused or unusable, the bundle is compiled
-// from its source, as it would be without a cache.
+// code a command runs (bench/startup.ts). V8 checks only the compiled text's length, not its
+// bytes, and keeps no checksum in release builds: the cache is used only if its header names
+// this very bundle and this wrapper around it and its crc32 holds. V8 itself refuses it if Node
+// or its flags changed. Refused or unusable, the bundle is compiled from its source, as it would
+// be without a cache.
 const file = path.join(__dirname, "../lib/main.cjs");
 const bytes = readFileSync(file);
 // The last line, `//# netpol-bundle <id> <encoding>`, names the code and how to read it.
-const [id, encoding] = bytes
-  .subarray(-100)
-  .toString("latin1")
-  .split("netpol-bundle ")[1]
+const [id, encoding = "utf8"] = (
+  bytes.subarray(-100).toString("latin1").split("netpol-bundle ")[1] ?? ""
+)
+  .trim()
   .split(" ");
-const source = bytes.toString(encoding.trim());
+const wrapper = "(function (exports, require, module, __filename, __dirname) {";
 const setting = process.env.NETPOL_CODE_CACHE; // "off": compile from source; "report": say how
 
-/** The cache's V8 data if its header names this bundle and its checksum holds. */
+/** The cache's V8 data if its header names this bundle and wrapper and its checksum holds. */
 function readCache() {
   let data;
   try {
@@ -43,23 +44,22 @@ function readCache() {
     return { state: "missing" };
   }
   const newline = data.indexOf(10);
-  const [magic, forId, sum] = data.subarray(0, Math.max(newline, 0)).toString("latin1").split(" ");
+  const header = data.subarray(0, Math.max(newline, 0)).toString("latin1");
   const payload = data.subarray(newline + 1);
-  const whole = typeof zlib.crc32 === "function" && sum === zlib.crc32(payload).toString(16);
-  return magic === "netpol-v8cache" && forId === id && whole
-    ? { state: "read", payload }
-    : { state: "unusable" };
+  const whole = typeof zlib.crc32 === "function" && header === cacheHeader(payload);
+  return id && whole ? { state: "read", payload } : { state: "unusable" };
 }
 
+/** `netpol-v8cache <bundle id> <crc32 of the V8 data> <wrapper>`. */
+const cacheHeader = (payload) =>
+  `netpol-v8cache ${id} ${zlib.crc32(payload).toString(16)} ${wrapper}`;
+
 const cache = setting === "off" ? { state: "off" } : readCache();
-const script = new vm.Script(
-  `(function (exports, require, module, __filename, __dirname) {${source}\n})`,
-  {
-    filename: file,
-    cachedData: cache.payload,
-    importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER,
-  },
-);
+const script = new vm.Script(`${wrapper}${bytes.toString(encoding)}\n})`, {
+  filename: file,
+  cachedData: cache.payload,
+  importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+});
 if (setting === "report") {
   const state = cache.payload ? (script.cachedDataRejected ? "rejected" : "accepted") : cache.state;
   process.stderr.write(`netpol: code cache ${state}\n`);
@@ -68,8 +68,7 @@ const out = process.env.NETPOL_CODE_CACHE_OUT; // deploy/bundle.mjs: write the c
 if (out) {
   process.on("exit", () => {
     const payload = script.createCachedData();
-    const header = `netpol-v8cache ${id} ${zlib.crc32(payload).toString(16)}\n`;
-    writeFileSync(out, Buffer.concat([Buffer.from(header, "latin1"), payload]));
+    writeFileSync(out, Buffer.concat([Buffer.from(`${cacheHeader(payload)}\n`), payload]));
   });
 }
 const bundle = { exports: {} };

@@ -80,20 +80,29 @@ describe("the code cache", () => {
     const { dir, cache } = await copy("spoiled");
     const built = await readFile(cache);
     const newline = built.indexOf(10);
-    const [magic, id] = built.subarray(0, newline).toString().split(" ");
+    // `netpol-v8cache <bundle id> <crc32> <wrapper>`
+    const [magic, id, , ...words] = built.subarray(0, newline).toString().split(" ");
+    const wrapper = words.join(" ");
     const payload = built.subarray(newline + 1);
-    const headed = (forId: string, data: Buffer) =>
-      Buffer.concat([Buffer.from(`${magic} ${forId} ${crc32(data).toString(16)}\n`), data]);
+    const headed = (data: Buffer, forId = id, around = wrapper) =>
+      Buffer.concat([
+        Buffer.from(`${magic} ${forId} ${crc32(data).toString(16)} ${around}\n`),
+        data,
+      ]);
     const flipped = Buffer.from(payload);
     const middle = flipped.length >> 1;
     flipped.writeUInt8(flipped.readUInt8(middle) ^ 0x40, middle);
     const spoilt: [string, Buffer | undefined, string][] = [
+      ["as built", built, "accepted"],
+      ["headed as the build heads it", headed(payload), "accepted"],
       ["missing", undefined, "missing"],
       ["cut short", built.subarray(0, built.length >> 1), "unusable"],
       ["a byte changed", Buffer.concat([built.subarray(0, newline + 1), flipped]), "unusable"],
-      ["another build's", headed("0".repeat(id?.length ?? 64), payload), "unusable"],
+      ["another build's", headed(payload, "0".repeat(id?.length ?? 64)), "unusable"],
+      // The same length of text compiled, so V8 would take it: made around another wrapper.
+      ["another wrapper's", headed(payload, id, wrapper.replace("exports", "exp0rts")), "unusable"],
       // Named for this build and whole, but V8's data for another script: V8 refuses it.
-      ["another script's", headed(id ?? "", new Script("1 + 1").createCachedData()), "rejected"],
+      ["another script's", headed(new Script("1 + 1").createCachedData()), "rejected"],
     ];
     const args = ["validate", policy];
     const expected = await fromSource(dir, args);
