@@ -37,15 +37,14 @@ export function resolveSiteBasics(
       });
     } else devices.add(dev);
   };
-  site.interfaces.forEach((i, idx) => {
-    declare(i.name, () => [...base, "interfaces", idx, "name"]);
-  });
-  site.external.forEach((e, idx) => {
-    declare(e.name, () => [...base, "external", idx, "name"]);
-  });
-  site.providers.forEach((p, idx) => {
-    declare(p.name, () => [...base, "providers", idx, "name"]);
-  });
+  for (const section of ["interfaces", "external", "providers"] as const) {
+    const list = site[section];
+    for (let idx = 0; idx < list.length; idx++) {
+      const dev = (list[idx] as { readonly name: string }).name;
+      if (devices.has(dev)) declare(dev, () => [...base, section, idx, "name"]);
+      else devices.add(dev);
+    }
+  }
   for (const t of tunnelsHere) declare(t.name, () => t.path);
 
   const known = (dev: string) => devices.has(dev);
@@ -75,13 +74,16 @@ export function resolveSiteBasics(
     });
   }
 
-  const interfaces = new Set(site.interfaces.map((i) => i.name));
-  const names = new Set<string>();
+  // A spoke declares one interface and one network: no Set for either.
+  const [onlyInterface] = site.interfaces;
+  const interfaces =
+    site.interfaces.length > 1 ? new Set(site.interfaces.map((i) => i.name)) : undefined;
+  const names = site.networks.length > 1 ? new Set<string>() : undefined;
   const networks = site.networks.map((n, idx): NetworkIntent => {
     // Made only for a problem: 10,000 networks, or 10,000 spokes, seldom have one.
     const at = (): Path => [...base, "networks", idx];
-    checkUnique(names, "network", n.name, at, report);
-    if (!interfaces.has(n.interface)) {
+    if (names) checkUnique(names, "network", n.name, at, report);
+    if (!(interfaces ? interfaces.has(n.interface) : onlyInterface?.name === n.interface)) {
       const ifaces = site.interfaces.map((i) => i.name).join(", ") || "none declared";
       report({
         path: [...at(), "interface"],
@@ -123,26 +125,6 @@ function checkOverlaps(
   tunnelsHere: readonly TunnelDevice[],
   report: Report,
 ) {
-  interface Claim {
-    readonly order: number;
-    readonly label: string;
-    readonly cidr: Cidr;
-  }
-  const clash = (first: Claim, later: Claim) =>
-    report({
-      path: ["sites", site, "networks", later.order, "cidr"],
-      message: `${formatCidr(later.cidr)} overlaps ${first.label} (${formatCidr(first.cidr)}) on site ${site}; networks of one site must not overlap`,
-    });
-  const tunnelClaim = (t: TunnelDevice): Claim => ({
-    order: -1,
-    label: `tunnel ${t.name}`,
-    cidr: networkOf(t.address),
-  });
-  const networkClaim = (n: NetworkIntent, idx: number): Claim => ({
-    order: idx,
-    label: `network ${n.name}`,
-    cidr: n.cidr,
-  });
   // Only networks are reported: without one there is nothing to say.
   if (networks.length === 0) return;
   const [only] = networks;
@@ -150,15 +132,42 @@ function checkOverlaps(
   // A hub's spoke: one network and one tunnel address make one pair, compared without sorting.
   if (only && networks.length === 1 && tunnelsHere.length <= 1) {
     if (tunnel && overlaps(networkOf(tunnel.address), only.cidr)) {
-      clash(tunnelClaim(tunnel), networkClaim(only, 0));
+      clash(site, tunnelClaim(tunnel), networkClaim(only, 0), report);
     }
     return;
   }
   const claims = [...tunnelsHere.map(tunnelClaim), ...networks.map(networkClaim)];
   for (const pair of nestedPairs(claims, (c) => c.cidr)) {
     const [first, later] = pair.sort((a, b) => a.order - b.order) as [Claim, Claim];
-    if (later.order >= 0) clash(first, later);
+    if (later.order >= 0) clash(site, first, later, report);
   }
+}
+
+/** A prefix a site's network or tunnel subnet takes, in declaration order (tunnels first). */
+interface Claim {
+  readonly order: number;
+  readonly label: string;
+  readonly cidr: Cidr;
+}
+
+// Functions of their own, not closures: checkOverlaps runs once for each of 10,000 spokes.
+const tunnelClaim = (t: TunnelDevice): Claim => ({
+  order: -1,
+  label: `tunnel ${t.name}`,
+  cidr: networkOf(t.address),
+});
+
+const networkClaim = (n: NetworkIntent, idx: number): Claim => ({
+  order: idx,
+  label: `network ${n.name}`,
+  cidr: n.cidr,
+});
+
+function clash(site: string, first: Claim, later: Claim, report: Report) {
+  report({
+    path: ["sites", site, "networks", later.order, "cidr"],
+    message: `${formatCidr(later.cidr)} overlaps ${first.label} (${formatCidr(first.cidr)}) on site ${site}; networks of one site must not overlap`,
+  });
 }
 
 /** Each site's tunnel devices, as the members of every tunnel name them. */
