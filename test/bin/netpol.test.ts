@@ -42,7 +42,8 @@ async function copy(name: string): Promise<{ dir: string; cache: string }> {
 async function netpol(dir: string, args: string[], cache: "report" | "off" = "report") {
   const r = await execa("node", [path.join(dir, "bin/netpol.js"), ...args], {
     reject: false,
-    env: { NETPOL_CODE_CACHE: cache },
+    // As a user runs it: V8 flags in NODE_OPTIONS would make V8 refuse the build's cache.
+    env: { NETPOL_CODE_CACHE: cache, NODE_OPTIONS: undefined },
     stripFinalNewline: false,
   });
   const stderr = String(r.stderr);
