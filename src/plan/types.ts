@@ -23,10 +23,12 @@ export interface LiveState extends IpLive {
   /** The namespace's listening sockets, read by a plan where the site publishes TCP/UDP ports. */
   readonly listeners?: readonly Listener[];
   /**
-   * An apply's read only: each WireGuard interface's config for a rollback, from the same dump.
-   * It holds private keys: kept in memory (a Map, never serialized) and 0600 files only.
+   * An apply's read only: each WireGuard interface's config for a rollback, from the same dump
+   * or made from a resident's model when a rollback asks for it (at 10,000 peers, a megabyte
+   * per change that only a failed change reads). It holds private keys: kept in memory (a Map,
+   * never serialized) and 0600 files only.
    */
-  readonly wireguardConfigs?: ReadonlyMap<string, string>;
+  readonly wireguardConfigs?: ReadonlyMap<string, () => string>;
 }
 
 /**

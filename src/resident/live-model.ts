@@ -141,19 +141,28 @@ export class LiveModel {
   private keepKeys(state: LiveState): void {
     this.wgKeys.clear();
     for (const w of state.wireguard) {
-      const config = state.wireguardConfigs?.get(w.name) ?? "";
+      const config = state.wireguardConfigs?.get(w.name)?.() ?? "";
       const privateKey = /^PrivateKey = (\S+)$/m.exec(config)?.[1];
       if (privateKey && !/^PresharedKey = /m.test(config))
         this.wgKeys.set(w.name, { privateKey, publicKey: w.publicKey });
     }
   }
 
-  /** The interfaces' configs as `wg showconf` would print them, made from the model. */
-  private configs(wireguard: readonly WgLive[]): Map<string, string> {
-    const configs = new Map<string, string>();
+  /**
+   * The interfaces' configs as `wg showconf` would print them, made from the model when asked
+   * (a rollback): the interface and its peers are never changed, so what is made later is
+   * what they are now.
+   */
+  private configs(wireguard: readonly WgLive[]): Map<string, () => string> {
+    const configs = new Map<string, () => string>();
     for (const w of wireguard) {
       const key = this.wgKeys.get(w.name);
-      if (key) configs.set(w.name, configOfLive(w, key.privateKey));
+      if (!key) continue;
+      let made: string | undefined;
+      configs.set(w.name, () => {
+        made ??= configOfLive(w, key.privateKey);
+        return made;
+      });
     }
     return configs;
   }

@@ -93,22 +93,39 @@ function specOf(link: LiveLink, known: () => readonly LinkSpec[]): LinkSpec | un
  * appeared under a name netpol did not ask about) is asked with `wg showconf`.
  */
 export async function takeSnapshot(runner: Runner, input: SnapshotInput): Promise<Snapshot> {
-  const wireguard: [string, string][] = [];
+  const wireguard: [string, () => string][] = [];
   for (const l of input.live.links) {
     if (!input.owned.links.includes(l.name) || !isWireguard(l)) continue;
-    const read = input.live.wireguardConfigs?.get(l.name);
-    const conf =
-      read ?? (await runner.run("wg", ["showconf", l.name], { step: "snapshot" })).stdout;
+    let conf = input.live.wireguardConfigs?.get(l.name);
+    if (!conf) {
+      const { stdout } = await runner.run("wg", ["showconf", l.name], { step: "snapshot" });
+      conf = () => stdout;
+    }
     wireguard.push([l.name, conf]);
   }
-  return snapshotOf(input, wireguard);
+  return withConfigs(snapshotOf(input), wireguard);
 }
 
-/** The snapshot of `input`, given `wg showconf` of each owned WireGuard link. Pure. */
-function snapshotOf(
-  input: SnapshotInput,
-  wireguard: readonly (readonly [string, string])[],
+/**
+ * `snapshot` with each WireGuard link's config, made when first read (a rollback, or a
+ * `--confirm` keeping the snapshot): a resident's model makes it from every peer.
+ */
+function withConfigs(
+  snapshot: Omit<Snapshot, "wireguard">,
+  configs: readonly (readonly [string, () => string])[],
 ): Snapshot {
+  let made: [string, string][] | undefined;
+  return Object.defineProperty(snapshot, "wireguard", {
+    enumerable: true,
+    get: () => {
+      made ??= configs.map(([name, conf]) => [name, conf()]);
+      return made;
+    },
+  }) as Snapshot;
+}
+
+/** The snapshot of `input`, but for its WireGuard configs. Pure. */
+function snapshotOf(input: SnapshotInput): Omit<Snapshot, "wireguard"> {
   const { live, owned, protocol } = input;
   const ownedLinks = live.links.filter((l) => owned.links.includes(l.name));
   const ownedNames = new Set(ownedLinks.map((l) => l.name));
@@ -143,7 +160,6 @@ function snapshotOf(
       family: r.family,
     })),
     nft: live.nft ? kernelListing(live.nft) : null,
-    wireguard: wireguard.map(([name, conf]) => [name, conf]),
     sysctls: input.sysctlKeys.flatMap((k) => {
       const v = live.sysctls.get(k);
       return v === undefined ? [] : [[k, v] as [string, string]];

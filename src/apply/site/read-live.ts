@@ -100,6 +100,10 @@ export function readParts(
   return read(runner, protocol, wanted, parts, before);
 }
 
+/** Configs read whole from the tools, as LiveState keeps them. */
+const givenAsRead = (configs: ReadonlyMap<string, string>) =>
+  new Map([...configs].map(([name, conf]) => [name, () => conf]));
+
 async function read(
   runner: Runner,
   protocol: number | Promise<number>,
@@ -115,7 +119,9 @@ async function read(
       const admin = want.proxyAdmin;
       return Promise.all([
         parts.has("wireguard") || !before
-          ? readWireguard(runner, new Set(want.wgNames), want.wireguardConfigs)
+          ? readWireguard(runner, new Set(want.wgNames), want.wireguardConfigs).then(
+              ({ live, configs }) => ({ live, configs: configs && givenAsRead(configs) }),
+            )
           : { live: before.wireguard, configs: before.wireguardConfigs },
         parts.has("sysctls") || !before ? readSysctls(runner, want.sysctlKeys) : before.sysctls,
         admin !== undefined && (parts.has("proxy") || !before)
