@@ -1,4 +1,4 @@
-import type { SiteState, WireguardSpec } from "../../compile/desired.js";
+import type { SiteState, WireguardPeer, WireguardSpec } from "../../compile/desired.js";
 import type { Intent } from "../intent.js";
 import { type KeyChange, siteOfKeyless } from "./member-key.js";
 
@@ -29,14 +29,29 @@ export function withPeerKey(
   if (local.site === before.site) {
     changed = { ...spec, publicKey: after.publicKey, privateKeyFile: after.privateKeyFile };
   } else {
-    const p = spec.peers.findIndex((peer) => peer.site === before.site);
+    const index = peerIndex(spec.peers);
+    const p = index.get(before.site);
     // A spoke peers with the hub alone: another spoke's key is not in its state.
-    if (p < 0) return state;
+    if (p === undefined) return state;
     const peers = [...spec.peers];
-    peers[p] = { ...(peers[p] as (typeof peers)[number]), publicKey: after.publicKey };
+    peers[p] = { ...(peers[p] as WireguardPeer), publicKey: after.publicKey };
+    // The same sites in the same places.
+    indexOf.set(peers, index);
     changed = { ...spec, peers };
   }
   const wireguard = [...state.wireguard];
   wireguard[at] = changed;
   return { ...state, wireguard };
+}
+
+/** Each peer list's place of each site, made once and handed on to the list made from it. */
+const indexOf = new WeakMap<readonly WireguardPeer[], ReadonlyMap<string, number>>();
+
+function peerIndex(peers: readonly WireguardPeer[]): ReadonlyMap<string, number> {
+  let index = indexOf.get(peers);
+  if (!index) {
+    index = new Map(peers.map((peer, i) => [peer.site, i]));
+    indexOf.set(peers, index);
+  }
+  return index;
 }
