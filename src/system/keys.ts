@@ -16,11 +16,21 @@ export function generateKeyPair(): { privateKey: string; publicKey: string } {
   return { privateKey, publicKey: publicKeyOf(privateKey) };
 }
 
+/**
+ * The last key derived, as it was: a resident checks the same key file against the policy at
+ * every change, and deriving it is most of that check's work. Held in memory only, as
+ * the key itself is.
+ */
+let derived: { readonly privateKey: string; readonly publicKey: string } | undefined;
+
 export function publicKeyOf(privateKey: string): string {
+  if (derived?.privateKey === privateKey) return derived.publicKey;
   const d = Buffer.from(privateKey, "base64").toString("base64url");
   const key = createPrivateKey({ key: { kty: "OKP", crv: "X25519", d, x: "" }, format: "jwk" });
   const jwk = createPublicKey(key).export({ format: "jwk" });
-  return b64(Buffer.from(jwk.x ?? "", "base64url"));
+  const publicKey = b64(Buffer.from(jwk.x ?? "", "base64url"));
+  derived = { privateKey, publicKey };
+  return publicKey;
 }
 
 /** True when `full` lies strictly below `root` (the key directory itself is no key file). */

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { targetOf } from "../../src/apply/target.js";
 import { buildApp } from "../../src/server/app.js";
 import { readTokenFile } from "../../src/server/token.js";
-import { generateKeyPair, readPrivateKey } from "../../src/system/keys.js";
+import { generateKeyPair, publicKeyOf, readPrivateKey } from "../../src/system/keys.js";
 import { fakeNode } from "../support/node.js";
 
 /** Resolves with what `work` settled to, or "hung" after `ms`: a FIFO must never block. */
@@ -113,5 +113,15 @@ tunnels:
         expect(r.json().error.code).toBe("NETPOL_E_KEY_FILE");
       }
     });
+  });
+});
+
+describe("publicKeyOf", () => {
+  it("gives each key its own public key as `wg pubkey` does, keys asked in turn and again", async () => {
+    const keys = [generateKeyPair(), generateKeyPair()].map((k) => k.privateKey);
+    for (const key of [keys[0], keys[0], keys[1], keys[0], keys[1]] as string[]) {
+      const { stdout } = await execa("wg", ["pubkey"], { input: `${key}\n` });
+      expect(publicKeyOf(key)).toBe(stdout.trim());
+    }
   });
 });
