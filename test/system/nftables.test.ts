@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { parseNftListing } from "../../src/plan/nft-table.js";
-import { readNftSkeleton } from "../../src/system/nftables.js";
+import { readNftSkeleton, writeNft } from "../../src/system/nftables.js";
 import { createRunner, type Runner, withRun } from "../../src/system/runner.js";
 import { describeLive } from "../support/layers.js";
 import { createNetns, type Netns } from "../support/netns.js";
+import { fakeNode } from "../support/node.js";
 
 /** netpol's table with an auto-merge set of 2,000 prefixes, between two tables of others. */
 const prefixes = Array.from({ length: 2000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/25`);
@@ -65,4 +66,27 @@ describeLive("netpol's table's skeleton, as an apply reads it back after a write
     await ns.exec(["nft", "delete", "table", "inet", "netpol"]);
     expect(await readNftSkeleton(runner)).toBeUndefined();
   });
+});
+
+it("loads the table whole where the kernel refuses a change's element commands (its sets were not as read)", async () => {
+  const node = fakeNode();
+  const runner = node.runner();
+  const table = (elements: string) =>
+    `table inet netpol {}\ndelete table inet netpol\ntable inet netpol {\n  set src4 {\n    type ipv4_addr; flags interval;\n    elements = { ${elements} }\n  }\n}\n`;
+  await writeNft(runner, { text: table("10.0.0.0/24, 10.0.1.0/24") }, "test");
+  const spawned = runner.spawned;
+  // The element the commands take out is gone already: they change nothing, and the text loads.
+  await writeNft(
+    runner,
+    {
+      text: table("10.0.0.0/24, 10.9.0.0/24"),
+      elements:
+        "delete element inet netpol src4 { 10.0.7.0/24 }\nadd element inet netpol src4 { 10.9.0.0/24 }\n",
+    },
+    "test",
+  );
+  expect(runner.spawned - spawned).toBe(2);
+  const listed = await node.run("nft", ["list", "table", "inet", "netpol"]);
+  expect(listed).toContain("10.9.0.0/24");
+  expect(listed).not.toContain("10.0.1.0/24");
 });
