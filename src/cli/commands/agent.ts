@@ -102,7 +102,13 @@ export function registerAgent(program: Command): void {
     // A front door that cannot listen stops the agent as a signal does.
     const stop = new AbortController();
     shutdown.signal.addEventListener("abort", () => stop.abort());
+    // Once the agent settles (following etcd, its resident's first round, each revision
+    // applied), one full collection gives back what starting and applying left (among it the
+    // bundle's source as read, 2.2 MB), which V8's memory reducer takes back only after some 8 s
+    // idle otherwise (bench/agent-memory.ts). bin/netpol.js makes `gc`; run otherwise, none is.
+    const settled = () => globalThis.gc?.();
     const event = (e: AgentEvent) => {
+      if (e.event === "applied" || e.event === "connected") settled();
       if (opts.quiet && e.event !== "failed" && e.event !== "error") return;
       const time = new Date().toISOString();
       const stream = e.event === "failed" || e.event === "error" ? process.stderr : process.stdout;
@@ -113,8 +119,11 @@ export function registerAgent(program: Command): void {
       );
     };
     const wireguard = new UapiClient();
-    // With a front door, the resident's events reach it before the resident runs.
-    const bus = door ? new EventBus() : undefined;
+    // The resident's events, which reach the front door (before the resident runs) too.
+    const bus = new EventBus();
+    bus.on((e) => {
+      if (e.event === "watching") settled();
+    });
     const agent = new Agent({
       site: opts.site,
       target,
@@ -126,13 +135,13 @@ export function registerAgent(program: Command): void {
       signal: stop.signal,
       event,
       wireguard,
-      ...(bus ? { bus } : {}),
+      bus,
     });
     reloadOnHangUp(() => agent.reload());
     // The front door opens beside the agent's start (it may wait for its address, which the
     // resident's first round puts back at boot); one that cannot listen stops the agent.
     const front = (
-      door && bus
+      door
         ? import("../agent-front-door.js").then(({ openAgentFrontDoor }) =>
             openAgentFrontDoor(door, {
               target,
