@@ -65,13 +65,23 @@ export function followHealth(target: Target, onHealth: (e: HealthEvent) => void)
  * The policy in force parsed, for its egress chains, which only the parsed policy holds; only
  * for a new policy, and not at all where nothing is probed. Parsing is the whole text (at
  * 10,000 objects most of a second) and loads the policy parser into a resident that otherwise
- * never needs it (an agent applying the states it is sent: bench/agent-memory.ts). Every egress
- * marks its sources with an ip rule (compile/routing.ts): a site whose compiled state, as its
- * apply cached it, has no marked rule has no chain to probe. Undefined: nothing to probe.
+ * never needs it (an agent applying the states it is sent: bench/agent-memory.ts). Undefined:
+ * nothing to probe.
  */
 async function intentToProbe(files: StateFiles, record: ApplyRecord): Promise<Intent | undefined> {
-  const compiled = await cachedInForce(files, record);
-  if (compiled && !compiled.rules.some((r) => r.fwmark !== undefined)) return undefined;
+  if (!(await mayProbe(files, record))) return undefined;
   const { parseInForce } = await import("../apply/source/in-force.js");
   return parseInForce(files, record).intent;
+}
+
+/**
+ * Whether the policy in force has an egress, which alone is probed. Every egress marks its
+ * sources, in an ip rule (compile/routing.ts) and in netpol's nft table (compile/marks.ts): seen
+ * in the state its apply cached or, where that is not written yet (a resident writes it once
+ * changes pause), in the table's skeleton the record keeps (none: no table, so no egress).
+ */
+async function mayProbe(files: StateFiles, record: ApplyRecord): Promise<boolean> {
+  const compiled = await cachedInForce(files, record);
+  if (compiled) return compiled.rules.some((r) => r.fwmark !== undefined);
+  return record.ownership.nftSkeleton?.includes("mark set") ?? false;
 }
