@@ -54,20 +54,15 @@ export function resolveTunnels(
         }
       });
       const listenPort = m.listenPort ?? m.endpoint?.port;
-      const member: MemberIntent = {
+      return {
         site: m.site,
         device: m.interface ?? t.name,
         address: m.address,
         publicKey: m.publicKey,
         privateKeyFile: m.privateKeyFile,
-        advertise,
-      };
-      // No spread amid the literal (a slow copy): most of a hub's spokes only dial out.
-      if (!m.endpoint && listenPort === undefined) return member;
-      return {
-        ...member,
         ...(m.endpoint ? { endpoint: endpointOf(m.endpoint) } : {}),
         ...(listenPort !== undefined ? { listenPort } : {}),
+        advertise,
       };
     });
     const hub = resolveHub(t, sitesInTunnel, path, report);

@@ -110,8 +110,9 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
     checkRepliesComeFirst(name, egress, replyPaths, report);
     checkSharedResolvers(name, egress, report);
     const pathTables = resolvePathTables(egress, tables, report);
-    const site: SiteIntent = {
+    return {
       name,
+      ...(siteDoc.wan ? { wan: siteDoc.wan } : {}),
       interfaces: basic.interfaces,
       networks: basic.networks,
       external: siteDoc.external.map((e) => ({
@@ -121,17 +122,10 @@ export function resolvePolicy(doc: PolicyDocument): Resolved {
       egress,
       replyPaths,
       pathTables,
-      tunnels: siteTunnels,
-      providers: resolveProviders(siteDoc),
-    };
-    // A spread amid a literal takes a slow path that made each of a hub's 10,000 sites several
-    // copies of its fields: the optional ones go on the few sites that have them.
-    if (!siteDoc.wan && !siteDoc.proxy && !siteDoc.control) return site;
-    return {
-      ...site,
-      ...(siteDoc.wan ? { wan: siteDoc.wan } : {}),
       ...(siteDoc.proxy ? { proxy: siteDoc.proxy } : {}),
       ...(siteDoc.control ? { control: siteDoc.control } : {}),
+      tunnels: siteTunnels,
+      providers: resolveProviders(siteDoc),
     };
   });
 
