@@ -60,12 +60,6 @@ export interface ApplyOptions {
    * verification rolls back. Once verified, the apply finishes (record, cache).
    */
   readonly stop?: StopRequest;
-  /**
-   * Where the compiled cache's write goes (it is no part of the record's durability): a
-   * resident, which holds the compiled state itself, writes it once its changes pause. By
-   * default it is written before the apply returns.
-   */
-  readonly saveCache?: (save: () => Promise<void>) => void;
 }
 
 /**
@@ -118,12 +112,10 @@ export async function applySite(
       });
       const keep = (kept: ApplyRecord, links: LiveState["links"]) =>
         options.forget ? writeRecordText(files, undefined) : writeRecord(files, kept, links);
-      const keepCache = async () => {
-        if (options.forget) return removeState(cachePath(files));
-        const save = () => saveCached(files, policy, planned.compiled);
-        if (options.saveCache) options.saveCache(save);
-        else await save();
-      };
+      const keepCache = () =>
+        options.forget
+          ? removeState(cachePath(files))
+          : saveCached(files, policy, planned.compiled);
       notes.push(...planned.retired.map(retiredNote));
       if (plan.changes.length === 0) {
         const same =

@@ -77,12 +77,6 @@ const CHANGED_THEN_FAILED = new Set([
 /** A burst of events (a device and its addresses coming back) makes one reconcile. */
 const SETTLE_MS = 100;
 const BUSY_RETRY_MS = 250;
-/**
- * The compiled cache is written once changes pause this long (ApplyOptions.saveCache): at
- * 10,000 objects its JSON costs more than the rest of a one-peer change, and only a process
- * starting later reads it.
- */
-const CACHE_QUIET_MS = 1_000;
 const FAILED_RETRIES_MS = [1_000, 2_000, 4_000];
 
 export class Resident {
@@ -114,9 +108,6 @@ export class Resident {
    * trusted (they send no events).
    */
   private recorded: string | undefined;
-  /** The last apply's write of the compiled cache, until changes pause (CACHE_QUIET_MS). */
-  private cacheWrite: (() => Promise<void>) | undefined;
-  private cacheTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ResidentOptions) {
     this.bus = opts.bus ?? new EventBus();
@@ -162,26 +153,7 @@ export class Resident {
     this.monitor?.stop();
     await this.loop;
     await this.turns.idle();
-    clearTimeout(this.cacheTimer);
-    await this.writeCache();
     this.runner.close();
-  }
-
-  /** Keeps the last apply's cache write for when changes pause; the one before is dropped. */
-  private readonly saveCache = (save: () => Promise<void>): void => {
-    this.cacheWrite = save;
-    clearTimeout(this.cacheTimer);
-    this.cacheTimer = setTimeout(() => void this.writeCache(), CACHE_QUIET_MS).unref();
-  };
-
-  /**
-   * The cache write kept. Not in turn with the applies: a reaction must not wait on it, and the
-   * file is replaced whole (a reader finds one entry or the other, each naming its policy).
-   */
-  private async writeCache(): Promise<void> {
-    const save = this.cacheWrite;
-    this.cacheWrite = undefined;
-    await save?.().catch((err: unknown) => this.failed(err));
   }
 
   /**
@@ -224,7 +196,6 @@ export class Resident {
           ...options,
           read: this.read,
           inForce: this.lastApplied,
-          saveCache: this.saveCache,
         }),
       );
       this.took(result, by);
@@ -400,7 +371,6 @@ export class Resident {
         applySite(this.target, source, this.opts.by, {
           read: this.read,
           inForce: this.lastApplied,
-          saveCache: this.saveCache,
           proceed: () => !this.turns.urgentWaiting,
         }),
       );
