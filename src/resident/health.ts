@@ -77,8 +77,8 @@ async function intentToProbe(files: StateFiles, record: ApplyRecord): Promise<In
 /**
  * Whether the policy in force has an egress, which alone is probed. Every egress marks its
  * sources, in an ip rule (compile/routing.ts) and in netpol's nft table (compile/marks.ts): seen
- * in the state its apply cached or, where that is not written yet (a resident writes it once
- * changes pause), in the table's skeleton the record keeps (none: no table, so no egress).
+ * in the state its apply cached or, where no cache names this policy (removed, or a failed
+ * write), in the table's skeleton the record keeps (none: no table, so no egress).
  */
 async function mayProbe(files: StateFiles, record: ApplyRecord): Promise<boolean> {
   const compiled = await cachedInForce(files, record);
