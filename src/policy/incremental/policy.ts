@@ -25,6 +25,8 @@ interface Held {
   readonly loaded: LoadedPolicy;
   /** A site's state compiled from it, when asked (compiled()) or made from the last one's. */
   readonly compiled?: SiteState;
+  /** The last change's region, found in lines the outline holds the same above its start. */
+  readonly region?: Region;
 }
 
 /**
@@ -93,7 +95,7 @@ export class IncrementalPolicy {
     if (unsure > 0) return undefined;
     let region: Region | undefined;
     try {
-      region = changedRegion(held.outline, after, changed);
+      region = changedRegion(held.outline, after, changed, held.region);
     } catch (err) {
       if (err instanceof NotSure) return undefined;
       throw err;
@@ -101,7 +103,10 @@ export class IncrementalPolicy {
     if (!region) {
       // Blank lines and comments only: the same data.
       const loaded = { ...held.loaded, hash: policyHash(text), text };
-      this.held = { ...held, outline: after, loaded };
+      const { region: known, ...rest } = held;
+      // The region found before holds for the new text while its lines above are the same.
+      const kept = known && known.start <= changed.start ? { region: known } : {};
+      this.held = { ...rest, outline: after, loaded, ...kept };
       return loaded;
     }
     const entries = this.entries(held, after, region);
@@ -124,7 +129,14 @@ export class IncrementalPolicy {
       (keyed
         ? withPeerKey(held.compiled, intent, keyed.change)
         : moved && compiledMoved(held.compiled, intent, moved.change));
-    this.held = { outline: after, unsure, data, loaded, ...(compiled ? { compiled } : {}) };
+    this.held = {
+      outline: after,
+      unsure,
+      data,
+      loaded,
+      region,
+      ...(compiled ? { compiled } : {}),
+    };
     return loaded;
   }
 

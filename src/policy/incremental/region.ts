@@ -49,12 +49,14 @@ const isDashAt = (o: Outline, i: number, col: number) => {
 /**
  * The region of whole sequence entries that holds every changed line, in the innermost block
  * sequence that does; NotSure when there is none (a change of a top-level key, of `settings`,
- * across sequences) or when the outline cannot tell.
+ * across sequences) or when the outline cannot tell. `known`: a region found in a text whose
+ * lines above its start are `before`'s, which spares walking up to the sequence's key again.
  */
 export function changedRegion(
   before: Outline,
   after: Outline,
   { start, oldEnd, newEnd }: Changed = changedLines(before.lines, after.lines),
+  known?: Region,
 ): Region | undefined {
   if (start === oldEnd && start === newEnd) return undefined;
   // The leftmost node any changed line starts, in either text.
@@ -99,7 +101,8 @@ export function changedRegion(
   }
   const oldStop = oldEnd + tail;
   const newStop = newEnd + tail;
-  const { path, index } = sequenceOf(before, first, col);
+  const { path, index } =
+    (known && countedOn(before, known, first, col)) ?? sequenceOf(before, first, col);
   const count = (o: Outline, to: number) => {
     let n = 0;
     for (let i = first; i < to; i++) if (isDashAt(o, i, col)) n++;
@@ -169,6 +172,32 @@ function sequenceOf(o: Outline, line: number, col: number): { path: DataPath; in
     return { path: [...mappingOf(o, i, parent.col), parent.key], index };
   }
   throw new NotSure("a sequence at the top");
+}
+
+/**
+ * What sequenceOf finds for the dash in column `col` of line `line`, counted on from `known`
+ * (the same lines above its start): every line from there down to `line` must be in the same
+ * sequence. Undefined where one is not; sequenceOf walks the whole way up then. A hub's member
+ * changed again is thus not a walk over the thousands of members above it.
+ */
+function countedOn(
+  o: Outline,
+  known: Region,
+  line: number,
+  col: number,
+): { path: DataPath; index: number } | undefined {
+  if (known.col !== col || known.start > line) return undefined;
+  let index = known.index;
+  for (let i = known.start; i < line; i++) {
+    const s = o.shape(i);
+    if (s === "blank") continue;
+    if (s === "unsure") return undefined;
+    const first = s[0] as Token;
+    if (first.col > col) continue;
+    if (first.kind !== "dash" || first.col !== col) return undefined;
+    index++;
+  }
+  return { path: known.path, index };
 }
 
 /** The path of the mapping whose key in column `col` is on line `line`. */
