@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Target, targetOf } from "../../../src/apply/target.js";
-import { ContactWriter } from "../../../src/fleet/agent/contact.js";
+import { ContactWriter, readContact } from "../../../src/fleet/agent/contact.js";
 import { collectStatus } from "../../../src/status/collect.js";
 import { formatStatus } from "../../../src/status/format.js";
 import { createMetrics } from "../../../src/status/metrics.js";
@@ -104,5 +104,57 @@ describe("a fleet site's stale indicator, on a fake clock", () => {
       lastContactAgeSeconds: 101,
       stale: true,
     });
+  });
+});
+
+/**
+ * In a rollout etcd answers an agent several times in a second or two: the report is written
+ * once for them, and again at the first answer a tenth of the TTL after the one written, so what
+ * it says lags the truth by less than that tenth.
+ */
+describe("a fleet site's contact report, written once per tenth of the TTL", () => {
+  const machine = new FakeMachine("fake");
+  const node = fakeNode();
+  let now = machine.now();
+  const clocked = () => ({ ...machine.host(), now: () => now });
+  let dir = "";
+  let agentTarget: Target;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "netpol-contact-"));
+    agentTarget = targetOf(node.runner(), dir, { host: clocked() });
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const written = async () => (await readContact(agentTarget))?.lastContact;
+  const at = (ms: number) => new Date(ms).toISOString();
+
+  it("writes the first answer, not those within a tenth of the TTL of it, then the next past it", async () => {
+    const writer = new ContactWriter(agentTarget, [], 30);
+    await writer.start();
+    const first = now;
+    await writer.contact();
+    expect(await written()).toBe(at(first));
+
+    now += 1_000;
+    await writer.contact();
+    now += 1_500;
+    await writer.contact();
+    expect(await written()).toBe(at(first));
+
+    now += 600;
+    const past = now;
+    await writer.contact();
+    expect(await written()).toBe(at(past));
+  });
+
+  it("writes at once the first answer a new agent hears, whatever its predecessor wrote", async () => {
+    now += 500;
+    const again = new ContactWriter(agentTarget, [], 30);
+    await again.start();
+    await again.contact();
+    expect(await written()).toBe(at(now));
   });
 });
