@@ -16,8 +16,7 @@ import {
 import { renderWireguard, wireguardConfig } from "../render/wireguard.js";
 import { writeCaddy } from "../system/caddy/admin.js";
 import { putRelay } from "../system/haproxy/relay.js";
-import { runIpBatch } from "../system/iproute2/iproute2.js";
-import { parseLinks } from "../system/iproute2/parse.js";
+import { readLinks, runIpBatch } from "../system/iproute2/iproute2.js";
 import { writeNft } from "../system/nftables.js";
 import type { Runner } from "../system/runner.js";
 import { writeSysctls } from "../system/sysctl.js";
@@ -88,8 +87,7 @@ async function removeLinks(runner: Runner, names: readonly string[]): Promise<vo
   try {
     await remove(names);
   } catch (err) {
-    const read = await runner.run("ip", ["-json", "link", "show"], { step: "link removal" });
-    const present = new Set(parseLinks(JSON.parse(read.stdout)).map((l) => l.name));
+    const present = new Set((await readLinks(runner, "link removal")).map((l) => l.name));
     const left = names.filter((n) => present.has(n));
     if (left.length === names.length) throw err;
     await remove(left);

@@ -1,5 +1,5 @@
 import type { Family } from "../../net/cidr.js";
-import type { IpLive, Owned } from "../../plan/live.js";
+import type { IpLive, LiveLink, Owned } from "../../plan/live.js";
 import type { Runner } from "../runner.js";
 import {
   parseAddresses,
@@ -55,6 +55,12 @@ export async function readIp(
     rules: both(parseRules, rules4, rules6),
     catchAll: [...parseCatchAll(routes4, 4, protocol), ...parseCatchAll(routes6, 6, protocol)],
   };
+}
+
+/** The namespace's links alone (`ip -json link show`), for a step that reads nothing else. */
+export async function readLinks(runner: Runner, step: string): Promise<LiveLink[]> {
+  const read = await runner.run("ip", ["-json", "link", "show"], { step });
+  return parseLinks(JSON.parse(read.stdout));
 }
 
 /**
