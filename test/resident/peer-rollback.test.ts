@@ -1,65 +1,32 @@
-import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { applySite } from "../../src/apply/apply.js";
-import { type Target, targetOf } from "../../src/apply/target.js";
+import type { Target } from "../../src/apply/target.js";
 import { NetpolError } from "../../src/errors.js";
-import { stopWireguardGoByName } from "../../src/lab/processes.js";
-import { parsePolicy } from "../../src/policy/load.js";
-import { generateKeyPair } from "../../src/system/keys.js";
-import { createRunner } from "../../src/system/runner.js";
 import { UapiClient, type WireguardControl } from "../../src/system/wireguard-uapi.js";
+import { type HubLab, peersOf, randomKey, startHubLab } from "../support/hub-lab.js";
 import { hubText } from "../support/hub-text.js";
 import { describeLive } from "../support/layers.js";
-import { createNetns, type Netns, uniqueSuffix } from "../support/netns.js";
+import type { Netns } from "../support/netns.js";
 import { runningResident } from "../support/resident.js";
 
 const SPOKES = 5;
-
-const randomKey = () => randomBytes(32).toString("base64");
-
-/** The hub's peers as `wg show` reads them back: key → allowed IPs. */
-async function peersOf(ns: Netns, wg: string): Promise<Map<string, string>> {
-  const { stdout } = await ns.exec(["wg", "show", wg, "allowed-ips"]);
-  return new Map(
-    stdout
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => l.split("\t") as [string, string]),
-  );
-}
 
 describeLive("a peer change through the resident that fails after its set, on wireguard-go", () => {
   let ns: Netns;
   let dir: string;
   let wg: string;
-  let hubKey: { privateKey: string; publicKey: string };
+  let hubKey: HubLab["hubKey"];
   let keys: string[];
   let target: Target;
   const text = () => hubText({ wg, hubKey: hubKey.publicKey, keys });
 
+  let lab: HubLab | undefined;
+
   beforeAll(async () => {
-    ns = await createNetns("nprbk");
-    await ns.exec(["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"]);
-    await ns.exec(["ip", "link", "set", "eth0", "up"]);
-    dir = await mkdtemp(path.join(os.tmpdir(), "netpol-peer-rollback-"));
-    wg = `rb${uniqueSuffix()}`;
-    hubKey = generateKeyPair();
-    await writeFile(path.join(dir, "hub.key"), `${hubKey.privateKey}\n`, { mode: 0o600 });
-    keys = Array.from({ length: SPOKES }, randomKey);
-    target = targetOf(createRunner(ns.name), path.join(dir, "state"));
-    await applySite(
-      target,
-      { ...parsePolicy(text(), "hub.yaml"), keyDir: dir, site: "hub" },
-      "test",
-    );
+    lab = await startHubLab("nprbk", SPOKES);
+    ({ ns, dir, wg, hubKey, keys, target } = lab);
   });
   afterAll(async () => {
-    await stopWireguardGoByName([wg]);
-    await ns?.destroy();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await lab?.close();
   });
 
   it("puts every peer back from the config the model makes for the rollback", async () => {
