@@ -24,34 +24,44 @@ table ip zzz {
 }
 `;
 
+/** The skeleton read: the commands it ran, and all nft printed to it. */
+const SKELETON_READ = "nft -t list table inet netpol ; list ruleset";
+
+function recording(inner: Runner): { runner: Runner; commands: string[]; printed: string[] } {
+  const commands: string[] = [];
+  const printed: string[] = [];
+  const runner = withRun(inner, async (tool, args, options) => {
+    commands.push([tool, ...args].join(" "));
+    const result = await inner.run(tool, args, options);
+    printed.push(result.stdout);
+    return result;
+  });
+  return { runner, commands, printed };
+}
+
 describeLive("netpol's table's skeleton, as an apply reads it back after a write", () => {
   let ns: Netns;
-  let commands: string[];
-  let runner: Runner;
+  let read: ReturnType<typeof recording>;
   beforeAll(async () => {
     ns = await createNetns("npnftsk");
-    const inner = createRunner(ns.name);
-    runner = withRun(inner, (tool, args, options) => {
-      commands.push([tool, ...args].join(" "));
-      return inner.run(tool, args, options);
-    });
+    read = recording(createRunner(ns.name));
   });
   afterAll(async () => {
     await ns?.destroy();
   });
 
-  it("is cut from one `nft -t list ruleset`, which lists no element, as `nft -t list table` prints it", async () => {
+  it("is one nft run that lists netpol's table alone, without its elements, as `nft -t list table` prints it", async () => {
     await ns.exec(["nft", "-f", "-"], RULESET);
     const table = await ns.exec(["nft", "-t", "list", "table", "inet", "netpol"]);
-    commands = [];
-    const skeleton = await readNftSkeleton(runner);
+    const skeleton = await readNftSkeleton(read.runner);
     expect(skeleton).toBe(parseNftListing(table.stdout, false).skeleton);
     expect(skeleton).toContain("ip saddr @src4 meta mark set 0x00000100 counter");
-    expect(skeleton).not.toContain("10.0.0.0");
-    expect(commands).toEqual(["nft -t list ruleset"]);
+    expect(read.commands).toEqual([SKELETON_READ]);
+    // nft fetched neither the elements nor the other tables: it printed neither.
+    expect(read.printed.join("")).not.toMatch(/10\.0\.0\.0|table inet aaa|table ip zzz/);
   });
 
-  it("falls back to the table alone when the ruleset cannot be listed", async () => {
+  it("falls back to the table alone when the run with the ruleset fails", async () => {
     const table = await ns.exec(["nft", "-t", "list", "table", "inet", "netpol"]);
     const inner = createRunner(ns.name);
     const noRuleset = withRun(inner, (tool, args, options) =>
@@ -64,7 +74,54 @@ describeLive("netpol's table's skeleton, as an apply reads it back after a write
 
   it("is undefined when netpol's table is absent", async () => {
     await ns.exec(["nft", "delete", "table", "inet", "netpol"]);
-    expect(await readNftSkeleton(runner)).toBeUndefined();
+    expect(await readNftSkeleton(read.runner)).toBeUndefined();
+  });
+});
+
+/** netpol's table with 20,000 elements beside a kube-proxy sized table of 20,000 rules. */
+const OWN = Array.from({ length: 20_000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/25`);
+const FOREIGN = Array.from(
+  { length: 20_000 },
+  (_, i) =>
+    `add rule ip kube services ip daddr 10.96.${i >> 8}.${i & 255} tcp dport 80 counter accept`,
+);
+
+describeLive("the skeleton read beside another tool's big table", () => {
+  let ns: Netns;
+  beforeAll(async () => {
+    ns = await createNetns("npnftbig");
+    await ns.exec(
+      ["nft", "-f", "-"],
+      `table ip kube {\n  chain services { type nat hook prerouting priority -100; policy accept; }\n}\n${FOREIGN.join("\n")}\n`,
+    );
+    await ns.exec(
+      ["nft", "-f", "-"],
+      `table inet netpol {
+  set src4 { type ipv4_addr; flags interval; auto-merge; elements = { ${OWN.join(", ")} } }
+  chain pre {
+    type filter hook prerouting priority mangle; policy accept;
+    ip saddr @src4 meta mark set 0x100 counter
+  }
+}
+`,
+    );
+  }, 120_000);
+  afterAll(async () => {
+    await ns?.destroy();
+  });
+
+  it("reads netpol's table alone, right, and leaves the other table as it was", async () => {
+    const foreign = async () => (await ns.exec(["nft", "list", "table", "ip", "kube"])).stdout;
+    const before = await foreign();
+    const table = await ns.exec(["nft", "-t", "list", "table", "inet", "netpol"]);
+    const read = recording(createRunner(ns.name));
+    expect(await readNftSkeleton(read.runner)).toBe(parseNftListing(table.stdout, false).skeleton);
+    expect(read.commands).toEqual([SKELETON_READ]);
+    const printed = read.printed.join("");
+    expect(printed).not.toContain("table ip kube");
+    expect(printed).not.toContain("10.0.0.0/25");
+    expect(await foreign()).toBe(before);
+    expect(before.match(/ dport 80 counter/g)).toHaveLength(20_000);
   });
 });
 

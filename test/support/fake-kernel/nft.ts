@@ -2,9 +2,10 @@ import type { FakeNftTable, KernelState, ToolResult } from "./state.js";
 
 /**
  * nft(8) as far as netpol uses it: `nft -f -` files that declare, delete and fill whole tables
- * (one transaction: all or nothing), `nft list tables|table|ruleset` and `nft -j list`. Rules
- * are kept as text: the fake checks a file's structure, not nft's rule grammar, and lists
- * tables back in nft's layout (tabs, counters with their packets and bytes).
+ * (one transaction: all or nothing), `nft list tables|table|ruleset` (a table's listing also
+ * followed by `; list ruleset`) and `nft -j list`. Rules are kept as text: the fake checks a
+ * file's structure, not nft's rule grammar, and lists tables back in nft's layout (tabs,
+ * counters with their packets and bytes).
  */
 
 interface Statement {
@@ -242,6 +243,13 @@ export function nft(state: KernelState, args: readonly string[], input: string):
     }
     state.nft = copy;
     return ok("");
+  }
+  // `list table F N ; list ruleset`: nft 1.0.6 fetches once for both, with the table's filter,
+  // so the ruleset it lists is that table alone (src/system/nftables.ts, readNftSkeleton).
+  const twice = rest.indexOf(";");
+  if (twice >= 0 && rest[1] === "table" && rest.slice(twice + 1).join(" ") === "list ruleset") {
+    const table = nft(state, [...flags, ...rest.slice(0, twice)], input);
+    return table.exitCode === 0 ? ok(table.stdout.repeat(2)) : table;
   }
   if (rest[0] === "list") {
     if (rest[1] === "tables")
