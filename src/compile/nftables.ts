@@ -1,5 +1,6 @@
 import { type Cidr, type Family, formatAddress, formatCidr } from "../net/cidr.js";
 import type { Intent, ServiceIntent, SiteIntent } from "../policy/intent.js";
+import { tunnelsExitingAt } from "../policy/tunnel-uses.js";
 import { probePort } from "./chains.js";
 import type { NftChain, NftSet } from "./desired.js";
 import { compileDns, type DnsNft } from "./dns.js";
@@ -220,13 +221,9 @@ function masquerade(intent: Intent, site: SiteIntent, sets: Sets): string[] {
     });
     return set ? [`oifname . ${IP[family]} saddr ${set} masquerade comment "egress"`] : [];
   });
-  // Loops, not flatMaps: this runs for each site over every site's egress, and a publish
-  // compiles all 10,000 sites of a fleet (an empty array per site and call, 10^8 of them).
+  // Looked up by exit, not scanned: a publish compiles all 10,000 sites of a fleet.
   const exits = new Set<string>();
-  for (const s of intent.sites)
-    for (const { paths } of s.egress)
-      for (const via of paths)
-        if (via.kind === "tunnel" && via.exit === site.name) exits.add(deviceOn(site, via.tunnel));
+  for (const tunnel of tunnelsExitingAt(intent, site.name)) exits.add(deviceOn(site, tunnel));
   if (exits.size > 0) {
     rules.push(
       `iifname ${devices([...exits].sort())} oifname ${quote(site.wan ?? "")} masquerade comment "exit"`,

@@ -11,6 +11,7 @@ import {
 } from "../net/cidr.js";
 import { type Diagnostic, formatPath, type Path } from "./diagnostic.js";
 import { type Intent, keepsClientAddress, type MemberIntent, type SiteTunnel } from "./intent.js";
+import { advertisers, egressFrom, egressTo, servicesThrough } from "./tunnel-uses.js";
 
 export interface PeerAllowedIps {
   readonly peer: MemberIntent;
@@ -48,8 +49,8 @@ function families(items: readonly { family: Family }[]): Family[] {
  * holding targets this site publishes, a default route where this site exits through the peer
  * or answers clients the peer forwarded unchanged, and the sources the peer sends out through
  * this site. A spoke sends all of that for every other spoke to the hub, and the tunnel subnet
- * too; the hub forwards between spokes. One pass over the services and egresses, so a hub
- * with n spokes costs n log n.
+ * too; the hub forwards between spokes. The services and egress paths through the tunnel are
+ * looked up by site (tunnel-uses.ts), so a hub with n spokes costs n log n, and a spoke its own.
  */
 export function allowedIpsOf(intent: Intent, st: SiteTunnel): PeerAllowedIps[] {
   const { tunnel, local } = st;
@@ -61,12 +62,11 @@ export function allowedIpsOf(intent: Intent, st: SiteTunnel): PeerAllowedIps[] {
   const toward = (site: string) => lists.get(site) ?? hubList;
   if (hubList) {
     hubList.push(networkOf(local.address));
-    for (const m of tunnel.members) {
+    for (const m of advertisers(tunnel)) {
       if (m !== local && m.site !== tunnel.hub) hubList.push(...m.advertise);
     }
   }
-  for (const s of intent.services) {
-    if (s.target.tunnel !== tunnel.name) continue;
+  for (const s of servicesThrough(intent, tunnel.name)) {
     // The hub carries what one spoke publishes of another's network.
     const carried = s.publishOn === me || me === tunnel.hub;
     if (carried && s.target.site !== me) toward(s.target.site)?.push(s.target.network);
@@ -75,15 +75,10 @@ export function allowedIpsOf(intent: Intent, st: SiteTunnel): PeerAllowedIps[] {
       toward(s.publishOn)?.push(defaultRoute(s.target.address.family));
     }
   }
-  for (const site of intent.sites) {
-    for (const e of site.egress) {
-      for (const via of e.paths) {
-        if (via.kind !== "tunnel" || via.tunnel !== tunnel.name) continue;
-        if (site.name === me) toward(via.exit)?.push(...families(e.sources).map(defaultRoute));
-        if (via.exit === me && !e.masquerade) toward(site.name)?.push(...e.sources);
-      }
-    }
-  }
+  for (const { egress, exit } of egressFrom(intent, tunnel.name, me))
+    toward(exit)?.push(...families(egress.sources).map(defaultRoute));
+  for (const { site, egress } of egressTo(intent, tunnel.name, me))
+    if (!egress.masquerade) toward(site.name)?.push(...egress.sources);
   return st.peers.map((peer) => ({
     peer,
     allowedIps: uniqueSorted(lists.get(peer.site) ?? []),
