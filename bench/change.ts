@@ -30,9 +30,13 @@
  *   npx tsx bench/change.ts --only hub --hubs 1000,10000 --no-full
  *       # rows to run: --only hub|line, the hubs' sizes (--hubs) and the one-line change's
  *       # (--line 1000,10000); --no-full: without the "validated in full" rows
+ *   npx tsx bench/change.ts --only hub --hubs 10000 --no-full --profile DIR
+ *       # a CPU profile of each change read incrementally (not the set-up or the bare side),
+ *       # DIR/change-K.cpuprofile
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { Session } from "node:inspector/promises";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -79,6 +83,15 @@ const HUBS = only === "line" ? [] : sizes("--hubs", quick ? [1000] : [1000, 10_0
 const LINES = only === "hub" ? [] : sizes("--line", [quick ? 1000 : 10_000]);
 /** Without the "validated in full" rows: only the changes read incrementally. */
 const FULL = !args.includes("--no-full");
+/** --profile DIR: the V8 CPU profile of each change read incrementally, written there. */
+const PROFILE = option("--profile");
+const inspector = PROFILE ? new Session() : undefined;
+let profiled = 0;
+if (inspector) {
+  inspector.connect();
+  await inspector.post("Profiler.enable");
+  await inspector.post("Profiler.setSamplingInterval", { interval: 100 });
+}
 
 const p50 = (xs: readonly number[]) =>
   [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
@@ -101,10 +114,18 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
  * own work: less moved by the machine's load than the wall time). Pushed to `row`.
  */
 async function timedChange(row: Row, work: () => Promise<unknown>): Promise<void> {
+  const profiling = inspector && !row.what.endsWith("(before)");
+  if (profiling) await inspector.post("Profiler.start");
   const cpu = process.cpuUsage();
   row.netpol.push(await timed(work));
   const d = process.cpuUsage(cpu);
   row.cpu.push((d.user + d.system) / 1000);
+  if (profiling) {
+    const { profile } = await inspector.post("Profiler.stop");
+    await mkdir(PROFILE ?? "", { recursive: true });
+    const file = path.join(PROFILE ?? "", `change-${++profiled}.cpuprofile`);
+    await writeFile(file, JSON.stringify(profile));
+  }
 }
 
 interface Site {
