@@ -15,6 +15,18 @@ import {
   writeState,
 } from "./files.js";
 import {
+  applyEdit,
+  baseFile,
+  basesOf,
+  editFrom,
+  INLINE_TEXT_MAX,
+  type PolicyBase,
+  type PolicyEdit,
+  policyEdit,
+  removeBases,
+  worthKeeping,
+} from "./record-base.js";
+import {
   addressEntry,
   fromAddress,
   networkText,
@@ -43,11 +55,11 @@ export interface ApplyRecord {
 
 const RECORD = ".json";
 
-const recordSchema = z.strictObject({
-  version: z.literal(2),
+const HASH = /^[0-9a-f]{64}$/;
+
+const common = {
   site: z.string().min(1),
-  policyHash: z.string().regex(/^[0-9a-f]{64}$/),
-  policyText: z.string(),
+  policyHash: z.string().regex(HASH),
   appliedAt: z.string(),
   appliedBy: z.string(),
   protocol: z.number().int().min(1).max(255).optional(),
@@ -59,9 +71,24 @@ const recordSchema = z.strictObject({
   /** Written before the skeleton: the whole listing, of which the skeleton is read. */
   nftListing: z.string().optional(),
   guarded: siteNetworks.optional(),
-});
+};
 
-function nftSkeletonOf(raw: z.infer<typeof recordSchema>): { nftSkeleton?: string } {
+/**
+ * Version 2 holds the policy text inline; version 3 (a text longer than INLINE_TEXT_MAX) a base
+ * file's hash and the edit that makes the text from it (record-base.ts). Both are read.
+ */
+const recordSchema = z.discriminatedUnion("version", [
+  z.strictObject({ version: z.literal(2), ...common, policyText: z.string() }),
+  z.strictObject({
+    version: z.literal(3),
+    ...common,
+    policyBase: z.string().regex(HASH),
+    policyEdit,
+  }),
+]);
+type RawRecord = z.infer<typeof recordSchema>;
+
+function nftSkeletonOf(raw: RawRecord): { nftSkeleton?: string } {
   const skeleton = raw.nftSkeleton ?? (raw.nftListing && parseNftListing(raw.nftListing).skeleton);
   return skeleton !== undefined ? { nftSkeleton: skeleton } : {};
 }
@@ -72,11 +99,14 @@ export function recordPath(files: StateFiles): string {
 
 /** The record file as it is now (inode, size, modification time); undefined: there is none. */
 export function recordStamp(files: StateFiles): Promise<string | undefined> {
-  return stat(recordPath(files)).then(
+  return stampOf(recordPath(files));
+}
+
+const stampOf = (file: string) =>
+  stat(file).then(
     (s) => `${s.ino} ${s.size} ${s.mtimeMs}`,
     () => undefined,
   );
-}
 
 interface RecordRead {
   readonly record: ApplyRecord;
@@ -89,7 +119,10 @@ interface RecordRead {
  * policy text to parse and hash again. Any other write (another process's, a hand edit, a
  * revert) gives the file another stamp, and it is read.
  */
-const written = new Map<string, { readonly stamp: string; readonly read: RecordRead }>();
+const written = new Map<
+  string,
+  { readonly stamp: string; readonly read: RecordRead; readonly base?: PolicyBase }
+>();
 
 /**
  * The record and the file's text, which an apply keeps to put the file back exactly when it is
@@ -105,16 +138,34 @@ export async function readRecord(files: StateFiles): Promise<RecordRead | undefi
   const text = await readText(file);
   if (text === undefined) return undefined;
   const raw = parseState(files, file, "ownership record", recordSchema, text);
-  if (policyHash(raw.policyText) !== raw.policyHash)
+  const policyText = await policyTextOf(files, file, raw);
+  if (policyHash(policyText) !== raw.policyHash)
     throw corrupt(files, file, "ownership record", "the policy text does not match its hash");
-  return { record: recordOf(raw), text };
+  return { record: recordOf(raw, policyText), text };
 }
 
-function recordOf(raw: z.infer<typeof recordSchema>): ApplyRecord {
+/** The policy text a record holds inline, or makes of its base file and edit. */
+async function policyTextOf(files: StateFiles, file: string, raw: RawRecord): Promise<string> {
+  if (raw.version === 2) return raw.policyText;
+  const base = await readText(baseFile(files, raw.policyBase));
+  if (base === undefined)
+    throw corrupt(
+      files,
+      file,
+      "ownership record",
+      `its policy's base file ${baseFile(files, raw.policyBase)} is missing`,
+    );
+  const text = applyEdit(base, raw.policyEdit);
+  if (text === undefined)
+    throw corrupt(files, file, "ownership record", "its policy's edit does not fit its base file");
+  return text;
+}
+
+function recordOf(raw: RawRecord, policyText: string): ApplyRecord {
   return {
     site: raw.site,
     policyHash: raw.policyHash,
-    policyText: raw.policyText,
+    policyText,
     appliedAt: raw.appliedAt,
     appliedBy: raw.appliedBy,
     ...(raw.protocol !== undefined ? { protocol: raw.protocol } : {}),
@@ -132,14 +183,23 @@ export async function loadRecord(files: StateFiles): Promise<ApplyRecord | undef
   return (await readRecord(files))?.record;
 }
 
-/** The record as the file will hold it; `links` gives each owned link's index. */
-function rawOf(record: ApplyRecord, links: readonly LiveLink[]): z.input<typeof recordSchema> {
+/**
+ * The record as the file will hold it; `links` gives each owned link's index. With `base`, the
+ * policy text is the edit that makes it from that base; without, it is inline.
+ */
+function rawOf(
+  record: ApplyRecord,
+  links: readonly LiveLink[],
+  base?: { readonly hash: string; readonly edit: PolicyEdit },
+): z.input<typeof recordSchema> {
   const { ownership } = record;
+  const text = base
+    ? { version: 3 as const, policyBase: base.hash, policyEdit: base.edit }
+    : { version: 2 as const, policyText: record.policyText };
   const raw: z.input<typeof recordSchema> = {
-    version: 2,
+    ...text,
     site: record.site,
     policyHash: record.policyHash,
-    policyText: record.policyText,
     appliedAt: record.appliedAt,
     appliedBy: record.appliedBy,
     ...(record.protocol !== undefined ? { protocol: record.protocol } : {}),
@@ -166,9 +226,15 @@ export function sameNetworks(
   return (kept ?? []).length === now.length && text(kept ?? []) === text(now);
 }
 
+/**
+ * Puts a record's file text back as it was (a rollback, a revert), or removes the record and its
+ * base files. A text put back names a base file only if it was the record's before the write it
+ * undoes, and writeRecord keeps that one.
+ */
 export async function writeRecordText(files: StateFiles, text: string | undefined): Promise<void> {
-  if (text === undefined) await removeState(recordPath(files));
-  else await writeState(recordPath(files), text);
+  if (text !== undefined) return writeState(recordPath(files), text);
+  await removeState(recordPath(files));
+  await removeBases(files, []);
 }
 
 /**
@@ -181,12 +247,57 @@ export async function writeRecord(
   links: readonly LiveLink[],
 ): Promise<void> {
   const file = recordPath(files);
+  const held = written.get(file);
   written.delete(file);
-  const raw = rawOf(record, links);
+  const policy = record.policyText;
+  let base: PolicyBase | undefined;
+  let edit: PolicyEdit | undefined;
+  if (policy.length > INLINE_TEXT_MAX) {
+    // The base this process last wrote, while the file is the one it wrote (so the base is kept).
+    const known = held?.base && (await recordStamp(files)) === held.stamp ? held.base : undefined;
+    edit = known && editFrom(known.text, policy);
+    if (known && edit && worthKeeping(edit, policy)) base = known;
+    else {
+      base = { hash: record.policyHash, text: policy };
+      edit = { at: 0, cut: 0, text: "" };
+      const replaced = known?.hash ?? (await replacedBase(files));
+      await writeState(baseFile(files, base.hash), policy);
+      await writeNamed(file, rawOf(record, links, { hash: base.hash, edit }), record, base);
+      // The base of the record just replaced stays: a rollback or revert may put it back.
+      await removeBases(files, [base.hash, ...(replaced ? [replaced] : [])]);
+      return;
+    }
+  }
+  const raw = rawOf(record, links, base && edit && { hash: base.hash, edit });
+  await writeNamed(file, raw, record, base);
+}
+
+/** Writes the record's file and keeps what the next readRecord of it would find. */
+async function writeNamed(
+  file: string,
+  raw: z.input<typeof recordSchema>,
+  record: ApplyRecord,
+  base: PolicyBase | undefined,
+): Promise<void> {
   const text = `${JSON.stringify(raw, null, 2)}\n`;
   await writeState(file, text);
-  const stamp = await recordStamp(files);
+  const stamp = await stampOf(file);
   // The record as read back from the text: the schema's output, from the same value.
-  if (stamp !== undefined)
-    written.set(file, { stamp, read: { record: recordOf(recordSchema.parse(raw)), text } });
+  const read = { record: recordOf(recordSchema.parse(raw), record.policyText), text };
+  if (stamp !== undefined) written.set(file, { stamp, read, ...(base ? { base } : {}) });
+}
+
+/**
+ * The base file the record on disk names, before a write replaces it; read only when other base
+ * files are there to be removed (a record this process did not write, or one of version 2).
+ */
+async function replacedBase(files: StateFiles): Promise<string | undefined> {
+  if ((await basesOf(files)).length === 0) return undefined;
+  const text = await readText(recordPath(files)).catch(() => undefined);
+  try {
+    const raw = text === undefined ? undefined : JSON.parse(text);
+    return typeof raw?.policyBase === "string" ? raw.policyBase : undefined;
+  } catch {
+    return undefined;
+  }
 }
