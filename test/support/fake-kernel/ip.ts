@@ -44,6 +44,12 @@ function readOptions(args: readonly string[]): { options: IpOptions; rest: strin
   return { options, rest: args.slice(i) };
 }
 
+/** `ip OBJECT show|list`: a line that only prints, and so needs no copy of the state. */
+function isShow(args: readonly string[]): boolean {
+  const verb = args[1] ?? "show";
+  return matches(verb, "show") || matches(verb, "list") || verb === "lst";
+}
+
 /**
  * One ip(8) command line against the state. A command either changes the state whole or
  * throws and changes nothing: `run` hands it a copy and keeps the copy only on success.
@@ -55,7 +61,7 @@ function command(
   args: readonly string[],
 ): unknown[] | undefined {
   const [object = "", verb = "show", ...rest] = args;
-  const show = matches(verb, "show") || matches(verb, "list") || verb === "lst";
+  const show = isShow(args);
   const { family, numeric, details } = options;
   if (show && !options.json)
     throw malformed("fake kernel: only JSON output is emulated (pass -json)");
@@ -105,7 +111,9 @@ export function ip(
   for (const [n, line] of lines.entries()) {
     const words = options.batch ? splitArgs(line) : rest;
     if (words.length === 0) continue;
-    const work = state.clone();
+    // A show changes nothing: it reads the state itself, so the state object stays the same one
+    // unless a line changed it (what the kernel's monitors compare by).
+    const work = isShow(words) ? state.current : state.clone();
     try {
       const out = command(work, features, options, words);
       state.current = work;

@@ -3,7 +3,7 @@ import { type Runner, toolFailed, toolMissing } from "../../../src/system/runner
 import { ip } from "./ip.js";
 import { type KernelFeatures, THIS_MACHINE } from "./links.js";
 import { nft } from "./nft.js";
-import { batchSession, FakeSession, monitorLines, routingOf } from "./sessions.js";
+import { batchSession, FakeSession, monitorLines, type Routing, routingOf } from "./sessions.js";
 import { ss } from "./ss.js";
 import { type KernelState, PROTO, TABLE, type ToolResult } from "./state.js";
 import { deviceSysctls, GLOBAL_SYSCTLS, sysctl } from "./sysctl.js";
@@ -43,6 +43,9 @@ function freshNamespace(): KernelState {
   return state;
 }
 
+/** The tools whose commands can change what `ip monitor` watches. */
+const CHANGES_ROUTING = new Set(["ip", "wireguard-go"]);
+
 /** Each link as `ip -o monitor link` prints it, by index: what a monitor compares. */
 function linkLines(state: KernelState): Map<number, string> {
   return new Map(
@@ -69,19 +72,30 @@ export class FakeKernel {
 
   /** Runs one tool; unknown tools answer undefined, as a missing binary would. */
   exec(tool: string, args: readonly string[], input = ""): ToolResult | undefined {
-    if (this.monitors.size === 0 && this.fullMonitors.size === 0)
+    // Only ip and wireguard-go change links, addresses, routes or rules: the others' commands
+    // have nothing for a monitor. ip changes the state as a copy, so the state before it is
+    // still whole afterwards, and a command that changed nothing (a show) left the same object.
+    if ((this.monitors.size === 0 && this.fullMonitors.size === 0) || !CHANGES_ROUTING.has(tool))
       return this.answer(tool, args, input);
-    const before = linkLines(this.state);
-    const routing = this.fullMonitors.size > 0 ? routingOf(this.state) : undefined;
+    const copied = tool === "ip";
+    const was = this.state;
+    const before = copied ? undefined : linkLines(was);
+    const routing = copied ? was : this.fullMonitors.size > 0 ? routingOf(was) : undefined;
     const result = this.answer(tool, args, input);
+    if (copied && this.state === was) return result;
+    this.#tell(before ?? linkLines(was), routing);
+    return result;
+  }
+
+  /** Tells the monitors what changed since `before` (link lines) and `routing` (full ones). */
+  #tell(before: Map<number, string>, routing: Routing | undefined): void {
     const after = linkLines(this.state);
     for (const [index, line] of after)
       if (before.get(index) !== line) for (const m of this.monitors) m(line);
     for (const [index, line] of before)
       if (!after.has(index)) for (const m of this.monitors) m(`Deleted ${line}`);
-    const lines = routing ? monitorLines(routing, this.state) : [];
+    const lines = routing && this.fullMonitors.size > 0 ? monitorLines(routing, this.state) : [];
     if (lines.length > 0) for (const m of this.fullMonitors) m.print(`${lines.join("\n")}\n`);
-    return result;
   }
 
   /**

@@ -119,12 +119,22 @@ function showconf(dev: FakeWgDevice): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** Each private key's public one, derived once: a dump per read is the fleet bench's hot path. */
+const publicKeys = new Map<string, string>();
+const publicOf = (privateKey: string) => {
+  const known = publicKeys.get(privateKey);
+  if (known !== undefined) return known;
+  const key = publicKeyOf(privateKey);
+  publicKeys.set(privateKey, key);
+  return key;
+};
+
 function dump(name: string, dev: FakeWgDevice): string {
   const none = (v: string | undefined) => v ?? "(none)";
   const head = [
     name,
     none(dev.privateKey),
-    dev.privateKey ? publicKeyOf(dev.privateKey) : "(none)",
+    dev.privateKey ? publicOf(dev.privateKey) : "(none)",
     dev.listenPort,
     dev.fwmark ? `0x${dev.fwmark.toString(16)}` : "off",
   ];
