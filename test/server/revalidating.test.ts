@@ -101,4 +101,57 @@ describe("a value served stale while it is read again", () => {
     await tick();
     expect(await value.get()).toBe("after");
   });
+
+  it("rests after a background read three times as long as it took, then reads again", async () => {
+    let now = 0;
+    const { started, read } = reads();
+    const value = new Revalidating(read, 0, 30_000, () => now);
+    const first = value.get();
+    started[0]?.settle("a");
+    await first;
+    now = 20;
+    expect(await value.get()).toBe("a");
+    expect(started).toHaveLength(2);
+    now = 40;
+    started[1]?.settle("b");
+    await tick();
+    // Read from 20 to 40: no read starts again before 100.
+    now = 99;
+    expect(await value.get()).toBe("b");
+    expect(started).toHaveLength(2);
+    now = 100;
+    expect(await value.get()).toBe("b");
+    expect(started).toHaveLength(3);
+    expect(started[2]?.at).toBe(100);
+  });
+
+  it("does not make a request wait for its rest, once nothing may be served stale", async () => {
+    let now = 0;
+    const { started, read } = reads();
+    const value = new Revalidating(read, 0, 50, () => now);
+    const first = value.get();
+    now = 20;
+    started[0]?.settle("a");
+    await first;
+    now = 71;
+    const waiting = value.get();
+    expect(started).toHaveLength(2);
+    started[1]?.settle("b");
+    expect(await waiting).toBe("b");
+  });
+
+  it("says when the value it gives was read", async () => {
+    let now = 0;
+    const { started, read } = reads();
+    const value = new Revalidating(read, 1000, 30_000, () => now);
+    const first = value.getStamped();
+    started[0]?.settle("first");
+    expect(await first).toEqual({ value: "first", at: 0 });
+    now = 5000;
+    const stale = value.getStamped();
+    expect(await stale).toEqual({ value: "first", at: 0 });
+    started[1]?.settle("second");
+    await tick();
+    expect(await value.getStamped()).toEqual({ value: "second", at: 5000 });
+  });
 });
