@@ -32,6 +32,7 @@ import { SeriesStore } from "./dashboard/series.js";
 import { SessionStore } from "./dashboard/session.js";
 import { installErrorHandling } from "./errors.js";
 import { Revalidating } from "./revalidating.js";
+import { sendStatus } from "./status-answer.js";
 import { Validator } from "./validator.js";
 
 /** A resident's link events, as the page's feed takes them: a link that came, went, or flapped. */
@@ -230,7 +231,10 @@ export async function buildApp(opts: ServerOptions): Promise<FastifyInstance> {
 
   app.get("/healthz", polled, async () => ({ ok: true }));
 
-  app.get("/status", polled, async () => status());
+  app.get("/status", polled, async (request, reply) => {
+    const { value, at } = await statuses.getStamped();
+    return sendStatus(request, reply, value, at, Date.now());
+  });
 
   const inForce = async (): Promise<PolicyInput> => {
     const found = await fromInForce(opts.target.files, opts.keyDir, inWorker);
