@@ -8,7 +8,7 @@ import {
   sessionIdOf,
 } from "./dashboard/session.js";
 import { errorBody } from "./errors.js";
-import { bearerOf, sameSecret } from "./token.js";
+import { bearerOf, secretMatcher } from "./token.js";
 
 /** Who sent a request: a token's holder (API clients), or the page's session. */
 export interface Principal {
@@ -37,13 +37,20 @@ const isPublic = (url: string) => url === "/healthz" || url === "/login" || url.
 /** The changes the page asks for with its session; anything else needs the token. */
 const PAGE_ACTIONS = new Set(["/confirm", "/revert", "/reapply", "/logout"]);
 
+/** The role each token gives, its secrets' digests made once (every request is checked). */
+export function rolesOf(
+  opts: Pick<AuthOptions, "token" | "viewerToken">,
+): (token: string) => Role | undefined {
+  const admin = secretMatcher(opts.token);
+  const viewer = opts.viewerToken === undefined ? undefined : secretMatcher(opts.viewerToken);
+  return (token) => (admin(token) ? "admin" : viewer?.(token) ? "viewer" : undefined);
+}
+
 export function roleOf(
   opts: Pick<AuthOptions, "token" | "viewerToken">,
   token: string,
 ): Role | undefined {
-  if (sameSecret(opts.token, token)) return "admin";
-  if (opts.viewerToken !== undefined && sameSecret(opts.viewerToken, token)) return "viewer";
-  return undefined;
+  return rolesOf(opts)(token);
 }
 
 /**
@@ -81,13 +88,14 @@ const forbidden = (message: string) => new NetpolError("NETPOL_E_FORBIDDEN", mes
  */
 export function installAuth(app: FastifyInstance, opts: AuthOptions): void {
   app.decorateRequest("principal", null);
+  const roleOfToken = rolesOf(opts);
 
   app.addHook("onRequest", async (request, reply: FastifyReply) => {
     const path = request.url.split("?")[0] ?? "";
     if (isPublic(path)) return;
     // A bearer token, right or wrong, is what counts when one is sent.
     const bearer = bearerOf(request.headers.authorization);
-    const role = bearer ? roleOf(opts, bearer) : undefined;
+    const role = bearer ? roleOfToken(bearer) : undefined;
     const session = bearer ? undefined : opts.sessions.get(sessionIdOf(request.headers.cookie));
     if (role) request.principal = { role };
     else if (session) request.principal = { role: session.role, session };

@@ -37,10 +37,19 @@ export async function readTokenFile(file: string): Promise<string> {
   return token;
 }
 
-/** Constant-time comparison: digests have one length whatever was sent. */
+const digest = (s: string) => createHash("sha256").update(s).digest();
+
+/**
+ * Compares what is sent with `expected` in constant time (digests have one length whatever
+ * was sent); `expected`'s digest is made once, not at every request.
+ */
+export function secretMatcher(expected: string): (sent: string) => boolean {
+  const wanted = digest(expected);
+  return (sent) => timingSafeEqual(wanted, digest(sent)) && sent.length > 0;
+}
+
 export function sameSecret(expected: string, sent: string): boolean {
-  const digest = (s: string) => createHash("sha256").update(s).digest();
-  return timingSafeEqual(digest(expected), digest(sent)) && sent.length > 0;
+  return secretMatcher(expected)(sent);
 }
 
 /** The token an Authorization header carries, or "" for none. */
