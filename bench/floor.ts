@@ -82,7 +82,7 @@ export function changeFloor(
     for (const f of ["-4", "-6"])
       await ns.run(["ip", "-N", f, "-json", "-batch", "-"], "route show table all\nrule show\n");
     await ns.run(["nft", "list", "table", "inet", "netpol"]);
-    if (to.wireguard.size > 0) await ns.run(["wg", "show", "all", "dump"]);
+    for (const wg of to.wireguard.keys()) await ns.run(["wg", "show", wg, "dump"]);
     if (v4.length > 0) await ns.run(["ip", "-batch", "-"], batch(v4));
     if (v6.length > 0) await ns.run(["ip", "-6", "-batch", "-"], batch(v6));
     if (from.nft !== to.nft) await ns.run(["nft", "-f", "-"], to.nft);

@@ -182,7 +182,7 @@ const HANDSHAKE_CHECK_MS = 5000;
 
 /**
  * Each WireGuard path's latest handshake, read every few seconds (over wireguard-go's control
- * socket where the runner has one, else one `wg show all dump`) and told to the monitor.
+ * socket where the runner has one, else `wg show NAME dump`) and told to the monitor.
  */
 function startHandshakeChecks(
   target: Target,

@@ -137,8 +137,11 @@ interface WgRead {
 }
 
 /**
- * One `wg show all dump`, kept to the interfaces named. wireguard-go's sockets are shared by
- * every namespace, so the caller also checks that a name is a link of its own namespace.
+ * The interfaces named, each read on its own: never `wg show all`, which lists wireguard-go's
+ * machine-wide socket directory and unlinks every socket there whose connect() is refused,
+ * such as another program's wireguard-go that has bound its socket and not yet listens on it
+ * (wireguard-tools' ipc.c, userspace_has_wireguard_interface). Sockets are shared by every
+ * namespace, so the caller also checks that a name is a link of its own namespace.
  */
 export async function readWireguard(
   runner: Runner,
@@ -146,17 +149,37 @@ export async function readWireguard(
   configs = false,
 ): Promise<WgRead> {
   if (names.size === 0) return { live: [] };
-  // Spooled: at 10,000 peers the dump is megabytes, which through a pipe would wait on netpol
-  // whenever it is busy (validating a policy, collecting garbage) instead of being written.
   const stdout = runner.wireguard
     ? await dumpOver(runner.wireguard, names)
-    : (await runner.run("wg", ["show", "all", "dump"], { step: "reading WireGuard", spool: true }))
-        .stdout;
+    : (await Promise.all([...names].map((n) => dumpOf(runner, n)))).join("");
   const live = parseWgDump(stdout, names);
   return configs ? { live, configs: configsOfWgDump(stdout, names) } : { live };
 }
 
-/** The named interfaces' lines of `wg show all dump`, asked of their sockets instead of `wg`. */
+/** What `wg show NAME dump` says of a name that is no WireGuard interface here. */
+const NOT_WIREGUARD =
+  /Unable to access interface: (No such device|Protocol not supported|Operation not supported)/;
+
+/**
+ * `wg show NAME dump`, its lines headed by the name as `wg show all dump` prints them; empty
+ * where the name is no WireGuard interface. Spooled: at 10,000 peers the dump is megabytes,
+ * which through a pipe would wait on netpol whenever it is busy (validating a policy, collecting
+ * garbage) instead of being written.
+ */
+async function dumpOf(runner: Runner, name: string): Promise<string> {
+  try {
+    const { stdout } = await runner.run("wg", ["show", name, "dump"], {
+      step: "reading WireGuard",
+      spool: true,
+    });
+    return stdout === "" ? "" : `${name}\t${stdout.replaceAll("\n", `\n${name}\t`)}\n`;
+  } catch (err) {
+    if (err instanceof NetpolError && NOT_WIREGUARD.test(err.details.stderr ?? "")) return "";
+    throw err;
+  }
+}
+
+/** The named interfaces' lines as `wg show all dump` prints them, asked of their sockets. */
 async function dumpOver(control: WireguardControl, names: ReadonlySet<string>): Promise<string> {
   const devices = await Promise.all(
     [...names].map(async (n) => [n, await control.get(n)] as const),

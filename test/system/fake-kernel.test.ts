@@ -80,10 +80,13 @@ async function readState(exec: Exec, wgName: string) {
       )
     ).flat(),
     nft: await out("nft", "list", "ruleset"),
-    // wireguard-go keeps peers in a map: their order in a dump is not stable.
-    wireguard: (await out("wg", "show", "all", "dump"))
+    // wireguard-go keeps peers in a map: their order in a dump is not stable. One interface
+    // named, as netpol reads it (`wg show all` unlinks other programs' sockets), its lines
+    // headed by the name as the recorded run's are.
+    wireguard: (await out("wg", "show", wgName, "dump"))
       .split("\n")
-      .filter((l) => l.startsWith(`${wgName}\t`))
+      .filter(Boolean)
+      .map((l) => `${wgName}\t${l}`)
       .sort(),
     // As netpol reads them; pids differ from run to run, the process names do not.
     listeners: parseListeners(await out("ss", "-H", "-l", "-n", "-t", "-u", "-p"))

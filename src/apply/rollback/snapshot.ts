@@ -12,7 +12,7 @@ import { addressEntry, fromAddress, linkSpec } from "../state/schemas.js";
  * The state netpol owns, taken before an apply changes anything: enough to put every link,
  * address, route, rule, nft table, WireGuard config and sysctl back, and the record with them.
  * Plain JSON, so a pending `--confirm` keeps it in a 0600 file for the process that reverts.
- * It holds private keys (from `wg show all dump`): memory or 0600 files only.
+ * It holds private keys (from `wg show NAME dump`): memory or 0600 files only.
  */
 const family = z.union([z.literal(4), z.literal(6)]);
 export const snapshotSchema = z.strictObject({

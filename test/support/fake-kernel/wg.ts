@@ -129,17 +129,19 @@ const publicOf = (privateKey: string) => {
   return key;
 };
 
-function dump(name: string, dev: FakeWgDevice): string {
+/** `wg show all dump` heads each line with the interface's name; `wg show NAME dump` does not. */
+function dump(name: string | undefined, dev: FakeWgDevice): string {
   const none = (v: string | undefined) => v ?? "(none)";
+  const named = name === undefined ? [] : [name];
   const head = [
-    name,
+    ...named,
     none(dev.privateKey),
     dev.privateKey ? publicOf(dev.privateKey) : "(none)",
     dev.listenPort,
     dev.fwmark ? `0x${dev.fwmark.toString(16)}` : "off",
   ];
   const peers = dev.peers.map((p) => [
-    name,
+    ...named,
     p.publicKey,
     none(p.presharedKey),
     none(p.endpoint),
@@ -165,7 +167,9 @@ export function wg(state: KernelState, args: readonly string[]): ToolResult {
           .map(([n, d]) => dump(n, d))
           .join(""),
       );
-    return dev ? ok(dump(name, dev)) : fail("Unable to access interface: Protocol not supported");
+    return dev
+      ? ok(dump(undefined, dev))
+      : fail("Unable to access interface: Protocol not supported");
   }
   if (verb === "showconf")
     return dev ? ok(showconf(dev)) : fail("Unable to access interface: Protocol not supported");

@@ -69,7 +69,8 @@ in_ns ip -6 -N -json -batch - <<<$'address show\nroute show table all\nrule show
   | same_name > ip6.json
 in_ns ip -N -json -batch - <<<$'route show table all' | same_name > ip-any-family.json
 # The private key column is replaced at once: it never reaches a file.
-# wireguard-go's sockets are machine-wide: `all` lists every namespace's interfaces, so keep ours.
-in_ns wg show all dump | awk -F'\t' -v OFS='\t' -v wg="$WG" '$1 == wg { if (NF == 5) $2 = "(private)"; print }' \
+# One interface named, as netpol reads it (`wg show all` unlinks other programs' sockets), its
+# lines headed by the name as `all` prints them.
+in_ns wg show "$WG" dump | awk -F'\t' -v OFS='\t' -v wg="$WG" '{ if (NF == 4) $1 = "(private)"; print wg, $0 }' \
   | same_name > wg-dump.txt
 echo "captured into $(pwd)"
