@@ -7,6 +7,7 @@ import { NetpolError } from "../../errors.js";
 import { commandLine } from "../../next-command.js";
 import { formatPlan, formatPlanJson, planJson } from "../../plan/format.js";
 import { applyRemote, confirmRemote, otherSites } from "../all-sites.js";
+import { guardFleetSite } from "../fleet-managed.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { choosePolicy } from "../policy-source.js";
 import { showingProgress } from "../progress.js";
@@ -21,6 +22,7 @@ interface ApplyOptions extends TargetOptions, OutputOptions {
   confirm?: string;
   all?: boolean;
   replaceSite?: boolean;
+  leaveFleet?: boolean;
 }
 
 interface ConfirmOptions extends TargetOptions, OutputOptions {
@@ -64,6 +66,10 @@ export function registerApply(program: Command): void {
       .option(
         "--replace-site",
         "this namespace becomes --site although its record says it runs another site (a rename)",
+      )
+      .option(
+        "--leave-fleet",
+        "take this site out of its fleet: apply although a fleet agent ran it (stop the agent first)",
       ),
   ).action(async (file: string | undefined, opts: ApplyOptions) => {
     const seconds = opts.confirm === undefined ? undefined : parseConfirmSeconds(opts.confirm);
@@ -72,6 +78,14 @@ export function registerApply(program: Command): void {
     const chosen = choosePolicy(file, opts, here);
     if (opts.all && (opts.inForce || file === undefined || opts.site === undefined))
       throw new NetpolError("NETPOL_E_USAGE", "--all needs the policy file and --site");
+    // A site a fleet agent runs changes through `netpol publish`; --in-force puts its policy back.
+    const leaving = opts.inForce
+      ? undefined
+      : await guardFleetSite(
+          here,
+          { verb: "apply", args: [file ?? "", ...(opts.site ? ["--site", opts.site] : [])] },
+          opts.leaveFleet === true,
+        );
     // --all reads the other sites from the policy, so it is read in full; alone, a policy
     // already in force comes from the cache of what its last apply compiled.
     const full = opts.all && file ? await readPolicyFile(file, opts.keyDir) : undefined;
@@ -90,6 +104,7 @@ export function registerApply(program: Command): void {
           : { confirm: { seconds, startTimer: (id) => startRevertTimer(opts, id, seconds) } }),
       }),
     ).finally(done);
+    await leaving?.();
     const pending = result.pending;
     const confirm = commandLine(
       { verb: "confirm", args: opts.all ? [file ?? "", "--site", site, "--all"] : [] },

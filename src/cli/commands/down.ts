@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { takeDown } from "../../apply/down.js";
 import { formatPlan, planJson } from "../../plan/format.js";
+import { guardFleetSite } from "../fleet-managed.js";
 import { type OutputOptions, outputOptions, report } from "../output.js";
 import { showingProgress } from "../progress.js";
 import { guardedChange } from "../signals.js";
@@ -8,14 +9,27 @@ import { type TargetOptions, targetFrom, targetOptions, whoAmI } from "../target
 
 export function registerDown(program: Command): void {
   targetOptions(
-    outputOptions(program.command("down")).description(
-      "remove everything netpol made here (routes, rules, its nftables table, links, tunnels), as an apply of an empty policy",
-    ),
-  ).action(async (opts: TargetOptions & OutputOptions) => {
-    const { target, done } = showingProgress(targetFrom(opts), opts);
+    outputOptions(program.command("down"))
+      .description(
+        "remove everything netpol made here (routes, rules, its nftables table, links, tunnels), as an apply of an empty policy",
+      )
+      .option(
+        "--leave-fleet",
+        "take this site out of its fleet: remove although a fleet agent ran it (stop the agent first)",
+      ),
+  ).action(async (opts: TargetOptions & OutputOptions & { leaveFleet?: boolean }) => {
+    const here = targetFrom(opts);
+    // A site a fleet agent runs changes through `netpol publish` (cli/fleet-managed.ts).
+    const leaving = await guardFleetSite(
+      here,
+      { verb: "down", args: [] },
+      opts.leaveFleet === true,
+    );
+    const { target, done } = showingProgress(here, opts);
     const result = await guardedChange("down", (stop) =>
       takeDown(target, whoAmI("down"), stop),
     ).finally(done);
+    await leaving?.();
     report(
       opts,
       () =>

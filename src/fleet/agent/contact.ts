@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { readText, stateFile, writeState } from "../../apply/state/files.js";
+import { readText, type StateFiles, stateFile, writeState } from "../../apply/state/files.js";
 import { processIdentity } from "../../apply/state/process-identity.js";
 import type { Target } from "../../apply/target.js";
 import { readValue } from "../documents.js";
@@ -35,9 +35,11 @@ export interface FleetContactStatus {
   readonly message: string;
 }
 
+export const contactPath = (files: StateFiles) => stateFile(files, CONTACT);
+
 /** The contact report of the site's agent, or undefined when this site is no fleet's. */
 export async function readContact(target: Target): Promise<ContactReport | undefined> {
-  const text = await readText(stateFile(target.files, CONTACT)).catch(() => undefined);
+  const text = await readText(contactPath(target.files)).catch(() => undefined);
   return readValue(contactSchema, text);
 }
 
